@@ -1,0 +1,232 @@
+//! The signalling wire protocol, version 1: JSON text frames over one WebSocket.
+//!
+//! Every frame is an object with a `type` tag (snake_case). A client request may carry an `id`
+//! (string, at most 64 bytes); the server's direct reply to it carries the same value in
+//! `reply_to`. Unsolicited events have no `reply_to`. Errors carry a stable `code`
+//! (see [`ErrorCode`]) and a human `message`. Documented with examples in `docs/protocol.md`;
+//! a test checks that every type below has an example there.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this server speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// A frame from the client, with its optional request id.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ClientFrame {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(flatten)]
+    pub msg: ClientMessage,
+}
+
+/// Messages a client sends.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// First message on every connection: authenticate with a short-lived join token.
+    Join { token: String },
+    /// Staff: let a waiting patient into a consultation with the caller.
+    Admit { participant_id: String },
+    /// SDP offer from the client (its published tracks). Answered with `media_answer`.
+    MediaOffer { sdp: String },
+    /// SDP answer to a server `media_offer` (renegotiation).
+    MediaAnswer { sdp: String },
+    /// A trickled ICE candidate (`candidate:...`, as in `RTCIceCandidate.candidate`).
+    IceCandidate { candidate: String },
+    /// The caller's own microphone/camera state, relayed to the others in the consultation.
+    Mute { audio: bool, video: bool },
+    /// Staff: end the consultation for everyone.
+    EndConsultation {},
+    /// Keep-alive; answered with `pong`.
+    Ping {},
+}
+
+/// A frame from the server.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ServerFrame {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    #[serde(flatten)]
+    pub msg: ServerMessage,
+}
+
+/// Who a participant is, as far as the room is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Staff,
+    Patient,
+}
+
+/// How a waiting patient arrived relative to their appointment (the corner colour in the list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Punctuality {
+    /// Arrived before or at the appointment start (green).
+    OnTime,
+    /// Arrived after the appointment start (red).
+    Late,
+    /// No appointment: walk-in (yellow).
+    WalkIn,
+}
+
+/// One patient in a waiting room, as shown to staff.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct WaitingEntry {
+    pub participant_id: String,
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appointment_id: Option<String>,
+    /// RFC 3339 UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appointment_starts_at: Option<String>,
+    /// RFC 3339 UTC.
+    pub arrived_at: String,
+    pub punctuality: Punctuality,
+}
+
+/// A participant of a consultation.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ParticipantInfo {
+    pub participant_id: String,
+    pub display_name: String,
+    pub role: Role,
+    pub audio: bool,
+    pub video: bool,
+}
+
+/// Messages the server sends.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// Reply to `join`.
+    Joined {
+        protocol: u32,
+        participant_id: String,
+        role: Role,
+        display_name: String,
+    },
+    /// Staff: the whole waiting room, sent after `joined` (and never to patients).
+    WaitingSnapshot { entries: Vec<WaitingEntry> },
+    /// Staff: a patient arrived in the waiting room.
+    WaitingArrived { entry: WaitingEntry },
+    /// Staff: a patient left the waiting room (gone, or admitted).
+    WaitingLeft { participant_id: String },
+    /// Patient: you are in the waiting room.
+    Waiting {
+        /// RFC 3339 UTC, when there is an appointment.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        appointment_starts_at: Option<String>,
+        punctuality: Punctuality,
+    },
+    /// You are in a consultation now (staff after `admit`, patient when admitted).
+    ConsultationStarted {
+        consultation_id: String,
+        /// RFC 3339 UTC.
+        started_at: String,
+        participants: Vec<ParticipantInfo>,
+    },
+    /// Someone joined the consultation you are in.
+    ParticipantJoined { participant: ParticipantInfo },
+    /// Someone left the consultation you are in.
+    ParticipantLeft { participant_id: String },
+    /// Someone's microphone/camera state changed.
+    ParticipantMuted {
+        participant_id: String,
+        audio: bool,
+        video: bool,
+    },
+    /// Reply to a client `media_offer`.
+    MediaAnswer { sdp: String },
+    /// Server-initiated renegotiation (new remote tracks); reply with `media_answer`.
+    MediaOffer { sdp: String },
+    /// The consultation is over.
+    ConsultationEnded {
+        consultation_id: String,
+        reason: EndReason,
+    },
+    /// Generic success reply to a request that has no other reply (`admit`, `mute`, ...).
+    Ok {},
+    /// Reply to `ping`.
+    Pong {},
+    /// Something went wrong; `code` is stable, `message` is for humans.
+    Error { code: ErrorCode, message: String },
+}
+
+/// Why a consultation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// Staff ended it.
+    Ended,
+    /// Every other participant left.
+    Abandoned,
+}
+
+/// Stable error codes. Never rename one; add new ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame was not valid JSON or not a JSON object.
+    MalformedJson,
+    /// The `type` is unknown, or fields are missing or of the wrong type.
+    InvalidMessage,
+    /// The first message must be `join`; or `join` sent twice.
+    NotJoined,
+    /// The join token is invalid or expired.
+    InvalidToken,
+    /// The caller's role may not do this.
+    Forbidden,
+    /// The referenced participant is not in the caller's waiting room.
+    NotFound,
+    /// The request does not fit the caller's state (e.g. media before admission).
+    InvalidState,
+    /// The SDP offer/answer was refused.
+    InvalidSdp,
+    /// Too many messages; slow down.
+    RateLimited,
+    /// The server failed; the message carries a correlation id.
+    Internal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_frame_round_trip() {
+        let f: ClientFrame =
+            serde_json::from_str(r#"{"id":"1","type":"admit","participant_id":"p-1"}"#).unwrap();
+        assert_eq!(f.id.as_deref(), Some("1"));
+        assert_eq!(
+            f.msg,
+            ClientMessage::Admit {
+                participant_id: "p-1".into()
+            }
+        );
+        let f: ClientFrame = serde_json::from_str(r#"{"type":"ping"}"#).unwrap();
+        assert_eq!(f.msg, ClientMessage::Ping {});
+    }
+
+    #[test]
+    fn unknown_type_is_rejected() {
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"launch_rockets"}"#).is_err());
+    }
+
+    #[test]
+    fn server_frame_shape() {
+        let f = ServerFrame {
+            reply_to: Some("7".into()),
+            msg: ServerMessage::Error {
+                code: ErrorCode::InvalidToken,
+                message: "expired".into(),
+            },
+        };
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"reply_to":"7","type":"error","code":"invalid_token","message":"expired"})
+        );
+    }
+}
