@@ -1,0 +1,164 @@
+// Shared helpers for the browser tests (tests/e2e) and the join benchmark (loadtest/browser):
+// Debian Chromium via playwright-core, fake camera/microphone, loopback-only WebRTC, and
+// getStats() sampling through the page's `window.__consultroom.pc()` hook.
+
+import { chromium } from 'playwright-core';
+
+export { chromium };
+
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+/** STACK.md §4.3: no background network, fake devices, loopback ICE candidates allowed. */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+  // Several pages share the (small) machine; keep hidden/background pages running at full speed.
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+];
+
+export function launchBrowser(extraArgs = []) {
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: [...CHROMIUM_ARGS, ...extraArgs],
+    timeout: 30_000,
+  });
+}
+
+/** A fresh context (own cookies/storage) with camera and microphone granted for `baseURL`. */
+export async function newContext(browser, { baseURL, viewport = { width: 1280, height: 800 }, timezoneId } = {}) {
+  const context = await browser.newContext({ baseURL, viewport, timezoneId });
+  await context.grantPermissions(['camera', 'microphone'], baseURL ? { origin: new URL(baseURL).origin } : undefined);
+  context.setDefaultTimeout(15_000);
+  context.setDefaultNavigationTimeout(15_000);
+  return context;
+}
+
+/** Collects console messages of a page (to check that no patient data is logged). */
+export function captureConsole(page) {
+  const lines = [];
+  page.on('console', (m) => lines.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => lines.push(`pageerror: ${e.message}`));
+  return lines;
+}
+
+/** Required environment variables, with a clear message when one is missing. */
+export function requireEnv(...names) {
+  const out = {};
+  const missing = [];
+  for (const n of names) {
+    if (process.env[n]) out[n] = process.env[n];
+    else missing.push(n);
+  }
+  if (missing.length) {
+    throw new Error(`missing environment: ${missing.join(', ')} (run through tests/e2e/run.sh)`);
+  }
+  return out;
+}
+
+/**
+ * One getStats() sample from the page's current peer connection: inbound video/audio counters and
+ * the selected candidate pair's addresses. Returns null when there is no peer connection.
+ */
+export function sampleStats(page) {
+  return page.evaluate(async () => {
+    const pc = window.__consultroom && window.__consultroom.pc();
+    if (!pc) return null;
+    const report = await pc.getStats();
+    const byId = new Map();
+    report.forEach((s) => byId.set(s.id, s));
+    const out = { video: null, audio: null, pair: null, connectionState: pc.connectionState };
+    let selectedPairId = null;
+    report.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') {
+        // Several inbound video streams are possible after renegotiation; keep the busiest.
+        if (!out.video || (s.framesDecoded || 0) > out.video.framesDecoded) {
+          out.video = { framesDecoded: s.framesDecoded || 0, frameWidth: s.frameWidth || 0, frameHeight: s.frameHeight || 0, bytesReceived: s.bytesReceived || 0 };
+        }
+      }
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+        if (!out.audio || (s.packetsReceived || 0) > out.audio.packetsReceived) {
+          out.audio = { packetsReceived: s.packetsReceived || 0, bytesReceived: s.bytesReceived || 0 };
+        }
+      }
+      if (s.type === 'transport' && s.selectedCandidatePairId) selectedPairId = s.selectedCandidatePairId;
+    });
+    let pair = selectedPairId ? byId.get(selectedPairId) : null;
+    if (!pair) {
+      report.forEach((s) => {
+        if (!pair && s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
+      });
+    }
+    if (pair) {
+      const local = byId.get(pair.localCandidateId) || {};
+      const remote = byId.get(pair.remoteCandidateId) || {};
+      out.pair = {
+        local: local.address || local.ip || null,
+        remote: remote.address || remote.ip || null,
+        localPort: local.port,
+        remotePort: remote.port,
+        protocol: local.protocol,
+        state: pair.state,
+      };
+    }
+    return out;
+  });
+}
+
+/** Polls `fn` until it returns a truthy value or `timeoutMs` passes (then throws with `what`). */
+export async function waitFor(fn, { timeoutMs = 15_000, intervalMs = 100, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    last = await fn();
+    if (last) return last;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/**
+ * Asserts that media really flows into `page`: two samples ≥ 1 s apart, growing framesDecoded
+ * and bytes, frameWidth > 0, growing audio packets, and a 127.0.0.1 ↔ 127.0.0.1 pair.
+ * Returns both samples for the report.
+ */
+export async function assertMediaFlowing(page, assert, label) {
+  const first = await waitFor(async () => {
+    const s = await sampleStats(page);
+    return s && s.video && s.video.framesDecoded > 0 && s.audio && s.audio.packetsReceived > 0 && s.pair ? s : null;
+  }, { timeoutMs: 20_000, intervalMs: 250, what: `${label}: first decoded remote frame and audio packets` });
+  await new Promise((r) => setTimeout(r, 1200));
+  const second = await sampleStats(page);
+  assert.ok(second && second.video && second.audio, `${label}: stats present in second sample`);
+  assert.ok(second.video.framesDecoded > first.video.framesDecoded,
+    `${label}: framesDecoded grows (${first.video.framesDecoded} → ${second.video.framesDecoded})`);
+  assert.ok(second.video.bytesReceived > first.video.bytesReceived, `${label}: video bytesReceived grows`);
+  assert.ok(second.video.frameWidth > 0, `${label}: frameWidth > 0 (got ${second.video.frameWidth})`);
+  assert.ok(second.audio.packetsReceived > first.audio.packetsReceived,
+    `${label}: audio packetsReceived grows (${first.audio.packetsReceived} → ${second.audio.packetsReceived})`);
+  assert.equal(second.pair.local, '127.0.0.1', `${label}: local candidate is loopback`);
+  assert.equal(second.pair.remote, '127.0.0.1', `${label}: remote candidate is loopback`);
+  return { first, second };
+}
+
+/** Saves a screenshot for post-mortem debugging; never throws. */
+export async function snap(page, name) {
+  const dir = process.env.E2E_ARTIFACTS || new URL('../artifacts/', import.meta.url).pathname;
+  try {
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(dir, { recursive: true });
+    await page.screenshot({ path: `${dir}/${name}.png`, fullPage: true, timeout: 5000 });
+  } catch {
+    /* best effort */
+  }
+}

@@ -1,0 +1,94 @@
+# Sourced by tests/e2e/run.sh and loadtest/browser/run.sh (bash). Starts the consultroom demo
+# server inside a fresh network namespace that has only `lo` (STACK.md §4.4), waits for its
+# ready line and exports BASE_URL, DEMO_EMAIL, DEMO_PASSWORD, DEMO_INVITATION_URL and NETNS.
+# Cleanup (server, namespace, temp dir) is registered with `trap ... EXIT`.
+
+cr_die() { echo "error: $*" >&2; exit 2; }
+
+cr_start_server() {
+  [ "$(id -u)" = 0 ] || cr_die "must run as root (ip netns needs it)"
+  command -v ip >/dev/null || cr_die "the 'ip' command (iproute2) is missing"
+  local root="$1"
+  CONSULTROOM_BIN="${CONSULTROOM_BIN:-$root/target/debug/consultroom}"
+  case "$CONSULTROOM_BIN" in /*) ;; *) CONSULTROOM_BIN="$root/$CONSULTROOM_BIN" ;; esac
+  [ -x "$CONSULTROOM_BIN" ] || cr_die "server binary not found: $CONSULTROOM_BIN (build it with 'cargo build -p consultroom' or set CONSULTROOM_BIN)"
+  [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || cr_die "Chromium not found at ${CHROMIUM_PATH:-/usr/bin/chromium}"
+
+  NETNS="cr-e2e-$$"
+  CR_TMP="$(mktemp -d /tmp/consultroom-e2e.XXXXXX)"
+  CR_SERVER_PID=""
+  trap cr_cleanup EXIT
+  trap 'exit 130' INT TERM
+
+  ip netns add "$NETNS"
+  ip netns exec "$NETNS" ip link set lo up
+
+  local pw
+  pw="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  local args=(demo --http 127.0.0.1:0 --admin 127.0.0.1:0 --media-bind 127.0.0.1:0 --media-announce 127.0.0.1
+              --data-dir "$CR_TMP/data" --demo-password "$pw")
+  [ -n "${E2E_DATABASE_URL:-}" ] && args+=(--database-url "$E2E_DATABASE_URL")
+  mkdir -p "$CR_TMP/data"
+  # `ip netns exec` execs the binary, so $! is the server itself.
+  RUST_LOG="${RUST_LOG:-info}" ip netns exec "$NETNS" "$CONSULTROOM_BIN" "${args[@]}" \
+    >"$CR_TMP/server.out" 2>"$CR_TMP/server.log" </dev/null &
+  CR_SERVER_PID=$!
+
+  local deadline=$((SECONDS + ${SERVER_READY_TIMEOUT:-60}))
+  until grep -q '^consultroom ready ' "$CR_TMP/server.out" 2>/dev/null \
+        && grep -q '^demo invitation_url=' "$CR_TMP/server.out" \
+        && grep -q '^demo practitioner_email=' "$CR_TMP/server.out"; do
+    if ! kill -0 "$CR_SERVER_PID" 2>/dev/null; then
+      echo "server exited before it was ready; stdout:" >&2; cat "$CR_TMP/server.out" >&2
+      echo "--- stderr (last 40 lines):" >&2; tail -n 40 "$CR_TMP/server.log" >&2
+      exit 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "server not ready within ${SERVER_READY_TIMEOUT:-60}s; stdout:" >&2; cat "$CR_TMP/server.out" >&2
+      echo "--- stderr (last 40 lines):" >&2; tail -n 40 "$CR_TMP/server.log" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+
+  local ready
+  ready="$(grep -m1 '^consultroom ready ' "$CR_TMP/server.out")"
+  BASE_URL="$(sed -n 's/.* http=\([^ ]*\).*/\1/p' <<<"$ready")"
+  DEMO_EMAIL="$(sed -n 's/^demo practitioner_email=//p' "$CR_TMP/server.out" | head -n1)"
+  DEMO_PASSWORD="$(sed -n 's/^demo practitioner_password=//p' "$CR_TMP/server.out" | head -n1)"
+  DEMO_PASSWORD="${DEMO_PASSWORD:-$pw}" # we chose it with --demo-password anyway
+  DEMO_INVITATION_URL="$(sed -n 's/^demo invitation_url=//p' "$CR_TMP/server.out" | head -n1)"
+  [ -n "$BASE_URL" ] || cr_die "could not parse http= from: $ready"
+  export BASE_URL DEMO_EMAIL DEMO_PASSWORD DEMO_INVITATION_URL NETNS CONSULTROOM_BIN
+  export CONSULTROOM_SERVER_LOG="$CR_TMP/server.log"
+  echo "server ready: $ready (netns $NETNS, logs $CR_TMP/server.log)" >&2
+}
+
+cr_cleanup() {
+  local rc=$?
+  if [ -n "${CR_SERVER_PID:-}" ] && kill -0 "$CR_SERVER_PID" 2>/dev/null; then
+    kill -TERM "$CR_SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$CR_SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$CR_SERVER_PID" 2>/dev/null || true
+    wait "$CR_SERVER_PID" 2>/dev/null || true
+  fi
+  if [ -n "${NETNS:-}" ]; then
+    # Anything still running in the namespace (e.g. a Chromium left behind by a killed test).
+    for pid in $(ip netns pids "$NETNS" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+    ip netns del "$NETNS" 2>/dev/null || true
+  fi
+  if [ -n "${CR_TMP:-}" ] && [ -d "$CR_TMP" ]; then
+    if [ "$rc" != 0 ] && [ -s "$CR_TMP/server.log" ]; then
+      echo "--- server stderr (last 60 lines):" >&2; tail -n 60 "$CR_TMP/server.log" >&2
+    fi
+    if [ -n "${KEEP_E2E_TMP:-}" ]; then echo "kept $CR_TMP" >&2; else rm -rf "$CR_TMP"; fi
+  fi
+  exit "$rc"
+}
+
+cr_npm_ci() {
+  local dir="$1"
+  if [ ! -d "$dir/node_modules/playwright-core" ]; then
+    (cd "$dir" && timeout 300 npm ci --no-audit --no-fund) || cr_die "npm ci failed in $dir"
+  fi
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Browser end-to-end tests: the demo server and Chromium in a lo-only network namespace, so all
+# WebRTC media stays on 127.0.0.1 (STACK.md §4.3–4.4). Must run as root. Builds nothing:
+#   cargo build -p consultroom && tests/e2e/run.sh
+# Environment: CONSULTROOM_BIN (default target/debug/consultroom), E2E_DATABASE_URL (optional,
+# e.g. postgres://postgres@/e2e_x?host=/var/run/postgresql — the namespace cannot reach TCP
+# 127.0.0.1:5432 of the host, the unix socket works), E2E_TIMEOUT (seconds, default 300),
+# E2E_ARTIFACTS (screenshots on failure), KEEP_E2E_TMP=1 (keep server data and logs).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+# shellcheck source=lib/server.sh
+source tests/e2e/lib/server.sh
+
+cr_npm_ci tests/e2e
+cr_start_server "$ROOT"
+
+# `timeout` kills the whole test run (browsers included) if anything hangs.
+timeout --kill-after=10 "${E2E_TIMEOUT:-300}" \
+  ip netns exec "$NETNS" node --test --test-concurrency=1 tests/e2e/*.test.mjs

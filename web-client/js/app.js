@@ -1,0 +1,433 @@
+// Staff app (served at `/`): login, dashboard (today's appointments + live waiting room) and the
+// consultation room. Talks to `/api/v1/...` (cookie session) and `/ws` (signalling protocol v1).
+// Patient names are shown on screen but never written to the console.
+
+import { api, ApiError } from './api.js';
+import { $, h, showView, announce } from './dom.js';
+import { hhmm, isToday, shortDate, PUNCTUALITY_LABEL, statusLabel } from './format.js';
+import { SignallingClient, connectWithRetry } from './signalling.js';
+import { openCameraAndMic, stopStream, deviceErrorHelp } from './media.js';
+import { ConsultationRoom } from './room.js';
+import { unlockAudio, audioUnlocked, playDoorbell } from './doorbell.js';
+import './hooks.js';
+
+const VIEWS = ['boot-view', 'login-view', 'dashboard-view', 'room-view'];
+const APPOINTMENTS_REFRESH_MS = 60_000;
+
+const state = {
+  signalling: null,
+  retry: null,
+  joined: null,
+  waiting: new Map(), // participant_id → WaitingEntry, in arrival order
+  room: null,
+  localStream: null,
+  admitting: null,
+  appointmentsTimer: null,
+  loggedIn: false,
+};
+
+const el = {
+  status: $('status'),
+  toast: $('toast'),
+  connState: $('conn-state'),
+  staffName: $('staff-name'),
+  logout: $('logout-btn'),
+  loginForm: $('login-form'),
+  loginError: $('login-error'),
+  email: $('login-email'),
+  emailError: $('login-email-error'),
+  password: $('login-password'),
+  passwordError: $('login-password-error'),
+  loginSubmit: $('login-submit'),
+  dashboardError: $('dashboard-error'),
+  waitingList: $('waiting-list'),
+  waitingEmpty: $('waiting-empty'),
+  waitingCount: $('waiting-count'),
+  waitingCountNumber: $('waiting-count-number'),
+  soundBtn: $('sound-btn'),
+  appointmentsState: $('appointments-state'),
+  appointmentsList: $('appointments-list'),
+  appointmentsRefresh: $('appointments-refresh'),
+  roomView: $('room-view'),
+};
+
+// ---------------------------------------------------------------- messages
+
+let toastTimer = null;
+function showError(text) {
+  el.toast.textContent = text;
+  el.toast.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { el.toast.hidden = true; }, 8000);
+}
+
+function setConnState(text) {
+  el.connState.textContent = text || '';
+  el.connState.hidden = !text;
+}
+
+// ---------------------------------------------------------------- login / logout
+
+function showLogin(message) {
+  state.loggedIn = false;
+  teardownSession();
+  el.logout.hidden = true;
+  el.staffName.textContent = '';
+  el.loginError.hidden = !message;
+  el.loginError.textContent = message || '';
+  el.loginSubmit.disabled = false;
+  el.loginSubmit.textContent = 'Sign in';
+  showView(VIEWS, 'login-view', { focus: false });
+  el.email.focus();
+}
+
+function setFieldError(input, errorEl, text) {
+  errorEl.textContent = text || '';
+  errorEl.hidden = !text;
+  if (text) input.setAttribute('aria-invalid', 'true');
+  else input.removeAttribute('aria-invalid');
+}
+
+function loginErrorText(err) {
+  if (!(err instanceof ApiError)) return 'Signing in failed. Try again.';
+  if (err.status === 0) return 'The server could not be reached. Check your connection and try again.';
+  if (err.status === 401 || err.code === 'invalid_credentials') return 'The email address or password is not correct.';
+  if (err.status === 429) return 'Too many sign-in attempts. Wait a few minutes, then try again.';
+  if (err.status === 403) return 'This account may not sign in here. Contact your clinic administrator.';
+  return `Signing in failed (${err.code}). Try again in a moment.`;
+}
+
+el.loginForm.addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  unlockAudio(); // the sign-in click/Enter is the user gesture that lets the doorbell ring later
+  const email = el.email.value.trim();
+  const password = el.password.value;
+  setFieldError(el.email, el.emailError, email ? '' : 'Enter your email address.');
+  setFieldError(el.password, el.passwordError, password ? '' : 'Enter your password.');
+  el.loginError.hidden = true;
+  if (!email) return el.email.focus();
+  if (!password) return el.password.focus();
+  el.loginSubmit.disabled = true;
+  el.loginSubmit.textContent = 'Signing in…';
+  try {
+    const data = await api('/api/v1/auth/login', { method: 'POST', body: { email, password } });
+    el.password.value = '';
+    el.staffName.textContent = (data && data.staff && data.staff.name) || '';
+    await enterDashboard();
+  } catch (err) {
+    el.loginError.textContent = loginErrorText(err);
+    el.loginError.hidden = false;
+    el.loginSubmit.disabled = false;
+    el.loginSubmit.textContent = 'Sign in';
+    el.password.focus();
+    el.password.select();
+  }
+});
+
+el.logout.addEventListener('click', async () => {
+  el.logout.disabled = true;
+  try {
+    await api('/api/v1/auth/logout', { method: 'POST' });
+  } catch {
+    // Even if the server call fails, forget everything locally.
+  } finally {
+    el.logout.disabled = false;
+  }
+  showLogin();
+  announce(el.status, 'You are signed out.');
+});
+
+// Any click or key press may unlock audio (e.g. after a page reload with a live session).
+for (const type of ['pointerdown', 'keydown']) {
+  document.addEventListener(type, () => {
+    if (state.loggedIn && !audioUnlocked()) {
+      unlockAudio();
+      setTimeout(updateSoundButton, 300);
+    }
+  }, { capture: true });
+}
+el.soundBtn.addEventListener('click', () => {
+  unlockAudio();
+  setTimeout(updateSoundButton, 300);
+});
+function updateSoundButton() {
+  el.soundBtn.hidden = audioUnlocked();
+}
+
+function teardownSession() {
+  clearInterval(state.appointmentsTimer);
+  state.appointmentsTimer = null;
+  if (state.retry) state.retry.stop();
+  state.retry = null;
+  if (state.room) state.room.abort();
+  if (state.signalling) state.signalling.close();
+  state.signalling = null;
+  state.joined = null;
+  delete document.body.dataset.signalling;
+  stopStream(state.localStream);
+  state.localStream = null;
+  state.waiting.clear();
+  renderWaiting();
+  el.appointmentsList.replaceChildren();
+  setConnState('');
+}
+
+// ---------------------------------------------------------------- dashboard
+
+async function enterDashboard() {
+  state.loggedIn = true;
+  el.logout.hidden = false;
+  el.dashboardError.hidden = true;
+  showView(VIEWS, 'dashboard-view');
+  updateSoundButton();
+  loadAppointments();
+  clearInterval(state.appointmentsTimer);
+  state.appointmentsTimer = setInterval(loadAppointments, APPOINTMENTS_REFRESH_MS);
+  startSignalling();
+}
+
+/** `from`/`to` for the browser's local calendar day (the API defaults to the UTC day). */
+function todayRange(now = new Date()) {
+  const from = new Date(now.getFullYear(), now.getMonth(), now.getDate());
+  const to = new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1);
+  return `from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`;
+}
+
+async function loadAppointments() {
+  try {
+    const data = await api(`/api/v1/appointments?${todayRange()}`);
+    renderAppointments((data && data.appointments) || []);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return showLogin('Your session has ended. Please sign in again.');
+    el.appointmentsState.textContent = 'The appointments could not be loaded. They will be retried in a minute.';
+    el.appointmentsState.hidden = false;
+  }
+}
+el.appointmentsRefresh.addEventListener('click', loadAppointments);
+
+function renderAppointments(list) {
+  const sorted = [...list].sort((a, b) => Date.parse(a.starts_at) - Date.parse(b.starts_at));
+  const items = sorted.map((a) => {
+    const start = a.starts_at;
+    const status = a.status || '';
+    return h('li', { class: `appointment status-${status.replace(/[^a-z_]/g, '')}`, dataset: { appointmentId: a.id } },
+      h('p', { class: 'appt-time' },
+        h('span', { class: 'appt-hhmm' }, hhmm(start)),
+        isToday(start) ? null : h('span', { class: 'appt-date' }, shortDate(start)),
+        a.duration_minutes ? h('span', { class: 'appt-duration' }, `${a.duration_minutes} min`) : null),
+      h('div', { class: 'appt-who' },
+        h('p', { class: 'appt-client' }, (a.client && a.client.name) || 'Unnamed client'),
+        a.practitioner && a.practitioner.name ? h('p', { class: 'appt-practitioner' }, `with ${a.practitioner.name}`) : null),
+      status ? h('p', { class: 'appt-status' }, statusLabel(status)) : null);
+  });
+  el.appointmentsList.replaceChildren(...items);
+  el.appointmentsState.textContent = items.length ? '' : 'No appointments today.';
+  el.appointmentsState.hidden = items.length > 0;
+}
+
+// ---------------------------------------------------------------- waiting room
+
+function renderWaiting() {
+  const entries = [...state.waiting.values()];
+  const existing = new Map([...el.waitingList.children].map((li) => [li.dataset.participantId, li]));
+  // Keep existing <li> nodes so focus and the live region behave; add new, remove gone.
+  for (const [id, li] of existing) if (!state.waiting.has(id)) li.remove();
+  for (const e of entries) {
+    if (!existing.has(e.participant_id)) el.waitingList.append(waitingItem(e));
+  }
+  const n = entries.length;
+  el.waitingEmpty.hidden = n > 0;
+  el.waitingCount.hidden = n === 0;
+  el.waitingCount.dataset.count = String(n);
+  el.waitingCountNumber.textContent = String(n);
+  document.title = n ? `(${n}) Waiting — Consultroom` : 'Consultroom';
+}
+
+function waitingItem(e) {
+  const p = ['on_time', 'late', 'walk_in'].includes(e.punctuality) ? e.punctuality : 'on_time';
+  const label = PUNCTUALITY_LABEL[p];
+  const when = e.appointment_starts_at ? `Appointment ${hhmm(e.appointment_starts_at)}` : 'No appointment';
+  const arrived = `Arrived ${hhmm(e.arrived_at)}`;
+  const button = h('button', {
+    type: 'button',
+    class: `waiting-entry ${p}`,
+    dataset: { participantId: e.participant_id, punctuality: p },
+    onclick: () => admit(e.participant_id, button),
+  },
+  h('span', { class: 'corner', 'aria-hidden': 'true' }),
+  h('span', { class: 'visually-hidden' }, 'Let in: '),
+  h('span', { class: 'we-name' }, e.display_name || 'Patient'),
+  h('span', { class: 'we-meta' },
+    h('span', { class: 'we-appt' }, when),
+    h('span', { class: 'we-arrived' }, arrived)),
+  h('span', { class: `we-tag ${p}` }, label),
+  h('span', { class: 'we-action', 'aria-hidden': 'true' }, 'Let in'));
+  return h('li', { dataset: { participantId: e.participant_id } }, button);
+}
+
+async function admit(participantId, button) {
+  if (state.admitting || state.room?.active) return;
+  state.admitting = participantId;
+  button.disabled = true;
+  button.setAttribute('aria-busy', 'true');
+  try {
+    if (!state.localStream) {
+      try {
+        state.localStream = await openCameraAndMic();
+      } catch (err) {
+        showError(`Your camera and microphone are needed to let a patient in. ${deviceErrorHelp(err)}`);
+        return;
+      }
+    }
+    await state.signalling.request({ type: 'admit', participant_id: participantId });
+  } catch (err) {
+    const text = err && err.code === 'not_found'
+      ? 'That patient is no longer in the waiting room.'
+      : `The patient could not be let in: ${(err && err.message) || 'unknown error'}`;
+    showError(text);
+    if (!state.room?.active) {
+      stopStream(state.localStream);
+      state.localStream = null;
+    }
+  } finally {
+    state.admitting = null;
+    if (button.isConnected) {
+      button.disabled = false;
+      button.removeAttribute('aria-busy');
+    }
+  }
+}
+
+// ---------------------------------------------------------------- signalling
+
+function startSignalling() {
+  if (state.signalling) return;
+  const client = new SignallingClient({
+    getToken: async () => {
+      const data = await api('/api/v1/signalling/token', { method: 'POST' });
+      return data.token;
+    },
+    onMessage: onSignal,
+    onClose: () => {
+      if (state.signalling !== client) return;
+      delete document.body.dataset.signalling;
+      if (state.room?.active) {
+        state.room.abort();
+        showError('The connection to the server was lost. The consultation was interrupted.');
+      }
+      state.waiting.clear();
+      renderWaiting();
+      setConnState('Reconnecting…');
+      reconnect();
+    },
+  });
+  state.signalling = client;
+  setConnState('Connecting…');
+  reconnect();
+}
+
+function reconnect() {
+  const client = state.signalling;
+  if (!client) return;
+  state.retry?.stop();
+  state.retry = connectWithRetry(client, {
+    onConnected: (joined) => {
+      state.joined = joined;
+      if (joined.display_name) el.staffName.textContent = joined.display_name;
+      document.body.dataset.signalling = 'joined';
+      setConnState('');
+    },
+    onRetry: () => setConnState('Reconnecting…'),
+    shouldRetry: (err) => {
+      if (err instanceof ApiError && err.status === 401) {
+        showLogin('Your session has ended. Please sign in again.');
+        return false;
+      }
+      return true;
+    },
+  });
+}
+
+function onSignal(msg) {
+  if (state.room && state.room.handle(msg)) return;
+  switch (msg.type) {
+    case 'waiting_snapshot':
+      state.waiting.clear();
+      for (const e of msg.entries || []) state.waiting.set(e.participant_id, e);
+      renderWaiting();
+      break;
+    case 'waiting_arrived': {
+      const e = msg.entry;
+      if (!e) break;
+      const isNew = !state.waiting.has(e.participant_id);
+      state.waiting.set(e.participant_id, e);
+      renderWaiting();
+      if (isNew) {
+        playDoorbell().then((played) => { if (!played) updateSoundButton(); });
+      }
+      break;
+    }
+    case 'waiting_left':
+      state.waiting.delete(msg.participant_id);
+      renderWaiting();
+      break;
+    case 'consultation_started':
+      enterRoom(msg);
+      break;
+    case 'error':
+      showError(msg.message || 'Something went wrong on the server.');
+      break;
+    default:
+      break; // ok, pong and anything newer than this client
+  }
+}
+
+async function enterRoom(msg) {
+  if (!state.localStream) {
+    try {
+      state.localStream = await openCameraAndMic();
+    } catch (err) {
+      showError(deviceErrorHelp(err));
+      return;
+    }
+  }
+  if (!state.room) {
+    state.room = new ConsultationRoom({
+      root: el.roomView,
+      role: 'staff',
+      signalling: state.signalling,
+      onEnded: () => leaveRoom(),
+      onError: showError,
+    });
+  }
+  state.room.signalling = state.signalling;
+  showView(VIEWS, 'room-view');
+  state.room.start(msg, { selfId: state.joined?.participant_id, localStream: state.localStream });
+  announce(el.status, 'The consultation has started.');
+}
+
+function leaveRoom() {
+  stopStream(state.localStream);
+  state.localStream = null;
+  if (!state.loggedIn) return;
+  showView(VIEWS, 'dashboard-view');
+  announce(el.status, 'The consultation has ended.');
+  loadAppointments();
+}
+
+// ---------------------------------------------------------------- boot
+
+async function boot() {
+  try {
+    const me = await api('/api/v1/me');
+    el.staffName.textContent = (me && me.name) || '';
+    await enterDashboard();
+  } catch (err) {
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) showLogin();
+    else showLogin(err instanceof ApiError && err.status === 0
+      ? 'The server could not be reached. Check your connection and reload the page.'
+      : '');
+  }
+}
+
+boot();

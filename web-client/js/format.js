@@ -1,0 +1,59 @@
+// Small formatting helpers. All times are shown in the browser's local time zone, 24-hour.
+
+const pad2 = (n) => String(n).padStart(2, '0');
+
+/** RFC 3339 (or Date) → "HH:MM" in local time; "" when missing or invalid. */
+export function hhmm(value) {
+  if (!value) return '';
+  const d = value instanceof Date ? value : new Date(value);
+  if (Number.isNaN(d.getTime())) return '';
+  return `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+}
+
+/** True when the date is on the browser's current local day. */
+export function isToday(value, now = new Date()) {
+  const d = new Date(value);
+  return (
+    d.getFullYear() === now.getFullYear() &&
+    d.getMonth() === now.getMonth() &&
+    d.getDate() === now.getDate()
+  );
+}
+
+/** A short local date, e.g. "Tue 24 Nov". */
+export function shortDate(value) {
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) return '';
+  return d.toLocaleDateString(undefined, { weekday: 'short', day: 'numeric', month: 'short' });
+}
+
+/** Milliseconds → "mm:ss" (minutes may exceed 59). Negative values clamp to 00:00. */
+export function mmss(ms) {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  return `${pad2(Math.floor(total / 60))}:${pad2(total % 60)}`;
+}
+
+/** Human words for a punctuality value from the signalling protocol. */
+export const PUNCTUALITY_LABEL = {
+  on_time: 'On time',
+  late: 'Late',
+  walk_in: 'Walk-in',
+};
+
+/** Human words for appointment statuses we know; unknown ones are shown as-is, tidied. */
+export function statusLabel(status) {
+  const known = {
+    scheduled: 'Scheduled',
+    booked: 'Booked',
+    confirmed: 'Confirmed',
+    waiting: 'Waiting',
+    in_progress: 'In consultation',
+    in_consultation: 'In consultation',
+    completed: 'Completed',
+    done: 'Completed',
+    cancelled: 'Cancelled',
+    no_show: 'No-show',
+  };
+  if (!status) return '';
+  return known[status] || String(status).replace(/_/g, ' ');
+}

@@ -1,0 +1,203 @@
+// WebSocket client for the signalling protocol v1 (see signalling/src/protocol.rs and
+// docs/protocol.md): JSON text frames with a snake_case `type`; requests may carry `id`, and the
+// server's direct reply carries it back as `reply_to`.
+//
+// The join token lives 120 s, so a fresh one is fetched (via `getToken`) right before every
+// connect, including reconnects. Frames are never logged (they carry names and SDP).
+
+const PING_INTERVAL_MS = 20_000;
+const REQUEST_TIMEOUT_MS = 15_000;
+const JOIN_TIMEOUT_MS = 10_000;
+
+export class SignallingError extends Error {
+  constructor(code, message) {
+    super(message || code);
+    this.name = 'SignallingError';
+    this.code = code;
+  }
+}
+
+/** The `/ws` URL on the page's own origin (wss:// on https pages). */
+export function signallingUrl(loc = window.location) {
+  const proto = loc.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${proto}//${loc.host}/ws`;
+}
+
+export class SignallingClient {
+  /**
+   * @param {object} opts
+   * @param {() => Promise<string>} opts.getToken fetches a fresh join token
+   * @param {(msg: object) => void} opts.onMessage every server frame except replies consumed by a request
+   * @param {(info: {code:number, wasJoined:boolean}) => void} [opts.onClose]
+   * @param {string} [opts.url]
+   */
+  constructor({ getToken, onMessage, onClose, url }) {
+    this.getToken = getToken;
+    this.onMessage = onMessage;
+    this.onClose = onClose || (() => {});
+    this.url = url || signallingUrl();
+    this.ws = null;
+    this.nextId = 1;
+    this.pending = new Map();
+    this.pingTimer = null;
+    this.joined = null;
+    this.closedByUs = false;
+    this.joinId = null;
+  }
+
+  get isOpen() {
+    return !!this.ws && this.ws.readyState === WebSocket.OPEN && !!this.joined;
+  }
+
+  /** Fetches a token, opens the socket and joins. Resolves with the `joined` frame. */
+  async connect() {
+    this.closedByUs = false;
+    const token = await this.getToken();
+    const ws = new WebSocket(this.url);
+    this.ws = ws;
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new SignallingError('timeout', 'Connecting took too long.')), JOIN_TIMEOUT_MS);
+      ws.addEventListener('open', () => { clearTimeout(t); resolve(); }, { once: true });
+      ws.addEventListener('error', () => { clearTimeout(t); reject(new SignallingError('network_error', 'Could not connect to the server.')); }, { once: true });
+      ws.addEventListener('close', () => { clearTimeout(t); reject(new SignallingError('closed', 'The connection was closed.')); }, { once: true });
+    }).catch((e) => {
+      try { ws.close(); } catch { /* already closed */ }
+      throw e;
+    });
+    ws.addEventListener('message', (ev) => this.#onFrame(ev.data));
+    ws.addEventListener('close', (ev) => this.#onSocketClose(ws, ev));
+    const joinPromise = this.request({ type: 'join', token }, JOIN_TIMEOUT_MS);
+    this.joinId = String(this.nextId - 1);
+    const joined = await joinPromise.finally(() => { this.joinId = null; });
+    if (joined.type !== 'joined') throw new SignallingError('unexpected', 'Unexpected reply from the server.');
+    this.joined = joined;
+    this.pingTimer = setInterval(() => this.send({ type: 'ping' }), PING_INTERVAL_MS);
+    return joined;
+  }
+
+  /** Sends a frame without waiting for a reply. Returns false when the socket is not open. */
+  send(msg) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  /**
+   * Sends a frame with an `id` and resolves with the reply (`reply_to` = id). An `error` reply
+   * rejects with `SignallingError` (and is not passed to `onMessage`).
+   */
+  request(msg, timeoutMs = REQUEST_TIMEOUT_MS) {
+    const id = String(this.nextId++);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new SignallingError('timeout', 'The server did not answer in time.'));
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      if (!this.send({ id, ...msg })) {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        reject(new SignallingError('not_connected', 'Not connected to the server.'));
+      }
+    });
+  }
+
+  /** Closes on purpose (no reconnect by the owner expected). */
+  close() {
+    this.closedByUs = true;
+    this.#stop();
+    if (this.ws) {
+      try { this.ws.close(1000, 'bye'); } catch { /* ignore */ }
+    }
+    this.ws = null;
+  }
+
+  #onFrame(data) {
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return; // the server only sends JSON; ignore anything else
+    }
+    if (!msg || typeof msg !== 'object' || typeof msg.type !== 'string') return;
+    if (msg.reply_to !== undefined && this.pending.has(msg.reply_to)) {
+      const p = this.pending.get(msg.reply_to);
+      this.pending.delete(msg.reply_to);
+      clearTimeout(p.timer);
+      if (msg.type === 'error') {
+        p.reject(new SignallingError(msg.code || 'error', msg.message));
+        return;
+      }
+      p.resolve(msg);
+      // Replies that are also state (media_answer, consultation_started) still reach the app.
+      if (msg.type === 'ok' || msg.type === 'pong' || msg.type === 'joined') return;
+    }
+    if (msg.type === 'error' && this.joinId && this.pending.has(this.joinId)) {
+      // A refused join may come back without reply_to; fail the join instead of hanging.
+      const p = this.pending.get(this.joinId);
+      this.pending.delete(this.joinId);
+      clearTimeout(p.timer);
+      p.reject(new SignallingError(msg.code || 'error', msg.message));
+      return;
+    }
+    if (msg.type === 'pong') return;
+    try {
+      this.onMessage(msg);
+    } catch (e) {
+      // Never let one bad frame kill the connection handler.
+      console.error('consultroom: error while handling a signalling frame', msg.type, e && e.name);
+    }
+  }
+
+  #onSocketClose(ws, ev) {
+    if (ws !== this.ws) return;
+    const wasJoined = !!this.joined;
+    this.#stop();
+    this.ws = null;
+    if (!this.closedByUs) this.onClose({ code: ev.code, wasJoined });
+  }
+
+  #stop() {
+    clearInterval(this.pingTimer);
+    this.pingTimer = null;
+    this.joined = null;
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new SignallingError('closed', 'The connection was closed.'));
+    }
+    this.pending.clear();
+  }
+}
+
+/**
+ * Keeps a `SignallingClient` connected: retries with exponential backoff (1 s … 30 s, jittered),
+ * fetching a fresh token each time. `shouldRetry(err)` can stop retrying (e.g. the invitation
+ * expired). Returns a handle with `stop()`.
+ */
+export function connectWithRetry(client, { onConnected, onRetry, shouldRetry = () => true } = {}) {
+  let attempt = 0;
+  let stopped = false;
+  let timer = null;
+  const tryOnce = async () => {
+    if (stopped) return;
+    try {
+      const joined = await client.connect();
+      attempt = 0;
+      if (!stopped) onConnected?.(joined);
+    } catch (err) {
+      if (stopped) return;
+      if (!shouldRetry(err)) return;
+      const delay = Math.min(30_000, 1000 * 2 ** attempt) * (0.75 + Math.random() * 0.5);
+      attempt += 1;
+      onRetry?.(err, delay);
+      timer = setTimeout(tryOnce, delay);
+    }
+  };
+  tryOnce();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
