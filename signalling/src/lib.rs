@@ -4,7 +4,12 @@
 //! [`TokenVerifier`] supplied by the composing binary (the clinic service mints the tokens), and
 //! media goes through the `sfu` crate's command API.
 
+mod metrics;
 pub mod protocol;
+pub mod state;
+pub mod ws;
+
+pub use ws::{Hub, HubConfig};
 
 use chrono::{DateTime, Utc};
 

@@ -229,4 +229,172 @@ mod tests {
             serde_json::json!({"reply_to":"7","type":"error","code":"invalid_token","message":"expired"})
         );
     }
+
+    /// One sample of every message; the `match` makes adding a variant without a sample fail
+    /// to compile.
+    fn samples() -> (Vec<ClientMessage>, Vec<ServerMessage>) {
+        let client = vec![
+            ClientMessage::Join { token: "t".into() },
+            ClientMessage::Admit {
+                participant_id: "p".into(),
+            },
+            ClientMessage::MediaOffer { sdp: "v=0".into() },
+            ClientMessage::MediaAnswer { sdp: "v=0".into() },
+            ClientMessage::IceCandidate {
+                candidate: "c".into(),
+            },
+            ClientMessage::Mute {
+                audio: true,
+                video: true,
+            },
+            ClientMessage::EndConsultation {},
+            ClientMessage::Ping {},
+        ];
+        for c in &client {
+            match c {
+                ClientMessage::Join { .. }
+                | ClientMessage::Admit { .. }
+                | ClientMessage::MediaOffer { .. }
+                | ClientMessage::MediaAnswer { .. }
+                | ClientMessage::IceCandidate { .. }
+                | ClientMessage::Mute { .. }
+                | ClientMessage::EndConsultation {}
+                | ClientMessage::Ping {} => {}
+            }
+        }
+        let entry = WaitingEntry {
+            participant_id: "p".into(),
+            display_name: "n".into(),
+            appointment_id: None,
+            appointment_starts_at: None,
+            arrived_at: "t".into(),
+            punctuality: Punctuality::OnTime,
+        };
+        let info = ParticipantInfo {
+            participant_id: "p".into(),
+            display_name: "n".into(),
+            role: Role::Staff,
+            audio: true,
+            video: true,
+        };
+        let server = vec![
+            ServerMessage::Joined {
+                protocol: 1,
+                participant_id: "p".into(),
+                role: Role::Staff,
+                display_name: "n".into(),
+            },
+            ServerMessage::WaitingSnapshot { entries: vec![] },
+            ServerMessage::WaitingArrived {
+                entry: entry.clone(),
+            },
+            ServerMessage::WaitingLeft {
+                participant_id: "p".into(),
+            },
+            ServerMessage::Waiting {
+                appointment_starts_at: None,
+                punctuality: Punctuality::Late,
+            },
+            ServerMessage::ConsultationStarted {
+                consultation_id: "c".into(),
+                started_at: "t".into(),
+                participants: vec![],
+            },
+            ServerMessage::ParticipantJoined { participant: info },
+            ServerMessage::ParticipantLeft {
+                participant_id: "p".into(),
+            },
+            ServerMessage::ParticipantMuted {
+                participant_id: "p".into(),
+                audio: true,
+                video: false,
+            },
+            ServerMessage::MediaAnswer { sdp: "v=0".into() },
+            ServerMessage::MediaOffer { sdp: "v=0".into() },
+            ServerMessage::ConsultationEnded {
+                consultation_id: "c".into(),
+                reason: EndReason::Ended,
+            },
+            ServerMessage::Ok {},
+            ServerMessage::Pong {},
+            ServerMessage::Error {
+                code: ErrorCode::Internal,
+                message: "m".into(),
+            },
+        ];
+        for m in &server {
+            match m {
+                ServerMessage::Joined { .. }
+                | ServerMessage::WaitingSnapshot { .. }
+                | ServerMessage::WaitingArrived { .. }
+                | ServerMessage::WaitingLeft { .. }
+                | ServerMessage::Waiting { .. }
+                | ServerMessage::ConsultationStarted { .. }
+                | ServerMessage::ParticipantJoined { .. }
+                | ServerMessage::ParticipantLeft { .. }
+                | ServerMessage::ParticipantMuted { .. }
+                | ServerMessage::MediaAnswer { .. }
+                | ServerMessage::MediaOffer { .. }
+                | ServerMessage::ConsultationEnded { .. }
+                | ServerMessage::Ok {}
+                | ServerMessage::Pong {}
+                | ServerMessage::Error { .. } => {}
+            }
+        }
+        (client, server)
+    }
+
+    fn tag(v: serde_json::Value) -> String {
+        v["type"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn every_message_type_is_documented() {
+        let doc = include_str!("../../docs/protocol.md");
+        let (client, server) = samples();
+        let tags = client
+            .into_iter()
+            .map(|c| tag(serde_json::to_value(c).unwrap()))
+            .chain(
+                server
+                    .into_iter()
+                    .map(|s| tag(serde_json::to_value(s).unwrap())),
+            );
+        for t in tags {
+            let example = format!("\"type\":\"{t}\"");
+            assert!(
+                doc.contains(&example),
+                "docs/protocol.md has no example of {t}"
+            );
+            assert!(
+                doc.contains(&format!("### {t}")),
+                "docs/protocol.md has no section for {t}"
+            );
+        }
+    }
+
+    #[test]
+    fn documented_examples_parse() {
+        // Every client example in the doc is a valid frame.
+        let doc = include_str!("../../docs/protocol.md");
+        let client_part = doc.split("## Server → client").next().unwrap();
+        for block in client_part.split("```json\n").skip(1) {
+            let json = block.split("\n```").next().unwrap();
+            serde_json::from_str::<ClientFrame>(json)
+                .unwrap_or_else(|e| panic!("example does not parse: {json}: {e}"));
+        }
+    }
+
+    #[test]
+    fn samples_round_trip() {
+        let (client, server) = samples();
+        for c in client {
+            let s = serde_json::to_string(&c).unwrap();
+            assert_eq!(serde_json::from_str::<ClientMessage>(&s).unwrap(), c);
+        }
+        for m in server {
+            let s = serde_json::to_string(&m).unwrap();
+            assert_eq!(serde_json::from_str::<ServerMessage>(&s).unwrap(), m);
+        }
+    }
 }

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Runs every test of Consultroom on this machine: Rust unit and integration tests on SQLite and
+# PostgreSQL, then the browser end-to-end tests (headless Chromium in a loopback-only network
+# namespace) on SQLite and PostgreSQL. Installs what is missing (Debian packages, npm packages)
+# and starts a local PostgreSQL cluster when one is installed but stopped.
+#
+# Needs root (apt-get, ip netns). Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+# --- system packages -------------------------------------------------------------------------
+need_pkgs=()
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+command -v ip >/dev/null || need_pkgs+=(iproute2)
+command -v node >/dev/null || need_pkgs+=(nodejs npm)
+command -v pg_ctlcluster >/dev/null || need_pkgs+=(postgresql)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  log "installing ${need_pkgs[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+PG_URL=${TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+if ! pg_up && command -v pg_ctlcluster >/dev/null; then
+  log "starting the local PostgreSQL cluster"
+  for v in $(ls /etc/postgresql 2>/dev/null); do
+    pg_ctlcluster --skip-systemctl-redirect "$v" main start || true
+  done
+  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+fi
+if pg_up; then
+  export TEST_PG_URL=$PG_URL
+else
+  echo "PostgreSQL is not reachable on 127.0.0.1:5432; the PostgreSQL variants cannot run" >&2
+  exit 1
+fi
+
+# --- Rust tests ------------------------------------------------------------------------------
+log "building"
+cargo build --workspace --all-targets
+if command -v cargo-nextest >/dev/null; then
+  log "cargo nextest (SQLite + PostgreSQL)"
+  cargo nextest run --workspace --no-fail-fast
+else
+  log "cargo test (SQLite + PostgreSQL)"
+  cargo test --workspace --no-fail-fast
+fi
+
+# --- browser end-to-end ----------------------------------------------------------------------
+export CONSULTROOM_BIN="$ROOT/target/debug/consultroom"
+if [ ! -d tests/e2e/node_modules ]; then
+  log "installing e2e npm packages"
+  (cd tests/e2e && npm ci --no-audit --no-fund)
+fi
+
+log "browser end-to-end on SQLite"
+E2E_DATABASE_URL= tests/e2e/run.sh
+
+log "browser end-to-end on PostgreSQL"
+db="e2e_$(date +%s)_$$"
+psql -q -h 127.0.0.1 -U postgres -c "create database $db" postgres
+trap 'psql -q -h 127.0.0.1 -U postgres -c "drop database if exists $db with (force)" postgres || true' EXIT
+# The namespace has only `lo`, so the server reaches PostgreSQL through its unix socket.
+E2E_DATABASE_URL="postgres://postgres@localhost/$db?host=/var/run/postgresql" tests/e2e/run.sh
+
+log "all tests passed"

@@ -1,0 +1,559 @@
+//! The WebSocket endpoint: one task per connection, translating frames to [`HubState`]
+//! operations and SFU commands.
+//!
+//! Limits enforced here: a message over `max_message_bytes` closes the socket with 1009; a
+//! connection that has not sent a valid `join` within `join_timeout` is closed with 1008; every
+//! connection has a bounded outgoing queue, and a client that cannot keep up is disconnected
+//! rather than buffered without bound. Malformed frames get an `error` reply and the connection
+//! stays open.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use consultroom_sfu::{Sfu, SfuError, SfuEvent};
+use futures_util::{SinkExt, StreamExt};
+use std::collections::HashMap;
+use tokio::sync::{Mutex, mpsc};
+
+use crate::metrics::Metrics;
+use crate::protocol::{ClientFrame, ClientMessage, ErrorCode, ServerFrame, ServerMessage};
+use crate::state::{ConnId, Effects, HubState};
+use crate::{TokenError, TokenVerifier};
+
+/// Close code: message too big (RFC 6455).
+pub const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code: policy violation (bad token, no join in time).
+pub const CLOSE_POLICY: u16 = 1008;
+/// Close code: server going away (drain, replaced by a newer connection).
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// Tunables of the signalling endpoint.
+#[derive(Clone)]
+pub struct HubConfig {
+    /// Largest accepted text message, in bytes (default 64 KiB; SDP fits comfortably).
+    pub max_message_bytes: usize,
+    /// Time allowed between connecting and a valid `join` (default 10 s).
+    pub join_timeout: Duration,
+    /// Outgoing frames queued per connection before it is dropped as too slow (default 256).
+    pub outgoing_queue: usize,
+    /// The current time (injected so tests control punctuality).
+    pub now: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    /// Called with the appointment id when staff end a consultation.
+    pub on_completed: Option<Arc<dyn Fn(String) + Send + Sync>>,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            max_message_bytes: 64 * 1024,
+            join_timeout: Duration::from_secs(10),
+            outgoing_queue: 256,
+            now: Arc::new(Utc::now),
+            on_completed: None,
+        }
+    }
+}
+
+enum Outgoing {
+    Frame(ServerFrame),
+    Close(u16, &'static str),
+}
+
+struct ConnHandle {
+    out: mpsc::Sender<Outgoing>,
+    sfu_events: mpsc::Sender<SfuEvent>,
+}
+
+struct Inner {
+    state: Mutex<HubState>,
+    conns: std::sync::Mutex<HashMap<ConnId, ConnHandle>>,
+    verifier: Arc<dyn TokenVerifier>,
+    sfu: Sfu,
+    config: HubConfig,
+    next_conn: AtomicU64,
+    draining: AtomicBool,
+    metrics: Metrics,
+}
+
+/// The signalling hub of this node. Cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+impl Hub {
+    /// A hub that authenticates with `verifier` and sends media through `sfu`.
+    pub fn new(
+        verifier: Arc<dyn TokenVerifier>,
+        sfu: Sfu,
+        config: HubConfig,
+        registry: &prometheus::Registry,
+    ) -> Hub {
+        Hub {
+            inner: Arc::new(Inner {
+                state: Mutex::new(HubState::default()),
+                conns: std::sync::Mutex::new(HashMap::new()),
+                verifier,
+                sfu,
+                config,
+                next_conn: AtomicU64::new(1),
+                draining: AtomicBool::new(false),
+                metrics: Metrics::register(registry),
+            }),
+        }
+    }
+
+    /// The `/ws` route.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/ws", get(upgrade))
+            .with_state(self.clone())
+    }
+
+    /// Stop accepting connections and close every open one with 1001 ("going away").
+    pub fn drain(&self) {
+        self.inner.draining.store(true, Ordering::SeqCst);
+        let conns = lock(&self.inner.conns);
+        for handle in conns.values() {
+            let _ = handle
+                .out
+                .try_send(Outgoing::Close(CLOSE_GOING_AWAY, "server shutting down"));
+        }
+    }
+
+    /// Number of open WebSocket connections.
+    pub fn open_connections(&self) -> usize {
+        lock(&self.inner.conns).len()
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        (self.inner.config.now)()
+    }
+
+    /// Apply effects: SFU operations first (so a client's media offer always finds its
+    /// participant), then frames in order. Called with the state lock held so that frames from
+    /// concurrent operations are never reordered.
+    async fn apply(&self, state: &HubState, fx: Effects) {
+        for c in &fx.sfu_leave {
+            self.inner.sfu.leave(c.participant()).await;
+        }
+        for (room, c) in &fx.sfu_join {
+            let events = lock(&self.inner.conns).get(c).map(|h| h.sfu_events.clone());
+            if let Some(events) = events
+                && let Err(e) = self.inner.sfu.join(*room, c.participant(), events).await
+            {
+                tracing::warn!(error = %e, "sfu join failed");
+            }
+        }
+        {
+            let conns = lock(&self.inner.conns);
+            for (to, msg) in fx.sends {
+                if let Some(h) = conns.get(&to) {
+                    let frame = ServerFrame {
+                        reply_to: None,
+                        msg,
+                    };
+                    if h.out.try_send(Outgoing::Frame(frame)).is_err() {
+                        // Too slow (or already gone): it will be cleaned up by its own task.
+                        self.inner.metrics.slow_clients.inc();
+                        let _ = h
+                            .out
+                            .try_send(Outgoing::Close(CLOSE_GOING_AWAY, "too slow"));
+                    }
+                }
+            }
+            for c in fx.close {
+                if let Some(h) = conns.get(&c) {
+                    let _ = h
+                        .out
+                        .try_send(Outgoing::Close(CLOSE_GOING_AWAY, "replaced"));
+                }
+            }
+        }
+        if let Some(cb) = &self.inner.config.on_completed {
+            for a in fx.completed_appointments {
+                cb(a);
+            }
+        }
+        self.inner.metrics.observe(state);
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding this lock cannot leave the map half-updated (single inserts and
+    // removes), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn upgrade(State(hub): State<Hub>, ws: WebSocketUpgrade) -> impl IntoResponse {
+    let max = hub.inner.config.max_message_bytes;
+    // The transport limit is a little above the protocol limit so that an oversized message is
+    // read far enough to be answered with a proper 1009 close instead of a protocol error.
+    ws.max_message_size(max * 4)
+        .max_frame_size(max * 4)
+        .max_write_buffer_size(4 * 1024 * 1024)
+        .on_upgrade(move |socket| run_connection(hub, socket))
+}
+
+async fn run_connection(hub: Hub, socket: WebSocket) {
+    if hub.inner.draining.load(Ordering::SeqCst) {
+        let mut socket = socket;
+        let _ = socket
+            .send(close_msg(CLOSE_GOING_AWAY, "server shutting down"))
+            .await;
+        return;
+    }
+    let conn = ConnId(hub.inner.next_conn.fetch_add(1, Ordering::Relaxed));
+    let (out_tx, out_rx) = mpsc::channel(hub.inner.config.outgoing_queue);
+    let (sfu_tx, mut sfu_rx) = mpsc::channel(32);
+    lock(&hub.inner.conns).insert(
+        conn,
+        ConnHandle {
+            out: out_tx.clone(),
+            sfu_events: sfu_tx,
+        },
+    );
+    hub.inner.metrics.connections.inc();
+    let (ws_tx, mut ws_rx) = socket.split();
+    let writer = tokio::spawn(write_loop(ws_tx, out_rx));
+
+    let mut session = Session {
+        hub: hub.clone(),
+        conn,
+        out: out_tx,
+        joined: false,
+        rate: RateLimit::new(Instant::now()),
+    };
+    let deadline = tokio::time::sleep(hub.inner.config.join_timeout);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            () = &mut deadline, if !session.joined => {
+                session.close(CLOSE_POLICY, "join timeout");
+                break;
+            }
+            ev = sfu_rx.recv() => {
+                if let Some(SfuEvent::Offer { sdp }) = ev {
+                    session.send(None, ServerMessage::MediaOffer { sdp });
+                }
+            }
+            msg = ws_rx.next() => {
+                match msg {
+                    Some(Ok(Message::Text(text))) => {
+                        if !session.on_text(text).await {
+                            break;
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        session.error(None, ErrorCode::MalformedJson, "binary frames are not supported");
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Err(e)) => {
+                        let text = e.to_string();
+                        if text.contains("too long") || text.contains("limit") {
+                            session.close(CLOSE_TOO_BIG, "message too big");
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    // Clean-up: leave every room, drop the handle, let the writer flush a pending close.
+    {
+        let mut state = hub.inner.state.lock().await;
+        let fx = state.leave(conn, hub.now());
+        hub.apply(&state, fx).await;
+    }
+    lock(&hub.inner.conns).remove(&conn);
+    hub.inner.metrics.connections.dec();
+    drop(session);
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+}
+
+async fn write_loop(
+    mut ws_tx: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Outgoing>,
+) {
+    while let Some(o) = rx.recv().await {
+        match o {
+            Outgoing::Frame(f) => {
+                let Ok(text) = serde_json::to_string(&f) else {
+                    continue;
+                };
+                if ws_tx.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            Outgoing::Close(code, reason) => {
+                let _ = ws_tx.send(close_msg(code, reason)).await;
+                break;
+            }
+        }
+    }
+    let _ = ws_tx.close().await;
+}
+
+fn close_msg(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))
+}
+
+/// Per-connection token bucket: `RATE` messages per second with bursts of `BURST`.
+struct RateLimit {
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimit {
+    const RATE: f64 = 50.0;
+    const BURST: f64 = 200.0;
+
+    fn new(now: Instant) -> RateLimit {
+        RateLimit {
+            tokens: Self::BURST,
+            last: now,
+        }
+    }
+
+    fn allow(&mut self, now: Instant) -> bool {
+        let dt = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + dt * Self::RATE).min(Self::BURST);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct Session {
+    hub: Hub,
+    conn: ConnId,
+    out: mpsc::Sender<Outgoing>,
+    joined: bool,
+    rate: RateLimit,
+}
+
+impl Session {
+    fn send(&self, reply_to: Option<String>, msg: ServerMessage) {
+        if self
+            .out
+            .try_send(Outgoing::Frame(ServerFrame { reply_to, msg }))
+            .is_err()
+        {
+            let _ = self
+                .out
+                .try_send(Outgoing::Close(CLOSE_GOING_AWAY, "too slow"));
+        }
+    }
+
+    fn error(&self, reply_to: Option<String>, code: ErrorCode, message: &str) {
+        self.hub.inner.metrics.error(code);
+        self.send(
+            reply_to,
+            ServerMessage::Error {
+                code,
+                message: message.to_owned(),
+            },
+        );
+    }
+
+    fn close(&self, code: u16, reason: &'static str) {
+        let _ = self.out.try_send(Outgoing::Close(code, reason));
+    }
+
+    /// Handle one text frame. Returns false when the connection must end.
+    async fn on_text(&mut self, text: Utf8Bytes) -> bool {
+        if text.len() > self.hub.inner.config.max_message_bytes {
+            self.close(CLOSE_TOO_BIG, "message too big");
+            return false;
+        }
+        if !self.rate.allow(Instant::now()) {
+            self.error(None, ErrorCode::RateLimited, "too many messages; slow down");
+            return true;
+        }
+        let value: serde_json::Value = match serde_json::from_str(text.as_str()) {
+            Ok(v @ serde_json::Value::Object(_)) => v,
+            _ => {
+                self.error(None, ErrorCode::MalformedJson, "frame is not a JSON object");
+                return true;
+            }
+        };
+        let id = value
+            .get("id")
+            .and_then(|v| v.as_str())
+            .filter(|s| s.len() <= 64)
+            .map(str::to_owned);
+        let frame: ClientFrame = match serde_json::from_value(value) {
+            Ok(f) => f,
+            Err(_) => {
+                self.error(
+                    id,
+                    ErrorCode::InvalidMessage,
+                    "unknown message type or bad fields",
+                );
+                return true;
+            }
+        };
+        self.hub.inner.metrics.messages_in.inc();
+        self.dispatch(id, frame.msg).await
+    }
+
+    async fn dispatch(&mut self, id: Option<String>, msg: ClientMessage) -> bool {
+        let hub = self.hub.clone();
+        match msg {
+            ClientMessage::Join { token } => {
+                if self.joined {
+                    self.error(id, ErrorCode::NotJoined, "already joined");
+                    return true;
+                }
+                let identity = match hub.inner.verifier.verify(&token) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        let message = match e {
+                            TokenError::Expired => "token expired",
+                            TokenError::Invalid => "token invalid",
+                        };
+                        self.error(id, ErrorCode::InvalidToken, message);
+                        self.close(CLOSE_POLICY, "invalid token");
+                        return false;
+                    }
+                };
+                self.joined = true;
+                let mut state = hub.inner.state.lock().await;
+                let mut fx = state.join(
+                    self.conn,
+                    identity,
+                    uuid::Uuid::new_v4().to_string(),
+                    hub.now(),
+                );
+                // The reply to `join` is the first frame for this connection.
+                if let Some((_, first)) = fx
+                    .sends
+                    .iter()
+                    .position(|(to, _)| *to == self.conn)
+                    .map(|i| fx.sends.remove(i))
+                {
+                    self.send(id, first);
+                }
+                hub.apply(&state, fx).await;
+            }
+            _ if !self.joined => {
+                self.error(id, ErrorCode::NotJoined, "send join first");
+            }
+            ClientMessage::Admit { participant_id } => {
+                let mut state = hub.inner.state.lock().await;
+                match state.admit(self.conn, &participant_id, hub.now()) {
+                    Ok(fx) => {
+                        self.send(id, ServerMessage::Ok {});
+                        hub.apply(&state, fx).await;
+                    }
+                    Err(r) => self.error(id, r.code, r.message),
+                }
+            }
+            ClientMessage::Mute { audio, video } => {
+                let mut state = hub.inner.state.lock().await;
+                match state.mute(self.conn, audio, video) {
+                    Ok(fx) => {
+                        self.send(id, ServerMessage::Ok {});
+                        hub.apply(&state, fx).await;
+                    }
+                    Err(r) => self.error(id, r.code, r.message),
+                }
+            }
+            ClientMessage::EndConsultation {} => {
+                let mut state = hub.inner.state.lock().await;
+                match state.end(self.conn) {
+                    Ok(fx) => {
+                        self.send(id, ServerMessage::Ok {});
+                        hub.apply(&state, fx).await;
+                    }
+                    Err(r) => self.error(id, r.code, r.message),
+                }
+            }
+            ClientMessage::MediaOffer { sdp } => {
+                if !self.may_send_media().await {
+                    self.error(id, ErrorCode::InvalidState, "not in a consultation");
+                    return true;
+                }
+                match hub.inner.sfu.offer(self.conn.participant(), sdp).await {
+                    Ok(sdp) => self.send(id, ServerMessage::MediaAnswer { sdp }),
+                    Err(e) => self.sfu_error(id, e),
+                }
+            }
+            ClientMessage::MediaAnswer { sdp } => {
+                if !self.may_send_media().await {
+                    self.error(id, ErrorCode::InvalidState, "not in a consultation");
+                    return true;
+                }
+                match hub.inner.sfu.answer(self.conn.participant(), sdp).await {
+                    Ok(()) => self.send(id, ServerMessage::Ok {}),
+                    Err(e) => self.sfu_error(id, e),
+                }
+            }
+            ClientMessage::IceCandidate { candidate } => {
+                if !self.may_send_media().await {
+                    self.error(id, ErrorCode::InvalidState, "not in a consultation");
+                    return true;
+                }
+                match hub
+                    .inner
+                    .sfu
+                    .candidate(self.conn.participant(), candidate)
+                    .await
+                {
+                    Ok(()) => {
+                        if id.is_some() {
+                            self.send(id, ServerMessage::Ok {});
+                        }
+                    }
+                    Err(e) => self.sfu_error(id, e),
+                }
+            }
+            ClientMessage::Ping {} => self.send(id, ServerMessage::Pong {}),
+        }
+        true
+    }
+
+    async fn may_send_media(&self) -> bool {
+        self.hub.inner.state.lock().await.in_consultation(self.conn)
+    }
+
+    fn sfu_error(&self, id: Option<String>, e: SfuError) {
+        match e {
+            SfuError::InvalidSdp(_) => self.error(id, ErrorCode::InvalidSdp, "invalid sdp"),
+            SfuError::InvalidCandidate => {
+                self.error(id, ErrorCode::InvalidMessage, "invalid ice candidate")
+            }
+            SfuError::NegotiationInProgress => {
+                self.error(id, ErrorCode::InvalidState, "negotiation in progress")
+            }
+            SfuError::UnknownParticipant | SfuError::AlreadyJoined => {
+                self.error(id, ErrorCode::InvalidState, "not in a media session")
+            }
+            SfuError::Stopped | SfuError::Io(_) => {
+                let correlation = uuid::Uuid::new_v4();
+                tracing::error!(%correlation, error = %e, "sfu failure");
+                self.error(
+                    id,
+                    ErrorCode::Internal,
+                    &format!("internal error ({correlation})"),
+                );
+            }
+        }
+    }
+}
