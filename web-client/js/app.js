@@ -241,6 +241,10 @@ function renderWaiting() {
   el.waitingCount.dataset.count = String(n);
   el.waitingCountNumber.textContent = String(n);
   document.title = n ? `(${n}) Waiting — Consultroom` : 'Consultroom';
+  // During a consultation the list is out of sight: keep the count in the top bar.
+  const roomWaiting = document.getElementById('room-waiting');
+  roomWaiting.textContent = n === 1 ? '1 patient waiting' : `${n} patients waiting`;
+  roomWaiting.hidden = n === 0;
 }
 
 function waitingItem(e) {
@@ -308,9 +312,16 @@ function startSignalling() {
       return data.token;
     },
     onMessage: onSignal,
-    onClose: () => {
+    onClose: ({ reason }) => {
       if (state.signalling !== client) return;
       delete document.body.dataset.signalling;
+      if (reason === 'replaced') {
+        if (state.room?.active) state.room.abort();
+        state.waiting.clear();
+        renderWaiting();
+        setConnState('Opened in another window — reload to use this one');
+        return;
+      }
       if (state.room?.active) {
         state.room.abort();
         showError('The connection to the server was lost. The consultation was interrupted.');

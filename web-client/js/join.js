@@ -142,7 +142,9 @@ function scheduleReopen(opensAt) {
   }
 }
 
-el.messageRetry.addEventListener('click', () => start());
+el.messageRetry.addEventListener('click', () => {
+  if (document.body.dataset.linkState !== 'replaced') start();
+});
 
 function describeAppointment(inv) {
   const a = (inv && inv.appointment) || {};
@@ -243,9 +245,15 @@ function connect() {
         return state.invitation.signalling_token;
       },
       onMessage,
-      onClose: () => {
+      onClose: ({ reason }) => {
         if (state.finished) return;
         if (state.room?.active) state.room.abort();
+        if (reason === 'replaced') {
+          // The same invitation was opened in another window or device: reconnecting here would
+          // throw that one out again, so stop and let the patient choose.
+          showReplaced();
+          return;
+        }
         showWaiting(null, 'The connection was lost. Reconnecting…');
         connect();
       },
@@ -269,6 +277,23 @@ function connect() {
       return true;
     },
   });
+}
+
+function showReplaced() {
+  state.retry?.stop();
+  el.messageTitle.textContent = 'Opened in another window';
+  el.messageText.textContent = 'Your consultation link was opened in another window or on another device. Continue there, or press "Use this window" to continue here.';
+  el.messageRetry.textContent = 'Use this window';
+  el.messageRetry.hidden = false;
+  el.messageRetry.onclick = () => {
+    el.messageRetry.onclick = null;
+    delete document.body.dataset.linkState;
+    el.messageRetry.textContent = 'Try again';
+    showWaiting(null, 'Connecting to the waiting room…');
+    connect();
+  };
+  document.body.dataset.linkState = 'replaced';
+  showView(VIEWS, 'message-view');
 }
 
 function waitingText(punctuality) {

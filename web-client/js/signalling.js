@@ -28,7 +28,9 @@ export class SignallingClient {
    * @param {object} opts
    * @param {() => Promise<string>} opts.getToken fetches a fresh join token
    * @param {(msg: object) => void} opts.onMessage every server frame except replies consumed by a request
-   * @param {(info: {code:number, wasJoined:boolean}) => void} [opts.onClose]
+   * @param {(info: {code:number, reason:string, wasJoined:boolean}) => void} [opts.onClose]
+   *   not called after close(). Close reasons used by the server: "replaced" (1001: the same
+   *   patient connected again elsewhere), "server shutting down", "too slow", "invalid token".
    * @param {string} [opts.url]
    */
   constructor({ getToken, onMessage, onClose, url }) {
@@ -154,7 +156,7 @@ export class SignallingClient {
     const wasJoined = !!this.joined;
     this.#stop();
     this.ws = null;
-    if (!this.closedByUs) this.onClose({ code: ev.code, wasJoined });
+    if (!this.closedByUs) this.onClose({ code: ev.code, reason: ev.reason || '', wasJoined });
   }
 
   #stop() {
