@@ -22,7 +22,46 @@
 //! sfu.local_addr(); sfu.shutdown().await;
 //! ```
 
+//!
+//! Module map: [`Sfu`] (this file) is the cheap handle; `media_loop` owns the socket and every
+//! `Rtc` and applies commands between packets; `room` is the IO-free bookkeeping of rooms,
+//! published tracks and down tracks; `routing` maps datagrams to participants; `keyframe`
+//! throttles keyframe requests; `addrs` picks ICE host candidates; `metrics` registers the
+//! Prometheus metrics. Issue #3 (one loop per core) adds a placement layer that picks a loop per
+//! room and hands out one command sender per loop; nothing inside a loop changes.
+//!
+//! Forwarding is frame-level: str0m depacketizes incoming media (`Event::MediaData`) and the
+//! subscriber's `Rtc` packetizes it again (`Writer::write`). We chose this over RTP mode for the
+//! first step because str0m then owns, per leg, sequence numbers, SSRCs, payload-type mapping,
+//! NACK/RTX and RTCP, so publishers and subscribers may negotiate different payload types and
+//! extensions without any rewriting on our side. The cost is a depacketize/packetize per frame
+//! and a little reordering latency in str0m's depacketizer; RTP mode can replace it later inside
+//! `media_loop::output` without touching the API.
+
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use str0m::Candidate;
+use str0m::change::{SdpAnswer, SdpOffer};
+use tokio::sync::{mpsc, oneshot};
+
+mod addrs;
+mod keyframe;
+mod media_loop;
+mod metrics;
+mod room;
+mod routing;
+
+use media_loop::{Command, MediaLoop};
+
+/// Largest SDP accepted from a client; bigger ones are refused before parsing.
+pub const MAX_SDP_BYTES: usize = 64 * 1024;
+
+/// Largest trickled candidate line accepted.
+const MAX_CANDIDATE_BYTES: usize = 1024;
+
+/// Capacity of the command queue into the media loop.
+const COMMAND_QUEUE: usize = 1024;
 
 /// Identifies a room (one consultation) inside the SFU. Assigned by the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,18 +95,179 @@ pub enum SfuEvent {
 /// Errors from SFU operations.
 #[derive(Debug, thiserror::Error)]
 pub enum SfuError {
+    /// The SDP could not be parsed or applied (or is larger than [`MAX_SDP_BYTES`]).
     #[error("invalid sdp: {0}")]
     InvalidSdp(String),
+    /// The trickled candidate line could not be parsed.
     #[error("invalid ice candidate")]
     InvalidCandidate,
+    /// No participant with this id has joined.
     #[error("unknown participant")]
     UnknownParticipant,
+    /// The participant id is already in use.
     #[error("participant already joined")]
     AlreadyJoined,
+    /// A server offer awaits its answer; answer it before sending an offer.
     #[error("negotiation in progress")]
     NegotiationInProgress,
+    /// The media loop is gone ([`Sfu::shutdown`] was called).
     #[error("the media loop has stopped")]
     Stopped,
+    /// Binding the socket or another start-up step failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Handle to a running media plane. Cheap to clone; every clone talks to the same media loop.
+#[derive(Clone)]
+pub struct Sfu {
+    commands: mpsc::Sender<Command>,
+    local_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Sfu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sfu")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sfu {
+    /// Binds the UDP socket, registers the metrics on `registry` and spawns the media loop on
+    /// the current tokio runtime.
+    pub async fn start(
+        config: SfuConfig,
+        registry: &prometheus::Registry,
+    ) -> Result<Sfu, SfuError> {
+        let metrics = metrics::Metrics::register(registry)?;
+        let socket = tokio::net::UdpSocket::bind(config.bind).await?;
+        let local_addr = socket.local_addr()?;
+        let candidates = addrs::candidate_addrs(&config, local_addr, addrs::interface_ips);
+        if candidates.is_empty() {
+            return Err(SfuError::Io(std::io::Error::other(
+                "no address to announce as ICE candidate (set SfuConfig::announce)",
+            )));
+        }
+        let crypto = Arc::new(str0m::crypto::from_feature_flags());
+        let cert = crypto.dtls_provider.generate_certificate().ok_or_else(|| {
+            SfuError::Io(std::io::Error::other("cannot generate a DTLS certificate"))
+        })?;
+        let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
+        let media_loop = MediaLoop::new(socket, local_addr, candidates, crypto, cert, rx, metrics);
+        tokio::spawn(media_loop.run());
+        tracing::info!(%local_addr, "sfu media loop started");
+        Ok(Sfu {
+            commands,
+            local_addr,
+        })
+    }
+
+    /// The bound UDP address (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Registers `participant` in `room`. Events about it (server offers, connected,
+    /// disconnected) go to `events`; give it room for a few events, the loop never waits on it.
+    pub async fn join(
+        &self,
+        room: RoomId,
+        participant: ParticipantId,
+        events: mpsc::Sender<SfuEvent>,
+    ) -> Result<(), SfuError> {
+        self.request(|reply| Command::Join {
+            room,
+            participant,
+            events,
+            reply,
+        })
+        .await?
+    }
+
+    /// Applies the participant's SDP offer and returns the SDP answer.
+    ///
+    /// Fails with [`SfuError::NegotiationInProgress`] while a server offer
+    /// ([`SfuEvent::Offer`]) awaits its answer: answer that first, then offer again.
+    pub async fn offer(&self, p: ParticipantId, sdp: String) -> Result<String, SfuError> {
+        let offer = SdpOffer::from_sdp_string(checked_sdp(&sdp)?)
+            .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        self.request(|reply| Command::Offer {
+            participant: p,
+            offer: Box::new(offer),
+            reply,
+        })
+        .await?
+    }
+
+    /// Applies the participant's SDP answer to the last [`SfuEvent::Offer`].
+    pub async fn answer(&self, p: ParticipantId, sdp: String) -> Result<(), SfuError> {
+        let answer = SdpAnswer::from_sdp_string(checked_sdp(&sdp)?)
+            .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        self.request(|reply| Command::Answer {
+            participant: p,
+            answer: Box::new(answer),
+            reply,
+        })
+        .await?
+    }
+
+    /// Adds a trickled remote ICE candidate (`candidate:...`, an `a=` prefix is tolerated).
+    /// An empty string (end of candidates) is accepted and ignored.
+    pub async fn candidate(&self, p: ParticipantId, candidate: String) -> Result<(), SfuError> {
+        let line = candidate.trim();
+        let line = line.strip_prefix("a=").unwrap_or(line);
+        if line.len() > MAX_CANDIDATE_BYTES {
+            return Err(SfuError::InvalidCandidate);
+        }
+        let parsed = if line.is_empty() {
+            None
+        } else {
+            Some(Candidate::from_sdp_string(line).map_err(|_| SfuError::InvalidCandidate)?)
+        };
+        self.request(|reply| Command::Candidate {
+            participant: p,
+            candidate: parsed,
+            reply,
+        })
+        .await?
+    }
+
+    /// Removes the participant; its tracks stop for everyone. Unknown participants are ignored.
+    /// No [`SfuEvent::Disconnected`] is sent for a participant removed this way.
+    pub async fn leave(&self, p: ParticipantId) {
+        let _ = self
+            .request(|reply| Command::Leave {
+                participant: p,
+                reply,
+            })
+            .await;
+    }
+
+    /// Stops the media loop: every session is closed and the socket released. Later calls on
+    /// any clone fail with [`SfuError::Stopped`].
+    pub async fn shutdown(&self) {
+        let _ = self.request(|reply| Command::Shutdown { reply }).await;
+    }
+
+    async fn request<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, SfuError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| SfuError::Stopped)?;
+        rx.await.map_err(|_| SfuError::Stopped)
+    }
+}
+
+fn checked_sdp(sdp: &str) -> Result<&str, SfuError> {
+    if sdp.len() > MAX_SDP_BYTES {
+        return Err(SfuError::InvalidSdp(format!(
+            "sdp larger than {MAX_SDP_BYTES} bytes"
+        )));
+    }
+    Ok(sdp)
 }

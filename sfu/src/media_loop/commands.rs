@@ -1,0 +1,183 @@
+//! Applying control commands (join, offer, answer, candidate, leave) inside the media loop.
+//!
+//! Invariant: a command's reply is sent before any [`SfuEvent::Offer`] it causes is queued, so a
+//! signalling task that handles one thing at a time forwards our answer before our next offer.
+
+use std::time::Instant;
+
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::{Candidate, IceCreds, Rtc, RtcConfig};
+use tokio::sync::mpsc;
+
+use super::{Command, MediaLoop, Peer, Removal};
+use crate::{ParticipantId, RoomId, SfuError, SfuEvent};
+
+impl MediaLoop {
+    pub(super) fn handle_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Join {
+                room,
+                participant,
+                events,
+                reply,
+            } => {
+                let _ = reply.send(self.join(room, participant, events));
+            }
+            Command::Offer {
+                participant,
+                offer,
+                reply,
+            } => {
+                let result = self.accept_offer(participant, *offer);
+                let ok = result.is_ok();
+                let _ = reply.send(result);
+                if ok {
+                    // Media the offer added shows up as events: publish it, then offer the
+                    // participant whatever it should receive.
+                    self.drive(participant);
+                    self.negotiate(participant);
+                }
+            }
+            Command::Answer {
+                participant,
+                answer,
+                reply,
+            } => {
+                let result = self.accept_answer(participant, *answer);
+                let _ = reply.send(result);
+                self.negotiate(participant);
+            }
+            Command::Candidate {
+                participant,
+                candidate,
+                reply,
+            } => {
+                let _ = reply.send(self.add_candidate(participant, candidate));
+            }
+            Command::Leave { participant, reply } => {
+                self.remove_peer(participant, Removal::Requested);
+                let _ = reply.send(());
+            }
+            // Handled by the run loop, which stops afterwards.
+            Command::Shutdown { reply } => {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn join(
+        &mut self,
+        room: RoomId,
+        p: ParticipantId,
+        events: mpsc::Sender<SfuEvent>,
+    ) -> Result<(), SfuError> {
+        if self.peers.contains_key(&p) {
+            return Err(SfuError::AlreadyJoined);
+        }
+        self.rooms.join(room, p)?;
+        let rtc = self.new_rtc(p);
+        self.peers.insert(
+            p,
+            Peer {
+                rtc,
+                events,
+                pending: None,
+                joined_at: Instant::now(),
+                connected: false,
+                timeout: None,
+            },
+        );
+        self.update_gauges();
+        self.mark_dirty(p);
+        Ok(())
+    }
+
+    /// A fresh ICE-lite `Rtc` with our codecs and host candidates; its ufrag is routed to `p`.
+    fn new_rtc(&mut self, p: ParticipantId) -> Rtc {
+        let creds = IceCreds::new();
+        self.routing.add_ufrag(creds.ufrag.clone(), p);
+        let mut rtc = RtcConfig::new()
+            .set_ice_lite(true)
+            .set_crypto_provider(self.crypto.clone())
+            .set_dtls_cert(self.cert.clone())
+            .set_local_ice_credentials(creds)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .enable_h264(true)
+            .build(Instant::now());
+        for addr in &self.candidates {
+            match Candidate::host(*addr, "udp") {
+                Ok(c) => {
+                    rtc.add_local_candidate(c);
+                }
+                Err(e) => tracing::warn!(error = %e, "unusable host candidate"),
+            }
+        }
+        rtc
+    }
+
+    fn accept_offer(&mut self, p: ParticipantId, offer: SdpOffer) -> Result<String, SfuError> {
+        let ready = self.rooms.is_ready(p);
+        let peer = self.peers.get_mut(&p).ok_or(SfuError::UnknownParticipant)?;
+        if peer.pending.is_some() {
+            // We are the impolite side of glare: the client answers our offer first.
+            return Err(SfuError::NegotiationInProgress);
+        }
+        match peer.rtc.sdp_api().accept_offer(offer) {
+            Ok(answer) => {
+                self.rooms.set_ready(p);
+                self.mark_dirty(p);
+                Ok(answer.to_sdp_string())
+            }
+            Err(e) => {
+                // str0m kills the session on some bad first offers (e.g. no fingerprint);
+                // a participant that never negotiated just gets a fresh one to retry with.
+                if !peer.rtc.is_alive() && !ready {
+                    self.routing.remove(p);
+                    let rtc = self.new_rtc(p);
+                    if let Some(peer) = self.peers.get_mut(&p) {
+                        peer.rtc = rtc;
+                    }
+                }
+                self.mark_dirty(p);
+                Err(SfuError::InvalidSdp(e.to_string()))
+            }
+        }
+    }
+
+    fn accept_answer(&mut self, p: ParticipantId, answer: SdpAnswer) -> Result<(), SfuError> {
+        let peer = self.peers.get_mut(&p).ok_or(SfuError::UnknownParticipant)?;
+        let Some(pending) = peer.pending.take() else {
+            return Err(SfuError::InvalidSdp(
+                "no server offer awaits an answer".into(),
+            ));
+        };
+        let result = peer.rtc.sdp_api().accept_answer(pending, answer);
+        self.mark_dirty(p);
+        match result {
+            Ok(()) => {
+                self.rooms.negotiation_completed(p);
+                Ok(())
+            }
+            Err(e) => {
+                // The offer is void; its changes are queued again for the next offer.
+                self.rooms.negotiation_aborted(p);
+                Err(SfuError::InvalidSdp(e.to_string()))
+            }
+        }
+    }
+
+    fn add_candidate(
+        &mut self,
+        p: ParticipantId,
+        candidate: Option<Candidate>,
+    ) -> Result<(), SfuError> {
+        let peer = self.peers.get_mut(&p).ok_or(SfuError::UnknownParticipant)?;
+        if let Some(c) = candidate {
+            peer.rtc.add_remote_candidate(c);
+            self.mark_dirty(p);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,393 @@
+//! The media loop: one tokio task owning one UDP socket and the `Rtc` of every participant on it.
+//!
+//! Invariants:
+//! - Nothing here is shared: commands arrive on a bounded channel and are applied between
+//!   datagrams, so forwarding never takes a lock or crosses a thread.
+//! - The loop never awaits anything but its three wake-ups (command, datagram, timer): sends use
+//!   `try_send_to` (a full socket buffer drops the datagram, counted) and events to signalling use
+//!   `try_send`.
+//! - Every `Rtc` that got input is polled until it returns a timeout before the loop sleeps.
+//!
+//! `commands` applies control commands, `output` drains `Rtc` outputs and forwards media.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::config::{CryptoProvider, DtlsCert};
+use str0m::net::{DatagramRecv, Protocol, Receive};
+use str0m::{Candidate, Input, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::addrs;
+use crate::metrics::{DropReason, Metrics};
+use crate::room::Rooms;
+use crate::routing::{RoutingTable, stun_local_ufrag};
+use crate::{ParticipantId, RoomId, SfuError, SfuEvent};
+
+mod commands;
+mod output;
+
+/// Inbound datagrams larger than this are dropped (no WebRTC peer sends more than an MTU).
+const MAX_DATAGRAM: usize = 1500;
+/// Receive buffer: larger than [`MAX_DATAGRAM`] so oversize datagrams are seen, not truncated.
+const RECV_BUFFER: usize = 2048;
+/// Datagrams read in one go before timers and commands get a turn.
+const RECV_BATCH: usize = 64;
+/// Longest sleep when no `Rtc` asks for an earlier wake-up.
+const IDLE_WAKE: Duration = Duration::from_millis(500);
+
+/// A control request for the media loop, with its reply channel.
+pub(crate) enum Command {
+    Join {
+        room: RoomId,
+        participant: ParticipantId,
+        events: mpsc::Sender<SfuEvent>,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    Offer {
+        participant: ParticipantId,
+        offer: Box<SdpOffer>,
+        reply: oneshot::Sender<Result<String, SfuError>>,
+    },
+    Answer {
+        participant: ParticipantId,
+        answer: Box<SdpAnswer>,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    Candidate {
+        participant: ParticipantId,
+        candidate: Option<Candidate>,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    Leave {
+        participant: ParticipantId,
+        reply: oneshot::Sender<()>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// One participant's WebRTC session and what the loop knows about it.
+struct Peer {
+    rtc: Rtc,
+    events: mpsc::Sender<SfuEvent>,
+    /// Our outstanding offer, waiting for `Sfu::answer`.
+    pending: Option<SdpPendingOffer>,
+    joined_at: Instant,
+    connected: bool,
+    /// The wake-up currently registered in `MediaLoop::timers`.
+    timeout: Option<Instant>,
+}
+
+/// Why a participant is being removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    /// `Sfu::leave`: close politely, no event.
+    Requested,
+    /// ICE/DTLS gone or the session failed: tell signalling.
+    Lost,
+}
+
+/// State of one media loop.
+pub(crate) struct MediaLoop {
+    socket: UdpSocket,
+    local_addr: SocketAddr,
+    candidates: Vec<SocketAddr>,
+    crypto: Arc<CryptoProvider>,
+    cert: DtlsCert,
+    commands: mpsc::Receiver<Command>,
+    metrics: Metrics,
+    peers: HashMap<ParticipantId, Peer>,
+    rooms: Rooms,
+    routing: RoutingTable,
+    /// `(wake-up, participant)`, ordered: the first entry is the next timer to fire.
+    timers: BTreeSet<(Instant, ParticipantId)>,
+    /// Participants that got input and must be polled before the loop sleeps.
+    dirty: Vec<ParticipantId>,
+}
+
+enum Wake {
+    Command(Option<Command>),
+    Datagram(std::io::Result<(usize, SocketAddr)>),
+    Timer,
+}
+
+impl MediaLoop {
+    /// Sets up a loop over an already bound socket; nothing runs until [`MediaLoop::run`].
+    pub(crate) fn new(
+        socket: UdpSocket,
+        local_addr: SocketAddr,
+        candidates: Vec<SocketAddr>,
+        crypto: Arc<CryptoProvider>,
+        cert: DtlsCert,
+        commands: mpsc::Receiver<Command>,
+        metrics: Metrics,
+    ) -> MediaLoop {
+        MediaLoop {
+            socket,
+            local_addr,
+            candidates,
+            crypto,
+            cert,
+            commands,
+            metrics,
+            peers: HashMap::new(),
+            rooms: Rooms::default(),
+            routing: RoutingTable::default(),
+            timers: BTreeSet::new(),
+            dirty: Vec::new(),
+        }
+    }
+
+    /// Runs until `Sfu::shutdown` or until every `Sfu` handle is dropped.
+    pub(crate) async fn run(mut self) {
+        let mut buf = vec![0u8; RECV_BUFFER];
+        loop {
+            let deadline = self
+                .timers
+                .first()
+                .map(|(t, _)| *t)
+                .unwrap_or_else(|| Instant::now() + IDLE_WAKE);
+            // Unbiased: neither a burst of commands nor a flood of datagrams starves the other.
+            let wake = tokio::select! {
+                cmd = self.commands.recv() => Wake::Command(cmd),
+                res = self.socket.recv_from(&mut buf) => Wake::Datagram(res),
+                _ = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
+            };
+            match wake {
+                Wake::Command(None) => break,
+                Wake::Command(Some(Command::Shutdown { reply })) => {
+                    self.close_all();
+                    let _ = reply.send(());
+                    break;
+                }
+                Wake::Command(Some(cmd)) => self.handle_command(cmd),
+                Wake::Datagram(res) => {
+                    self.handle_recv(res, &buf);
+                    for _ in 1..RECV_BATCH {
+                        match self.socket.try_recv_from(&mut buf) {
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                            res => self.handle_recv(res, &buf),
+                        }
+                    }
+                }
+                Wake::Timer => {}
+            }
+            self.fire_timers(Instant::now());
+            self.drive_dirty();
+        }
+        tracing::info!("sfu media loop stopped");
+    }
+
+    fn handle_recv(&mut self, res: std::io::Result<(usize, SocketAddr)>, buf: &[u8]) {
+        match res {
+            Ok((n, source)) => match buf.get(..n) {
+                Some(data) if n <= MAX_DATAGRAM => self.handle_datagram(data, source),
+                _ => self.metrics.dropped(DropReason::Oversize),
+            },
+            // ICMP errors surface as recv errors on some platforms; the socket stays usable.
+            Err(e) => tracing::debug!(error = %e, "udp recv error"),
+        }
+    }
+
+    /// Routes one datagram to its participant's `Rtc` (see `routing` for the rules).
+    fn handle_datagram(&mut self, data: &[u8], source: SocketAddr) {
+        let now = Instant::now();
+        let Ok(contents) = DatagramRecv::try_from(data) else {
+            self.metrics.dropped(DropReason::Garbage);
+            return;
+        };
+        let destination = addrs::local_for(&self.candidates, self.local_addr, source);
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination,
+                contents,
+            },
+        );
+        let participant = match self.routing.by_addr(&source) {
+            Some(p) => p,
+            None => {
+                // Unknown 4-tuple: only a STUN request naming one of our ufrags may claim it,
+                // and only if that participant's `Rtc` verifies the message integrity.
+                let claimed = stun_local_ufrag(data)
+                    .and_then(|ufrag| self.routing.by_ufrag(ufrag))
+                    .filter(|p| {
+                        self.peers
+                            .get(p)
+                            .is_some_and(|peer| peer.rtc.accepts(&input))
+                    });
+                let Some(p) = claimed else {
+                    self.metrics.dropped(DropReason::Unroutable);
+                    return;
+                };
+                self.routing.learn(source, p);
+                p
+            }
+        };
+        let Some(peer) = self.peers.get_mut(&participant) else {
+            self.metrics.dropped(DropReason::Unroutable);
+            return;
+        };
+        if let Err(e) = peer.rtc.handle_input(input) {
+            tracing::debug!(participant = participant.0, error = %e, "rtc rejected input");
+        }
+        self.mark_dirty(participant);
+    }
+
+    /// Feeds a timeout to every `Rtc` whose wake-up is due.
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(&(at, p)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.pop_first();
+            if let Some(peer) = self.peers.get_mut(&p) {
+                peer.timeout = None;
+                if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
+                    tracing::debug!(participant = p.0, error = %e, "rtc timeout failed");
+                }
+                self.mark_dirty(p);
+            }
+        }
+    }
+
+    /// Registers `p`'s next wake-up, replacing the previous one.
+    fn schedule(&mut self, p: ParticipantId, at: Instant) {
+        let Some(peer) = self.peers.get_mut(&p) else {
+            return;
+        };
+        if let Some(old) = peer.timeout.replace(at) {
+            self.timers.remove(&(old, p));
+        }
+        self.timers.insert((at, p));
+    }
+
+    fn mark_dirty(&mut self, p: ParticipantId) {
+        if !self.dirty.contains(&p) {
+            self.dirty.push(p);
+        }
+    }
+
+    /// Polls every dirty `Rtc`; forwarding may dirty others, which are polled in turn.
+    fn drive_dirty(&mut self) {
+        while let Some(p) = self.dirty.pop() {
+            self.drive(p);
+        }
+    }
+
+    /// Sends one datagram, counting forwarded RTP. Never waits: a full buffer drops it.
+    fn send(&self, destination: SocketAddr, contents: &[u8]) {
+        if is_rtp(contents) {
+            self.metrics.packets_forwarded.inc();
+            self.metrics.bytes_forwarded.inc_by(contents.len() as u64);
+        }
+        if let Err(e) = self.socket.try_send_to(contents, destination) {
+            tracing::trace!(error = %e, "udp send dropped");
+            self.metrics.dropped(DropReason::SendFailed);
+        }
+    }
+
+    /// Removes `p` everywhere; its tracks end for the rest of the room.
+    fn remove_peer(&mut self, p: ParticipantId, why: Removal) {
+        let Some(mut peer) = self.peers.remove(&p) else {
+            return;
+        };
+        self.routing.remove(p);
+        if let Some(at) = peer.timeout.take() {
+            self.timers.remove(&(at, p));
+        }
+        self.dirty.retain(|d| *d != p);
+        let affected = self.rooms.leave(p);
+        self.update_gauges();
+        match why {
+            Removal::Requested => self.close_rtc(&mut peer.rtc),
+            Removal::Lost => {
+                tracing::info!(participant = p.0, "participant disconnected");
+                emit(&peer.events, SfuEvent::Disconnected);
+            }
+        }
+        for q in affected {
+            self.negotiate(q);
+        }
+    }
+
+    /// Starts a polite close (DTLS close_notify, RTCP BYE) and flushes what it produces.
+    fn close_rtc(&self, rtc: &mut Rtc) {
+        if rtc.close().is_err() {
+            return;
+        }
+        // Bounded: a closing `Rtc` only has a few datagrams left to send.
+        for _ in 0..64 {
+            match rtc.poll_output() {
+                Ok(str0m::Output::Transmit(t)) => self.send(t.destination, &t.contents),
+                Ok(str0m::Output::Event(_)) => {}
+                Ok(str0m::Output::Timeout(_)) | Err(_) => break,
+            }
+        }
+    }
+
+    fn close_all(&mut self) {
+        let mut peers: Vec<Peer> = self.peers.drain().map(|(_, peer)| peer).collect();
+        for peer in &mut peers {
+            self.close_rtc(&mut peer.rtc);
+        }
+        self.rooms = Rooms::default();
+        self.routing = RoutingTable::default();
+        self.timers.clear();
+        self.update_gauges();
+    }
+
+    fn update_gauges(&self) {
+        self.metrics.rooms.set(self.rooms.room_count() as i64);
+        self.metrics
+            .participants
+            .set(self.rooms.participant_count() as i64);
+    }
+}
+
+/// Sends an event to signalling without waiting. If the channel is full the event is handed to
+/// a task so it is not lost (the loop itself never blocks on a slow consumer).
+fn emit(events: &mpsc::Sender<SfuEvent>, event: SfuEvent) {
+    match events.try_send(event) {
+        Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+        Err(mpsc::error::TrySendError::Full(event)) => {
+            let events = events.clone();
+            tokio::spawn(async move {
+                let _ = events.send(event).await;
+            });
+        }
+    }
+}
+
+/// Whether an outgoing datagram is (S)RTP media, as opposed to STUN, DTLS or RTCP.
+fn is_rtp(contents: &[u8]) -> bool {
+    match contents {
+        [b0, b1, ..] => (128..192).contains(b0) && !(64..96).contains(&(b1 & 0x7F)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_rtp;
+
+    #[test]
+    fn classifies_rtp_against_rtcp_stun_dtls() {
+        assert!(is_rtp(&[0x80, 96, 0, 1]));
+        assert!(is_rtp(&[0x80, 0x80 | 111, 0, 1]));
+        assert!(!is_rtp(&[0x80, 200, 0, 1])); // RTCP SR
+        assert!(!is_rtp(&[0x81, 205, 0, 1])); // RTCP feedback
+        assert!(!is_rtp(&[0x00, 0x01, 0, 0])); // STUN
+        assert!(!is_rtp(&[22, 0xFE, 0xFD])); // DTLS
+        assert!(!is_rtp(&[0x80]));
+    }
+}
