@@ -1,1 +1,170 @@
-//! placeholder
+//! `consultroom-clinic`: the companion HTTP service for clinics — organisations, staff, clients
+//! (patients), appointments and their invitations — plus the join tokens the signalling server
+//! accepts.
+//!
+//! Invariants: every handler scopes data to the caller's organisation (another organisation's data
+//! is a 404); time comes from the injected [`Clock`]; secrets and patient data never reach logs.
+//! The composing binary builds a [`Clinic`] and merges [`Clinic::router`] into its own router.
+
+pub mod appointments;
+pub mod auth;
+pub mod clients;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod ids;
+pub mod invitations;
+pub mod openapi;
+pub mod staff;
+pub mod store;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::routing::MethodRouter;
+use axum_extra::extract::cookie::Key;
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use appointments::{Appointment, AppointmentStatus};
+pub use clients::Client;
+pub use clock::{Clock, MockClock, SystemClock};
+pub use config::ClinicConfig;
+pub use error::ApiError;
+pub use ids::{AppointmentId, ClientId, DepartmentId, OrganisationId, StaffId};
+pub use staff::{Role, Staff};
+pub use store::Store;
+pub use tokens::{JoinClaims, JoinTokenError, PatientJoin, StaffJoin};
+
+/// Prefix of every clinic route.
+pub const API_PREFIX: &str = "/api/v1";
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The clinic service: storage, configuration and clock. Cheap to clone.
+#[derive(Clone)]
+pub struct Clinic {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    config: ClinicConfig,
+    clock: Arc<dyn Clock>,
+    join_keys: tokens::JoinKeys,
+}
+
+impl Clinic {
+    /// Builds the service. The store should already be migrated ([`Store::migrate`]).
+    pub fn new(store: Store, config: ClinicConfig, clock: Arc<dyn Clock>) -> Self {
+        let join_keys = tokens::JoinKeys::new(config.jwt_secret.expose_secret());
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                clock,
+                join_keys,
+            }),
+        }
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClinicConfig {
+        &self.inner.config
+    }
+
+    /// The current time according to the injected clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    pub(crate) fn join_keys(&self) -> &tokens::JoinKeys {
+        &self.inner.join_keys
+    }
+
+    /// Every `(method, path)` the router serves, with the `/api/v1` prefix.
+    pub fn routes() -> Vec<(Method, String)> {
+        all_routes()
+            .into_iter()
+            .map(|r| (r.method, format!("{API_PREFIX}{}", r.path)))
+            .collect()
+    }
+
+    /// The HTTP API, with every route under `/api/v1`; merge it into the server's router.
+    ///
+    /// Bodies are capped at [`MAX_BODY_BYTES`]; responses carry `Cache-Control: no-store` (they
+    /// hold patient data) and `Referrer-Policy: no-referrer`; unknown API paths get a JSON 404.
+    pub fn router(&self) -> Router {
+        let mut api: Router<Clinic> = Router::new();
+        for route in all_routes() {
+            api = api.route(route.path, route.handler);
+        }
+        let api = api
+            .fallback(error::not_found_fallback)
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                HeaderName::from_static("x-content-type-options"),
+                HeaderValue::from_static("nosniff"),
+            ))
+            .with_state(self.clone());
+        Router::new().nest(API_PREFIX, api)
+    }
+}
+
+impl FromRef<Clinic> for Key {
+    fn from_ref(clinic: &Clinic) -> Key {
+        clinic.config().cookie_key.clone()
+    }
+}
+
+/// One route: method, path relative to `/api/v1`, and handler. The router and the OpenAPI
+/// coverage test are both built from the same list.
+pub(crate) struct Route {
+    method: Method,
+    path: &'static str,
+    handler: MethodRouter<Clinic>,
+}
+
+impl Route {
+    pub(crate) fn new(
+        method: &'static str,
+        path: &'static str,
+        handler: MethodRouter<Clinic>,
+    ) -> Self {
+        let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+        Self {
+            method,
+            path,
+            handler,
+        }
+    }
+}
+
+fn all_routes() -> Vec<Route> {
+    let mut routes = Vec::new();
+    routes.extend(auth::routes());
+    routes.extend(clients::routes());
+    routes.extend(appointments::routes());
+    routes.extend(tokens::routes());
+    routes.extend(invitations::routes());
+    routes.extend(openapi::routes());
+    routes
+}

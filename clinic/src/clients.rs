@@ -1,0 +1,252 @@
+//! Clients (patients) of an organisation: list and create.
+//!
+//! Invariant: clients are scoped to the caller's organisation; their names, e-mails and phone
+//! numbers are never logged.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::auth::CurrentStaff;
+use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::ids::{ClientId, OrganisationId};
+use crate::store::{Store, dispatch};
+use crate::{Clinic, Route};
+
+/// A client (patient) as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Client {
+    /// Client id.
+    #[sqlx(rename = "client_id")]
+    pub id: ClientId,
+    /// Full name.
+    pub name: String,
+    /// E-mail, if known.
+    pub email: Option<String>,
+    /// Phone number, if known.
+    pub phone: Option<String>,
+    /// Date of birth, if known.
+    pub date_of_birth: Option<NaiveDate>,
+}
+
+/// Fields for creating a client.
+#[derive(Clone, Debug, Deserialize)]
+pub struct NewClient {
+    /// Full name (1–200 characters).
+    pub name: String,
+    /// Optional e-mail.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Optional phone number.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Optional date of birth (`YYYY-MM-DD`).
+    #[serde(default)]
+    pub date_of_birth: Option<NaiveDate>,
+}
+
+impl Store {
+    /// Creates a client in `organisation_id`.
+    pub async fn insert_client(
+        &self,
+        organisation_id: OrganisationId,
+        new: &NewClient,
+        now: DateTime<Utc>,
+    ) -> Result<Client, sqlx::Error> {
+        let id = ClientId::new();
+        dispatch!(self, pool => {
+            sqlx::query(
+                "insert into client (client_id, organisation_id, name, email, phone, date_of_birth, \
+                 created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $7)",
+            )
+            .bind(id)
+            .bind(organisation_id)
+            .bind(&new.name)
+            .bind(&new.email)
+            .bind(&new.phone)
+            .bind(new.date_of_birth)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(Client {
+            id,
+            name: new.name.clone(),
+            email: new.email.clone(),
+            phone: new.phone.clone(),
+            date_of_birth: new.date_of_birth,
+        })
+    }
+
+    /// All clients of `organisation_id`, by name.
+    pub async fn list_clients(
+        &self,
+        organisation_id: OrganisationId,
+    ) -> Result<Vec<Client>, sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query_as::<_, Client>(
+                "select client_id, name, email, phone, date_of_birth from client \
+                 where organisation_id = $1 order by name, client_id",
+            )
+            .bind(organisation_id)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
+    /// A client, only if it belongs to `organisation_id`.
+    pub async fn client_in_organisation(
+        &self,
+        organisation_id: OrganisationId,
+        client_id: ClientId,
+    ) -> Result<Option<Client>, sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query_as::<_, Client>(
+                "select client_id, name, email, phone, date_of_birth from client \
+                 where organisation_id = $1 and client_id = $2",
+            )
+            .bind(organisation_id)
+            .bind(client_id)
+            .fetch_optional(pool)
+            .await
+        })
+    }
+
+    /// Finds a client of `organisation_id` by exact name (used by the demo seed).
+    pub async fn find_client_by_name(
+        &self,
+        organisation_id: OrganisationId,
+        name: &str,
+    ) -> Result<Option<ClientId>, sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query_scalar(
+                "select client_id from client where organisation_id = $1 and name = $2 \
+                 order by created_at limit 1",
+            )
+            .bind(organisation_id)
+            .bind(name)
+            .fetch_optional(pool)
+            .await
+        })
+    }
+}
+
+/// Routes of this module (relative to `/api/v1`).
+pub(crate) fn routes() -> Vec<Route> {
+    vec![
+        Route::new("GET", "/clients", get(list)),
+        Route::new("POST", "/clients", post(create)),
+    ]
+}
+
+async fn list(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+) -> ApiResult<Json<serde_json::Value>> {
+    let clients = clinic
+        .store()
+        .list_clients(current.staff.organisation_id)
+        .await?;
+    Ok(Json(json!({ "clients": clients })))
+}
+
+async fn create(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+    ApiJson(new): ApiJson<NewClient>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let new = validate(new, clinic.now())?;
+    let client = clinic
+        .store()
+        .insert_client(current.staff.organisation_id, &new, clinic.now())
+        .await?;
+    tracing::info!(client_id = %client.id, staff_id = %current.staff.id, "client created");
+    Ok((StatusCode::CREATED, Json(json!({ "client": client }))))
+}
+
+/// Trims and checks a new client; empty optional strings become `None`.
+fn validate(mut new: NewClient, now: DateTime<Utc>) -> ApiResult<NewClient> {
+    new.name = new.name.trim().to_owned();
+    let len = new.name.chars().count();
+    if len == 0 || len > 200 {
+        return Err(ApiError::invalid("name must be 1 to 200 characters"));
+    }
+    if new.name.chars().any(char::is_control) {
+        return Err(ApiError::invalid("name contains control characters"));
+    }
+    new.email = non_empty(new.email);
+    if let Some(email) = &new.email
+        && !is_valid_email(email)
+    {
+        return Err(ApiError::invalid("email is not a valid address"));
+    }
+    new.phone = non_empty(new.phone);
+    if let Some(phone) = &new.phone
+        && !is_valid_phone(phone)
+    {
+        return Err(ApiError::invalid("phone is not a valid number"));
+    }
+    if let Some(dob) = new.date_of_birth {
+        let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
+        if dob > now.date_naive() || dob < earliest {
+            return Err(ApiError::invalid("date_of_birth is out of range"));
+        }
+    }
+    Ok(new)
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// A deliberately simple shape check: `local@domain.tld`, no spaces, ≤ 254 characters.
+pub(crate) fn is_valid_email(email: &str) -> bool {
+    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+}
+
+fn is_valid_phone(phone: &str) -> bool {
+    let digits = phone.chars().filter(char::is_ascii_digit).count();
+    phone.len() <= 32
+        && (6..=20).contains(&digits)
+        && phone
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_shapes() {
+        assert!(is_valid_email("jan@example.nl"));
+        assert!(!is_valid_email("jan@example"));
+        assert!(!is_valid_email("jan example@x.nl"));
+        assert!(!is_valid_email("@x.nl"));
+        assert!(!is_valid_email("a@b@c.nl"));
+    }
+
+    #[test]
+    fn phone_shapes() {
+        assert!(is_valid_phone("+31 6 1234 5678"));
+        assert!(!is_valid_phone("call me"));
+        assert!(!is_valid_phone("12"));
+    }
+}

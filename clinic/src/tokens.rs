@@ -1,0 +1,211 @@
+//! Secrets and tokens: random opaque tokens (sessions, invitations), their SHA-256 digests, and
+//! the short-lived HS256 join tokens the signalling server accepts.
+//!
+//! Invariants: join tokens are HS256 only (no `none`, no algorithm confusion), carry `aud`, `iss`,
+//! `iat`, `nbf` and `exp`, and are checked against the injected clock with at most 5 s leeway.
+
+use axum::Json;
+use axum::extract::State;
+use axum::routing::post;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, SecondsFormat, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::auth::CurrentStaff;
+use crate::error::ApiResult;
+use crate::ids::{AppointmentId, OrganisationId, StaffId};
+use crate::{Clinic, Route};
+
+/// `aud` of every join token.
+pub const JOIN_AUDIENCE: &str = "consultroom-signalling";
+/// `iss` of every join token.
+pub const JOIN_ISSUER: &str = "consultroom";
+/// Clock skew tolerated on `exp` and `nbf`, in seconds.
+pub const JOIN_LEEWAY_SECS: i64 = 5;
+/// Join tokens longer than this are refused before parsing.
+const MAX_TOKEN_LEN: usize = 4096;
+
+/// 256 random bits, base64url without padding.
+pub(crate) fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill(&mut bytes[..]);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// SHA-256 of a token, as stored in the database.
+pub(crate) fn sha256(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// What a join token grants, by kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JoinClaims {
+    /// A staff user (from `POST /signalling/token`).
+    Staff(StaffJoin),
+    /// A patient admitted through an invitation (from `POST /invitations/resolve`).
+    Patient(PatientJoin),
+}
+
+impl JoinClaims {
+    /// The organisation the token is bound to.
+    pub fn organisation_id(&self) -> OrganisationId {
+        match self {
+            JoinClaims::Staff(s) => s.organisation_id,
+            JoinClaims::Patient(p) => p.organisation_id,
+        }
+    }
+
+    /// The name to show to other participants.
+    pub fn display_name(&self) -> &str {
+        match self {
+            JoinClaims::Staff(s) => &s.display_name,
+            JoinClaims::Patient(p) => &p.display_name,
+        }
+    }
+}
+
+/// Claims of a staff join token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffJoin {
+    /// The staff user.
+    pub staff_id: StaffId,
+    /// Their organisation.
+    pub organisation_id: OrganisationId,
+    /// Their display name.
+    pub display_name: String,
+}
+
+/// Claims of a patient join token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientJoin {
+    /// The appointment the patient was invited to.
+    pub appointment_id: AppointmentId,
+    /// The appointment's organisation.
+    pub organisation_id: OrganisationId,
+    /// The practitioner the patient will meet.
+    pub practitioner_id: StaffId,
+    /// The patient's display name.
+    pub display_name: String,
+    /// Scheduled start of the appointment.
+    pub appointment_starts_at: DateTime<Utc>,
+}
+
+/// Why a join token was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum JoinTokenError {
+    /// Well-formed and correctly signed, but past `exp` (plus leeway).
+    #[error("join token expired")]
+    Expired,
+    /// Anything else: bad signature, algorithm, audience, issuer, shape, or not yet valid.
+    #[error("invalid join token")]
+    Invalid,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireClaims {
+    aud: String,
+    iss: String,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+    #[serde(flatten)]
+    claims: JoinClaims,
+}
+
+/// HMAC keys for join tokens, derived once from the configured secret.
+pub(crate) struct JoinKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl JoinKeys {
+    pub(crate) fn new(secret: &[u8]) -> Self {
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        }
+    }
+}
+
+impl Clinic {
+    /// Signs a join token for `claims`, valid from now for the configured TTL (120 s by default).
+    /// Returns the token and its expiry.
+    pub fn issue_join_token(&self, claims: JoinClaims) -> anyhow::Result<(String, DateTime<Utc>)> {
+        let now = self.now();
+        let expires_at = now + self.config().join_token_ttl;
+        let wire = WireClaims {
+            aud: JOIN_AUDIENCE.to_owned(),
+            iss: JOIN_ISSUER.to_owned(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            exp: expires_at.timestamp(),
+            claims,
+        };
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &wire,
+            &self.join_keys().encoding,
+        )?;
+        Ok((token, expires_at))
+    }
+
+    /// Verifies a join token (HS256 only; `aud`, `iss`, `exp`, `nbf` checked against the clinic's
+    /// clock with ≤ 5 s leeway) and returns its claims.
+    pub fn verify_join_token(&self, token: &str) -> Result<JoinClaims, JoinTokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(JoinTokenError::Invalid);
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.set_audience(&[JOIN_AUDIENCE]);
+        validation.set_issuer(&[JOIN_ISSUER]);
+        validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss"]);
+        // Time is checked below against the injected clock instead of the system clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.leeway = 0;
+        let data =
+            jsonwebtoken::decode::<WireClaims>(token, &self.join_keys().decoding, &validation)
+                .map_err(|_| JoinTokenError::Invalid)?;
+        let now = self.now().timestamp();
+        let wire = data.claims;
+        if wire.nbf > now + JOIN_LEEWAY_SECS || wire.iat > now + JOIN_LEEWAY_SECS {
+            return Err(JoinTokenError::Invalid);
+        }
+        if wire.exp < now - JOIN_LEEWAY_SECS {
+            return Err(JoinTokenError::Expired);
+        }
+        Ok(wire.claims)
+    }
+}
+
+/// Routes of this module (relative to `/api/v1`).
+pub(crate) fn routes() -> Vec<Route> {
+    vec![Route::new(
+        "POST",
+        "/signalling/token",
+        post(signalling_token),
+    )]
+}
+
+async fn signalling_token(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+) -> ApiResult<Json<serde_json::Value>> {
+    let staff = current.staff;
+    let (token, expires_at) = clinic.issue_join_token(JoinClaims::Staff(StaffJoin {
+        staff_id: staff.id,
+        organisation_id: staff.organisation_id,
+        display_name: staff.name,
+    }))?;
+    Ok(Json(json!({
+        "token": token,
+        "expires_at": expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+    })))
+}

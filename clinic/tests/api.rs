@@ -1,0 +1,91 @@
+//! HTTP tests of the clinic API through a real server and client. Every test is written once and
+//! runs on SQLite (always) and PostgreSQL (when `TEST_PG_URL` is set; each test gets a fresh
+//! database that is dropped afterwards).
+
+#[path = "api/appointments.rs"]
+mod appointments;
+#[path = "api/auth.rs"]
+mod auth;
+#[path = "api/invitations.rs"]
+mod invitations;
+#[path = "api/misc.rs"]
+mod misc;
+#[path = "api/support.rs"]
+mod support;
+
+/// Stamps one `#[tokio::test]` per backend for each listed `async fn(Backend)`.
+macro_rules! backend_tests {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    crate::$module::$name(crate::support::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    match crate::support::pg_url() {
+                        Some(url) => crate::$module::$name(crate::support::Backend::Postgres(url)).await,
+                        None => eprintln!("TEST_PG_URL not set; skipping the PostgreSQL run"),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+backend_tests! {
+    auth::login_sets_session_and_me_returns_profile,
+    auth::wrong_password_and_unknown_email_get_identical_401,
+    auth::session_cookie_flags_on_http,
+    auth::session_cookie_is_secure_on_https,
+    auth::logout_revokes_the_session_server_side,
+    auth::idle_timeout_slides_and_expires,
+    auth::unauthenticated_requests_get_401_json,
+    appointments::create_list_get_cancel,
+    appointments::list_defaults_to_today_and_validates_range,
+    appointments::practitioner_sees_and_books_only_own,
+    appointments::department_admin_is_limited_to_department,
+    appointments::organisation_admin_sees_everything_in_organisation,
+    appointments::other_organisation_is_not_found,
+    appointments::completed_appointment_cannot_be_cancelled,
+    appointments::clients_create_list_and_validate,
+    invitations::window_boundaries_with_injected_clock,
+    invitations::configurable_window,
+    invitations::cancelled_unknown_and_tampered_tokens_are_refused,
+    invitations::refusals_reveal_no_names,
+    invitations::join_tokens_verify_and_reject,
+    invitations::completed_consultation_closes_the_invitation,
+    misc::malformed_json_gets_json_400,
+    misc::oversized_body_gets_413,
+    misc::unknown_route_gets_json_404,
+    misc::openapi_lists_every_served_route,
+    misc::demo_seed_is_idempotent_and_usable,
+    misc::security_headers_on_api_responses,
+}
+
+#[test]
+fn migration_versions_match_between_backends() {
+    let versions = |m: &sqlx::migrate::Migrator| {
+        m.iter()
+            .map(|m| (m.version, m.description.to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        versions(&consultroom_migrations::SQLITE),
+        versions(&consultroom_migrations::POSTGRES)
+    );
+}
+
+#[tokio::test]
+async fn sqlite_without_wal_is_refused() {
+    // An in-memory database cannot use WAL; start-up must fail rather than run without it.
+    let err = consultroom_clinic::Store::connect("sqlite::memory:")
+        .await
+        .expect_err("in-memory sqlite must be refused");
+    assert!(format!("{err:#}").contains("journal_mode"), "{err:#}");
+}

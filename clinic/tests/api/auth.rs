@@ -1,0 +1,179 @@
+//! Login, logout, cookies and session timeouts.
+
+use chrono::Duration;
+use reqwest::header::{COOKIE, SET_COOKIE};
+use serde_json::json;
+
+use crate::support::*;
+
+pub async fn login_sets_session_and_me_returns_profile(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let w = app.world().await;
+    let http = app.http();
+    let res = http
+        .post(app.url("/auth/login"))
+        .json(&json!({ "email": "Doc-Cardio@A.test", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["staff"]["id"], w.doc_cardio.to_string());
+    assert_eq!(body["staff"]["role"], "practitioner");
+    assert!(body["staff"].get("password_hash").is_none());
+
+    let (status, me) = get(&http, &app.url("/me")).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["id"], w.doc_cardio.to_string());
+    assert_eq!(me["name"], DOC_CARDIO_NAME);
+    assert_eq!(me["email"], DOC_CARDIO);
+    assert_eq!(me["organisation_id"], w.org_a.to_string());
+    assert_eq!(me["department_id"], w.cardio.to_string());
+}
+
+pub async fn wrong_password_and_unknown_email_get_identical_401(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    app.world().await;
+    let attempt = |email: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            let res = reqwest::Client::new()
+                .post(app.url("/auth/login"))
+                .json(&json!({ "email": email, "password": password }))
+                .send()
+                .await
+                .unwrap();
+            assert!(res.headers().get(SET_COOKIE).is_none());
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    let wrong_password = attempt(DOC_CARDIO, "not the password").await;
+    let unknown_email = attempt("nobody@a.test", PASSWORD).await;
+    assert_eq!(wrong_password.0, 401);
+    assert_eq!(wrong_password, unknown_email);
+    let body: serde_json::Value = serde_json::from_str(&wrong_password.1).unwrap();
+    assert_eq!(body["error"]["code"], "invalid_credentials");
+}
+
+fn session_set_cookie(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("cr_session="))
+        .expect("cr_session cookie set")
+}
+
+async fn login_raw(app: &TestApp, email: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url("/auth/login"))
+        .json(&json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+}
+
+pub async fn session_cookie_flags_on_http(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    app.world().await;
+    let res = login_raw(&app, DOC_CARDIO).await;
+    let cookie = session_set_cookie(&res);
+    let lower = cookie.to_ascii_lowercase();
+    assert!(lower.contains("; httponly"), "{cookie}");
+    assert!(lower.contains("; samesite=strict"), "{cookie}");
+    assert!(lower.contains("; path=/"), "{cookie}");
+    assert!(!lower.contains("; secure"), "{cookie}");
+    // The cookie is encrypted: it does not hold the bare 43-character session id.
+    let value = cookie["cr_session=".len()..].split(';').next().unwrap();
+    assert!(value.len() > 43, "{value}");
+}
+
+pub async fn session_cookie_is_secure_on_https(backend: Backend) {
+    let app = spawn_app_with(
+        &backend,
+        Options {
+            public_url: "https://video.example.test",
+        },
+    )
+    .await;
+    app.world().await;
+    let cookie = session_set_cookie(&login_raw(&app, DOC_CARDIO).await);
+    let lower = cookie.to_ascii_lowercase();
+    assert!(lower.contains("; secure"), "{cookie}");
+    assert!(lower.contains("; httponly"), "{cookie}");
+}
+
+pub async fn logout_revokes_the_session_server_side(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    app.world().await;
+    let cookie = session_set_cookie(&login_raw(&app, DOC_CARDIO).await);
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let plain = reqwest::Client::new();
+    let me = |pair: String| {
+        let plain = plain.clone();
+        let url = app.url("/me");
+        async move {
+            plain
+                .get(url)
+                .header(COOKIE, pair)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(me(pair.clone()).await, 200);
+    let res = plain
+        .post(app.url("/auth/logout"))
+        .header(COOKIE, pair.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    // The old cookie, replayed, no longer works.
+    assert_eq!(me(pair.clone()).await, 401);
+    // Logging out again is harmless.
+    let res = plain
+        .post(app.url("/auth/logout"))
+        .header(COOKIE, pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+}
+
+pub async fn idle_timeout_slides_and_expires(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    app.world().await;
+    let http = app.login(DOC_CARDIO).await;
+    // Activity every 20 minutes keeps the session alive past 30 minutes in total.
+    app.clock.advance(Duration::minutes(20));
+    assert_eq!(get(&http, &app.url("/me")).await.0, 200);
+    app.clock.advance(Duration::minutes(20));
+    assert_eq!(get(&http, &app.url("/me")).await.0, 200);
+    // 31 idle minutes end it.
+    app.clock.advance(Duration::minutes(31));
+    let (status, body) = get(&http, &app.url("/me")).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "unauthenticated");
+}
+
+pub async fn unauthenticated_requests_get_401_json(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let http = app.http();
+    for path in ["/me", "/clients", "/appointments"] {
+        let (status, body) = get(&http, &app.url(path)).await;
+        assert_eq!(status, 401, "{path}");
+        assert_eq!(body["error"]["code"], "unauthenticated");
+    }
+    let (status, _) = post_empty(&http, &app.url("/signalling/token")).await;
+    assert_eq!(status, 401);
+    // A forged cookie value is just unauthenticated.
+    let res = reqwest::Client::new()
+        .get(app.url("/me"))
+        .header(COOKIE, "cr_session=forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}

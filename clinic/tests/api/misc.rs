@@ -1,0 +1,184 @@
+//! Body handling, unknown routes, headers, the OpenAPI document and the demo seed.
+
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+pub async fn malformed_json_gets_json_400(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    app.world().await;
+    let http = app.login(DOC_CARDIO).await;
+    for url in [
+        app.url("/auth/login"),
+        app.url("/clients"),
+        app.url("/invitations/resolve"),
+    ] {
+        let res = http
+            .post(&url)
+            .header(CONTENT_TYPE, "application/json")
+            .body("{\"name\": ")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{url}");
+        assert!(
+            res.headers()[CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_input");
+    }
+    // Missing content type: JSON 415.
+    let res = http
+        .post(app.url("/clients"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 415);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unsupported_media_type");
+    // Wrong types: JSON 422.
+    let res = http
+        .post(app.url("/appointments"))
+        .json(&json!({ "client_id": 5, "starts_at": "soon", "duration_minutes": "long" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_input");
+}
+
+pub async fn oversized_body_gets_413(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    app.world().await;
+    let http = app.login(DOC_CARDIO).await;
+    let big = json!({ "name": "x".repeat(70 * 1024) }).to_string();
+    for url in [app.url("/clients"), app.url("/invitations/resolve")] {
+        let res = http
+            .post(&url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 413, "{url}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "payload_too_large");
+    }
+    // Just under the limit is read (and then validated).
+    let fits = json!({ "name": "x".repeat(60 * 1024) }).to_string();
+    let res = http
+        .post(app.url("/clients"))
+        .header(CONTENT_TYPE, "application/json")
+        .body(fits)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+}
+
+pub async fn unknown_route_gets_json_404(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let (status, body) = get(&app.http(), &app.url("/no/such/thing")).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "not_found");
+}
+
+pub async fn security_headers_on_api_responses(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let res = app.http().get(app.url("/me")).send().await.unwrap();
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+}
+
+pub async fn openapi_lists_every_served_route(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let (status, doc) = get(&app.http(), &app.url("/openapi.json")).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let http = app.http();
+    let routes = consultroom_clinic::Clinic::routes();
+    assert!(routes.len() >= 11);
+    for (method, path) in routes {
+        let op = &doc["paths"][&path][method.as_str().to_ascii_lowercase()];
+        assert!(op.is_object(), "{method} {path} missing from openapi.json");
+        assert!(
+            op["responses"].is_object(),
+            "{method} {path} has no responses"
+        );
+        // And the server really serves it (no route-level 404 or 405).
+        let concrete = path.replace("{id}", &uuid::Uuid::now_v7().to_string());
+        let res = http
+            .request(method.clone(), format!("{}{concrete}", app.base))
+            .header(CONTENT_TYPE, "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(res.status(), 405, "{method} {path}");
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        assert_ne!(
+            body["error"]["message"], "route not found",
+            "{method} {path}"
+        );
+    }
+}
+
+pub async fn demo_seed_is_idempotent_and_usable(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let store = app.clinic.store();
+    let now = app.clock_now();
+    let first = consultroom_clinic::demo::seed(store, now, "first-password", "http://demo.test/")
+        .await
+        .unwrap();
+    let second = consultroom_clinic::demo::seed(store, now, "second-password", "http://demo.test")
+        .await
+        .unwrap();
+    assert_eq!(second.email, "demo@consultroom.test");
+    assert_eq!(second.password, "second-password");
+    assert!(second.invitation_url.starts_with("http://demo.test/join#"));
+    assert_ne!(first.invitation_url, second.invitation_url);
+
+    // The password was reset by the second run.
+    let login = |password: &'static str| {
+        let url = app.url("/auth/login");
+        async move {
+            let http = reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .unwrap();
+            let res = http
+                .post(url)
+                .json(&json!({ "email": "demo@consultroom.test", "password": password }))
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), http)
+        }
+    };
+    assert_eq!(login("first-password").await.0, 401);
+    let (status, http) = login("second-password").await;
+    assert_eq!(status, 200);
+
+    // One organisation, two clients, and 2 appointments per run, all visible to the practitioner.
+    let (_, clients) = get(&http, &app.url("/clients")).await;
+    assert_eq!(clients["clients"].as_array().unwrap().len(), 2);
+    let (_, list) = get(&http, &app.url("/appointments")).await;
+    assert_eq!(list["appointments"].as_array().unwrap().len(), 4);
+    let (_, me) = get(&http, &app.url("/me")).await;
+    assert_eq!(me["name"], "Dr. Anna de Vries");
+
+    // The returned link is open right now.
+    let (status, body) = app.resolve(&token_of(&second.invitation_url)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["appointment"]["practitioner_name"],
+        "Dr. Anna de Vries"
+    );
+}
