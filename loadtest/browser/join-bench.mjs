@@ -15,6 +15,7 @@
 
 import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchBrowser, newContext, requireEnv, snap } from '../../tests/e2e/lib/harness.mjs';
@@ -34,13 +35,21 @@ function percentile(sorted, p) {
   return sorted[rank - 1];
 }
 
+function nproc() {
+  try {
+    return Number(execFileSync('nproc', { encoding: 'utf8' }).trim());
+  } catch {
+    return os.availableParallelism ? os.availableParallelism() : os.cpus().length;
+  }
+}
+
 function machine(chromiumVersion) {
   const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
   const model = (cpuinfo.match(/^model name\s*:\s*(.+)$/m) || [])[1] || os.cpus()[0]?.model || 'unknown CPU';
   const meminfo = existsSync('/proc/meminfo') ? readFileSync('/proc/meminfo', 'utf8') : '';
   const memKb = Number((meminfo.match(/^MemTotal:\s*(\d+)/m) || [])[1] || os.totalmem() / 1024);
   return {
-    nproc: os.availableParallelism ? os.availableParallelism() : os.cpus().length,
+    nproc: nproc(),
     model: model.trim(),
     memGiB: (memKb / 1024 / 1024).toFixed(1),
     chromium: chromiumVersion,
@@ -77,10 +86,17 @@ async function oneRun(browser, staff, i) {
     await entry.waitFor({ timeout: STEP_TIMEOUT });
 
     await patient.evaluate(() => {
-      window.__bench = { firstFrameAt: null };
+      // roomAt: the patient handled consultation_started (the room creates its peer connection
+      // synchronously); connectedAt: ICE + DTLS done; firstFrameAt: first decoded remote frame.
+      // remoteAt: the server's renegotiation (media_offer with the other side's video) is applied.
+      window.__bench = { roomAt: null, connectedAt: null, remoteAt: null, firstFrameAt: null };
       const timer = setInterval(async () => {
         const pc = window.__consultroom.pc();
         if (!pc || window.__bench.firstFrameAt) return;
+        const b = window.__bench;
+        if (!b.roomAt) b.roomAt = Date.now();
+        if (!b.connectedAt && pc.connectionState === 'connected') b.connectedAt = Date.now();
+        if (!b.remoteAt && pc.getTransceivers().some((t) => t.currentDirection === 'recvonly' && t.receiver.track.kind === 'video')) b.remoteAt = Date.now();
         const stats = await pc.getStats();
         stats.forEach((s) => {
           if (s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 0 && !window.__bench.firstFrameAt) {
@@ -97,13 +113,19 @@ async function oneRun(browser, staff, i) {
     await entry.click({ timeout: STEP_TIMEOUT });
     await patient.waitForFunction(() => window.__bench.firstFrameAt, null, { timeout: STEP_TIMEOUT, polling: 50 });
     const clickAt = await staff.evaluate(() => window.__benchClickAt);
-    const frameAt = await patient.evaluate(() => window.__bench.firstFrameAt);
-    const ms = frameAt - clickAt;
+    const b = await patient.evaluate(() => window.__bench);
+    const ms = b.firstFrameAt - clickAt;
+    // Milliseconds after the admit click (a missed 20 ms poll counts as the frame time).
+    const phases = {
+      started: b.roomAt - clickAt,
+      connected: (b.connectedAt || b.firstFrameAt) - clickAt,
+      remote: (b.remoteAt || b.firstFrameAt) - clickAt,
+    };
 
     await staff.getByRole('button', { name: 'End consultation' }).click({ timeout: STEP_TIMEOUT });
     await patient.locator('#after-view:not([hidden])').waitFor({ timeout: STEP_TIMEOUT });
     await staff.locator('#dashboard-view:not([hidden])').waitFor({ timeout: STEP_TIMEOUT });
-    return ms;
+    return { ms, phases };
   } catch (e) {
     await snap(patient, `bench-fail-${i}-patient`);
     await snap(staff, `bench-fail-${i}-staff`);
@@ -131,6 +153,11 @@ function writeSection(result) {
     '',
     `All samples (ms, in order): ${result.samples.join(', ')}`,
     '',
+    'Where the time goes (medians in ms after the admit click, patient side, 20 ms polling):',
+    `\`consultation_started\` handled ${result.phaseMedians.started}; peer connection \`connected\``,
+    `(offer/answer, ICE, DTLS) ${result.phaseMedians.connected}; the server's renegotiation with the`,
+    `practitioner's video applied ${result.phaseMedians.remote}; first decoded frame ${result.p50}.`,
+    '',
     `Machine: ${m.nproc} CPUs (\`nproc\`), ${m.model}, ${m.memGiB} GiB RAM, Linux ${m.kernel};`,
     `Chromium ${m.chromium} (headless), Node ${m.node}; server binary \`${result.binary}\`.`,
     '',
@@ -154,11 +181,14 @@ async function main() {
   try {
     const staff = await loginStaff(browser);
     const samples = [];
+    const phases = { started: [], connected: [], remote: [] };
     for (let i = 1; i <= RUNS; i++) {
-      const ms = await oneRun(browser, staff.page, i);
-      samples.push(ms);
-      console.log(`run ${String(i).padStart(2)}/${RUNS}: ${ms} ms`);
+      const r = await oneRun(browser, staff.page, i);
+      samples.push(r.ms);
+      for (const k of Object.keys(phases)) phases[k].push(r.phases[k]);
+      console.log(`run ${String(i).padStart(2)}/${RUNS}: ${r.ms} ms (after the click: started ${r.phases.started}, connected ${r.phases.connected}, remote video negotiated ${r.phases.remote})`);
     }
+    const median = (xs) => percentile([...xs].sort((a, b) => a - b), 50);
     const sorted = [...samples].sort((a, b) => a - b);
     const result = {
       date: new Date().toISOString().slice(0, 10),
@@ -169,6 +199,7 @@ async function main() {
       min: sorted[0],
       max: sorted[sorted.length - 1],
       mean: Math.round(samples.reduce((a, b) => a + b, 0) / samples.length),
+      phaseMedians: { started: median(phases.started), connected: median(phases.connected), remote: median(phases.remote) },
       machine: machine(browser.version()),
       binary: path.relative(ROOT, process.env.CONSULTROOM_BIN || 'target/debug/consultroom') || process.env.CONSULTROOM_BIN,
     };

@@ -65,7 +65,7 @@ test('practitioner admits a patient; media flows both ways on loopback; mute, cl
     await step('create appointment', pages, async () => {
       const booked = await bookAppointment(staff, { baseUrl: env.BASE_URL, clientName: PATIENT_NAME, inMinutes: 2 });
       if (booked.error) {
-        console.log(`# note: could not book through the API (${booked.error}); using DEMO_INVITATION_URL`);
+        console.log(`note: could not book through the API (${booked.error}); using DEMO_INVITATION_URL`);
         invitationUrl = env.DEMO_INVITATION_URL;
         patientName = null;
       } else {
@@ -112,8 +112,8 @@ test('practitioner admits a patient; media flows both ways on loopback; mute, cl
         assertMediaFlowing(staff, assert, 'practitioner'),
         assertMediaFlowing(patient, assert, 'patient'),
       ]);
-      console.log(`# practitioner inbound video frames ${s.first.video.framesDecoded} → ${s.second.video.framesDecoded}, ${s.second.video.frameWidth}x${s.second.video.frameHeight}; pair ${s.second.pair.local} ↔ ${s.second.pair.remote}`);
-      console.log(`# patient inbound video frames ${p.first.video.framesDecoded} → ${p.second.video.framesDecoded}, ${p.second.video.frameWidth}x${p.second.video.frameHeight}; pair ${p.second.pair.local} ↔ ${p.second.pair.remote}`);
+      console.log(`practitioner inbound video frames ${s.first.video.framesDecoded} → ${s.second.video.framesDecoded}, ${s.second.video.frameWidth}x${s.second.video.frameHeight}; pair ${s.second.pair.local} ↔ ${s.second.pair.remote}`);
+      console.log(`patient inbound video frames ${p.first.video.framesDecoded} → ${p.second.video.framesDecoded}, ${p.second.video.frameWidth}x${p.second.video.frameHeight}; pair ${p.second.pair.local} ↔ ${p.second.pair.remote}`);
       await staff.waitForFunction(() => document.getElementById('remote-video').videoWidth > 0, null, { timeout: 10_000 });
       await patient.waitForFunction(() => document.getElementById('remote-video').videoWidth > 0, null, { timeout: 10_000 });
     });
@@ -155,6 +155,8 @@ test('practitioner admits a patient; media flows both ways on loopback; mute, cl
 
     const leaks = [...staffConsole, ...patientConsole].filter((l) => l.includes(patientName));
     assert.deepEqual(leaks, [], 'no patient name in the browser console');
+    const problems = [...staffConsole, ...patientConsole].filter((l) => /^pageerror|Refused to|Content Security Policy/.test(l));
+    assert.deepEqual(problems, [], 'no uncaught errors or CSP violations');
   } finally {
     await staffCtx.close();
     await patientCtx.close();

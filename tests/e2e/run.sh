@@ -3,7 +3,7 @@
 # WebRTC media stays on 127.0.0.1 (STACK.md §4.3–4.4). Must run as root. Builds nothing:
 #   cargo build -p consultroom && tests/e2e/run.sh
 # Environment: CONSULTROOM_BIN (default target/debug/consultroom), E2E_DATABASE_URL (optional,
-# e.g. postgres://postgres@/e2e_x?host=/var/run/postgresql — the namespace cannot reach TCP
+# e.g. postgres://postgres@localhost/e2e_x?host=/var/run/postgresql — the namespace cannot reach TCP
 # 127.0.0.1:5432 of the host, the unix socket works), E2E_TIMEOUT (seconds, default 300),
 # E2E_ARTIFACTS (screenshots on failure), KEEP_E2E_TMP=1 (keep server data and logs).
 set -euo pipefail

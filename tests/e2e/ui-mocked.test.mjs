@@ -217,6 +217,7 @@ test('staff: login, appointments, live waiting room, admit, room controls, end',
 
   const leaked = consoleLines.filter((l) => l.includes(PATIENT) || l.includes('Late Person') || l.includes('staff-token'));
   assert.deepEqual(leaked, [], 'no patient data or tokens in the console');
+  assert.deepEqual(consoleLines.filter((l) => /^pageerror|Refused to|Content Security Policy/.test(l)), [], 'no uncaught errors or CSP violations');
   await context.close();
 });
 

@@ -40,7 +40,9 @@ cr_start_server() {
         && grep -q '^demo practitioner_email=' "$CR_TMP/server.out"; do
     if ! kill -0 "$CR_SERVER_PID" 2>/dev/null; then
       echo "server exited before it was ready; stdout:" >&2; cat "$CR_TMP/server.out" >&2
-      echo "--- stderr (last 40 lines):" >&2; tail -n 40 "$CR_TMP/server.log" >&2
+      # The cause is at the top (anyhow prints the error chain before the backtrace).
+      echo "--- stderr (first 30 lines):" >&2; head -n 30 "$CR_TMP/server.log" >&2
+      CR_LOG_SHOWN=1
       exit 1
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then
@@ -78,7 +80,7 @@ cr_cleanup() {
     ip netns del "$NETNS" 2>/dev/null || true
   fi
   if [ -n "${CR_TMP:-}" ] && [ -d "$CR_TMP" ]; then
-    if [ "$rc" != 0 ] && [ -s "$CR_TMP/server.log" ]; then
+    if [ "$rc" != 0 ] && [ -z "${CR_LOG_SHOWN:-}" ] && [ -s "$CR_TMP/server.log" ]; then
       echo "--- server stderr (last 60 lines):" >&2; tail -n 60 "$CR_TMP/server.log" >&2
     fi
     if [ -n "${KEEP_E2E_TMP:-}" ]; then echo "kept $CR_TMP" >&2; else rm -rf "$CR_TMP"; fi
