@@ -191,3 +191,54 @@ test('garbage, tampered and expired links show the right message and no names', 
     await ctx.close();
   }
 });
+
+test('practitioner drops out mid-consultation: the patient goes back to the waiting room and is admitted again', { timeout: 90_000 }, async () => {
+  const staffCtx = await newContext(browser, { baseURL: env.BASE_URL });
+  const patientCtx = await newContext(browser, { baseURL: env.BASE_URL });
+  let staff = await staffCtx.newPage();
+  const patient = await patientCtx.newPage();
+  const pages = { staff, patient };
+  try {
+    await step('rejoin: setup', pages, async () => {
+      await staff.goto('/');
+      await staff.getByLabel('Email address').fill(env.DEMO_EMAIL);
+      await staff.getByLabel('Password').fill(env.DEMO_PASSWORD);
+      await staff.getByRole('button', { name: 'Sign in' }).click();
+      await staff.locator('body[data-signalling="joined"]').waitFor();
+      const booked = await bookAppointment(staff, { baseUrl: env.BASE_URL, clientName: 'Rejoin Testpatiënt', inMinutes: 3 });
+      assert.ok(!booked.error, booked.error);
+      await patient.goto(booked.invitationUrl);
+      await patient.getByRole('button', { name: 'Start camera and microphone' }).click();
+      await patient.getByRole('button', { name: 'Enter waiting room' }).click();
+      await patient.locator('#waiting-view:not([hidden])').waitFor();
+      await staff.locator('#waiting-list button.waiting-entry').first().click();
+      await patient.locator('#room-view:not([hidden])').waitFor();
+    });
+    await step('rejoin: practitioner closes the tab', pages, async () => {
+      await staff.close();
+      await patient.locator('#room-notice-box:not([hidden])').waitFor({ timeout: 10_000 });
+      await patient.getByRole('button', { name: 'Back to the waiting room' }).click();
+      await patient.getByText('You are on time; your practitioner will let you in').waitFor();
+    });
+    await step('rejoin: admitted again', pages, async () => {
+      staff = await staffCtx.newPage(); // same session cookie
+      await staff.goto('/');
+      const entry = staff.locator('#waiting-list button.waiting-entry').first();
+      await entry.waitFor();
+      await entry.click();
+      await patient.locator('#room-view:not([hidden])').waitFor();
+      await patient.waitForFunction(async () => {
+        const pc = window.__consultroom.pc();
+        if (!pc) return false;
+        let frames = 0;
+        (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') frames = Math.max(frames, s.framesDecoded || 0); });
+        return frames > 0;
+      }, null, { timeout: 20_000, polling: 250 });
+      await staff.getByRole('button', { name: 'End consultation' }).click();
+      await patient.getByText('Your consultation has ended. You can close this window.').waitFor();
+    });
+  } finally {
+    await staffCtx.close();
+    await patientCtx.close();
+  }
+});

@@ -115,8 +115,9 @@ test('staff: login, appointments, live waiting room, admit, room controls, end',
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('alert').filter({ hasText: 'The email address or password is not correct.' }).waitFor();
 
+  // Keyboard only: Enter in the password field submits (and unlocks audio for the doorbell).
   await page.getByLabel('Password').fill('right');
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByLabel('Password').press('Enter');
   await page.getByRole('heading', { name: "Today's appointments" }).waitFor();
   await page.locator('#appointments-list li').first().waitFor();
   const appts = await page.locator('#appointments-list li').allInnerTexts();
@@ -194,7 +195,7 @@ test('staff: login, appointments, live waiting room, admit, room controls, end',
   await page.locator('#remote-mic-off:not([hidden])').waitFor();
   assert.equal(await page.locator('#room-view').getAttribute('data-remote-audio'), 'false');
   sig.push({ type: 'participant_left', participant_id: 'p1' });
-  await page.getByText('The other participant left').waitFor();
+  await page.locator('#room-notice-box:not([hidden])').waitFor();
   await snap(page, 'mock-staff-room');
 
   await page.getByRole('button', { name: 'End consultation' }).click();
@@ -293,6 +294,10 @@ test('patient: device check, waiting room, consultation, after page', { timeout:
   const join = await sig.next((m) => m.type === 'join');
   assert.equal(join.token, 'sig-2', 'a fresh signalling token is resolved right before connecting');
   await page.getByText('You are on time; your practitioner will let you in').waitFor();
+  sig.push({ type: 'waiting', appointment_starts_at: startsAt, punctuality: 'late' });
+  await page.getByText('You are late; your practitioner has been told you are here').waitFor();
+  sig.push({ type: 'waiting', appointment_starts_at: startsAt, punctuality: 'on_time' });
+  await page.getByText('You are on time; your practitioner will let you in').waitFor();
   await snap(page, 'mock-patient-waiting-phone');
   await page.setViewportSize({ width: 1280, height: 800 });
 
@@ -310,7 +315,22 @@ test('patient: device check, waiting room, consultation, after page', { timeout:
   await snap(page, 'mock-patient-room-phone');
   await page.setViewportSize({ width: 1280, height: 800 });
 
-  sig.push({ type: 'consultation_ended', consultation_id: 'c1', reason: 'ended' });
+  // The practitioner drops out: the patient can go back to the waiting room (new connection).
+  sig.push({ type: 'participant_left', participant_id: 'p-staff' });
+  await page.locator('#room-notice-box:not([hidden])').waitFor();
+  const joinsBefore = sig.frames.filter((m) => m.type === 'join').length;
+  await page.getByRole('button', { name: 'Back to the waiting room' }).click();
+  await page.getByText('You are on time; your practitioner will let you in').waitFor();
+  assert.equal(sig.frames.filter((m) => m.type === 'join').length, joinsBefore + 1, 'joined again');
+  assert.equal(await page.evaluate(() => window.__consultroom.pc()), null, 'old peer connection closed');
+  sig.push({ type: 'consultation_started', consultation_id: 'c2', started_at: new Date().toISOString(), participants: [
+    { participant_id: 'p-staff', display_name: PRACTITIONER, role: 'staff', audio: true, video: true },
+    { participant_id: 'p1', display_name: PATIENT, role: 'patient', audio: true, video: true },
+  ] });
+  await page.locator('#room-view:not([hidden])').waitFor();
+  assert.equal(await page.locator('#room-notice-box').isVisible(), false);
+
+  sig.push({ type: 'consultation_ended', consultation_id: 'c2', reason: 'ended' });
   await page.getByText('Your consultation has ended. You can close this window.').waitFor();
   assert.match(await page.locator('#after-appointment').innerText(), new RegExp(hhmmUtc(startsAt)));
   assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'invitation token forgotten');

@@ -351,11 +351,23 @@ async function enterRoom(msg) {
         // else: connection lost; onClose shows the reconnecting state.
       },
       onError: showError,
+      // If the practitioner's connection drops, the patient can go back and wait again: a new
+      // connection puts them back in the waiting room (and replaces the old one).
+      otherLeftAction: { label: 'Back to the waiting room', onClick: backToWaiting },
     });
   }
   showView(VIEWS, 'room-view');
   state.room.start(msg, { selfId: state.selfId, localStream: state.stream });
   announce(el.status, 'Your practitioner let you in. The consultation has started.');
+}
+
+function backToWaiting() {
+  if (state.room?.active) state.room.abort();
+  state.retry?.stop();
+  state.signalling?.close();
+  state.signalling = null;
+  showWaiting(null, 'Connecting to the waiting room…');
+  connect();
 }
 
 function showAfter() {

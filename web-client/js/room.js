@@ -20,7 +20,10 @@ const ROOM_HTML = `
         <li id="remote-mic-off" hidden><svg class="icon off" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><rect x="9" y="3" width="6" height="11" rx="3"/><path d="M5 11a7 7 0 0 0 14 0M12 18v3M8 21h8" fill="none"/><path class="slash" d="M4 4l16 16"/></svg> Microphone off</li>
         <li id="remote-cam-off" hidden><svg class="icon off" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><rect x="3" y="6" width="12" height="12" rx="2"/><path d="M15 10l6-3v10l-6-3z"/><path class="slash" d="M3 3l18 18"/></svg> Camera off</li>
       </ul>
-      <p id="room-notice" class="room-notice" hidden></p>
+      <div id="room-notice-box" class="room-notice" hidden>
+        <p id="room-notice"></p>
+        <button type="button" id="btn-notice-action" class="btn btn-light" hidden></button>
+      </div>
       <button type="button" id="btn-sound" class="btn btn-light sound-btn" hidden>Turn on sound</button>
     </div>
     <figure class="self" id="self">
@@ -58,8 +61,10 @@ export class ConsultationRoom {
    * @param {import('./signalling.js').SignallingClient} opts.signalling
    * @param {(msg: object) => void} opts.onEnded called once with `consultation_ended` (or a synthetic one)
    * @param {(text: string) => void} opts.onError shows a readable error
+   * @param {{label: string, onClick: () => void}} [opts.otherLeftAction] a button offered when
+   *   the other participant left (the patient's way back to the waiting room)
    */
-  constructor({ root, role, signalling, onEnded, onError }) {
+  constructor({ root, role, signalling, onEnded, onError, otherLeftAction }) {
     this.root = root;
     this.role = role;
     this.signalling = signalling;
@@ -72,6 +77,7 @@ export class ConsultationRoom {
     this.others = new Map();
     this.clockTimer = null;
     this.active = false;
+    this.otherLeftAction = otherLeftAction || null;
     root.innerHTML = ROOM_HTML;
     this.el = {
       remoteVideo: $('remote-video'),
@@ -80,7 +86,9 @@ export class ConsultationRoom {
       remoteName: $('remote-name'),
       remoteMicOff: $('remote-mic-off'),
       remoteCamOff: $('remote-cam-off'),
-      notice: $('room-notice'),
+      notice: $('room-notice-box'),
+      noticeText: $('room-notice'),
+      noticeAction: $('btn-notice-action'),
       soundBtn: $('btn-sound'),
       selfVideo: $('self-video'),
       selfMicOff: $('self-mic-off'),
@@ -101,6 +109,10 @@ export class ConsultationRoom {
     this.el.remoteVideo.addEventListener('resize', () => this.#updatePlaceholder());
     this.el.remoteVideo.addEventListener('loadeddata', () => this.#updatePlaceholder());
     this.el.end.hidden = role !== 'staff';
+    if (this.otherLeftAction) {
+      this.el.noticeAction.textContent = this.otherLeftAction.label;
+      this.el.noticeAction.addEventListener('click', () => this.otherLeftAction.onClick());
+    }
   }
 
   /** Enters the room for a `consultation_started` frame with the given local stream. */
@@ -167,7 +179,8 @@ export class ConsultationRoom {
       case 'participant_left': {
         this.others.delete(msg.participant_id);
         this.#renderOthers();
-        this.el.notice.textContent = 'The other participant left';
+        this.el.noticeText.textContent = 'The other participant left';
+        this.el.noticeAction.hidden = !this.otherLeftAction;
         this.el.notice.hidden = false;
         this.root.dataset.otherLeft = 'true';
         $('remote').dataset.otherLeft = 'true';
