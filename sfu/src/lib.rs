@@ -271,3 +271,6 @@ fn checked_sdp(sdp: &str) -> Result<&str, SfuError> {
     }
     Ok(sdp)
 }
+
+#[cfg(test)]
+mod robustness_tests;

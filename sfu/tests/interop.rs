@@ -82,9 +82,17 @@ async fn two_peers_exchange_audio_and_video_and_other_rooms_get_nothing() {
     assert!(metric(&registry, "consultroom_sfu_bytes_forwarded_total") > 0.0);
     assert_eq!(metric(&registry, "consultroom_sfu_connect_seconds"), 3.0);
 
-    // Leaving ends the room membership; the others renegotiate without failing.
+    // Leaving ends the room membership; bob is renegotiated without failing, and alice (who
+    // asked to leave) is not reported as disconnected.
+    let offers_before = bob.status().offers_answered;
     sfu.leave(alice.id).await;
     assert_eq!(metric(&registry, "consultroom_sfu_participants"), 2.0);
+    let status = bob
+        .wait_status(WAIT, |s| s.offers_answered > offers_before)
+        .await;
+    assert!(status.answer_error.is_none(), "{:?}", status.answer_error);
+    assert!(status.last_offer.contains("a=inactive"));
+    assert!(!alice.status().disconnected);
     alice.close().await;
     bob.close().await;
     carol.close().await;
@@ -187,6 +195,44 @@ async fn garbage_and_bad_sdp_do_not_break_the_sfu() {
     assert!(bob.peer.wait_packets(Kind::Video, 10, WAIT).await >= 10);
     assert!(alice.peer.wait_packets(Kind::Audio, 10, WAIT).await >= 10);
     alice.close().await;
+    bob.close().await;
+    sfu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vanished_peer_is_reported_and_its_tracks_go_inactive() {
+    let (sfu, registry) = start_sfu().await;
+    let alice = SfuClient::connect(&sfu, RoomId(7), ParticipantId(1)).await;
+    let bob = SfuClient::connect(&sfu, RoomId(7), ParticipantId(2)).await;
+    assert!(alice.wait_sfu_connected(WAIT).await, "alice connected");
+    assert!(bob.wait_sfu_connected(WAIT).await, "bob connected");
+    assert!(bob.peer.wait_packets(Kind::Video, 5, WAIT).await >= 5);
+    let offers_before = bob.status().offers_answered;
+    assert!(offers_before >= 1, "bob was offered alice's tracks");
+
+    // Alice goes away without `leave`: closing her peer connection (DTLS close), or at worst
+    // ICE consent expiry (15 s), must end her session on the SFU.
+    alice.peer.close().await;
+    let status = alice
+        .wait_status(Duration::from_secs(25), |s| s.disconnected)
+        .await;
+    assert!(status.disconnected, "sfu reports alice disconnected");
+
+    // Bob is renegotiated: alice's m-lines become inactive, and his answer is accepted.
+    let status = bob
+        .wait_status(WAIT, |s| s.offers_answered > offers_before)
+        .await;
+    assert!(status.answer_error.is_none(), "{:?}", status.answer_error);
+    assert!(
+        status.offers_answered > offers_before,
+        "bob got no new offer"
+    );
+    assert!(
+        status.last_offer.contains("a=inactive"),
+        "alice's m-lines are inactive: {}",
+        status.last_offer
+    );
+    assert_eq!(metric(&registry, "consultroom_sfu_participants"), 1.0);
     bob.close().await;
     sfu.shutdown().await;
 }

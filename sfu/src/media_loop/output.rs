@@ -52,9 +52,12 @@ impl MediaLoop {
                     emit(&peer.events, SfuEvent::Connected);
                 }
             }
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                // ICE-lite has no way to repair a lost path by itself: the client restarts
-                // by joining again.
+            // After a connection, Disconnected means consent expired (no STUN from the client
+            // for 15 s): ICE-lite cannot repair that, the client joins again. Before one, it
+            // can be transient while candidates trickle in, so it is ignored.
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected)
+                if self.peers.get(&p).is_some_and(|peer| peer.connected) =>
+            {
                 self.remove_peer(p, Removal::Lost);
             }
             Event::Closed => self.remove_peer(p, Removal::Lost),

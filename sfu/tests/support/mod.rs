@@ -7,17 +7,20 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+mod sfu_client;
+#[allow(unused_imports)] // Re-exported for other test binaries.
+pub use sfu_client::{SfuClient, SfuStatus};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use consultroom_sfu::{ParticipantId, RoomId, Sfu, SfuEvent};
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
-use tokio::sync::{Mutex, Notify, mpsc, watch};
+use tokio::sync::{Mutex, Notify, watch};
 use tokio::task::JoinHandle;
 use webrtc::media_stream::MediaStreamTrack;
 use webrtc::media_stream::track_local::TrackLocal;
@@ -412,73 +415,5 @@ impl Drop for Publisher {
         for t in &self.tasks {
             t.abort();
         }
-    }
-}
-
-/// A [`TestPeer`] joined to an in-process [`Sfu`], answering server offers as they come.
-pub struct SfuClient {
-    pub peer: Arc<TestPeer>,
-    pub id: ParticipantId,
-    publisher: Option<Publisher>,
-    events: JoinHandle<()>,
-    sfu_connected: watch::Receiver<bool>,
-}
-
-impl SfuClient {
-    /// Joins `room` as `id`, publishes synthetic audio + video, offers and applies the answer.
-    pub async fn connect(sfu: &Sfu, room: RoomId, id: ParticipantId) -> SfuClient {
-        let peer = Arc::new(TestPeer::new().await);
-        let (events_tx, mut events_rx) = mpsc::channel(16);
-        sfu.join(room, id, events_tx).await.expect("join");
-        let tracks = peer.add_synthetic_tracks().await;
-        let offer = peer.offer().await;
-        let answer = sfu.offer(id, offer).await.expect("sfu answers our offer");
-        peer.accept_answer(answer).await;
-        let (connected_tx, sfu_connected) = watch::channel(false);
-        let events = {
-            let sfu = sfu.clone();
-            let peer = peer.clone();
-            tokio::spawn(async move {
-                while let Some(event) = events_rx.recv().await {
-                    match event {
-                        SfuEvent::Offer { sdp } => {
-                            let answer = peer.answer(sdp).await;
-                            if let Err(e) = sfu.answer(id, answer).await {
-                                panic!("sfu refused our answer: {e}");
-                            }
-                        }
-                        SfuEvent::Connected => {
-                            let _ = connected_tx.send(true);
-                        }
-                        SfuEvent::Disconnected => {
-                            let _ = connected_tx.send(false);
-                        }
-                    }
-                }
-            })
-        };
-        SfuClient {
-            peer,
-            id,
-            publisher: Some(tracks.start()),
-            events,
-            sfu_connected,
-        }
-    }
-
-    /// Waits until the SFU reported [`SfuEvent::Connected`] for this client.
-    pub async fn wait_sfu_connected(&self, timeout: Duration) -> bool {
-        let mut rx = self.sfu_connected.clone();
-        matches!(
-            tokio::time::timeout(timeout, rx.wait_for(|c| *c)).await,
-            Ok(Ok(_))
-        )
-    }
-
-    /// Stops publishing and closes the peer connection.
-    pub async fn close(mut self) {
-        self.publisher.take();
-        self.events.abort();
-        self.peer.close().await;
     }
 }
