@@ -1,1 +1,113 @@
-fn main() {}
+//! `consultroom`: one binary that runs the whole product. See `consultroom --help`.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use consultroom::App;
+use consultroom::config::{Cli, Command, LogFormat, ServeArgs};
+use consultroom_clinic::{Clock, Store, SystemClock};
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn,str0m=warn,tower_http=info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+fn print_ready(app: &App) {
+    // One machine-readable line on stdout; scripts and tests wait for it.
+    println!(
+        "consultroom ready http=http://{} admin=http://{} media={}",
+        app.http_addr(),
+        app.admin_addr(),
+        app.media_addr()
+    );
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let app = App::build(&args, Arc::new(SystemClock)).await?;
+    print_ready(&app);
+    app.run(shutdown_signal()).await
+}
+
+async fn demo(args: consultroom::config::DemoArgs) -> anyhow::Result<()> {
+    let app = App::build(&args.serve, Arc::new(SystemClock)).await?;
+    let password = args.demo_password.clone().unwrap_or_else(random_password);
+    let public_url = args
+        .serve
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", app.http_addr()));
+    let info =
+        consultroom_clinic::demo::seed(&app.store, SystemClock.now(), &password, &public_url)
+            .await
+            .context("seeding the demo clinic")?;
+    println!("demo practitioner_email={}", info.email);
+    println!("demo practitioner_password={}", info.password);
+    println!("demo invitation_url={}", info.invitation_url);
+    eprintln!(
+        "\n  Consultroom demo is running.\n\n  Practitioner: open {public_url}/ and log in as {} / {}\n  Patient:      open {} (in another browser or a private window)\n\n  Press Ctrl-C to stop.\n",
+        info.email, info.password, info.invitation_url
+    );
+    print_ready(&app);
+    app.run(shutdown_signal()).await
+}
+
+fn random_password() -> String {
+    use rand::RngExt;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..12)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+async fn migrate(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)?;
+    let store = Store::connect(&args.database_url()).await?;
+    store.migrate().await?;
+    eprintln!("migrations applied");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    consultroom::init_crypto();
+    let cli = Cli::parse();
+    let format = match &cli.command {
+        Some(Command::Serve(a) | Command::Migrate(a)) => a.log_format,
+        Some(Command::Demo(d)) => d.serve.log_format,
+        None => cli.serve.log_format,
+    };
+    init_tracing(format);
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(a)) => serve(a).await,
+        Some(Command::Migrate(a)) => migrate(a).await,
+        Some(Command::Demo(d)) => demo(d).await,
+    }
+}

@@ -1,0 +1,264 @@
+//! Composition: one process running the clinic API, the signalling hub, the SFU, the embedded
+//! web client and the admin listener. Built on port 0 in tests (`App::build` then `run`).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use consultroom_clinic::ids::AppointmentId;
+use consultroom_clinic::{Clinic, ClinicConfig, Clock, JoinClaims, JoinTokenError, Store};
+use consultroom_sfu::{Sfu, SfuConfig};
+use consultroom_signalling::{Hub, HubConfig, Identity, TokenError, TokenVerifier};
+use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::ServeArgs;
+use crate::{ops, web};
+
+/// A built, bound, not yet running server.
+pub struct App {
+    http: TcpListener,
+    admin: TcpListener,
+    router: Router,
+    admin_router: Router,
+    hub: Hub,
+    sfu: Sfu,
+    draining: Arc<AtomicBool>,
+    shutdown_deadline: Duration,
+    /// The clinic service (tests and `demo` use it directly).
+    pub clinic: Clinic,
+    /// The database.
+    pub store: Store,
+}
+
+/// Verifies join tokens with the clinic's key and maps them onto signalling identities.
+struct ClinicTokens(Clinic);
+
+impl TokenVerifier for ClinicTokens {
+    fn verify(&self, token: &str) -> Result<Identity, TokenError> {
+        match self.0.verify_join_token(token) {
+            Ok(JoinClaims::Staff(s)) => Ok(Identity::Staff {
+                staff_id: s.staff_id.to_string(),
+                organisation_id: s.organisation_id.to_string(),
+                display_name: s.display_name,
+            }),
+            Ok(JoinClaims::Patient(p)) => Ok(Identity::Patient {
+                appointment_id: p.appointment_id.to_string(),
+                organisation_id: p.organisation_id.to_string(),
+                practitioner_id: p.practitioner_id.to_string(),
+                display_name: p.display_name,
+                appointment_starts_at: p.appointment_starts_at,
+            }),
+            Err(JoinTokenError::Expired) => Err(TokenError::Expired),
+            Err(_) => Err(TokenError::Invalid),
+        }
+    }
+}
+
+/// Read the server secret from `data_dir/secret.key`, creating it (mode 0600) on first start.
+fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    use rand::RngExt;
+    let path = data_dir.join("secret.key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let bytes = hex::decode(text.trim()).context("secret.key is not hex")?;
+        anyhow::ensure!(bytes.len() >= 64, "secret.key must hold at least 64 bytes");
+        return Ok(bytes);
+    }
+    let mut bytes = vec![0u8; 64];
+    rand::rng().fill(&mut bytes[..]);
+    write_private(&path, hex::encode(&bytes).as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(bytes)
+}
+
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(data)?;
+    f.sync_all()
+}
+
+/// Derive a purpose-bound key from the server secret.
+fn derive(secret: &[u8], purpose: &str) -> Vec<u8> {
+    use sha2::{Digest, Sha512};
+    let mut h = Sha512::new();
+    h.update(b"consultroom key derivation v1\0");
+    h.update(purpose.as_bytes());
+    h.update([0]);
+    h.update(secret);
+    h.finalize().to_vec()
+}
+
+impl App {
+    /// Connect the database, run migrations, bind every listener and socket.
+    pub async fn build(args: &ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        std::fs::create_dir_all(&args.data_dir)
+            .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+        let secret = load_or_create_secret(&args.data_dir)?;
+
+        let store = Store::connect(&args.database_url())
+            .await
+            .context("connecting to the database")?;
+        store.migrate().await.context("running migrations")?;
+
+        let http = TcpListener::bind(args.http)
+            .await
+            .with_context(|| format!("binding HTTP listener {}", args.http))?;
+        let admin = TcpListener::bind(args.admin)
+            .await
+            .with_context(|| format!("binding admin listener {}", args.admin))?;
+        let http_addr = http.local_addr()?;
+        let public_url = args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{http_addr}"));
+
+        let mut clinic_config = ClinicConfig::new(
+            public_url,
+            derive(&secret, "jwt"),
+            axum_extra::extract::cookie::Key::from(&derive(&secret, "cookie")),
+        );
+        clinic_config.invitation_before = chrono::Duration::minutes(args.invitation_opens_minutes);
+        clinic_config.invitation_after = chrono::Duration::minutes(args.invitation_closes_minutes);
+        let clinic = Clinic::new(store.clone(), clinic_config, clock.clone());
+
+        let registry = prometheus::Registry::new();
+        let sfu = Sfu::start(
+            SfuConfig {
+                bind: args.media_bind,
+                announce: args.media_announce.clone(),
+            },
+            &registry,
+        )
+        .await
+        .context("starting the media plane")?;
+
+        let completing = clinic.clone();
+        let hub_config = HubConfig {
+            now: Arc::new(move || clock.now()),
+            on_completed: Some(Arc::new(move |appointment_id: String| {
+                let clinic = completing.clone();
+                let Ok(id) = uuid::Uuid::parse_str(&appointment_id) else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    if let Err(e) = clinic.complete_appointment(AppointmentId(id)).await {
+                        tracing::warn!(error = %e, "marking appointment completed failed");
+                    }
+                });
+            })),
+            ..HubConfig::default()
+        };
+        let hub = Hub::new(
+            Arc::new(ClinicTokens(clinic.clone())),
+            sfu.clone(),
+            hub_config,
+            &registry,
+        );
+
+        let mut router = Router::new()
+            .merge(clinic.router())
+            .merge(hub.router())
+            .merge(web::router())
+            .layer(DefaultBodyLimit::max(64 * 1024))
+            .layer(TraceLayer::new_for_http());
+        for (name, value) in web::security_headers() {
+            router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
+        }
+
+        let draining = Arc::new(AtomicBool::new(false));
+        let admin_router = ops::router(ops::OpsState {
+            registry,
+            store: store.clone(),
+            draining: draining.clone(),
+        });
+
+        Ok(App {
+            http,
+            admin,
+            router,
+            admin_router,
+            hub,
+            sfu,
+            draining,
+            shutdown_deadline: Duration::from_secs(args.shutdown_deadline_secs),
+            clinic,
+            store,
+        })
+    }
+
+    /// Address of the public HTTP listener.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// Address of the admin listener.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// Address of the media UDP socket.
+    pub fn media_addr(&self) -> SocketAddr {
+        self.sfu.local_addr()
+    }
+
+    /// Serve until `shutdown` resolves, then drain: readiness turns false, WebSockets are told
+    /// to go away, in-flight requests finish, and whatever is left after the deadline is cut.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let draining = self.draining.clone();
+        let hub = self.hub.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining connections");
+            draining.store(true, Ordering::SeqCst);
+            hub.drain();
+            let _ = stop_tx.send(true);
+        });
+
+        let mut rx1 = stop_rx.clone();
+        let http = axum::serve(self.http, self.router.into_make_service()).with_graceful_shutdown(
+            async move {
+                let _ = rx1.wait_for(|v| *v).await;
+            },
+        );
+        let mut rx2 = stop_rx.clone();
+        let admin = axum::serve(self.admin, self.admin_router.into_make_service())
+            .with_graceful_shutdown(async move {
+                let _ = rx2.wait_for(|v| *v).await;
+            });
+        let servers = async { tokio::try_join!(http.into_future(), admin.into_future()) };
+        tokio::pin!(servers);
+
+        let mut rx3 = stop_rx;
+        tokio::select! {
+            r = &mut servers => { r?; }
+            _ = async { let _ = rx3.wait_for(|v| *v).await; tokio::time::sleep(self.shutdown_deadline).await } => {
+                tracing::warn!("shutdown deadline reached; closing remaining connections");
+            }
+        }
+        self.sfu.shutdown().await;
+        self.store.close().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,118 @@
+//! Command line and environment configuration (`CONSULTROOM_*` variables mirror every flag).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Consultroom: self-hosted video consultations for clinics.
+#[derive(Debug, Parser)]
+#[command(name = "consultroom", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options for `serve` when no subcommand is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// What to run.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(ServeArgs),
+    /// Run the server with a demo clinic: prints a practitioner login and a patient link.
+    Demo(DemoArgs),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Server options.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// HTTP listener (web client, API, WebSocket). Port 0 picks a free port.
+    #[arg(long, env = "CONSULTROOM_HTTP", default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// Admin listener (/healthz, /readyz, /metrics); keep it private.
+    #[arg(long, env = "CONSULTROOM_ADMIN", default_value = "127.0.0.1:9090")]
+    pub admin: SocketAddr,
+    /// UDP address of the media plane (one port for all peers).
+    #[arg(long, env = "CONSULTROOM_MEDIA_BIND", default_value = "0.0.0.0:50000")]
+    pub media_bind: SocketAddr,
+    /// Addresses announced to browsers as ICE candidates (comma separated); by default the bound
+    /// address, or every non-loopback interface address when bound to 0.0.0.0.
+    #[arg(long, env = "CONSULTROOM_MEDIA_ANNOUNCE", value_delimiter = ',')]
+    pub media_announce: Vec<IpAddr>,
+    /// Directory for the SQLite database and the generated secret key.
+    #[arg(long, env = "CONSULTROOM_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Database URL: `sqlite://...` or `postgres://...`. Default: SQLite in the data directory.
+    #[arg(long, env = "CONSULTROOM_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The URL patients and staff use to reach this server (used in invitation links).
+    /// Default: http:// + the HTTP listener address.
+    #[arg(long, env = "CONSULTROOM_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Log format.
+    #[arg(
+        long,
+        env = "CONSULTROOM_LOG_FORMAT",
+        value_enum,
+        default_value = "human"
+    )]
+    pub log_format: LogFormat,
+    /// Seconds a graceful shutdown may take before remaining connections are cut.
+    #[arg(long, env = "CONSULTROOM_SHUTDOWN_DEADLINE", default_value_t = 20)]
+    pub shutdown_deadline_secs: u64,
+    /// Minutes before an appointment's start when its invitation link opens.
+    #[arg(
+        long,
+        env = "CONSULTROOM_INVITATION_OPENS_MINUTES",
+        default_value_t = 60
+    )]
+    pub invitation_opens_minutes: i64,
+    /// Minutes after an appointment's start when its invitation link expires.
+    #[arg(
+        long,
+        env = "CONSULTROOM_INVITATION_CLOSES_MINUTES",
+        default_value_t = 60
+    )]
+    pub invitation_closes_minutes: i64,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        // Parsing an empty command line yields the documented defaults.
+        Cli::parse_from(["consultroom"]).serve
+    }
+}
+
+impl ServeArgs {
+    /// The database URL, defaulting to SQLite inside the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir.join("consultroom.db").to_string_lossy()
+            ),
+        }
+    }
+}
+
+/// `demo` options.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Password for the demo practitioner (random when not given).
+    #[arg(long, env = "CONSULTROOM_DEMO_PASSWORD")]
+    pub demo_password: Option<String>,
+}

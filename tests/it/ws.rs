@@ -1,0 +1,198 @@
+//! The signalling protocol through a real WebSocket against the real server.
+
+use consultroom_clinic::Clock;
+use serde_json::json;
+
+use crate::support::{WsClient, backends, spawn_app, spawn_app_on};
+
+#[tokio::test]
+async fn waiting_room_arrival_admit_and_end_on_every_backend() {
+    for backend in backends() {
+        let app = spawn_app_on(backend).await;
+        let (mut staff, joined) = WsClient::join(&app, &app.staff_token().await).await;
+        assert_eq!(joined["role"], "staff");
+        let snap = staff.recv_type("waiting_snapshot").await;
+        assert_eq!(snap["entries"], json!([]), "empty waiting room first");
+
+        let (mut patient, joined) = WsClient::join(&app, &app.patient_token().await).await;
+        assert_eq!(joined["role"], "patient");
+        let waiting = patient.recv_type("waiting").await;
+        assert_eq!(
+            waiting["punctuality"],
+            "on_time",
+            "{backend:?} {waiting} now={}",
+            app.clock.now()
+        );
+
+        let arrived = staff.recv_type("waiting_arrived").await;
+        let entry = &arrived["entry"];
+        assert_eq!(entry["punctuality"], "on_time");
+        assert!(entry["display_name"].as_str().unwrap().len() > 1);
+        let pid = entry["participant_id"].as_str().unwrap().to_owned();
+
+        // A waiting patient may not send media and receives nothing of consultations.
+        let r = patient
+            .request(json!({"type":"media_offer","sdp":"v=0"}))
+            .await;
+        assert_eq!(r["code"], "invalid_state");
+        // Nor may a patient admit anyone.
+        let r = patient
+            .request(json!({"type":"admit","participant_id":pid}))
+            .await;
+        assert_eq!(r["code"], "forbidden");
+
+        let r = staff
+            .request(json!({"type":"admit","participant_id":pid}))
+            .await;
+        assert_eq!(r["type"], "ok", "{r}");
+        let left = staff.recv_type("waiting_left").await;
+        assert_eq!(left["participant_id"], pid.as_str());
+        let started = staff.recv_type("consultation_started").await;
+        assert_eq!(started["participants"].as_array().unwrap().len(), 2);
+        let started_p = patient.recv_type("consultation_started").await;
+        assert_eq!(started["consultation_id"], started_p["consultation_id"]);
+
+        // Admitting again: the patient is no longer waiting.
+        let r = staff
+            .request(json!({"type":"admit","participant_id":pid}))
+            .await;
+        assert_eq!(r["code"], "invalid_state");
+
+        let r = patient
+            .request(json!({"type":"mute","audio":false,"video":true}))
+            .await;
+        assert_eq!(r["type"], "ok");
+        let muted = staff.recv_type("participant_muted").await;
+        assert_eq!(muted["audio"], false);
+
+        let r = patient.request(json!({"type":"end_consultation"})).await;
+        assert_eq!(r["code"], "forbidden", "patients cannot end");
+        let r = staff.request(json!({"type":"end_consultation"})).await;
+        assert_eq!(r["type"], "ok");
+        let ended = patient.recv_type("consultation_ended").await;
+        assert_eq!(ended["reason"], "ended");
+        staff.recv_type("consultation_ended").await;
+
+        // The appointment is marked completed.
+        let c = app.staff_client().await;
+        let list: serde_json::Value = c
+            .get(format!("{}/api/v1/appointments", app.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut completed = false;
+        for _ in 0..50 {
+            let list: serde_json::Value = c
+                .get(format!("{}/api/v1/appointments", app.base))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if list["appointments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["status"] == "completed")
+            {
+                completed = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(
+            completed,
+            "appointment completed after the consultation: {list}"
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn malformed_and_unknown_frames_get_errors_and_keep_the_connection() {
+    let app = spawn_app().await;
+    let (mut c, _) = WsClient::join(&app, &app.staff_token().await).await;
+    c.recv_type("waiting_snapshot").await;
+    c.send_raw("{not json").await;
+    let e = c.recv().await;
+    assert_eq!(e["type"], "error");
+    assert_eq!(e["code"], "malformed_json");
+    c.send_raw("[1,2,3]").await;
+    assert_eq!(c.recv().await["code"], "malformed_json");
+    let e = c.request(json!({"type":"launch_rockets"})).await;
+    assert_eq!(e["code"], "invalid_message");
+    let e = c.request(json!({"type":"admit"})).await;
+    assert_eq!(e["code"], "invalid_message", "missing field");
+    let pong = c.request(json!({"type":"ping"})).await;
+    assert_eq!(pong["type"], "pong", "connection still usable");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_message_closes_with_1009() {
+    let app = spawn_app().await;
+    let (mut c, _) = WsClient::join(&app, &app.staff_token().await).await;
+    let big = format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(70 * 1024));
+    c.send_raw(big).await;
+    assert_eq!(c.closed().await, Some(1009));
+    // Far beyond the transport limit too.
+    let (mut c, _) = WsClient::join(&app, &app.staff_token().await).await;
+    c.send_raw("y".repeat(2 * 1024 * 1024)).await;
+    let code = c.closed().await;
+    assert!(code == Some(1009) || code.is_none(), "closed: {code:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_and_expired_tokens_are_refused() {
+    let app = spawn_app().await;
+    let mut c = WsClient::connect(&app).await;
+    let e = c
+        .request(json!({"type":"join","token":"not-a-token"}))
+        .await;
+    assert_eq!(e["code"], "invalid_token");
+    assert_eq!(c.closed().await, Some(1008));
+
+    // A valid token, presented after it expired.
+    let token = app.staff_token().await;
+    app.clock.advance(chrono::Duration::minutes(5));
+    let mut c = WsClient::connect(&app).await;
+    let e = c.request(json!({"type":"join","token":token})).await;
+    assert_eq!(e["code"], "invalid_token");
+    assert_eq!(e["message"], "token expired");
+    assert_eq!(c.closed().await, Some(1008));
+
+    // Messages before join are refused.
+    let mut c = WsClient::connect(&app).await;
+    let e = c.request(json!({"type":"ping"})).await;
+    assert_eq!(e["code"], "not_joined");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn patient_who_reconnects_appears_once_and_late_patients_are_marked_late() {
+    let app = spawn_app().await;
+    let (mut staff, _) = WsClient::join(&app, &app.staff_token().await).await;
+    staff.recv_type("waiting_snapshot").await;
+    // Three minutes after the start: late.
+    app.clock.advance(chrono::Duration::minutes(3));
+    let (mut p1, _) = WsClient::join(&app, &app.patient_token().await).await;
+    assert_eq!(p1.recv_type("waiting").await["punctuality"], "late");
+    let first = staff.recv_type("waiting_arrived").await;
+    assert_eq!(first["entry"]["punctuality"], "late");
+    // Same link again (e.g. a refreshed tab): old connection replaced, one entry.
+    let (_p2, _) = WsClient::join(&app, &app.patient_token().await).await;
+    let left = staff.recv_type("waiting_left").await;
+    assert_eq!(left["participant_id"], first["entry"]["participant_id"]);
+    staff.recv_type("waiting_arrived").await;
+    assert_eq!(p1.closed().await, Some(1001));
+    // A second staff tab sees exactly one waiting patient.
+    let (mut tab2, _) = WsClient::join(&app, &app.staff_token().await).await;
+    let snap = tab2.recv_type("waiting_snapshot").await;
+    assert_eq!(snap["entries"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}
