@@ -8,6 +8,8 @@ mod appointments;
 mod auth;
 #[path = "api/invitations.rs"]
 mod invitations;
+#[path = "api/logs.rs"]
+mod logs;
 #[path = "api/misc.rs"]
 mod misc;
 #[path = "api/support.rs"]
@@ -66,6 +68,7 @@ backend_tests! {
     misc::openapi_lists_every_served_route,
     misc::demo_seed_is_idempotent_and_usable,
     misc::security_headers_on_api_responses,
+    logs::no_pii_in_logs,
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! new PostgreSQL database when `TEST_PG_URL` is set), plus fixtures and HTTP helpers.
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum_extra::extract::cookie::Key;
 use chrono::{DateTime, Utc};
@@ -68,6 +68,7 @@ pub async fn spawn_app(backend: &Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: &Backend, options: Options) -> TestApp {
+    init_logging();
     let (url, cleanup) = match backend {
         Backend::Sqlite => {
             let dir = std::env::temp_dir().join(format!(
@@ -169,6 +170,45 @@ impl Drop for TestApp {
             }
         }
     }
+}
+
+/// Everything any test logged so far (a process-wide subscriber, so no callsite-interest races).
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logging() {
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = LogWriter(buffer.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buffer
+    });
+}
+
+/// The logs captured so far, from all tests of this binary.
+pub fn captured_logs() -> String {
+    let buffer = LOGS.get().expect("logging initialised by spawn_app");
+    String::from_utf8_lossy(&buffer.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
 }
 
 /// A PHC hash of [`PASSWORD`], computed once per test binary (Argon2 is slow in debug builds).
