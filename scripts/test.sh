@@ -12,6 +12,18 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 
+# Every runner's output is also kept, so that one closing line can sum them all up.
+RESULTS=$(mktemp -d)
+PASSED=0
+FAILED=0
+tally() { # tally <log> <passed-regex> <failed-regex>
+  local p f
+  p=$(grep -oE "$2" "$1" | grep -oE '[0-9]+' | tail -1 || true)
+  f=$(grep -oE "$3" "$1" | grep -oE '[0-9]+' | tail -1 || true)
+  PASSED=$((PASSED + ${p:-0}))
+  FAILED=$((FAILED + ${f:-0}))
+}
+
 # --- system packages -------------------------------------------------------------------------
 need_pkgs=()
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
@@ -46,10 +58,12 @@ log "building"
 cargo build --workspace --all-targets
 if command -v cargo-nextest >/dev/null; then
   log "cargo nextest (SQLite + PostgreSQL)"
-  cargo nextest run --workspace --no-fail-fast
+  cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$RESULTS/rust.log"
+  tally "$RESULTS/rust.log" '[0-9]+ passed' '[0-9]+ failed'
 else
   log "cargo test (SQLite + PostgreSQL)"
-  cargo test --workspace --no-fail-fast
+  cargo test --workspace --no-fail-fast 2>&1 | tee "$RESULTS/rust.log"
+  PASSED=$((PASSED + $(grep -oE 'ok\. [0-9]+ passed' "$RESULTS/rust.log" | awk '{s += $2} END {print s + 0}')))
 fi
 
 # --- browser end-to-end ----------------------------------------------------------------------
@@ -60,13 +74,17 @@ if [ ! -d tests/e2e/node_modules ]; then
 fi
 
 log "browser end-to-end on SQLite"
-E2E_DATABASE_URL= tests/e2e/run.sh
+E2E_DATABASE_URL= tests/e2e/run.sh 2>&1 | tee "$RESULTS/e2e-sqlite.log"
+tally "$RESULTS/e2e-sqlite.log" '^# pass [0-9]+' '^# fail [0-9]+'
 
 log "browser end-to-end on PostgreSQL"
 db="e2e_$(date +%s)_$$"
 psql -q -h 127.0.0.1 -U postgres -c "create database $db" postgres
 trap 'psql -q -h 127.0.0.1 -U postgres -c "drop database if exists $db with (force)" postgres || true' EXIT
 # The namespace has only `lo`, so the server reaches PostgreSQL through its unix socket.
-E2E_DATABASE_URL="postgres://postgres@localhost/$db?host=/var/run/postgresql" tests/e2e/run.sh
+E2E_DATABASE_URL="postgres://postgres@localhost/$db?host=/var/run/postgresql" tests/e2e/run.sh 2>&1 \
+  | tee "$RESULTS/e2e-postgres.log"
+tally "$RESULTS/e2e-postgres.log" '^# pass [0-9]+' '^# fail [0-9]+'
 
 log "all tests passed"
+echo "all suites: $PASSED passed, $FAILED failed"
