@@ -42,6 +42,45 @@ pub enum ClientMessage {
     Ping {},
 }
 
+/// Longest request id echoed back in `reply_to`; longer ids are ignored.
+pub const MAX_REQUEST_ID: usize = 64;
+
+/// Why a client frame could not be decoded; `id` is the request id if one could be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    pub id: Option<String>,
+    pub code: ErrorCode,
+    pub message: &'static str,
+}
+
+/// Decode one text frame from a client: the request id (if any, and not too long) and the
+/// message. Never panics, whatever the input (fuzzed: `fuzz/fuzz_targets/signalling_frame.rs`).
+pub fn decode_client_frame(text: &str) -> Result<(Option<String>, ClientMessage), DecodeError> {
+    let value: serde_json::Value = match serde_json::from_str(text) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        _ => {
+            return Err(DecodeError {
+                id: None,
+                code: ErrorCode::MalformedJson,
+                message: "frame is not a JSON object",
+            });
+        }
+    };
+    let id = value
+        .get("id")
+        .and_then(|v| v.as_str())
+        .filter(|s| s.len() <= MAX_REQUEST_ID)
+        .map(str::to_owned);
+    match serde_json::from_value::<ClientFrame>(value) {
+        Ok(f) => Ok((id, f.msg)),
+        Err(_) => Err(DecodeError {
+            id,
+            code: ErrorCode::InvalidMessage,
+            message: "unknown message type or bad fields",
+        }),
+    }
+}
+
 /// A frame from the server.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ServerFrame {
@@ -207,6 +246,27 @@ mod tests {
         );
         let f: ClientFrame = serde_json::from_str(r#"{"type":"ping"}"#).unwrap();
         assert_eq!(f.msg, ClientMessage::Ping {});
+    }
+
+    #[test]
+    fn decode_separates_malformed_from_invalid_and_keeps_the_id() {
+        assert_eq!(
+            decode_client_frame("{oops").unwrap_err().code,
+            ErrorCode::MalformedJson
+        );
+        assert_eq!(
+            decode_client_frame("42").unwrap_err().code,
+            ErrorCode::MalformedJson
+        );
+        let e = decode_client_frame(r#"{"id":"9","type":"nope"}"#).unwrap_err();
+        assert_eq!(
+            (e.id.as_deref(), e.code),
+            (Some("9"), ErrorCode::InvalidMessage)
+        );
+        let long = "x".repeat(MAX_REQUEST_ID + 1);
+        let (id, msg) =
+            decode_client_frame(&format!(r#"{{"id":"{long}","type":"ping"}}"#)).unwrap();
+        assert_eq!((id, msg), (None, ClientMessage::Ping {}));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use tokio::sync::{Mutex, mpsc};
 
 use crate::metrics::Metrics;
-use crate::protocol::{ClientFrame, ClientMessage, ErrorCode, ServerFrame, ServerMessage};
+use crate::protocol::{ClientMessage, ErrorCode, ServerFrame, ServerMessage, decode_client_frame};
 use crate::state::{ConnId, Effects, HubState};
 use crate::{TokenError, TokenVerifier};
 
@@ -386,31 +386,15 @@ impl Session {
             self.error(None, ErrorCode::RateLimited, "too many messages; slow down");
             return true;
         }
-        let value: serde_json::Value = match serde_json::from_str(text.as_str()) {
-            Ok(v @ serde_json::Value::Object(_)) => v,
-            _ => {
-                self.error(None, ErrorCode::MalformedJson, "frame is not a JSON object");
-                return true;
-            }
-        };
-        let id = value
-            .get("id")
-            .and_then(|v| v.as_str())
-            .filter(|s| s.len() <= 64)
-            .map(str::to_owned);
-        let frame: ClientFrame = match serde_json::from_value(value) {
-            Ok(f) => f,
-            Err(_) => {
-                self.error(
-                    id,
-                    ErrorCode::InvalidMessage,
-                    "unknown message type or bad fields",
-                );
+        let (id, msg) = match decode_client_frame(text.as_str()) {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                self.error(e.id, e.code, e.message);
                 return true;
             }
         };
         self.hub.inner.metrics.messages_in.inc();
-        self.dispatch(id, frame.msg).await
+        self.dispatch(id, msg).await
     }
 
     async fn dispatch(&mut self, id: Option<String>, msg: ClientMessage) -> bool {
