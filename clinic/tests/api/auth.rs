@@ -177,3 +177,17 @@ pub async fn unauthenticated_requests_get_401_json(backend: Backend) {
         .unwrap();
     assert_eq!(res.status(), 401);
 }
+
+pub async fn absolute_timeout_ends_an_active_session(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    app.world().await;
+    let http = app.login(DOC_CARDIO).await;
+    // Active every 25 minutes: the idle timeout never fires, the 12 h limit does.
+    for _ in 0..28 {
+        app.clock.advance(Duration::minutes(25));
+        assert_eq!(get(&http, &app.url("/me")).await.0, 200);
+    }
+    // 28 × 25 min = 11 h 40 min; the next step crosses 12 h.
+    app.clock.advance(Duration::minutes(25));
+    assert_eq!(get(&http, &app.url("/me")).await.0, 401);
+}
