@@ -4,7 +4,7 @@
 //! Invariant: idempotent for the fixed records (looked up by name/e-mail and updated); each run adds
 //! new appointments so there is always one whose invitation is open.
 
-use chrono::{DateTime, Duration, NaiveTime, SubsecRound, Utc};
+use chrono::{DateTime, Duration, NaiveTime, SubsecRound, Timelike, Utc};
 
 use crate::appointments::NewAppointment;
 use crate::auth::hash_password;
@@ -97,6 +97,10 @@ pub async fn seed(
     }
 
     let now_s = now.trunc_subsecs(0);
+    // "Starts now": at the next whole minute at least two minutes ahead, so a patient who
+    // follows the link straight away is on time (green) rather than a few seconds late.
+    let soon = now_s + Duration::minutes(2);
+    let soon = soon - Duration::seconds(i64::from(soon.second()));
     let token = random_token();
     book(
         store,
@@ -104,7 +108,7 @@ pub async fn seed(
         practitioner,
         dept,
         clients[0],
-        now_s,
+        soon,
         &token,
         now,
     )

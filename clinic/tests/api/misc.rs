@@ -181,4 +181,15 @@ pub async fn demo_seed_is_idempotent_and_usable(backend: Backend) {
         body["appointment"]["practitioner_name"],
         "Dr. Anna de Vries"
     );
+    // "Starts now" means within the next few minutes, so a patient who follows the link at
+    // once is on time, not late.
+    let starts: chrono::DateTime<chrono::Utc> = body["appointment"]["starts_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        starts > now && starts <= now + chrono::Duration::minutes(3),
+        "{starts} vs {now}"
+    );
 }
