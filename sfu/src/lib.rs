@@ -39,20 +39,24 @@
 //! `media_loop::output` without touching the API.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use str0m::Candidate;
 use str0m::change::{SdpAnswer, SdpOffer};
 use tokio::sync::{mpsc, oneshot};
 
 mod addrs;
+mod api;
 mod keyframe;
 mod media_loop;
 mod metrics;
+mod placement;
 mod room;
 mod routing;
 
-use media_loop::{Command, MediaLoop};
+pub use api::{LoopStats, OfferError, PublishPolicy, SfuOptions, SfuStats, TrackSource, View};
+use media_loop::Command;
+use placement::Placement;
 
 /// Largest SDP accepted from a client; bigger ones are refused before parsing.
 pub const MAX_SDP_BYTES: usize = 64 * 1024;
@@ -118,71 +122,133 @@ pub enum SfuError {
     Io(#[from] std::io::Error),
 }
 
-/// Handle to a running media plane. Cheap to clone; every clone talks to the same media loop.
+/// Handle to a running media plane. Cheap to clone (one `Arc`); every clone talks to the same
+/// media loops.
 #[derive(Clone)]
 pub struct Sfu {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    loops: Vec<LoopHandle>,
+    /// Which loop owns which room and participant; control path only (see `placement`).
+    placement: Arc<Mutex<Placement>>,
+}
+
+/// How the handle reaches one media loop.
+struct LoopHandle {
     commands: mpsc::Sender<Command>,
-    local_addr: SocketAddr,
+    udp: SocketAddr,
+    tcp: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Sfu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sfu")
-            .field("local_addr", &self.local_addr)
+            .field("local_addrs", &self.local_addrs())
             .finish_non_exhaustive()
     }
 }
 
 impl Sfu {
-    /// Binds the UDP socket, registers the metrics on `registry` and spawns the media loop on
-    /// the current tokio runtime.
+    /// Binds the UDP socket, registers the metrics on `registry` and starts one media loop
+    /// (the behaviour before issue #3). Same as [`Sfu::start_with`] with `loops: 1` and no TCP.
     pub async fn start(
         config: SfuConfig,
         registry: &prometheus::Registry,
     ) -> Result<Sfu, SfuError> {
+        let options = SfuOptions {
+            loops: 1,
+            tcp_bind: None,
+        };
+        Sfu::start_with(config, options, registry).await
+    }
+
+    /// Starts `options.loops` media loops (0 = one per core), each on its own OS thread with
+    /// its own UDP socket (and TCP listener when `options.tcp_bind` is set), and registers the
+    /// metrics on `registry`. Loop 0 binds `config.bind`; loop `i` binds its port `+ i`, or
+    /// port 0 when the configured port is 0.
+    pub async fn start_with(
+        config: SfuConfig,
+        options: SfuOptions,
+        registry: &prometheus::Registry,
+    ) -> Result<Sfu, SfuError> {
         let metrics = metrics::Metrics::register(registry)?;
-        let socket = tokio::net::UdpSocket::bind(config.bind).await?;
-        let local_addr = socket.local_addr()?;
-        let candidates = addrs::candidate_addrs(&config, local_addr, addrs::interface_ips);
-        if candidates.is_empty() {
-            return Err(SfuError::Io(std::io::Error::other(
-                "no address to announce as ICE candidate (set SfuConfig::announce)",
-            )));
-        }
+        let count = match options.loops {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let placement = Arc::new(Mutex::new(Placement::new(count)));
         let crypto = Arc::new(str0m::crypto::from_feature_flags());
         let cert = crypto.dtls_provider.generate_certificate().ok_or_else(|| {
             SfuError::Io(std::io::Error::other("cannot generate a DTLS certificate"))
         })?;
-        let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
-        let media_loop = MediaLoop::new(socket, local_addr, candidates, crypto, cert, rx, metrics);
-        tokio::spawn(media_loop.run());
-        tracing::info!(%local_addr, "sfu media loop started");
+        let mut loops = Vec::with_capacity(count);
+        for index in 0..count {
+            let sockets = media_loop::spawn::bind(&config, &options, index)?;
+            let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
+            let handle = LoopHandle {
+                commands,
+                udp: sockets.udp_addr,
+                tcp: sockets.tcp_addr,
+            };
+            media_loop::spawn::spawn(media_loop::spawn::LoopSetup {
+                index,
+                sockets,
+                config: config.clone(),
+                crypto: crypto.clone(),
+                cert: cert.clone(),
+                commands: rx,
+                metrics: metrics.clone(),
+                placement: placement.clone(),
+            })?;
+            tracing::info!(index, udp = %handle.udp, tcp = ?handle.tcp, "sfu media loop started");
+            loops.push(handle);
+        }
         Ok(Sfu {
-            commands,
-            local_addr,
+            inner: Arc::new(Inner { loops, placement }),
         })
     }
 
-    /// The bound UDP address (with the real port when bound to port 0).
+    /// Loop 0's bound UDP address (with the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.inner.loops[0].udp
+    }
+
+    /// Every loop's bound UDP address, in loop order.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.inner.loops.iter().map(|l| l.udp).collect()
+    }
+
+    /// Every loop's ICE-TCP listening address, in loop order (empty when TCP is off).
+    pub fn tcp_addrs(&self) -> Vec<SocketAddr> {
+        self.inner.loops.iter().filter_map(|l| l.tcp).collect()
     }
 
     /// Registers `participant` in `room`. Events about it (server offers, connected,
     /// disconnected) go to `events`; give it room for a few events, the loop never waits on it.
+    ///
+    /// The room's first participant places the room on the least-loaded loop.
     pub async fn join(
         &self,
         room: RoomId,
         participant: ParticipantId,
         events: mpsc::Sender<SfuEvent>,
     ) -> Result<(), SfuError> {
-        self.request(|reply| Command::Join {
-            room,
-            participant,
-            events,
-            reply,
-        })
-        .await?
+        let index = self.placement().place(room, participant)?;
+        let result = self
+            .request_on(index, |reply| Command::Join {
+                room,
+                participant,
+                events,
+                reply,
+            })
+            .await
+            .and_then(|r| r);
+        if result.is_err() {
+            self.placement().remove(participant);
+        }
+        result
     }
 
     /// Applies the participant's SDP offer and returns the SDP answer.
@@ -192,7 +258,7 @@ impl Sfu {
     pub async fn offer(&self, p: ParticipantId, sdp: String) -> Result<String, SfuError> {
         let offer = SdpOffer::from_sdp_string(checked_sdp(&sdp)?)
             .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
-        self.request(|reply| Command::Offer {
+        self.request(p, |reply| Command::Offer {
             participant: p,
             offer: Box::new(offer),
             reply,
@@ -204,7 +270,7 @@ impl Sfu {
     pub async fn answer(&self, p: ParticipantId, sdp: String) -> Result<(), SfuError> {
         let answer = SdpAnswer::from_sdp_string(checked_sdp(&sdp)?)
             .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
-        self.request(|reply| Command::Answer {
+        self.request(p, |reply| Command::Answer {
             participant: p,
             answer: Box::new(answer),
             reply,
@@ -225,7 +291,7 @@ impl Sfu {
         } else {
             Some(Candidate::from_sdp_string(line).map_err(|_| SfuError::InvalidCandidate)?)
         };
-        self.request(|reply| Command::Candidate {
+        self.request(p, |reply| Command::Candidate {
             participant: p,
             candidate: parsed,
             reply,
@@ -237,25 +303,68 @@ impl Sfu {
     /// No [`SfuEvent::Disconnected`] is sent for a participant removed this way.
     pub async fn leave(&self, p: ParticipantId) {
         let _ = self
-            .request(|reply| Command::Leave {
+            .request(p, |reply| Command::Leave {
                 participant: p,
                 reply,
             })
             .await;
+        self.placement().remove(p);
     }
 
-    /// Stops the media loop: every session is closed and the socket released. Later calls on
-    /// any clone fail with [`SfuError::Stopped`].
+    /// A snapshot of every loop (participants, rooms, tracks). A stopped loop reports zeros.
+    pub async fn stats(&self) -> SfuStats {
+        let mut loops = Vec::with_capacity(self.inner.loops.len());
+        for index in 0..self.inner.loops.len() {
+            let stats = self
+                .request_on(index, |reply| Command::Stats { reply })
+                .await
+                .unwrap_or_default();
+            loops.push(stats);
+        }
+        SfuStats { loops }
+    }
+
+    /// Stops every media loop: every session is closed and the sockets released. Later calls
+    /// on any clone fail with [`SfuError::Stopped`].
     pub async fn shutdown(&self) {
-        let _ = self.request(|reply| Command::Shutdown { reply }).await;
+        for index in 0..self.inner.loops.len() {
+            let _ = self
+                .request_on(index, |reply| Command::Shutdown { reply })
+                .await;
+        }
     }
 
+    fn placement(&self) -> std::sync::MutexGuard<'_, Placement> {
+        // A panic while holding this lock cannot leave the map inconsistent in a way that
+        // matters more than refusing all control traffic would, so recover the guard.
+        self.inner
+            .placement
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sends a command to the loop owning `p`.
     async fn request<T>(
         &self,
+        p: ParticipantId,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, SfuError> {
+        let index = self
+            .placement()
+            .loop_of(p)
+            .ok_or(SfuError::UnknownParticipant)?;
+        self.request_on(index, make).await
+    }
+
+    async fn request_on<T>(
+        &self,
+        index: usize,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, SfuError> {
+        let handle = self.inner.loops.get(index).ok_or(SfuError::Stopped)?;
         let (tx, rx) = oneshot::channel();
-        self.commands
+        handle
+            .commands
             .send(make(tx))
             .await
             .map_err(|_| SfuError::Stopped)?;

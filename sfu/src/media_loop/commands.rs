@@ -3,9 +3,12 @@
 //! Invariant: a command's reply is sent before any [`SfuEvent::Offer`] it causes is queued, so a
 //! signalling task that handles one thing at a time forwards our answer before our next offer.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::config::{CryptoProvider, DtlsCert};
 use str0m::{Candidate, IceCreds, Rtc, RtcConfig};
 use tokio::sync::mpsc;
 
@@ -58,6 +61,9 @@ impl MediaLoop {
                 self.remove_peer(participant, Removal::Requested);
                 let _ = reply.send(());
             }
+            Command::Stats { reply } => {
+                let _ = reply.send(self.stats());
+            }
             // Handled by the run loop, which stops afterwards.
             Command::Shutdown { reply } => {
                 let _ = reply.send(());
@@ -96,25 +102,13 @@ impl MediaLoop {
     fn new_rtc(&mut self, p: ParticipantId) -> Rtc {
         let creds = IceCreds::new();
         self.routing.add_ufrag(creds.ufrag.clone(), p);
-        let mut rtc = RtcConfig::new()
-            .set_ice_lite(true)
-            .set_crypto_provider(self.crypto.clone())
-            .set_dtls_cert(self.cert.clone())
-            .set_local_ice_credentials(creds)
-            .clear_codecs()
-            .enable_opus(true, false)
-            .enable_vp8(true)
-            .enable_h264(true)
-            .build(Instant::now());
-        for addr in &self.candidates {
-            match Candidate::host(*addr, "udp") {
-                Ok(c) => {
-                    rtc.add_local_candidate(c);
-                }
-                Err(e) => tracing::warn!(error = %e, "unusable host candidate"),
-            }
-        }
-        rtc
+        build_rtc(
+            self.crypto.clone(),
+            self.cert.clone(),
+            creds,
+            &self.candidates,
+            Instant::now(),
+        )
     }
 
     fn accept_offer(&mut self, p: ParticipantId, offer: SdpOffer) -> Result<String, SfuError> {
@@ -180,4 +174,35 @@ impl MediaLoop {
         }
         Ok(())
     }
+}
+
+/// Builds a participant's `Rtc` exactly as the SFU does (ICE-lite, our DTLS certificate, our
+/// codecs, our host candidates). Also used by `crate::fuzzing`, so the fuzz targets negotiate
+/// with the SFU's real configuration.
+pub(crate) fn build_rtc(
+    crypto: Arc<CryptoProvider>,
+    cert: DtlsCert,
+    creds: IceCreds,
+    candidates: &[SocketAddr],
+    now: Instant,
+) -> Rtc {
+    let mut rtc = RtcConfig::new()
+        .set_ice_lite(true)
+        .set_crypto_provider(crypto)
+        .set_dtls_cert(cert)
+        .set_local_ice_credentials(creds)
+        .clear_codecs()
+        .enable_opus(true, false)
+        .enable_vp8(true)
+        .enable_h264(true)
+        .build(now);
+    for addr in candidates {
+        match Candidate::host(*addr, "udp") {
+            Ok(c) => {
+                rtc.add_local_candidate(c);
+            }
+            Err(e) => tracing::warn!(error = %e, "unusable host candidate"),
+        }
+    }
+    rtc
 }

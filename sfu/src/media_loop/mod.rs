@@ -1,4 +1,5 @@
-//! The media loop: one tokio task owning one UDP socket and the `Rtc` of every participant on it.
+//! A media loop: one OS thread owning one UDP socket (and ICE-TCP listener) and the `Rtc` of
+//! every participant placed on it; `Sfu` runs one loop per core (see `spawn`).
 //!
 //! Invariants:
 //! - Nothing here is shared: commands arrive on a bounded channel and are applied between
@@ -13,8 +14,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use prometheus::IntGauge;
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::config::{CryptoProvider, DtlsCert};
@@ -24,16 +27,21 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::addrs;
-use crate::metrics::{DropReason, Metrics};
+use crate::metrics::{DropReason, LoopGauge, Metrics};
+use crate::placement::Placement;
 use crate::room::Rooms;
 use crate::routing::{RoutingTable, stun_local_ufrag};
-use crate::{ParticipantId, RoomId, SfuError, SfuEvent};
+use crate::{LoopStats, ParticipantId, RoomId, SfuError, SfuEvent};
+use spawn::LoopSetup;
 
 mod commands;
 mod output;
+pub(crate) mod spawn;
+
+pub(crate) use commands::build_rtc;
 
 /// Inbound datagrams larger than this are dropped (no WebRTC peer sends more than an MTU).
-const MAX_DATAGRAM: usize = 1500;
+pub(crate) const MAX_DATAGRAM: usize = 1500;
 /// Receive buffer: larger than [`MAX_DATAGRAM`] so oversize datagrams are seen, not truncated.
 const RECV_BUFFER: usize = 2048;
 /// Datagrams read in one go before timers and commands get a turn.
@@ -68,6 +76,9 @@ pub(crate) enum Command {
         participant: ParticipantId,
         reply: oneshot::Sender<()>,
     },
+    Stats {
+        reply: oneshot::Sender<LoopStats>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -96,6 +107,7 @@ enum Removal {
 
 /// State of one media loop.
 pub(crate) struct MediaLoop {
+    index: usize,
     socket: UdpSocket,
     local_addr: SocketAddr,
     candidates: Vec<SocketAddr>,
@@ -110,6 +122,21 @@ pub(crate) struct MediaLoop {
     timers: BTreeSet<(Instant, ParticipantId)>,
     /// Participants that got input and must be polled before the loop sleeps.
     dirty: Vec<ParticipantId>,
+    /// The handle's placement map: told when a participant is lost (control path only).
+    placement: Arc<Mutex<Placement>>,
+    gauges: Gauges,
+}
+
+/// This loop's share of the global gauges and its own `loop`-labelled gauges.
+struct Gauges {
+    rooms: i64,
+    participants: i64,
+    loop_rooms: IntGauge,
+    loop_participants: IntGauge,
+    loop_sessions: IntGauge,
+    loop_published: IntGauge,
+    loop_down: IntGauge,
+    loop_tcp: IntGauge,
 }
 
 enum Wake {
@@ -119,20 +146,35 @@ enum Wake {
 }
 
 impl MediaLoop {
-    /// Sets up a loop over an already bound socket; nothing runs until [`MediaLoop::run`].
-    pub(crate) fn new(
-        socket: UdpSocket,
-        local_addr: SocketAddr,
-        candidates: Vec<SocketAddr>,
-        crypto: Arc<CryptoProvider>,
-        cert: DtlsCert,
-        commands: mpsc::Receiver<Command>,
-        metrics: Metrics,
-    ) -> MediaLoop {
-        MediaLoop {
+    /// Sets up a loop over its already bound sockets; must run inside the loop's runtime.
+    pub(crate) fn new(setup: LoopSetup) -> std::io::Result<MediaLoop> {
+        let LoopSetup {
+            index,
+            sockets,
+            config: _,
+            crypto,
+            cert,
+            commands,
+            metrics,
+            placement,
+        } = setup;
+        let socket = UdpSocket::from_std(sockets.udp)?;
+        let gauge = |kind| metrics.loop_gauge(index, kind);
+        let gauges = Gauges {
+            rooms: 0,
+            participants: 0,
+            loop_rooms: gauge(LoopGauge::Rooms),
+            loop_participants: gauge(LoopGauge::Participants),
+            loop_sessions: gauge(LoopGauge::Sessions),
+            loop_published: gauge(LoopGauge::PublishedTracks),
+            loop_down: gauge(LoopGauge::DownTracks),
+            loop_tcp: gauge(LoopGauge::TcpConnections),
+        };
+        Ok(MediaLoop {
+            index,
             socket,
-            local_addr,
-            candidates,
+            local_addr: sockets.udp_addr,
+            candidates: sockets.candidates,
             crypto,
             cert,
             commands,
@@ -142,7 +184,9 @@ impl MediaLoop {
             routing: RoutingTable::default(),
             timers: BTreeSet::new(),
             dirty: Vec::new(),
-        }
+            placement,
+            gauges,
+        })
     }
 
     /// Runs until `Sfu::shutdown` or until every `Sfu` handle is dropped.
@@ -182,7 +226,11 @@ impl MediaLoop {
             self.fire_timers(Instant::now());
             self.drive_dirty();
         }
-        tracing::info!("sfu media loop stopped");
+        // Give this loop's share of the global gauges back.
+        self.rooms = Rooms::default();
+        self.peers.clear();
+        self.update_gauges();
+        tracing::info!(index = self.index, "sfu media loop stopped");
     }
 
     fn handle_recv(&mut self, res: std::io::Result<(usize, SocketAddr)>, buf: &[u8]) {
@@ -311,6 +359,10 @@ impl MediaLoop {
         match why {
             Removal::Requested => self.close_rtc(&mut peer.rtc),
             Removal::Lost => {
+                self.placement
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .remove(p);
                 tracing::info!(participant = p.0, "participant disconnected");
                 emit(&peer.events, SfuEvent::Disconnected);
             }
@@ -346,11 +398,35 @@ impl MediaLoop {
         self.update_gauges();
     }
 
-    fn update_gauges(&self) {
-        self.metrics.rooms.set(self.rooms.room_count() as i64);
+    /// Sets the loop gauges, and moves the global ones by this loop's change since last time.
+    fn update_gauges(&mut self) {
+        let rooms = self.rooms.room_count() as i64;
+        let participants = self.rooms.participant_count() as i64;
+        self.metrics.rooms.add(rooms - self.gauges.rooms);
         self.metrics
             .participants
-            .set(self.rooms.participant_count() as i64);
+            .add(participants - self.gauges.participants);
+        self.gauges.rooms = rooms;
+        self.gauges.participants = participants;
+        self.gauges.loop_rooms.set(rooms);
+        self.gauges.loop_participants.set(participants);
+        self.gauges.loop_sessions.set(self.peers.len() as i64);
+        self.gauges
+            .loop_published
+            .set(self.rooms.published_count() as i64);
+        self.gauges.loop_down.set(self.rooms.down_count() as i64);
+        self.gauges.loop_tcp.set(0);
+    }
+
+    fn stats(&self) -> LoopStats {
+        LoopStats {
+            udp_addr: Some(self.local_addr),
+            tcp_addr: None,
+            participants: self.rooms.participant_count(),
+            rooms: self.rooms.room_count(),
+            published_tracks: self.rooms.published_count(),
+            tcp_connections: 0,
+        }
     }
 }
 
@@ -369,7 +445,7 @@ fn emit(events: &mpsc::Sender<SfuEvent>, event: SfuEvent) {
 }
 
 /// Whether an outgoing datagram is (S)RTP media, as opposed to STUN, DTLS or RTCP.
-fn is_rtp(contents: &[u8]) -> bool {
+pub(crate) fn is_rtp(contents: &[u8]) -> bool {
     match contents {
         [b0, b1, ..] => (128..192).contains(b0) && !(64..96).contains(&(b1 & 0x7F)),
         _ => false,

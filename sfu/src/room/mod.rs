@@ -104,6 +104,16 @@ impl Rooms {
         self.members.len()
     }
 
+    /// Number of published tracks over all rooms.
+    pub(crate) fn published_count(&self) -> usize {
+        self.tracks.len()
+    }
+
+    /// Number of down tracks (in any negotiation state) over all members.
+    pub(crate) fn down_count(&self) -> usize {
+        self.members.values().map(|m| m.down.len()).sum()
+    }
+
     /// Whether `p` is a member of some room.
     #[cfg(test)]
     pub(crate) fn contains(&self, p: ParticipantId) -> bool {
