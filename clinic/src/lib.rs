@@ -12,6 +12,7 @@ pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod directory;
 pub mod error;
 pub mod ids;
 pub mod invitations;
@@ -162,6 +163,7 @@ fn all_routes() -> Vec<Route> {
     let mut routes = Vec::new();
     routes.extend(auth::routes());
     routes.extend(clients::routes());
+    routes.extend(directory::routes());
     routes.extend(appointments::routes());
     routes.extend(tokens::routes());
     routes.extend(invitations::routes());

@@ -68,6 +68,7 @@ backend_tests! {
     misc::unknown_route_gets_json_404,
     misc::openapi_lists_every_served_route,
     misc::demo_seed_is_idempotent_and_usable,
+    misc::directory_lists_own_organisation_only,
     misc::security_headers_on_api_responses,
     logs::no_pii_in_logs,
 }

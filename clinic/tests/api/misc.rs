@@ -193,3 +193,34 @@ pub async fn demo_seed_is_idempotent_and_usable(backend: Backend) {
         "{starts} vs {now}"
     );
 }
+
+pub async fn directory_lists_own_organisation_only(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let w = app.world().await;
+    let http = app.login(DOC_DERMA).await;
+    let (status, body) = get(&http, &app.url("/directory")).await;
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<&str> = body["practitioners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    // Practitioners and department admins of Clinic A; not its organisation admin, not Clinic B.
+    assert_eq!(names, ["Cardio Admin", DOC_CARDIO_NAME, "Dr. Derma"]);
+    let depts: Vec<&str> = body["departments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(depts, [w.cardio.to_string(), w.derma.to_string()]);
+    let text = body.to_string();
+    assert!(
+        !text.contains("@a.test"),
+        "no e-mail addresses of colleagues"
+    );
+    assert!(!text.contains("Dr. B"));
+    let (status, _) = get(&app.http(), &app.url("/directory")).await;
+    assert_eq!(status, 401);
+}
