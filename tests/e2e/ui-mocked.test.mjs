@@ -27,7 +27,7 @@ const json = (route, status, body) => route.fulfill({ status, contentType: 'appl
 const hhmmUtc = (iso) => new Date(iso).toISOString().slice(11, 16);
 
 /** Fake signalling server for one page: records client frames, lets the test push frames. */
-async function fakeSignalling(page, { onJoin }) {
+async function fakeSignalling(page, { onJoin, onRequest }) {
   const frames = [];
   let socket = null;
   let waiters = [];
@@ -36,14 +36,18 @@ async function fakeSignalling(page, { onJoin }) {
     ws.onMessage((text) => {
       const msg = JSON.parse(text);
       frames.push(msg);
-      if (msg.type === 'join') onJoin(msg, (m) => ws.send(JSON.stringify(m)));
-      else if (['admit', 'end_consultation'].includes(msg.type) && msg.id) ws.send(JSON.stringify({ reply_to: msg.id, type: 'ok' }));
+      const send = (m) => ws.send(JSON.stringify(m));
+      if (msg.type === 'join') onJoin(msg, send);
+      else if (onRequest && onRequest(msg, send)) { /* answered by the test */ }
+      else if (['admit', 'end_consultation', 'force_start', 'transfer'].includes(msg.type) && msg.id) send({ reply_to: msg.id, type: 'ok' });
       waiters = waiters.filter((w) => !w(msg));
     });
   });
   return {
     frames,
     push: (m) => socket.send(JSON.stringify(m)),
+    /** Closes the current socket from the server side (an unexpected drop for the client). */
+    drop: (code = 1011) => socket.close({ code, reason: 'test drop' }),
     /** Resolves with the first (already sent or future) client frame matching `pred`. */
     next(pred, timeoutMs = 5000) {
       const found = frames.find(pred);
@@ -337,4 +341,437 @@ test('patient: device check, waiting room, consultation, after page', { timeout:
   const leaked = consoleLines.filter((l) => l.includes(PATIENT) || l.includes('good-token'));
   assert.deepEqual(leaked, []);
   await context.close();
+});
+
+// ---------------------------------------------------------------- waiting rooms (issue #4)
+
+const ME = { id: 's1', name: PRACTITIONER, email: 'anna@example.test', role: 'practitioner', organisation_id: 'o1', department_id: 'd1' };
+const DIRECTORY = {
+  practitioners: [
+    { id: 's1', name: PRACTITIONER, department_id: 'd1' },
+    { id: 's2', name: 'Dr. Bob Bakker', department_id: 'd1' },
+  ],
+  departments: [{ id: 'd1', name: 'Cardiology' }, { id: 'd2', name: 'Dermatology' }],
+};
+
+/** A logged-in staff page against fake API routes; `extra(route, url, method)` may answer first. */
+async function staffPage({ appointments = [], extra, timezoneId = 'UTC' } = {}) {
+  const context = await newContext(browser, { baseURL: server.url, timezoneId });
+  const page = await context.newPage();
+  const consoleLines = captureConsole(page);
+  await page.route('**/api/v1/**', async (route) => {
+    const url = new URL(route.request().url());
+    const method = route.request().method();
+    if (extra && (await extra(route, url, method))) return undefined;
+    if (url.pathname === '/api/v1/me') return json(route, 200, ME);
+    if (url.pathname === '/api/v1/directory') return json(route, 200, DIRECTORY);
+    if (url.pathname === '/api/v1/appointments') return json(route, 200, { appointments });
+    if (url.pathname === '/api/v1/announcements' && method === 'GET') return json(route, 200, { announcements: [] });
+    if (url.pathname === '/api/v1/signalling/token') return json(route, 200, { token: 'staff-token' });
+    return json(route, 404, { error: { code: 'not_found', message: 'no route' } });
+  });
+  return { context, page, consoleLines };
+}
+
+const entry = (id, name, queue, extra = {}) => ({
+  participant_id: id, display_name: name, appointment_id: null, appointment_starts_at: null,
+  arrived_at: new Date().toISOString(), punctuality: 'walk_in', queue, reconnecting: false, ...extra,
+});
+
+test('staff: room labels, reconnecting entries in place, transfer with not_found, force start, transfer from the room', { timeout: 60_000 }, async () => {
+  const startsAt = new Date(Date.now() + 10 * 60000).toISOString();
+  const { context, page, consoleLines } = await staffPage({ appointments: [
+    { id: 'a1', client: { id: 'c1', name: PATIENT }, practitioner: { id: 's1', name: PRACTITIONER }, starts_at: startsAt, duration_minutes: 15, status: 'scheduled' },
+    { id: 'a0', client: { id: 'c0', name: 'Cancelled Person' }, practitioner: { id: 's1', name: PRACTITIONER }, starts_at: startsAt, duration_minutes: 15, status: 'cancelled' },
+  ] });
+  let refuseTransfer = true;
+  const sig = await fakeSignalling(page, {
+    onJoin: (msg, send) => {
+      send({ reply_to: msg.id, type: 'joined', protocol: 1, participant_id: 'p-staff', role: 'staff', display_name: PRACTITIONER });
+      send({ type: 'waiting_snapshot', entries: [
+        entry('p1', 'Own Room Patient', { kind: 'practitioner', id: 's1' }),
+        entry('p2', 'Department Patient', { kind: 'department', id: 'd1' }),
+      ] });
+    },
+    onRequest: (msg, send) => {
+      if (msg.type === 'transfer' && refuseTransfer) {
+        send({ reply_to: msg.id, type: 'error', code: 'not_found', message: 'no one of your organisation is online for that waiting room' });
+        return true;
+      }
+      return false;
+    },
+  });
+  await page.goto('/');
+  await page.locator('body[data-signalling="joined"]').waitFor();
+  await page.mouse.click(5, 300); // a user gesture unlocks the doorbell
+  const p1 = page.locator('#waiting-list li[data-participant-id="p1"]');
+  const p2 = page.locator('#waiting-list li[data-participant-id="p2"]');
+  await p1.locator('.we-queue:not([hidden])').filter({ hasText: 'You' }).waitFor();
+  await p2.locator('.we-queue:not([hidden])').filter({ hasText: 'Cardiology' }).waitFor();
+  assert.equal(await p2.locator('.we-queue').getAttribute('data-queue-kind'), 'department');
+
+  // waiting_arrived rings; waiting_updated does not, and updates in place.
+  sig.push({ type: 'waiting_arrived', entry: entry('p3', 'Third Patient', { kind: 'department', id: 'd1' }) });
+  await page.locator('#waiting-count[data-count="3"]').waitFor();
+  await page.waitForFunction(() => window.__consultroom.doorbells === 1, null, { timeout: 3000 });
+  const p1Node = await p1.elementHandle();
+  sig.push({ type: 'waiting_updated', entry: entry('p1', 'Own Room Patient', { kind: 'practitioner', id: 's1' }, { reconnecting: true }) });
+  await page.locator('#waiting-list li[data-participant-id="p1"][data-reconnecting="true"]').waitFor();
+  const admitP1 = p1.locator('button.waiting-entry');
+  assert.equal(await admitP1.isDisabled(), true, 'a reconnecting patient cannot be let in');
+  assert.match(await admitP1.innerText(), /Reconnecting…/);
+  assert.equal(await page.locator('#waiting-list li').count(), 3, 'no duplicate entry');
+  assert.equal(await page.evaluate((n) => n.isConnected, p1Node), true, 'the same <li> was updated in place');
+  assert.deepEqual(await page.locator('#waiting-list li').evaluateAll((l) => l.map((li) => li.dataset.participantId)), ['p1', 'p2', 'p3'], 'same place in the list');
+  const grey = await admitP1.evaluate((b) => getComputedStyle(b).backgroundColor);
+  assert.equal(grey, 'rgb(238, 241, 244)', 'greyed out');
+  await snap(page, 'mock-staff-waiting-reconnecting');
+  sig.push({ type: 'waiting_updated', entry: entry('p1', 'Own Room Patient', { kind: 'practitioner', id: 's1' }, { reconnecting: false }) });
+  await page.locator('#waiting-list li[data-participant-id="p1"][data-reconnecting="false"]').waitFor();
+  assert.equal(await admitP1.isDisabled(), false);
+  assert.equal(await page.evaluate(() => window.__consultroom.doorbells), 1, 'no doorbell for waiting_updated');
+  // An update for an entry we never saw is added silently (no doorbell).
+  sig.push({ type: 'waiting_updated', entry: entry('p4', 'Fourth Patient', { kind: 'practitioner', id: 's1' }) });
+  await page.locator('#waiting-count[data-count="4"]').waitFor();
+  assert.equal(await page.evaluate(() => window.__consultroom.doorbells), 1);
+
+  // Transfer a waiting patient: the current room is not offered; not_found is explained.
+  await p2.getByRole('button', { name: /Transfer/ }).click();
+  const dialog = page.getByRole('dialog', { name: 'Transfer patient' });
+  await dialog.waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'transfer-target', 'focus moves into the dialog');
+  const options = await page.locator('#transfer-target option').evaluateAll((o) => o.map((x) => [x.value, x.textContent]));
+  assert.deepEqual(options.map((o) => o[0]), ['department:d2', 'practitioner:s1', 'practitioner:s2'], 'Cardiology (current room) is not offered');
+  assert.match(options[1][1], /your own waiting room/);
+  await page.getByLabel('New waiting room').selectOption('practitioner:s2');
+  await dialog.getByRole('button', { name: 'Transfer' }).click();
+  const t1 = await sig.next((m) => m.type === 'transfer');
+  assert.deepEqual({ p: t1.participant_id, to: t1.to }, { p: 'p2', to: { kind: 'practitioner', id: 's2' } });
+  await dialog.getByRole('alert').filter({ hasText: 'No one is online for that waiting room' }).waitFor();
+  assert.equal(await dialog.isVisible(), true, 'stays open after an error');
+  await snap(page, 'mock-staff-transfer-not-found');
+  refuseTransfer = false;
+  await page.getByLabel('New waiting room').selectOption('practitioner:s1');
+  await dialog.getByRole('button', { name: 'Transfer' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  await page.locator('#status').filter({ hasText: 'Department Patient was transferred to' }).waitFor();
+  // Escape closes the dialog too.
+  await p1.getByRole('button', { name: /Transfer/ }).click();
+  await dialog.waitFor();
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'hidden' });
+
+  // Force start: only for today's appointments still to come.
+  const rows = page.locator('#appointments-list li');
+  await rows.first().waitFor();
+  assert.equal(await page.locator('#appointments-list li[data-appointment-id="a0"] .appt-start').count(), 0, 'no Start now for a cancelled one');
+  await page.getByRole('button', { name: `Start now with ${PATIENT}` }).click();
+  const fs = await sig.next((m) => m.type === 'force_start');
+  assert.equal(fs.appointment_id, 'a1');
+  sig.push({ type: 'consultation_started', consultation_id: 'c9', started_at: new Date().toISOString(), participants: [
+    { participant_id: 'p-staff', display_name: PRACTITIONER, role: 'staff', audio: true, video: true },
+  ] });
+  await page.locator('#room-view[data-waiting-for="true"]').waitFor();
+  await page.locator('#remote-placeholder-text').filter({ hasText: `Waiting for ${PATIENT} to join` }).waitFor();
+  assert.equal(await page.locator('#remote-placeholder').isVisible(), true);
+  assert.equal(await page.getByRole('button', { name: 'Transfer patient…' }).isVisible(), false, 'nobody to transfer yet');
+  await sig.next((m) => m.type === 'media_offer');
+  await snap(page, 'mock-staff-force-start-waiting');
+  sig.push({ type: 'participant_joined', participant: { participant_id: 'p9', display_name: PATIENT, role: 'patient', audio: true, video: true } });
+  await page.locator('#remote-name').filter({ hasText: PATIENT }).waitFor();
+  assert.equal(await page.locator('#room-view').getAttribute('data-waiting-for'), null);
+  assert.doesNotMatch(await page.locator('#remote-placeholder-text').innerText(), /Waiting for/);
+  await page.locator('#room-status').filter({ hasText: `${PATIENT} joined.` }).waitFor();
+
+  // Transfer from the consultation room: then the (now empty) consultation is closed.
+  await page.getByRole('button', { name: 'Transfer patient…' }).click();
+  await dialog.waitFor();
+  await page.getByLabel('New waiting room').selectOption('department:d1');
+  await dialog.getByRole('button', { name: 'Transfer' }).click();
+  const t2 = await sig.next((m) => m.type === 'transfer' && m.participant_id === 'p9');
+  assert.deepEqual(t2.to, { kind: 'department', id: 'd1' });
+  await sig.next((m) => m.type === 'end_consultation');
+  sig.push({ type: 'consultation_ended', consultation_id: 'c9', reason: 'ended' });
+  await page.locator('#dashboard-view:not([hidden])').waitFor();
+  assert.deepEqual(consoleLines.filter((l) => /^pageerror|Refused to|Content Security Policy/.test(l)), []);
+  assert.deepEqual(consoleLines.filter((l) => l.includes(PATIENT) || l.includes('Patient')), [], 'no names in the console');
+  await context.close();
+});
+
+test('staff: announcements — validate, publish with expiry (local → RFC 3339), list, include expired, delete one, delete all', { timeout: 45_000 }, async () => {
+  const now = Date.now();
+  let list = [
+    { id: 'n1', text: 'Running 10 minutes late <b>sorry</b>', scope: { kind: 'practitioner', id: 's1' }, expires_at: null, created_at: new Date(now - 60000).toISOString(), created_by: { id: 's1', name: PRACTITIONER } },
+    { id: 'n2', text: 'Flu jabs this week', scope: { kind: 'department', id: 'd1' }, expires_at: new Date(now + 3600000).toISOString(), created_at: new Date(now - 120000).toISOString(), created_by: { id: 's2', name: 'Dr. Bob Bakker' } },
+    { id: 'n3', text: 'Old one', scope: { kind: 'department', id: 'd1' }, expires_at: new Date(now - 3600000).toISOString(), created_at: new Date(now - 7200000).toISOString(), created_by: { id: 's2', name: 'Dr. Bob Bakker' } },
+  ];
+  const requests = [];
+  const { context, page, consoleLines } = await staffPage({
+    timezoneId: 'Europe/Amsterdam',
+    extra: async (route, url, method) => {
+      if (!url.pathname.startsWith('/api/v1/announcements')) return false;
+      requests.push(`${method} ${url.pathname}${url.search}`);
+      if (method === 'GET') {
+        const include = url.searchParams.get('include_expired') === 'true';
+        await json(route, 200, { announcements: list.filter((a) => include || !a.expires_at || Date.parse(a.expires_at) > Date.now()) });
+        return true;
+      }
+      if (method === 'POST') {
+        const body = route.request().postDataJSON();
+        requests.push(JSON.stringify(body));
+        if (body.text.includes('forbidden')) {
+          await json(route, 403, { error: { code: 'forbidden', message: 'not your room' } });
+          return true;
+        }
+        const a = { id: `n${list.length + 10}`, ...body, expires_at: body.expires_at || null, created_at: new Date().toISOString(), created_by: { id: 's1', name: PRACTITIONER } };
+        list.push(a);
+        await json(route, 201, { announcement: a });
+        return true;
+      }
+      if (method === 'DELETE' && url.pathname === '/api/v1/announcements') {
+        const kind = url.searchParams.get('scope_kind');
+        const id = url.searchParams.get('scope_id');
+        const before = list.length;
+        list = list.filter((a) => !(a.scope.kind === kind && a.scope.id === id));
+        await json(route, 200, { deleted: before - list.length });
+        return true;
+      }
+      if (method === 'DELETE') {
+        const id = url.pathname.split('/').pop();
+        list = list.filter((a) => a.id !== id);
+        await route.fulfill({ status: 204 });
+        return true;
+      }
+      return false;
+    },
+  });
+  await fakeSignalling(page, { onJoin: (msg, send) => {
+    send({ reply_to: msg.id, type: 'joined', protocol: 1, participant_id: 'p-staff', role: 'staff', display_name: PRACTITIONER });
+    send({ type: 'waiting_snapshot', entries: [] });
+  } });
+  await page.goto('/');
+  const panel = page.getByRole('region', { name: 'Announcements' });
+  await panel.locator('li[data-announcement-id="n1"]').waitFor();
+  assert.equal(await panel.locator('li[data-announcement-id]').count(), 2, 'expired ones hidden by default');
+  assert.equal(await panel.locator('li[data-announcement-id="n1"] b').count(), 0, 'text, never HTML');
+  assert.match(await panel.locator('li[data-announcement-id="n1"] .ann-text').innerText(), /<b>sorry<\/b>/);
+  assert.match(await panel.locator('li[data-announcement-id="n2"]').innerText(), /Shown until \d\d:\d\d/);
+  assert.deepEqual(await panel.locator('.ann-group h4').allInnerTexts(), ['Your waiting room', 'Cardiology (department)']);
+  const scopes = await page.locator('#ann-scope option').evaluateAll((o) => o.map((x) => [x.value, x.textContent]));
+  assert.deepEqual(scopes, [['practitioner:s1', 'Your waiting room'], ['department:d1', 'Cardiology (department)']]);
+
+  // Validation: empty text, expiry in the past.
+  await panel.getByRole('button', { name: 'Publish announcement' }).click();
+  await panel.getByText('Write a message.').waitFor();
+  assert.equal(await page.getByLabel('Message').getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'ann-text');
+  assert.equal(await page.getByLabel('Message').getAttribute('maxlength'), '500');
+  await page.getByLabel('Message').fill('Doors open at 9');
+  await panel.locator('#ann-text-count').filter({ hasText: '15 / 500 characters' }).waitFor();
+  await page.getByLabel(/Hide after/).fill('2020-01-01T10:00');
+  await panel.getByRole('button', { name: 'Publish announcement' }).click();
+  await panel.getByText('The end time has already passed').waitFor();
+  assert.equal(requests.filter((r) => r.startsWith('POST')).length, 0, 'nothing sent while invalid');
+
+  // Publish to the department with an expiry in local time (Amsterdam, CEST in May = UTC+2).
+  await page.getByLabel(/Hide after/).fill('2031-05-06T14:30');
+  await page.getByLabel('Show to patients waiting in').selectOption('department:d1');
+  await panel.getByRole('button', { name: 'Publish announcement' }).click();
+  await panel.locator('li[data-announcement-id]').filter({ hasText: 'Doors open at 9' }).waitFor();
+  const posted = JSON.parse(requests.find((r) => r.startsWith('{')));
+  assert.deepEqual(posted, { text: 'Doors open at 9', scope: { kind: 'department', id: 'd1' }, expires_at: '2031-05-06T12:30:00Z' });
+  assert.equal(await page.getByLabel('Message').inputValue(), '', 'form cleared');
+  await page.locator('#status').filter({ hasText: 'published' }).waitFor();
+
+  // Server errors are shown.
+  await page.getByLabel('Message').fill('forbidden one');
+  await panel.getByRole('button', { name: 'Publish announcement' }).click();
+  await panel.getByRole('alert').filter({ hasText: 'You may not manage announcements for that waiting room.' }).waitFor();
+  await page.getByLabel('Message').fill('');
+
+  // Include expired.
+  await page.getByLabel('Include expired').check();
+  await panel.locator('li[data-announcement-id="n3"][data-expired="true"]').waitFor();
+  assert.match(await panel.locator('li[data-announcement-id="n3"]').innerText(), /Expired/);
+  assert.ok(requests.includes('GET /api/v1/announcements?include_expired=true'));
+  await snap(page, 'mock-staff-announcements');
+
+  // Delete one.
+  await panel.getByRole('button', { name: /Delete announcement “Running 10 minutes late/ }).click();
+  await panel.locator('li[data-announcement-id="n1"]').waitFor({ state: 'detached' });
+  assert.ok(requests.includes('DELETE /api/v1/announcements/n1'));
+
+  // Delete all for Cardiology: two presses.
+  const delAll = panel.getByRole('button', { name: /Delete all for Cardiology/ });
+  await delAll.click();
+  const confirm = panel.getByRole('button', { name: /Press again to delete all 3 for Cardiology/ });
+  await confirm.waitFor();
+  assert.equal(requests.filter((r) => r.startsWith('DELETE /api/v1/announcements?')).length, 0, 'not yet');
+  await confirm.click();
+  await panel.getByText('No announcements yet.').waitFor();
+  assert.ok(requests.includes('DELETE /api/v1/announcements?scope_kind=department&scope_id=d1'));
+  await page.locator('#status').filter({ hasText: '3 announcements were deleted.' }).waitFor();
+  assert.deepEqual(consoleLines.filter((l) => /^pageerror|Refused to|Content Security Policy/.test(l)), []);
+  await context.close();
+});
+
+test('patient: device check extras, queue position and estimate, live announcements, reconnect, transfer out of the room, reload', { timeout: 60_000 }, async () => {
+  const context = await newContext(browser, { baseURL: server.url, timezoneId: 'UTC' });
+  const page = await context.newPage();
+  const consoleLines = captureConsole(page);
+  const startsAt = new Date(Date.now() + 5 * 60000).toISOString();
+  let resolves = 0;
+  await page.route('**/api/v1/invitations/resolve', (route) => {
+    resolves += 1;
+    return json(route, 200, {
+      appointment: { starts_at: startsAt, duration_minutes: 15, practitioner_name: PRACTITIONER },
+      patient_display_name: PATIENT,
+      signalling_token: `sig-${resolves}`,
+    });
+  });
+  const sig = await fakeSignalling(page, {
+    onJoin: (msg, send) => {
+      send({ reply_to: msg.id, type: 'joined', protocol: 1, participant_id: 'p1', role: 'patient', display_name: PATIENT });
+      send({ type: 'waiting', appointment_starts_at: startsAt, punctuality: 'on_time' });
+    },
+  });
+  await page.goto('/join#good-token');
+  await page.getByRole('heading', { name: 'Check your camera and microphone' }).waitFor();
+  const verdict = (d) => page.locator(`#verdict-${d}`).getAttribute('data-state');
+  assert.deepEqual([await verdict('camera'), await verdict('microphone'), await verdict('speakers')], ['unknown', 'unknown', 'unknown']);
+  assert.equal((await page.locator('#check-verdict').innerText()).replace(/\s+/g, ' ').includes('Camera ?'), true);
+
+  await page.getByRole('button', { name: 'Start camera and microphone' }).click();
+  await page.locator('#verdict-camera[data-state="ok"]').waitFor({ timeout: 10_000 });
+  await page.locator('#verdict-microphone[data-state="ok"]').waitFor({ timeout: 10_000 });
+  // Speaker test: a tone, then the question.
+  await page.getByRole('button', { name: 'Play test sound' }).click();
+  await page.getByText('Did you hear it?').waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'speaker-yes', 'focus on the answer');
+  await page.getByRole('button', { name: 'No' }).click();
+  await page.locator('#verdict-speakers[data-state="fail"]').waitFor();
+  await page.getByText('Turn up the volume').waitFor();
+  await page.getByRole('button', { name: 'Play test sound again' }).click();
+  await page.getByRole('button', { name: 'Yes, I heard it' }).click();
+  await page.locator('#verdict-speakers[data-state="ok"]').waitFor();
+  const line = (await page.locator('#check-verdict').evaluate((e) => [...e.children].map((li) => `${li.firstChild.textContent.trim()} ${li.querySelector('.verdict-mark').textContent}`).join(' ')));
+  assert.equal(line, 'Camera ✓ Microphone ✓ Speakers ✓');
+  assert.match(await page.locator('#verdict-camera .verdict-words').textContent(), /working/, 'words for screen readers');
+  await snap(page, 'mock-patient-check-verdict');
+
+  await page.getByRole('button', { name: 'Enter waiting room' }).click();
+  await page.getByText('You are on time; your practitioner will let you in').waitFor();
+  assert.equal(await page.locator('#queue-status').isVisible(), false, 'no position before the server sends one');
+
+  // Queue position and the server's estimate (never one of our own).
+  const est = new Date(Date.now() + 25 * 60000);
+  est.setUTCSeconds(0, 0);
+  sig.push({ type: 'queue_status', position: 3, estimated_start_at: est.toISOString() });
+  await page.locator('#queue-position').filter({ hasText: '2 people before you' }).waitFor();
+  assert.equal(await page.locator('#queue-estimate').innerText(), `Expected around ${hhmmUtc(est.toISOString())}`);
+  assert.equal(await page.locator('#queue-status').getAttribute('aria-live'), 'polite');
+  sig.push({ type: 'queue_status', position: 2, estimated_start_at: est.toISOString() });
+  await page.locator('#queue-position').filter({ hasText: '1 person before you' }).waitFor();
+  sig.push({ type: 'queue_status', position: 1 });
+  await page.locator('#queue-position').filter({ hasText: 'You are next' }).waitFor();
+  assert.equal(await page.locator('#queue-estimate').isVisible(), false, 'no estimate when the server has none');
+  assert.equal(await page.locator('#queue-estimate').textContent(), '');
+
+  // Announcements: plain text, live, gone at expiry (client-side too) and when removed.
+  sig.push({ type: 'announcements', items: [
+    { id: 'n1', text: 'Running late <img src=x onerror=alert(1)>', expires_at: null },
+    { id: 'n2', text: 'Short notice', expires_at: new Date(Date.now() + 1500).toISOString() },
+  ] });
+  const box = page.getByRole('region', { name: 'Message from your clinic' });
+  await box.locator('li[data-id="n2"]').waitFor();
+  assert.equal(await box.locator('img').count(), 0, 'never HTML');
+  assert.match(await box.locator('li[data-id="n1"]').innerText(), /<img src=x/);
+  assert.equal(await page.locator('#announcements-list').getAttribute('aria-live'), 'polite');
+  await snap(page, 'mock-patient-waiting-queue-announcements');
+  await box.locator('li[data-id="n2"]').waitFor({ state: 'detached', timeout: 5000 });
+  const n1Node = await box.locator('li[data-id="n1"]').elementHandle();
+  sig.push({ type: 'announcements', items: [{ id: 'n1', text: 'Running late <img src=x onerror=alert(1)>' }, { id: 'n4', text: 'New one' }] });
+  await box.locator('li[data-id="n4"]').waitFor();
+  assert.equal(await page.evaluate((n) => n.isConnected, n1Node), true, 'unchanged items are kept (not re-read)');
+  sig.push({ type: 'announcements', items: [] });
+  await box.waitFor({ state: 'hidden' });
+
+  // Unexpected close: "Reconnecting…", then back with a fresh token.
+  const joinsBefore = sig.frames.filter((m) => m.type === 'join').length;
+  sig.drop();
+  await page.locator('body[data-connection="reconnecting"]').waitFor();
+  await page.locator('#waiting-conn').filter({ hasText: 'Reconnecting…' }).waitFor();
+  await page.locator('body[data-connection="connected"]').waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('#waiting-conn').isVisible(), false);
+  const joins = sig.frames.filter((m) => m.type === 'join');
+  assert.equal(joins.length, joinsBefore + 1);
+  assert.notEqual(joins.at(-1).token, joins.at(-2).token, 'fresh token from resolve');
+
+  // Admitted, then transferred out by the practitioner: back to the waiting page, peer closed.
+  sig.push({ type: 'consultation_started', consultation_id: 'c1', started_at: new Date().toISOString(), participants: [
+    { participant_id: 'p-staff', display_name: PRACTITIONER, role: 'staff', audio: true, video: true },
+    { participant_id: 'p1', display_name: PATIENT, role: 'patient', audio: true, video: true },
+  ] });
+  await page.locator('#room-view:not([hidden])').waitFor();
+  await sig.next((m) => m.type === 'media_offer');
+  assert.notEqual(await page.evaluate(() => window.__consultroom.pc()), null);
+  sig.push({ type: 'waiting', appointment_starts_at: startsAt, punctuality: 'on_time' });
+  sig.push({ type: 'queue_status', position: 1 });
+  await page.locator('#waiting-view:not([hidden])').waitFor();
+  assert.equal(await page.evaluate(() => window.__consultroom.pc()), null, 'peer connection closed');
+  await page.locator('#queue-position').filter({ hasText: 'You are next' }).waitFor();
+  await page.locator('#status').filter({ hasText: 'back in a waiting room' }).waitFor();
+
+  // A reload goes straight back to the waiting room (no device check), with a new join.
+  const joinsBeforeReload = sig.frames.filter((m) => m.type === 'join').length;
+  await page.reload();
+  await page.locator('#waiting-view:not([hidden])').waitFor();
+  await page.locator('body[data-connection="connected"]').waitFor({ timeout: 10_000 });
+  await page.getByText('You are on time; your practitioner will let you in').waitFor();
+  assert.equal(sig.frames.filter((m) => m.type === 'join').length, joinsBeforeReload + 1);
+  assert.equal(await page.locator('#check-view').isVisible(), false);
+  // Camera comes back on its own (permission kept) so an admission works at once.
+  sig.push({ type: 'consultation_started', consultation_id: 'c2', started_at: new Date().toISOString(), participants: [
+    { participant_id: 'p-staff', display_name: PRACTITIONER, role: 'staff', audio: true, video: true },
+    { participant_id: 'p1', display_name: PATIENT, role: 'patient', audio: true, video: true },
+  ] });
+  await page.locator('#room-view:not([hidden])').waitFor();
+  sig.push({ type: 'consultation_ended', consultation_id: 'c2', reason: 'ended' });
+  await page.getByText('Your consultation has ended. You can close this window.').waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'token and resume flag forgotten');
+  assert.deepEqual(consoleLines.filter((l) => /^pageerror|Refused to|Content Security Policy/.test(l)), []);
+  assert.deepEqual(consoleLines.filter((l) => l.includes(PATIENT) || l.includes('good-token')), []);
+  await context.close();
+});
+
+test('patient: blocked camera gives help for the browser in use', { timeout: 45_000 }, async () => {
+  const cases = [
+    ['Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36', 'In Chrome'],
+    ['Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0', 'In Edge'],
+    ['Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0', 'In Firefox'],
+    ['Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15', 'In Safari'],
+    ['Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1', 'On iPhone or iPad'],
+  ];
+  for (const [userAgent, expected] of cases) {
+    const context = await browser.newContext({ baseURL: server.url, userAgent });
+    const page = await context.newPage();
+    await page.addInitScript(() => {
+      navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('denied', 'NotAllowedError'));
+    });
+    await page.route('**/api/v1/invitations/resolve', (route) => json(route, 200, {
+      appointment: { starts_at: new Date().toISOString(), duration_minutes: 15, practitioner_name: PRACTITIONER },
+      patient_display_name: PATIENT, signalling_token: 'sig',
+    }));
+    await page.goto('/join#good-token');
+    await page.getByRole('button', { name: 'Start camera and microphone' }).click();
+    const help = page.locator('#check-help');
+    await help.waitFor();
+    assert.match(await help.innerText(), new RegExp(expected), `${expected} for ${userAgent}`);
+    assert.equal(await page.getByRole('alert').filter({ hasText: 'blocked' }).count(), 1);
+    assert.equal(await page.locator('#verdict-camera').getAttribute('data-state'), 'fail');
+    assert.equal(await page.getByRole('button', { name: 'Enter waiting room' }).isDisabled(), true);
+    assert.equal(await page.getByRole('button', { name: 'Try again' }).isVisible(), true);
+    if (expected === 'In Firefox') await snap(page, 'mock-patient-blocked-firefox');
+    await context.close();
+  }
 });

@@ -9,6 +9,9 @@ import { SignallingClient, connectWithRetry } from './signalling.js';
 import { openCameraAndMic, stopStream, deviceErrorHelp } from './media.js';
 import { ConsultationRoom } from './room.js';
 import { unlockAudio, audioUnlocked, playDoorbell } from './doorbell.js';
+import { Directory } from './directory.js';
+import { TransferDialog } from './transfer.js';
+import { AnnouncementsPanel } from './announcements.js';
 import './hooks.js';
 
 const VIEWS = ['boot-view', 'login-view', 'dashboard-view', 'room-view'];
@@ -24,6 +27,9 @@ const state = {
   admitting: null,
   appointmentsTimer: null,
   loggedIn: false,
+  me: null, // `/api/v1/me`: id, name, role, department_id (never logged)
+  directory: new Directory(),
+  forceStart: null, // { appointmentId, name } while a force_start is under way
 };
 
 const el = {
@@ -113,6 +119,7 @@ el.loginForm.addEventListener('submit', async (ev) => {
     const data = await api('/api/v1/auth/login', { method: 'POST', body: { email, password } });
     el.password.value = '';
     el.staffName.textContent = (data && data.staff && data.staff.name) || '';
+    state.me = (data && data.staff) || null;
     await enterDashboard();
   } catch (err) {
     el.loginError.textContent = loginErrorText(err);
@@ -170,6 +177,11 @@ function teardownSession() {
   renderWaiting();
   el.appointmentsList.replaceChildren();
   setConnState('');
+  state.me = null;
+  state.forceStart = null;
+  state.directory.clear();
+  transferDialog.close();
+  announcements.reset();
 }
 
 // ---------------------------------------------------------------- dashboard
@@ -184,6 +196,36 @@ async function enterDashboard() {
   clearInterval(state.appointmentsTimer);
   state.appointmentsTimer = setInterval(loadAppointments, APPOINTMENTS_REFRESH_MS);
   startSignalling();
+  loadMeAndDirectory();
+}
+
+/** Who am I (for "You" labels and announcement rooms) and the organisation's directory. */
+async function loadMeAndDirectory() {
+  if (!state.me || !state.me.id) {
+    try {
+      state.me = await api('/api/v1/me');
+    } catch (err) {
+      if (handleAuthError(err)) return;
+    }
+  }
+  try {
+    await state.directory.load();
+  } catch (err) {
+    if (handleAuthError(err)) return;
+    // Without the directory, rooms are labelled generically ("Department") and transfer asks again.
+  }
+  if (!state.loggedIn) return;
+  renderWaiting();
+  announcements.load();
+}
+
+/** A 401 anywhere means the session is gone: back to the login page. Returns true if handled. */
+function handleAuthError(err) {
+  if (err instanceof ApiError && err.status === 401) {
+    if (state.loggedIn) showLogin('Your session has ended. Please sign in again.');
+    return true;
+  }
+  return false;
 }
 
 /** `from`/`to` for the browser's local calendar day (the API defaults to the UTC day). */
@@ -205,6 +247,54 @@ async function loadAppointments() {
 }
 el.appointmentsRefresh.addEventListener('click', loadAppointments);
 
+const STARTABLE = new Set(['scheduled', 'booked', 'confirmed', 'waiting', '']);
+
+/** "Start now" (force start, F78) is offered for today's appointments that are still to come. */
+function canForceStart(a) {
+  return !!a.id && isToday(a.starts_at) && STARTABLE.has(a.status || '');
+}
+
+async function forceStart(a, button) {
+  if (state.admitting || state.forceStart || state.room?.active) return;
+  if (!state.signalling?.isOpen) {
+    showError('There is no connection to the server right now. Try again in a moment.');
+    return;
+  }
+  const name = (a.client && a.client.name) || 'the patient';
+  state.forceStart = { appointmentId: a.id, name };
+  button.disabled = true;
+  button.setAttribute('aria-busy', 'true');
+  try {
+    if (!state.localStream) {
+      try {
+        state.localStream = await openCameraAndMic();
+      } catch (err) {
+        showError(`Your camera and microphone are needed to start a consultation. ${deviceErrorHelp(err)}`);
+        state.forceStart = null;
+        return;
+      }
+    }
+    await state.signalling.request({ type: 'force_start', appointment_id: a.id });
+  } catch (err) {
+    state.forceStart = null;
+    const code = err && err.code;
+    showError(code === 'invalid_state'
+      ? 'You are already in a consultation.'
+      : code === 'not_found' || code === 'forbidden'
+        ? 'This appointment cannot be started (it may have been cancelled or belong to someone else).'
+        : `The consultation could not be started: ${(err && err.message) || 'unknown error'}`);
+    if (!state.room?.active) {
+      stopStream(state.localStream);
+      state.localStream = null;
+    }
+  } finally {
+    if (button.isConnected) {
+      button.disabled = false;
+      button.removeAttribute('aria-busy');
+    }
+  }
+}
+
 function renderAppointments(list) {
   const sorted = [...list].sort((a, b) => Date.parse(a.starts_at) - Date.parse(b.starts_at));
   const items = sorted.map((a) => {
@@ -218,7 +308,13 @@ function renderAppointments(list) {
       h('div', { class: 'appt-who' },
         h('p', { class: 'appt-client' }, (a.client && a.client.name) || 'Unnamed client'),
         a.practitioner && a.practitioner.name ? h('p', { class: 'appt-practitioner' }, `with ${a.practitioner.name}`) : null),
-      status ? h('p', { class: 'appt-status' }, statusLabel(status)) : null);
+      h('div', { class: 'appt-side' },
+        status ? h('p', { class: 'appt-status' }, statusLabel(status)) : null,
+        canForceStart(a) ? h('button', {
+          type: 'button',
+          class: 'btn btn-secondary btn-small appt-start',
+          onclick: (ev) => forceStart(a, ev.currentTarget),
+        }, 'Start now', h('span', { class: 'visually-hidden' }, ` with ${(a.client && a.client.name) || 'the patient'}`)) : null));
   });
   el.appointmentsList.replaceChildren(...items);
   el.appointmentsState.textContent = items.length ? '' : 'No appointments today.';
@@ -227,13 +323,26 @@ function renderAppointments(list) {
 
 // ---------------------------------------------------------------- waiting room
 
+/** Labels the room of each entry only when there is more than one room to tell apart. */
+function showsRoomLabels() {
+  if (state.me && state.me.department_id) return true;
+  for (const e of state.waiting.values()) if (e.queue && e.queue.kind === 'department') return true;
+  return false;
+}
+
 function renderWaiting() {
   const entries = [...state.waiting.values()];
   const existing = new Map([...el.waitingList.children].map((li) => [li.dataset.participantId, li]));
-  // Keep existing <li> nodes so focus and the live region behave; add new, remove gone.
+  // Keep existing <li> nodes (focus, live region) and update them in place; add new, remove gone.
   for (const [id, li] of existing) if (!state.waiting.has(id)) li.remove();
+  const labels = showsRoomLabels();
   for (const e of entries) {
-    if (!existing.has(e.participant_id)) el.waitingList.append(waitingItem(e));
+    let li = existing.get(e.participant_id);
+    if (!li) {
+      li = waitingItem(e);
+      el.waitingList.append(li);
+    }
+    updateWaitingItem(li, e, labels);
   }
   const n = entries.length;
   el.waitingEmpty.hidden = n > 0;
@@ -247,26 +356,67 @@ function renderWaiting() {
   roomWaiting.hidden = n === 0;
 }
 
+/** Creates the (empty) nodes of one waiting entry; `updateWaitingItem` fills them. */
 function waitingItem(e) {
-  const p = ['on_time', 'late', 'walk_in'].includes(e.punctuality) ? e.punctuality : 'on_time';
-  const label = PUNCTUALITY_LABEL[p];
-  const when = e.appointment_starts_at ? `Appointment ${hhmm(e.appointment_starts_at)}` : 'No appointment';
-  const arrived = `Arrived ${hhmm(e.arrived_at)}`;
-  const button = h('button', {
+  const id = e.participant_id;
+  const admitBtn = h('button', {
     type: 'button',
-    class: `waiting-entry ${p}`,
-    dataset: { participantId: e.participant_id, punctuality: p },
-    onclick: () => admit(e.participant_id, button),
+    class: 'waiting-entry',
+    dataset: { participantId: id },
+    onclick: () => admit(id, admitBtn),
   },
   h('span', { class: 'corner', 'aria-hidden': 'true' }),
   h('span', { class: 'visually-hidden' }, 'Let in: '),
-  h('span', { class: 'we-name' }, e.display_name || 'Patient'),
+  h('span', { class: 'we-name' }),
   h('span', { class: 'we-meta' },
-    h('span', { class: 'we-appt' }, when),
-    h('span', { class: 'we-arrived' }, arrived)),
-  h('span', { class: `we-tag ${p}` }, label),
-  h('span', { class: 'we-action', 'aria-hidden': 'true' }, 'Let in'));
-  return h('li', { dataset: { participantId: e.participant_id } }, button);
+    h('span', { class: 'we-appt' }),
+    h('span', { class: 'we-arrived' }),
+    h('span', { class: 'we-queue', hidden: true },
+      h('span', { class: 'visually-hidden' }, 'Waiting room: '),
+      h('span', { class: 'we-queue-name' }))),
+  h('span', { class: 'we-tag' }),
+  h('span', { class: 'we-action', 'aria-hidden': 'true' }, 'Let in'),
+  h('span', { class: 'we-reconnecting', hidden: true }, 'Reconnecting…'));
+  const transferBtn = h('button', {
+    type: 'button',
+    class: 'btn btn-quiet btn-small we-transfer',
+    'aria-haspopup': 'dialog',
+    onclick: () => {
+      const cur = state.waiting.get(id);
+      if (cur) openTransfer({ participantId: id, name: cur.display_name, queue: cur.queue });
+    },
+  }, 'Transfer…', h('span', { class: 'visually-hidden we-transfer-name' }));
+  return h('li', { class: 'waiting-item', dataset: { participantId: id } }, admitBtn, transferBtn);
+}
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function updateWaitingItem(li, e, labels) {
+  const p = ['on_time', 'late', 'walk_in'].includes(e.punctuality) ? e.punctuality : 'on_time';
+  const btn = li.querySelector('.waiting-entry');
+  btn.className = `waiting-entry ${p}`;
+  btn.dataset.punctuality = p;
+  setText(btn.querySelector('.we-name'), e.display_name || 'Patient');
+  setText(btn.querySelector('.we-appt'), e.appointment_starts_at ? `Appointment ${hhmm(e.appointment_starts_at)}` : 'No appointment');
+  setText(btn.querySelector('.we-arrived'), `Arrived ${hhmm(e.arrived_at)}`);
+  const tag = btn.querySelector('.we-tag');
+  tag.className = `we-tag ${p}`;
+  setText(tag, PUNCTUALITY_LABEL[p]);
+  const q = btn.querySelector('.we-queue');
+  const label = labels ? state.directory.roomLabel(e.queue, state.me) : '';
+  q.hidden = !label;
+  q.dataset.queueKind = (e.queue && e.queue.kind) || '';
+  setText(q.querySelector('.we-queue-name'), label);
+  const reconnecting = e.reconnecting === true;
+  li.classList.toggle('reconnecting', reconnecting);
+  li.dataset.reconnecting = String(reconnecting);
+  btn.querySelector('.we-reconnecting').hidden = !reconnecting;
+  btn.querySelector('.we-action').hidden = reconnecting;
+  // A reconnecting patient cannot be admitted (the server refuses it); the button says why.
+  if (state.admitting !== e.participant_id) btn.disabled = reconnecting;
+  setText(li.querySelector('.we-transfer-name'), ` ${e.display_name || 'patient'}`);
 }
 
 async function admit(participantId, button) {
@@ -296,7 +446,7 @@ async function admit(participantId, button) {
   } finally {
     state.admitting = null;
     if (button.isConnected) {
-      button.disabled = false;
+      button.disabled = state.waiting.get(participantId)?.reconnecting === true;
       button.removeAttribute('aria-busy');
     }
   }
@@ -378,6 +528,14 @@ function onSignal(msg) {
       }
       break;
     }
+    case 'waiting_updated': {
+      // Same patient, same place in the list (e.g. reconnecting): update in place, no doorbell.
+      const e = msg.entry;
+      if (!e) break;
+      state.waiting.set(e.participant_id, e);
+      renderWaiting();
+      break;
+    }
     case 'waiting_left':
       state.waiting.delete(msg.participant_id);
       renderWaiting();
@@ -409,13 +567,53 @@ async function enterRoom(msg) {
       signalling: state.signalling,
       onEnded: () => leaveRoom(),
       onError: showError,
+      onTransfer: (p) => openTransfer({ participantId: p.participant_id, name: p.display_name, fromRoom: true }),
     });
   }
   state.room.signalling = state.signalling;
+  // A force-started consultation begins with only us in it: say whom we are waiting for.
+  const selfId = state.joined?.participant_id;
+  const alone = !(msg.participants || []).some((p) => p.participant_id !== selfId);
+  const waitingFor = state.forceStart && alone ? state.forceStart.name : null;
+  state.forceStart = null;
   showView(VIEWS, 'room-view');
-  state.room.start(msg, { selfId: state.joined?.participant_id, localStream: state.localStream });
-  announce(el.status, 'The consultation has started.');
+  state.room.start(msg, { selfId, localStream: state.localStream, waitingFor });
+  announce(el.status, waitingFor
+    ? `The consultation has started. Waiting for ${waitingFor} to join.`
+    : 'The consultation has started.');
 }
+
+// ---------------------------------------------------------------- transfer
+
+function openTransfer(ctx) {
+  if (!state.signalling?.isOpen) {
+    showError('There is no connection to the server right now. Try again in a moment.');
+    return;
+  }
+  transferDialog.open(ctx);
+}
+
+const transferDialog = new TransferDialog({
+  directory: state.directory,
+  me: () => state.me,
+  send: (participantId, to) => state.signalling.request({ type: 'transfer', participant_id: participantId, to }),
+  onDone: (text, ctx) => {
+    announce(el.status, text);
+    if (ctx.fromRoom && state.room?.active) {
+      // The patient has left our consultation; nobody is left to talk to, so close it.
+      state.signalling?.request({ type: 'end_consultation' }).catch(() => {});
+    }
+  },
+});
+
+// ---------------------------------------------------------------- announcements
+
+const announcements = new AnnouncementsPanel({
+  directory: state.directory,
+  me: () => state.me,
+  status: el.status,
+  onAuthError: handleAuthError,
+});
 
 function leaveRoom() {
   stopStream(state.localStream);
@@ -431,6 +629,7 @@ function leaveRoom() {
 async function boot() {
   try {
     const me = await api('/api/v1/me');
+    state.me = me;
     el.staffName.textContent = (me && me.name) || '';
     await enterDashboard();
   } catch (err) {

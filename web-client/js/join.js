@@ -7,12 +7,16 @@ import { api, ApiError } from './api.js';
 import { $, showView, announce } from './dom.js';
 import { hhmm } from './format.js';
 import { SignallingClient, connectWithRetry } from './signalling.js';
-import { openCameraAndMic, stopStream, deviceErrorHelp, startLevelMeter } from './media.js';
+import { openCameraAndMic, stopStream, deviceErrorHelp, startLevelMeter, playTestTone } from './media.js';
 import { ConsultationRoom } from './room.js';
 import './hooks.js';
 
 const VIEWS = ['loading-view', 'message-view', 'check-view', 'waiting-view', 'room-view', 'after-view'];
 const TOKEN_KEY = 'consultroom.invitation';
+// Set once the patient entered the waiting room in this tab: a reload goes straight back in
+// (within the server's 30 s grace period the patient keeps their place).
+const ENTERED_KEY = 'consultroom.entered';
+const MIC_HEARD_LEVEL = 0.2;
 
 const el = {
   status: $('status'),
@@ -30,6 +34,20 @@ const el = {
   enter: $('enter-btn'),
   waitingMessage: $('waiting-message'),
   waitingAppointment: $('waiting-appointment'),
+  waitingConn: $('waiting-conn'),
+  queueStatus: $('queue-status'),
+  queuePosition: $('queue-position'),
+  queueEstimate: $('queue-estimate'),
+  announcementsBox: $('announcements-box'),
+  announcementsList: $('announcements-list'),
+  waitingDevices: $('waiting-devices'),
+  waitingDevicesText: $('waiting-devices-text'),
+  waitingDevicesBtn: $('waiting-devices-btn'),
+  speakerPlay: $('speaker-play'),
+  speakerAsk: $('speaker-ask'),
+  speakerYes: $('speaker-yes'),
+  speakerNo: $('speaker-no'),
+  speakerHelp: $('speaker-help'),
   roomView: $('room-view'),
   afterAppointment: $('after-appointment'),
 };
@@ -45,6 +63,10 @@ const state = {
   room: null,
   selfId: null,
   finished: false,
+  streamPromise: null,
+  verdict: { camera: 'unknown', microphone: 'unknown', speakers: 'unknown' },
+  announcements: [], // current list from the server (plain text only)
+  announcementTimer: null,
 };
 
 let toastTimer = null;
@@ -79,7 +101,21 @@ function takeToken() {
 }
 
 function forgetToken() {
-  try { sessionStorage.removeItem(TOKEN_KEY); } catch { /* ignore */ }
+  try {
+    sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(ENTERED_KEY);
+  } catch { /* ignore */ }
+}
+
+function markEntered(on) {
+  try {
+    if (on) sessionStorage.setItem(ENTERED_KEY, '1');
+    else sessionStorage.removeItem(ENTERED_KEY);
+  } catch { /* storage disabled: no resume after a reload */ }
+}
+
+function wasEntered() {
+  try { return sessionStorage.getItem(ENTERED_KEY) === '1'; } catch { return false; }
 }
 
 function resolveInvitation() {
@@ -172,7 +208,22 @@ async function start() {
   const name = state.invitation.patient_display_name;
   el.summary.textContent = `${name ? `Hello ${name}. ` : ''}${describeAppointment(state.invitation)}`;
   document.body.dataset.linkState = 'open';
+  if (wasEntered() && !state.signalling) {
+    // A reload (or a crash of the tab) while waiting: straight back to the waiting room.
+    resumeWaiting();
+    return;
+  }
   showView(VIEWS, 'check-view');
+}
+
+function resumeWaiting() {
+  setConnection('reconnecting');
+  showWaiting(null, 'Connecting to the waiting room again…');
+  connect();
+  ensureStream().catch(() => {
+    // Permission is no longer granted (or the camera is busy): ask once the patient can click.
+    showDevicePrompt();
+  });
 }
 
 // ---------------------------------------------------------------- device check
@@ -198,17 +249,30 @@ el.checkStart.addEventListener('click', async () => {
     el.checkStart.textContent = 'Try again';
     el.checkStart.disabled = false;
     el.enter.disabled = true;
+    document.body.dataset.deviceCheck = 'failed';
+    setVerdict('camera', 'fail');
+    setVerdict('microphone', 'fail');
     return;
   }
   el.preview.srcObject = state.stream;
   el.preview.play().catch(() => {});
   el.previewEmpty.hidden = true;
+  const hasVideo = state.stream.getVideoTracks().length > 0;
+  const hasAudio = state.stream.getAudioTracks().length > 0;
+  setVerdict('camera', hasVideo ? 'unknown' : 'fail');
+  setVerdict('microphone', hasAudio ? 'unknown' : 'fail');
+  if (hasVideo) {
+    const markCamera = () => { if (el.preview.videoWidth > 0) setVerdict('camera', 'ok'); };
+    el.preview.addEventListener('loadeddata', markCamera, { once: true });
+    el.preview.addEventListener('resize', markCamera, { once: true });
+    markCamera();
+  }
   state.stopMeter = startLevelMeter(state.stream, state.meterCtx, (level) => {
     el.meter.value = level;
     el.meter.textContent = `${Math.round(level * 100)}%`;
+    // The microphone is "working" once it has picked up some sound.
+    if (level >= MIC_HEARD_LEVEL && state.verdict.microphone !== 'ok') setVerdict('microphone', 'ok');
   });
-  const hasVideo = state.stream.getVideoTracks().length > 0;
-  const hasAudio = state.stream.getAudioTracks().length > 0;
   el.checkStatus.textContent = hasVideo && hasAudio
     ? 'Camera and microphone are working. You can enter the waiting room.'
     : 'Only part of your equipment was found. You can still enter the waiting room.';
@@ -217,6 +281,60 @@ el.checkStart.addEventListener('click', async () => {
   el.enter.disabled = false;
   document.body.dataset.deviceCheck = 'ok';
   el.enter.focus();
+});
+
+// ---------------------------------------------------------------- verdict and speaker test
+
+const VERDICT_WORDS = {
+  ok: 'working',
+  fail: 'not working',
+  unknown: 'not checked yet',
+};
+const VERDICT_MARK = { ok: '✓', fail: '✗', unknown: '?' };
+
+/** One line summing up the check: "Camera ✓ Microphone ✓ Speakers ?" (with words for screen readers). */
+function setVerdict(device, value) {
+  state.verdict[device] = value;
+  const li = document.getElementById(`verdict-${device}`);
+  if (!li) return;
+  li.dataset.state = value;
+  li.querySelector('.verdict-mark').textContent = VERDICT_MARK[value];
+  let words = VERDICT_WORDS[value];
+  if (device === 'microphone' && value === 'unknown' && state.stream) words = 'no sound heard yet — say something';
+  li.querySelector('.verdict-words').textContent = words;
+}
+
+el.speakerPlay.addEventListener('click', async () => {
+  el.speakerPlay.disabled = true;
+  el.speakerHelp.hidden = true;
+  el.checkStatus.textContent = 'Playing a test sound…';
+  try {
+    if (!state.meterCtx) state.meterCtx = new AudioContext();
+    await playTestTone(state.meterCtx);
+  } catch {
+    el.checkStatus.textContent = 'The test sound could not be played in this browser.';
+    el.speakerPlay.disabled = false;
+    return;
+  }
+  el.checkStatus.textContent = '';
+  el.speakerPlay.disabled = false;
+  el.speakerPlay.textContent = 'Play test sound again';
+  el.speakerAsk.hidden = false;
+  el.speakerYes.focus();
+});
+el.speakerYes.addEventListener('click', () => {
+  setVerdict('speakers', 'ok');
+  el.speakerAsk.hidden = true;
+  el.speakerHelp.hidden = true;
+  el.checkStatus.textContent = 'Your speakers work.';
+  el.speakerPlay.focus();
+});
+el.speakerNo.addEventListener('click', () => {
+  setVerdict('speakers', 'fail');
+  el.speakerAsk.hidden = true;
+  el.speakerHelp.hidden = false;
+  el.checkStatus.textContent = 'You did not hear the test sound.';
+  el.speakerPlay.focus();
 });
 
 function stopPreview() {
@@ -233,8 +351,51 @@ el.enter.addEventListener('click', () => {
   if (!state.stream) return;
   el.enter.disabled = true;
   el.checkStatus.textContent = 'Connecting to the waiting room…';
+  markEntered(true);
   connect();
 });
+
+/** The local camera+microphone stream, opened once (also after a reload, without the check page). */
+function ensureStream() {
+  if (state.stream) return Promise.resolve(state.stream);
+  if (!state.streamPromise) {
+    state.streamPromise = openCameraAndMic()
+      .then((s) => {
+        state.stream = s;
+        el.waitingDevices.hidden = true;
+        return s;
+      })
+      .finally(() => { state.streamPromise = null; });
+  }
+  return state.streamPromise;
+}
+
+function showDevicePrompt(text) {
+  el.waitingDevicesText.textContent = text || 'Your camera and microphone are not on yet. They are needed when you are let in.';
+  el.waitingDevices.hidden = false;
+}
+
+el.waitingDevicesBtn.addEventListener('click', async () => {
+  el.waitingDevicesBtn.disabled = true;
+  try {
+    await ensureStream();
+    announce(el.status, 'Your camera and microphone are on.');
+  } catch (err) {
+    showDevicePrompt(deviceErrorHelp(err));
+  } finally {
+    el.waitingDevicesBtn.disabled = false;
+  }
+});
+
+/** 'connected' | 'reconnecting' on <body data-connection>, with a visible banner while down. */
+function setConnection(value) {
+  const before = document.body.dataset.connection;
+  document.body.dataset.connection = value;
+  el.waitingConn.hidden = value !== 'reconnecting';
+  if (before === value) return;
+  if (value === 'reconnecting' && before === 'connected') announce(el.status, 'The connection was lost. Reconnecting… You keep your place in the queue.');
+  if (value === 'connected' && before === 'reconnecting') announce(el.status, 'Connected again.');
+}
 
 function connect() {
   if (!state.signalling) {
@@ -254,7 +415,10 @@ function connect() {
           showReplaced();
           return;
         }
-        showWaiting(null, 'The connection was lost. Reconnecting…');
+        // Unexpected close: reconnect with backoff and a fresh token; the server keeps the
+        // place in the queue for 30 seconds.
+        setConnection('reconnecting');
+        showWaiting(null, null);
         connect();
       },
     });
@@ -263,8 +427,10 @@ function connect() {
   state.retry = connectWithRetry(state.signalling, {
     onConnected: (joined) => {
       state.selfId = joined.participant_id;
+      setConnection('connected');
     },
     onRetry: (err) => {
+      if (document.body.dataset.view === 'waiting-view') setConnection('reconnecting');
       if (document.body.dataset.view === 'check-view') {
         el.checkStatus.textContent = 'Could not reach the waiting room yet. Trying again…';
       }
@@ -292,6 +458,7 @@ function showReplaced() {
     showWaiting(null, 'Connecting to the waiting room…');
     connect();
   };
+  markEntered(false);
   document.body.dataset.linkState = 'replaced';
   showView(VIEWS, 'message-view');
 }
@@ -304,17 +471,97 @@ function waitingText(punctuality) {
 
 function showWaiting(msg, overrideText) {
   const starts = (msg && msg.appointment_starts_at) || state.invitation?.appointment?.starts_at;
-  el.waitingMessage.textContent = overrideText || waitingText(msg && msg.punctuality);
+  const text = overrideText || (msg ? waitingText(msg.punctuality) : '');
+  // Unchanged text is not written again (a live region would read it out again).
+  if (text && el.waitingMessage.textContent !== text) el.waitingMessage.textContent = text;
   if (msg) document.body.dataset.punctuality = msg.punctuality || '';
   el.waitingAppointment.textContent = starts ? `Appointment time: ${hhmm(starts)}` : '';
   if (document.body.dataset.view !== 'waiting-view') showView(VIEWS, 'waiting-view');
 }
 
+// ---------------------------------------------------------------- queue position and announcements
+
+/** "You are next" / "1 person before you" / "3 people before you". */
+function positionText(position) {
+  const p = Number(position);
+  if (!Number.isInteger(p) || p < 1) return '';
+  if (p === 1) return 'You are next';
+  const before = p - 1;
+  return before === 1 ? '1 person before you' : `${before} people before you`;
+}
+
+function showQueueStatus(msg) {
+  const pos = positionText(msg.position);
+  // Only an estimate the server made; never one of our own.
+  const est = msg.estimated_start_at && hhmm(msg.estimated_start_at) ? `Expected around ${hhmm(msg.estimated_start_at)}` : '';
+  if (el.queuePosition.textContent !== pos) el.queuePosition.textContent = pos;
+  if (el.queueEstimate.textContent !== est) el.queueEstimate.textContent = est;
+  el.queueEstimate.hidden = !est;
+  el.queueStatus.hidden = !pos && !est;
+  document.body.dataset.queuePosition = pos ? String(msg.position) : '';
+}
+
+function clearQueueStatus() {
+  el.queuePosition.textContent = '';
+  el.queueEstimate.textContent = '';
+  el.queueStatus.hidden = true;
+  delete document.body.dataset.queuePosition;
+}
+
+/** Shows the clinic's current announcements; items are diffed so unchanged ones are not re-read. */
+function showAnnouncements(items) {
+  const now = Date.now();
+  state.announcements = (Array.isArray(items) ? items : [])
+    .filter((a) => a && typeof a.text === 'string' && a.text.trim())
+    .filter((a) => !a.expires_at || !(Date.parse(a.expires_at) <= now));
+  renderAnnouncements();
+}
+
+function renderAnnouncements() {
+  const now = Date.now();
+  const items = state.announcements.filter((a) => !a.expires_at || !(Date.parse(a.expires_at) <= now));
+  state.announcements = items;
+  const keep = new Set(items.map((a) => String(a.id)));
+  for (const li of [...el.announcementsList.children]) if (!keep.has(li.dataset.id)) li.remove();
+  const byId = new Map([...el.announcementsList.children].map((li) => [li.dataset.id, li]));
+  items.forEach((a, i) => {
+    const id = String(a.id);
+    let li = byId.get(id);
+    if (!li) {
+      li = document.createElement('li');
+      li.dataset.id = id;
+    }
+    if (li.textContent !== a.text) li.textContent = a.text; // plain text, never HTML
+    if (el.announcementsList.children[i] !== li) el.announcementsList.insertBefore(li, el.announcementsList.children[i] || null);
+  });
+  el.announcementsBox.hidden = items.length === 0;
+  document.body.dataset.announcements = String(items.length);
+  // The server also sends a new list at the expiry; this hides it on time even if that is late.
+  clearTimeout(state.announcementTimer);
+  const next = Math.min(...items.map((a) => (a.expires_at ? Date.parse(a.expires_at) : Infinity)).filter(Number.isFinite));
+  if (Number.isFinite(next)) {
+    state.announcementTimer = setTimeout(renderAnnouncements, Math.max(0, Math.min(next - now + 50, 2 ** 31 - 1)));
+  }
+}
+
 function onMessage(msg) {
+  if (msg.type === 'waiting' && state.room?.active) {
+    // The practitioner moved us out of the consultation (a transfer): leave the room cleanly.
+    state.room.abort();
+    clearQueueStatus();
+    announce(el.status, 'You are back in a waiting room. Please wait to be let in again.');
+  }
   if (state.room && state.room.handle(msg)) return;
   switch (msg.type) {
     case 'waiting':
+      setConnection('connected');
       showWaiting(msg);
+      break;
+    case 'queue_status':
+      showQueueStatus(msg);
+      break;
+    case 'announcements':
+      showAnnouncements(msg.items);
       break;
     case 'consultation_started':
       enterRoom(msg);
@@ -333,9 +580,10 @@ function onMessage(msg) {
 async function enterRoom(msg) {
   if (!state.stream) {
     try {
-      state.stream = await openCameraAndMic();
+      await ensureStream();
     } catch (err) {
       showError(deviceErrorHelp(err));
+      showDevicePrompt(deviceErrorHelp(err));
       return;
     }
   }
@@ -383,6 +631,7 @@ function showAfter() {
 }
 
 function stopEverything() {
+  clearTimeout(state.announcementTimer);
   state.retry?.stop();
   state.retry = null;
   if (state.room?.active) state.room.abort();

@@ -23,11 +23,46 @@ export function stopStream(stream) {
   for (const t of stream.getTracks()) t.stop();
 }
 
+/** Which browser's menus to describe: 'edge', 'chrome', 'firefox', 'safari' or 'other'. */
+export function browserFamily(ua = navigator.userAgent) {
+  if (/Edg(e|A|iOS)?\//.test(ua)) return 'edge';
+  if (/Firefox\/|FxiOS\//.test(ua)) return 'firefox';
+  if (/Chrome\/|Chromium\/|CriOS\//.test(ua)) return 'chrome';
+  if (/Safari\//.test(ua) && /Version\//.test(ua)) return 'safari';
+  return 'other';
+}
+
+/** True on iPhone/iPad (where Safari's permissions live in the system Settings app). */
+function isIos(ua) {
+  return /iPhone|iPad|iPod/.test(ua);
+}
+
+/** Step-by-step help for a blocked camera/microphone permission, in the browser's own words. */
+export function permissionHelp(ua = navigator.userAgent) {
+  const family = browserFamily(ua);
+  if (family === 'chrome') {
+    return 'Your browser blocked the camera and microphone. In Chrome: click the camera symbol (or the site settings symbol) at the left of the address bar, choose "Always allow" for camera and microphone, then press "Try again".';
+  }
+  if (family === 'edge') {
+    return 'Your browser blocked the camera and microphone. In Edge: click the lock symbol at the left of the address bar, set Camera and Microphone to "Allow", then press "Try again".';
+  }
+  if (family === 'firefox') {
+    return 'Your browser blocked the camera and microphone. In Firefox: click the crossed-out camera or microphone symbol in the address bar, remove the "Blocked" permissions (the ×), then press "Try again" and choose "Allow".';
+  }
+  if (family === 'safari') {
+    if (isIos(ua)) {
+      return 'Your browser blocked the camera and microphone. On iPhone or iPad: tap "aA" in the address bar, then "Website Settings", set Camera and Microphone to "Allow", then press "Try again".';
+    }
+    return 'Your browser blocked the camera and microphone. In Safari: open the Safari menu, choose "Settings for This Website…", set Camera and Microphone to "Allow", then press "Try again".';
+  }
+  return 'Your browser blocked the camera and microphone. Click the camera symbol in the address bar (or open the site settings), choose "Allow" for camera and microphone, then press "Try again".';
+}
+
 /** Plain-language help for a failed getUserMedia, for patients and staff alike. */
-export function deviceErrorHelp(err) {
+export function deviceErrorHelp(err, ua = navigator.userAgent) {
   const name = err && err.name;
   if (name === 'NotAllowedError' || name === 'SecurityError') {
-    return 'Your browser blocked the camera and microphone. Click the camera symbol in the address bar (or open the site settings), choose "Allow" for camera and microphone, then press "Try again".';
+    return permissionHelp(ua);
   }
   if (name === 'NotFoundError' || name === 'OverconstrainedError') {
     return 'No camera or microphone was found. Connect a camera and microphone (or use a phone or laptop that has them), then press "Try again".';
@@ -39,6 +74,30 @@ export function deviceErrorHelp(err) {
     return 'This page must be opened over a secure (https) connection to use the camera.';
   }
   return 'The camera and microphone could not be started. Check that they are connected and allowed, then press "Try again".';
+}
+
+/**
+ * Plays a short, gentle two-note test tone (about 1.2 s) on the default output. Resolves when it
+ * has finished; rejects when audio cannot play (no AudioContext).
+ */
+export async function playTestTone(audioContext) {
+  if (!audioContext) throw new Error('no audio');
+  if (audioContext.state !== 'running') await audioContext.resume();
+  const t0 = audioContext.currentTime + 0.03;
+  const notes = [[523.25, 0], [659.25, 0.4], [783.99, 0.8]]; // C5 E5 G5
+  for (const [freq, at] of notes) {
+    const osc = audioContext.createOscillator();
+    const gain = audioContext.createGain();
+    osc.type = 'sine';
+    osc.frequency.value = freq;
+    gain.gain.setValueAtTime(0.0001, t0 + at);
+    gain.gain.exponentialRampToValueAtTime(0.25, t0 + at + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, t0 + at + 0.38);
+    osc.connect(gain).connect(audioContext.destination);
+    osc.start(t0 + at);
+    osc.stop(t0 + at + 0.4);
+  }
+  await new Promise((r) => setTimeout(r, 1250));
 }
 
 /**

@@ -47,6 +47,7 @@ const ROOM_HTML = `
       <button type="button" id="btn-cam" class="btn btn-toggle" aria-pressed="false">
         <svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><rect x="3" y="6" width="12" height="12" rx="2"/><path d="M15 10l6-3v10l-6-3z"/><path class="slash" d="M3 3l18 18"/></svg> <span>Turn camera off</span>
       </button>
+      <button type="button" id="btn-transfer" class="btn btn-toggle" aria-haspopup="dialog" hidden>Transfer patient…</button>
       <button type="button" id="btn-end" class="btn btn-danger" hidden>End consultation</button>
     </div>
   </div>
@@ -63,8 +64,9 @@ export class ConsultationRoom {
    * @param {(text: string) => void} opts.onError shows a readable error
    * @param {{label: string, onClick: () => void}} [opts.otherLeftAction] a button offered when
    *   the other participant left (the patient's way back to the waiting room)
+   * @param {(patient: object) => void} [opts.onTransfer] staff: "Transfer patient…" was pressed
    */
-  constructor({ root, role, signalling, onEnded, onError, otherLeftAction }) {
+  constructor({ root, role, signalling, onEnded, onError, otherLeftAction, onTransfer }) {
     this.root = root;
     this.role = role;
     this.signalling = signalling;
@@ -78,7 +80,9 @@ export class ConsultationRoom {
     this.clockTimer = null;
     this.active = false;
     this.otherLeftAction = otherLeftAction || null;
-    root.innerHTML = ROOM_HTML;
+    this.onTransfer = role === 'staff' ? onTransfer || null : null;
+    this.waitingFor = null;
+    root.innerHTML = ROOM_HTML; // static markup only; names are set with textContent
     this.el = {
       remoteVideo: $('remote-video'),
       placeholder: $('remote-placeholder'),
@@ -97,8 +101,13 @@ export class ConsultationRoom {
       mic: $('btn-mic'),
       cam: $('btn-cam'),
       end: $('btn-end'),
+      transfer: $('btn-transfer'),
       status: $('room-status'),
     };
+    this.el.transfer.addEventListener('click', () => {
+      const patient = this.#patient();
+      if (patient && this.onTransfer) this.onTransfer(patient);
+    });
     this.el.mic.addEventListener('click', () => this.#toggle('audio'));
     this.el.cam.addEventListener('click', () => this.#toggle('video'));
     this.el.end.addEventListener('click', () => this.#endConsultation());
@@ -115,9 +124,15 @@ export class ConsultationRoom {
     }
   }
 
-  /** Enters the room for a `consultation_started` frame with the given local stream. */
-  start(msg, { selfId, localStream }) {
+  /**
+   * Enters the room for a `consultation_started` frame with the given local stream.
+   * `waitingFor` (a name) marks a force-started consultation whose patient has not arrived yet.
+   */
+  start(msg, { selfId, localStream, waitingFor = null }) {
     this.active = true;
+    this.waitingFor = waitingFor || null;
+    if (this.waitingFor) this.root.dataset.waitingFor = 'true';
+    else delete this.root.dataset.waitingFor;
     this.consultationId = msg.consultation_id;
     this.selfId = selfId;
     this.localStream = localStream;
@@ -169,6 +184,8 @@ export class ConsultationRoom {
         const p = msg.participant;
         if (p && p.participant_id !== this.selfId) {
           this.others.set(p.participant_id, p);
+          this.waitingFor = null;
+          delete this.root.dataset.waitingFor;
           this.el.notice.hidden = true;
           delete $('remote').dataset.otherLeft;
           this.#renderOthers();
@@ -224,6 +241,9 @@ export class ConsultationRoom {
     delete this.root.dataset.otherLeft;
     delete $('remote').dataset.otherLeft;
     delete this.root.dataset.connection;
+    delete this.root.dataset.waitingFor;
+    this.waitingFor = null;
+    this.el.transfer.hidden = true;
     this.onEnded(msg);
   }
 
@@ -256,7 +276,7 @@ export class ConsultationRoom {
     const other = [...this.others.values()][0];
     const hasPicture = !!v.srcObject && v.videoWidth > 0 && (!other || other.video !== false);
     this.el.placeholder.hidden = hasPicture;
-    if (!other) this.el.placeholderText.textContent = 'No one else is here yet.';
+    if (!other) this.el.placeholderText.textContent = this.waitingFor ? `Waiting for ${this.waitingFor} to join` : 'No one else is here yet.';
     else if (other.video === false) this.el.placeholderText.textContent = `${other.display_name || 'The other participant'} turned the camera off.`;
     else this.el.placeholderText.textContent = 'Connecting video…';
   }
@@ -268,7 +288,13 @@ export class ConsultationRoom {
     this.el.remoteCamOff.hidden = !other || other.video !== false;
     this.root.dataset.remoteAudio = other ? String(other.audio !== false) : '';
     this.root.dataset.remoteVideo = other ? String(other.video !== false) : '';
+    this.el.transfer.hidden = !this.onTransfer || !this.#patient();
     this.#updatePlaceholder();
+  }
+
+  /** The patient in this consultation (for staff), or null. */
+  #patient() {
+    return [...this.others.values()].find((p) => p.role === 'patient') || null;
   }
 
   #renderSelfState() {
