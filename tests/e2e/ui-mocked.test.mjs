@@ -455,6 +455,12 @@ test('staff: room labels, reconnecting entries in place, transfer with not_found
   await dialog.getByRole('button', { name: 'Transfer' }).click();
   await dialog.waitFor({ state: 'hidden' });
   await page.locator('#status').filter({ hasText: 'Department Patient was transferred to' }).waitFor();
+  // The server moves the entry (left + arrived in our own room): no doorbell for our own move.
+  sig.push({ type: 'waiting_left', participant_id: 'p2' });
+  sig.push({ type: 'waiting_arrived', entry: entry('p2', 'Department Patient', { kind: 'practitioner', id: 's1' }) });
+  await p2.locator('.we-queue-name').filter({ hasText: 'You' }).waitFor();
+  await page.waitForTimeout(400);
+  assert.equal(await page.evaluate(() => window.__consultroom.doorbells), 1, 'no doorbell for a patient we transferred ourselves');
   // Escape closes the dialog too.
   await p1.getByRole('button', { name: /Transfer/ }).click();
   await dialog.waitFor();

@@ -30,6 +30,7 @@ const state = {
   me: null, // `/api/v1/me`: id, name, role, department_id (never logged)
   directory: new Directory(),
   forceStart: null, // { appointmentId, name } while a force_start is under way
+  transferredByMe: new Map(), // participant_id → time: no doorbell when they land in a room we watch
 };
 
 const el = {
@@ -523,7 +524,9 @@ function onSignal(msg) {
       const isNew = !state.waiting.has(e.participant_id);
       state.waiting.set(e.participant_id, e);
       renderWaiting();
-      if (isNew) {
+      const movedByUs = Date.now() - (state.transferredByMe.get(e.participant_id) || 0) < 10_000;
+      state.transferredByMe.delete(e.participant_id);
+      if (isNew && !movedByUs) {
         playDoorbell().then((played) => { if (!played) updateSoundButton(); });
       }
       break;
@@ -596,7 +599,15 @@ function openTransfer(ctx) {
 const transferDialog = new TransferDialog({
   directory: state.directory,
   me: () => state.me,
-  send: (participantId, to) => state.signalling.request({ type: 'transfer', participant_id: participantId, to }),
+  send: async (participantId, to) => {
+    state.transferredByMe.set(participantId, Date.now());
+    try {
+      await state.signalling.request({ type: 'transfer', participant_id: participantId, to });
+    } catch (err) {
+      state.transferredByMe.delete(participantId);
+      throw err;
+    }
+  },
   onDone: (text, ctx) => {
     announce(el.status, text);
     if (ctx.fromRoom && state.room?.active) {
