@@ -51,8 +51,10 @@ mod keyframe;
 mod media_loop;
 mod metrics;
 mod placement;
+mod policy;
 mod room;
 mod routing;
+mod simulcast;
 
 pub use api::{LoopStats, OfferError, PublishPolicy, SfuOptions, SfuStats, TrackSource, View};
 use media_loop::Command;
@@ -94,6 +96,12 @@ pub enum SfuEvent {
     Connected,
     /// The peer is gone (ICE failure, consent expiry, DTLS close).
     Disconnected,
+    /// The room's active speaker changed to `participant` (sent to every member of the room,
+    /// at most twice a second per room).
+    Speaking {
+        /// Who is speaking now (possibly the receiver itself).
+        participant: ParticipantId,
+    },
 }
 
 /// Errors from SFU operations.
@@ -251,19 +259,54 @@ impl Sfu {
         result
     }
 
-    /// Applies the participant's SDP offer and returns the SDP answer.
+    /// Applies the participant's SDP offer and returns the SDP answer. Same as
+    /// [`Sfu::offer_with_policy`] with [`PublishPolicy::default`] (no declared sources, screen
+    /// share allowed).
     ///
     /// Fails with [`SfuError::NegotiationInProgress`] while a server offer
     /// ([`SfuEvent::Offer`]) awaits its answer: answer that first, then offer again.
     pub async fn offer(&self, p: ParticipantId, sdp: String) -> Result<String, SfuError> {
-        let offer = SdpOffer::from_sdp_string(checked_sdp(&sdp)?)
-            .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
-        self.request(p, |reply| Command::Offer {
-            participant: p,
-            offer: Box::new(offer),
-            reply,
-        })
-        .await?
+        match self
+            .offer_with_policy(p, sdp, PublishPolicy::default())
+            .await
+        {
+            Ok(answer) => Ok(answer),
+            Err(OfferError::Sfu(e)) => Err(e),
+            // Unreachable with screen share allowed; kept total rather than panicking.
+            Err(OfferError::Forbidden(why)) => Err(SfuError::InvalidSdp(why)),
+        }
+    }
+
+    /// Applies the participant's SDP offer under `policy` and returns the SDP answer.
+    ///
+    /// `policy.sources` says what each of the client's m-lines is (undeclared video is
+    /// [`TrackSource::Camera`], audio [`TrackSource::Microphone`]); subscribers see it in the
+    /// msid of their down track (see the crate docs). An offer that sends on a
+    /// [`TrackSource::Screen`] m-line while `policy.allow_screen` is false fails with
+    /// [`OfferError::Forbidden`] and nothing of it is applied.
+    ///
+    /// A second offer from a connected participant with new ICE credentials is an ICE restart:
+    /// it is applied to the same session, so its published tracks and subscriptions survive
+    /// and nobody else sees new tracks.
+    pub async fn offer_with_policy(
+        &self,
+        p: ParticipantId,
+        sdp: String,
+        policy: PublishPolicy,
+    ) -> Result<String, OfferError> {
+        let text = checked_sdp(&sdp)?;
+        policy::check(text, &policy)?;
+        let offer =
+            SdpOffer::from_sdp_string(text).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        let answer = self
+            .request(p, |reply| Command::Offer {
+                participant: p,
+                offer: Box::new(offer),
+                policy,
+                reply,
+            })
+            .await??;
+        Ok(answer)
     }
 
     /// Applies the participant's SDP answer to the last [`SfuEvent::Offer`].
@@ -309,6 +352,27 @@ impl Sfu {
             })
             .await;
         self.placement().remove(p);
+    }
+
+    /// Tells the SFU how `subscriber` shows the remote video on its own m-line `mid` (a down
+    /// track from an [`SfuEvent::Offer`]): hidden tiles get nothing, and a simulcast track is
+    /// sent in the layer that fits `view` and the subscriber's bandwidth. Switching waits for
+    /// a keyframe of the new layer. A `mid` that is not one of its down tracks (yet) is
+    /// ignored; call again after the offer that creates it. Cheap: call on every resize.
+    pub async fn set_view(
+        &self,
+        subscriber: ParticipantId,
+        mid: String,
+        view: View,
+    ) -> Result<(), SfuError> {
+        let mid = str0m::media::Mid::from(mid.as_str());
+        self.request(subscriber, |reply| Command::SetView {
+            subscriber,
+            mid,
+            view,
+            reply,
+        })
+        .await?
     }
 
     /// A snapshot of every loop (participants, rooms, tracks). A stopped loop reports zeros.

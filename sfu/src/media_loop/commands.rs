@@ -7,13 +7,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use str0m::bwe::Bitrate;
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::config::{CryptoProvider, DtlsCert};
+use str0m::media::KeyframeRequestKind;
 use str0m::{Candidate, IceCreds, Rtc, RtcConfig};
 use tokio::sync::mpsc;
 
 use super::{Command, MediaLoop, Peer, Removal};
-use crate::{ParticipantId, RoomId, SfuError, SfuEvent};
+use crate::{ParticipantId, PublishPolicy, RoomId, SfuError, SfuEvent};
+
+/// How often str0m reports RTT, loss and feedback counts per session.
+const STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl MediaLoop {
     pub(super) fn handle_command(&mut self, cmd: Command) {
@@ -29,9 +34,10 @@ impl MediaLoop {
             Command::Offer {
                 participant,
                 offer,
+                policy,
                 reply,
             } => {
-                let result = self.accept_offer(participant, *offer);
+                let result = self.accept_offer(participant, *offer, policy);
                 let ok = result.is_ok();
                 let _ = reply.send(result);
                 if ok {
@@ -60,6 +66,20 @@ impl MediaLoop {
             Command::Leave { participant, reply } => {
                 self.remove_peer(participant, Removal::Requested);
                 let _ = reply.send(());
+            }
+            Command::SetView {
+                subscriber,
+                mid,
+                view,
+                reply,
+            } => {
+                let result = self.rooms.set_view(subscriber, mid, view, Instant::now());
+                let result = result.map(|asks| {
+                    for ask in asks {
+                        self.request_keyframe(ask, KeyframeRequestKind::Pli);
+                    }
+                });
+                let _ = reply.send(result);
             }
             Command::Stats { reply } => {
                 let _ = reply.send(self.stats());
@@ -91,6 +111,7 @@ impl MediaLoop {
                 joined_at: Instant::now(),
                 connected: false,
                 timeout: None,
+                policy: PublishPolicy::default(),
             },
         );
         self.update_gauges();
@@ -111,14 +132,25 @@ impl MediaLoop {
         )
     }
 
-    fn accept_offer(&mut self, p: ParticipantId, offer: SdpOffer) -> Result<String, SfuError> {
+    fn accept_offer(
+        &mut self,
+        p: ParticipantId,
+        offer: SdpOffer,
+        policy: PublishPolicy,
+    ) -> Result<String, SfuError> {
         let ready = self.rooms.is_ready(p);
         let peer = self.peers.get_mut(&p).ok_or(SfuError::UnknownParticipant)?;
         if peer.pending.is_some() {
             // We are the impolite side of glare: the client answers our offer first.
             return Err(SfuError::NegotiationInProgress);
         }
-        match peer.rtc.sdp_api().accept_offer(offer) {
+        // Sources of m-lines added by this offer are looked up while its events drain.
+        let previous = std::mem::replace(&mut peer.policy, policy);
+        let result = peer.rtc.sdp_api().accept_offer(offer);
+        if result.is_err() {
+            peer.policy = previous;
+        }
+        match result {
             Ok(answer) => {
                 self.rooms.set_ready(p);
                 self.mark_dirty(p);
@@ -195,6 +227,10 @@ pub(crate) fn build_rtc(
         .enable_opus(true, false)
         .enable_vp8(true)
         .enable_h264(true)
+        // Send-side BWE (TWCC) drives simulcast layer choice; 1 Mbit/s until measured.
+        .enable_bwe(Some(Bitrate::kbps(1_000)))
+        // RTT, loss and NACK/PLI counts for the metrics.
+        .set_stats_interval(Some(STATS_INTERVAL))
         .build(now);
     for addr in candidates {
         match Candidate::host(*addr, "udp") {

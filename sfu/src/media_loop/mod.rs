@@ -29,10 +29,13 @@ use tokio::sync::{mpsc, oneshot};
 use crate::addrs;
 use crate::metrics::{DropReason, LoopGauge, Metrics};
 use crate::placement::Placement;
-use crate::room::Rooms;
+use crate::room::{Delivery, Rooms};
 use crate::routing::{RoutingTable, stun_local_ufrag};
-use crate::{LoopStats, ParticipantId, RoomId, SfuError, SfuEvent};
+use crate::{
+    LoopStats, ParticipantId, PublishPolicy, RoomId, SfuError, SfuEvent, TrackSource, View,
+};
 use spawn::LoopSetup;
+use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
 
 mod commands;
 mod output;
@@ -48,6 +51,8 @@ const RECV_BUFFER: usize = 2048;
 const RECV_BATCH: usize = 64;
 /// Longest sleep when no `Rtc` asks for an earlier wake-up.
 const IDLE_WAKE: Duration = Duration::from_millis(500);
+/// Period of simulcast layer re-selection.
+const TICK: Duration = Duration::from_millis(250);
 
 /// A control request for the media loop, with its reply channel.
 pub(crate) enum Command {
@@ -60,6 +65,7 @@ pub(crate) enum Command {
     Offer {
         participant: ParticipantId,
         offer: Box<SdpOffer>,
+        policy: PublishPolicy,
         reply: oneshot::Sender<Result<String, SfuError>>,
     },
     Answer {
@@ -75,6 +81,12 @@ pub(crate) enum Command {
     Leave {
         participant: ParticipantId,
         reply: oneshot::Sender<()>,
+    },
+    SetView {
+        subscriber: ParticipantId,
+        mid: Mid,
+        view: View,
+        reply: oneshot::Sender<Result<(), SfuError>>,
     },
     Stats {
         reply: oneshot::Sender<LoopStats>,
@@ -94,6 +106,8 @@ struct Peer {
     connected: bool,
     /// The wake-up currently registered in `MediaLoop::timers`.
     timeout: Option<Instant>,
+    /// What the participant declared about its m-lines (sources; screen permission).
+    policy: PublishPolicy,
 }
 
 /// Why a participant is being removed.
@@ -125,6 +139,10 @@ pub(crate) struct MediaLoop {
     /// The handle's placement map: told when a participant is lost (control path only).
     placement: Arc<Mutex<Placement>>,
     gauges: Gauges,
+    /// Reused buffer of one frame's deliveries (no allocation per frame).
+    deliveries: Vec<Delivery>,
+    /// Next periodic layer re-selection.
+    next_tick: Instant,
 }
 
 /// This loop's share of the global gauges and its own `loop`-labelled gauges.
@@ -186,6 +204,8 @@ impl MediaLoop {
             dirty: Vec::new(),
             placement,
             gauges,
+            deliveries: Vec::new(),
+            next_tick: Instant::now() + TICK,
         })
     }
 
@@ -197,7 +217,8 @@ impl MediaLoop {
                 .timers
                 .first()
                 .map(|(t, _)| *t)
-                .unwrap_or_else(|| Instant::now() + IDLE_WAKE);
+                .unwrap_or_else(|| Instant::now() + IDLE_WAKE)
+                .min(self.next_tick);
             // Unbiased: neither a burst of commands nor a flood of datagrams starves the other.
             let wake = tokio::select! {
                 cmd = self.commands.recv() => Wake::Command(cmd),
@@ -223,7 +244,11 @@ impl MediaLoop {
                 }
                 Wake::Timer => {}
             }
-            self.fire_timers(Instant::now());
+            let now = Instant::now();
+            if now >= self.next_tick {
+                self.tick(now);
+            }
+            self.fire_timers(now);
             self.drive_dirty();
         }
         // Give this loop's share of the global gauges back.
@@ -289,6 +314,26 @@ impl MediaLoop {
             tracing::debug!(participant = participant.0, error = %e, "rtc rejected input");
         }
         self.mark_dirty(participant);
+    }
+
+    /// Periodic work: re-choose simulcast layers (bitrates and estimates move) and ask for the
+    /// keyframes that pending layer switches wait for.
+    fn tick(&mut self, now: Instant) {
+        self.next_tick = now + TICK;
+        for ask in self.rooms.reselect_all(now) {
+            self.request_keyframe(ask, KeyframeRequestKind::Pli);
+        }
+    }
+
+    /// The declared source of `p`'s m-line `mid`, or the default for its kind.
+    fn source_of(&self, p: ParticipantId, mid: Mid, kind: MediaKind) -> TrackSource {
+        self.peers
+            .get(&p)
+            .and_then(|peer| peer.policy.source_of(&mid.to_string()))
+            .unwrap_or(match kind {
+                MediaKind::Audio => TrackSource::Microphone,
+                MediaKind::Video => TrackSource::Camera,
+            })
     }
 
     /// Feeds a timeout to every `Rtc` whose wake-up is due.

@@ -6,11 +6,31 @@
 
 use std::time::Instant;
 
-use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaData, Mid};
-use str0m::{Event, IceConnectionState, Output};
+use str0m::bwe::BweKind;
+use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaData, MediaTime, Mid};
+use str0m::{Event, IceConnectionState, Output, RtcError};
 
 use super::{MediaLoop, Removal, emit};
-use crate::{ParticipantId, SfuEvent};
+use crate::metrics::{Direction as Dir, DropReason};
+use crate::room::{Frame, KeyframeAsk};
+use crate::simulcast::vp8_dimensions;
+use crate::{ParticipantId, SfuEvent, TrackSource};
+
+/// The msid of a down track: stream id `participant-<id>` for microphone and camera,
+/// `participant-<id>-screen` for a screen share (so browsers put it in its own MediaStream);
+/// track id `<source>-<publisher's mid>` with source `microphone`, `camera` or `screen`.
+pub(crate) fn msid(publisher: ParticipantId, source: TrackSource, mid: Mid) -> (String, String) {
+    let stream = match source {
+        TrackSource::Screen => format!("participant-{}-screen", publisher.0),
+        _ => format!("participant-{}", publisher.0),
+    };
+    let mid: String = mid
+        .to_string()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    (stream, format!("{}-{mid}", source.as_str()))
+}
 
 impl MediaLoop {
     /// Polls `p`'s `Rtc` until it asks for a timeout, acting on everything it outputs.
@@ -63,61 +83,108 @@ impl MediaLoop {
             Event::Closed => self.remove_peer(p, Removal::Lost),
             // Only m-lines the client sends on are published tracks.
             Event::MediaAdded(added) if added.direction.is_receiving() => {
-                for q in self.rooms.publish(p, added.mid, added.kind) {
+                // str0m stores the remote's `a=simulcast:send` inverted, as our `recv` layers.
+                let rids = added
+                    .simulcast
+                    .map(|s| {
+                        let layers = if s.recv.is_empty() { s.send } else { s.recv };
+                        layers.iter().map(|l| l.rid).collect()
+                    })
+                    .unwrap_or_default();
+                let source = self.source_of(p, added.mid, added.kind);
+                for q in self.rooms.publish(p, added.mid, added.kind, source, rids) {
                     self.negotiate(q);
                 }
             }
             Event::MediaData(data) => self.forward(p, data),
             Event::KeyframeRequest(req) => self.keyframe_requested(p, req),
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                self.rooms.set_estimate(p, estimate.as_u64());
+            }
             _ => {}
         }
     }
 
-    /// Writes one incoming frame to every subscriber of its track.
+    /// Writes one incoming frame to every down track that wants it (see `room::forward`).
     fn forward(&mut self, p: ParticipantId, data: MediaData) {
         let now = Instant::now();
-        if !data.contiguous && self.rooms.keyframe_on_loss(p, data.mid, now) {
-            self.request_keyframe(p, data.mid, KeyframeRequestKind::Pli);
-        }
-        // Simulcast layer choice is not implemented yet: forward the plain stream, or the "h"
-        // layer of a simulcast publisher, never several layers interleaved.
-        if data.rid.is_some_and(|rid| rid.to_string() != "h") {
-            return;
-        }
-        for &(q, mid) in self.rooms.fanout(p, data.mid) {
-            let Some(peer) = self.peers.get_mut(&q) else {
+        let keyframe = data.is_keyframe();
+        let frame = Frame {
+            publisher: p,
+            mid: data.mid,
+            rid: data.rid,
+            keyframe,
+            dimensions: keyframe.then(|| vp8_dimensions(&data.data)).flatten(),
+            bytes: data.data.len(),
+            contiguous: data.contiguous,
+            rtp_time: data.time.numer(),
+            hz: data.time.frequency().get(),
+            at: data.network_time,
+        };
+        let mut deliveries = std::mem::take(&mut self.deliveries);
+        deliveries.clear();
+        let ask = self.rooms.route_frame(&frame, now, &mut deliveries);
+        let audio_level = data.ext_vals.audio_level;
+        let voice = data.ext_vals.voice_activity.unwrap_or(false);
+        for d in &deliveries {
+            let Some(peer) = self.peers.get_mut(&d.subscriber) else {
                 continue;
             };
-            let Some(writer) = peer.rtc.writer(mid) else {
+            let Some(writer) = peer.rtc.writer(d.mid) else {
                 continue;
             };
             let Some(pt) = writer.match_params(data.params) else {
                 continue;
             };
-            if let Err(e) = writer.write(pt, data.network_time, data.time, data.data.clone()) {
-                tracing::debug!(participant = q.0, error = %e, "write to down track failed");
+            let writer = match audio_level {
+                Some(level) => writer.audio_level(level, voice),
+                None => writer,
+            };
+            let time = MediaTime::new(d.rtp_time, data.time.frequency());
+            match writer.write(pt, data.network_time, time, data.data.clone()) {
+                Ok(()) => {
+                    if d.switched {
+                        self.metrics.layer_switches.inc();
+                    }
+                    self.metrics.forward_latency_seconds.observe(
+                        Instant::now()
+                            .saturating_duration_since(data.network_time)
+                            .as_secs_f64(),
+                    );
+                }
+                // The subscriber's queue is full (it is not keeping up): it loses this frame.
+                Err(RtcError::WriteWithoutPoll) => self.metrics.dropped(DropReason::SlowSubscriber),
+                Err(e) => {
+                    tracing::debug!(participant = d.subscriber.0, error = %e, "write to down track failed");
+                }
             }
-            if !self.dirty.contains(&q) {
-                self.dirty.push(q);
+            if !self.dirty.contains(&d.subscriber) {
+                self.dirty.push(d.subscriber);
             }
+        }
+        self.deliveries = deliveries;
+        if let Some(ask) = ask {
+            self.request_keyframe(ask, KeyframeRequestKind::Pli);
         }
     }
 
-    /// A subscriber lost a picture: ask the publisher, at most every 500 ms per track.
+    /// A subscriber lost a picture: ask the publisher, at most every 500 ms per track/layer.
     fn keyframe_requested(&mut self, subscriber: ParticipantId, req: KeyframeRequest) {
-        if let Some((publisher, mid)) =
-            self.rooms
-                .keyframe_upstream(subscriber, req.mid, Instant::now())
+        self.metrics.keyframe_request(Dir::Out);
+        if let Some(ask) = self
+            .rooms
+            .keyframe_upstream(subscriber, req.mid, Instant::now())
         {
-            self.request_keyframe(publisher, mid, req.kind);
+            self.request_keyframe(ask, req.kind);
         }
     }
 
-    fn request_keyframe(&mut self, publisher: ParticipantId, mid: Mid, kind: KeyframeRequestKind) {
-        let Some(peer) = self.peers.get_mut(&publisher) else {
+    /// Sends a keyframe request upstream (the throttling happened in `room`).
+    pub(super) fn request_keyframe(&mut self, ask: KeyframeAsk, kind: KeyframeRequestKind) {
+        let Some(peer) = self.peers.get_mut(&ask.publisher) else {
             return;
         };
-        let Some(mut writer) = peer.rtc.writer(mid) else {
+        let Some(mut writer) = peer.rtc.writer(ask.mid) else {
             return;
         };
         // Prefer what the publisher negotiated: PLI is near universal, FIR the fallback.
@@ -129,10 +196,13 @@ impl MediaLoop {
                 KeyframeRequestKind::Fir => KeyframeRequestKind::Pli,
             }
         };
-        if let Err(e) = writer.request_keyframe(None, kind) {
-            tracing::debug!(participant = publisher.0, error = %e, "keyframe request failed");
+        match writer.request_keyframe(ask.rid, kind) {
+            Ok(()) => self.metrics.keyframe_request(Dir::In),
+            Err(e) => {
+                tracing::debug!(participant = ask.publisher.0, error = %e, "keyframe request failed");
+            }
         }
-        self.mark_dirty(publisher);
+        self.mark_dirty(ask.publisher);
     }
 
     /// Sends `p` a server offer for its queued down-track changes, unless one is outstanding.
@@ -145,11 +215,17 @@ impl MediaLoop {
         };
         let mut api = peer.rtc.sdp_api();
         let mut opened = Vec::with_capacity(plan.open.len());
-        for (track, kind, publisher) in plan.open {
-            // The stream id (a=msid) tells the client whose media an m-line carries.
-            let stream_id = format!("participant-{}", publisher.0);
-            let mid = api.add_media(kind, Direction::SendOnly, Some(stream_id), None, None);
-            opened.push((track, mid));
+        for open in plan.open {
+            // The msid tells the client whose media an m-line carries and what it is.
+            let (stream_id, track_id) = msid(open.publisher, open.source, open.publisher_mid);
+            let mid = api.add_media(
+                open.kind,
+                Direction::SendOnly,
+                Some(stream_id),
+                Some(track_id),
+                None,
+            );
+            opened.push((open.track, mid));
         }
         for mid in plan.stop {
             api.set_direction(mid, Direction::Inactive);

@@ -4,19 +4,22 @@
 //! - A participant is in at most one room; media only flows between members of the same room.
 //! - Every published track of a room has one [`DownTrack`] in every other member of that room.
 //! - A down track forwards media only once its m-line is negotiated (`Open`); the fan-out list of
-//!   a published track holds exactly the `(subscriber, mid)` pairs of its open down tracks.
+//!   a published track holds exactly one leg per open down track.
 //! - At most one server offer per participant is outstanding; changes made meanwhile wait in
 //!   `ToOpen`/`ToStop` until the answer arrives ([`Rooms::negotiation_completed`]).
 //!
 //! All state of one room lives here so a room can later be placed whole on one media loop.
 
 use std::collections::HashMap;
-use std::time::Instant;
 
-use str0m::media::{MediaKind, Mid};
+use str0m::media::{MediaKind, Mid, Rid};
 
 use crate::keyframe::KeyframeThrottle;
-use crate::{ParticipantId, RoomId, SfuError};
+use crate::simulcast::{LayerSwitch, Layers, Rebaser};
+use crate::{ParticipantId, RoomId, SfuError, TrackSource, View};
+
+mod forward;
+pub(crate) use forward::{Delivery, Frame, KeyframeAsk};
 
 /// Identifies a published track inside one media loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29,9 +32,23 @@ struct PublishedTrack {
     /// The publisher's m-line the media arrives on.
     mid: Mid,
     kind: MediaKind,
-    /// Where to forward: `(subscriber, subscriber's m-line)` of every open down track.
-    fanout: Vec<(ParticipantId, Mid)>,
+    source: TrackSource,
+    /// Where to forward: one leg per open down track.
+    fanout: Vec<Leg>,
     keyframe: KeyframeThrottle,
+    /// Simulcast layers, for a track with rids.
+    layers: Option<Layers>,
+}
+
+/// The forwarding state of one open down track.
+#[derive(Debug)]
+struct Leg {
+    subscriber: ParticipantId,
+    /// The subscriber's m-line.
+    mid: Mid,
+    view: View,
+    switch: LayerSwitch,
+    rebase: Rebaser,
 }
 
 /// Negotiation state of one down track (an outgoing m-line in a subscriber's session).
@@ -55,9 +72,14 @@ struct DownTrack {
     track: TrackId,
     kind: MediaKind,
     publisher: ParticipantId,
+    source: TrackSource,
+    /// The publisher's m-line (part of the msid track id).
+    publisher_mid: Mid,
     state: DownState,
     /// The published track ended while this m-line was being negotiated.
     ended: bool,
+    /// How the subscriber shows it (kept here until the m-line opens).
+    view: View,
 }
 
 #[derive(Debug)]
@@ -69,13 +91,26 @@ struct Member {
     negotiating: bool,
     /// The participant's first offer was answered, so server offers may be sent.
     ready: bool,
+    /// Send-side bandwidth estimate towards this participant (bit/s), once known.
+    estimate: Option<u64>,
+}
+
+/// A new send-only m-line for the next server offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OpenDown {
+    pub(crate) track: TrackId,
+    pub(crate) kind: MediaKind,
+    /// Whose media it carries, and what it is: these make the msid.
+    pub(crate) publisher: ParticipantId,
+    pub(crate) source: TrackSource,
+    pub(crate) publisher_mid: Mid,
 }
 
 /// What the next server offer for one participant must contain.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct NegotiationPlan {
-    /// New send-only m-lines: the track, its kind, and the publisher (used as stream id).
-    pub(crate) open: Vec<(TrackId, MediaKind, ParticipantId)>,
+    /// New send-only m-lines.
+    pub(crate) open: Vec<OpenDown>,
     /// Existing m-lines to make inactive.
     pub(crate) stop: Vec<Mid>,
 }
@@ -146,6 +181,7 @@ impl Rooms {
                 down,
                 negotiating: false,
                 ready: false,
+                estimate: None,
             },
         );
         Ok(())
@@ -161,6 +197,8 @@ impl Rooms {
         p: ParticipantId,
         mid: Mid,
         kind: MediaKind,
+        source: TrackSource,
+        rids: Vec<Rid>,
     ) -> Vec<ParticipantId> {
         if self.by_source.contains_key(&(p, mid)) {
             return Vec::new();
@@ -176,8 +214,10 @@ impl Rooms {
             publisher: p,
             mid,
             kind,
+            source,
             fanout: Vec::new(),
             keyframe: KeyframeThrottle::default(),
+            layers: (!rids.is_empty()).then(|| Layers::new(rids)),
         };
         let mut affected = Vec::new();
         for other in self.rooms.get(&room).into_iter().flatten() {
@@ -212,7 +252,7 @@ impl Rooms {
                 self.by_down.remove(&(p, mid));
             }
             if let Some(track) = self.tracks.get_mut(&down.track) {
-                track.fanout.retain(|(sub, _)| *sub != p);
+                track.fanout.retain(|leg| leg.subscriber != p);
             }
         }
         // Our publications: end them in every subscriber.
@@ -256,7 +296,13 @@ impl Rooms {
         let mut plan = NegotiationPlan::default();
         for down in &m.down {
             match down.state {
-                DownState::ToOpen => plan.open.push((down.track, down.kind, down.publisher)),
+                DownState::ToOpen => plan.open.push(OpenDown {
+                    track: down.track,
+                    kind: down.kind,
+                    publisher: down.publisher,
+                    source: down.source,
+                    publisher_mid: down.publisher_mid,
+                }),
                 DownState::ToStop(mid) => plan.stop.push(mid),
                 _ => {}
             }
@@ -304,7 +350,13 @@ impl Rooms {
                 down.state = DownState::Open(mid);
                 by_down.insert((p, mid), down.track);
                 if let Some(track) = tracks.get_mut(&down.track) {
-                    track.fanout.push((p, mid));
+                    track.fanout.push(Leg {
+                        subscriber: p,
+                        mid,
+                        view: down.view,
+                        switch: LayerSwitch::default(),
+                        rebase: Rebaser::default(),
+                    });
                 }
                 true
             }
@@ -343,36 +395,13 @@ impl Rooms {
     }
 
     /// Where media arriving from `p` on `mid` goes: `(subscriber, subscriber's mid)` pairs.
-    pub(crate) fn fanout(&self, p: ParticipantId, mid: Mid) -> &[(ParticipantId, Mid)] {
+    #[cfg(test)]
+    pub(crate) fn fanout_pairs(&self, p: ParticipantId, mid: Mid) -> Vec<(ParticipantId, Mid)> {
         self.by_source
             .get(&(p, mid))
             .and_then(|id| self.tracks.get(id))
-            .map(|t| t.fanout.as_slice())
-            .unwrap_or(&[])
-    }
-
-    /// A subscriber asked for a keyframe on its m-line `mid`: the publisher and its m-line to
-    /// ask, unless a request for that track went upstream less than 500 ms ago.
-    pub(crate) fn keyframe_upstream(
-        &mut self,
-        subscriber: ParticipantId,
-        mid: Mid,
-        now: Instant,
-    ) -> Option<(ParticipantId, Mid)> {
-        let id = self.by_down.get(&(subscriber, mid))?;
-        let track = self.tracks.get_mut(id)?;
-        track
-            .keyframe
-            .allow(now)
-            .then_some((track.publisher, track.mid))
-    }
-
-    /// The stream from `p` on `mid` broke (non-contiguous): whether to request a keyframe now.
-    pub(crate) fn keyframe_on_loss(&mut self, p: ParticipantId, mid: Mid, now: Instant) -> bool {
-        self.by_source
-            .get(&(p, mid))
-            .and_then(|id| self.tracks.get_mut(id))
-            .is_some_and(|t| t.keyframe.allow(now))
+            .map(|t| t.fanout.iter().map(|l| (l.subscriber, l.mid)).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -382,8 +411,11 @@ impl DownTrack {
             track,
             kind: published.kind,
             publisher: published.publisher,
+            source: published.source,
+            publisher_mid: published.mid,
             state: DownState::ToOpen,
             ended: false,
+            view: View::default(),
         }
     }
 }

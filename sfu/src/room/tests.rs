@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use str0m::media::{MediaKind, Mid};
+use str0m::media::{MediaKind, Mid, Rid};
 
 use super::*;
 
@@ -23,7 +23,7 @@ fn negotiate(rooms: &mut Rooms, p: ParticipantId, names: &[&str]) -> Negotiation
         .open
         .iter()
         .zip(names)
-        .map(|((t, _, _), n)| (*t, mid(n)))
+        .map(|(o, n)| (o.track, mid(n)))
         .collect();
     rooms.negotiation_started(p, &opened);
     rooms.negotiation_completed(p);
@@ -60,69 +60,114 @@ fn published_track_fans_out_to_the_room_only_after_negotiation() {
     rooms.join(ROOM_2, C).unwrap();
     rooms.set_ready(C);
 
-    let affected = rooms.publish(A, mid("a0"), MediaKind::Audio);
+    let affected = rooms.publish(
+        A,
+        mid("a0"),
+        MediaKind::Audio,
+        TrackSource::Microphone,
+        vec![],
+    );
     assert_eq!(affected, vec![B]);
     // Publishing the same m-line again changes nothing.
-    assert!(rooms.publish(A, mid("a0"), MediaKind::Audio).is_empty());
+    assert!(
+        rooms
+            .publish(
+                A,
+                mid("a0"),
+                MediaKind::Audio,
+                TrackSource::Microphone,
+                vec![]
+            )
+            .is_empty()
+    );
     // Nothing is forwarded before B's m-line is negotiated.
-    assert!(rooms.fanout(A, mid("a0")).is_empty());
+    assert!(rooms.fanout_pairs(A, mid("a0")).is_empty());
 
     let plan = negotiate(&mut rooms, B, &["b0"]);
     assert_eq!(plan.open.len(), 1);
-    assert_eq!(plan.open[0].1, MediaKind::Audio);
-    assert_eq!(plan.open[0].2, A);
-    assert_eq!(rooms.fanout(A, mid("a0")), &[(B, mid("b0"))]);
+    assert_eq!(plan.open[0].kind, MediaKind::Audio);
+    assert_eq!(plan.open[0].publisher, A);
+    assert_eq!(rooms.fanout_pairs(A, mid("a0")), vec![(B, mid("b0"))]);
     // The participant in another room has nothing to negotiate and receives nothing.
     assert_eq!(rooms.plan_negotiation(C), None);
-    assert!(!rooms.fanout(A, mid("a0")).iter().any(|(q, _)| *q == C));
+    assert!(
+        !rooms
+            .fanout_pairs(A, mid("a0"))
+            .iter()
+            .any(|(q, _)| *q == C)
+    );
 }
 
 #[test]
 fn late_joiner_gets_existing_tracks() {
     let mut rooms = ready_pair();
-    rooms.publish(A, mid("a0"), MediaKind::Audio);
-    rooms.publish(A, mid("a1"), MediaKind::Video);
+    rooms.publish(
+        A,
+        mid("a0"),
+        MediaKind::Audio,
+        TrackSource::Microphone,
+        vec![],
+    );
+    rooms.publish(A, mid("a1"), MediaKind::Video, TrackSource::Camera, vec![]);
     rooms.join(ROOM_1, C).unwrap();
     // No server offer before the participant's own first offer was answered.
     assert_eq!(rooms.plan_negotiation(C), None);
     rooms.set_ready(C);
     let plan = negotiate(&mut rooms, C, &["c0", "c1"]);
-    let kinds: Vec<MediaKind> = plan.open.iter().map(|o| o.1).collect();
+    let kinds: Vec<MediaKind> = plan.open.iter().map(|o| o.kind).collect();
     assert_eq!(kinds, vec![MediaKind::Audio, MediaKind::Video]);
-    assert_eq!(rooms.fanout(A, mid("a1")), &[(C, mid("c1"))]);
+    assert_eq!(rooms.fanout_pairs(A, mid("a1")), vec![(C, mid("c1"))]);
 }
 
 #[test]
 fn one_offer_at_a_time_and_changes_queue_until_answer() {
     let mut rooms = ready_pair();
-    rooms.publish(A, mid("a0"), MediaKind::Audio);
+    rooms.publish(
+        A,
+        mid("a0"),
+        MediaKind::Audio,
+        TrackSource::Microphone,
+        vec![],
+    );
     let plan = rooms.plan_negotiation(B).unwrap();
-    rooms.negotiation_started(B, &[(plan.open[0].0, mid("b0"))]);
+    rooms.negotiation_started(B, &[(plan.open[0].track, mid("b0"))]);
     // A second track while B's offer is outstanding waits.
-    rooms.publish(A, mid("a1"), MediaKind::Video);
+    rooms.publish(A, mid("a1"), MediaKind::Video, TrackSource::Camera, vec![]);
     assert_eq!(rooms.plan_negotiation(B), None);
     // The answer completes the first and reports queued work.
     assert!(rooms.negotiation_completed(B));
     let plan = rooms.plan_negotiation(B).unwrap();
     assert_eq!(plan.open.len(), 1);
-    assert_eq!(plan.open[0].1, MediaKind::Video);
+    assert_eq!(plan.open[0].kind, MediaKind::Video);
 }
 
 #[test]
 fn aborted_negotiation_requeues_its_changes() {
     let mut rooms = ready_pair();
-    rooms.publish(A, mid("a0"), MediaKind::Audio);
+    rooms.publish(
+        A,
+        mid("a0"),
+        MediaKind::Audio,
+        TrackSource::Microphone,
+        vec![],
+    );
     let plan = rooms.plan_negotiation(B).unwrap();
-    rooms.negotiation_started(B, &[(plan.open[0].0, mid("b0"))]);
+    rooms.negotiation_started(B, &[(plan.open[0].track, mid("b0"))]);
     rooms.negotiation_aborted(B);
-    assert!(rooms.fanout(A, mid("a0")).is_empty());
+    assert!(rooms.fanout_pairs(A, mid("a0")).is_empty());
     assert_eq!(rooms.plan_negotiation(B).unwrap().open.len(), 1);
 }
 
 #[test]
 fn leaving_publisher_stops_down_tracks_with_renegotiation() {
     let mut rooms = ready_pair();
-    rooms.publish(A, mid("a0"), MediaKind::Audio);
+    rooms.publish(
+        A,
+        mid("a0"),
+        MediaKind::Audio,
+        TrackSource::Microphone,
+        vec![],
+    );
     negotiate(&mut rooms, B, &["b0"]);
     let affected = rooms.leave(A);
     assert_eq!(affected, vec![B]);
@@ -139,9 +184,15 @@ fn leaving_publisher_stops_down_tracks_with_renegotiation() {
 #[test]
 fn track_ending_mid_negotiation_is_stopped_after_the_answer() {
     let mut rooms = ready_pair();
-    rooms.publish(A, mid("a0"), MediaKind::Audio);
+    rooms.publish(
+        A,
+        mid("a0"),
+        MediaKind::Audio,
+        TrackSource::Microphone,
+        vec![],
+    );
     let plan = rooms.plan_negotiation(B).unwrap();
-    rooms.negotiation_started(B, &[(plan.open[0].0, mid("b0"))]);
+    rooms.negotiation_started(B, &[(plan.open[0].track, mid("b0"))]);
     // Nothing to do right now: B's offer is outstanding.
     assert!(rooms.leave(A).is_empty());
     assert!(rooms.negotiation_completed(B));
@@ -151,7 +202,13 @@ fn track_ending_mid_negotiation_is_stopped_after_the_answer() {
 #[test]
 fn never_offered_track_is_forgotten_on_leave() {
     let mut rooms = ready_pair();
-    rooms.publish(A, mid("a0"), MediaKind::Audio);
+    rooms.publish(
+        A,
+        mid("a0"),
+        MediaKind::Audio,
+        TrackSource::Microphone,
+        vec![],
+    );
     assert!(rooms.leave(A).is_empty());
     assert_eq!(rooms.plan_negotiation(B), None);
 }
@@ -161,12 +218,48 @@ fn leaving_subscriber_leaves_fanout() {
     let mut rooms = ready_pair();
     rooms.join(ROOM_1, C).unwrap();
     rooms.set_ready(C);
-    rooms.publish(A, mid("a0"), MediaKind::Video);
+    rooms.publish(A, mid("a0"), MediaKind::Video, TrackSource::Camera, vec![]);
     negotiate(&mut rooms, B, &["b0"]);
     negotiate(&mut rooms, C, &["c0"]);
-    assert_eq!(rooms.fanout(A, mid("a0")).len(), 2);
+    assert_eq!(rooms.fanout_pairs(A, mid("a0")).len(), 2);
     assert!(rooms.leave(B).is_empty());
-    assert_eq!(rooms.fanout(A, mid("a0")), &[(C, mid("c0"))]);
+    assert_eq!(rooms.fanout_pairs(A, mid("a0")), vec![(C, mid("c0"))]);
+}
+
+fn frame(
+    publisher: ParticipantId,
+    m: &str,
+    rid: Option<&str>,
+    keyframe: bool,
+    at: Instant,
+) -> Frame {
+    Frame {
+        publisher,
+        mid: mid(m),
+        rid: rid.map(Rid::from),
+        keyframe,
+        dimensions: None,
+        bytes: 1000,
+        contiguous: true,
+        rtp_time: 90_000,
+        hz: 90_000,
+        at,
+    }
+}
+
+/// Whether a loss on `publisher`'s `m` leads to a keyframe request now.
+fn loss_asks(rooms: &mut Rooms, publisher: ParticipantId, m: &str, now: Instant) -> bool {
+    let mut f = frame(publisher, m, None, false, now);
+    f.contiguous = false;
+    rooms.route_frame(&f, now, &mut Vec::new()).is_some()
+}
+
+fn ask(publisher: ParticipantId, m: &str, rid: Option<&str>) -> KeyframeAsk {
+    KeyframeAsk {
+        publisher,
+        mid: mid(m),
+        rid: rid.map(Rid::from),
+    }
 }
 
 #[test]
@@ -174,23 +267,146 @@ fn keyframe_requests_are_throttled_per_track() {
     let mut rooms = ready_pair();
     rooms.join(ROOM_1, C).unwrap();
     rooms.set_ready(C);
-    rooms.publish(A, mid("a1"), MediaKind::Video);
+    rooms.publish(A, mid("a1"), MediaKind::Video, TrackSource::Camera, vec![]);
     negotiate(&mut rooms, B, &["b0"]);
     negotiate(&mut rooms, C, &["c0"]);
     let t0 = Instant::now();
     assert_eq!(
         rooms.keyframe_upstream(B, mid("b0"), t0),
-        Some((A, mid("a1")))
+        Some(ask(A, "a1", None))
     );
     // Another subscriber of the same track within 500 ms: suppressed.
     let t1 = t0 + Duration::from_millis(100);
     assert_eq!(rooms.keyframe_upstream(C, mid("c0"), t1), None);
     // Loss on the incoming stream shares the throttle.
-    assert!(!rooms.keyframe_on_loss(A, mid("a1"), t1));
+    assert!(!loss_asks(&mut rooms, A, "a1", t1));
     let t2 = t0 + Duration::from_millis(600);
-    assert!(rooms.keyframe_on_loss(A, mid("a1"), t2));
+    assert!(loss_asks(&mut rooms, A, "a1", t2));
     assert_eq!(rooms.keyframe_upstream(C, mid("c0"), t2), None);
     // Unknown m-lines never match.
     assert_eq!(rooms.keyframe_upstream(B, mid("zz"), t2), None);
-    assert!(!rooms.keyframe_on_loss(B, mid("zz"), t2));
+    assert!(!loss_asks(&mut rooms, B, "zz", t2));
+}
+
+/// A publishes simulcast video "v" with q/h/f, B subscribes on "b0"; every layer has flowed
+/// for two seconds at 100/400/1600 bytes per 50 ms (16/64/256 kbit/s).
+fn simulcast_room() -> (Rooms, Instant) {
+    let mut rooms = ready_pair();
+    let rids = vec![Rid::from("q"), Rid::from("h"), Rid::from("f")];
+    rooms.publish(A, mid("v"), MediaKind::Video, TrackSource::Camera, rids);
+    negotiate(&mut rooms, B, &["b0"]);
+    let t0 = Instant::now();
+    for step in 0..=40u64 {
+        let at = t0 + Duration::from_millis(step * 50);
+        for (rid, bytes) in [("q", 100), ("h", 400), ("f", 1600)] {
+            let mut f = frame(A, "v", Some(rid), false, at);
+            f.bytes = bytes;
+            rooms.route_frame(&f, at, &mut Vec::new());
+        }
+    }
+    (rooms, t0 + Duration::from_secs(2))
+}
+
+fn delivered(rooms: &mut Rooms, rid: &str, keyframe: bool, at: Instant) -> Vec<Delivery> {
+    let mut out = Vec::new();
+    rooms.route_frame(&frame(A, "v", Some(rid), keyframe, at), at, &mut out);
+    out
+}
+
+#[test]
+fn simulcast_down_track_gets_one_layer_chosen_by_view_and_estimate() {
+    let (mut rooms, now) = simulcast_room();
+    // No view and no estimate yet: the top layer, once its keyframe is asked for and arrives.
+    let asks = rooms.reselect_all(now);
+    assert_eq!(asks, vec![ask(A, "v", Some("f"))]);
+    assert!(delivered(&mut rooms, "f", false, now).is_empty());
+    let out = delivered(&mut rooms, "f", true, now);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].switched);
+    assert_eq!(out[0].subscriber, B);
+    assert!(delivered(&mut rooms, "q", true, now).is_empty());
+
+    // A thumbnail: switch down to "q" after its keyframe; "f" flows until then.
+    let small = View {
+        visible: true,
+        width: 320,
+        height: 180,
+    };
+    let asks = rooms.set_view(B, mid("b0"), small, now).unwrap();
+    assert_eq!(asks, vec![ask(A, "v", Some("q"))]);
+    assert_eq!(delivered(&mut rooms, "f", false, now).len(), 1);
+    assert!(delivered(&mut rooms, "q", false, now).is_empty());
+    assert!(delivered(&mut rooms, "q", true, now)[0].switched);
+    assert!(delivered(&mut rooms, "f", false, now).is_empty());
+
+    // Large again, but the estimate only affords "h" (90 % of 150k - nothing for audio).
+    let large = View {
+        visible: true,
+        width: 1280,
+        height: 720,
+    };
+    rooms.set_estimate(B, 150_000);
+    let asks = rooms.set_view(B, mid("b0"), large, now).unwrap();
+    assert_eq!(asks, vec![ask(A, "v", Some("h"))]);
+
+    // Hidden: nothing at all, and no keyframe requests.
+    let hidden = View {
+        visible: false,
+        ..large
+    };
+    assert!(
+        rooms
+            .set_view(B, mid("b0"), hidden, now)
+            .unwrap()
+            .is_empty()
+    );
+    for rid in ["q", "h", "f"] {
+        assert!(delivered(&mut rooms, rid, true, now).is_empty(), "{rid}");
+    }
+    // A loss on a layer nobody receives asks for nothing.
+    let mut f = frame(A, "v", Some("h"), false, now + Duration::from_secs(1));
+    f.contiguous = false;
+    assert_eq!(rooms.route_frame(&f, f.at, &mut Vec::new()), None);
+    // Unknown subscriber; unknown mid is ignored.
+    assert!(matches!(
+        rooms.set_view(C, mid("b0"), large, now),
+        Err(SfuError::UnknownParticipant)
+    ));
+    assert!(rooms.set_view(B, mid("zz"), large, now).unwrap().is_empty());
+}
+
+#[test]
+fn a_hidden_plain_video_tile_gets_nothing_but_audio_flows() {
+    let mut rooms = ready_pair();
+    rooms.publish(
+        A,
+        mid("a0"),
+        MediaKind::Audio,
+        TrackSource::Microphone,
+        vec![],
+    );
+    rooms.publish(A, mid("a1"), MediaKind::Video, TrackSource::Screen, vec![]);
+    negotiate(&mut rooms, B, &["b0", "b1"]);
+    let now = Instant::now();
+    let hidden = View {
+        visible: false,
+        width: 0,
+        height: 0,
+    };
+    assert!(
+        rooms
+            .set_view(B, mid("b1"), hidden, now)
+            .unwrap()
+            .is_empty()
+    );
+    // set_view on an audio m-line cannot silence it.
+    rooms.set_view(B, mid("b0"), hidden, now).unwrap();
+    let mut out = Vec::new();
+    rooms.route_frame(&frame(A, "a1", None, true, now), now, &mut out);
+    assert!(out.is_empty());
+    rooms.route_frame(&frame(A, "a0", None, false, now), now, &mut out);
+    assert_eq!(out.len(), 1);
+    // Shown again: a keyframe is asked for at once.
+    let asks = rooms.set_view(B, mid("b1"), View::default(), now).unwrap();
+    assert_eq!(asks, vec![ask(A, "a1", None)]);
 }

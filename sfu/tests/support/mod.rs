@@ -7,9 +7,15 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+mod sdp;
 mod sfu_client;
+mod simulcast;
+#[allow(unused_imports)] // Each test binary uses a different subset.
+pub use sdp::{MLine, m_lines};
 #[allow(unused_imports)] // Re-exported for other test binaries.
-pub use sfu_client::{SfuClient, SfuStatus};
+pub use sfu_client::{Publish, SfuClient, SfuStatus};
+#[allow(unused_imports)] // Re-exported for other test binaries.
+pub use simulcast::SimulcastVideo;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,6 +56,10 @@ pub struct Received {
     video_packets: AtomicU64,
     tracks: AtomicU64,
     stream_ids: std::sync::Mutex<Vec<String>>,
+    /// Video packets counted by the last byte of their payload (the synthetic layers fill
+    /// frames with a per-layer marker byte).
+    markers: std::sync::Mutex<std::collections::HashMap<u8, u64>>,
+    last_marker: std::sync::atomic::AtomicU8,
     changed: Notify,
 }
 
@@ -65,6 +75,19 @@ impl Received {
     /// Remote tracks announced by `on_track`.
     pub fn tracks(&self) -> u64 {
         self.tracks.load(Ordering::Relaxed)
+    }
+
+    /// Video packets received whose payload ends in `marker`.
+    pub fn marker_count(&self, marker: u8) -> u64 {
+        self.markers
+            .lock()
+            .map(|m| m.get(&marker).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// The last byte of the last video payload received.
+    pub fn last_marker(&self) -> u8 {
+        self.last_marker.load(Ordering::Relaxed)
     }
 
     /// Stream ids (`a=msid`) of the remote tracks seen so far.
@@ -107,11 +130,19 @@ impl PeerConnectionEventHandler for Handler {
         received.changed.notify_waiters();
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
-                if let TrackRemoteEvent::OnRtpPacket(_) = event {
+                if let TrackRemoteEvent::OnRtpPacket(packet) = event {
                     let counter = match kind {
                         RtpCodecKind::Audio => &received.audio_packets,
                         _ => &received.video_packets,
                     };
+                    if kind != RtpCodecKind::Audio
+                        && let Some(&last) = packet.payload.last()
+                    {
+                        if let Ok(mut m) = received.markers.lock() {
+                            *m.entry(last).or_default() += 1;
+                        }
+                        received.last_marker.store(last, Ordering::Relaxed);
+                    }
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -190,8 +221,51 @@ impl TestPeer {
         SyntheticTracks {
             audio: audio.0,
             audio_ssrc: audio.1,
-            video: video.0,
-            video_ssrc: video.1,
+            video: Some((video.0, video.1)),
+        }
+    }
+
+    /// Adds a track of `kind` fed by nothing (for m-line layouts such as a screen share).
+    pub async fn add_track_of(&self, kind: Kind) -> (Arc<TrackLocalStaticRTP>, u32) {
+        let (track, ssrc) = match kind {
+            Kind::Audio => synthetic_track(
+                RtpCodecKind::Audio,
+                "audio/opus",
+                48_000,
+                2,
+                "minptime=10;useinbandfec=1",
+            ),
+            Kind::Video => synthetic_track(RtpCodecKind::Video, "video/VP8", 90_000, 0, ""),
+        };
+        self.pc
+            .add_track(track.clone() as Arc<dyn TrackLocal>)
+            .await
+            .expect("add track");
+        (track, ssrc)
+    }
+
+    /// The underlying peer connection (for tests that need more than the helpers).
+    pub fn pc(&self) -> &Arc<dyn PeerConnection> {
+        &self.pc
+    }
+
+    /// Adds only the synthetic Opus track (its `start` writes audio only).
+    pub async fn add_synthetic_audio_only(&self) -> SyntheticTracks {
+        let audio = synthetic_track(
+            RtpCodecKind::Audio,
+            "audio/opus",
+            48_000,
+            2,
+            "minptime=10;useinbandfec=1",
+        );
+        self.pc
+            .add_track(audio.0.clone() as Arc<dyn TrackLocal>)
+            .await
+            .expect("add track");
+        SyntheticTracks {
+            audio: audio.0,
+            audio_ssrc: audio.1,
+            video: None,
         }
     }
 
@@ -212,6 +286,15 @@ impl TestPeer {
             .await
             .expect("local description")
             .sdp
+    }
+
+    /// Our current local description's SDP.
+    pub async fn offer_sdp(&self) -> String {
+        self.pc
+            .local_description()
+            .await
+            .map(|d| d.sdp)
+            .unwrap_or_default()
     }
 
     /// Applies the remote answer to our offer.
@@ -282,7 +365,7 @@ impl TestPeer {
     }
 }
 
-fn synthetic_track(
+pub(crate) fn synthetic_track(
     kind: RtpCodecKind,
     mime: &str,
     clock_rate: u32,
@@ -319,7 +402,7 @@ fn synthetic_track(
     (Arc::new(TrackLocalStaticRTP::new(track)), ssrc)
 }
 
-fn rand_ssrc() -> u32 {
+pub(crate) fn rand_ssrc() -> u32 {
     static NEXT: AtomicU64 = AtomicU64::new(0x1000);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     // Distinct, non-zero, and not sequential across processes' runs mattering little here.
@@ -330,8 +413,7 @@ fn rand_ssrc() -> u32 {
 pub struct SyntheticTracks {
     audio: Arc<TrackLocalStaticRTP>,
     audio_ssrc: u32,
-    video: Arc<TrackLocalStaticRTP>,
-    video_ssrc: u32,
+    video: Option<(Arc<TrackLocalStaticRTP>, u32)>,
 }
 
 impl SyntheticTracks {
@@ -347,19 +429,37 @@ impl SyntheticTracks {
             || Bytes::from_static(&[0xFC, 0xFF, 0xFE]),
             false,
         ));
-        let video = tokio::spawn(write_loop(
-            self.video,
-            self.video_ssrc,
-            VP8_PT,
-            Duration::from_millis(33),
-            3000,
-            vp8_keyframe,
-            true,
-        ));
-        Publisher {
-            tasks: vec![audio, video],
+        let mut tasks = vec![audio];
+        if let Some((video, ssrc)) = self.video {
+            tasks.push(tokio::spawn(write_loop(
+                video,
+                ssrc,
+                VP8_PT,
+                Duration::from_millis(33),
+                3000,
+                vp8_keyframe,
+                true,
+            )));
         }
+        Publisher { tasks }
     }
+}
+
+/// Writes one-packet VP8 keyframes at 30 fps on `track`, payloads ending in `marker`.
+pub(crate) fn start_vp8(track: Arc<TrackLocalStaticRTP>, ssrc: u32, marker: u8) -> JoinHandle<()> {
+    tokio::spawn(write_loop(
+        track,
+        ssrc,
+        VP8_PT,
+        Duration::from_millis(33),
+        3000,
+        move || {
+            let mut p = vp8_keyframe().to_vec();
+            p.push(marker);
+            Bytes::from(p)
+        },
+        true,
+    ))
 }
 
 /// A VP8 RTP payload: descriptor with S=1, PID=0, then a keyframe header (P bit clear, start
@@ -407,7 +507,7 @@ async fn write_loop(
 
 /// Running synthetic publishers; dropping it stops them.
 pub struct Publisher {
-    tasks: Vec<JoinHandle<()>>,
+    pub(crate) tasks: Vec<JoinHandle<()>>,
 }
 
 impl Drop for Publisher {

@@ -4,11 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use consultroom_sfu::{ParticipantId, RoomId, Sfu, SfuEvent};
+use consultroom_sfu::{
+    OfferError, ParticipantId, PublishPolicy, RoomId, Sfu, SfuEvent, TrackSource,
+};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 
-use super::{Publisher, TestPeer};
+use super::{Kind, Publisher, TestPeer, m_lines};
 
 /// What the SFU told one [`SfuClient`] so far.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +26,19 @@ pub struct SfuStatus {
     pub last_offer: String,
     /// Why the SFU refused one of our answers, if it did.
     pub answer_error: Option<String>,
+    /// Every [`SfuEvent::Speaking`], in order.
+    pub speakers: Vec<ParticipantId>,
+}
+
+/// What an [`SfuClient`] publishes.
+#[derive(Debug, Clone)]
+pub enum Publish {
+    /// Synthetic Opus + VP8.
+    Default,
+    /// Synthetic Opus + simulcast VP8 with these rids (lowest first).
+    Simulcast(Vec<&'static str>),
+    /// Synthetic Opus + VP8 camera + a second VP8 track (the screen; payloads end in `S`).
+    WithScreen,
 }
 
 /// A [`TestPeer`] joined to an in-process [`Sfu`], answering server offers as they come.
@@ -38,12 +54,95 @@ impl SfuClient {
     /// Joins `room` as `id`, publishes synthetic audio + video, offers and applies the answer.
     pub async fn connect(sfu: &Sfu, room: RoomId, id: ParticipantId) -> SfuClient {
         let peer = Arc::new(TestPeer::new().await);
+        SfuClient::connect_peer(sfu, room, id, peer, Publish::Default, None)
+            .await
+            .expect("sfu answers our offer")
+    }
+
+    /// Joins with what `publish` says, offering through `Sfu::offer_with_policy` when a
+    /// policy is given (the screen m-line, if any, is declared `Screen`, others undeclared).
+    pub async fn connect_with(
+        sfu: &Sfu,
+        room: RoomId,
+        id: ParticipantId,
+        publish: Publish,
+        allow_screen: Option<bool>,
+    ) -> Result<SfuClient, OfferError> {
+        let peer = Arc::new(TestPeer::new().await);
+        SfuClient::connect_peer(sfu, room, id, peer, publish, allow_screen).await
+    }
+
+    async fn connect_peer(
+        sfu: &Sfu,
+        room: RoomId,
+        id: ParticipantId,
+        peer: Arc<TestPeer>,
+        publish: Publish,
+        allow_screen: Option<bool>,
+    ) -> Result<SfuClient, OfferError> {
         let (events_tx, mut events_rx) = mpsc::channel(16);
         sfu.join(room, id, events_tx).await.expect("join");
-        let tracks = peer.add_synthetic_tracks().await;
+        enum Started {
+            Default(super::SyntheticTracks),
+            Simulcast(super::SyntheticTracks, super::SimulcastVideo),
+            Screen(super::SyntheticTracks, (Arc<TrackLocalStaticRTP>, u32)),
+        }
+        let started = match publish {
+            Publish::Default => Started::Default(peer.add_synthetic_tracks().await),
+            Publish::Simulcast(rids) => {
+                let audio_video = peer.add_synthetic_audio_only().await;
+                let video = peer.add_simulcast_video(&rids).await;
+                Started::Simulcast(audio_video, video)
+            }
+            Publish::WithScreen => {
+                let tracks = peer.add_synthetic_tracks().await;
+                let screen = peer.add_track_of(Kind::Video).await;
+                Started::Screen(tracks, screen)
+            }
+        };
         let offer = peer.offer().await;
-        let answer = sfu.offer(id, offer).await.expect("sfu answers our offer");
-        peer.accept_answer(answer).await;
+        let answer = match allow_screen {
+            None => sfu.offer(id, offer.clone()).await.map_err(OfferError::from),
+            Some(allow_screen) => {
+                let videos: Vec<_> = m_lines(&offer)
+                    .into_iter()
+                    .filter(|m| m.kind == "video")
+                    .collect();
+                let sources = match (&started, videos.get(1)) {
+                    (Started::Screen(..), Some(screen)) => {
+                        vec![(screen.mid.clone(), TrackSource::Screen)]
+                    }
+                    _ => vec![],
+                };
+                let policy = PublishPolicy {
+                    sources,
+                    allow_screen,
+                };
+                sfu.offer_with_policy(id, offer.clone(), policy).await
+            }
+        };
+        let answer = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                sfu.leave(id).await;
+                peer.close().await;
+                return Err(e);
+            }
+        };
+        peer.accept_answer(answer.clone()).await;
+        let publisher = match started {
+            Started::Default(tracks) => tracks.start(),
+            Started::Simulcast(audio, video) => {
+                let mut p = audio.start();
+                p.tasks.extend(video.start(&offer, &answer).tasks.drain(..));
+                p
+            }
+            Started::Screen(tracks, screen) => {
+                let mut p = tracks.start();
+                p.tasks.push(super::start_vp8(screen.0, screen.1, b'S'));
+                p
+            }
+        };
         let (status_tx, status) = watch::channel(SfuStatus::default());
         let events = {
             let sfu = sfu.clone();
@@ -64,17 +163,20 @@ impl SfuClient {
                         }
                         SfuEvent::Connected => status_tx.send_modify(|s| s.connected = true),
                         SfuEvent::Disconnected => status_tx.send_modify(|s| s.disconnected = true),
+                        SfuEvent::Speaking { participant } => {
+                            status_tx.send_modify(|s| s.speakers.push(participant))
+                        }
                     }
                 }
             })
         };
-        SfuClient {
+        Ok(SfuClient {
             peer,
             id,
-            publisher: Some(tracks.start()),
+            publisher: Some(publisher),
             events,
             status,
-        }
+        })
     }
 
     /// The SFU's view of this client so far.

@@ -1,0 +1,279 @@
+//! Forwarding decisions of the rooms, still with no IO: which down tracks get a frame (and
+//! with which RTP timestamp), which simulcast layer each down track wants, and which keyframe
+//! requests go upstream. The media loop turns the results into `Writer::write` calls.
+
+use std::time::Instant;
+
+use str0m::media::{Mid, Rid};
+
+use super::Rooms;
+use crate::simulcast::{Decision, choose_layer};
+use crate::{ParticipantId, SfuError, View};
+
+/// Bandwidth kept for each audio down track before video is budgeted (Opus at its highest
+/// usual rate plus headers); audio itself is never gated by the estimate.
+const AUDIO_RESERVE_BPS: u64 = 64_000;
+
+/// One incoming frame, as the rooms need to see it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Frame {
+    pub(crate) publisher: ParticipantId,
+    pub(crate) mid: Mid,
+    pub(crate) rid: Option<Rid>,
+    pub(crate) keyframe: bool,
+    pub(crate) dimensions: Option<(u32, u32)>,
+    pub(crate) bytes: usize,
+    /// The stream had no gap before this frame.
+    pub(crate) contiguous: bool,
+    /// Incoming RTP time (extended) and its clock rate.
+    pub(crate) rtp_time: u64,
+    pub(crate) hz: u32,
+    /// When its first packet was received.
+    pub(crate) at: Instant,
+}
+
+/// Write this frame to `subscriber`'s m-line `mid` with RTP time `rtp_time`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Delivery {
+    pub(crate) subscriber: ParticipantId,
+    pub(crate) mid: Mid,
+    pub(crate) rtp_time: u64,
+    /// This frame completed a simulcast layer switch on that down track.
+    pub(crate) switched: bool,
+}
+
+/// Ask `publisher` for a keyframe on its m-line `mid` (layer `rid` for simulcast).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeyframeAsk {
+    pub(crate) publisher: ParticipantId,
+    pub(crate) mid: Mid,
+    pub(crate) rid: Option<Rid>,
+}
+
+impl Rooms {
+    /// Routes one incoming frame: deliveries go to `out`; returns a keyframe request when the
+    /// incoming stream broke and someone receives that layer (throttled).
+    pub(crate) fn route_frame(
+        &mut self,
+        f: &Frame,
+        now: Instant,
+        out: &mut Vec<Delivery>,
+    ) -> Option<KeyframeAsk> {
+        let id = self.by_source.get(&(f.publisher, f.mid))?;
+        let track = self.tracks.get_mut(id)?;
+        // `Some(rid)`: a keyframe request goes upstream (for that layer, or `None` = plain).
+        let mut request: Option<Option<Rid>> = None;
+        let simulcast_rid = match (&mut track.layers, f.rid) {
+            (Some(layers), Some(rid)) => {
+                layers.observe(rid, f.bytes, f.dimensions, now);
+                let wanted = track
+                    .fanout
+                    .iter()
+                    .any(|l| l.switch.current() == Some(rid) || l.switch.target() == Some(rid));
+                if !f.contiguous && wanted && layers.allow_keyframe(rid, now) {
+                    request = Some(Some(rid));
+                }
+                Some(rid)
+            }
+            _ => {
+                if !f.contiguous && track.keyframe.allow(now) {
+                    request = Some(f.rid);
+                }
+                None
+            }
+        };
+        let is_video = track.kind.is_video();
+        for leg in &mut track.fanout {
+            let switched = match simulcast_rid {
+                Some(rid) => match leg.switch.on_frame(rid, f.keyframe) {
+                    Decision::Forward { switched } => switched,
+                    Decision::Drop => continue,
+                },
+                // A hidden tile gets no plain video either; audio always flows.
+                None if is_video && !leg.view.visible => continue,
+                None => false,
+            };
+            let rtp_time = leg.rebase.rebase(f.rid, f.rtp_time, f.hz, f.at);
+            out.push(Delivery {
+                subscriber: leg.subscriber,
+                mid: leg.mid,
+                rtp_time,
+                switched,
+            });
+        }
+        request.map(|rid| KeyframeAsk {
+            publisher: track.publisher,
+            mid: track.mid,
+            rid,
+        })
+    }
+
+    /// Sets how `subscriber` shows its down track on m-line `mid`, and re-chooses its layers.
+    /// A mid that is not one of its down tracks is ignored. Returns keyframe requests to send.
+    pub(crate) fn set_view(
+        &mut self,
+        subscriber: ParticipantId,
+        mid: Mid,
+        view: View,
+        now: Instant,
+    ) -> Result<Vec<KeyframeAsk>, SfuError> {
+        let member = self
+            .members
+            .get_mut(&subscriber)
+            .ok_or(SfuError::UnknownParticipant)?;
+        let mut asks = Vec::new();
+        let Some(down) = member.down.iter_mut().find(|d| d.state.mid() == Some(mid)) else {
+            return Ok(asks);
+        };
+        let was_visible = down.view.visible;
+        down.view = view;
+        let track_id = down.track;
+        if let Some(track) = self.tracks.get_mut(&track_id)
+            && let Some(leg) = track
+                .fanout
+                .iter_mut()
+                .find(|l| l.subscriber == subscriber && l.mid == mid)
+        {
+            leg.view = view;
+            // A plain video track shown again needs a fresh picture.
+            if track.layers.is_none()
+                && track.kind.is_video()
+                && view.visible
+                && !was_visible
+                && track.keyframe.allow(now)
+            {
+                asks.push(KeyframeAsk {
+                    publisher: track.publisher,
+                    mid: track.mid,
+                    rid: None,
+                });
+            }
+        }
+        self.reselect(subscriber, now);
+        self.keyframe_asks(now, &mut asks);
+        Ok(asks)
+    }
+
+    /// Records `subscriber`'s send-side bandwidth estimate (bit/s).
+    pub(crate) fn set_estimate(&mut self, subscriber: ParticipantId, bps: u64) {
+        if let Some(m) = self.members.get_mut(&subscriber) {
+            m.estimate = Some(bps);
+        }
+    }
+
+    /// Re-chooses the layer of every simulcast down track of every member, and collects the
+    /// keyframe requests that pending switches need. Called periodically by the loop.
+    pub(crate) fn reselect_all(&mut self, now: Instant) -> Vec<KeyframeAsk> {
+        let members: Vec<ParticipantId> = self.members.keys().copied().collect();
+        for p in members {
+            self.reselect(p, now);
+        }
+        let mut asks = Vec::new();
+        self.keyframe_asks(now, &mut asks);
+        asks
+    }
+
+    /// Re-chooses the layers of `subscriber`'s simulcast down tracks from its estimate: the
+    /// estimate (less 10 % headroom and an audio reserve) is split evenly over its visible
+    /// simulcast tracks.
+    fn reselect(&mut self, subscriber: ParticipantId, now: Instant) {
+        let Some(m) = self.members.get(&subscriber) else {
+            return;
+        };
+        let open: Vec<(super::TrackId, Mid)> = m
+            .down
+            .iter()
+            .filter_map(|d| match d.state {
+                super::DownState::Open(mid) => Some((d.track, mid)),
+                _ => None,
+            })
+            .collect();
+        let mut audio = 0u64;
+        let mut visible_simulcast = 0u64;
+        for (id, mid) in &open {
+            let Some(track) = self.tracks.get(id) else {
+                continue;
+            };
+            if !track.kind.is_video() {
+                audio += 1;
+            } else if track.layers.is_some()
+                && track
+                    .fanout
+                    .iter()
+                    .any(|l| l.subscriber == subscriber && l.mid == *mid && l.view.visible)
+            {
+                visible_simulcast += 1;
+            }
+        }
+        let budget = m.estimate.map(|e| {
+            (e * 9 / 10).saturating_sub(AUDIO_RESERVE_BPS * audio) / visible_simulcast.max(1)
+        });
+        for (id, mid) in open {
+            let Some(track) = self.tracks.get_mut(&id) else {
+                continue;
+            };
+            let Some(layers) = &track.layers else {
+                continue;
+            };
+            let (rids, infos) = layers.ordered(now);
+            if let Some(leg) = track
+                .fanout
+                .iter_mut()
+                .find(|l| l.subscriber == subscriber && l.mid == mid)
+            {
+                let choice = choose_layer(&infos, budget, leg.view).and_then(|i| rids.get(i));
+                leg.switch.set_target(choice.copied());
+            }
+        }
+    }
+
+    /// Keyframe requests for down tracks waiting to switch (throttled per down track and per
+    /// layer).
+    fn keyframe_asks(&mut self, now: Instant, out: &mut Vec<KeyframeAsk>) {
+        for track in self.tracks.values_mut() {
+            let Some(layers) = &mut track.layers else {
+                continue;
+            };
+            for leg in &mut track.fanout {
+                if let Some(rid) = leg.switch.keyframe_wanted(now)
+                    && layers.allow_keyframe(rid, now)
+                {
+                    out.push(KeyframeAsk {
+                        publisher: track.publisher,
+                        mid: track.mid,
+                        rid: Some(rid),
+                    });
+                }
+            }
+        }
+    }
+
+    /// A subscriber asked for a keyframe on its m-line `mid`: what to ask the publisher (the
+    /// layer this subscriber receives), unless the same request went upstream < 500 ms ago.
+    pub(crate) fn keyframe_upstream(
+        &mut self,
+        subscriber: ParticipantId,
+        mid: Mid,
+        now: Instant,
+    ) -> Option<KeyframeAsk> {
+        let id = self.by_down.get(&(subscriber, mid))?;
+        let track = self.tracks.get_mut(id)?;
+        let rid = match &mut track.layers {
+            Some(layers) => {
+                let rid = track
+                    .fanout
+                    .iter()
+                    .find(|l| l.subscriber == subscriber && l.mid == mid)?
+                    .switch
+                    .current()?;
+                layers.allow_keyframe(rid, now).then_some(Some(rid))?
+            }
+            None => track.keyframe.allow(now).then_some(None)?,
+        };
+        Some(KeyframeAsk {
+            publisher: track.publisher,
+            mid: track.mid,
+            rid,
+        })
+    }
+}

@@ -1,0 +1,223 @@
+//! Simulcast: the layers of one published video track, and the choice of a layer per down
+//! track.
+//!
+//! Invariants:
+//! - A track with rids (RFC 8851/8853) is simulcast; each down track gets at most one layer at a
+//!   time (`switch`), chosen by `select::choose_layer` from the subscriber's send-side
+//!   bandwidth estimate (str0m TWCC BWE) and the tile size it reported with `Sfu::set_view`.
+//! - A layer nobody is given is neither forwarded nor asked for keyframes. (Pausing it at the
+//!   publisher needs the client's `RTCRtpSender.setParameters`; the SFU cannot stop a browser
+//!   encoder from the server side without renegotiation.)
+//! - Keyframe requests upstream are throttled per layer (one per 500 ms), whatever the number of
+//!   subscribers waiting.
+
+use std::time::{Duration, Instant};
+
+use str0m::media::Rid;
+
+use crate::keyframe::KeyframeThrottle;
+
+pub(crate) mod select;
+pub(crate) mod switch;
+
+pub(crate) use select::{LayerInfo, choose_layer};
+pub(crate) use switch::{Decision, LayerSwitch, Rebaser};
+
+/// A layer with no media for this long is not chosen.
+const LAYER_IDLE: Duration = Duration::from_secs(2);
+/// Bitrate measurement window.
+const RATE_WINDOW: Duration = Duration::from_millis(1000);
+
+/// One incoming layer.
+#[derive(Debug)]
+struct Layer {
+    rid: Rid,
+    meter: RateMeter,
+    width: u32,
+    height: u32,
+    last_seen: Option<Instant>,
+    keyframe: KeyframeThrottle,
+}
+
+/// The layers of one simulcast track.
+#[derive(Debug, Default)]
+pub(crate) struct Layers {
+    layers: Vec<Layer>,
+}
+
+impl Layers {
+    /// Layers announced in SDP (`a=simulcast`), in announced order.
+    pub(crate) fn new(rids: impl IntoIterator<Item = Rid>) -> Layers {
+        let mut layers = Layers::default();
+        for rid in rids {
+            layers.layer_mut(rid);
+        }
+        layers
+    }
+
+    fn layer_mut(&mut self, rid: Rid) -> &mut Layer {
+        let index = match self.layers.iter().position(|l| l.rid == rid) {
+            Some(i) => i,
+            None => {
+                self.layers.push(Layer {
+                    rid,
+                    meter: RateMeter::default(),
+                    width: 0,
+                    height: 0,
+                    last_seen: None,
+                    keyframe: KeyframeThrottle::default(),
+                });
+                self.layers.len() - 1
+            }
+        };
+        &mut self.layers[index]
+    }
+
+    /// Records a frame of `bytes` on layer `rid`; `dimensions` from a keyframe when known.
+    pub(crate) fn observe(
+        &mut self,
+        rid: Rid,
+        bytes: usize,
+        dimensions: Option<(u32, u32)>,
+        now: Instant,
+    ) {
+        // Bounded: a publisher cannot make us track more than a handful of layers.
+        if self.layers.len() >= 8 && !self.layers.iter().any(|l| l.rid == rid) {
+            return;
+        }
+        let layer = self.layer_mut(rid);
+        layer.meter.add(bytes, now);
+        layer.last_seen = Some(now);
+        if let Some((w, h)) = dimensions {
+            layer.width = w;
+            layer.height = h;
+        }
+    }
+
+    /// The layers from the lowest quality to the highest, as rids and selection inputs.
+    /// Ordered by keyframe height when every layer's is known, else by measured bitrate when
+    /// every layer has one, else in announced order.
+    pub(crate) fn ordered(&self, now: Instant) -> (Vec<Rid>, Vec<LayerInfo>) {
+        let mut order: Vec<&Layer> = self.layers.iter().collect();
+        if order.iter().all(|l| l.height > 0) {
+            order.sort_by_key(|l| (l.height, l.meter.bps()));
+        } else if order.iter().all(|l| l.meter.bps() > 0) {
+            order.sort_by_key(|l| l.meter.bps());
+        }
+        let rids = order.iter().map(|l| l.rid).collect();
+        let infos = order
+            .iter()
+            .map(|l| LayerInfo {
+                bitrate: l.meter.bps(),
+                width: l.width,
+                height: l.height,
+                active: l
+                    .last_seen
+                    .is_some_and(|t| now.saturating_duration_since(t) < LAYER_IDLE),
+            })
+            .collect();
+        (rids, infos)
+    }
+
+    /// Whether a keyframe request for `rid` may go upstream now (one per 500 ms per layer).
+    pub(crate) fn allow_keyframe(&mut self, rid: Rid, now: Instant) -> bool {
+        self.layer_mut(rid).keyframe.allow(now)
+    }
+}
+
+/// Bitrate over fixed windows, smoothed over the last two.
+#[derive(Debug, Default)]
+struct RateMeter {
+    start: Option<Instant>,
+    bytes: u64,
+    bps: u64,
+}
+
+impl RateMeter {
+    fn add(&mut self, bytes: usize, now: Instant) {
+        let start = *self.start.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed >= RATE_WINDOW {
+            let measured = self.bytes * 8 * 1000 / (elapsed.as_millis().max(1) as u64);
+            self.bps = if self.bps == 0 {
+                measured
+            } else {
+                (self.bps + measured) / 2
+            };
+            self.start = Some(now);
+            self.bytes = 0;
+        }
+        self.bytes += bytes as u64;
+    }
+
+    fn bps(&self) -> u64 {
+        self.bps
+    }
+}
+
+/// Width and height from a VP8 keyframe (RFC 6386 §9.1), `None` for other frames.
+pub(crate) fn vp8_dimensions(frame: &[u8]) -> Option<(u32, u32)> {
+    match frame {
+        [tag, _, _, 0x9D, 0x01, 0x2A, w0, w1, h0, h1, ..] if tag & 1 == 0 => {
+            let w = u32::from(u16::from_le_bytes([*w0, *w1]) & 0x3FFF);
+            let h = u32::from(u16::from_le_bytes([*h0, *h1]) & 0x3FFF);
+            (w > 0 && h > 0).then_some((w, h))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vp8_keyframe_dimensions() {
+        let key = [
+            0x50, 0x01, 0x00, 0x9D, 0x01, 0x2A, 0x80, 0x02, 0xE0, 0x01, 0xAA,
+        ];
+        assert_eq!(vp8_dimensions(&key), Some((640, 480)));
+        let mut delta = key;
+        delta[0] |= 1;
+        assert_eq!(vp8_dimensions(&delta), None);
+        for n in 0..key.len() {
+            let _ = vp8_dimensions(&key[..n]);
+        }
+        assert_eq!(vp8_dimensions(&key[..9]), None);
+    }
+
+    #[test]
+    fn layers_are_ordered_by_resolution_then_bitrate() {
+        let t0 = Instant::now();
+        let mut layers = Layers::new([Rid::from("f"), Rid::from("q"), Rid::from("h")]);
+        // Before any media: announced order, all inactive.
+        let (rids, infos) = layers.ordered(t0);
+        assert_eq!(rids, vec![Rid::from("f"), Rid::from("q"), Rid::from("h")]);
+        assert!(infos.iter().all(|l| !l.active));
+        for step in 0..=40u64 {
+            let now = t0 + Duration::from_millis(step * 50);
+            layers.observe(Rid::from("q"), 100, None, now);
+            layers.observe(Rid::from("h"), 400, None, now);
+            layers.observe(Rid::from("f"), 1600, None, now);
+        }
+        let now = t0 + Duration::from_secs(2);
+        let (rids, infos) = layers.ordered(now);
+        assert_eq!(rids, vec![Rid::from("q"), Rid::from("h"), Rid::from("f")]);
+        // 100 bytes every 50 ms = 16 kbit/s.
+        assert!((15_000..=17_000).contains(&infos[0].bitrate), "{infos:?}");
+        assert!(infos.iter().all(|l| l.active));
+        // Keyframe sizes win over bitrate.
+        layers.observe(Rid::from("q"), 10, Some((1280, 720)), now);
+        layers.observe(Rid::from("h"), 10, Some((640, 360)), now);
+        layers.observe(Rid::from("f"), 10, Some((320, 180)), now);
+        let (rids, _) = layers.ordered(now);
+        assert_eq!(rids, vec![Rid::from("f"), Rid::from("h"), Rid::from("q")]);
+        // Idle layers become inactive.
+        let (_, infos) = layers.ordered(now + Duration::from_secs(3));
+        assert!(infos.iter().all(|l| !l.active));
+        // Keyframe requests are throttled per layer.
+        assert!(layers.allow_keyframe(Rid::from("q"), now));
+        assert!(layers.allow_keyframe(Rid::from("h"), now));
+        assert!(!layers.allow_keyframe(Rid::from("q"), now));
+    }
+}

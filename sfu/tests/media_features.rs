@@ -1,0 +1,223 @@
+//! Interop (webrtc-rs against the SFU on 127.0.0.1): simulcast layer switching driven by
+//! `set_view`, and screen share refused or forwarded under the publish policy.
+
+mod support;
+
+use std::time::Duration;
+
+use consultroom_sfu::{OfferError, ParticipantId, RoomId, Sfu, SfuConfig, View};
+use support::{Kind, Publish, SfuClient, m_lines};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn start_sfu() -> (Sfu, prometheus::Registry) {
+    let registry = prometheus::Registry::new();
+    let config = SfuConfig {
+        bind: "127.0.0.1:0".parse().expect("addr"),
+        announce: vec!["127.0.0.1".parse().expect("ip")],
+    };
+    let sfu = Sfu::start(config, &registry).await.expect("sfu starts");
+    (sfu, registry)
+}
+
+fn counter(registry: &prometheus::Registry, name: &str) -> f64 {
+    registry
+        .gather()
+        .iter()
+        .filter(|f| f.name() == name)
+        .flat_map(|f| f.get_metric().iter().map(|m| m.get_counter().get_value()))
+        .sum()
+}
+
+/// Waits until `pred` holds (bounded); returns whether it did.
+async fn eventually(timeout: Duration, pred: impl Fn() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if pred() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pred()
+}
+
+/// The subscriber's own m-line carrying `publisher`'s video (from the SFU's last offer).
+fn video_mid(client: &SfuClient, stream: &str) -> String {
+    m_lines(&client.status().last_offer)
+        .into_iter()
+        .find(|m| m.kind == "video" && m.msid.as_ref().is_some_and(|(s, _)| s == stream))
+        .map(|m| m.mid)
+        .expect("a video down track")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulcast_subscriber_follows_its_view_from_720p_to_180p() {
+    let (sfu, registry) = start_sfu().await;
+    let publisher = SfuClient::connect_with(
+        &sfu,
+        RoomId(1),
+        ParticipantId(1),
+        Publish::Simulcast(vec!["q", "h", "f"]),
+        None,
+    )
+    .await
+    .expect("publisher offer accepted");
+    if std::env::var("DEBUG_SDP").is_ok() {
+        eprintln!("OFFER:\n{}", publisher.peer.offer_sdp().await);
+    }
+    let viewer = SfuClient::connect(&sfu, RoomId(1), ParticipantId(2)).await;
+    assert!(viewer.peer.wait_connected(WAIT).await, "viewer connects");
+    assert!(
+        viewer
+            .wait_status(WAIT, |s| s.offers_answered >= 1)
+            .await
+            .offers_answered
+            >= 1
+    );
+    let mid = video_mid(&viewer, "participant-1");
+    let got = viewer.peer.received();
+
+    let large = View {
+        visible: true,
+        width: 1280,
+        height: 720,
+    };
+    sfu.set_view(ParticipantId(2), mid.clone(), large)
+        .await
+        .expect("set_view");
+    assert!(
+        eventually(WAIT, || got.marker_count(b'f') >= 20).await,
+        "1280x720 gets the f layer: f={} h={} q={}",
+        got.marker_count(b'f'),
+        got.marker_count(b'h'),
+        got.marker_count(b'q')
+    );
+    assert_eq!(got.marker_count(b'q'), 0, "never q while large");
+
+    let small = View {
+        visible: true,
+        width: 320,
+        height: 180,
+    };
+    sfu.set_view(ParticipantId(2), mid.clone(), small)
+        .await
+        .expect("set_view");
+    let q_before = got.marker_count(b'q');
+    assert!(
+        eventually(WAIT, || got.marker_count(b'q') >= q_before + 20
+            && got.last_marker() == b'q')
+        .await,
+        "320x180 switches to the q layer: q={}",
+        got.marker_count(b'q')
+    );
+    // After the switch only q arrives.
+    let f_after = got.marker_count(b'f');
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(got.marker_count(b'f'), f_after, "no f after the switch");
+    assert!(counter(&registry, "consultroom_sfu_layer_switches_total") >= 2.0);
+
+    // Hidden: the video stops, audio goes on.
+    let hidden = View {
+        visible: false,
+        ..small
+    };
+    sfu.set_view(ParticipantId(2), mid, hidden)
+        .await
+        .expect("set_view");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let video = got.packets(Kind::Video);
+    let audio = got.packets(Kind::Audio);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(got.packets(Kind::Video), video, "hidden tile gets no video");
+    assert!(got.packets(Kind::Audio) > audio + 10, "audio keeps flowing");
+
+    publisher.close().await;
+    viewer.close().await;
+    sfu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screen_share_is_refused_without_permission_and_forwarded_with_its_msid() {
+    let (sfu, _registry) = start_sfu().await;
+    let viewer = SfuClient::connect(&sfu, RoomId(3), ParticipantId(2)).await;
+
+    // Not allowed: refused, nothing applied, the participant is not in the room.
+    let refused = SfuClient::connect_with(
+        &sfu,
+        RoomId(3),
+        ParticipantId(1),
+        Publish::WithScreen,
+        Some(false),
+    )
+    .await;
+    assert!(matches!(refused, Err(OfferError::Forbidden(_))));
+    assert_eq!(sfu.stats().await.participants(), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(viewer.peer.received().tracks(), 0);
+
+    // Allowed: three down tracks, the screen in its own stream.
+    let sharer = SfuClient::connect_with(
+        &sfu,
+        RoomId(3),
+        ParticipantId(1),
+        Publish::WithScreen,
+        Some(true),
+    )
+    .await
+    .expect("allowed");
+    let from_sharer = |sdp: &str| {
+        m_lines(sdp)
+            .iter()
+            .filter(|m| {
+                m.msid
+                    .as_ref()
+                    .is_some_and(|(s, _)| s.starts_with("participant-1"))
+            })
+            .count()
+    };
+    let status = viewer
+        .wait_status(WAIT, |s| from_sharer(&s.last_offer) == 3)
+        .await;
+    assert!(viewer.peer.wait_connected(WAIT).await);
+    let lines = m_lines(&status.last_offer);
+    let msids: Vec<(String, String)> = lines
+        .iter()
+        .filter_map(|m| m.msid.clone())
+        .filter(|(stream, _)| stream.starts_with("participant-"))
+        .collect();
+    let sharer_mids: Vec<String> = m_lines(&sharer.peer.offer_sdp().await)
+        .into_iter()
+        .map(|m| m.mid)
+        .collect();
+    assert_eq!(msids.len(), 3, "{msids:?}");
+    assert_eq!(
+        msids[0],
+        (
+            "participant-1".into(),
+            format!("microphone-{}", sharer_mids[0])
+        )
+    );
+    assert_eq!(
+        msids[1],
+        ("participant-1".into(), format!("camera-{}", sharer_mids[1]))
+    );
+    assert_eq!(
+        msids[2],
+        (
+            "participant-1-screen".into(),
+            format!("screen-{}", sharer_mids[2])
+        )
+    );
+    let got = viewer.peer.received();
+    assert!(
+        eventually(WAIT, || got.marker_count(b'S') >= 10).await,
+        "screen frames arrive"
+    );
+    assert!(
+        got.stream_ids()
+            .contains(&"participant-1-screen".to_string())
+    );
+    sharer.close().await;
+    viewer.close().await;
+    sfu.shutdown().await;
+}
