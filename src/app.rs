@@ -14,7 +14,9 @@ use axum::extract::DefaultBodyLimit;
 use consultroom_clinic::ids::AppointmentId;
 use consultroom_clinic::{Clinic, ClinicConfig, Clock, JoinClaims, JoinTokenError, Store};
 use consultroom_sfu::{Sfu, SfuConfig};
-use consultroom_signalling::{Hub, HubConfig, Identity, TokenError, TokenVerifier};
+use consultroom_signalling::{
+    Hub, HubConfig, Identity, PatientIdentity, QueueKey, TokenError, TokenVerifier, Visit,
+};
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -48,14 +50,18 @@ impl TokenVerifier for ClinicTokens {
                 staff_id: s.staff_id.to_string(),
                 organisation_id: s.organisation_id.to_string(),
                 display_name: s.display_name,
+                department_ids: Vec::new(),
             }),
-            Ok(JoinClaims::Patient(p)) => Ok(Identity::Patient {
-                appointment_id: p.appointment_id.to_string(),
+            Ok(JoinClaims::Patient(p)) => Ok(Identity::Patient(PatientIdentity {
                 organisation_id: p.organisation_id.to_string(),
-                practitioner_id: p.practitioner_id.to_string(),
                 display_name: p.display_name,
-                appointment_starts_at: p.appointment_starts_at,
-            }),
+                visit: Visit::Appointment {
+                    appointment_id: p.appointment_id.to_string(),
+                    starts_at: p.appointment_starts_at,
+                    duration_minutes: 0,
+                },
+                queue: QueueKey::Practitioner(p.practitioner_id.to_string()),
+            })),
             Err(JoinTokenError::Expired) => Err(TokenError::Expired),
             Err(_) => Err(TokenError::Invalid),
         }
@@ -225,6 +231,7 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let ticker = self.hub.spawn_ticker(Duration::from_secs(1));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let draining = self.draining.clone();
         let hub = self.hub.clone();
@@ -257,6 +264,7 @@ impl App {
                 tracing::warn!("shutdown deadline reached; closing remaining connections");
             }
         }
+        ticker.abort();
         self.sfu.shutdown().await;
         self.store.close().await;
         Ok(())

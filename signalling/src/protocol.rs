@@ -38,8 +38,41 @@ pub enum ClientMessage {
     Mute { audio: bool, video: bool },
     /// Staff: end the consultation for everyone.
     EndConsultation {},
+    /// Staff: start the consultation of one of your appointments before the patient arrives;
+    /// the patient goes straight in when they come.
+    ForceStart { appointment_id: String },
+    /// Staff: move a waiting (or in-consultation) patient to another waiting room.
+    Transfer {
+        participant_id: String,
+        to: QueueRef,
+    },
     /// Keep-alive; answered with `pong`.
     Ping {},
+}
+
+/// A waiting room on the wire: a practitioner's own, or a department's shared one.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct QueueRef {
+    pub kind: QueueKind,
+    pub id: String,
+}
+
+/// The kind of a waiting room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueKind {
+    Practitioner,
+    Department,
+}
+
+/// A service announcement shown to waiting patients.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct AnnouncementInfo {
+    pub id: String,
+    pub text: String,
+    /// RFC 3339 UTC; hidden after this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 /// Longest request id echoed back in `reply_to`; longer ids are ignored.
@@ -123,6 +156,11 @@ pub struct WaitingEntry {
     /// RFC 3339 UTC.
     pub arrived_at: String,
     pub punctuality: Punctuality,
+    /// The waiting room the patient is in.
+    pub queue: QueueRef,
+    /// The patient's connection dropped; they keep their place for a short grace period.
+    #[serde(default)]
+    pub reconnecting: bool,
 }
 
 /// A participant of a consultation.
@@ -150,8 +188,20 @@ pub enum ServerMessage {
     WaitingSnapshot { entries: Vec<WaitingEntry> },
     /// Staff: a patient arrived in the waiting room.
     WaitingArrived { entry: WaitingEntry },
-    /// Staff: a patient left the waiting room (gone, or admitted).
+    /// Staff: a patient left the waiting room (gone, admitted, or transferred elsewhere).
     WaitingLeft { participant_id: String },
+    /// Staff: a waiting entry changed (e.g. `reconnecting`).
+    WaitingUpdated { entry: WaitingEntry },
+    /// Patient: your place in the queue and when you will probably be seen.
+    QueueStatus {
+        /// 1 = next.
+        position: u32,
+        /// RFC 3339 UTC estimate; absent when no honest estimate can be made.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        estimated_start_at: Option<String>,
+    },
+    /// Patient: the service announcements for your waiting room (the whole current list).
+    Announcements { items: Vec<AnnouncementInfo> },
     /// Patient: you are in the waiting room.
     Waiting {
         /// RFC 3339 UTC, when there is an appointment.
@@ -308,6 +358,16 @@ mod tests {
                 video: true,
             },
             ClientMessage::EndConsultation {},
+            ClientMessage::ForceStart {
+                appointment_id: "a".into(),
+            },
+            ClientMessage::Transfer {
+                participant_id: "p".into(),
+                to: QueueRef {
+                    kind: QueueKind::Department,
+                    id: "d".into(),
+                },
+            },
             ClientMessage::Ping {},
         ];
         for c in &client {
@@ -319,6 +379,8 @@ mod tests {
                 | ClientMessage::IceCandidate { .. }
                 | ClientMessage::Mute { .. }
                 | ClientMessage::EndConsultation {}
+                | ClientMessage::ForceStart { .. }
+                | ClientMessage::Transfer { .. }
                 | ClientMessage::Ping {} => {}
             }
         }
@@ -329,6 +391,11 @@ mod tests {
             appointment_starts_at: None,
             arrived_at: "t".into(),
             punctuality: Punctuality::OnTime,
+            queue: QueueRef {
+                kind: QueueKind::Practitioner,
+                id: "d".into(),
+            },
+            reconnecting: false,
         };
         let info = ParticipantInfo {
             participant_id: "p".into(),
@@ -388,6 +455,9 @@ mod tests {
                 | ServerMessage::WaitingSnapshot { .. }
                 | ServerMessage::WaitingArrived { .. }
                 | ServerMessage::WaitingLeft { .. }
+                | ServerMessage::WaitingUpdated { .. }
+                | ServerMessage::QueueStatus { .. }
+                | ServerMessage::Announcements { .. }
                 | ServerMessage::Waiting { .. }
                 | ServerMessage::ConsultationStarted { .. }
                 | ServerMessage::ParticipantJoined { .. }

@@ -24,7 +24,7 @@ use tokio::sync::{Mutex, mpsc};
 
 use crate::metrics::Metrics;
 use crate::protocol::{ClientMessage, ErrorCode, ServerFrame, ServerMessage, decode_client_frame};
-use crate::state::{ConnId, Effects, HubState};
+use crate::state::{Announcement, ConnId, Effects, HubState, Refusal};
 use crate::{TokenError, TokenVerifier};
 
 /// Close code: message too big (RFC 6455).
@@ -126,6 +126,32 @@ impl Hub {
                 .out
                 .try_send(Outgoing::Close(CLOSE_GOING_AWAY, "server shutting down"));
         }
+    }
+
+    /// Replace the service announcements (all organisations) and push the changes to waiting
+    /// patients. The composing binary calls this at start-up and whenever they change.
+    pub async fn set_announcements(&self, items: Vec<Announcement>) {
+        let mut state = self.inner.state.lock().await;
+        let fx = state.set_announcements(items, self.now());
+        self.apply(&state, fx).await;
+    }
+
+    /// Run the periodic clock: grace periods and announcement expiries are checked every
+    /// `period` (one second in the server) against the injected clock.
+    pub fn spawn_ticker(&self, period: Duration) -> tokio::task::JoinHandle<()> {
+        let hub = self.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(period);
+            loop {
+                interval.tick().await;
+                if hub.inner.draining.load(Ordering::SeqCst) {
+                    break;
+                }
+                let mut state = hub.inner.state.lock().await;
+                let fx = state.tick(hub.now());
+                hub.apply(&state, fx).await;
+            }
+        })
     }
 
     /// Number of open WebSocket connections.
@@ -441,33 +467,28 @@ impl Session {
             }
             ClientMessage::Admit { participant_id } => {
                 let mut state = hub.inner.state.lock().await;
-                match state.admit(self.conn, &participant_id, hub.now()) {
-                    Ok(fx) => {
-                        self.send(id, ServerMessage::Ok {});
-                        hub.apply(&state, fx).await;
-                    }
-                    Err(r) => self.error(id, r.code, r.message),
-                }
+                let r = state.admit(self.conn, &participant_id, hub.now());
+                self.reply(&hub, &state, id, r).await;
             }
             ClientMessage::Mute { audio, video } => {
                 let mut state = hub.inner.state.lock().await;
-                match state.mute(self.conn, audio, video) {
-                    Ok(fx) => {
-                        self.send(id, ServerMessage::Ok {});
-                        hub.apply(&state, fx).await;
-                    }
-                    Err(r) => self.error(id, r.code, r.message),
-                }
+                let r = state.mute(self.conn, audio, video);
+                self.reply(&hub, &state, id, r).await;
             }
             ClientMessage::EndConsultation {} => {
                 let mut state = hub.inner.state.lock().await;
-                match state.end(self.conn) {
-                    Ok(fx) => {
-                        self.send(id, ServerMessage::Ok {});
-                        hub.apply(&state, fx).await;
-                    }
-                    Err(r) => self.error(id, r.code, r.message),
-                }
+                let r = state.end(self.conn, hub.now());
+                self.reply(&hub, &state, id, r).await;
+            }
+            ClientMessage::ForceStart { appointment_id } => {
+                let mut state = hub.inner.state.lock().await;
+                let r = state.force_start(self.conn, &appointment_id, hub.now());
+                self.reply(&hub, &state, id, r).await;
+            }
+            ClientMessage::Transfer { participant_id, to } => {
+                let mut state = hub.inner.state.lock().await;
+                let r = state.transfer(self.conn, &participant_id, &to, hub.now());
+                self.reply(&hub, &state, id, r).await;
             }
             ClientMessage::MediaOffer { sdp } => {
                 if !self.may_send_media().await {
@@ -511,6 +532,23 @@ impl Session {
             ClientMessage::Ping {} => self.send(id, ServerMessage::Pong {}),
         }
         true
+    }
+
+    /// Reply `ok` and apply the effects, or reply with the refusal.
+    async fn reply(
+        &self,
+        hub: &Hub,
+        state: &HubState,
+        id: Option<String>,
+        result: Result<Effects, Refusal>,
+    ) {
+        match result {
+            Ok(fx) => {
+                self.send(id, ServerMessage::Ok {});
+                hub.apply(state, fx).await;
+            }
+            Err(r) => self.error(id, r.code, r.message),
+        }
     }
 
     async fn may_send_media(&self) -> bool {
