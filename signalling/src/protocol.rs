@@ -29,7 +29,22 @@ pub enum ClientMessage {
     /// Staff: let a waiting patient into a consultation with the caller.
     Admit { participant_id: String },
     /// SDP offer from the client (its published tracks). Answered with `media_answer`.
-    MediaOffer { sdp: String },
+    /// `tracks` says what each sending m-line carries (undeclared video is the camera).
+    MediaOffer {
+        sdp: String,
+        #[serde(default)]
+        tracks: Vec<TrackInfo>,
+    },
+    /// How the client shows the remote video on its m-line `mid`: hidden tiles get nothing,
+    /// and simulcast video is sent in the layer that fits the size (device pixels).
+    View {
+        mid: String,
+        visible: bool,
+        #[serde(default)]
+        width: u32,
+        #[serde(default)]
+        height: u32,
+    },
     /// SDP answer to a server `media_offer` (renegotiation).
     MediaAnswer { sdp: String },
     /// A trickled ICE candidate (`candidate:...`, as in `RTCIceCandidate.candidate`).
@@ -48,6 +63,22 @@ pub enum ClientMessage {
     },
     /// Keep-alive; answered with `pong`.
     Ping {},
+}
+
+/// What one of the client's sending m-lines carries.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct TrackInfo {
+    pub mid: String,
+    pub source: TrackSourceKind,
+}
+
+/// The source of a published track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackSourceKind {
+    Microphone,
+    Camera,
+    Screen,
 }
 
 /// A waiting room on the wire: a practitioner's own, or a department's shared one.
@@ -220,6 +251,8 @@ pub enum ServerMessage {
     ParticipantJoined { participant: ParticipantInfo },
     /// Someone left the consultation you are in.
     ParticipantLeft { participant_id: String },
+    /// The loudest participant of your consultation changed (at most twice a second).
+    Speaking { participant_id: String },
     /// Someone's microphone/camera state changed.
     ParticipantMuted {
         participant_id: String,
@@ -251,6 +284,8 @@ pub enum EndReason {
     Ended,
     /// Every other participant left.
     Abandoned,
+    /// The patient was transferred to another waiting room; the appointment is not completed.
+    Transferred,
 }
 
 /// Stable error codes. Never rename one; add new ones.
@@ -348,7 +383,19 @@ mod tests {
             ClientMessage::Admit {
                 participant_id: "p".into(),
             },
-            ClientMessage::MediaOffer { sdp: "v=0".into() },
+            ClientMessage::MediaOffer {
+                sdp: "v=0".into(),
+                tracks: vec![TrackInfo {
+                    mid: "0".into(),
+                    source: TrackSourceKind::Camera,
+                }],
+            },
+            ClientMessage::View {
+                mid: "2".into(),
+                visible: true,
+                width: 640,
+                height: 360,
+            },
             ClientMessage::MediaAnswer { sdp: "v=0".into() },
             ClientMessage::IceCandidate {
                 candidate: "c".into(),
@@ -375,6 +422,7 @@ mod tests {
                 ClientMessage::Join { .. }
                 | ClientMessage::Admit { .. }
                 | ClientMessage::MediaOffer { .. }
+                | ClientMessage::View { .. }
                 | ClientMessage::MediaAnswer { .. }
                 | ClientMessage::IceCandidate { .. }
                 | ClientMessage::Mute { .. }
@@ -431,6 +479,9 @@ mod tests {
             ServerMessage::ParticipantLeft {
                 participant_id: "p".into(),
             },
+            ServerMessage::Speaking {
+                participant_id: "p".into(),
+            },
             ServerMessage::ParticipantMuted {
                 participant_id: "p".into(),
                 audio: true,
@@ -462,6 +513,7 @@ mod tests {
                 | ServerMessage::ConsultationStarted { .. }
                 | ServerMessage::ParticipantJoined { .. }
                 | ServerMessage::ParticipantLeft { .. }
+                | ServerMessage::Speaking { .. }
                 | ServerMessage::ParticipantMuted { .. }
                 | ServerMessage::MediaAnswer { .. }
                 | ServerMessage::MediaOffer { .. }

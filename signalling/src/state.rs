@@ -218,6 +218,11 @@ impl HubState {
         self.consultations.len()
     }
 
+    /// The public participant id of connection `conn`.
+    pub fn public_id(&self, conn: ConnId) -> Option<String> {
+        self.conns.get(&conn).map(|c| c.participant_id.clone())
+    }
+
     /// Whether `conn` is in a consultation (and so may exchange media).
     pub fn in_consultation(&self, conn: ConnId) -> bool {
         matches!(
@@ -606,6 +611,17 @@ impl HubState {
         };
         let more = self.leave_consultation(patient_conn, &c, id);
         fx.merge(more);
+        // No patient left: the consultation is over for the staff too, but the appointment is
+        // not completed (the patient is still to be seen by someone else).
+        let patients_left = self.consultations.get(&id).is_some_and(|cons| {
+            cons.members
+                .iter()
+                .any(|m| self.conns.get(m).is_some_and(|c| c.role() == Role::Patient))
+        });
+        if !patients_left {
+            let more = self.close_consultation(id, EndReason::Transferred, now);
+            fx.merge(more);
+        }
         let Identity::Patient(patient) = c.identity.clone() else {
             return Err(refuse(ErrorCode::NotFound, "no such patient"));
         };

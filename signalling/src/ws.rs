@@ -17,13 +17,15 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::response::IntoResponse;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
-use consultroom_sfu::{Sfu, SfuError, SfuEvent};
+use consultroom_sfu::{OfferError, PublishPolicy, Sfu, SfuError, SfuEvent, TrackSource, View};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use tokio::sync::{Mutex, mpsc};
 
 use crate::metrics::Metrics;
-use crate::protocol::{ClientMessage, ErrorCode, ServerFrame, ServerMessage, decode_client_frame};
+use crate::protocol::{
+    ClientMessage, ErrorCode, ServerFrame, ServerMessage, TrackSourceKind, decode_client_frame,
+};
 use crate::state::{Announcement, ConnId, Effects, HubState, Refusal};
 use crate::{TokenError, TokenVerifier};
 
@@ -47,6 +49,8 @@ pub struct HubConfig {
     pub now: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     /// Called with the appointment id when staff end a consultation.
     pub on_completed: Option<Arc<dyn Fn(String) + Send + Sync>>,
+    /// Whether participants may publish a screen share (default true).
+    pub allow_screen_share: bool,
 }
 
 impl Default for HubConfig {
@@ -57,6 +61,7 @@ impl Default for HubConfig {
             outgoing_queue: 256,
             now: Arc::new(Utc::now),
             on_completed: None,
+            allow_screen_share: true,
         }
     }
 }
@@ -266,8 +271,17 @@ async fn run_connection(hub: Hub, socket: WebSocket) {
                 break;
             }
             ev = sfu_rx.recv() => {
-                if let Some(SfuEvent::Offer { sdp }) = ev {
-                    session.send(None, ServerMessage::MediaOffer { sdp });
+                match ev {
+                    Some(SfuEvent::Offer { sdp }) => {
+                        session.send(None, ServerMessage::MediaOffer { sdp });
+                    }
+                    Some(SfuEvent::Speaking { participant }) => {
+                        let public = hub.inner.state.lock().await.public_id(ConnId(participant.0));
+                        if let Some(participant_id) = public {
+                            session.send(None, ServerMessage::Speaking { participant_id });
+                        }
+                    }
+                    _ => {}
                 }
             }
             msg = ws_rx.next() => {
@@ -490,13 +504,66 @@ impl Session {
                 let r = state.transfer(self.conn, &participant_id, &to, hub.now());
                 self.reply(&hub, &state, id, r).await;
             }
-            ClientMessage::MediaOffer { sdp } => {
+            ClientMessage::MediaOffer { sdp, tracks } => {
                 if !self.may_send_media().await {
                     self.error(id, ErrorCode::InvalidState, "not in a consultation");
                     return true;
                 }
-                match hub.inner.sfu.offer(self.conn.participant(), sdp).await {
+                let policy = PublishPolicy {
+                    sources: tracks
+                        .into_iter()
+                        .map(|t| {
+                            let source = match t.source {
+                                TrackSourceKind::Microphone => TrackSource::Microphone,
+                                TrackSourceKind::Camera => TrackSource::Camera,
+                                TrackSourceKind::Screen => TrackSource::Screen,
+                            };
+                            (t.mid, source)
+                        })
+                        .collect(),
+                    allow_screen: hub.inner.config.allow_screen_share,
+                };
+                match hub
+                    .inner
+                    .sfu
+                    .offer_with_policy(self.conn.participant(), sdp, policy)
+                    .await
+                {
                     Ok(sdp) => self.send(id, ServerMessage::MediaAnswer { sdp }),
+                    Err(OfferError::Forbidden(_)) => self.error(
+                        id,
+                        ErrorCode::Forbidden,
+                        "screen sharing is not allowed in this organisation",
+                    ),
+                    Err(OfferError::Sfu(e)) => self.sfu_error(id, e),
+                }
+            }
+            ClientMessage::View {
+                mid,
+                visible,
+                width,
+                height,
+            } => {
+                if !self.may_send_media().await {
+                    self.error(id, ErrorCode::InvalidState, "not in a consultation");
+                    return true;
+                }
+                let view = View {
+                    visible,
+                    width,
+                    height,
+                };
+                match hub
+                    .inner
+                    .sfu
+                    .set_view(self.conn.participant(), mid, view)
+                    .await
+                {
+                    Ok(()) => {
+                        if id.is_some() {
+                            self.send(id, ServerMessage::Ok {});
+                        }
+                    }
                     Err(e) => self.sfu_error(id, e),
                 }
             }

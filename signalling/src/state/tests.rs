@@ -495,7 +495,7 @@ fn transfer_moves_waiting_and_in_consultation_patients_within_the_organisation()
     };
     let fx = s.transfer(ConnId(2), "p1", &to_doc1, t(10, 5, 0)).unwrap();
     assert!(!s.in_consultation(ConnId(3)));
-    assert_eq!(fx.sfu_leave, vec![ConnId(3)]);
+    assert_eq!(fx.sfu_leave, vec![ConnId(3), ConnId(2)], "both leave the media room");
     assert!(
         sent_to(&fx, ConnId(3))
             .iter()
@@ -511,6 +511,21 @@ fn transfer_moves_waiting_and_in_consultation_patients_within_the_organisation()
             .iter()
             .any(|m| matches!(m, ServerMessage::WaitingArrived { .. }))
     );
+    // doc2 is alone now: the consultation ends for them, and the appointment is not completed.
+    assert!(sent_to(&fx, ConnId(2)).iter().any(|m| matches!(
+        m,
+        ServerMessage::ConsultationEnded {
+            reason: EndReason::Transferred,
+            ..
+        }
+    )));
+    assert!(fx.completed_appointments.is_empty());
+    assert_eq!(s.consultations(), 0);
+    // doc1 can admit the patient again, and transfer them once more.
+    s.admit(ConnId(1), "p1", t(10, 6, 0)).unwrap();
+    assert!(s.in_consultation(ConnId(3)));
+    s.transfer(ConnId(1), "p1", &to_doc2, t(10, 7, 0)).unwrap();
+    assert!(!s.in_consultation(ConnId(3)));
     // Nobody online for the target: refused, nothing changes.
     let nowhere = QueueRef {
         kind: QueueKind::Department,
