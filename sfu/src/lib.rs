@@ -55,6 +55,8 @@ mod policy;
 mod room;
 mod routing;
 mod simulcast;
+mod speaker;
+mod tcp;
 
 pub use api::{LoopStats, OfferError, PublishPolicy, SfuOptions, SfuStats, TrackSource, View};
 use media_loop::Command;
@@ -203,7 +205,6 @@ impl Sfu {
             media_loop::spawn::spawn(media_loop::spawn::LoopSetup {
                 index,
                 sockets,
-                config: config.clone(),
                 crypto: crypto.clone(),
                 cert: cert.clone(),
                 commands: rx,

@@ -3,6 +3,7 @@
 //! Invariant: a command's reply is sent before any [`SfuEvent::Offer`] it causes is queued, so a
 //! signalling task that handles one thing at a time forwards our answer before our next offer.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,6 +12,7 @@ use str0m::bwe::Bitrate;
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::config::{CryptoProvider, DtlsCert};
 use str0m::media::KeyframeRequestKind;
+use str0m::net::TcpType;
 use str0m::{Candidate, IceCreds, Rtc, RtcConfig};
 use tokio::sync::mpsc;
 
@@ -112,6 +114,7 @@ impl MediaLoop {
                 connected: false,
                 timeout: None,
                 policy: PublishPolicy::default(),
+                nacks_seen: HashMap::new(),
             },
         );
         self.update_gauges();
@@ -123,13 +126,28 @@ impl MediaLoop {
     fn new_rtc(&mut self, p: ParticipantId) -> Rtc {
         let creds = IceCreds::new();
         self.routing.add_ufrag(creds.ufrag.clone(), p);
-        build_rtc(
+        let mut rtc = build_rtc(
             self.crypto.clone(),
             self.cert.clone(),
             creds,
             &self.candidates,
             Instant::now(),
-        )
+        );
+        // ICE-TCP: passive host candidates (RFC 6544); clients connect to us.
+        for addr in &self.tcp_candidates {
+            let candidate = Candidate::builder()
+                .tcp()
+                .host(*addr)
+                .tcptype(TcpType::Passive)
+                .build();
+            match candidate {
+                Ok(c) => {
+                    rtc.add_local_candidate(c);
+                }
+                Err(e) => tracing::warn!(error = %e, "unusable tcp host candidate"),
+            }
+        }
+        rtc
     }
 
     fn accept_offer(
@@ -152,9 +170,17 @@ impl MediaLoop {
         }
         match result {
             Ok(answer) => {
+                let answer = answer.to_sdp_string();
+                // An ICE restart gave the session a new local ufrag: route STUN for it too.
+                if let Some(ufrag) = answer
+                    .lines()
+                    .find_map(|l| l.trim_end().strip_prefix("a=ice-ufrag:"))
+                {
+                    self.routing.add_ufrag(ufrag.to_string(), p);
+                }
                 self.rooms.set_ready(p);
                 self.mark_dirty(p);
-                Ok(answer.to_sdp_string())
+                Ok(answer)
             }
             Err(e) => {
                 // str0m kills the session on some bad first offers (e.g. no fingerprint);

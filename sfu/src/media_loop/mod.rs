@@ -23,14 +23,16 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::config::{CryptoProvider, DtlsCert};
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::{Candidate, Input, Rtc};
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::addrs;
-use crate::metrics::{DropReason, LoopGauge, Metrics};
+use crate::metrics::{Direction as Dir, DropReason, LoopGauge, Metrics};
 use crate::placement::Placement;
 use crate::room::{Delivery, Rooms};
 use crate::routing::{RoutingTable, stun_local_ufrag};
+use crate::speaker::SpeakerDetector;
+use crate::tcp::{TcpConns, TcpEvent};
 use crate::{
     LoopStats, ParticipantId, PublishPolicy, RoomId, SfuError, SfuEvent, TrackSource, View,
 };
@@ -108,6 +110,8 @@ struct Peer {
     timeout: Option<Instant>,
     /// What the participant declared about its m-lines (sources; screen permission).
     policy: PublishPolicy,
+    /// Last cumulative NACK count per (mid, rid, egress) from str0m's stats, for deltas.
+    nacks_seen: HashMap<(Mid, Option<str0m::media::Rid>, bool), u64>,
 }
 
 /// Why a participant is being removed.
@@ -143,6 +147,15 @@ pub(crate) struct MediaLoop {
     deliveries: Vec<Delivery>,
     /// Next periodic layer re-selection.
     next_tick: Instant,
+    /// Active speaker detection per room.
+    speakers: HashMap<RoomId, SpeakerDetector>,
+    /// ICE-TCP: the listener (if enabled), its address and candidates, the connections, and
+    /// the channel their reader tasks report on.
+    tcp_listener: Option<TcpListener>,
+    tcp_addr: Option<SocketAddr>,
+    tcp_candidates: Vec<SocketAddr>,
+    tcp: TcpConns,
+    tcp_events: mpsc::Receiver<TcpEvent>,
 }
 
 /// This loop's share of the global gauges and its own `loop`-labelled gauges.
@@ -160,7 +173,17 @@ struct Gauges {
 enum Wake {
     Command(Option<Command>),
     Datagram(std::io::Result<(usize, SocketAddr)>),
+    Accept(std::io::Result<(TcpStream, SocketAddr)>),
+    Tcp(Option<TcpEvent>),
     Timer,
+}
+
+/// Accepts on the loop's TCP listener; never resolves when ICE-TCP is off.
+async fn accept(listener: &Option<TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl MediaLoop {
@@ -169,7 +192,6 @@ impl MediaLoop {
         let LoopSetup {
             index,
             sockets,
-            config: _,
             crypto,
             cert,
             commands,
@@ -177,6 +199,8 @@ impl MediaLoop {
             placement,
         } = setup;
         let socket = UdpSocket::from_std(sockets.udp)?;
+        let tcp_listener = sockets.tcp.map(TcpListener::from_std).transpose()?;
+        let (tcp_tx, tcp_events) = mpsc::channel(crate::tcp::EVENT_QUEUE);
         let gauge = |kind| metrics.loop_gauge(index, kind);
         let gauges = Gauges {
             rooms: 0,
@@ -206,6 +230,12 @@ impl MediaLoop {
             gauges,
             deliveries: Vec::new(),
             next_tick: Instant::now() + TICK,
+            speakers: HashMap::new(),
+            tcp_listener,
+            tcp_addr: sockets.tcp_addr,
+            tcp_candidates: sockets.tcp_candidates,
+            tcp: TcpConns::new(tcp_tx),
+            tcp_events,
         })
     }
 
@@ -223,6 +253,8 @@ impl MediaLoop {
             let wake = tokio::select! {
                 cmd = self.commands.recv() => Wake::Command(cmd),
                 res = self.socket.recv_from(&mut buf) => Wake::Datagram(res),
+                res = accept(&self.tcp_listener) => Wake::Accept(res),
+                ev = self.tcp_events.recv() => Wake::Tcp(ev),
                 _ = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
             };
             match wake {
@@ -242,7 +274,13 @@ impl MediaLoop {
                         }
                     }
                 }
-                Wake::Timer => {}
+                Wake::Accept(Ok((stream, remote))) => {
+                    self.tcp.accept(stream, remote);
+                    self.update_gauges();
+                }
+                Wake::Accept(Err(e)) => tracing::debug!(error = %e, "tcp accept failed"),
+                Wake::Tcp(Some(event)) => self.handle_tcp(event),
+                Wake::Tcp(None) | Wake::Timer => {}
             }
             let now = Instant::now();
             if now >= self.next_tick {
@@ -261,7 +299,9 @@ impl MediaLoop {
     fn handle_recv(&mut self, res: std::io::Result<(usize, SocketAddr)>, buf: &[u8]) {
         match res {
             Ok((n, source)) => match buf.get(..n) {
-                Some(data) if n <= MAX_DATAGRAM => self.handle_datagram(data, source),
+                Some(data) if n <= MAX_DATAGRAM => {
+                    self.handle_datagram(data, source, Protocol::Udp)
+                }
                 _ => self.metrics.dropped(DropReason::Oversize),
             },
             // ICMP errors surface as recv errors on some platforms; the socket stays usable.
@@ -269,24 +309,36 @@ impl MediaLoop {
         }
     }
 
-    /// Routes one datagram to its participant's `Rtc` (see `routing` for the rules).
-    fn handle_datagram(&mut self, data: &[u8], source: SocketAddr) {
+    /// Routes one datagram (UDP, or a de-framed TCP packet) to its participant's `Rtc` (see
+    /// `routing` for the rules; a TCP connection is bound to one participant).
+    fn handle_datagram(&mut self, data: &[u8], source: SocketAddr, proto: Protocol) {
         let now = Instant::now();
         let Ok(contents) = DatagramRecv::try_from(data) else {
             self.metrics.dropped(DropReason::Garbage);
             return;
         };
-        let destination = addrs::local_for(&self.candidates, self.local_addr, source);
+        let destination = match proto {
+            Protocol::Tcp => addrs::local_for(
+                &self.tcp_candidates,
+                self.tcp_addr.unwrap_or(self.local_addr),
+                source,
+            ),
+            _ => addrs::local_for(&self.candidates, self.local_addr, source),
+        };
         let input = Input::Receive(
             now,
             Receive {
-                proto: Protocol::Udp,
+                proto,
                 source,
                 destination,
                 contents,
             },
         );
-        let participant = match self.routing.by_addr(&source) {
+        let known = match proto {
+            Protocol::Tcp => self.tcp.participant(&source),
+            _ => self.routing.by_addr(&source),
+        };
+        let participant = match known {
             Some(p) => p,
             None => {
                 // Unknown 4-tuple: only a STUN request naming one of our ufrags may claim it,
@@ -302,7 +354,10 @@ impl MediaLoop {
                     self.metrics.dropped(DropReason::Unroutable);
                     return;
                 };
-                self.routing.learn(source, p);
+                match proto {
+                    Protocol::Tcp => self.tcp.bind(&source, p),
+                    _ => self.routing.learn(source, p),
+                }
                 p
             }
         };
@@ -310,10 +365,28 @@ impl MediaLoop {
             self.metrics.dropped(DropReason::Unroutable);
             return;
         };
+        if is_rtp(data) {
+            self.metrics.rtp(Dir::In, data.len());
+        }
         if let Err(e) = peer.rtc.handle_input(input) {
             tracing::debug!(participant = participant.0, error = %e, "rtc rejected input");
         }
         self.mark_dirty(participant);
+    }
+
+    fn handle_tcp(&mut self, event: TcpEvent) {
+        match event {
+            TcpEvent::Packet(remote, packet) => {
+                // Packets still queued from a connection closed meanwhile are ignored.
+                if self.tcp.is_open(&remote) {
+                    self.handle_datagram(&packet, remote, Protocol::Tcp);
+                }
+            }
+            TcpEvent::Closed(remote) => {
+                self.tcp.close(&remote);
+                self.update_gauges();
+            }
+        }
     }
 
     /// Periodic work: re-choose simulcast layers (bitrates and estimates move) and ask for the
@@ -322,6 +395,25 @@ impl MediaLoop {
         self.next_tick = now + TICK;
         for ask in self.rooms.reselect_all(now) {
             self.request_keyframe(ask, KeyframeRequestKind::Pli);
+        }
+        let rooms = &self.rooms;
+        self.speakers
+            .retain(|room, _| !rooms.members_of(*room).is_empty());
+        for (room, detector) in &mut self.speakers {
+            let Some(speaker) = detector.poll(now) else {
+                continue;
+            };
+            self.metrics.speaker_changes.inc();
+            for member in self.rooms.members_of(*room) {
+                if let Some(peer) = self.peers.get(member) {
+                    emit(
+                        &peer.events,
+                        SfuEvent::Speaking {
+                            participant: speaker,
+                        },
+                    );
+                }
+            }
         }
     }
 
@@ -378,10 +470,17 @@ impl MediaLoop {
     }
 
     /// Sends one datagram, counting forwarded RTP. Never waits: a full buffer drops it.
-    fn send(&self, destination: SocketAddr, contents: &[u8]) {
+    fn send(&self, proto: Protocol, destination: SocketAddr, contents: &[u8]) {
         if is_rtp(contents) {
             self.metrics.packets_forwarded.inc();
             self.metrics.bytes_forwarded.inc_by(contents.len() as u64);
+            self.metrics.rtp(Dir::Out, contents.len());
+        }
+        if proto == Protocol::Tcp {
+            if let Err(reason) = self.tcp.send(&destination, contents) {
+                self.metrics.dropped(reason);
+            }
+            return;
         }
         if let Err(e) = self.socket.try_send_to(contents, destination) {
             tracing::trace!(error = %e, "udp send dropped");
@@ -395,10 +494,16 @@ impl MediaLoop {
             return;
         };
         self.routing.remove(p);
+        self.tcp.close_participant(p);
         if let Some(at) = peer.timeout.take() {
             self.timers.remove(&(at, p));
         }
         self.dirty.retain(|d| *d != p);
+        if let Some(room) = self.rooms.room_of(p)
+            && let Some(detector) = self.speakers.get_mut(&room)
+        {
+            detector.remove(p);
+        }
         let affected = self.rooms.leave(p);
         self.update_gauges();
         match why {
@@ -425,7 +530,7 @@ impl MediaLoop {
         // Bounded: a closing `Rtc` only has a few datagrams left to send.
         for _ in 0..64 {
             match rtc.poll_output() {
-                Ok(str0m::Output::Transmit(t)) => self.send(t.destination, &t.contents),
+                Ok(str0m::Output::Transmit(t)) => self.send(t.proto, t.destination, &t.contents),
                 Ok(str0m::Output::Event(_)) => {}
                 Ok(str0m::Output::Timeout(_)) | Err(_) => break,
             }
@@ -460,17 +565,17 @@ impl MediaLoop {
             .loop_published
             .set(self.rooms.published_count() as i64);
         self.gauges.loop_down.set(self.rooms.down_count() as i64);
-        self.gauges.loop_tcp.set(0);
+        self.gauges.loop_tcp.set(self.tcp.len() as i64);
     }
 
     fn stats(&self) -> LoopStats {
         LoopStats {
             udp_addr: Some(self.local_addr),
-            tcp_addr: None,
+            tcp_addr: self.tcp_addr,
             participants: self.rooms.participant_count(),
             rooms: self.rooms.room_count(),
             published_tracks: self.rooms.published_count(),
-            tcp_connections: 0,
+            tcp_connections: self.tcp.len(),
         }
     }
 }

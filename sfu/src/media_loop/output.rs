@@ -7,7 +7,9 @@
 use std::time::Instant;
 
 use str0m::bwe::BweKind;
-use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaData, MediaTime, Mid};
+use str0m::media::{
+    Direction, KeyframeRequest, KeyframeRequestKind, MediaData, MediaTime, Mid, Rid,
+};
 use str0m::{Event, IceConnectionState, Output, RtcError};
 
 use super::{MediaLoop, Removal, emit};
@@ -44,7 +46,7 @@ impl MediaLoop {
                 return;
             }
             match peer.rtc.poll_output() {
-                Ok(Output::Transmit(t)) => self.send(t.destination, &t.contents),
+                Ok(Output::Transmit(t)) => self.send(t.proto, t.destination, &t.contents),
                 Ok(Output::Timeout(at)) => {
                     self.schedule(p, at);
                     return;
@@ -101,6 +103,23 @@ impl MediaLoop {
             Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
                 self.rooms.set_estimate(p, estimate.as_u64());
             }
+            Event::PeerStats(stats) => {
+                if let Some(rtt) = stats.rtt {
+                    self.metrics.rtt_seconds.observe(rtt.as_secs_f64());
+                }
+                if let Some(loss) = stats.ingress_loss_fraction {
+                    self.metrics.loss(Dir::In, loss);
+                }
+                if let Some(loss) = stats.egress_loss_fraction {
+                    self.metrics.loss(Dir::Out, loss);
+                }
+            }
+            Event::MediaIngressStats(stats) => {
+                self.count_nacks(p, (stats.mid, stats.rid, false), stats.nacks);
+            }
+            Event::MediaEgressStats(stats) => {
+                self.count_nacks(p, (stats.mid, stats.rid, true), stats.nacks);
+            }
             _ => {}
         }
     }
@@ -126,6 +145,14 @@ impl MediaLoop {
         let ask = self.rooms.route_frame(&frame, now, &mut deliveries);
         let audio_level = data.ext_vals.audio_level;
         let voice = data.ext_vals.voice_activity.unwrap_or(false);
+        if let Some(level) = audio_level
+            && let Some(room) = self.rooms.room_of(p)
+        {
+            self.speakers
+                .entry(room)
+                .or_default()
+                .observe(p, level, now);
+        }
         for d in &deliveries {
             let Some(peer) = self.peers.get_mut(&d.subscriber) else {
                 continue;
@@ -166,6 +193,20 @@ impl MediaLoop {
         if let Some(ask) = ask {
             self.request_keyframe(ask, KeyframeRequestKind::Pli);
         }
+    }
+
+    /// Adds the growth of a cumulative NACK count from str0m's stats to the metric.
+    fn count_nacks(&mut self, p: ParticipantId, key: (Mid, Option<Rid>, bool), total: u64) {
+        let Some(peer) = self.peers.get_mut(&p) else {
+            return;
+        };
+        let egress = key.2;
+        // Bounded by the session's m-lines × layers.
+        let seen = peer.nacks_seen.entry(key).or_insert(0);
+        let delta = total.saturating_sub(*seen);
+        *seen = total;
+        self.metrics
+            .nacks(if egress { Dir::Out } else { Dir::In }, delta);
     }
 
     /// A subscriber lost a picture: ask the publisher, at most every 500 ms per track/layer.

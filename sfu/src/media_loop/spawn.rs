@@ -34,7 +34,6 @@ pub(crate) struct LoopSockets {
 pub(crate) struct LoopSetup {
     pub(crate) index: usize,
     pub(crate) sockets: LoopSockets,
-    pub(crate) config: SfuConfig,
     pub(crate) crypto: Arc<CryptoProvider>,
     pub(crate) cert: DtlsCert,
     pub(crate) commands: mpsc::Receiver<Command>,

@@ -139,6 +139,16 @@ impl Rooms {
         self.members.len()
     }
 
+    /// The room `p` is in.
+    pub(crate) fn room_of(&self, p: ParticipantId) -> Option<RoomId> {
+        self.members.get(&p).map(|m| m.room)
+    }
+
+    /// The members of `room`.
+    pub(crate) fn members_of(&self, room: RoomId) -> &[ParticipantId] {
+        self.rooms.get(&room).map(Vec::as_slice).unwrap_or(&[])
+    }
+
     /// Number of published tracks over all rooms.
     pub(crate) fn published_count(&self) -> usize {
         self.tracks.len()

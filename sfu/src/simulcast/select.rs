@@ -54,9 +54,7 @@ pub(crate) fn choose_layer(layers: &[LayerInfo], budget: Option<u64>, view: View
     let affordable = active
         .iter()
         .copied()
-        .filter(|&i| i <= wanted)
-        .filter(|&i| layers.get(i).is_some_and(|l| l.bitrate <= budget))
-        .next_back();
+        .rfind(|&i| i <= wanted && layers.get(i).is_some_and(|l| l.bitrate <= budget));
     Some(affordable.unwrap_or(lowest))
 }
 

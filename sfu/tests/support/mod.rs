@@ -164,6 +164,17 @@ pub struct TestPeer {
 impl TestPeer {
     /// A peer with default codecs and interceptors, gathering loopback host candidates only.
     pub async fn new() -> TestPeer {
+        TestPeer::build(true).await
+    }
+
+    /// A peer with no UDP socket at all: it can only reach the SFU by ICE-TCP (active
+    /// candidates, connecting to the passive TCP candidates given to
+    /// [`TestPeer::add_tcp_candidates_from`]).
+    pub async fn new_tcp_only() -> TestPeer {
+        TestPeer::build(false).await
+    }
+
+    async fn build(udp: bool) -> TestPeer {
         let mut media_engine = MediaEngine::default();
         media_engine
             .register_default_codecs()
@@ -188,7 +199,8 @@ impl TestPeer {
             .with_interceptor_registry(registry)
             .with_setting_engine(setting_engine)
             .with_handler(handler)
-            .with_udp_addrs(vec!["127.0.0.1:0"])
+            .with_udp_addrs(if udp { vec!["127.0.0.1:0"] } else { vec![] })
+            .with_tcp_addrs(if udp { vec![] } else { vec!["127.0.0.1:0"] })
             .build()
             .await
             .expect("peer connection");
@@ -286,6 +298,56 @@ impl TestPeer {
             .await
             .expect("local description")
             .sdp
+    }
+
+    /// Creates an ICE-restart offer (new ufrag/pwd), waits (≤ 5 s) for gathering.
+    pub async fn restart_offer(&self) -> String {
+        let _guard = self.sdp_lock.lock().await;
+        let options = rtc::peer_connection::configuration::RTCOfferOptions { ice_restart: true };
+        let offer = self
+            .pc
+            .create_offer(Some(options))
+            .await
+            .expect("create offer");
+        self.pc
+            .set_local_description(offer)
+            .await
+            .expect("set local offer");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.offer_sdp_unlocked().await
+    }
+
+    /// Trickles the passive TCP candidates of `answer` to the peer (webrtc-rs dials them).
+    pub async fn add_tcp_candidates_from(&self, answer: &str) -> usize {
+        let mut n = 0;
+        for line in answer.lines() {
+            let line = line.trim_end();
+            let Some(c) = line.strip_prefix("a=") else {
+                continue;
+            };
+            if c.starts_with("candidate:") && c.contains(" tcp ") && c.contains("passive") {
+                let init = webrtc::peer_connection::RTCIceCandidateInit {
+                    candidate: c.to_string(),
+                    sdp_mid: Some("0".into()),
+                    sdp_mline_index: Some(0),
+                    ..Default::default()
+                };
+                self.pc
+                    .add_ice_candidate(init)
+                    .await
+                    .expect("add candidate");
+                n += 1;
+            }
+        }
+        n
+    }
+
+    async fn offer_sdp_unlocked(&self) -> String {
+        self.pc
+            .local_description()
+            .await
+            .map(|d| d.sdp)
+            .unwrap_or_default()
     }
 
     /// Our current local description's SDP.

@@ -72,6 +72,19 @@ impl SfuClient {
         SfuClient::connect_peer(sfu, room, id, peer, publish, allow_screen).await
     }
 
+    /// Like [`SfuClient::connect`] with a peer built by the caller (e.g. TCP-only). The SFU's
+    /// passive TCP candidates in the answer are trickled to the peer.
+    pub async fn connect_on(
+        sfu: &Sfu,
+        room: RoomId,
+        id: ParticipantId,
+        peer: TestPeer,
+    ) -> SfuClient {
+        SfuClient::connect_peer(sfu, room, id, Arc::new(peer), Publish::Default, None)
+            .await
+            .expect("sfu answers our offer")
+    }
+
     async fn connect_peer(
         sfu: &Sfu,
         room: RoomId,
@@ -130,11 +143,12 @@ impl SfuClient {
             }
         };
         peer.accept_answer(answer.clone()).await;
+        peer.add_tcp_candidates_from(&answer).await;
         let publisher = match started {
             Started::Default(tracks) => tracks.start(),
             Started::Simulcast(audio, video) => {
                 let mut p = audio.start();
-                p.tasks.extend(video.start(&offer, &answer).tasks.drain(..));
+                p.tasks.append(&mut video.start(&offer, &answer).tasks);
                 p
             }
             Started::Screen(tracks, screen) => {
