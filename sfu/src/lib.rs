@@ -1,42 +1,58 @@
 //! Media plane: a selective forwarding unit built on str0m (sans-IO WebRTC).
 //!
-//! Invariant: this crate knows nothing of HTTP, JSON, SQL or JWT. It owns the UDP socket and
-//! every participant's `str0m::Rtc`; the signalling layer drives it through [`Sfu`] (commands on a
-//! bounded channel) and hears back through the per-participant [`SfuEvent`] channel.
+//! Invariant: this crate knows nothing of HTTP, JSON, SQL or JWT. It owns the sockets and every
+//! participant's `str0m::Rtc`; the signalling layer drives it through [`Sfu`] (commands on
+//! bounded channels) and hears back through the per-participant [`SfuEvent`] channel.
 //!
 //! CONTRACT (used by `signalling`; keep these signatures stable):
-//! - [`Sfu::start`] binds the UDP socket and spawns the media loop.
-//! - [`Sfu::join`] registers a participant in a room (no media until it offers).
-//! - [`Sfu::offer`] takes the participant's SDP offer and returns the SDP answer.
+//! - [`Sfu::start`] (one loop, UDP only) / [`Sfu::start_with`] ([`SfuOptions`]: `loops`, 0 = one
+//!   per core; `tcp_bind` for ICE-TCP) bind the sockets and start the media loops.
+//! - [`Sfu::join`] registers a participant in a room (no media until it offers). The room's
+//!   first participant places the room on the least-loaded loop.
+//! - [`Sfu::offer`] takes the participant's SDP offer and returns the SDP answer;
+//!   [`Sfu::offer_with_policy`] does the same under a [`PublishPolicy`] (which m-line is
+//!   microphone/camera/screen; whether a screen share is allowed → [`OfferError::Forbidden`]).
+//!   A second offer with new ICE credentials is an ICE restart on the same session.
 //! - Server-initiated renegotiation arrives as [`SfuEvent::Offer`]; the reply goes to [`Sfu::answer`].
 //! - [`Sfu::candidate`] adds a trickled remote ICE candidate (`candidate:...` line).
+//! - [`Sfu::set_view`] says how a subscriber shows a video down track ([`View`]): simulcast
+//!   layer choice and pausing hidden tiles.
+//! - [`SfuEvent::Speaking`] announces the room's active speaker (≤ 2/s per room).
 //! - [`Sfu::leave`] removes a participant; its published tracks stop for everyone.
+//! - [`Sfu::stats`], [`Sfu::local_addrs`], [`Sfu::tcp_addrs`] for tests and diagnostics.
 //!
 //! ```ignore
-//! let sfu = Sfu::start(SfuConfig { .. }, &registry).await?;   // Sfu: Clone + Send + Sync
+//! let sfu = Sfu::start_with(config, SfuOptions { loops: 0, tcp_bind: Some(addr) }, &registry).await?;
 //! sfu.join(RoomId(1), ParticipantId(7), events_tx).await?;   // events_tx: mpsc::Sender<SfuEvent>
-//! let answer_sdp: String = sfu.offer(ParticipantId(7), offer_sdp).await?;
-//! sfu.answer(ParticipantId(7), answer_sdp).await?;
-//! sfu.candidate(ParticipantId(7), "candidate:1 1 udp ...".into()).await?;
+//! let policy = PublishPolicy { sources: vec![("2".into(), TrackSource::Screen)], allow_screen: true };
+//! let answer_sdp = sfu.offer_with_policy(ParticipantId(7), offer_sdp, policy).await?;
+//! sfu.answer(ParticipantId(7), answer_sdp).await?;          // after an SfuEvent::Offer
+//! sfu.set_view(ParticipantId(7), "3".into(), View { visible: true, width: 640, height: 360 }).await?;
 //! sfu.leave(ParticipantId(7)).await;
-//! sfu.local_addr(); sfu.shutdown().await;
 //! ```
-
 //!
-//! Module map: [`Sfu`] (this file) is the cheap handle; `media_loop` owns the socket and every
-//! `Rtc` and applies commands between packets; `room` is the IO-free bookkeeping of rooms,
-//! published tracks and down tracks; `routing` maps datagrams to participants; `keyframe`
-//! throttles keyframe requests; `addrs` picks ICE host candidates; `metrics` registers the
-//! Prometheus metrics. Issue #3 (one loop per core) adds a placement layer that picks a loop per
-//! room and hands out one command sender per loop; nothing inside a loop changes.
+//! **Down-track msid** (`a=msid:<stream id> <track id>` of every m-line the SFU offers): stream
+//! id `participant-<publisher id>` for microphone and camera, `participant-<publisher id>-screen`
+//! for a screen share (so a browser's `ontrack` gets it in its own `MediaStream`:
+//! `event.streams[0].id`); track id `<source>-<publisher's mid>` with source `microphone`,
+//! `camera` or `screen`, e.g. `a=msid:participant-7-screen screen-2`.
+//!
+//! Module map: [`Sfu`] (this file) is the cheap handle (one `Arc`: a command sender per loop
+//! plus the `placement` map, touched by control commands only). `media_loop` is one OS thread
+//! per loop owning its UDP socket, TCP listener (`tcp`) and `Rtc`s, applying commands between
+//! packets. `room` is the IO-free bookkeeping of rooms, published tracks, down tracks and
+//! forwarding decisions; `simulcast` chooses layers (pure) and gates switches on keyframes;
+//! `speaker` detects the active speaker; `policy` checks offers against the publish policy;
+//! `routing` maps datagrams to participants; `keyframe` throttles keyframe requests; `addrs`
+//! picks ICE host candidates; `metrics` registers the Prometheus metrics.
 //!
 //! Forwarding is frame-level: str0m depacketizes incoming media (`Event::MediaData`) and the
-//! subscriber's `Rtc` packetizes it again (`Writer::write`). We chose this over RTP mode for the
-//! first step because str0m then owns, per leg, sequence numbers, SSRCs, payload-type mapping,
-//! NACK/RTX and RTCP, so publishers and subscribers may negotiate different payload types and
-//! extensions without any rewriting on our side. The cost is a depacketize/packetize per frame
-//! and a little reordering latency in str0m's depacketizer; RTP mode can replace it later inside
-//! `media_loop::output` without touching the API.
+//! subscriber's `Rtc` packetizes it again (`Writer::write`), so str0m owns, per leg, sequence
+//! numbers, SSRCs, payload-type mapping, NACK/RTX and RTCP. A simulcast layer switch therefore
+//! keeps the outgoing SSRC and sequence numbers continuous by construction; RTP timestamps
+//! (which differ per incoming layer) are rebased per down track so they never jump back. The
+//! cost is a depacketize/packetize per frame and a little reordering latency in str0m's
+//! depacketizer; RTP mode can replace it later inside `media_loop::output`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};

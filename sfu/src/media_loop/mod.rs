@@ -21,16 +21,14 @@ use prometheus::IntGauge;
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::config::{CryptoProvider, DtlsCert};
-use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::{Candidate, Input, Rtc};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::addrs;
-use crate::metrics::{Direction as Dir, DropReason, LoopGauge, Metrics};
+use crate::metrics::{LoopGauge, Metrics};
 use crate::placement::Placement;
 use crate::room::{Delivery, Rooms};
-use crate::routing::{RoutingTable, stun_local_ufrag};
+use crate::routing::RoutingTable;
 use crate::speaker::SpeakerDetector;
 use crate::tcp::{TcpConns, TcpEvent};
 use crate::{
@@ -40,6 +38,7 @@ use spawn::LoopSetup;
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
 
 mod commands;
+mod io;
 mod output;
 pub(crate) mod spawn;
 
@@ -296,99 +295,6 @@ impl MediaLoop {
         tracing::info!(index = self.index, "sfu media loop stopped");
     }
 
-    fn handle_recv(&mut self, res: std::io::Result<(usize, SocketAddr)>, buf: &[u8]) {
-        match res {
-            Ok((n, source)) => match buf.get(..n) {
-                Some(data) if n <= MAX_DATAGRAM => {
-                    self.handle_datagram(data, source, Protocol::Udp)
-                }
-                _ => self.metrics.dropped(DropReason::Oversize),
-            },
-            // ICMP errors surface as recv errors on some platforms; the socket stays usable.
-            Err(e) => tracing::debug!(error = %e, "udp recv error"),
-        }
-    }
-
-    /// Routes one datagram (UDP, or a de-framed TCP packet) to its participant's `Rtc` (see
-    /// `routing` for the rules; a TCP connection is bound to one participant).
-    fn handle_datagram(&mut self, data: &[u8], source: SocketAddr, proto: Protocol) {
-        let now = Instant::now();
-        let Ok(contents) = DatagramRecv::try_from(data) else {
-            self.metrics.dropped(DropReason::Garbage);
-            return;
-        };
-        let destination = match proto {
-            Protocol::Tcp => addrs::local_for(
-                &self.tcp_candidates,
-                self.tcp_addr.unwrap_or(self.local_addr),
-                source,
-            ),
-            _ => addrs::local_for(&self.candidates, self.local_addr, source),
-        };
-        let input = Input::Receive(
-            now,
-            Receive {
-                proto,
-                source,
-                destination,
-                contents,
-            },
-        );
-        let known = match proto {
-            Protocol::Tcp => self.tcp.participant(&source),
-            _ => self.routing.by_addr(&source),
-        };
-        let participant = match known {
-            Some(p) => p,
-            None => {
-                // Unknown 4-tuple: only a STUN request naming one of our ufrags may claim it,
-                // and only if that participant's `Rtc` verifies the message integrity.
-                let claimed = stun_local_ufrag(data)
-                    .and_then(|ufrag| self.routing.by_ufrag(ufrag))
-                    .filter(|p| {
-                        self.peers
-                            .get(p)
-                            .is_some_and(|peer| peer.rtc.accepts(&input))
-                    });
-                let Some(p) = claimed else {
-                    self.metrics.dropped(DropReason::Unroutable);
-                    return;
-                };
-                match proto {
-                    Protocol::Tcp => self.tcp.bind(&source, p),
-                    _ => self.routing.learn(source, p),
-                }
-                p
-            }
-        };
-        let Some(peer) = self.peers.get_mut(&participant) else {
-            self.metrics.dropped(DropReason::Unroutable);
-            return;
-        };
-        if is_rtp(data) {
-            self.metrics.rtp(Dir::In, data.len());
-        }
-        if let Err(e) = peer.rtc.handle_input(input) {
-            tracing::debug!(participant = participant.0, error = %e, "rtc rejected input");
-        }
-        self.mark_dirty(participant);
-    }
-
-    fn handle_tcp(&mut self, event: TcpEvent) {
-        match event {
-            TcpEvent::Packet(remote, packet) => {
-                // Packets still queued from a connection closed meanwhile are ignored.
-                if self.tcp.is_open(&remote) {
-                    self.handle_datagram(&packet, remote, Protocol::Tcp);
-                }
-            }
-            TcpEvent::Closed(remote) => {
-                self.tcp.close(&remote);
-                self.update_gauges();
-            }
-        }
-    }
-
     /// Periodic work: re-choose simulcast layers (bitrates and estimates move) and ask for the
     /// keyframes that pending layer switches wait for.
     fn tick(&mut self, now: Instant) {
@@ -466,25 +372,6 @@ impl MediaLoop {
     fn drive_dirty(&mut self) {
         while let Some(p) = self.dirty.pop() {
             self.drive(p);
-        }
-    }
-
-    /// Sends one datagram, counting forwarded RTP. Never waits: a full buffer drops it.
-    fn send(&self, proto: Protocol, destination: SocketAddr, contents: &[u8]) {
-        if is_rtp(contents) {
-            self.metrics.packets_forwarded.inc();
-            self.metrics.bytes_forwarded.inc_by(contents.len() as u64);
-            self.metrics.rtp(Dir::Out, contents.len());
-        }
-        if proto == Protocol::Tcp {
-            if let Err(reason) = self.tcp.send(&destination, contents) {
-                self.metrics.dropped(reason);
-            }
-            return;
-        }
-        if let Err(e) = self.socket.try_send_to(contents, destination) {
-            tracing::trace!(error = %e, "udp send dropped");
-            self.metrics.dropped(DropReason::SendFailed);
         }
     }
 
