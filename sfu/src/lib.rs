@@ -63,6 +63,8 @@ use tokio::sync::{mpsc, oneshot};
 
 mod addrs;
 mod api;
+#[doc(hidden)]
+pub mod fuzzing;
 mod keyframe;
 mod media_loop;
 mod metrics;
