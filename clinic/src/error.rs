@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::de::DeserializeOwned;
@@ -34,6 +34,15 @@ pub enum ApiError {
     /// A well-formed request with invalid values (422 `invalid_input`).
     #[error("{0}")]
     InvalidInput(String),
+    /// A well-formed request with an invalid value in one named field (422 `invalid_input`, with
+    /// `error.field` so a form can show the message next to the field).
+    #[error("{message}")]
+    InvalidField {
+        /// The request field (e.g. `date_of_birth`).
+        field: &'static str,
+        /// What is wrong, for humans.
+        message: String,
+    },
     /// The request conflicts with the current state (409 `conflict`).
     #[error("{0}")]
     Conflict(&'static str),
@@ -58,6 +67,13 @@ pub enum ApiError {
     /// The appointment was cancelled (410 `invitation_cancelled`).
     #[error("the appointment was cancelled")]
     InvitationCancelled,
+    /// Too many attempts from this source or for this resource (429 `rate_limited`); the response
+    /// carries `Retry-After` and `error.retry_after_seconds`.
+    #[error("too many requests; try again later")]
+    RateLimited {
+        /// Seconds until a new attempt may succeed.
+        retry_after_secs: u64,
+    },
     /// Anything unexpected (500 `internal`); details go to the log only.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -71,11 +87,14 @@ impl ApiError {
             ApiError::Forbidden(_) | ApiError::InvitationTooEarly { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::InvitationNotFound => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::InvalidInput(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::InvalidInput(_) | ApiError::InvalidField { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::InvitationExpired | ApiError::InvitationCancelled => StatusCode::GONE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -87,7 +106,9 @@ impl ApiError {
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
-            ApiError::BadRequest(_) | ApiError::InvalidInput(_) => "invalid_input",
+            ApiError::BadRequest(_) | ApiError::InvalidInput(_) | ApiError::InvalidField { .. } => {
+                "invalid_input"
+            }
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -95,6 +116,7 @@ impl ApiError {
             ApiError::InvitationTooEarly { .. } => "invitation_too_early",
             ApiError::InvitationExpired => "invitation_expired",
             ApiError::InvitationCancelled => "invitation_cancelled",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -129,6 +151,19 @@ impl IntoResponse for ApiError {
             ApiError::InvitationTooEarly { opens_at } => {
                 error["opens_at"] =
                     Value::String(opens_at.to_rfc3339_opts(SecondsFormat::Secs, true));
+            }
+            ApiError::InvalidField { field, .. } => {
+                error["field"] = Value::String((*field).to_owned());
+            }
+            ApiError::RateLimited { retry_after_secs } => {
+                error["retry_after_seconds"] = Value::from(*retry_after_secs);
+                let body = Json(json!({ "error": error }));
+                return (
+                    status,
+                    [(header::RETRY_AFTER, retry_after_secs.to_string())],
+                    body,
+                )
+                    .into_response();
             }
             _ => {}
         }

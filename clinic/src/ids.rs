@@ -109,3 +109,15 @@ id_type!(
     /// Id of a staff session row.
     SessionId
 );
+id_type!(
+    /// Id of a walk-in widget.
+    WidgetId
+);
+id_type!(
+    /// Id of a walk-in visit (a visitor who came in through a widget).
+    WalkInVisitId
+);
+id_type!(
+    /// Id of one scheduled availability range of a practitioner.
+    AvailabilityRangeId
+);

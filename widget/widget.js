@@ -1,0 +1,343 @@
+// Walk-in widget (served at /widget/<id>, framed by the clinic's website). Shows who is available
+// now, live (Server-Sent Events; polling every 10 s when the stream cannot be used), runs the
+// intake form with inline errors, and hands the visitor a link to the waiting room
+// (/join#w.<token>: the token stays in the fragment, never in a request line or Referer).
+// No cookies, no storage: third-party cookies are blocked in iframes, and we need none.
+// Visitors' entries are never logged to the console.
+
+const widgetId = decodeURIComponent(location.pathname.split('/')[2] || '');
+const preview = new URLSearchParams(location.search).has('preview');
+const API = `/api/v1/public/widgets/${encodeURIComponent(widgetId)}`;
+const POLL_MS = 10_000;
+const FIELDS = ['name', 'date_of_birth', 'phone', 'email'];
+const INPUT_ID = { name: 'cr-name', date_of_birth: 'cr-dob', phone: 'cr-phone', email: 'cr-email', accept_terms: 'cr-accept' };
+
+const $ = (id) => document.getElementById(id);
+const state = { config: null, availability: null, chosen: null, source: null, pollTimer: null, parentOrigin: null };
+
+// ---------------------------------------------------------------- origins and postMessage
+
+/** Whether `origin` matches an allowed-origin pattern (`*.` host prefix and `:*` port allowed). */
+function originAllowed(origin, patterns) {
+  let o;
+  try { o = new URL(origin); } catch { return false; }
+  return (patterns || []).some((p) => {
+    const m = /^(https?):\/\/(\*\.)?([^:/]+)(?::(\d+|\*))?$/.exec(p);
+    if (!m || `${m[1]}:` !== o.protocol) return false;
+    const host = o.hostname;
+    const hostOk = m[2] ? host.endsWith(`.${m[3]}`) : host === m[3];
+    const defaultPort = o.protocol === 'https:' ? '443' : '80';
+    const port = o.port || defaultPort;
+    const portOk = m[4] === '*' || (m[4] || defaultPort) === port;
+    return hostOk && portOk;
+  });
+}
+
+/** The framing page's origin, when the browser tells us (ancestorOrigins, else the referrer). */
+function detectParentOrigin() {
+  if (window.parent === window) return null;
+  const ancestors = location.ancestorOrigins;
+  if (ancestors && ancestors.length) return ancestors[0];
+  try { return document.referrer ? new URL(document.referrer).origin : null; } catch { return null; }
+}
+
+function tellHost(message) {
+  const origin = state.parentOrigin;
+  if (!origin || preview) return;
+  if (origin !== location.origin && !originAllowed(origin, state.config?.allowed_origins)) return;
+  window.parent.postMessage(message, origin);
+}
+
+window.addEventListener('message', (event) => {
+  // Drafts for the admin page's live preview come only from our own origin.
+  if (event.origin !== location.origin) return;
+  const data = event.data;
+  if (!data || data.type !== 'consultroom:preview' || !state.config) return;
+  if (data.texts) state.config.texts = { ...state.config.texts, ...data.texts };
+  if (data.colours) applyColours(data.colours);
+  renderTexts();
+  renderAvailability();
+});
+
+let lastHeight = 0;
+new ResizeObserver(() => {
+  const height = Math.ceil(document.documentElement.scrollHeight);
+  if (height !== lastHeight) {
+    lastHeight = height;
+    tellHost({ type: 'consultroom:widget-height', height });
+  }
+}).observe(document.body);
+
+// ---------------------------------------------------------------- configuration
+
+async function getJson(url, init) {
+  const res = await fetch(url, { cache: 'no-store', credentials: 'omit', ...init });
+  let body = null;
+  try { body = await res.json(); } catch { body = null; }
+  return { status: res.status, body };
+}
+
+function applyColours(colours) {
+  const valid = (c) => typeof c === 'string' && /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(c);
+  if (valid(colours.title)) document.documentElement.style.setProperty('--cr-title-colour', colours.title);
+  if (valid(colours.text)) document.documentElement.style.setProperty('--cr-text-colour', colours.text);
+}
+
+function renderTexts() {
+  const t = state.config.texts || {};
+  $('cr-title').textContent = t.title || 'Walk-in consultation';
+  document.title = t.title || 'Walk-in consultation';
+  $('cr-walkin-text').textContent = t.walk_in || '';
+  $('cr-absent-text').textContent = t.absent || 'Nobody is available for a walk-in consultation right now. Please try again later.';
+}
+
+function applyConfig(cfg) {
+  state.config = cfg;
+  const link = document.createElement('link');
+  link.rel = 'stylesheet';
+  link.href = cfg.style_url;
+  document.head.append(link);
+  if (cfg.logo_url) {
+    $('cr-logo').src = cfg.logo_url;
+    $('cr-logo').hidden = false;
+  }
+  if (cfg.background_url) document.body.style.backgroundImage = `url("${cfg.background_url}")`;
+  renderTexts();
+  const intake = cfg.intake || {};
+  for (const f of FIELDS) {
+    const rule = intake[f] || 'hidden';
+    const box = document.querySelector(`.cr-field[data-field="${f}"]`);
+    box.hidden = rule === 'hidden';
+    const label = box.querySelector('label');
+    label.textContent = label.textContent.replace(/ \(optional\)$/, '') + (rule === 'optional' ? ' (optional)' : '');
+    $(INPUT_ID[f]).required = rule === 'required';
+  }
+  document.querySelector('.cr-field[data-field="accept_terms"]').hidden = !intake.accept_terms;
+  $('cr-terms-text').textContent = intake.terms_text || '';
+}
+
+// ---------------------------------------------------------------- availability
+
+function renderAvailability() {
+  const a = state.availability;
+  if (!a || !state.config) return;
+  const any = !!a.any_available;
+  document.body.dataset.available = String(any);
+  $('cr-walkin-text').hidden = !any || !$('cr-walkin-text').textContent;
+  $('cr-absent-text').hidden = any;
+  const sections = [];
+  for (const d of a.departments || []) {
+    if (!d.practitioners || !d.practitioners.length) continue;
+    const h = document.createElement('h2');
+    h.textContent = d.name;
+    const ul = document.createElement('ul');
+    for (const p of d.practitioners) {
+      const li = document.createElement('li');
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'cr-practitioner';
+      b.dataset.practitionerId = p.id;
+      const name = document.createElement('span');
+      name.className = 'cr-name';
+      name.textContent = p.name;
+      const tag = document.createElement('span');
+      tag.className = 'cr-available';
+      tag.textContent = 'Available now';
+      b.append(name, tag);
+      b.setAttribute('aria-label', `Start a walk-in consultation with ${p.name}`);
+      b.addEventListener('click', () => openIntake(p));
+      li.append(b);
+      ul.append(li);
+    }
+    const section = document.createElement('section');
+    section.className = 'cr-department';
+    section.append(h, ul);
+    sections.push(section);
+  }
+  $('cr-departments').replaceChildren(...sections);
+  // The chosen practitioner left: say so instead of letting the visitor submit in vain.
+  if (state.chosen && document.body.dataset.state === 'intake') {
+    const still = (a.departments || []).some((d) => (d.practitioners || []).some((p) => p.id === state.chosen.id));
+    showFormError(still ? '' : `${state.chosen.name} is no longer available for walk-ins. Go back to choose someone else.`);
+  }
+}
+
+function onAvailability(data) {
+  state.availability = data;
+  if (document.body.dataset.state === 'loading') showView('list');
+  renderAvailability();
+}
+
+function startLive() {
+  if (typeof EventSource === 'function') {
+    const source = new EventSource(`${API}/availability/stream`);
+    state.source = source;
+    source.addEventListener('availability', (ev) => {
+      try { onAvailability(JSON.parse(ev.data)); } catch { /* ignore a malformed event */ }
+    });
+    source.addEventListener('error', () => {
+      // EventSource reconnects by itself; when it gives up (CLOSED), poll instead.
+      if (source.readyState === EventSource.CLOSED) startPolling();
+    });
+  } else {
+    startPolling();
+  }
+}
+
+function startPolling() {
+  if (state.pollTimer) return;
+  const poll = async () => {
+    try {
+      const { status, body } = await getJson(`${API}/availability`);
+      if (status === 200) onAvailability(body);
+    } catch { /* try again next round */ }
+  };
+  poll();
+  state.pollTimer = setInterval(poll, POLL_MS);
+}
+
+// ---------------------------------------------------------------- views and intake
+
+function showView(name) {
+  document.body.dataset.state = name;
+  $('cr-loading').hidden = true;
+  $('cr-list-view').hidden = name !== 'list';
+  $('cr-intake-view').hidden = name !== 'intake';
+  $('cr-done-view').hidden = name !== 'done';
+}
+
+function openIntake(practitioner) {
+  state.chosen = practitioner;
+  $('cr-intake-title').textContent = `Walk-in consultation with ${practitioner.name}`;
+  clearErrors();
+  showView('intake');
+  const first = FIELDS.map((f) => $(INPUT_ID[f])).find((i) => !i.closest('.cr-field').hidden);
+  (first || $('cr-submit')).focus();
+}
+
+$('cr-back').addEventListener('click', () => {
+  state.chosen = null;
+  showView('list');
+});
+
+function setFieldError(field, text) {
+  const input = $(INPUT_ID[field]);
+  const err = $(input.getAttribute('aria-describedby'));
+  err.textContent = text || '';
+  err.hidden = !text;
+  if (text) input.setAttribute('aria-invalid', 'true');
+  else input.removeAttribute('aria-invalid');
+}
+
+function showFormError(text) {
+  $('cr-form-error').textContent = text || '';
+  $('cr-form-error').hidden = !text;
+}
+
+function clearErrors() {
+  for (const f of [...FIELDS, 'accept_terms']) setFieldError(f, '');
+  showFormError('');
+}
+
+/** The same rules as the server, so most mistakes are shown before sending anything. */
+function validate(values, intake) {
+  const errors = {};
+  const label = { name: 'Name', date_of_birth: 'Date of birth', phone: 'Phone number', email: 'E-mail address' };
+  for (const f of FIELDS) {
+    if ((intake[f] || 'hidden') === 'required' && !values[f]) errors[f] = `${label[f]} is required`;
+  }
+  if (values.name && values.name.length > 100) errors.name = 'Name must be at most 100 characters';
+  if (values.date_of_birth) {
+    const today = new Date().toISOString().slice(0, 10);
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(values.date_of_birth)) errors.date_of_birth = 'Date of birth must be a date such as 1980-05-17';
+    else if (values.date_of_birth > today) errors.date_of_birth = 'Date of birth cannot be in the future';
+  }
+  if (values.phone && !/^[0-9 +\-().]{6,32}$/.test(values.phone)) errors.phone = 'Phone number must look like +31 20 123 4567';
+  if (values.email && !/^[^\s@<>",]+@[^\s@<>",]+\.[^\s@<>",]+$/.test(values.email)) errors.email = 'E-mail address must look like name@example.nl';
+  if (intake.accept_terms && !values.accept_terms) errors.accept_terms = 'Please accept the terms to continue';
+  return errors;
+}
+
+$('cr-intake').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  if (!state.chosen) return;
+  const intake = state.config.intake || {};
+  const values = { accept_terms: $('cr-accept').checked };
+  for (const f of FIELDS) {
+    values[f] = (intake[f] || 'hidden') === 'hidden' ? '' : $(INPUT_ID[f]).value.trim();
+  }
+  clearErrors();
+  const errors = validate(values, intake);
+  const wrong = Object.keys(errors);
+  for (const f of wrong) setFieldError(f, errors[f]);
+  if (wrong.length) {
+    $(INPUT_ID[wrong[0]]).focus();
+    return;
+  }
+  if (preview) {
+    showFormError('This is a preview: no visit is created.');
+    return;
+  }
+  const body = { practitioner_id: state.chosen.id, accept_terms: values.accept_terms };
+  for (const f of FIELDS) if (values[f]) body[f] = values[f];
+  const submit = $('cr-submit');
+  submit.disabled = true;
+  submit.textContent = 'One moment…';
+  try {
+    const { status, body: res } = await getJson(`${API}/visits`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (status === 201 && res && res.join_url) return done(res);
+    const err = (res && res.error) || {};
+    if (status === 422 && err.field && INPUT_ID[err.field]) {
+      setFieldError(err.field, err.message);
+      $(INPUT_ID[err.field]).focus();
+    } else if (status === 409) {
+      showFormError(`${state.chosen.name} is no longer available for walk-ins. Go back to choose someone else.`);
+    } else if (status === 429) {
+      const wait = err.retry_after_seconds ? ` Try again in ${Math.ceil(err.retry_after_seconds / 60)} minute(s).` : '';
+      showFormError(`There have been too many attempts.${wait}`);
+    } else {
+      showFormError(err.message ? `This did not work: ${err.message}` : 'This did not work. Please try again.');
+    }
+  } catch {
+    showFormError('The server could not be reached. Check your connection and try again.');
+  } finally {
+    submit.disabled = false;
+    submit.textContent = 'Go to the waiting room';
+  }
+});
+
+function done(res) {
+  const link = $('cr-join-link');
+  link.href = res.join_url;
+  $('cr-done-text').textContent = `${res.visit?.practitioner_name || 'The practitioner'} will let you in from the waiting room.`;
+  for (const f of FIELDS) $(INPUT_ID[f]).value = '';
+  $('cr-accept').checked = false;
+  state.chosen = null;
+  showView('done');
+  link.focus();
+  tellHost({ type: 'consultroom:visitor-entered' });
+}
+
+// ---------------------------------------------------------------- boot
+
+async function boot() {
+  state.parentOrigin = detectParentOrigin();
+  try {
+    const { status, body } = await getJson(API);
+    if (status !== 200 || !body) throw new Error(`status ${status}`);
+    applyConfig(body);
+  } catch {
+    $('cr-loading').hidden = true;
+    $('cr-error').textContent = 'The walk-in consultation hours cannot be shown right now.';
+    $('cr-error').hidden = false;
+    document.body.dataset.state = 'error';
+    return;
+  }
+  startLive();
+}
+
+boot();
