@@ -185,6 +185,7 @@ async fn book(
         practitioner_id,
         client_id,
         department_id: Some(department_id),
+        waiting_room: crate::waiting_room::WaitingRoomKind::Practitioner,
         starts_at,
         duration_minutes: 20,
     };

@@ -15,9 +15,10 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use crate::error::{ApiError, ApiJson, ApiResult};
-use crate::ids::{AppointmentId, OrganisationId, StaffId};
+use crate::ids::{AppointmentId, DepartmentId, OrganisationId, StaffId};
 use crate::store::{Store, dispatch};
 use crate::tokens::{JoinClaims, PatientJoin, sha256};
+use crate::waiting_room::{WaitingRoomKind, WaitingRoomRef};
 use crate::{Clinic, Route};
 
 #[derive(sqlx::FromRow)]
@@ -31,6 +32,8 @@ struct InvitationRow {
     starts_at: DateTime<Utc>,
     duration_minutes: i32,
     status: String,
+    department_id: Option<DepartmentId>,
+    waiting_room: String,
 }
 
 impl Store {
@@ -39,7 +42,7 @@ impl Store {
             sqlx::query_as::<_, InvitationRow>(
                 "select i.token_hash, a.appointment_id, a.organisation_id, a.practitioner_id, \
                  p.name as practitioner_name, c.name as client_name, a.starts_at, \
-                 a.duration_minutes, a.status \
+                 a.duration_minutes, a.status, a.department_id, a.waiting_room \
                  from invitation i \
                  join appointment a on a.appointment_id = i.appointment_id \
                  join staff p on p.staff_id = a.practitioner_id \
@@ -120,6 +123,12 @@ async fn resolve(
         practitioner_id: row.practitioner_id,
         display_name: row.client_name.clone(),
         appointment_starts_at: row.starts_at,
+        duration_minutes: u32::try_from(row.duration_minutes).map_err(anyhow::Error::from)?,
+        waiting_room: WaitingRoomRef::for_appointment(
+            WaitingRoomKind::parse(&row.waiting_room)?,
+            row.practitioner_id,
+            row.department_id,
+        ),
     }))?;
     tracing::info!(appointment_id = %row.appointment_id, "invitation resolved");
     Ok(Json(json!({

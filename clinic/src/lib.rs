@@ -6,6 +6,7 @@
 //! is a 404); time comes from the injected [`Clock`]; secrets and patient data never reach logs.
 //! The composing binary builds a [`Clinic`] and merges [`Clinic::router`] into its own router.
 
+pub mod announcements;
 pub mod appointments;
 pub mod auth;
 pub mod clients;
@@ -20,6 +21,7 @@ pub mod openapi;
 pub mod staff;
 pub mod store;
 pub mod tokens;
+pub mod waiting_room;
 
 use std::sync::Arc;
 
@@ -32,6 +34,7 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+pub use announcements::{ActiveAnnouncement, Announcement};
 pub use appointments::{Appointment, AppointmentStatus};
 pub use clients::Client;
 pub use clock::{Clock, MockClock, SystemClock};
@@ -41,6 +44,7 @@ pub use ids::{AppointmentId, ClientId, DepartmentId, OrganisationId, StaffId};
 pub use staff::{Role, Staff};
 pub use store::Store;
 pub use tokens::{JoinClaims, JoinTokenError, PatientJoin, StaffJoin};
+pub use waiting_room::{WaitingRoomKind, WaitingRoomRef};
 
 /// Prefix of every clinic route.
 pub const API_PREFIX: &str = "/api/v1";
@@ -58,6 +62,7 @@ struct Inner {
     config: ClinicConfig,
     clock: Arc<dyn Clock>,
     join_keys: tokens::JoinKeys,
+    announcement_listeners: announcements::Listeners,
 }
 
 impl Clinic {
@@ -70,6 +75,7 @@ impl Clinic {
                 config,
                 clock,
                 join_keys,
+                announcement_listeners: Default::default(),
             }),
         }
     }
@@ -165,6 +171,7 @@ fn all_routes() -> Vec<Route> {
     routes.extend(clients::routes());
     routes.extend(directory::routes());
     routes.extend(appointments::routes());
+    routes.extend(announcements::routes());
     routes.extend(tokens::routes());
     routes.extend(invitations::routes());
     routes.extend(openapi::routes());

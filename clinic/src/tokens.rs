@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::CurrentStaff;
 use crate::error::ApiResult;
-use crate::ids::{AppointmentId, OrganisationId, StaffId};
+use crate::ids::{AppointmentId, DepartmentId, OrganisationId, StaffId};
+use crate::waiting_room::WaitingRoomRef;
 use crate::{Clinic, Route};
 
 /// `aud` of every join token.
@@ -79,10 +80,17 @@ pub struct StaffJoin {
     pub organisation_id: OrganisationId,
     /// Their display name.
     pub display_name: String,
+    /// The departments whose shared waiting rooms they watch and admit from: their own
+    /// department, if any. An organisation admin watches no department room unless they belong
+    /// to that department (admins manage every room through the HTTP API, but are not meant to
+    /// receive every department's arrivals). Absent in tokens minted before this field existed.
+    #[serde(default)]
+    pub department_ids: Vec<DepartmentId>,
 }
 
 /// Claims of a patient join token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "PatientJoinWire")]
 pub struct PatientJoin {
     /// The appointment the patient was invited to.
     pub appointment_id: AppointmentId,
@@ -94,6 +102,43 @@ pub struct PatientJoin {
     pub display_name: String,
     /// Scheduled start of the appointment.
     pub appointment_starts_at: DateTime<Utc>,
+    /// Planned length of the appointment (0 in tokens minted before this field existed).
+    #[serde(default)]
+    pub duration_minutes: u32,
+    /// The room the patient waits in: the practitioner's, or the department's shared room.
+    /// Tokens minted before this field existed mean the practitioner's room.
+    pub waiting_room: WaitingRoomRef,
+}
+
+/// The wire form of [`PatientJoin`], so that `waiting_room` can default to the practitioner's
+/// room when absent.
+#[derive(Deserialize)]
+struct PatientJoinWire {
+    appointment_id: AppointmentId,
+    organisation_id: OrganisationId,
+    practitioner_id: StaffId,
+    display_name: String,
+    appointment_starts_at: DateTime<Utc>,
+    #[serde(default)]
+    duration_minutes: u32,
+    #[serde(default)]
+    waiting_room: Option<WaitingRoomRef>,
+}
+
+impl From<PatientJoinWire> for PatientJoin {
+    fn from(w: PatientJoinWire) -> Self {
+        PatientJoin {
+            appointment_id: w.appointment_id,
+            organisation_id: w.organisation_id,
+            practitioner_id: w.practitioner_id,
+            display_name: w.display_name,
+            appointment_starts_at: w.appointment_starts_at,
+            duration_minutes: w.duration_minutes,
+            waiting_room: w
+                .waiting_room
+                .unwrap_or(WaitingRoomRef::Practitioner(w.practitioner_id)),
+        }
+    }
 }
 
 /// Why a join token was refused.
@@ -203,6 +248,7 @@ async fn signalling_token(
         staff_id: staff.id,
         organisation_id: staff.organisation_id,
         display_name: staff.name,
+        department_ids: staff.department_id.into_iter().collect(),
     }))?;
     Ok(Json(json!({
         "token": token,

@@ -2,6 +2,8 @@
 //! runs on SQLite (always) and PostgreSQL (when `TEST_PG_URL` is set; each test gets a fresh
 //! database that is dropped afterwards).
 
+#[path = "api/announcements.rs"]
+mod announcements;
 #[path = "api/appointments.rs"]
 mod appointments;
 #[path = "api/auth.rs"]
@@ -57,6 +59,13 @@ backend_tests! {
     appointments::other_organisation_is_not_found,
     appointments::completed_appointment_cannot_be_cancelled,
     appointments::clients_create_list_and_validate,
+    appointments::department_waiting_room_needs_a_department,
+    appointments::join_tokens_name_the_waiting_room,
+    announcements::create_list_expire_and_delete,
+    announcements::room_rules_by_role,
+    announcements::other_organisation_cannot_see_or_touch,
+    announcements::invalid_input_creates_nothing,
+    announcements::active_feed_and_change_callback,
     invitations::window_boundaries_with_injected_clock,
     invitations::configurable_window,
     invitations::cancelled_unknown_and_tampered_tokens_are_refused,

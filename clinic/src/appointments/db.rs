@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::ids::{AppointmentId, ClientId, DepartmentId, InvitationId, OrganisationId, StaffId};
 use crate::staff::{Role, Staff};
 use crate::store::{Store, dispatch};
+use crate::waiting_room::WaitingRoomKind;
 
 /// Lifecycle of an appointment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -53,6 +54,8 @@ pub struct Appointment {
     pub practitioner: PersonRef<StaffId>,
     /// Department, if any.
     pub department_id: Option<DepartmentId>,
+    /// Where the patient waits: the practitioner's room or the department's shared room.
+    pub waiting_room: WaitingRoomKind,
     /// Scheduled start (UTC).
     pub starts_at: DateTime<Utc>,
     /// Planned length.
@@ -73,6 +76,7 @@ pub(crate) struct AppointmentRow {
     client_id: ClientId,
     client_name: String,
     department_id: Option<DepartmentId>,
+    waiting_room: String,
     starts_at: DateTime<Utc>,
     duration_minutes: i32,
     status: String,
@@ -91,6 +95,7 @@ impl AppointmentRow {
                 name: self.practitioner_name,
             },
             department_id: self.department_id,
+            waiting_room: WaitingRoomKind::parse(&self.waiting_room)?,
             starts_at: self.starts_at,
             duration_minutes: self.duration_minutes,
             status: AppointmentStatus::parse(&self.status)?,
@@ -110,6 +115,8 @@ pub struct NewAppointment {
     pub client_id: ClientId,
     /// Department.
     pub department_id: Option<DepartmentId>,
+    /// Waiting room kind; `Department` needs a `department_id` (checked by the API).
+    pub waiting_room: WaitingRoomKind,
     /// Start.
     pub starts_at: DateTime<Utc>,
     /// Length in minutes.
@@ -140,7 +147,7 @@ pub(crate) fn scope(staff: &Staff) -> Scope {
 macro_rules! select_appointments {
     () => {
         "select a.appointment_id, a.organisation_id, a.practitioner_id, p.name as practitioner_name, \
-         a.client_id, c.name as client_name, a.department_id, a.starts_at, a.duration_minutes, a.status \
+         a.client_id, c.name as client_name, a.department_id, a.waiting_room, a.starts_at, a.duration_minutes, a.status \
          from appointment a \
          join staff p on p.staff_id = a.practitioner_id \
          join client c on c.client_id = a.client_id \
@@ -209,8 +216,8 @@ impl Store {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "insert into appointment (appointment_id, organisation_id, practitioner_id, client_id, \
-                 department_id, starts_at, duration_minutes, status, created_at, updated_at) \
-                 values ($1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $8)",
+                 department_id, starts_at, duration_minutes, status, created_at, updated_at, \
+                 waiting_room) values ($1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $8, $9)",
             )
             .bind(id)
             .bind(new.organisation_id)
@@ -220,6 +227,7 @@ impl Store {
             .bind(new.starts_at)
             .bind(new.duration_minutes)
             .bind(now)
+            .bind(new.waiting_room.as_str())
             .execute(&mut *tx)
             .await?;
             sqlx::query(

@@ -1,5 +1,10 @@
 //! Appointments: list, book, read, cancel, and completion by the consultation.
 //!
+//! An appointment's `waiting_room` is `practitioner` (default) or `department`: the patient then
+//! waits in the department's shared room, where any practitioner of it can admit them (F7, F75).
+//! It still names a responsible practitioner; `department` requires the appointment to have a
+//! department (given, or the practitioner's).
+//!
 //! Invariants: staff see only their organisation's appointments, narrowed by role; another
 //! organisation's appointment is a 404, never a 403. Booking returns the invitation link once; only
 //! the token's hash is stored.
@@ -22,6 +27,7 @@ use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::ids::{AppointmentId, ClientId, DepartmentId, StaffId};
 use crate::staff::Role;
 use crate::tokens::{random_token, sha256};
+use crate::waiting_room::WaitingRoomKind;
 use crate::{Clinic, Route};
 
 /// Longest appointment that can be booked, in minutes.
@@ -94,6 +100,8 @@ struct CreateRequest {
     department_id: Option<DepartmentId>,
     starts_at: DateTime<Utc>,
     duration_minutes: i32,
+    #[serde(default)]
+    waiting_room: Option<WaitingRoomKind>,
 }
 
 async fn create(
@@ -138,6 +146,13 @@ async fn create(
             "department admins may only book in their own department",
         ));
     }
+    let waiting_room = req.waiting_room.unwrap_or_default();
+    if waiting_room == WaitingRoomKind::Department && department_id.is_none() {
+        return Err(ApiError::invalid(
+            "waiting_room \"department\" needs a department: pass department_id, or book for a \
+             practitioner who belongs to a department",
+        ));
+    }
     store
         .client_in_organisation(caller.organisation_id, req.client_id)
         .await?
@@ -149,6 +164,7 @@ async fn create(
         practitioner_id,
         client_id: req.client_id,
         department_id,
+        waiting_room,
         // Sub-second precision means nothing for a booking and differs between backends.
         starts_at: req.starts_at.with_nanosecond(0).unwrap_or(req.starts_at),
         duration_minutes: req.duration_minutes,

@@ -372,3 +372,117 @@ pub async fn clients_create_list_and_validate(backend: Backend) {
         assert_eq!(body["error"]["code"], "invalid_input", "{bad}");
     }
 }
+
+pub async fn department_waiting_room_needs_a_department(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let w = app.world().await;
+    let doc = app.login(DOC_CARDIO).await;
+    let admin = app.login(ADMIN_A).await;
+    let doc_b = app.login(DOC_B).await;
+
+    let (status, body) = app
+        .book(&doc, json!({ "client_id": w.client_a, "starts_at": starts(&app, 30), "duration_minutes": 10, "waiting_room": "department" }))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["appointment"]["waiting_room"], "department");
+    assert_eq!(body["appointment"]["department_id"], w.cardio.to_string());
+    let id = body["appointment"]["id"].as_str().unwrap().to_owned();
+    let (_, got) = get(&doc, &app.url(&format!("/appointments/{id}"))).await;
+    assert_eq!(got["appointment"], body["appointment"]);
+
+    for default in [
+        json!({}),
+        json!({ "waiting_room": null }),
+        json!({ "waiting_room": "practitioner" }),
+    ] {
+        let mut req = json!({ "client_id": w.client_a, "starts_at": starts(&app, 40), "duration_minutes": 10 });
+        req.as_object_mut()
+            .unwrap()
+            .extend(default.as_object().unwrap().clone());
+        let (status, body) = app.book(&doc, req).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["appointment"]["waiting_room"], "practitioner");
+    }
+
+    // The organisation admin belongs to no department: only with an explicit one.
+    let (status, body) = app
+        .book(&admin, json!({ "client_id": w.client_a, "starts_at": starts(&app, 30), "duration_minutes": 10, "waiting_room": "department" }))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_input");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("department"),
+        "{body}"
+    );
+    let (status, body) = app
+        .book(&admin, json!({ "client_id": w.client_a, "department_id": w.derma, "starts_at": starts(&app, 30), "duration_minutes": 10, "waiting_room": "department" }))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["appointment"]["waiting_room"], "department");
+    let (status, body) = app
+        .book(&doc_b, json!({ "client_id": w.client_b, "starts_at": starts(&app, 30), "duration_minutes": 10, "waiting_room": "department" }))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, _) = app
+        .book(&doc, json!({ "client_id": w.client_a, "starts_at": starts(&app, 30), "duration_minutes": 10, "waiting_room": "lobby" }))
+        .await;
+    assert_eq!(status, 422);
+
+    // Refused bookings created nothing.
+    let (_, list) = get(&doc_b, &app.url("/appointments")).await;
+    assert!(ids(&list).is_empty());
+    let (_, list) = get(&admin, &app.url("/appointments")).await;
+    assert_eq!(ids(&list).len(), 5);
+}
+
+pub async fn join_tokens_name_the_waiting_room(backend: Backend) {
+    use consultroom_clinic::{JoinClaims, WaitingRoomRef};
+    let app = spawn_app(&backend).await;
+    let w = app.world().await;
+    let doc = app.login(DOC_CARDIO).await;
+    let patient_claims = |token: &str| match app.clinic.verify_join_token(token) {
+        Ok(JoinClaims::Patient(p)) => p,
+        other => panic!("expected patient claims, got {other:?}"),
+    };
+
+    for (kind, room) in [
+        ("department", WaitingRoomRef::Department(w.cardio)),
+        ("practitioner", WaitingRoomRef::Practitioner(w.doc_cardio)),
+    ] {
+        let (status, body) = app
+            .book(&doc, json!({ "client_id": w.client_a, "starts_at": starts(&app, 5), "duration_minutes": 25, "waiting_room": kind }))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let token = token_of(body["invitation_url"].as_str().unwrap());
+        let (status, resolved) = app.resolve(&token).await;
+        assert_eq!(status, 200, "{resolved}");
+        let p = patient_claims(resolved["signalling_token"].as_str().unwrap());
+        assert_eq!(p.waiting_room, room, "{kind}");
+        assert_eq!(p.duration_minutes, 25);
+        assert_eq!(
+            p.practitioner_id, w.doc_cardio,
+            "still names the practitioner"
+        );
+    }
+
+    // Staff tokens list the department rooms they watch: their own department only.
+    for (email, expected) in [
+        (DOC_CARDIO, vec![w.cardio]),
+        (CARDIO_ADMIN, vec![w.cardio]),
+        (ADMIN_A, vec![]),
+    ] {
+        let http = app.login(email).await;
+        let (status, body) = post_empty(&http, &app.url("/signalling/token")).await;
+        assert_eq!(status, 200);
+        match app
+            .clinic
+            .verify_join_token(body["token"].as_str().unwrap())
+        {
+            Ok(JoinClaims::Staff(s)) => assert_eq!(s.department_ids, expected, "{email}"),
+            other => panic!("expected staff claims, got {other:?}"),
+        }
+    }
+}
