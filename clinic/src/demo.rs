@@ -130,6 +130,9 @@ pub async fn seed(
     )
     .await?;
 
+    // A walk-in widget for the department, frameable from any local port (tests/e2e/walkin).
+    crate::widgets::seed_demo_widget(store, org, dept, now).await?;
+
     Ok(DemoInfo {
         email: PRACTITIONER_EMAIL.to_owned(),
         password: password.to_owned(),

@@ -93,6 +93,13 @@ async fn resolve(
     State(clinic): State<Clinic>,
     ApiJson(req): ApiJson<ResolveRequest>,
 ) -> ApiResult<Json<serde_json::Value>> {
+    // Walk-in visit tokens (from a widget's intake) carry a `w.` prefix.
+    if let Some(visit_token) = req
+        .token
+        .strip_prefix(crate::widgets::visits::VISIT_TOKEN_PREFIX)
+    {
+        return crate::widgets::resolve_walk_in(&clinic, visit_token).await;
+    }
     // Our tokens are 43 base64url characters; anything else cannot match, so skip the lookup.
     let decoded_len = URL_SAFE_NO_PAD
         .decode(req.token.as_bytes())
@@ -132,6 +139,7 @@ async fn resolve(
     }))?;
     tracing::info!(appointment_id = %row.appointment_id, "invitation resolved");
     Ok(Json(json!({
+        "walk_in": false,
         "appointment": {
             "starts_at": row.starts_at.to_rfc3339_opts(SecondsFormat::Secs, true),
             "duration_minutes": row.duration_minutes,

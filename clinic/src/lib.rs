@@ -22,6 +22,8 @@ pub mod staff;
 pub mod store;
 pub mod tokens;
 pub mod waiting_room;
+pub mod walkin;
+pub mod widgets;
 
 use std::sync::Arc;
 
@@ -40,10 +42,10 @@ pub use clients::Client;
 pub use clock::{Clock, MockClock, SystemClock};
 pub use config::ClinicConfig;
 pub use error::ApiError;
-pub use ids::{AppointmentId, ClientId, DepartmentId, OrganisationId, StaffId};
+pub use ids::{AppointmentId, ClientId, DepartmentId, OrganisationId, StaffId, WidgetId};
 pub use staff::{Role, Staff};
 pub use store::Store;
-pub use tokens::{JoinClaims, JoinTokenError, PatientJoin, StaffJoin};
+pub use tokens::{JoinClaims, JoinTokenError, PatientJoin, StaffJoin, WalkInJoin};
 pub use waiting_room::{WaitingRoomKind, WaitingRoomRef};
 
 /// Prefix of every clinic route.
@@ -63,6 +65,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     join_keys: tokens::JoinKeys,
     announcement_listeners: announcements::Listeners,
+    walkin: widgets::WalkInState,
 }
 
 impl Clinic {
@@ -76,6 +79,7 @@ impl Clinic {
                 clock,
                 join_keys,
                 announcement_listeners: Default::default(),
+                walkin: widgets::WalkInState::default(),
             }),
         }
     }
@@ -97,6 +101,10 @@ impl Clinic {
 
     pub(crate) fn join_keys(&self) -> &tokens::JoinKeys {
         &self.inner.join_keys
+    }
+
+    pub(crate) fn walkin_state(&self) -> &widgets::WalkInState {
+        &self.inner.walkin
     }
 
     /// Every `(method, path)` the router serves, with the `/api/v1` prefix.
@@ -174,6 +182,8 @@ fn all_routes() -> Vec<Route> {
     routes.extend(announcements::routes());
     routes.extend(tokens::routes());
     routes.extend(invitations::routes());
+    routes.extend(walkin::routes());
+    routes.extend(widgets::routes());
     routes.extend(openapi::routes());
     routes
 }

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::CurrentStaff;
 use crate::error::ApiResult;
-use crate::ids::{AppointmentId, DepartmentId, OrganisationId, StaffId};
+use crate::ids::{AppointmentId, DepartmentId, OrganisationId, StaffId, WalkInVisitId};
 use crate::waiting_room::WaitingRoomRef;
 use crate::{Clinic, Route};
 
@@ -51,6 +51,9 @@ pub enum JoinClaims {
     Staff(StaffJoin),
     /// A patient admitted through an invitation (from `POST /invitations/resolve`).
     Patient(PatientJoin),
+    /// A walk-in visitor who completed a widget's intake (from `POST /invitations/resolve` with
+    /// a `w.` visit token).
+    WalkIn(WalkInJoin),
 }
 
 impl JoinClaims {
@@ -59,6 +62,7 @@ impl JoinClaims {
         match self {
             JoinClaims::Staff(s) => s.organisation_id,
             JoinClaims::Patient(p) => p.organisation_id,
+            JoinClaims::WalkIn(w) => w.organisation_id,
         }
     }
 
@@ -67,6 +71,7 @@ impl JoinClaims {
         match self {
             JoinClaims::Staff(s) => &s.display_name,
             JoinClaims::Patient(p) => &p.display_name,
+            JoinClaims::WalkIn(w) => &w.display_name,
         }
     }
 }
@@ -139,6 +144,20 @@ impl From<PatientJoinWire> for PatientJoin {
                 .unwrap_or(WaitingRoomRef::Practitioner(w.practitioner_id)),
         }
     }
+}
+
+/// Claims of a walk-in visitor's join token: they wait in the practitioner's own waiting room
+/// and are shown as a walk-in (yellow).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalkInJoin {
+    /// The walk-in visit.
+    pub visit_id: WalkInVisitId,
+    /// The organisation of the widget.
+    pub organisation_id: OrganisationId,
+    /// The practitioner the visitor chose.
+    pub practitioner_id: StaffId,
+    /// The visitor's display name (from the intake, or a neutral default).
+    pub display_name: String,
 }
 
 /// Why a join token was refused.

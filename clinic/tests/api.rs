@@ -16,6 +16,8 @@ mod logs;
 mod misc;
 #[path = "api/support.rs"]
 mod support;
+#[path = "api/walkin.rs"]
+mod walkin;
 
 /// Stamps one `#[tokio::test]` per backend for each listed `async fn(Backend)`.
 macro_rules! backend_tests {
@@ -80,6 +82,12 @@ backend_tests! {
     misc::directory_lists_own_organisation_only,
     misc::security_headers_on_api_responses,
     logs::no_pii_in_logs,
+    walkin::walkin_availability_switch_once_weekly_dst,
+    walkin::walkin_widget_crud_roles,
+    walkin::walkin_images_are_sniffed,
+    walkin::walkin_public_endpoints_and_stream,
+    walkin::walkin_intake_validation_and_visit_token,
+    walkin::walkin_rate_limit_per_source,
 }
 
 #[test]
