@@ -11,9 +11,11 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use consultroom_clinic::WaitingRoomRef;
 use consultroom_clinic::ids::AppointmentId;
 use consultroom_clinic::{Clinic, ClinicConfig, Clock, JoinClaims, JoinTokenError, Store};
-use consultroom_sfu::{Sfu, SfuConfig};
+use consultroom_sfu::{Sfu, SfuConfig, SfuOptions};
+use consultroom_signalling::state::Announcement;
 use consultroom_signalling::{
     Hub, HubConfig, Identity, PatientIdentity, QueueKey, TokenError, TokenVerifier, Visit,
 };
@@ -22,7 +24,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::ServeArgs;
-use crate::{ops, web};
+use crate::{ops, web, widget};
 
 /// A built, bound, not yet running server.
 pub struct App {
@@ -50,7 +52,7 @@ impl TokenVerifier for ClinicTokens {
                 staff_id: s.staff_id.to_string(),
                 organisation_id: s.organisation_id.to_string(),
                 display_name: s.display_name,
-                department_ids: Vec::new(),
+                department_ids: s.department_ids.iter().map(|d| d.to_string()).collect(),
             }),
             Ok(JoinClaims::Patient(p)) => Ok(Identity::Patient(PatientIdentity {
                 organisation_id: p.organisation_id.to_string(),
@@ -58,13 +60,48 @@ impl TokenVerifier for ClinicTokens {
                 visit: Visit::Appointment {
                     appointment_id: p.appointment_id.to_string(),
                     starts_at: p.appointment_starts_at,
-                    duration_minutes: 0,
+                    duration_minutes: p.duration_minutes,
                 },
-                queue: QueueKey::Practitioner(p.practitioner_id.to_string()),
+                queue: queue_key(&p.waiting_room),
+            })),
+            Ok(JoinClaims::WalkIn(w)) => Ok(Identity::Patient(PatientIdentity {
+                organisation_id: w.organisation_id.to_string(),
+                display_name: w.display_name,
+                visit: Visit::WalkIn {
+                    visit_id: w.visit_id.to_string(),
+                },
+                queue: QueueKey::Practitioner(w.practitioner_id.to_string()),
             })),
             Err(JoinTokenError::Expired) => Err(TokenError::Expired),
             Err(_) => Err(TokenError::Invalid),
         }
+    }
+}
+
+fn queue_key(room: &WaitingRoomRef) -> QueueKey {
+    match room {
+        WaitingRoomRef::Practitioner(id) => QueueKey::Practitioner(id.to_string()),
+        WaitingRoomRef::Department(id) => QueueKey::Department(id.to_string()),
+    }
+}
+
+/// Load the active service announcements from the clinic into the hub.
+async fn sync_announcements(clinic: &Clinic, hub: &Hub) {
+    match clinic.active_announcements().await {
+        Ok(items) => {
+            let items = items
+                .into_iter()
+                .map(|a| Announcement {
+                    id: a.id,
+                    organisation_id: a.organisation_id,
+                    scope: queue_key(&a.scope),
+                    text: a.text,
+                    expires_at: a.expires_at,
+                })
+                .collect();
+            hub.set_announcements(items).await;
+        }
+        Err(e) => tracing::error!(error = %e, "loading announcements failed"),
     }
 }
 
@@ -142,10 +179,14 @@ impl App {
         let clinic = Clinic::new(store.clone(), clinic_config, clock.clone());
 
         let registry = prometheus::Registry::new();
-        let sfu = Sfu::start(
+        let sfu = Sfu::start_with(
             SfuConfig {
                 bind: args.media_bind,
                 announce: args.media_announce.clone(),
+            },
+            SfuOptions {
+                loops: args.media_loops,
+                tcp_bind: args.media_tcp_bind,
             },
             &registry,
         )
@@ -175,6 +216,17 @@ impl App {
             &registry,
         );
 
+        // Announcements live in the clinic's database; the hub keeps the active ones and pushes
+        // them to waiting patients. Reload after every change (and once now).
+        sync_announcements(&clinic, &hub).await;
+        {
+            let (clinic2, hub2) = (clinic.clone(), hub.clone());
+            clinic.on_announcements_changed(Arc::new(move || {
+                let (clinic, hub) = (clinic2.clone(), hub2.clone());
+                tokio::spawn(async move { sync_announcements(&clinic, &hub).await });
+            }));
+        }
+
         let mut router = Router::new()
             .merge(clinic.router())
             .merge(hub.router())
@@ -184,6 +236,8 @@ impl App {
         for (name, value) in web::security_headers() {
             router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
         }
+        // After the header layers: the widget page sets its own frame-ancestors (see widget.rs).
+        let router = router.merge(widget::router(clinic.clone()));
 
         let draining = Arc::new(AtomicBool::new(false));
         let admin_router = ops::router(ops::OpsState {
@@ -244,11 +298,15 @@ impl App {
         });
 
         let mut rx1 = stop_rx.clone();
-        let http = axum::serve(self.http, self.router.into_make_service()).with_graceful_shutdown(
-            async move {
-                let _ = rx1.wait_for(|v| *v).await;
-            },
-        );
+        let http = axum::serve(
+            self.http,
+            // Peer addresses key the walk-in rate limit per source.
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx1.wait_for(|v| *v).await;
+        });
         let mut rx2 = stop_rx.clone();
         let admin = axum::serve(self.admin, self.admin_router.into_make_service())
             .with_graceful_shutdown(async move {

@@ -50,6 +50,14 @@ pub struct ServeArgs {
     /// address, or every non-loopback interface address when bound to 0.0.0.0.
     #[arg(long, env = "CONSULTROOM_MEDIA_ANNOUNCE", value_delimiter = ',')]
     pub media_announce: Vec<IpAddr>,
+    /// Media loops (one OS thread each, rooms placed whole on one loop); 0 = one per CPU core.
+    /// Loop `i` uses UDP port `media-bind port + i` (or a free port each when that is 0).
+    #[arg(long, env = "CONSULTROOM_MEDIA_LOOPS", default_value_t = 0)]
+    pub media_loops: usize,
+    /// Accept ICE over TCP (RFC 4571) here, for networks that block UDP; loop `i` listens on
+    /// port + i. Off by default.
+    #[arg(long, env = "CONSULTROOM_MEDIA_TCP_BIND")]
+    pub media_tcp_bind: Option<SocketAddr>,
     /// Directory for the SQLite database and the generated secret key.
     #[arg(long, env = "CONSULTROOM_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,

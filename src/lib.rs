@@ -5,6 +5,7 @@ pub mod app;
 pub mod config;
 pub mod ops;
 pub mod web;
+pub mod widget;
 
 pub use app::App;
 

@@ -189,7 +189,10 @@ async fn patient_who_reconnects_appears_once_and_late_patients_are_marked_late()
     let (_p2, joined) = WsClient::join(&app, &app.patient_token().await).await;
     assert_eq!(joined["participant_id"], first["entry"]["participant_id"]);
     let updated = staff.recv_type("waiting_updated").await;
-    assert_eq!(updated["entry"]["participant_id"], first["entry"]["participant_id"]);
+    assert_eq!(
+        updated["entry"]["participant_id"],
+        first["entry"]["participant_id"]
+    );
     assert_eq!(updated["entry"]["reconnecting"], false);
     assert_eq!(p1.closed().await, Some(1001));
     // A second staff tab sees exactly one waiting patient.
@@ -206,12 +209,20 @@ async fn dropped_patient_keeps_their_place_while_reconnecting_then_leaves() {
     staff.recv_type("waiting_snapshot").await;
     let (patient, _) = WsClient::join(&app, &app.patient_token().await).await;
     let arrived = staff.recv_type("waiting_arrived").await;
-    let pid = arrived["entry"]["participant_id"].as_str().unwrap().to_owned();
+    let pid = arrived["entry"]["participant_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     drop(patient);
     let updated = staff.recv_type("waiting_updated").await;
     assert_eq!(updated["entry"]["reconnecting"], true);
-    let r = staff.request(json!({"type":"admit","participant_id":pid})).await;
-    assert_eq!(r["code"], "invalid_state", "cannot admit while reconnecting");
+    let r = staff
+        .request(json!({"type":"admit","participant_id":pid}))
+        .await;
+    assert_eq!(
+        r["code"], "invalid_state",
+        "cannot admit while reconnecting"
+    );
     // The grace period passes (the hub checks the injected clock every second).
     app.clock.advance(chrono::Duration::seconds(31));
     let left = staff.recv_type("waiting_left").await;
@@ -225,14 +236,20 @@ async fn patient_sees_queue_position_and_an_estimate_once_the_practitioner_is_on
     let (mut patient, _) = WsClient::join(&app, &app.patient_token().await).await;
     let status = patient.recv_type("queue_status").await;
     assert_eq!(status["position"], 1);
-    assert!(status.get("estimated_start_at").is_none(), "no practitioner online: no estimate");
+    assert!(
+        status.get("estimated_start_at").is_none(),
+        "no practitioner online: no estimate"
+    );
     let (mut staff, _) = WsClient::join(&app, &app.staff_token().await).await;
     staff.recv_type("waiting_snapshot").await;
     // The practitioner is free, so the patient is expected at their appointment time.
     let status = patient.recv_type("queue_status").await;
     assert_eq!(status["position"], 1);
-    let estimate: chrono::DateTime<chrono::Utc> =
-        status["estimated_start_at"].as_str().unwrap().parse().unwrap();
+    let estimate: chrono::DateTime<chrono::Utc> = status["estimated_start_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let now = app.clock.now();
     assert!(
         estimate > now && estimate <= now + chrono::Duration::minutes(3),
