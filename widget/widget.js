@@ -13,7 +13,7 @@ const FIELDS = ['name', 'date_of_birth', 'phone', 'email'];
 const INPUT_ID = { name: 'cr-name', date_of_birth: 'cr-dob', phone: 'cr-phone', email: 'cr-email', accept_terms: 'cr-accept' };
 
 const $ = (id) => document.getElementById(id);
-const state = { config: null, availability: null, chosen: null, source: null, pollTimer: null, parentOrigin: null };
+const state = { config: null, availability: null, chosen: null, source: null, pollTimer: null, parentOrigin: null, draft: null };
 
 // ---------------------------------------------------------------- origins and postMessage
 
@@ -41,32 +41,40 @@ function detectParentOrigin() {
   try { return document.referrer ? new URL(document.referrer).origin : null; } catch { return null; }
 }
 
+/** Posts `message` to the framing page if its origin is allowed; returns whether it was sent. */
 function tellHost(message) {
   const origin = state.parentOrigin;
-  if (!origin || preview) return;
-  if (origin !== location.origin && !originAllowed(origin, state.config?.allowed_origins)) return;
+  if (!origin || preview || !state.config) return false;
+  if (origin !== location.origin && !originAllowed(origin, state.config.allowed_origins)) return false;
   window.parent.postMessage(message, origin);
+  return true;
 }
 
 window.addEventListener('message', (event) => {
   // Drafts for the admin page's live preview come only from our own origin.
   if (event.origin !== location.origin) return;
   const data = event.data;
-  if (!data || data.type !== 'consultroom:preview' || !state.config) return;
+  if (!preview || !data || data.type !== 'consultroom:preview') return;
+  state.draft = data;
+  if (state.config) applyDraft();
+});
+
+function applyDraft() {
+  const data = state.draft;
+  if (!data) return;
   if (data.texts) state.config.texts = { ...state.config.texts, ...data.texts };
   if (data.colours) applyColours(data.colours);
   renderTexts();
   renderAvailability();
-});
+}
 
+// The content's own height (not the document's, which is at least the iframe's height).
 let lastHeight = 0;
-new ResizeObserver(() => {
-  const height = Math.ceil(document.documentElement.scrollHeight);
-  if (height !== lastHeight) {
-    lastHeight = height;
-    tellHost({ type: 'consultroom:widget-height', height });
-  }
-}).observe(document.body);
+function reportHeight() {
+  const height = Math.ceil(document.body.getBoundingClientRect().height);
+  if (height !== lastHeight && tellHost({ type: 'consultroom:widget-height', height })) lastHeight = height;
+}
+new ResizeObserver(reportHeight).observe(document.body);
 
 // ---------------------------------------------------------------- configuration
 
@@ -330,6 +338,8 @@ async function boot() {
     const { status, body } = await getJson(API);
     if (status !== 200 || !body) throw new Error(`status ${status}`);
     applyConfig(body);
+    applyDraft();
+    reportHeight();
   } catch {
     $('cr-loading').hidden = true;
     $('cr-error').textContent = 'The walk-in consultation hours cannot be shown right now.';

@@ -183,6 +183,11 @@ el.messageRetry.addEventListener('click', () => {
 });
 
 function describeAppointment(inv) {
+  if (inv && inv.walk_in) {
+    // A walk-in visit from a clinic's website widget: no appointment time.
+    const who = inv.visit && inv.visit.practitioner_name;
+    return who ? `Your walk-in consultation with ${who}.` : 'Your walk-in consultation.';
+  }
   const a = (inv && inv.appointment) || {};
   const parts = [];
   if (a.starts_at) parts.push(`at ${hhmm(a.starts_at)}`);
@@ -465,7 +470,7 @@ function showReplaced() {
 
 function waitingText(punctuality) {
   if (punctuality === 'late') return 'You are late; your practitioner has been told you are here.';
-  if (punctuality === 'walk_in') return 'You are in the waiting room; a practitioner will let you in soon.';
+  if (punctuality === 'walk_in') return 'You are in the waiting room; the practitioner will let you in soon.';
   return 'You are on time; your practitioner will let you in.';
 }
 

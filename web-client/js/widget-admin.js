@@ -1,0 +1,292 @@
+// "Walk-in widgets" for organisation admins (F44–F48): the list of widgets and the four-step
+// wizard — 1 name and departments, 2 texts and colours (live preview), 3 intake fields, 4 logo,
+// background, custom CSS and the sites allowed to show the widget — plus the snippet to paste.
+// Step 1's save creates the widget; every later "Save" replaces its settings (PUT). The preview
+// is the real widget page in preview mode (no visits are created); unsaved texts and colours
+// reach it by postMessage, addressed to our own origin only.
+
+import { api, ApiError } from './api.js';
+import { $, h, announce } from './dom.js';
+
+const FIELDS = [
+  ['name', 'Full name'],
+  ['date_of_birth', 'Date of birth'],
+  ['phone', 'Phone number'],
+  ['email', 'E-mail address'],
+];
+const STEPS = 4;
+
+export function initWidgetAdmin() {
+  const el = {
+    error: $('widget-admin-error'),
+    list: $('widget-list'),
+    empty: $('widget-list-empty'),
+    newBtn: $('widget-new'),
+    wizard: $('widget-wizard'),
+    wizardTitle: $('widget-wizard-title'),
+    steps: $('widget-steps'),
+    form: $('widget-form'),
+    formError: $('widget-form-error'),
+    name: $('wf-name'),
+    departments: $('wf-departments'),
+    title: $('wf-title'),
+    walkIn: $('wf-walk-in'),
+    absent: $('wf-absent'),
+    titleColour: $('wf-title-colour'),
+    textColour: $('wf-text-colour'),
+    acceptTerms: $('wf-accept-terms'),
+    termsText: $('wf-terms-text'),
+    logo: $('wf-logo'),
+    logoState: $('wf-logo-state'),
+    logoRemove: $('wf-logo-remove'),
+    background: $('wf-background'),
+    backgroundState: $('wf-background-state'),
+    backgroundRemove: $('wf-background-remove'),
+    css: $('wf-css'),
+    origins: $('wf-origins'),
+    prev: $('wf-prev'),
+    next: $('wf-next'),
+    close: $('wf-close'),
+    preview: $('widget-preview'),
+    previewEmpty: $('widget-preview-empty'),
+    snippet: $('widget-snippet'),
+    snippetBox: $('widget-snippet-box'),
+    copy: $('widget-snippet-copy'),
+    status: $('status'),
+  };
+  const state = { widgets: [], departments: [], current: null, step: 1 };
+
+  const errText = (err) => (err instanceof ApiError && err.message) || 'Something went wrong. Try again.';
+  const showError = (text) => { el.error.textContent = text || ''; el.error.hidden = !text; };
+  const formError = (text) => { el.formError.textContent = text || ''; el.formError.hidden = !text; };
+
+  async function load() {
+    showError('');
+    try {
+      const [widgets, directory] = await Promise.all([api('/api/v1/widgets'), api('/api/v1/directory')]);
+      state.widgets = widgets.widgets || [];
+      state.departments = directory.departments || [];
+      renderList();
+    } catch (err) {
+      showError(errText(err));
+    }
+  }
+
+  function renderList() {
+    const items = state.widgets.map((w) => h('li', { class: 'widget-item' },
+      h('span', { class: 'widget-name' }, w.name),
+      h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => openWizard(w) }, `Edit ${w.name}`)));
+    el.list.replaceChildren(...items);
+    el.empty.hidden = items.length > 0;
+  }
+
+  // ---------------------------------------------------------------- wizard
+
+  function openWizard(widget) {
+    state.current = widget || null;
+    el.wizardTitle.textContent = widget ? `Widget “${widget.name}”` : 'New walk-in widget';
+    fill(widget);
+    el.wizard.hidden = false;
+    goTo(1);
+    refreshPreview();
+  }
+
+  function fill(w) {
+    const d = w || {};
+    const texts = d.texts || {};
+    const colours = d.colours || { title: '#1f3a5f', text: '#222222' };
+    const intake = d.intake || { name: 'required' };
+    el.name.value = d.name || '';
+    const chosen = new Set(d.department_ids || []);
+    el.departments.replaceChildren(...state.departments.map((dep) => {
+      const id = `wf-dep-${dep.id}`;
+      return h('label', { class: 'check', for: id },
+        h('input', { type: 'checkbox', id, value: dep.id, checked: chosen.has(dep.id) }), ` ${dep.name}`);
+    }));
+    el.title.value = texts.title || '';
+    el.walkIn.value = texts.walk_in || '';
+    el.absent.value = texts.absent || '';
+    el.titleColour.value = normColour(colours.title, '#1f3a5f');
+    el.textColour.value = normColour(colours.text, '#222222');
+    for (const [f] of FIELDS) $(`wf-field-${f}`).value = intake[f] || (f === 'name' ? 'required' : 'hidden');
+    el.acceptTerms.checked = !!intake.accept_terms;
+    el.termsText.value = intake.terms_text || '';
+    el.css.value = d.custom_css || '';
+    el.origins.value = (d.allowed_origins || []).join('\n');
+    el.logoState.textContent = d.has_logo ? 'A logo is set.' : 'No logo.';
+    el.backgroundState.textContent = d.has_background ? 'A background image is set.' : 'No background image.';
+    el.logoRemove.hidden = !d.has_logo;
+    el.backgroundRemove.hidden = !d.has_background;
+    formError('');
+  }
+
+  /** `<input type=color>` needs #rrggbb. */
+  function normColour(c, fallback) {
+    if (typeof c !== 'string') return fallback;
+    if (/^#[0-9a-f]{6}$/i.test(c)) return c.toLowerCase();
+    const m = /^#([0-9a-f])([0-9a-f])([0-9a-f])$/i.exec(c);
+    return m ? `#${m[1]}${m[1]}${m[2]}${m[2]}${m[3]}${m[3]}`.toLowerCase() : fallback;
+  }
+
+  function collect() {
+    const intake = {};
+    for (const [f] of FIELDS) intake[f] = $(`wf-field-${f}`).value;
+    intake.accept_terms = el.acceptTerms.checked;
+    intake.terms_text = el.termsText.value;
+    return {
+      name: el.name.value.trim(),
+      department_ids: [...el.departments.querySelectorAll('input:checked')].map((i) => i.value),
+      texts: { title: el.title.value, walk_in: el.walkIn.value, absent: el.absent.value },
+      colours: { title: el.titleColour.value, text: el.textColour.value },
+      intake,
+      allowed_origins: el.origins.value.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean),
+      custom_css: el.css.value,
+    };
+  }
+
+  function goTo(step) {
+    state.step = step;
+    for (const fs of el.form.querySelectorAll('fieldset[data-step]')) fs.hidden = Number(fs.dataset.step) !== step;
+    for (const li of el.steps.querySelectorAll('li')) {
+      if (Number(li.dataset.step) === step) li.setAttribute('aria-current', 'step');
+      else li.removeAttribute('aria-current');
+    }
+    el.prev.hidden = step === 1;
+    el.next.textContent = step === STEPS ? 'Save' : 'Save and continue';
+    el.form.querySelector(`fieldset[data-step="${step}"] legend`)?.focus();
+  }
+
+  el.newBtn.addEventListener('click', () => openWizard(null));
+  el.close.addEventListener('click', () => { el.wizard.hidden = true; state.current = null; });
+  el.prev.addEventListener('click', () => goTo(Math.max(1, state.step - 1)));
+
+  el.form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    formError('');
+    const body = collect();
+    if (!body.name) return formError('Give the widget a name.');
+    if (!body.department_ids.length) return formError('Choose at least one department.');
+    el.next.disabled = true;
+    try {
+      const res = state.current
+        ? await api(`/api/v1/widgets/${encodeURIComponent(state.current.id)}`, { method: 'PUT', body })
+        : await api('/api/v1/widgets', { method: 'POST', body });
+      state.current = res.widget;
+      el.wizardTitle.textContent = `Widget “${res.widget.name}”`;
+      await load();
+      refreshPreview();
+      announce(el.status, 'Widget saved.');
+      if (state.step < STEPS) goTo(state.step + 1);
+    } catch (err) {
+      formError(errText(err));
+    } finally {
+      el.next.disabled = false;
+    }
+  });
+
+  // ---------------------------------------------------------------- images
+
+  async function upload(kind, input) {
+    const file = input.files && input.files[0];
+    if (!file || !state.current) return;
+    formError('');
+    if (!['image/png', 'image/jpeg', 'image/webp'].includes(file.type)) {
+      formError('Choose a PNG, JPEG or WebP image.');
+      input.value = '';
+      return;
+    }
+    if (file.size > 256 * 1024) {
+      formError('The image is larger than 256 KB. Choose a smaller one.');
+      input.value = '';
+      return;
+    }
+    try {
+      const res = await fetch(`/api/v1/widgets/${encodeURIComponent(state.current.id)}/images/${kind}`, {
+        method: 'PUT', credentials: 'same-origin', headers: { 'Content-Type': file.type }, body: file,
+      });
+      const data = await res.json().catch(() => null);
+      if (!res.ok) throw new ApiError(res.status, data?.error?.code || 'error', data?.error?.message || '');
+      state.current = data.widget;
+      fill(state.current);
+      goTo(4);
+      refreshPreview();
+      announce(el.status, 'Image saved.');
+    } catch (err) {
+      formError(errText(err));
+    } finally {
+      input.value = '';
+    }
+  }
+
+  async function removeImage(kind) {
+    if (!state.current) return;
+    try {
+      const res = await api(`/api/v1/widgets/${encodeURIComponent(state.current.id)}/images/${kind}`, { method: 'DELETE' });
+      state.current = res.widget;
+      fill(state.current);
+      goTo(4);
+      refreshPreview();
+    } catch (err) {
+      formError(errText(err));
+    }
+  }
+
+  el.logo.addEventListener('change', () => upload('logo', el.logo));
+  el.background.addEventListener('change', () => upload('background', el.background));
+  el.logoRemove.addEventListener('click', () => removeImage('logo'));
+  el.backgroundRemove.addEventListener('click', () => removeImage('background'));
+
+  // ---------------------------------------------------------------- preview and snippet
+
+  function refreshPreview() {
+    const w = state.current;
+    el.preview.hidden = !w;
+    el.previewEmpty.hidden = !!w;
+    el.snippetBox.hidden = !w;
+    if (!w) {
+      el.preview.removeAttribute('src');
+      return;
+    }
+    el.preview.src = `/widget/${encodeURIComponent(w.id)}?preview=1&v=${Date.now()}`;
+    el.snippet.value = snippet(w);
+  }
+
+  function sendDraft() {
+    if (!state.current || !el.preview.contentWindow) return;
+    const b = collect();
+    el.preview.contentWindow.postMessage({ type: 'consultroom:preview', texts: b.texts, colours: b.colours }, location.origin);
+  }
+  for (const input of [el.title, el.walkIn, el.absent, el.titleColour, el.textColour]) {
+    input.addEventListener('input', sendDraft);
+  }
+  // A reloaded preview (after a save) gets the unsaved draft again.
+  el.preview.addEventListener('load', sendDraft);
+
+  function snippet(w) {
+    const url = w.frame_url;
+    const origin = new URL(url).origin;
+    const frameId = `consultroom-widget-${w.id}`;
+    return `<iframe id="${frameId}" src="${url}" title="Walk-in video consultation"
+  style="width:100%;min-height:420px;border:0" loading="lazy"></iframe>
+<script>
+/* Optional: let the widget set its own height. */
+window.addEventListener('message', function (e) {
+  var f = document.getElementById('${frameId}');
+  if (e.origin !== '${origin}' || !f || e.source !== f.contentWindow) return;
+  if (e.data && e.data.type === 'consultroom:widget-height') f.style.height = e.data.height + 'px';
+});
+</script>`;
+  }
+
+  el.copy.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(el.snippet.value);
+      announce(el.status, 'Snippet copied.');
+    } catch {
+      el.snippet.select();
+      announce(el.status, 'Select the snippet and copy it with Ctrl+C.');
+    }
+  });
+
+  return { load };
+}
