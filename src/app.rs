@@ -196,14 +196,21 @@ impl App {
         let completing = clinic.clone();
         let hub_config = HubConfig {
             now: Arc::new(move || clock.now()),
-            on_completed: Some(Arc::new(move |appointment_id: String| {
+            on_completed: Some(Arc::new(move |visit: Visit| {
                 let clinic = completing.clone();
-                let Ok(id) = uuid::Uuid::parse_str(&appointment_id) else {
-                    return;
-                };
                 tokio::spawn(async move {
-                    if let Err(e) = clinic.complete_appointment(AppointmentId(id)).await {
-                        tracing::warn!(error = %e, "marking appointment completed failed");
+                    let done = match &visit {
+                        Visit::Appointment { appointment_id, .. } => {
+                            match uuid::Uuid::parse_str(appointment_id) {
+                                Ok(id) => clinic.complete_appointment(AppointmentId(id)).await,
+                                Err(_) => Ok(false),
+                            }
+                        }
+                        // The visitor's link stops working once they have been seen.
+                        Visit::WalkIn { visit_id } => clinic.complete_walk_in(visit_id).await,
+                    };
+                    if let Err(e) = done {
+                        tracing::warn!(error = %e, "marking the visit completed failed");
                     }
                 });
             })),

@@ -56,8 +56,8 @@ pub struct Effects {
     pub sfu_join: Vec<(RoomId, ConnId)>,
     /// Participants to remove from the SFU.
     pub sfu_leave: Vec<ConnId>,
-    /// Appointments whose consultation ended normally.
-    pub completed_appointments: Vec<String>,
+    /// Visits (appointments and walk-ins) whose consultation ended normally.
+    pub completed: Vec<Visit>,
     /// Connections to close (replaced by a newer connection of the same patient).
     pub close: Vec<ConnId>,
 }
@@ -71,8 +71,7 @@ impl Effects {
         self.sends.extend(from.sends);
         self.sfu_join.extend(from.sfu_join);
         self.sfu_leave.extend(from.sfu_leave);
-        self.completed_appointments
-            .extend(from.completed_appointments);
+        self.completed.extend(from.completed);
         self.close.extend(from.close);
     }
 }
@@ -1013,12 +1012,9 @@ impl HubState {
             }
         }
         if reason == EndReason::Ended
-            && let Some(PatientIdentity {
-                visit: Visit::Appointment { appointment_id, .. },
-                ..
-            }) = cons.visit
+            && let Some(p) = cons.visit
         {
-            fx.completed_appointments.push(appointment_id);
+            fx.completed.push(p.visit);
         }
         // The practitioner is free: estimates move.
         let keys: Vec<QueueKey> = self.queues.keys().cloned().collect();

@@ -27,7 +27,7 @@ use crate::protocol::{
     ClientMessage, ErrorCode, ServerFrame, ServerMessage, TrackSourceKind, decode_client_frame,
 };
 use crate::state::{Announcement, ConnId, Effects, HubState, Refusal};
-use crate::{TokenError, TokenVerifier};
+use crate::{TokenError, TokenVerifier, Visit};
 
 /// Close code: message too big (RFC 6455).
 pub const CLOSE_TOO_BIG: u16 = 1009;
@@ -47,8 +47,8 @@ pub struct HubConfig {
     pub outgoing_queue: usize,
     /// The current time (injected so tests control punctuality).
     pub now: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
-    /// Called with the appointment id when staff end a consultation.
-    pub on_completed: Option<Arc<dyn Fn(String) + Send + Sync>>,
+    /// Called with the visit (appointment or walk-in) when staff end its consultation.
+    pub on_completed: Option<Arc<dyn Fn(Visit) + Send + Sync>>,
     /// Whether participants may publish a screen share (default true).
     pub allow_screen_share: bool,
 }
@@ -209,8 +209,8 @@ impl Hub {
             }
         }
         if let Some(cb) = &self.inner.config.on_completed {
-            for a in fx.completed_appointments {
-                cb(a);
+            for visit in fx.completed {
+                cb(visit);
             }
         }
         self.inner.metrics.observe(state);

@@ -61,6 +61,16 @@ fn sent_to(fx: &Effects, c: ConnId) -> Vec<&ServerMessage> {
         .collect()
 }
 
+fn completed_ids(fx: &Effects) -> Vec<String> {
+    fx.completed
+        .iter()
+        .map(|v| match v {
+            Visit::Appointment { appointment_id, .. } => appointment_id.clone(),
+            Visit::WalkIn { visit_id } => visit_id.clone(),
+        })
+        .collect()
+}
+
 fn status(fx: &Effects, c: ConnId) -> Option<(u32, Option<String>)> {
     sent_to(fx, c).iter().rev().find_map(|m| match m {
         ServerMessage::QueueStatus {
@@ -443,7 +453,7 @@ fn force_start_lets_the_patient_straight_in_on_arrival() {
     assert_eq!(fx.sfu_join, vec![(RoomId(1), ConnId(2))]);
     // Ending completes the appointment.
     let fx = s.end(ConnId(1), t(10, 10, 0)).unwrap();
-    assert_eq!(fx.completed_appointments, vec!["a1".to_string()]);
+    assert_eq!(completed_ids(&fx), ["a1"]);
 }
 
 #[test]
@@ -495,7 +505,11 @@ fn transfer_moves_waiting_and_in_consultation_patients_within_the_organisation()
     };
     let fx = s.transfer(ConnId(2), "p1", &to_doc1, t(10, 5, 0)).unwrap();
     assert!(!s.in_consultation(ConnId(3)));
-    assert_eq!(fx.sfu_leave, vec![ConnId(3), ConnId(2)], "both leave the media room");
+    assert_eq!(
+        fx.sfu_leave,
+        vec![ConnId(3), ConnId(2)],
+        "both leave the media room"
+    );
     assert!(
         sent_to(&fx, ConnId(3))
             .iter()
@@ -519,7 +533,7 @@ fn transfer_moves_waiting_and_in_consultation_patients_within_the_organisation()
             ..
         }
     )));
-    assert!(fx.completed_appointments.is_empty());
+    assert!(fx.completed.is_empty());
     assert_eq!(s.consultations(), 0);
     // doc1 can admit the patient again, and transfer them once more.
     s.admit(ConnId(1), "p1", t(10, 6, 0)).unwrap();
@@ -587,6 +601,21 @@ fn announcements_reach_only_their_waiting_room_and_disappear_at_expiry() {
 }
 
 #[test]
+fn ending_a_walk_in_consultation_completes_the_visit() {
+    let mut s = HubState::default();
+    s.join(ConnId(1), staff("doc1"), "s1".into(), t(9, 0, 0));
+    s.join(ConnId(2), walk_in("w1", "doc1"), "p1".into(), t(9, 59, 0));
+    s.admit(ConnId(1), "p1", t(10, 0, 0)).unwrap();
+    let fx = s.end(ConnId(1), t(10, 10, 0)).unwrap();
+    assert_eq!(
+        fx.completed,
+        vec![Visit::WalkIn {
+            visit_id: "w1".into()
+        }]
+    );
+}
+
+#[test]
 fn mute_goes_to_the_others_and_end_closes_for_everyone() {
     let mut s = HubState::default();
     s.join(ConnId(1), staff("doc1"), "s1".into(), t(9, 0, 0));
@@ -606,7 +635,7 @@ fn mute_goes_to_the_others_and_end_closes_for_everyone() {
     );
     let fx = s.end(ConnId(1), t(10, 5, 0)).unwrap();
     assert_eq!(fx.sfu_leave.len(), 2);
-    assert_eq!(fx.completed_appointments, vec!["a1".to_string()]);
+    assert_eq!(completed_ids(&fx), ["a1"]);
     assert_eq!(s.consultations(), 0);
     assert!(!s.in_consultation(ConnId(2)));
     assert_eq!(
