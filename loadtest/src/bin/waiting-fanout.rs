@@ -1,0 +1,428 @@
+//! Waiting-room fan-out benchmark (issue #4): N patients waiting across M practitioners on a
+//! real `consultroom serve` process; measures the time from a status change (a practitioner
+//! admits the first patient of their queue, then ends the consultation) to every affected
+//! client seeing it, and the server's memory per waiting patient.
+//!
+//! Loopback only; every loop is bounded in count and time; the server it starts is killed on
+//! exit. Seeds the organisation and practitioners straight into the database (there is no staff
+//! API yet), books appointments through the HTTP API.
+//!
+//! ```sh
+//! cargo run --release -p consultroom-loadtest --bin waiting-fanout -- \
+//!     --server-bin target/release/consultroom --out docs/benchmarks.md
+//! ```
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use consultroom_clinic::Store;
+use consultroom_clinic::staff::{NewStaff, Role};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+const PASSWORD: &str = "fanout-bench-password";
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// The consultroom binary to run.
+    #[arg(long, default_value = "target/release/consultroom")]
+    server_bin: String,
+    #[arg(long, default_value_t = 50)]
+    practitioners: usize,
+    #[arg(long, default_value_t = 1000)]
+    patients: usize,
+    /// Admit/end rounds to measure (each round: one practitioner admits, then ends).
+    #[arg(long, default_value_t = 40)]
+    rounds: usize,
+    /// Write the results into this Markdown file (section replaced if present).
+    #[arg(long)]
+    out: Option<String>,
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    ws: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("VmRSS not found")
+}
+
+fn start_server(bin: &str, data_dir: &std::path::Path) -> anyhow::Result<Server> {
+    let mut child = Command::new(bin)
+        .args(["serve", "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        .args([
+            "--media-bind",
+            "127.0.0.1:0",
+            "--media-announce",
+            "127.0.0.1",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {bin}"))?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let Some(line) = lines.next() else { break };
+        let line = line?;
+        if let Some(rest) = line.strip_prefix("consultroom ready ") {
+            let http = rest
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix("http="))
+                .context("http= in ready line")?
+                .to_owned();
+            let ws = format!("ws://{}/ws", http.trim_start_matches("http://"));
+            return Ok(Server {
+                child,
+                base: http,
+                ws,
+            });
+        }
+    }
+    let _ = child.kill();
+    bail!("server did not become ready")
+}
+
+/// A connected signalling client whose frames arrive on a channel, stamped on receipt.
+struct Client {
+    tx: futures_util::stream::SplitSink<
+        tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+        Message,
+    >,
+    rx: mpsc::UnboundedReceiver<(Instant, Value)>,
+    participant_id: String,
+}
+
+impl Client {
+    async fn join(ws: &str, token: &str) -> anyhow::Result<Client> {
+        let (stream, _) = tokio_tungstenite::connect_async(ws).await?;
+        let (mut tx, mut read) = stream.split();
+        let (ftx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(Ok(m)) = read.next().await {
+                if let Message::Text(t) = m
+                    && let Ok(v) = serde_json::from_str::<Value>(t.as_str())
+                {
+                    let _ = ftx.send((Instant::now(), v));
+                }
+            }
+        });
+        tx.send(Message::Text(
+            json!({"type":"join","token":token}).to_string().into(),
+        ))
+        .await?;
+        let mut c = Client {
+            tx,
+            rx,
+            participant_id: String::new(),
+        };
+        let joined = c
+            .wait(|v| v["type"] == "joined" || v["type"] == "error")
+            .await?;
+        if joined.1["type"] != "joined" {
+            bail!("join refused: {}", joined.1);
+        }
+        c.participant_id = joined.1["participant_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        Ok(c)
+    }
+
+    async fn send(&mut self, v: Value) -> anyhow::Result<()> {
+        self.tx.send(Message::Text(v.to_string().into())).await?;
+        Ok(())
+    }
+
+    async fn wait(&mut self, pred: impl Fn(&Value) -> bool) -> anyhow::Result<(Instant, Value)> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let f = tokio::time::timeout_at(deadline, self.rx.recv())
+                .await
+                .context("timed out waiting for a frame")?
+                .context("connection closed")?;
+            if pred(&f.1) {
+                return Ok(f);
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        while self.rx.try_recv().is_ok() {}
+    }
+}
+
+async fn seed(data_dir: &std::path::Path, practitioners: usize) -> anyhow::Result<Vec<String>> {
+    let url = format!("sqlite://{}", data_dir.join("consultroom.db").display());
+    let store = Store::connect(&url).await?;
+    store.migrate().await?;
+    let now = chrono::Utc::now();
+    let org = store.insert_organisation("Fan-out Clinic", now).await?;
+    let dept = store.insert_department(org, "General", now).await?;
+    let hash = consultroom_clinic::auth::hash_password(PASSWORD)?;
+    let mut emails = Vec::new();
+    for i in 0..practitioners {
+        let email = format!("doc{i}@fanout.test");
+        let name = format!("Dr. {i}");
+        let new = NewStaff {
+            organisation_id: org,
+            department_id: Some(dept),
+            name: &name,
+            email: &email,
+            role: Role::Practitioner,
+            password_hash: &hash,
+        };
+        store.insert_staff(&new, now).await?;
+        emails.push(email);
+    }
+    store.close().await;
+    Ok(emails)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let args = Args::parse();
+    anyhow::ensure!(args.practitioners > 0 && args.patients >= args.practitioners);
+    let dir = std::env::temp_dir().join(format!("cr-fanout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = run(&args, &dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
+    let emails = seed(dir, args.practitioners).await?;
+    let server = start_server(&args.server_bin, dir)?;
+    let pid = server.child.id();
+    let http = reqwest::Client::new();
+
+    // Practitioners: log in, book appointments for their patients (starting in 30 minutes, so
+    // the invitation links are open), connect.
+    let per = args.patients / args.practitioners;
+    let starts = (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339();
+    let mut staff = Vec::new();
+    let mut invitations: Vec<(usize, String)> = Vec::new();
+    for (i, email) in emails.iter().enumerate() {
+        let c = reqwest::Client::builder().cookie_store(true).build()?;
+        let r = c
+            .post(format!("{}/api/v1/auth/login", server.base))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status() == 200, "login failed: {}", r.status());
+        for j in 0..per {
+            let client: Value = c
+                .post(format!("{}/api/v1/clients", server.base))
+                .json(&json!({"name": format!("Patient {i}-{j}")}))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let appt: Value = c
+                .post(format!("{}/api/v1/appointments", server.base))
+                .json(&json!({"client_id": client["client"]["id"], "starts_at": starts, "duration_minutes": 15}))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let url = appt["invitation_url"].as_str().context("invitation_url")?;
+            let token = url.split_once('#').context("token")?.1.to_owned();
+            invitations.push((i, token));
+        }
+        // Two tabs per practitioner, as in a real practice (desk and laptop).
+        let mut tabs = Vec::new();
+        for _ in 0..2 {
+            let t: Value = c
+                .post(format!("{}/api/v1/signalling/token", server.base))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let mut ws = Client::join(&server.ws, t["token"].as_str().context("token")?).await?;
+            ws.wait(|v| v["type"] == "waiting_snapshot").await?;
+            tabs.push(ws);
+        }
+        staff.push(tabs);
+    }
+    let rss_before = rss_kib(pid)?;
+
+    // Patients join their practitioners' waiting rooms.
+    let mut patients: Vec<(usize, Client)> = Vec::new();
+    for (i, token) in &invitations {
+        let r: Value = http
+            .post(format!("{}/api/v1/invitations/resolve", server.base))
+            .json(&json!({"token": token}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let t = r["signalling_token"].as_str().context("signalling_token")?;
+        patients.push((*i, Client::join(&server.ws, t).await?));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_waiting = rss_kib(pid)?;
+    for tab in staff.iter_mut().flatten() {
+        tab.drain();
+    }
+    for (_, p) in &mut patients {
+        p.drain();
+    }
+
+    // Rounds: practitioner k admits the first of their queue (every other patient of that
+    // queue moves up), then ends (estimates move again). Latency = send → each affected
+    // client's frame.
+    let mut latencies: Vec<f64> = Vec::new();
+    let mut by_staff: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (idx, (i, _)) in patients.iter().enumerate() {
+        by_staff.entry(*i).or_default().push(idx);
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for round in 0..args.rounds.min(args.practitioners * per) {
+        if Instant::now() > deadline {
+            break;
+        }
+        let k = round % args.practitioners;
+        let queue = by_staff.get_mut(&k).context("queue")?;
+        if queue.is_empty() {
+            continue;
+        }
+        let first = queue.remove(0);
+        let target = patients[first].1.participant_id.clone();
+        let sent = Instant::now();
+        staff[k][0]
+            .send(json!({"id":"a","type":"admit","participant_id":target}))
+            .await?;
+        // Affected: the admitted patient (consultation_started), the other tab
+        // (waiting_left), and every patient still in that queue (queue_status).
+        let (t, _) = patients[first]
+            .1
+            .wait(|v| v["type"] == "consultation_started")
+            .await?;
+        latencies.push((t - sent).as_secs_f64() * 1000.0);
+        let (t, _) = staff[k][1].wait(|v| v["type"] == "waiting_left").await?;
+        latencies.push((t - sent).as_secs_f64() * 1000.0);
+        for &idx in queue.iter() {
+            let (t, _) = patients[idx]
+                .1
+                .wait(|v| v["type"] == "queue_status")
+                .await?;
+            latencies.push((t - sent).as_secs_f64() * 1000.0);
+        }
+        let (_, r) = staff[k][0].wait(|v| v["reply_to"] == "a").await?;
+        anyhow::ensure!(r["type"] == "ok", "admit refused: {r}");
+        staff[k][0]
+            .send(json!({"id":"e","type":"end_consultation"}))
+            .await?;
+        staff[k][0].wait(|v| v["reply_to"] == "e").await?;
+        for tab in staff.iter_mut().flatten() {
+            tab.drain();
+        }
+        for (_, p) in &mut patients {
+            p.drain();
+        }
+    }
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let p50 = percentile(&latencies, 0.50);
+    let p99 = percentile(&latencies, 0.99);
+    let per_patient_kib = (rss_waiting.saturating_sub(rss_before)) as f64 / patients.len() as f64;
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_default();
+    let report = format!(
+        "## Waiting-room fan-out\n\n\
+Measured {date} with `cargo run --release -p consultroom-loadtest --bin waiting-fanout -- \
+--server-bin {bin}` against a separate `consultroom serve` process (SQLite), on loopback.\n\n\
+{patients} patients wait across {pracs} practitioners ({per} each, one WebSocket each) and \
+every practitioner has the staff app open in two tabs. In each of {rounds} rounds a practitioner admits \
+the first patient of their queue; the latency runs from sending `admit` to each affected \
+client receiving its frame: the admitted patient's `consultation_started`, the practitioner's \
+other tab's `waiting_left`, and a `queue_status` for every patient still in that queue.\n\n\
+| measure | value |\n|---|---:|\n\
+| frames measured | {n} |\n\
+| latency p50 | {p50:.2} ms |\n\
+| latency p99 | {p99:.2} ms |\n\
+| server RSS with {pracs} practitioners connected | {before:.1} MiB |\n\
+| server RSS with {patients} patients waiting too | {after:.1} MiB |\n\
+| server memory per waiting patient | {per_patient_kib:.1} KiB |\n\n\
+Machine: {cores} CPUs ({cpu}), the load generator on the same machine.\n",
+        date = chrono::Utc::now().format("%Y-%m-%d"),
+        bin = args.server_bin,
+        patients = patients.len(),
+        pracs = args.practitioners,
+        rounds = args.rounds,
+        n = latencies.len(),
+        before = rss_before as f64 / 1024.0,
+        after = rss_waiting as f64 / 1024.0,
+        cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+    );
+    println!("{report}");
+    if let Some(path) = &args.out {
+        let existing = std::fs::read_to_string(path).unwrap_or_default();
+        let updated = replace_section(&existing, "## Waiting-room fan-out", &report);
+        std::fs::write(path, updated)?;
+    }
+    drop(server);
+    Ok(())
+}
+
+/// Replace the `## heading` section of a Markdown document (up to the next `## `), or append it.
+fn replace_section(doc: &str, heading: &str, section: &str) -> String {
+    if let Some(start) = doc.find(heading) {
+        let rest = &doc[start + heading.len()..];
+        let end = rest
+            .find("\n## ")
+            .map(|i| start + heading.len() + i + 1)
+            .unwrap_or(doc.len());
+        format!("{}{}{}", &doc[..start], section, &doc[end..])
+    } else {
+        let sep = if doc.is_empty() || doc.ends_with("\n\n") {
+            ""
+        } else {
+            "\n"
+        };
+        format!("{doc}{sep}{section}")
+    }
+}
