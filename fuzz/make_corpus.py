@@ -602,6 +602,14 @@ def sdp_seeds():
     write(t, "invalid-utf8", base.encode() + b"a=x:\xff\xfe\xc3\x28\r\n")
     write(t, "unicode-everywhere", base.replace("cname:fuzz", "cname:\u202e\U0001F600\u0000"))
     write(t, "truncated-mid-line", base[: len(base) // 2])
+    # Publish policy (the fuzz fixture forbids screen share and declares mid 2 a screen).
+    screen = ("m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:cliU\r\n"
+              "a=ice-pwd:clientpassword0123456789\r\na=fingerprint:sha-256 " + FP + "\r\n"
+              "a=setup:actpass\r\na=mid:2\r\na={dir}\r\na=msid:s1 screen\r\na=rtcp-mux\r\n"
+              "a=rtpmap:96 VP8/90000\r\n")
+    bundled = base.replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 0 1 2")
+    write(t, "policy-screen-sendonly-forbidden", bundled + screen.format(dir="sendonly"))
+    write(t, "policy-screen-recvonly-allowed", bundled + screen.format(dir="recvonly"))
 
     t = "sdp_answer"
     answer = "\r\n".join([
@@ -712,7 +720,26 @@ def routing_seeds():
     write(t, "empty", b"")
 
 
+# ---------------------------------------------------------------- ICE-TCP (RFC 4571) streams
+def tcp_seeds():
+    t = "tcp_framing"
+    user = (FUZZ_UFRAG + ":cliU").encode()
+    req = binding_request(user, FUZZ_PWD.encode())
+    frame = lambda p: struct.pack("!H", len(p)) + p
+    write(t, "binding-request", frame(req))
+    write(t, "stun-dtls-rtp", frame(req) + frame(dtls_client_hello())
+          + frame(rtp(111, 1, 960, 0x1001, b"\xfc" * 30, ext=audio_exts())))
+    write(t, "zero-length-frames", frame(b"") * 5 + frame(req))
+    write(t, "max-frame-1500", frame(b"\x80" * 1500))
+    write(t, "oversize-1501", frame(b"\x80" * 1501))
+    write(t, "length-ffff", b"\xff\xff" + b"\0" * 10)
+    write(t, "truncated-frame", frame(req)[:-5])
+    write(t, "one-byte", b"\x05")
+    write(t, "empty", b"")
+
+
 if __name__ == "__main__":
+    tcp_seeds()
     routing_seeds()
     stun_seeds()
     rtp_seeds()

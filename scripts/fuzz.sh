@@ -36,7 +36,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked || skip "cargo install cargo-fuzz failed"
 fi
 
-all_targets="stun_demux routing_table rtp_rtcp sdp_offer sdp_answer ice_candidate signalling_frame"
+all_targets="stun_demux routing_table rtp_rtcp tcp_framing sdp_offer sdp_answer ice_candidate signalling_frame"
 targets="${FUZZ_TARGETS:-$all_targets}"
 
 # Largest input per target: datagrams just over the 1500-byte cap, text just over the 64 KiB
@@ -44,6 +44,7 @@ targets="${FUZZ_TARGETS:-$all_targets}"
 max_len() {
     case "$1" in
         stun_demux | rtp_rtcp) echo 1600 ;;
+        tcp_framing) echo 8192 ;;
         routing_table) echo 1536 ;;
         ice_candidate) echo 2048 ;;
         *) echo 70000 ;;

@@ -15,6 +15,8 @@
 //! - [`apply_answer`] mirrors [`crate::Sfu::answer`] + `MediaLoop::negotiate`/`accept_answer`;
 //! - [`apply_candidate`] mirrors [`crate::Sfu::candidate`] + `MediaLoop::add_candidate`.
 //!
+//! [`tcp_framing`] calls the ICE-TCP (RFC 4571) decoder directly.
+//!
 //! What is not here, because it is not ours: RTP/RTCP parsing, SRTP, DTLS and STUN integrity are
 //! str0m's. [`route_datagram`] and [`media_datagram`] still feed every datagram into a real
 //! (not yet connected) `Rtc`, which parses RTP headers with the negotiated extension map, STUN
@@ -33,7 +35,8 @@ use str0m::{Candidate, IceCreds, Input, Output, Rtc};
 
 use crate::media_loop::{MAX_DATAGRAM, build_rtc, is_rtp};
 use crate::routing::{RoutingTable, stun_local_ufrag};
-use crate::{MAX_CANDIDATE_BYTES, ParticipantId, checked_sdp};
+use crate::tcp::framing::{FrameDecoder, MAX_FRAME, encode};
+use crate::{MAX_CANDIDATE_BYTES, ParticipantId, PublishPolicy, TrackSource, checked_sdp};
 
 /// Local ICE ufrag of the fixture participant: seed STUN requests name it in USERNAME.
 pub const FUZZ_UFRAG: &str = "fuzzufrag";
@@ -398,6 +401,8 @@ pub fn routing_ops(data: &[u8]) {
 pub enum OfferOutcome {
     /// Refused before parsing (over [`crate::MAX_SDP_BYTES`]).
     TooLarge,
+    /// Refused by the publish policy before parsing (it sends on the screen m-line "2").
+    Forbidden(String),
     /// str0m could not parse it (its error).
     Unparsable(String),
     /// Parsed but the `Rtc` refused it (its error).
@@ -406,7 +411,7 @@ pub enum OfferOutcome {
     Answer(String),
 }
 
-/// The SDP offer path: `Sfu::offer`'s size check and parse, then `accept_offer` into a fresh
+/// The SDP offer path: `Sfu::offer_with_policy`'s size check, publish-policy check and parse, then `accept_offer` into a fresh
 /// `Rtc` built like the SFU's. A refused first offer that killed the `Rtc` is retried on a fresh
 /// one (as `accept_offer` does) with [`BASE_OFFER`], which must then succeed; an accepted one
 /// is offered a second time (renegotiation), and its answer must parse again.
@@ -415,6 +420,18 @@ pub fn apply_offer(sdp: &str) -> OfferOutcome {
         assert!(sdp.len() > crate::MAX_SDP_BYTES);
         return OfferOutcome::TooLarge;
     };
+    // `Sfu::offer_with_policy` reads the text before str0m does: a patient whose organisation
+    // forbids screen share, declaring mid "2" a screen (the seeds' camera is mid "1").
+    let policy = PublishPolicy {
+        sources: vec![
+            ("2".to_owned(), TrackSource::Screen),
+            ("0".to_owned(), TrackSource::Microphone),
+        ],
+        allow_screen: false,
+    };
+    if let Err(e) = crate::policy::check(checked, &policy) {
+        return OfferOutcome::Forbidden(e.to_string());
+    }
     let offer = match SdpOffer::from_sdp_string(checked) {
         Ok(offer) => offer,
         Err(e) => return OfferOutcome::Unparsable(e.to_string()),
@@ -532,4 +549,37 @@ pub fn media_datagram(data: &[u8]) -> bool {
     let routed = fixture.route(peer_addr(), data);
     assert_eq!(routed, Routed::To(ParticipantId(2)));
     true
+}
+
+/// The ICE-TCP (RFC 4571) stream decoder on an arbitrary byte stream, fed whole and in chunks
+/// whose sizes (1 to 64 bytes) come from the data: both must give the same frames and the same
+/// error; every frame is 1 to 1500 bytes and survives `encode` + decode. Returns the frame count.
+pub fn tcp_framing(data: &[u8]) -> usize {
+    let mut whole = FrameDecoder::default();
+    let mut frames = Vec::new();
+    let whole_result = whole.push(data, &mut frames);
+
+    let mut chunked = FrameDecoder::default();
+    let mut chunked_frames = Vec::new();
+    let mut chunked_result = Ok(());
+    let mut rest = data;
+    while !rest.is_empty() && chunked_result.is_ok() {
+        let n = (usize::from(rest[0] % 64) + 1).min(rest.len());
+        chunked_result = chunked.push(&rest[..n], &mut chunked_frames);
+        rest = &rest[n..];
+    }
+    assert_eq!(whole_result, chunked_result);
+    assert_eq!(frames, chunked_frames);
+
+    for frame in &frames {
+        assert!(!frame.is_empty() && frame.len() <= MAX_FRAME);
+        let framed = encode(frame).expect("a decoded frame can be framed again");
+        let mut decoder = FrameDecoder::default();
+        let mut again = Vec::new();
+        decoder
+            .push(&framed, &mut again)
+            .expect("a re-framed frame decodes");
+        assert_eq!(again.as_slice(), std::slice::from_ref(frame));
+    }
+    frames.len()
 }

@@ -99,6 +99,13 @@ fn sdp_answer_corpus() {
 }
 
 #[test]
+fn tcp_framing_corpus() {
+    replay("tcp_framing", |data| {
+        fuzzing::tcp_framing(data);
+    });
+}
+
+#[test]
 fn ice_candidate_corpus() {
     replay("ice_candidate", |data| {
         if let Some(line) = as_text(data) {
@@ -167,6 +174,14 @@ fn seeds_are_what_they_claim() {
             "{name} was accepted"
         );
     }
+    assert!(matches!(
+        offer("policy-screen-sendonly-forbidden"),
+        fuzzing::OfferOutcome::Forbidden(_)
+    ));
+    assert!(matches!(
+        offer("policy-screen-recvonly-allowed"),
+        fuzzing::OfferOutcome::Answer(_)
+    ));
     let answer = read("sdp_answer", "answer-three-mlines");
     let outcome = fuzzing::apply_answer(std::str::from_utf8(&answer).expect("utf-8 seed"));
     assert_eq!(outcome, fuzzing::AnswerOutcome::Accepted);
