@@ -417,7 +417,10 @@ pub enum OfferOutcome {
 /// is offered a second time (renegotiation), and its answer must parse again.
 pub fn apply_offer(sdp: &str) -> OfferOutcome {
     let Ok(checked) = checked_sdp(sdp) else {
-        assert!(sdp.len() > crate::MAX_SDP_BYTES);
+        assert!(
+            over_caps(sdp),
+            "checked_sdp refused an SDP within every cap"
+        );
         return OfferOutcome::TooLarge;
     };
     // `Sfu::offer_with_policy` reads the text before str0m does: a patient whose organisation
@@ -582,4 +585,11 @@ pub fn tcp_framing(data: &[u8]) -> usize {
         assert_eq!(again.as_slice(), std::slice::from_ref(frame));
     }
     frames.len()
+}
+
+/// Whether `sdp` is over one of the caps `checked_sdp` enforces (size, lines, m-lines).
+fn over_caps(sdp: &str) -> bool {
+    sdp.len() > crate::MAX_SDP_BYTES
+        || sdp.lines().count() > crate::MAX_SDP_LINES
+        || sdp.lines().filter(|l| l.starts_with("m=")).count() > crate::MAX_SDP_MEDIA
 }

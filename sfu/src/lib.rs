@@ -455,11 +455,33 @@ impl Sfu {
     }
 }
 
+/// Most lines an SDP may have. A real Chromium offer with simulcast, screen share and audio
+/// has about 150; str0m's processing time grows faster than linearly in repeated attributes
+/// (`a=ssrc`, `a=rid`, `a=rtpmap`: ~1 s for 2,000 of them, found by fuzzing), and part of it
+/// runs on the media loop, so such offers are refused before parsing.
+pub const MAX_SDP_LINES: usize = 600;
+
+/// Most m-lines an SDP may have (a consultation needs a handful per participant).
+pub const MAX_SDP_MEDIA: usize = 64;
+
 fn checked_sdp(sdp: &str) -> Result<&str, SfuError> {
     if sdp.len() > MAX_SDP_BYTES {
         return Err(SfuError::InvalidSdp(format!(
             "sdp larger than {MAX_SDP_BYTES} bytes"
         )));
+    }
+    let mut lines = 0usize;
+    let mut media = 0usize;
+    for line in sdp.lines() {
+        lines += 1;
+        if line.starts_with("m=") {
+            media += 1;
+        }
+        if lines > MAX_SDP_LINES || media > MAX_SDP_MEDIA {
+            return Err(SfuError::InvalidSdp(format!(
+                "sdp has more than {MAX_SDP_LINES} lines or {MAX_SDP_MEDIA} m-lines"
+            )));
+        }
     }
     Ok(sdp)
 }

@@ -102,3 +102,20 @@ fn prefixes_and_mangled_offers_never_panic() {
         try_offer(&OFFER.replace(from, to), &crypto);
     }
 }
+
+#[test]
+fn offers_with_too_many_lines_or_m_lines_are_refused_before_parsing() {
+    let many_ssrc = format!(
+        "v=0\r\n{}",
+        "a=ssrc:1 cname:x\r\n".repeat(crate::MAX_SDP_LINES)
+    );
+    assert!(many_ssrc.len() < crate::MAX_SDP_BYTES);
+    assert!(crate::checked_sdp(&many_ssrc).is_err());
+    let many_m = format!(
+        "v=0\r\n{}",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n".repeat(crate::MAX_SDP_MEDIA + 1)
+    );
+    assert!(crate::checked_sdp(&many_m).is_err());
+    let fine = format!("v=0\r\n{}", "a=x\r\n".repeat(100));
+    assert!(crate::checked_sdp(&fine).is_ok());
+}
