@@ -407,24 +407,7 @@ impl HubState {
             );
             (key, entry)
         } else {
-            let (starts, appointment_id) = match &patient.visit {
-                Visit::Appointment {
-                    appointment_id,
-                    starts_at,
-                    ..
-                } => (Some(rfc3339(*starts_at)), Some(appointment_id.clone())),
-                Visit::WalkIn { .. } => (None, None),
-            };
-            let entry = WaitingEntry {
-                participant_id: participant_id.clone(),
-                display_name,
-                appointment_id,
-                appointment_starts_at: starts,
-                arrived_at: rfc3339(now),
-                punctuality,
-                queue: queue_ref(&key),
-                reconnecting: false,
-            };
+            let entry = waiting_entry(&patient, &participant_id, queue_ref(&key), punctuality, now);
             self.tell_watchers(
                 &mut fx,
                 &key,
@@ -624,27 +607,11 @@ impl HubState {
         let Identity::Patient(patient) = c.identity.clone() else {
             return Err(refuse(ErrorCode::NotFound, "no such patient"));
         };
-        let mut entry = WaitingEntry {
-            participant_id: c.participant_id.clone(),
-            display_name: patient.display_name.clone(),
-            appointment_id: None,
-            appointment_starts_at: None,
-            arrived_at: rfc3339(now),
-            punctuality: Punctuality::OnTime,
-            queue: to.clone(),
-            reconnecting: false,
+        let punctuality = match patient.visit {
+            Visit::Appointment { .. } => Punctuality::OnTime,
+            Visit::WalkIn { .. } => Punctuality::WalkIn,
         };
-        if let Visit::Appointment {
-            appointment_id,
-            starts_at,
-            ..
-        } = &patient.visit
-        {
-            entry.appointment_id = Some(appointment_id.clone());
-            entry.appointment_starts_at = Some(rfc3339(*starts_at));
-        } else {
-            entry.punctuality = Punctuality::WalkIn;
-        }
+        let entry = waiting_entry(&patient, &c.participant_id, to.clone(), punctuality, now);
         self.conns.insert(
             patient_conn,
             Conn {
@@ -1022,6 +989,34 @@ impl HubState {
             self.refresh_queue_status(&mut fx, &k, now, false);
         }
         fx
+    }
+}
+
+/// A waiting-list entry for `patient`, arriving `now` in `queue`.
+fn waiting_entry(
+    patient: &PatientIdentity,
+    participant_id: &str,
+    queue: QueueRef,
+    punctuality: Punctuality,
+    now: DateTime<Utc>,
+) -> WaitingEntry {
+    let (appointment_id, appointment_starts_at) = match &patient.visit {
+        Visit::Appointment {
+            appointment_id,
+            starts_at,
+            ..
+        } => (Some(appointment_id.clone()), Some(rfc3339(*starts_at))),
+        Visit::WalkIn { .. } => (None, None),
+    };
+    WaitingEntry {
+        participant_id: participant_id.to_owned(),
+        display_name: patient.display_name.clone(),
+        appointment_id,
+        appointment_starts_at,
+        arrived_at: rfc3339(now),
+        punctuality,
+        queue,
+        reconnecting: false,
     }
 }
 

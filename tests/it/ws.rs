@@ -75,17 +75,10 @@ async fn waiting_room_arrival_admit_and_end_on_every_backend() {
 
         // The appointment is marked completed.
         let c = app.staff_client().await;
-        let list: serde_json::Value = c
-            .get(format!("{}/api/v1/appointments", app.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let mut list = serde_json::Value::Null;
         let mut completed = false;
         for _ in 0..50 {
-            let list: serde_json::Value = c
+            list = c
                 .get(format!("{}/api/v1/appointments", app.base))
                 .send()
                 .await
