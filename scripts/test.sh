@@ -30,6 +30,8 @@ need_pkgs=()
 command -v ip >/dev/null || need_pkgs+=(iproute2)
 command -v node >/dev/null || need_pkgs+=(nodejs npm)
 command -v pg_ctlcluster >/dev/null || need_pkgs+=(postgresql)
+command -v turnserver >/dev/null || need_pkgs+=(coturn)
+command -v nft >/dev/null || need_pkgs+=(nftables)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   apt-get update -qq
@@ -66,6 +68,19 @@ else
   PASSED=$((PASSED + $(grep -oE 'ok\. [0-9]+ passed' "$RESULTS/rust.log" | awk '{s += $2} END {print s + 0}')))
 fi
 
+# --- load generator smoke --------------------------------------------------------------------
+# The str0m load generator against the real server and the SFU library (< 30 s, loopback only):
+# fails unless every session connects and media flows end to end. The full benchmark is
+# `loadtest bench` (docs/benchmarks.md), not part of the tests.
+log "load generator smoke"
+if timeout 180 target/debug/loadtest smoke --server-bin "$ROOT/target/debug/consultroom" 2>&1 | tee "$RESULTS/smoke.log" \
+    && grep -q '^smoke ok' "$RESULTS/smoke.log"; then
+  PASSED=$((PASSED + 1))
+else
+  FAILED=$((FAILED + 1))
+  echo "load generator smoke FAILED" >&2
+fi
+
 # --- browser end-to-end ----------------------------------------------------------------------
 export CONSULTROOM_BIN="$ROOT/target/debug/consultroom"
 if [ ! -d tests/e2e/node_modules ]; then
@@ -86,5 +101,6 @@ E2E_DATABASE_URL="postgres://postgres@localhost/$db?host=/var/run/postgresql" te
   | tee "$RESULTS/e2e-postgres.log"
 tally "$RESULTS/e2e-postgres.log" '^# pass [0-9]+' '^# fail [0-9]+'
 
-log "all tests passed"
 echo "all suites: $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ] || exit 1
+log "all tests passed"

@@ -11,13 +11,19 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use consultroom_clinic::TurnConfig;
 use consultroom_clinic::WaitingRoomRef;
 use consultroom_clinic::ids::AppointmentId;
-use consultroom_clinic::{Clinic, ClinicConfig, Clock, JoinClaims, JoinTokenError, Store};
+use consultroom_clinic::{
+    Clinic, ClinicConfig, Clock, JoinClaims, JoinPermissions, JoinTokenError, Store,
+};
 use consultroom_sfu::{Sfu, SfuConfig, SfuOptions};
+use consultroom_signalling::files::{BoxFuture, DownloadLog, DownloadRecord, FilesConfig};
+use consultroom_signalling::protocol::Role as ParticipantRole;
 use consultroom_signalling::state::Announcement;
 use consultroom_signalling::{
-    Hub, HubConfig, Identity, PatientIdentity, QueueKey, TokenError, TokenVerifier, Visit,
+    Hub, HubConfig, Identity, PatientIdentity, Permissions, QueueKey, TokenError, TokenVerifier,
+    Visit,
 };
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -53,6 +59,7 @@ impl TokenVerifier for ClinicTokens {
                 organisation_id: s.organisation_id.to_string(),
                 display_name: s.display_name,
                 department_ids: s.department_ids.iter().map(|d| d.to_string()).collect(),
+                permissions: permissions(s.permissions),
             }),
             Ok(JoinClaims::Patient(p)) => Ok(Identity::Patient(PatientIdentity {
                 organisation_id: p.organisation_id.to_string(),
@@ -63,6 +70,7 @@ impl TokenVerifier for ClinicTokens {
                     duration_minutes: p.duration_minutes,
                 },
                 queue: queue_key(&p.waiting_room),
+                permissions: permissions(p.permissions),
             })),
             Ok(JoinClaims::WalkIn(w)) => Ok(Identity::Patient(PatientIdentity {
                 organisation_id: w.organisation_id.to_string(),
@@ -71,10 +79,73 @@ impl TokenVerifier for ClinicTokens {
                     visit_id: w.visit_id.to_string(),
                 },
                 queue: QueueKey::Practitioner(w.practitioner_id.to_string()),
+                permissions: permissions(w.permissions),
+            })),
+            // A guest waits in the practitioner's room key only nominally: the hub keeps
+            // guests out of every waiting list (they wait for the client, issue #4).
+            Ok(JoinClaims::Guest(g)) => Ok(Identity::Patient(PatientIdentity {
+                organisation_id: g.organisation_id.to_string(),
+                display_name: g.display_name,
+                visit: Visit::Guest {
+                    appointment_id: g.appointment_id.to_string(),
+                    guest_id: g.guest_id.to_string(),
+                },
+                queue: QueueKey::Practitioner(g.practitioner_id.to_string()),
+                permissions: permissions(g.permissions),
             })),
             Err(JoinTokenError::Expired) => Err(TokenError::Expired),
             Err(_) => Err(TokenError::Invalid),
         }
+    }
+}
+
+/// Records consultation file downloads in the clinic database (issue #5).
+struct ClinicDownloadLog(Clinic);
+
+impl DownloadLog for ClinicDownloadLog {
+    fn record(&self, d: DownloadRecord) -> BoxFuture<Result<(), String>> {
+        let clinic = self.0.clone();
+        Box::pin(async move {
+            let row = consultroom_clinic::consultation_files::FileDownload {
+                file_id: d.file_id,
+                consultation_id: d.consultation_id,
+                participant_id: d.participant_id,
+                role: match d.role {
+                    ParticipantRole::Staff => "staff",
+                    ParticipantRole::Patient => "patient",
+                },
+                subject_id: d.subject_id,
+                at: d.at,
+            };
+            clinic
+                .record_file_download(&row)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// File sharing from `--file-max-bytes` and `--consultation-files-max-bytes`; files live in
+/// `<data-dir>/consultation-files` while their consultation runs.
+fn files_config(args: &ServeArgs, clinic: &Clinic) -> anyhow::Result<FilesConfig> {
+    anyhow::ensure!(
+        args.consultation_files_max_bytes >= args.file_max_bytes,
+        "--consultation-files-max-bytes must be at least --file-max-bytes"
+    );
+    Ok(FilesConfig {
+        dir: Some(args.data_dir.join("consultation-files")),
+        max_file_bytes: args.file_max_bytes,
+        max_consultation_bytes: args.consultation_files_max_bytes,
+        download_log: Some(Arc::new(ClinicDownloadLog(clinic.clone()))),
+        ..FilesConfig::default()
+    })
+}
+
+fn permissions(p: JoinPermissions) -> Permissions {
+    Permissions {
+        screen_share: p.screen_share,
+        file_sharing: p.file_sharing,
+        chat_in_waiting_room: p.chat_in_waiting_room,
     }
 }
 
@@ -145,9 +216,46 @@ fn derive(secret: &[u8], purpose: &str) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
+/// The TURN configuration from `--turn-url`, `--turn-secret-file` / `CONSULTROOM_TURN_SECRET` and
+/// `--turn-ttl-minutes`; `None` when no TURN URL and no secret is given. Half a configuration is
+/// refused rather than silently ignored.
+pub fn turn_config(args: &ServeArgs) -> anyhow::Result<Option<TurnConfig>> {
+    let secret = match (&args.turn_secret_file, &args.turn_secret) {
+        (Some(_), Some(_)) => {
+            anyhow::bail!("give the TURN secret either as a file or as a value, not both")
+        }
+        (Some(path), None) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the TURN secret file {}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        (None, Some(value)) => Some(value.0.trim().to_owned()),
+        (None, None) => None,
+    };
+    match (args.turn_url.is_empty(), secret) {
+        (true, None) => Ok(None),
+        (true, Some(_)) => anyhow::bail!("a TURN secret was given without --turn-url"),
+        (false, None) => anyhow::bail!(
+            "--turn-url needs the shared secret (--turn-secret-file or CONSULTROOM_TURN_SECRET)"
+        ),
+        (false, Some(secret)) => {
+            let turn = TurnConfig::new(
+                args.turn_url.clone(),
+                secret.into_bytes(),
+                args.turn_ttl_minutes,
+            )
+            .context("invalid TURN configuration")?;
+            tracing::info!(urls = ?turn.urls(), ttl_minutes = args.turn_ttl_minutes, "TURN credentials enabled");
+            Ok(Some(turn))
+        }
+    }
+}
+
 impl App {
     /// Connect the database, run migrations, bind every listener and socket.
     pub async fn build(args: &ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        let turn = turn_config(args)?;
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
         let secret = load_or_create_secret(&args.data_dir)?;
@@ -176,6 +284,7 @@ impl App {
         );
         clinic_config.invitation_before = chrono::Duration::minutes(args.invitation_opens_minutes);
         clinic_config.invitation_after = chrono::Duration::minutes(args.invitation_closes_minutes);
+        clinic_config.turn = turn;
         let clinic = Clinic::new(store.clone(), clinic_config, clock.clone());
 
         let registry = prometheus::Registry::new();
@@ -193,6 +302,7 @@ impl App {
         .await
         .context("starting the media plane")?;
 
+        let files = files_config(args, &clinic)?;
         let completing = clinic.clone();
         let hub_config = HubConfig {
             now: Arc::new(move || clock.now()),
@@ -208,12 +318,16 @@ impl App {
                         }
                         // The visitor's link stops working once they have been seen.
                         Visit::WalkIn { visit_id } => clinic.complete_walk_in(visit_id).await,
+                        // Guests are never the visit being served.
+                        Visit::Guest { .. } => Ok(false),
                     };
                     if let Err(e) = done {
                         tracing::warn!(error = %e, "marking the visit completed failed");
                     }
                 });
             })),
+            files,
+            chat: Some(Arc::new(crate::chat::ClinicChat(clinic.clone()))),
             ..HubConfig::default()
         };
         let hub = Hub::new(
@@ -234,9 +348,20 @@ impl App {
             }));
         }
 
+        // A chat history deleted through the HTTP API disappears from open chats at once.
+        {
+            let hub2 = hub.clone();
+            clinic.on_chat_cleared(Arc::new(move |channel, through| {
+                let hub = hub2.clone();
+                tokio::spawn(async move { hub.chat_cleared(&channel.to_string(), through).await });
+            }));
+        }
+
         let mut router = Router::new()
             .merge(clinic.router())
             .merge(hub.router())
+            // Streams its bodies; the 64 KiB cap below applies only to buffering extractors.
+            .merge(hub.files_router())
             .merge(web::router())
             .layer(DefaultBodyLimit::max(64 * 1024))
             .layer(TraceLayer::new_for_http());

@@ -93,6 +93,55 @@ pub struct ServeArgs {
         default_value_t = 60
     )]
     pub invitation_closes_minutes: i64,
+    /// TURN server URLs handed to browsers (repeat the flag or separate with commas), e.g.
+    /// `turn:turn.example.org:3478?transport=udp,turns:turn.example.org:443?transport=tcp`.
+    /// Needs the shared secret (`--turn-secret-file` or `CONSULTROOM_TURN_SECRET`). Off by
+    /// default: browsers then use the SFU's own candidates only.
+    #[arg(long, env = "CONSULTROOM_TURN_URL", value_delimiter = ',')]
+    pub turn_url: Vec<String>,
+    /// File holding the TURN shared secret: coturn's `static-auth-secret` (with `use-auth-secret`).
+    /// Surrounding whitespace is ignored.
+    #[arg(long, env = "CONSULTROOM_TURN_SECRET_FILE")]
+    pub turn_secret_file: Option<PathBuf>,
+    /// The TURN shared secret itself. Prefer `--turn-secret-file` or the environment variable: a
+    /// value on the command line is visible to other users in `ps`. Never logged.
+    #[arg(long, env = "CONSULTROOM_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<Redacted>,
+    /// Lifetime of the TURN credentials the server issues, in minutes (1 to 1440).
+    #[arg(
+        long,
+        env = "CONSULTROOM_TURN_TTL_MINUTES",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(i64).range(1..=consultroom_clinic::ice::MAX_TTL_MINUTES)
+    )]
+    pub turn_ttl_minutes: i64,
+    /// Largest file a participant may share in a consultation, in bytes (default 75 MiB). An
+    /// upload declaring more is refused before its body is read.
+    #[arg(long, env = "CONSULTROOM_FILE_MAX_BYTES", default_value_t = 75 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub file_max_bytes: u64,
+    /// Largest total of the files shared in one consultation, in bytes (default 256 MiB; at
+    /// least `--file-max-bytes`). Files are deleted when the consultation ends.
+    #[arg(long, env = "CONSULTROOM_CONSULTATION_FILES_MAX_BYTES", default_value_t = 256 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub consultation_files_max_bytes: u64,
+}
+
+/// A secret string whose `Debug` shows nothing.
+#[derive(Clone)]
+pub struct Redacted(pub String);
+
+impl std::str::FromStr for Redacted {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Redacted(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 impl Default for ServeArgs {

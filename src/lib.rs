@@ -2,6 +2,7 @@
 //! process, the embedded web client and the admin endpoints.
 
 pub mod app;
+pub mod chat;
 pub mod config;
 pub mod ops;
 pub mod web;

@@ -7,6 +7,8 @@ use chrono::Duration;
 use rand::RngExt;
 use secrecy::SecretBox;
 
+use crate::ice::TurnConfig;
+
 /// Settings the composing binary hands to [`Clinic::new`](crate::Clinic::new).
 pub struct ClinicConfig {
     /// Public base URL of the server (no trailing slash), e.g. `https://video.example-clinic.nl`.
@@ -26,6 +28,9 @@ pub struct ClinicConfig {
     pub cookie_key: Key,
     /// Lifetime of signalling join tokens. Default 120 s.
     pub join_token_ttl: Duration,
+    /// TURN servers and their shared secret; `None` (the default) serves an empty ICE server
+    /// list, so browsers use the SFU's host candidates only.
+    pub turn: Option<TurnConfig>,
 }
 
 impl ClinicConfig {
@@ -40,6 +45,7 @@ impl ClinicConfig {
             session_absolute: Duration::hours(12),
             cookie_key,
             join_token_ttl: Duration::seconds(120),
+            turn: None,
         }
     }
 
@@ -74,6 +80,7 @@ impl fmt::Debug for ClinicConfig {
             .field("session_absolute", &self.session_absolute)
             .field("cookie_key", &"[redacted]")
             .field("join_token_ttl", &self.join_token_ttl)
+            .field("turn", &self.turn)
             .finish()
     }
 }

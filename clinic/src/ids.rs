@@ -106,6 +106,10 @@ id_type!(
     InvitationId
 );
 id_type!(
+    /// Id of a guest invitation (an extra participant of one appointment).
+    GuestInvitationId
+);
+id_type!(
     /// Id of a staff session row.
     SessionId
 );
@@ -120,4 +124,8 @@ id_type!(
 id_type!(
     /// Id of one scheduled availability range of a practitioner.
     AvailabilityRangeId
+);
+id_type!(
+    /// Id of a chat channel (one practitioner and one client).
+    ChatChannelId
 );

@@ -22,22 +22,25 @@ use crate::waiting_room::{WaitingRoomKind, WaitingRoomRef};
 use crate::{Clinic, Route};
 
 #[derive(sqlx::FromRow)]
-struct InvitationRow {
-    token_hash: Vec<u8>,
-    appointment_id: AppointmentId,
-    organisation_id: OrganisationId,
+pub(crate) struct InvitationRow {
+    pub(crate) token_hash: Vec<u8>,
+    pub(crate) appointment_id: AppointmentId,
+    pub(crate) organisation_id: OrganisationId,
     practitioner_id: StaffId,
     practitioner_name: String,
     client_name: String,
-    starts_at: DateTime<Utc>,
+    pub(crate) starts_at: DateTime<Utc>,
     duration_minutes: i32,
-    status: String,
+    pub(crate) status: String,
     department_id: Option<DepartmentId>,
     waiting_room: String,
 }
 
 impl Store {
-    async fn invitation_by_hash(&self, hash: &[u8]) -> Result<Option<InvitationRow>, sqlx::Error> {
+    pub(crate) async fn invitation_by_hash(
+        &self,
+        hash: &[u8],
+    ) -> Result<Option<InvitationRow>, sqlx::Error> {
         dispatch!(self, pool => {
             sqlx::query_as::<_, InvitationRow>(
                 "select i.token_hash, a.appointment_id, a.organisation_id, a.practitioner_id, \
@@ -100,6 +103,10 @@ async fn resolve(
     {
         return crate::widgets::resolve_walk_in(&clinic, visit_token).await;
     }
+    // Guest links (an extra participant of an appointment) carry a `g.` prefix.
+    if let Some(guest_token) = req.token.strip_prefix(crate::guests::GUEST_TOKEN_PREFIX) {
+        return crate::guests::resolve_guest(&clinic, guest_token).await;
+    }
     // Our tokens are 43 base64url characters; anything else cannot match, so skip the lookup.
     let decoded_len = URL_SAFE_NO_PAD
         .decode(req.token.as_bytes())
@@ -124,6 +131,7 @@ async fn resolve(
         Window::Expired => return Err(ApiError::InvitationExpired),
         Window::Open => {}
     }
+    let settings = clinic.organisation_settings(row.organisation_id).await?;
     let (token, expires_at) = clinic.issue_join_token(JoinClaims::Patient(PatientJoin {
         appointment_id: row.appointment_id,
         organisation_id: row.organisation_id,
@@ -136,14 +144,18 @@ async fn resolve(
             row.practitioner_id,
             row.department_id,
         ),
+        permissions: settings.permissions(),
     }))?;
     tracing::info!(appointment_id = %row.appointment_id, "invitation resolved");
     Ok(Json(json!({
         "walk_in": false,
+        "settings": settings.patient_view(row.department_id),
         "appointment": {
             "starts_at": row.starts_at.to_rfc3339_opts(SecondsFormat::Secs, true),
             "duration_minutes": row.duration_minutes,
             "practitioner_name": row.practitioner_name,
+            "opens_at": (row.starts_at - clinic.config().invitation_before)
+                .to_rfc3339_opts(SecondsFormat::Secs, true),
         },
         "patient_display_name": row.client_name,
         "signalling_token": token,

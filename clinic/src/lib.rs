@@ -9,15 +9,20 @@
 pub mod announcements;
 pub mod appointments;
 pub mod auth;
+pub mod chat;
 pub mod clients;
 pub mod clock;
 pub mod config;
+pub mod consultation_files;
 pub mod demo;
 pub mod directory;
 pub mod error;
+pub mod guests;
+pub mod ice;
 pub mod ids;
 pub mod invitations;
 pub mod openapi;
+pub mod org_settings;
 pub mod staff;
 pub mod store;
 pub mod tokens;
@@ -42,10 +47,12 @@ pub use clients::Client;
 pub use clock::{Clock, MockClock, SystemClock};
 pub use config::ClinicConfig;
 pub use error::ApiError;
+pub use ice::{TurnConfig, TurnConfigError};
 pub use ids::{AppointmentId, ClientId, DepartmentId, OrganisationId, StaffId, WidgetId};
+pub use org_settings::{ChatAfterConsultation, JoinPermissions, OrganisationSettings};
 pub use staff::{Role, Staff};
 pub use store::Store;
-pub use tokens::{JoinClaims, JoinTokenError, PatientJoin, StaffJoin, WalkInJoin};
+pub use tokens::{GuestJoin, JoinClaims, JoinTokenError, PatientJoin, StaffJoin, WalkInJoin};
 pub use waiting_room::{WaitingRoomKind, WaitingRoomRef};
 
 /// Prefix of every clinic route.
@@ -65,6 +72,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     join_keys: tokens::JoinKeys,
     announcement_listeners: announcements::Listeners,
+    chat_listeners: chat::Listeners,
     walkin: widgets::WalkInState,
 }
 
@@ -79,6 +87,7 @@ impl Clinic {
                 clock,
                 join_keys,
                 announcement_listeners: Default::default(),
+                chat_listeners: Default::default(),
                 walkin: widgets::WalkInState::default(),
             }),
         }
@@ -179,11 +188,15 @@ fn all_routes() -> Vec<Route> {
     routes.extend(clients::routes());
     routes.extend(directory::routes());
     routes.extend(appointments::routes());
+    routes.extend(guests::routes());
     routes.extend(announcements::routes());
+    routes.extend(chat::routes());
     routes.extend(tokens::routes());
     routes.extend(invitations::routes());
+    routes.extend(ice::routes());
     routes.extend(walkin::routes());
     routes.extend(widgets::routes());
+    routes.extend(org_settings::routes());
     routes.extend(openapi::routes());
     routes
 }

@@ -18,7 +18,10 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::CurrentStaff;
 use crate::error::ApiResult;
-use crate::ids::{AppointmentId, DepartmentId, OrganisationId, StaffId, WalkInVisitId};
+use crate::ids::{
+    AppointmentId, DepartmentId, GuestInvitationId, OrganisationId, StaffId, WalkInVisitId,
+};
+use crate::org_settings::JoinPermissions;
 use crate::waiting_room::WaitingRoomRef;
 use crate::{Clinic, Route};
 
@@ -54,6 +57,9 @@ pub enum JoinClaims {
     /// A walk-in visitor who completed a widget's intake (from `POST /invitations/resolve` with
     /// a `w.` visit token).
     WalkIn(WalkInJoin),
+    /// A guest of one appointment (colleague, family, interpreter), from `POST
+    /// /invitations/resolve` with a `g.` guest token.
+    Guest(GuestJoin),
 }
 
 impl JoinClaims {
@@ -63,6 +69,7 @@ impl JoinClaims {
             JoinClaims::Staff(s) => s.organisation_id,
             JoinClaims::Patient(p) => p.organisation_id,
             JoinClaims::WalkIn(w) => w.organisation_id,
+            JoinClaims::Guest(g) => g.organisation_id,
         }
     }
 
@@ -72,6 +79,7 @@ impl JoinClaims {
             JoinClaims::Staff(s) => &s.display_name,
             JoinClaims::Patient(p) => &p.display_name,
             JoinClaims::WalkIn(w) => &w.display_name,
+            JoinClaims::Guest(g) => &g.display_name,
         }
     }
 }
@@ -91,6 +99,9 @@ pub struct StaffJoin {
     /// receive every department's arrivals). Absent in tokens minted before this field existed.
     #[serde(default)]
     pub department_ids: Vec<DepartmentId>,
+    /// What the organisation's settings allowed when the token was minted.
+    #[serde(default)]
+    pub permissions: JoinPermissions,
 }
 
 /// Claims of a patient join token.
@@ -113,6 +124,8 @@ pub struct PatientJoin {
     /// The room the patient waits in: the practitioner's, or the department's shared room.
     /// Tokens minted before this field existed mean the practitioner's room.
     pub waiting_room: WaitingRoomRef,
+    /// What the organisation's settings allowed when the token was minted.
+    pub permissions: JoinPermissions,
 }
 
 /// The wire form of [`PatientJoin`], so that `waiting_room` can default to the practitioner's
@@ -128,6 +141,8 @@ struct PatientJoinWire {
     duration_minutes: u32,
     #[serde(default)]
     waiting_room: Option<WaitingRoomRef>,
+    #[serde(default)]
+    permissions: JoinPermissions,
 }
 
 impl From<PatientJoinWire> for PatientJoin {
@@ -142,6 +157,7 @@ impl From<PatientJoinWire> for PatientJoin {
             waiting_room: w
                 .waiting_room
                 .unwrap_or(WaitingRoomRef::Practitioner(w.practitioner_id)),
+            permissions: w.permissions,
         }
     }
 }
@@ -158,6 +174,28 @@ pub struct WalkInJoin {
     pub practitioner_id: StaffId,
     /// The visitor's display name (from the intake, or a neutral default).
     pub display_name: String,
+    /// What the organisation's settings allowed when the token was minted.
+    #[serde(default)]
+    pub permissions: JoinPermissions,
+}
+
+/// Claims of a guest's join token: an extra participant of one appointment, who gets in only
+/// while the appointment's client is in the consultation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestJoin {
+    /// The appointment the guest was invited to.
+    pub appointment_id: AppointmentId,
+    /// The appointment's organisation.
+    pub organisation_id: OrganisationId,
+    /// The appointment's practitioner.
+    pub practitioner_id: StaffId,
+    /// The guest's display name (as the inviting staff member typed it).
+    pub display_name: String,
+    /// The guest invitation.
+    pub guest_id: GuestInvitationId,
+    /// What the organisation's settings allowed when the token was minted.
+    #[serde(default)]
+    pub permissions: JoinPermissions,
 }
 
 /// Why a join token was refused.
@@ -184,8 +222,8 @@ struct WireClaims {
 
 /// HMAC keys for join tokens, derived once from the configured secret.
 pub(crate) struct JoinKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    pub(crate) encoding: EncodingKey,
+    pub(crate) decoding: DecodingKey,
 }
 
 impl JoinKeys {
@@ -263,11 +301,16 @@ async fn signalling_token(
     current: CurrentStaff,
 ) -> ApiResult<Json<serde_json::Value>> {
     let staff = current.staff;
+    let permissions = clinic
+        .organisation_settings(staff.organisation_id)
+        .await?
+        .permissions();
     let (token, expires_at) = clinic.issue_join_token(JoinClaims::Staff(StaffJoin {
         staff_id: staff.id,
         organisation_id: staff.organisation_id,
         display_name: staff.name,
         department_ids: staff.department_id.into_iter().collect(),
+        permissions,
     }))?;
     Ok(Json(json!({
         "token": token,

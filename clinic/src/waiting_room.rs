@@ -234,6 +234,7 @@ mod tests {
             "appointment_starts_at": "2030-03-04T09:00:00Z",
             "duration_minutes": 20,
             "waiting_room": { "kind": "department", "id": d },
+            "permissions": { "screen_share": false, "file_sharing": true, "chat_in_waiting_room": true },
         });
         let claims = serde_json::from_value::<JoinClaims>(new.clone()).unwrap();
         assert_eq!(serde_json::to_value(&claims).unwrap(), new);

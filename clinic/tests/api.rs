@@ -8,12 +8,20 @@ mod announcements;
 mod appointments;
 #[path = "api/auth.rs"]
 mod auth;
+#[path = "api/chat.rs"]
+mod chat;
+#[path = "api/guests.rs"]
+mod guests;
+#[path = "api/ice.rs"]
+mod ice;
 #[path = "api/invitations.rs"]
 mod invitations;
 #[path = "api/logs.rs"]
 mod logs;
 #[path = "api/misc.rs"]
 mod misc;
+#[path = "api/settings.rs"]
+mod settings;
 #[path = "api/support.rs"]
 mod support;
 #[path = "api/walkin.rs"]
@@ -74,10 +82,17 @@ backend_tests! {
     invitations::refusals_reveal_no_names,
     invitations::join_tokens_verify_and_reject,
     invitations::completed_consultation_closes_the_invitation,
+    ice::ice_servers_for_staff_and_join_token_holders,
+    chat::chat_channel_rules,
+    chat::chat_settings_close_the_patient_side,
+    ice::ice_servers_without_turn_is_an_empty_list,
     misc::malformed_json_gets_json_400,
     misc::oversized_body_gets_413,
     misc::unknown_route_gets_json_404,
     misc::openapi_lists_every_served_route,
+    settings::settings_defaults_roles_and_validation,
+    settings::join_tokens_carry_the_permissions,
+    settings::department_waiting_room_texts,
     misc::demo_seed_is_idempotent_and_usable,
     misc::directory_lists_own_organisation_only,
     misc::security_headers_on_api_responses,
@@ -88,6 +103,10 @@ backend_tests! {
     walkin::walkin_public_endpoints_and_stream,
     walkin::walkin_intake_validation_and_visit_token,
     walkin::walkin_rate_limit_per_source,
+    guests::guests_roles_resolve_and_revoke,
+    guests::guest_name_is_validated,
+    guests::guest_link_window_and_appointment_state,
+    guests::guest_names_never_in_logs,
 }
 
 #[test]

@@ -589,7 +589,5 @@ pub fn tcp_framing(data: &[u8]) -> usize {
 
 /// Whether `sdp` is over one of the caps `checked_sdp` enforces (size, lines, m-lines).
 fn over_caps(sdp: &str) -> bool {
-    sdp.len() > crate::MAX_SDP_BYTES
-        || sdp.lines().count() > crate::MAX_SDP_LINES
-        || sdp.lines().filter(|l| l.starts_with("m=")).count() > crate::MAX_SDP_MEDIA
+    sdp.len() > crate::MAX_SDP_BYTES || crate::over_line_caps(sdp)
 }

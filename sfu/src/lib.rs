@@ -19,6 +19,10 @@
 //!   layer choice and pausing hidden tiles.
 //! - [`SfuEvent::Speaking`] announces the room's active speaker (≤ 2/s per room).
 //! - [`Sfu::leave`] removes a participant; its published tracks stop for everyone.
+//! - [`Sfu::rebind`] sends a participant's events to a new channel (a resumed connection).
+//! - A peer that vanishes without `leave` (no ICE consent for [`CONSENT_EXPIRY`], or a DTLS
+//!   close) is removed and reported as [`SfuEvent::Disconnected`]; until then an ICE restart
+//!   (a new offer with new credentials) brings it back with its tracks and subscriptions.
 //! - [`Sfu::stats`], [`Sfu::local_addrs`], [`Sfu::tcp_addrs`] for tests and diagnostics.
 //!
 //! ```ignore
@@ -34,8 +38,9 @@
 //! **Down-track msid** (`a=msid:<stream id> <track id>` of every m-line the SFU offers): stream
 //! id `participant-<publisher id>` for microphone and camera, `participant-<publisher id>-screen`
 //! for a screen share (so a browser's `ontrack` gets it in its own `MediaStream`:
-//! `event.streams[0].id`); track id `<source>-<publisher's mid>` with source `microphone`,
-//! `camera` or `screen`, e.g. `a=msid:participant-7-screen screen-2`.
+//! `event.streams[0].id`); track id `<source>-<publisher's mid>-t<track number>` with source
+//! `microphone`, `camera` or `screen`, e.g. `a=msid:participant-7-screen screen-2-t14` (the
+//! number keeps a re-published track distinct from its old, inactive m-line).
 //!
 //! Module map: [`Sfu`] (this file) is the cheap handle (one `Arc`: a command sender per loop
 //! plus the `placement` map, touched by control commands only). `media_loop` is one OS thread
@@ -86,6 +91,11 @@ pub const MAX_SDP_BYTES: usize = 64 * 1024;
 /// Largest trickled candidate line accepted.
 const MAX_CANDIDATE_BYTES: usize = 1024;
 
+/// How long a connected peer may go without ICE consent (STUN from it) before it is removed
+/// (RFC 7675's 30 s). str0m's ICE-lite agent declares the pair dead after 15 s; the SFU keeps
+/// the session another 15 s so that an ICE restart can still revive it.
+pub const CONSENT_EXPIRY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Capacity of the command queue into the media loop.
 const COMMAND_QUEUE: usize = 1024;
 
@@ -114,7 +124,8 @@ pub enum SfuEvent {
     Offer { sdp: String },
     /// ICE + DTLS are up: media flows.
     Connected,
-    /// The peer is gone (ICE failure, consent expiry, DTLS close).
+    /// The peer is gone and has been removed (no ICE consent for [`CONSENT_EXPIRY`], DTLS
+    /// close, or a failed session); its tracks stopped for everyone.
     Disconnected,
     /// The room's active speaker changed to `participant` (sent to every member of the room,
     /// at most twice a second per room).
@@ -373,6 +384,23 @@ impl Sfu {
         self.placement().remove(p);
     }
 
+    /// Sends `p`'s events from now on to `events` instead of the channel given at
+    /// [`Sfu::join`] (signalling resumes a participant on a new connection). A server offer
+    /// that still awaits its answer is sent again on the new channel, since the old one may
+    /// have been dropped before it was read.
+    pub async fn rebind(
+        &self,
+        p: ParticipantId,
+        events: mpsc::Sender<SfuEvent>,
+    ) -> Result<(), SfuError> {
+        self.request(p, |reply| Command::Rebind {
+            participant: p,
+            events,
+            reply,
+        })
+        .await?
+    }
+
     /// Tells the SFU how `subscriber` shows the remote video on its own m-line `mid` (a down
     /// track from an [`SfuEvent::Offer`]): hidden tiles get nothing, and a simulcast track is
     /// sent in the layer that fits `view` and the subscriber's bandwidth. Switching waits for
@@ -455,11 +483,17 @@ impl Sfu {
     }
 }
 
-/// Most lines an SDP may have. A real Chromium offer with simulcast, screen share and audio
-/// has about 150; str0m's processing time grows faster than linearly in repeated attributes
-/// (`a=ssrc`, `a=rid`, `a=rtpmap`: ~1 s for 2,000 of them, found by fuzzing), and part of it
-/// runs on the media loop, so such offers are refused before parsing.
-pub const MAX_SDP_LINES: usize = 600;
+/// Most lines an SDP may have. Chromium 156 writes 120–170 lines per video m-line (every codec
+/// with its rtx, rtcp-fb and fmtp lines) and about 30 per audio m-line: a re-offer with audio,
+/// simulcast camera, screen share and two remote participants is ~680 lines / 21 KB, so 2,500
+/// lines is about what fits in [`MAX_SDP_BYTES`] anyway. str0m's processing time grows faster
+/// than linearly in repeated attributes (`a=ssrc`, `a=rid`, `a=rtpmap`: ~1 s for 2,000 of them
+/// in one section, found by fuzzing), and part of it runs on the media loop, so the number of
+/// lines per m-line section is capped too ([`MAX_SDP_SECTION_LINES`]).
+pub const MAX_SDP_LINES: usize = 2_500;
+
+/// Most lines of one section (the session part, or one m-line and its attributes).
+pub const MAX_SDP_SECTION_LINES: usize = 300;
 
 /// Most m-lines an SDP may have (a consultation needs a handful per participant).
 pub const MAX_SDP_MEDIA: usize = 64;
@@ -470,20 +504,32 @@ fn checked_sdp(sdp: &str) -> Result<&str, SfuError> {
             "sdp larger than {MAX_SDP_BYTES} bytes"
         )));
     }
+    if over_line_caps(sdp) {
+        return Err(SfuError::InvalidSdp(format!(
+            "sdp has more than {MAX_SDP_LINES} lines, {MAX_SDP_SECTION_LINES} lines in one \
+             section or {MAX_SDP_MEDIA} m-lines"
+        )));
+    }
+    Ok(sdp)
+}
+
+/// Whether `sdp` has too many lines in all, in one section, or too many m-lines.
+pub(crate) fn over_line_caps(sdp: &str) -> bool {
     let mut lines = 0usize;
+    let mut section = 0usize;
     let mut media = 0usize;
     for line in sdp.lines() {
         lines += 1;
+        section += 1;
         if line.starts_with("m=") {
             media += 1;
+            section = 1;
         }
-        if lines > MAX_SDP_LINES || media > MAX_SDP_MEDIA {
-            return Err(SfuError::InvalidSdp(format!(
-                "sdp has more than {MAX_SDP_LINES} lines or {MAX_SDP_MEDIA} m-lines"
-            )));
+        if lines > MAX_SDP_LINES || section > MAX_SDP_SECTION_LINES || media > MAX_SDP_MEDIA {
+            return true;
         }
     }
-    Ok(sdp)
+    false
 }
 
 #[cfg(test)]

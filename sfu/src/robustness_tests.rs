@@ -116,6 +116,19 @@ fn offers_with_too_many_lines_or_m_lines_are_refused_before_parsing() {
         "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n".repeat(crate::MAX_SDP_MEDIA + 1)
     );
     assert!(crate::checked_sdp(&many_m).is_err());
+    // Repeated attributes in one section are capped well below the total.
+    let one_section = format!(
+        "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n{}",
+        "a=ssrc:1 cname:x\r\n".repeat(crate::MAX_SDP_SECTION_LINES)
+    );
+    assert!(crate::checked_sdp(&one_section).is_err());
     let fine = format!("v=0\r\n{}", "a=x\r\n".repeat(100));
     assert!(crate::checked_sdp(&fine).is_ok());
+    // A realistic Chromium re-offer (7 m-lines of 30–170 lines, ~680 lines) passes.
+    let mut chromium_like = String::from("v=0\r\n");
+    for lines in [31usize, 124, 28, 168, 28, 168, 126] {
+        chromium_like.push_str("m=video 9 UDP/TLS/RTP/SAVPF 96\r\n");
+        chromium_like.push_str(&"a=rtcp-fb:96 nack\r\n".repeat(lines - 1));
+    }
+    assert!(crate::checked_sdp(&chromium_like).is_ok());
 }

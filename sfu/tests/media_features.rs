@@ -190,24 +190,21 @@ async fn screen_share_is_refused_without_permission_and_forwarded_with_its_msid(
         .map(|m| m.mid)
         .collect();
     assert_eq!(msids.len(), 3, "{msids:?}");
-    assert_eq!(
-        msids[0],
+    // Track ids are `<source>-<publisher mid>-t<track number>`: unique per published track.
+    let expected = [
+        ("participant-1", format!("microphone-{}-t", sharer_mids[0])),
+        ("participant-1", format!("camera-{}-t", sharer_mids[1])),
         (
-            "participant-1".into(),
-            format!("microphone-{}", sharer_mids[0])
-        )
-    );
-    assert_eq!(
-        msids[1],
-        ("participant-1".into(), format!("camera-{}", sharer_mids[1]))
-    );
-    assert_eq!(
-        msids[2],
-        (
-            "participant-1-screen".into(),
-            format!("screen-{}", sharer_mids[2])
-        )
-    );
+            "participant-1-screen",
+            format!("screen-{}-t", sharer_mids[2]),
+        ),
+    ];
+    for ((stream, track), (want_stream, want_prefix)) in msids.iter().zip(&expected) {
+        assert_eq!(stream, want_stream, "{msids:?}");
+        assert!(track.starts_with(want_prefix.as_str()), "{msids:?}");
+    }
+    let tracks: std::collections::HashSet<_> = msids.iter().map(|(_, t)| t).collect();
+    assert_eq!(tracks.len(), 3, "track ids are unique: {msids:?}");
     let got = viewer.peer.received();
     assert!(
         eventually(WAIT, || got.marker_count(b'S') >= 10).await,
@@ -218,6 +215,68 @@ async fn screen_share_is_refused_without_permission_and_forwarded_with_its_msid(
             .contains(&"participant-1-screen".to_string())
     );
     sharer.close().await;
+    viewer.close().await;
+    sfu.shutdown().await;
+}
+
+/// The value of counter `name` with label `direction="<direction>"`.
+fn counter_with(registry: &prometheus::Registry, name: &str, direction: &str) -> f64 {
+    registry
+        .gather()
+        .iter()
+        .filter(|f| f.name() == name)
+        .flat_map(|f| f.get_metric().iter())
+        .filter(|m| {
+            m.get_label()
+                .iter()
+                .any(|l| l.name() == "direction" && l.value() == direction)
+        })
+        .map(|m| m.get_counter().get_value())
+        .sum()
+}
+
+/// RELIABILITY A.10: one subscriber asks for keyframes 1,000 times a second; the publisher is
+/// asked at most once per 500 ms, and the subscriber keeps receiving video.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyframe_request_storm_reaches_the_publisher_throttled() {
+    let (sfu, registry) = start_sfu().await;
+    let publisher = SfuClient::connect(&sfu, RoomId(11), ParticipantId(1)).await;
+    let viewer = SfuClient::connect(&sfu, RoomId(11), ParticipantId(2)).await;
+    assert!(viewer.peer.wait_connected(WAIT).await);
+    assert!(viewer.peer.wait_packets(Kind::Video, 20, WAIT).await >= 20);
+    let name = "consultroom_sfu_keyframe_requests_total";
+    let up_before = counter_with(&registry, name, "in");
+    let down_before = counter_with(&registry, name, "out");
+
+    let started = tokio::time::Instant::now();
+    let sent = viewer.peer.send_plis(2_000, Duration::from_millis(1)).await;
+    let storm = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(sent >= 1_000, "the storm was sent ({sent})");
+    let received = counter_with(&registry, name, "out") - down_before;
+    let forwarded = counter_with(&registry, name, "in") - up_before;
+    println!("storm: {sent} PLIs in {storm:?}; counted {received}; upstream {forwarded}");
+    // The SFU saw the storm (str0m may merge PLIs of one compound packet; most arrive)...
+    assert!(
+        received >= 500.0,
+        "subscriber PLIs counted: {received} of {sent}"
+    );
+    // ...and passed on at most one per 500 ms (plus one at each edge).
+    let allowed = (storm.as_secs_f64() / 0.5).ceil() + 2.0;
+    assert!(
+        forwarded <= allowed,
+        "upstream keyframe requests {forwarded} in {storm:?} (allowed {allowed})"
+    );
+    // The viewer still gets video.
+    let before = viewer.peer.received().packets(Kind::Video);
+    assert!(
+        viewer
+            .peer
+            .wait_packets(Kind::Video, before + 20, WAIT)
+            .await
+            >= before + 20
+    );
+    publisher.close().await;
     viewer.close().await;
     sfu.shutdown().await;
 }

@@ -4,6 +4,8 @@
 //! [`TokenVerifier`] supplied by the composing binary (the clinic service mints the tokens), and
 //! media goes through the `sfu` crate's command API.
 
+pub mod chat;
+pub mod files;
 mod metrics;
 pub mod protocol;
 pub mod state;
@@ -23,6 +25,7 @@ pub enum Identity {
         organisation_id: String,
         display_name: String,
         department_ids: Vec<String>,
+        permissions: Permissions,
     },
     /// A patient (appointment invitation or walk-in visit).
     Patient(PatientIdentity),
@@ -35,6 +38,40 @@ pub struct PatientIdentity {
     pub display_name: String,
     pub visit: Visit,
     pub queue: QueueKey,
+    pub permissions: Permissions,
+}
+
+impl Identity {
+    /// What this connection may do, as the organisation's settings allowed when its token was
+    /// minted.
+    pub fn permissions(&self) -> Permissions {
+        match self {
+            Identity::Staff { permissions, .. } => *permissions,
+            Identity::Patient(p) => p.permissions,
+        }
+    }
+}
+
+/// Organisation-level permissions carried by a join token and enforced by the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permissions {
+    /// May publish a screen-share track.
+    pub screen_share: bool,
+    /// May send files in a consultation.
+    pub file_sharing: bool,
+    /// Waiting patients may chat.
+    pub chat_in_waiting_room: bool,
+}
+
+impl Default for Permissions {
+    /// Everything allowed: the product's defaults when no organisation setting says otherwise.
+    fn default() -> Self {
+        Self {
+            screen_share: true,
+            file_sharing: true,
+            chat_in_waiting_room: true,
+        }
+    }
 }
 
 impl PatientIdentity {
@@ -43,6 +80,15 @@ impl PatientIdentity {
         match &self.visit {
             Visit::Appointment { appointment_id, .. } => appointment_id,
             Visit::WalkIn { visit_id } => visit_id,
+            Visit::Guest { guest_id, .. } => guest_id,
+        }
+    }
+
+    /// The appointment this identity is a guest of, if it is a guest.
+    pub fn guest_of(&self) -> Option<&str> {
+        match &self.visit {
+            Visit::Guest { appointment_id, .. } => Some(appointment_id),
+            _ => None,
         }
     }
 }
@@ -58,6 +104,12 @@ pub enum Visit {
     },
     /// A walk-in visitor from the widget.
     WalkIn { visit_id: String },
+    /// A guest of an appointment (colleague, family, interpreter; issue #4): admitted into the
+    /// consultation only while the appointment's client is in it, never in a waiting list.
+    Guest {
+        appointment_id: String,
+        guest_id: String,
+    },
 }
 
 /// A waiting room: a practitioner's own, or a department's shared one.

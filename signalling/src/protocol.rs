@@ -25,7 +25,17 @@ pub struct ClientFrame {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
     /// First message on every connection: authenticate with a short-lived join token.
-    Join { token: String },
+    /// `resume`: the id of the consultation this client was in when its previous connection
+    /// dropped; within the grace period it gets its seat back (`consultation_started` with
+    /// `resumed: true`) and keeps its peer connection (ICE restart with a new `media_offer`).
+    Join {
+        token: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
+    },
+    /// Leave your consultation now (hang up), without the reconnection grace period that a
+    /// dropped connection gets. Answered with `ok`, then `consultation_ended` (`left`).
+    LeaveConsultation {},
     /// Staff: let a waiting patient into a consultation with the caller.
     Admit { participant_id: String },
     /// SDP offer from the client (its published tracks). Answered with `media_answer`.
@@ -61,8 +71,82 @@ pub enum ClientMessage {
         participant_id: String,
         to: QueueRef,
     },
+    /// Offer a file to the others in your consultation; answered with `file_upload_ready`
+    /// (the one-time URL to upload its body to). `size` is exact, in bytes; `content_type` is
+    /// the browser's guess (the server sniffs the content itself).
+    FileOffer {
+        name: String,
+        size: u64,
+        #[serde(default)]
+        content_type: String,
+    },
+    /// Ask for a download URL of a file shared in your consultation; answered with
+    /// `file_download_ready`.
+    FileDownload { file_id: String },
+    /// The chat channels the caller may use, with unread counts; answered with
+    /// `chat_channel_list`.
+    ChatChannels {},
+    /// Open a chat channel and read its history: `after_seq` gives every message after it
+    /// (catching up after a reconnect), `before_seq` (or neither) the newest page before it.
+    /// Answered with `chat_history`; from then on the connection receives `chat_message`.
+    ChatSync {
+        channel_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after_seq: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before_seq: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    /// Send a chat message; answered with `chat_ack` once it is stored. Resending the same
+    /// `client_msg_id` (after a lost ack) stores nothing new and is acknowledged the same way.
+    ChatSend {
+        channel_id: String,
+        client_msg_id: String,
+        text: String,
+    },
+    /// The caller has read the channel up to `seq` (unread counts); answered with `ok`.
+    ChatRead { channel_id: String, seq: i64 },
     /// Keep-alive; answered with `pong`.
     Ping {},
+}
+
+/// Who wrote a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatSender {
+    Staff,
+    Patient,
+}
+
+/// One stored chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ChatMessageInfo {
+    pub channel_id: String,
+    /// Position in the channel: 1, 2, 3, … without gaps (deleted messages leave gaps).
+    pub seq: i64,
+    pub sender: ChatSender,
+    /// Staff id, or the patient's client id.
+    pub sender_id: String,
+    pub sender_name: String,
+    /// Plain text (show it as text, never as HTML).
+    pub text: String,
+    pub client_msg_id: String,
+    /// RFC 3339 UTC.
+    pub sent_at: String,
+}
+
+/// A chat channel as listed to its users.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ChatChannelInfo {
+    pub channel_id: String,
+    pub practitioner_id: String,
+    pub practitioner_name: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub last_seq: i64,
+    pub cleared_through_seq: i64,
+    pub unread: i64,
 }
 
 /// What one of the client's sending m-lines carries.
@@ -174,6 +258,15 @@ pub enum Punctuality {
     WalkIn,
 }
 
+/// Why a `waiting` frame is not an ordinary waiting-room place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitingReason {
+    /// A guest of an appointment: they enter as soon as the appointment's client is in the
+    /// consultation (issue #4, F74). Not in any waiting list.
+    WaitingForClient,
+}
+
 /// One patient in a waiting room, as shown to staff.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct WaitingEntry {
@@ -198,10 +291,22 @@ pub struct WaitingEntry {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ParticipantInfo {
     pub participant_id: String,
+    /// The msid stream id of this participant's microphone and camera tracks
+    /// (`participant-<n>`; a screen share uses `participant-<n>-screen`).
+    #[serde(default)]
+    pub stream_id: String,
     pub display_name: String,
     pub role: Role,
     pub audio: bool,
     pub video: bool,
+    /// Their connection dropped; the seat is held for them (until `participant_resumed` or
+    /// `participant_left`). Omitted when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reconnecting: bool,
+    /// A guest of the appointment (colleague, family, interpreter; `role` is `patient`).
+    /// Omitted when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guest: bool,
 }
 
 /// Messages the server sends.
@@ -239,6 +344,9 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         appointment_starts_at: Option<String>,
         punctuality: Punctuality,
+        /// Set when this is not a waiting-room place: `waiting_for_client` (a guest).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<WaitingReason>,
     },
     /// You are in a consultation now (staff after `admit`, patient when admitted).
     ConsultationStarted {
@@ -246,11 +354,21 @@ pub enum ServerMessage {
         /// RFC 3339 UTC.
         started_at: String,
         participants: Vec<ParticipantInfo>,
+        /// True when this connection took over its seat (`join` with `resume`): keep the
+        /// peer connection and restart ICE. Omitted when false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resumed: bool,
     },
     /// Someone joined the consultation you are in.
     ParticipantJoined { participant: ParticipantInfo },
     /// Someone left the consultation you are in.
     ParticipantLeft { participant_id: String },
+    /// Someone's connection dropped; their seat (and media session) is held for the grace
+    /// period. Followed by `participant_resumed` or `participant_left`.
+    ParticipantReconnecting { participant_id: String },
+    /// A reconnecting participant is back on a new connection (same participant id, same
+    /// tracks): no `participant_joined` follows.
+    ParticipantResumed { participant_id: String },
     /// The loudest participant of your consultation changed (at most twice a second).
     Speaking { participant_id: String },
     /// Someone's microphone/camera state changed.
@@ -267,6 +385,60 @@ pub enum ServerMessage {
     ConsultationEnded {
         consultation_id: String,
         reason: EndReason,
+    },
+    /// Reply to `file_offer`: PUT the file's body to `url` (relative to the server) within
+    /// `expires_at`, with an exact `Content-Length`.
+    FileUploadReady {
+        file_id: String,
+        url: String,
+        expires_at: String,
+    },
+    /// A file was shared in your consultation (also sent to the sender, and to whoever joins
+    /// later). `from` is the sender's participant id.
+    FileShared {
+        file_id: String,
+        name: String,
+        size: u64,
+        content_type: String,
+        from: String,
+        shared_at: String,
+    },
+    /// Reply to `file_download`: a single-use URL, valid until `expires_at`.
+    FileDownloadReady {
+        file_id: String,
+        url: String,
+        expires_at: String,
+    },
+    /// Reply to `chat_channels`.
+    ChatChannelList { channels: Vec<ChatChannelInfo> },
+    /// Reply to `chat_sync`: messages oldest first; `has_more` when the page was full.
+    ChatHistory {
+        channel_id: String,
+        messages: Vec<ChatMessageInfo>,
+        has_more: bool,
+        cleared_through_seq: i64,
+        last_seq: i64,
+    },
+    /// Reply to `chat_send`, sent only after the message is stored.
+    ChatAck {
+        channel_id: String,
+        client_msg_id: String,
+        seq: i64,
+        sent_at: String,
+    },
+    /// A new message in a channel this connection opened (`chat_sync` or `chat_send`).
+    ChatMessage { message: ChatMessageInfo },
+    /// Staff: a new message in one of your channels that this connection has not opened
+    /// (for unread counts).
+    ChatActivity {
+        channel_id: String,
+        seq: i64,
+        sender: ChatSender,
+    },
+    /// The channel's messages up to `through_seq` were deleted: remove them from the screen.
+    ChatCleared {
+        channel_id: String,
+        through_seq: i64,
     },
     /// Generic success reply to a request that has no other reply (`admit`, `mute`, ...).
     Ok {},
@@ -286,6 +458,11 @@ pub enum EndReason {
     Abandoned,
     /// The patient was transferred to another waiting room; the appointment is not completed.
     Transferred,
+    /// You left (`leave_consultation`).
+    Left,
+    /// Your connection (signalling or media) was gone longer than the grace period, or the
+    /// consultation you asked to resume is over.
+    ConnectionLost,
 }
 
 /// Stable error codes. Never rename one; add new ones.
@@ -312,6 +489,10 @@ pub enum ErrorCode {
     RateLimited,
     /// The server failed; the message carries a correlation id.
     Internal,
+    /// A file is larger than allowed, or a consultation's files would exceed their total.
+    TooLarge,
+    /// Files of this type cannot be shared.
+    UnsupportedType,
 }
 
 #[cfg(test)]
@@ -379,7 +560,10 @@ mod tests {
     /// to compile.
     fn samples() -> (Vec<ClientMessage>, Vec<ServerMessage>) {
         let client = vec![
-            ClientMessage::Join { token: "t".into() },
+            ClientMessage::Join {
+                token: "t".into(),
+                resume: Some("c".into()),
+            },
             ClientMessage::Admit {
                 participant_id: "p".into(),
             },
@@ -415,6 +599,31 @@ mod tests {
                     id: "d".into(),
                 },
             },
+            ClientMessage::FileOffer {
+                name: "n.pdf".into(),
+                size: 1,
+                content_type: "application/pdf".into(),
+            },
+            ClientMessage::FileDownload {
+                file_id: "f".into(),
+            },
+            ClientMessage::LeaveConsultation {},
+            ClientMessage::ChatChannels {},
+            ClientMessage::ChatSync {
+                channel_id: "c".into(),
+                after_seq: Some(3),
+                before_seq: None,
+                limit: Some(50),
+            },
+            ClientMessage::ChatSend {
+                channel_id: "c".into(),
+                client_msg_id: "m".into(),
+                text: "hello".into(),
+            },
+            ClientMessage::ChatRead {
+                channel_id: "c".into(),
+                seq: 4,
+            },
             ClientMessage::Ping {},
         ];
         for c in &client {
@@ -429,6 +638,13 @@ mod tests {
                 | ClientMessage::EndConsultation {}
                 | ClientMessage::ForceStart { .. }
                 | ClientMessage::Transfer { .. }
+                | ClientMessage::FileOffer { .. }
+                | ClientMessage::FileDownload { .. }
+                | ClientMessage::LeaveConsultation {}
+                | ClientMessage::ChatChannels {}
+                | ClientMessage::ChatSync { .. }
+                | ClientMessage::ChatSend { .. }
+                | ClientMessage::ChatRead { .. }
                 | ClientMessage::Ping {} => {}
             }
         }
@@ -447,10 +663,23 @@ mod tests {
         };
         let info = ParticipantInfo {
             participant_id: "p".into(),
+            stream_id: "participant-1".into(),
             display_name: "n".into(),
             role: Role::Staff,
             audio: true,
             video: true,
+            reconnecting: false,
+            guest: false,
+        };
+        let chat_message = ChatMessageInfo {
+            channel_id: "c".into(),
+            seq: 4,
+            sender: ChatSender::Staff,
+            sender_id: "s".into(),
+            sender_name: "n".into(),
+            text: "hello".into(),
+            client_msg_id: "m".into(),
+            sent_at: "t".into(),
         };
         let server = vec![
             ServerMessage::Joined {
@@ -469,14 +698,22 @@ mod tests {
             ServerMessage::Waiting {
                 appointment_starts_at: None,
                 punctuality: Punctuality::Late,
+                reason: Some(WaitingReason::WaitingForClient),
             },
             ServerMessage::ConsultationStarted {
                 consultation_id: "c".into(),
                 started_at: "t".into(),
                 participants: vec![],
+                resumed: true,
             },
             ServerMessage::ParticipantJoined { participant: info },
             ServerMessage::ParticipantLeft {
+                participant_id: "p".into(),
+            },
+            ServerMessage::ParticipantReconnecting {
+                participant_id: "p".into(),
+            },
+            ServerMessage::ParticipantResumed {
                 participant_id: "p".into(),
             },
             ServerMessage::Speaking {
@@ -492,6 +729,61 @@ mod tests {
             ServerMessage::ConsultationEnded {
                 consultation_id: "c".into(),
                 reason: EndReason::Ended,
+            },
+            ServerMessage::FileUploadReady {
+                file_id: "f".into(),
+                url: "/u".into(),
+                expires_at: "t".into(),
+            },
+            ServerMessage::FileShared {
+                file_id: "f".into(),
+                name: "n.pdf".into(),
+                size: 1,
+                content_type: "application/pdf".into(),
+                from: "p".into(),
+                shared_at: "t".into(),
+            },
+            ServerMessage::FileDownloadReady {
+                file_id: "f".into(),
+                url: "/d".into(),
+                expires_at: "t".into(),
+            },
+            ServerMessage::ChatChannelList {
+                channels: vec![ChatChannelInfo {
+                    channel_id: "c".into(),
+                    practitioner_id: "s".into(),
+                    practitioner_name: "n".into(),
+                    client_id: "k".into(),
+                    client_name: "n".into(),
+                    last_seq: 4,
+                    cleared_through_seq: 0,
+                    unread: 1,
+                }],
+            },
+            ServerMessage::ChatHistory {
+                channel_id: "c".into(),
+                messages: vec![chat_message.clone()],
+                has_more: false,
+                cleared_through_seq: 0,
+                last_seq: 4,
+            },
+            ServerMessage::ChatAck {
+                channel_id: "c".into(),
+                client_msg_id: "m".into(),
+                seq: 4,
+                sent_at: "t".into(),
+            },
+            ServerMessage::ChatMessage {
+                message: chat_message,
+            },
+            ServerMessage::ChatActivity {
+                channel_id: "c".into(),
+                seq: 4,
+                sender: ChatSender::Patient,
+            },
+            ServerMessage::ChatCleared {
+                channel_id: "c".into(),
+                through_seq: 4,
             },
             ServerMessage::Ok {},
             ServerMessage::Pong {},
@@ -513,11 +805,22 @@ mod tests {
                 | ServerMessage::ConsultationStarted { .. }
                 | ServerMessage::ParticipantJoined { .. }
                 | ServerMessage::ParticipantLeft { .. }
+                | ServerMessage::ParticipantReconnecting { .. }
+                | ServerMessage::ParticipantResumed { .. }
                 | ServerMessage::Speaking { .. }
                 | ServerMessage::ParticipantMuted { .. }
                 | ServerMessage::MediaAnswer { .. }
                 | ServerMessage::MediaOffer { .. }
                 | ServerMessage::ConsultationEnded { .. }
+                | ServerMessage::FileUploadReady { .. }
+                | ServerMessage::FileShared { .. }
+                | ServerMessage::FileDownloadReady { .. }
+                | ServerMessage::ChatChannelList { .. }
+                | ServerMessage::ChatHistory { .. }
+                | ServerMessage::ChatAck { .. }
+                | ServerMessage::ChatMessage { .. }
+                | ServerMessage::ChatActivity { .. }
+                | ServerMessage::ChatCleared { .. }
                 | ServerMessage::Ok {}
                 | ServerMessage::Pong {}
                 | ServerMessage::Error { .. } => {}

@@ -11,7 +11,14 @@
 //! - a waiting patient whose connection drops keeps their place for [`GRACE`] (shown as
 //!   `reconnecting`), and gets it back when they reconnect with the same visit;
 //! - a patient sees only their own queue's position and announcements, never other patients.
+//! - a participant whose connection drops in a consultation keeps their seat for [`GRACE`]
+//!   (the others see `participant_reconnecting`; the SFU participant stays): a new connection
+//!   of the same identity that asks to resume that consultation takes the seat over with the
+//!   same participant id and SFU participant (`participant_resumed`, never a second
+//!   `participant_joined`); after the grace period the seat is released as a leave.
 
+#[cfg(test)]
+mod guest_tests;
 mod queue;
 #[cfg(test)]
 mod tests;
@@ -23,25 +30,27 @@ use consultroom_sfu::{ParticipantId, RoomId};
 
 use crate::protocol::{
     AnnouncementInfo, EndReason, ErrorCode, ParticipantInfo, Punctuality, QueueKind, QueueRef,
-    Role, ServerMessage, WaitingEntry,
+    Role, ServerMessage, WaitingEntry, WaitingReason,
 };
 use crate::{Identity, PatientIdentity, QueueKey, Visit};
 
 pub use queue::Announcement;
 use queue::Waiter;
 
-/// How long a waiting patient keeps their place after their connection drops.
+/// How long a waiting patient keeps their place, and a participant their consultation seat,
+/// after their connection drops.
 pub const GRACE: Duration = Duration::seconds(30);
 
 /// Expected length of a consultation without an appointment duration (walk-ins).
 pub const DEFAULT_CONSULTATION: Duration = Duration::minutes(15);
 
-/// Identifies one WebSocket connection. Also used as the SFU participant id.
+/// Identifies one WebSocket connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
 
 impl ConnId {
-    /// The media-plane id of this connection.
+    /// The media-plane id a connection gets when it enters a consultation afresh. A connection
+    /// that resumes a seat keeps the seat's SFU participant instead (see [`HubState::media`]).
     pub fn participant(self) -> ParticipantId {
         ParticipantId(self.0)
     }
@@ -55,11 +64,15 @@ pub struct Effects {
     /// Participants to register in an SFU room (before their `consultation_started` is sent).
     pub sfu_join: Vec<(RoomId, ConnId)>,
     /// Participants to remove from the SFU.
-    pub sfu_leave: Vec<ConnId>,
+    pub sfu_leave: Vec<ParticipantId>,
+    /// SFU participants whose events go to a new connection from now on (a resumed seat).
+    pub sfu_rebind: Vec<(ParticipantId, ConnId)>,
     /// Visits (appointments and walk-ins) whose consultation ended normally.
     pub completed: Vec<Visit>,
     /// Connections to close (replaced by a newer connection of the same patient).
     pub close: Vec<ConnId>,
+    /// Consultations (public ids) that are over, however they ended: their files are deleted.
+    pub ended: Vec<String>,
 }
 
 impl Effects {
@@ -71,9 +84,22 @@ impl Effects {
         self.sends.extend(from.sends);
         self.sfu_join.extend(from.sfu_join);
         self.sfu_leave.extend(from.sfu_leave);
+        self.sfu_rebind.extend(from.sfu_rebind);
         self.completed.extend(from.completed);
         self.close.extend(from.close);
+        self.ended.extend(from.ended);
     }
+}
+
+/// A participant of a running consultation, as the file-sharing module sees them (ids only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The consultation's public id.
+    pub consultation_id: String,
+    pub participant_id: String,
+    pub role: Role,
+    /// The staff id, or the patient's appointment / walk-in visit id.
+    pub subject_id: String,
 }
 
 /// A refused operation: a stable code and a human message.
@@ -97,15 +123,24 @@ enum Place {
     InConsultation(u64),
     /// Patient whose consultation is over.
     Done,
+    /// Guest waiting for the appointment's client to be in the consultation (not in any
+    /// waiting list; gets no queue status or announcements).
+    GuestLobby,
 }
 
 #[derive(Debug)]
 struct Conn {
     identity: Identity,
     participant_id: String,
+    /// The media (SFU) participant; remote tracks carry its number in their msid stream id
+    /// (`participant-<n>`, `participant-<n>-screen`). Carried over when a seat is resumed.
+    media: ParticipantId,
     place: Place,
     audio: bool,
     video: bool,
+    /// Set when the connection dropped in a consultation: the seat is held until
+    /// `detached_at + GRACE` for a resuming connection. A detached record has no connection.
+    detached_at: Option<DateTime<Utc>>,
 }
 
 impl Conn {
@@ -135,15 +170,41 @@ impl Conn {
     fn info(&self) -> ParticipantInfo {
         ParticipantInfo {
             participant_id: self.participant_id.clone(),
+            stream_id: format!("participant-{}", self.media.0),
             display_name: self.display_name().to_owned(),
             role: self.role(),
             audio: self.audio,
             video: self.video,
+            reconnecting: self.detached_at.is_some(),
+            guest: self.guest_of().is_some(),
         }
     }
 
+    /// The appointment this connection is a guest of, if it is a guest.
+    fn guest_of(&self) -> Option<&str> {
+        match &self.identity {
+            Identity::Patient(p) => p.guest_of(),
+            Identity::Staff { .. } => None,
+        }
+    }
+
+    /// Whether this is the client (patient) of appointment `appointment_id`.
+    fn is_client_of(&self, appointment_id: &str) -> bool {
+        matches!(&self.identity, Identity::Patient(PatientIdentity {
+            visit: Visit::Appointment { appointment_id: a, .. }, ..
+        }) if a == appointment_id)
+    }
+
+    fn is_staff(&self, id: &str) -> bool {
+        matches!(&self.identity, Identity::Staff { staff_id, .. } if staff_id == id)
+    }
+
     /// The waiting rooms a staff connection watches: their own and their departments'.
+    /// A detached seat (no connection) watches nothing.
     fn watches(&self, key: &QueueKey) -> bool {
+        if self.detached_at.is_some() {
+            return false;
+        }
         match (&self.identity, key) {
             (Identity::Staff { staff_id, .. }, QueueKey::Practitioner(p)) => staff_id == p,
             (Identity::Staff { department_ids, .. }, QueueKey::Department(d)) => {
@@ -202,9 +263,33 @@ fn queue_key(r: &QueueRef) -> QueueKey {
 }
 
 impl HubState {
-    /// Number of open connections that have joined.
+    /// Number of open connections that have joined (held seats without one not counted).
     pub fn connections(&self) -> usize {
-        self.conns.len()
+        self.conns
+            .values()
+            .filter(|c| c.detached_at.is_none())
+            .count()
+    }
+
+    /// Number of consultation seats held for a participant whose connection dropped.
+    pub fn reconnecting_participants(&self) -> usize {
+        self.conns
+            .values()
+            .filter(|c| c.detached_at.is_some())
+            .count()
+    }
+
+    /// The SFU participant of connection `conn` (its own id, or a resumed seat's).
+    pub fn media(&self, conn: ConnId) -> Option<ParticipantId> {
+        self.conns.get(&conn).map(|c| c.media)
+    }
+
+    /// The public participant id of the SFU participant `media`.
+    pub fn public_id_of_media(&self, media: ParticipantId) -> Option<String> {
+        self.conns
+            .values()
+            .find(|c| c.media == media)
+            .map(|c| c.participant_id.clone())
     }
 
     /// Number of patients waiting (including those reconnecting) across all waiting rooms.
@@ -228,6 +313,47 @@ impl HubState {
             self.conns.get(&conn).map(|c| &c.place),
             Some(Place::InConsultation(_))
         )
+    }
+
+    /// The consultation `conn` is in, if any.
+    pub fn consultation_member(&self, conn: ConnId) -> Option<Member> {
+        let c = self.conns.get(&conn)?;
+        let Place::InConsultation(id) = c.place else {
+            return None;
+        };
+        let subject_id = match &c.identity {
+            Identity::Staff { staff_id, .. } => staff_id.clone(),
+            Identity::Patient(p) => p.visit_key().to_owned(),
+        };
+        Some(Member {
+            consultation_id: self.consultations.get(&id)?.public_id.clone(),
+            participant_id: c.participant_id.clone(),
+            role: c.role(),
+            subject_id,
+        })
+    }
+
+    /// The connections in the running consultation with public id `consultation_id`.
+    pub fn consultation_members(&self, consultation_id: &str) -> Option<Vec<ConnId>> {
+        self.consultations
+            .values()
+            .find(|c| c.public_id == consultation_id)
+            .map(|c| c.members.clone())
+    }
+
+    /// The public id of the consultation whose SFU room is `room`.
+    pub fn consultation_public_id(&self, room: u64) -> Option<String> {
+        self.consultations.get(&room).map(|c| c.public_id.clone())
+    }
+
+    /// The members of `cons` other than `except` that have a connection.
+    fn live_members(&self, cons: &Consultation, except: ConnId) -> Vec<ConnId> {
+        cons.members
+            .iter()
+            .copied()
+            .filter(|m| *m != except)
+            .filter(|m| self.conns.get(m).is_some_and(|c| c.detached_at.is_none()))
+            .collect()
     }
 
     /// Staff connections watching `key`.
@@ -257,10 +383,171 @@ impl HubState {
         participant_id: String,
         now: DateTime<Utc>,
     ) -> Effects {
-        match identity {
-            Identity::Staff { .. } => self.join_staff(conn, identity, participant_id, now),
-            Identity::Patient(p) => self.join_patient(conn, p, participant_id, now),
+        self.join_resuming(conn, identity, participant_id, None, now)
+    }
+
+    /// [`HubState::join`], asking to resume the consultation with public id `resume`: if this
+    /// identity holds a seat there (a patient: same visit; staff: same staff id, and only the
+    /// connection that was in it), this connection takes it over and gets
+    /// `consultation_started` with `resumed: true`. If not (grace period over, consultation
+    /// ended), it gets `consultation_ended` (`connection_lost`) for it and joins as usual.
+    pub fn join_resuming(
+        &mut self,
+        conn: ConnId,
+        identity: Identity,
+        participant_id: String,
+        resume: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Effects {
+        let seat = resume.and_then(|r| self.find_seat(&identity, r));
+        let mut fx = match (seat, identity) {
+            (Some(old), identity) => return self.resume_seat(conn, old, identity, now),
+            (None, identity @ Identity::Staff { .. }) => {
+                self.join_staff(conn, identity, participant_id, now)
+            }
+            (None, Identity::Patient(p)) if p.guest_of().is_some() => {
+                self.join_guest(conn, p, participant_id, now)
+            }
+            (None, Identity::Patient(p)) => self.join_patient(conn, p, participant_id, now),
+        };
+        if let Some(id) = resume {
+            // Right after `joined`: the room the client still shows is gone.
+            let at = fx
+                .sends
+                .iter()
+                .position(|(to, _)| *to == conn)
+                .map_or(0, |i| i + 1);
+            fx.sends.insert(
+                at,
+                (
+                    conn,
+                    ServerMessage::ConsultationEnded {
+                        consultation_id: id.to_owned(),
+                        reason: EndReason::ConnectionLost,
+                    },
+                ),
+            );
         }
+        fx
+    }
+
+    /// The seat (live or detached connection) that `identity` may resume in the consultation
+    /// with public id `consultation_id`.
+    fn find_seat(&self, identity: &Identity, consultation_id: &str) -> Option<ConnId> {
+        let (&id, cons) = self
+            .consultations
+            .iter()
+            .find(|(_, c)| c.public_id == consultation_id)?;
+        cons.members.iter().copied().find(|m| {
+            self.conns.get(m).is_some_and(|c| {
+                c.place == Place::InConsultation(id)
+                    && c.organisation() == organisation_of(identity)
+                    && match (identity, &c.identity) {
+                        (Identity::Staff { staff_id, .. }, _) => c.is_staff(staff_id),
+                        (Identity::Patient(p), Identity::Patient(q)) => {
+                            p.visit_key() == q.visit_key()
+                        }
+                        (Identity::Patient(_), Identity::Staff { .. }) => false,
+                    }
+            })
+        })
+    }
+
+    /// New connection `conn` takes over seat `old` (same participant id, same SFU participant).
+    fn resume_seat(
+        &mut self,
+        conn: ConnId,
+        old: ConnId,
+        identity: Identity,
+        now: DateTime<Utc>,
+    ) -> Effects {
+        let mut fx = Effects::default();
+        let Some(seat) = self.conns.remove(&old) else {
+            return fx;
+        };
+        let Place::InConsultation(id) = seat.place else {
+            return fx;
+        };
+        if seat.detached_at.is_none() {
+            // The server had not noticed the old connection's loss yet (or it is a stale tab).
+            fx.close.push(old);
+        }
+        let c = Conn {
+            identity,
+            participant_id: seat.participant_id.clone(),
+            media: seat.media,
+            place: Place::InConsultation(id),
+            audio: seat.audio,
+            video: seat.video,
+            detached_at: None,
+        };
+        let staff = c.role() == Role::Staff;
+        fx.send(
+            conn,
+            ServerMessage::Joined {
+                protocol: crate::protocol::PROTOCOL_VERSION,
+                participant_id: c.participant_id.clone(),
+                role: c.role(),
+                display_name: c.display_name().to_owned(),
+            },
+        );
+        if staff {
+            let mut entries: Vec<WaitingEntry> = self
+                .queues
+                .iter()
+                .filter(|(k, _)| c.watches(k))
+                .flat_map(|(_, q)| q.iter().map(|w| w.entry.clone()))
+                .collect();
+            entries.sort_by(|a, b| a.arrived_at.cmp(&b.arrived_at));
+            fx.send(conn, ServerMessage::WaitingSnapshot { entries });
+        }
+        let participant_id = c.participant_id.clone();
+        self.conns.insert(conn, c);
+        fx.sfu_rebind.push((seat.media, conn));
+        let Some(cons) = self.consultations.get_mut(&id) else {
+            return fx;
+        };
+        for m in cons.members.iter_mut() {
+            if *m == old {
+                *m = conn;
+            }
+        }
+        let cons = &self.consultations[&id];
+        let participants: Vec<ParticipantInfo> = cons
+            .members
+            .iter()
+            .filter_map(|m| self.conns.get(m).map(Conn::info))
+            .collect();
+        fx.send(
+            conn,
+            ServerMessage::ConsultationStarted {
+                consultation_id: cons.public_id.clone(),
+                started_at: rfc3339(cons.started_at),
+                participants,
+                resumed: true,
+            },
+        );
+        for m in self.live_members(cons, conn) {
+            fx.send(
+                m,
+                ServerMessage::ParticipantResumed {
+                    participant_id: participant_id.clone(),
+                },
+            );
+        }
+        // A client back from a dropped connection: guests who came meanwhile enter now.
+        let client_of = match &self.conns[&conn].identity {
+            Identity::Patient(PatientIdentity {
+                visit: Visit::Appointment { appointment_id, .. },
+                organisation_id,
+                ..
+            }) => Some((appointment_id.clone(), organisation_id.clone())),
+            _ => None,
+        };
+        if let Some((appointment_id, org)) = client_of {
+            fx.merge(self.admit_guests(id, &appointment_id, &org, now));
+        }
+        fx
     }
 
     fn join_staff(
@@ -274,9 +561,11 @@ impl HubState {
         let c = Conn {
             identity,
             participant_id: participant_id.clone(),
+            media: conn.participant(),
             place: Place::Idle,
             audio: true,
             video: true,
+            detached_at: None,
         };
         fx.send(
             conn,
@@ -330,8 +619,10 @@ impl HubState {
             .collect();
         let mut participant_id = participant_id;
         for old_conn in old {
-            fx.close.push(old_conn);
             if let Some(c) = self.conns.remove(&old_conn) {
+                if c.detached_at.is_none() {
+                    fx.close.push(old_conn);
+                }
                 match c.place {
                     // Keep the waiter; the new connection takes it over below.
                     Place::Waiting(_) => participant_id = c.participant_id,
@@ -339,7 +630,7 @@ impl HubState {
                         let more = self.leave_consultation(old_conn, &c, id);
                         fx.merge(more);
                     }
-                    Place::Idle | Place::Done => {}
+                    Place::Idle | Place::Done | Place::GuestLobby => {}
                 }
             }
         }
@@ -365,9 +656,11 @@ impl HubState {
                 Conn {
                     identity: Identity::Patient(patient),
                     participant_id: participant_id.clone(),
+                    media: conn.participant(),
                     place: Place::Done,
                     audio: true,
                     video: true,
+                    detached_at: None,
                 },
             );
             fx.send(conn, joined_patient(&participant_id, &display_name));
@@ -379,10 +672,19 @@ impl HubState {
         let punctuality = match &patient.visit {
             Visit::Appointment { starts_at, .. } if now <= *starts_at => Punctuality::OnTime,
             Visit::Appointment { .. } => Punctuality::Late,
-            Visit::WalkIn { .. } => Punctuality::WalkIn,
+            Visit::WalkIn { .. } | Visit::Guest { .. } => Punctuality::WalkIn,
         };
         let key = patient.queue.clone();
         let display_name = patient.display_name.clone();
+        // Coming back to a place held as `reconnecting`: the same participant id.
+        if let Some(w) = self
+            .queues
+            .values()
+            .flatten()
+            .find(|w| w.visit_key == visit_key)
+        {
+            participant_id = w.entry.participant_id.clone();
+        }
         fx.send(conn, joined_patient(&participant_id, &display_name));
 
         let existing = self
@@ -430,6 +732,7 @@ impl HubState {
             ServerMessage::Waiting {
                 appointment_starts_at: entry.appointment_starts_at.clone(),
                 punctuality: entry.punctuality,
+                reason: None,
             },
         );
         fx.send(
@@ -443,9 +746,11 @@ impl HubState {
             Conn {
                 identity: Identity::Patient(patient),
                 participant_id,
+                media: conn.participant(),
                 place: Place::Waiting(key.clone()),
                 audio: true,
                 video: true,
+                detached_at: None,
             },
         );
         self.refresh_queue_status(&mut fx, &key, now, true);
@@ -481,6 +786,7 @@ impl HubState {
         let id = self.new_consultation(now, None);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.place = Place::InConsultation(id);
+            c.media = conn.participant();
         }
         if let Some(cons) = self.consultations.get_mut(&id) {
             cons.members.push(conn);
@@ -520,6 +826,7 @@ impl HubState {
         let mut fx = Effects::default();
         if let Some(c) = self.conns.get_mut(&conn) {
             c.place = Place::InConsultation(id);
+            c.media = conn.participant();
         }
         let info = self.conns.get(&conn).map(Conn::info);
         if let Some(cons) = self.consultations.get_mut(&id) {
@@ -531,6 +838,7 @@ impl HubState {
                     consultation_id: cons.public_id.clone(),
                     started_at: rfc3339(now),
                     participants: info.into_iter().collect(),
+                    resumed: false,
                 },
             );
         }
@@ -581,7 +889,9 @@ impl HubState {
         let patient_conn = self.consultations.get(&id).and_then(|cons| {
             cons.members.iter().copied().find(|m| {
                 self.conns.get(m).is_some_and(|c| {
-                    c.participant_id == participant_id && c.role() == Role::Patient
+                    c.participant_id == participant_id
+                        && c.role() == Role::Patient
+                        && c.guest_of().is_none()
                 })
             })
         });
@@ -593,12 +903,14 @@ impl HubState {
         };
         let more = self.leave_consultation(patient_conn, &c, id);
         fx.merge(more);
-        // No patient left: the consultation is over for the staff too, but the appointment is
-        // not completed (the patient is still to be seen by someone else).
+        // No patient left: the consultation is over for the staff (and guests) too, but the
+        // appointment is not completed (the patient is still to be seen by someone else).
         let patients_left = self.consultations.get(&id).is_some_and(|cons| {
-            cons.members
-                .iter()
-                .any(|m| self.conns.get(m).is_some_and(|c| c.role() == Role::Patient))
+            cons.members.iter().any(|m| {
+                self.conns
+                    .get(m)
+                    .is_some_and(|c| c.role() == Role::Patient && c.guest_of().is_none())
+            })
         });
         if !patients_left {
             let more = self.close_consultation(id, EndReason::Transferred, now);
@@ -608,36 +920,44 @@ impl HubState {
             return Err(refuse(ErrorCode::NotFound, "no such patient"));
         };
         let punctuality = match patient.visit {
-            Visit::Appointment { .. } => Punctuality::OnTime,
+            Visit::Appointment { .. } | Visit::Guest { .. } => Punctuality::OnTime,
             Visit::WalkIn { .. } => Punctuality::WalkIn,
         };
-        let entry = waiting_entry(&patient, &c.participant_id, to.clone(), punctuality, now);
-        self.conns.insert(
-            patient_conn,
-            Conn {
-                place: Place::Waiting(target.clone()),
-                ..c
-            },
-        );
-        fx.send(
-            patient_conn,
-            ServerMessage::Waiting {
-                appointment_starts_at: entry.appointment_starts_at.clone(),
-                punctuality: entry.punctuality,
-            },
-        );
-        fx.send(
-            patient_conn,
-            ServerMessage::Announcements {
-                items: self.announcements_for(&patient, now),
-            },
-        );
+        let mut entry = waiting_entry(&patient, &c.participant_id, to.clone(), punctuality, now);
+        // A patient whose connection has dropped waits as `reconnecting` for the rest of
+        // their grace period; a new connection of the same visit finds the place.
+        let detached_at = c.detached_at;
+        entry.reconnecting = detached_at.is_some();
+        let live = detached_at.is_none().then_some(patient_conn);
+        if let Some(patient_conn) = live {
+            self.conns.insert(
+                patient_conn,
+                Conn {
+                    place: Place::Waiting(target.clone()),
+                    ..c
+                },
+            );
+            fx.send(
+                patient_conn,
+                ServerMessage::Waiting {
+                    appointment_starts_at: entry.appointment_starts_at.clone(),
+                    punctuality: entry.punctuality,
+                    reason: None,
+                },
+            );
+            fx.send(
+                patient_conn,
+                ServerMessage::Announcements {
+                    items: self.announcements_for(&patient, now),
+                },
+            );
+        }
         let w = Waiter {
-            conn: Some(patient_conn),
+            conn: live,
             visit_key: patient.visit_key().to_owned(),
             entry,
             identity: patient,
-            disconnected_at: None,
+            disconnected_at: detached_at,
             last_status: None,
         };
         self.put_waiter(&mut fx, w, now);
@@ -680,9 +1000,27 @@ impl HubState {
         Ok(self.close_consultation(id, EndReason::Ended, now))
     }
 
-    /// The connection is gone (closed or failed).
+    /// The connection is gone (closed or failed). In a consultation, the seat is held for
+    /// [`GRACE`]: the others get `participant_reconnecting`, the SFU participant stays.
     pub fn leave(&mut self, conn: ConnId, now: DateTime<Utc>) -> Effects {
         let mut fx = Effects::default();
+        if let Some(c) = self.conns.get_mut(&conn)
+            && c.detached_at.is_none()
+            && let Place::InConsultation(id) = c.place
+            && let Some(cons) = self.consultations.get(&id)
+        {
+            c.detached_at = Some(now);
+            let participant_id = c.participant_id.clone();
+            for m in self.live_members(cons, conn) {
+                fx.send(
+                    m,
+                    ServerMessage::ParticipantReconnecting {
+                        participant_id: participant_id.clone(),
+                    },
+                );
+            }
+            return fx;
+        }
         let Some(c) = self.conns.remove(&conn) else {
             return fx;
         };
@@ -705,15 +1043,88 @@ impl HubState {
                 let more = self.leave_consultation(conn, &c, *id);
                 fx.merge(more);
             }
-            Place::Idle | Place::Done => {}
+            Place::Idle | Place::Done | Place::GuestLobby => {}
         }
         fx
     }
 
-    /// Time passed: drop waiting patients whose grace period is over, and refresh the
-    /// announcements of patients whose announcements expired.
+    /// `conn` leaves its consultation on purpose (no grace period): the others get
+    /// `participant_left`; the caller gets `consultation_ended` (`left`). A patient's visit is
+    /// then over on this connection; staff are free again.
+    pub fn leave_consultation_now(&mut self, conn: ConnId) -> Result<Effects, Refusal> {
+        let c = self
+            .conns
+            .get(&conn)
+            .ok_or_else(|| refuse(ErrorCode::NotJoined, "join first"))?;
+        let Place::InConsultation(id) = c.place else {
+            return Err(refuse(ErrorCode::InvalidState, "not in a consultation"));
+        };
+        Ok(self.drop_seat(conn, id, EndReason::Left))
+    }
+
+    /// The SFU removed `media` on its own (ICE consent expired, DTLS closed): its seat is
+    /// released as a leave, and its connection, if any, gets `consultation_ended`
+    /// (`connection_lost`).
+    pub fn media_lost(&mut self, media: ParticipantId) -> Effects {
+        let seat = self.conns.iter().find_map(|(id, c)| match c.place {
+            Place::InConsultation(cons) if c.media == media => Some((*id, cons)),
+            _ => None,
+        });
+        match seat {
+            Some((conn, id)) => self.drop_seat(conn, id, EndReason::ConnectionLost),
+            None => Effects::default(),
+        }
+    }
+
+    /// Take `conn` out of consultation `id` now: a detached seat disappears, a live connection
+    /// is told why and stays joined (staff idle, patient done).
+    fn drop_seat(&mut self, conn: ConnId, id: u64, reason: EndReason) -> Effects {
+        let mut fx = Effects::default();
+        let Some(c) = self.conns.remove(&conn) else {
+            return fx;
+        };
+        let public_id = self
+            .consultations
+            .get(&id)
+            .map(|cons| cons.public_id.clone());
+        fx.merge(self.leave_consultation(conn, &c, id));
+        if c.detached_at.is_none() {
+            if let Some(consultation_id) = public_id {
+                fx.send(
+                    conn,
+                    ServerMessage::ConsultationEnded {
+                        consultation_id,
+                        reason,
+                    },
+                );
+            }
+            let place = match c.role() {
+                Role::Staff => Place::Idle,
+                Role::Patient => Place::Done,
+            };
+            self.conns.insert(conn, Conn { place, ..c });
+        }
+        fx
+    }
+
+    /// Time passed: drop waiting patients whose grace period is over, release consultation
+    /// seats held too long for a dropped connection, and refresh the announcements of
+    /// patients whose announcements expired.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Effects {
         let mut fx = Effects::default();
+        let mut seats: Vec<(ConnId, u64)> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.detached_at.is_some_and(|t| t + GRACE <= now))
+            .filter_map(|(id, c)| match c.place {
+                Place::InConsultation(cons) => Some((*id, cons)),
+                _ => None,
+            })
+            .collect();
+        seats.sort();
+        for (conn, id) in seats {
+            fx.merge(self.drop_seat(conn, id, EndReason::ConnectionLost));
+        }
         let expired: Vec<String> = self
             .queues
             .values()
@@ -876,15 +1287,27 @@ impl HubState {
             return fx;
         };
         c.place = Place::InConsultation(id);
+        c.media = conn.participant();
+        // A guest is not the visit being served, nor the patient a force-start expects.
         let visit = match &c.identity {
-            Identity::Patient(p) => Some(p.clone()),
-            Identity::Staff { .. } => None,
+            Identity::Patient(p) if p.guest_of().is_none() => Some(p.clone()),
+            Identity::Patient(_) | Identity::Staff { .. } => None,
+        };
+        let client_of = match &visit {
+            Some(PatientIdentity {
+                visit: Visit::Appointment { appointment_id, .. },
+                organisation_id,
+                ..
+            }) => Some((appointment_id.clone(), organisation_id.clone())),
+            _ => None,
         };
         let info = c.info();
         let Some(cons) = self.consultations.get_mut(&id) else {
             return fx;
         };
-        cons.expecting = None;
+        if visit.is_some() {
+            cons.expecting = None;
+        }
         if cons.visit.is_none() {
             cons.visit = visit;
         }
@@ -908,6 +1331,7 @@ impl HubState {
                         consultation_id: cons.public_id.clone(),
                         started_at: rfc3339(cons.started_at),
                         participants: participants.clone(),
+                        resumed: false,
                     },
                 );
             } else {
@@ -925,6 +1349,7 @@ impl HubState {
                 consultation_id: cons.public_id.clone(),
                 started_at: rfc3339(cons.started_at),
                 participants,
+                resumed: false,
             },
         );
         // The practitioner is busy now: estimates of those still waiting move.
@@ -932,13 +1357,122 @@ impl HubState {
         for k in keys {
             self.refresh_queue_status(&mut fx, &k, now, false);
         }
+        // The client is in: their guests waiting for them follow.
+        if let Some((appointment_id, org)) = client_of {
+            fx.merge(self.admit_guests(id, &appointment_id, &org, now));
+        }
+        fx
+    }
+
+    /// Guests of `appointment_id` (organisation `org`) waiting for the client enter
+    /// consultation `id`, in the order they connected.
+    fn admit_guests(
+        &mut self,
+        id: u64,
+        appointment_id: &str,
+        org: &str,
+        now: DateTime<Utc>,
+    ) -> Effects {
+        let mut fx = Effects::default();
+        let mut guests: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.place == Place::GuestLobby
+                    && c.guest_of() == Some(appointment_id)
+                    && c.organisation() == org
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        guests.sort();
+        for g in guests {
+            fx.merge(self.enter_consultation(id, g, now));
+        }
+        fx
+    }
+
+    /// The running consultation in which the client of `appointment_id` (organisation `org`)
+    /// is present with a live connection.
+    fn client_consultation(&self, appointment_id: &str, org: &str) -> Option<u64> {
+        self.consultations.iter().find_map(|(&id, cons)| {
+            cons.members
+                .iter()
+                .any(|m| {
+                    self.conns.get(m).is_some_and(|c| {
+                        c.place == Place::InConsultation(id)
+                            && c.detached_at.is_none()
+                            && c.organisation() == org
+                            && c.is_client_of(appointment_id)
+                    })
+                })
+                .then_some(id)
+        })
+    }
+
+    /// A guest of an appointment joins: straight into the consultation when the appointment's
+    /// client is in it, otherwise into the guest lobby (`waiting` with `waiting_for_client`)
+    /// until the client enters. A newer connection of the same guest replaces an older one.
+    fn join_guest(
+        &mut self,
+        conn: ConnId,
+        guest: PatientIdentity,
+        participant_id: String,
+        now: DateTime<Utc>,
+    ) -> Effects {
+        let mut fx = Effects::default();
+        let visit_key = guest.visit_key().to_owned();
+        let appointment_id = guest.guest_of().unwrap_or_default().to_owned();
+        let old: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(
+                |(_, c)| matches!(&c.identity, Identity::Patient(p) if p.visit_key() == visit_key),
+            )
+            .map(|(id, _)| *id)
+            .collect();
+        for old_conn in old {
+            if let Some(c) = self.conns.remove(&old_conn) {
+                if c.detached_at.is_none() {
+                    fx.close.push(old_conn);
+                }
+                if let Place::InConsultation(id) = c.place {
+                    fx.merge(self.leave_consultation(old_conn, &c, id));
+                }
+            }
+        }
+        let org = guest.organisation_id.clone();
+        let display_name = guest.display_name.clone();
+        self.conns.insert(
+            conn,
+            Conn {
+                identity: Identity::Patient(guest),
+                participant_id: participant_id.clone(),
+                media: conn.participant(),
+                place: Place::GuestLobby,
+                audio: true,
+                video: true,
+                detached_at: None,
+            },
+        );
+        fx.send(conn, joined_patient(&participant_id, &display_name));
+        match self.client_consultation(&appointment_id, &org) {
+            Some(id) => fx.merge(self.enter_consultation(id, conn, now)),
+            None => fx.send(
+                conn,
+                ServerMessage::Waiting {
+                    appointment_starts_at: None,
+                    punctuality: Punctuality::OnTime,
+                    reason: Some(WaitingReason::WaitingForClient),
+                },
+            ),
+        }
         fx
     }
 
     /// Remove `conn` (already removed from `conns`, passed as `c`) from consultation `id`.
     fn leave_consultation(&mut self, conn: ConnId, c: &Conn, id: u64) -> Effects {
         let mut fx = Effects::default();
-        fx.sfu_leave.push(conn);
+        fx.sfu_leave.push(c.media);
         let Some(cons) = self.consultations.get_mut(&id) else {
             return fx;
         };
@@ -951,8 +1485,10 @@ impl HubState {
                 },
             );
         }
-        if cons.members.is_empty() {
-            self.consultations.remove(&id);
+        if cons.members.is_empty()
+            && let Some(cons) = self.consultations.remove(&id)
+        {
+            fx.ended.push(cons.public_id);
         }
         fx
     }
@@ -962,6 +1498,7 @@ impl HubState {
         let Some(cons) = self.consultations.remove(&id) else {
             return fx;
         };
+        fx.ended.push(cons.public_id.clone());
         for m in &cons.members {
             fx.send(
                 *m,
@@ -970,12 +1507,49 @@ impl HubState {
                     reason,
                 },
             );
-            fx.sfu_leave.push(*m);
-            if let Some(c) = self.conns.get_mut(m) {
+            if self.conns.get(m).is_some_and(|c| c.detached_at.is_some()) {
+                // A held seat: nobody to come back to it.
+                if let Some(c) = self.conns.remove(m) {
+                    fx.sfu_leave.push(c.media);
+                }
+            } else if let Some(c) = self.conns.get_mut(m) {
+                fx.sfu_leave.push(c.media);
                 c.place = match c.role() {
                     Role::Staff => Place::Idle,
                     Role::Patient => Place::Done,
                 };
+            }
+        }
+        // Guests still waiting for the client of an appointment that is now over: it ended.
+        if reason == EndReason::Ended
+            && let Some(PatientIdentity {
+                visit: Visit::Appointment { appointment_id, .. },
+                organisation_id,
+                ..
+            }) = &cons.visit
+        {
+            let mut lobby: Vec<ConnId> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| {
+                    c.place == Place::GuestLobby
+                        && c.guest_of() == Some(appointment_id.as_str())
+                        && c.organisation() == organisation_id
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            lobby.sort();
+            for g in lobby {
+                fx.send(
+                    g,
+                    ServerMessage::ConsultationEnded {
+                        consultation_id: cons.public_id.clone(),
+                        reason,
+                    },
+                );
+                if let Some(c) = self.conns.get_mut(&g) {
+                    c.place = Place::Done;
+                }
             }
         }
         if reason == EndReason::Ended
@@ -1006,7 +1580,7 @@ fn waiting_entry(
             starts_at,
             ..
         } => (Some(appointment_id.clone()), Some(rfc3339(*starts_at))),
-        Visit::WalkIn { .. } => (None, None),
+        Visit::WalkIn { .. } | Visit::Guest { .. } => (None, None),
     };
     WaitingEntry {
         participant_id: participant_id.to_owned(),
@@ -1026,6 +1600,15 @@ fn joined_patient(participant_id: &str, display_name: &str) -> ServerMessage {
         participant_id: participant_id.to_owned(),
         role: Role::Patient,
         display_name: display_name.to_owned(),
+    }
+}
+
+fn organisation_of(identity: &Identity) -> &str {
+    match identity {
+        Identity::Staff {
+            organisation_id, ..
+        } => organisation_id,
+        Identity::Patient(p) => &p.organisation_id,
     }
 }
 

@@ -22,12 +22,13 @@ use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use tokio::sync::{Mutex, mpsc};
 
+use crate::files::{Files, FilesConfig, HandOffError, HandOffTarget, StoredFile, UploadTicket};
 use crate::metrics::Metrics;
 use crate::protocol::{
     ClientMessage, ErrorCode, ServerFrame, ServerMessage, TrackSourceKind, decode_client_frame,
 };
 use crate::state::{Announcement, ConnId, Effects, HubState, Refusal};
-use crate::{TokenError, TokenVerifier, Visit};
+use crate::{Permissions, TokenError, TokenVerifier, Visit};
 
 /// Close code: message too big (RFC 6455).
 pub const CLOSE_TOO_BIG: u16 = 1009;
@@ -51,6 +52,10 @@ pub struct HubConfig {
     pub on_completed: Option<Arc<dyn Fn(Visit) + Send + Sync>>,
     /// Whether participants may publish a screen share (default true).
     pub allow_screen_share: bool,
+    /// File sharing in consultations (off unless a directory is given).
+    pub files: FilesConfig,
+    /// Chat storage and rules (chat is off without one).
+    pub chat: Option<Arc<dyn crate::chat::ChatStore>>,
 }
 
 impl Default for HubConfig {
@@ -62,6 +67,8 @@ impl Default for HubConfig {
             now: Arc::new(Utc::now),
             on_completed: None,
             allow_screen_share: true,
+            files: FilesConfig::default(),
+            chat: None,
         }
     }
 }
@@ -85,6 +92,8 @@ struct Inner {
     next_conn: AtomicU64,
     draining: AtomicBool,
     metrics: Metrics,
+    files: Arc<Files>,
+    chat: crate::chat::ChatHub,
 }
 
 /// The signalling hub of this node. Cheap to clone.
@@ -101,6 +110,8 @@ impl Hub {
         config: HubConfig,
         registry: &prometheus::Registry,
     ) -> Hub {
+        let files = Arc::new(Files::new(config.files.clone(), registry));
+        let chat = crate::chat::ChatHub::new(config.chat.clone());
         Hub {
             inner: Arc::new(Inner {
                 state: Mutex::new(HubState::default()),
@@ -111,6 +122,8 @@ impl Hub {
                 next_conn: AtomicU64::new(1),
                 draining: AtomicBool::new(false),
                 metrics: Metrics::register(registry),
+                files,
+                chat,
             }),
         }
     }
@@ -120,6 +133,77 @@ impl Hub {
         Router::new()
             .route("/ws", get(upgrade))
             .with_state(self.clone())
+    }
+
+    /// The file upload and download routes (`/api/v1/consultation-files/...`); the only routes
+    /// that take bodies above the 64 KiB cap (they stream). See [`crate::files`].
+    pub fn files_router(&self) -> Router {
+        crate::files::http::router(self.clone())
+    }
+
+    /// Hand a file of a running consultation to the configured [`crate::files::FileHandOff`]
+    /// (the seam for filing it into the client's record, or e-mailing it).
+    pub async fn hand_off_file(
+        &self,
+        consultation_id: &str,
+        file_id: &str,
+        target: HandOffTarget,
+    ) -> Result<(), HandOffError> {
+        self.inner
+            .files
+            .hand_off(consultation_id, file_id, target)
+            .await
+    }
+
+    pub(crate) fn files(&self) -> &Arc<Files> {
+        &self.inner.files
+    }
+
+    pub(crate) fn chat_hub(&self) -> &crate::chat::ChatHub {
+        &self.inner.chat
+    }
+
+    /// Queue a frame for connection `to`; a connection that cannot take it is closed as too slow.
+    pub(crate) fn push(&self, to: ConnId, reply_to: Option<String>, msg: ServerMessage) {
+        let conns = lock(&self.inner.conns);
+        if let Some(h) = conns.get(&to)
+            && h.out
+                .try_send(Outgoing::Frame(ServerFrame { reply_to, msg }))
+                .is_err()
+        {
+            self.inner.metrics.slow_clients.inc();
+            let _ = h
+                .out
+                .try_send(Outgoing::Close(CLOSE_GOING_AWAY, "too slow"));
+        }
+    }
+
+    /// Whether connection `conn` is in a consultation now (a short look under the state lock).
+    pub(crate) async fn is_in_consultation(&self, conn: ConnId) -> bool {
+        self.inner.state.lock().await.in_consultation(conn)
+    }
+
+    /// Register a completed upload and tell everyone in its consultation; `None` when the
+    /// consultation has ended meanwhile.
+    pub(crate) async fn share_file(
+        &self,
+        t: &UploadTicket,
+        file: StoredFile,
+    ) -> Option<StoredFile> {
+        let state = self.inner.state.lock().await;
+        let members = state.consultation_members(&t.consultation_id)?;
+        let file = self.inner.files.complete(t, file)?;
+        let frame = crate::files::http::shared_frame(&file);
+        let conns = lock(&self.inner.conns);
+        for m in members {
+            if let Some(h) = conns.get(&m) {
+                let _ = h.out.try_send(Outgoing::Frame(ServerFrame {
+                    reply_to: None,
+                    msg: frame.clone(),
+                }));
+            }
+        }
+        Some(file)
     }
 
     /// Stop accepting connections and close every open one with 1001 ("going away").
@@ -164,7 +248,7 @@ impl Hub {
         lock(&self.inner.conns).len()
     }
 
-    fn now(&self) -> DateTime<Utc> {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
         (self.inner.config.now)()
     }
 
@@ -172,15 +256,25 @@ impl Hub {
     /// participant), then frames in order. Called with the state lock held so that frames from
     /// concurrent operations are never reordered.
     async fn apply(&self, state: &HubState, fx: Effects) {
-        for c in &fx.sfu_leave {
-            self.inner.sfu.leave(c.participant()).await;
+        for p in &fx.sfu_leave {
+            self.inner.sfu.leave(*p).await;
         }
         for (room, c) in &fx.sfu_join {
             let events = lock(&self.inner.conns).get(c).map(|h| h.sfu_events.clone());
+            let participant = state.media(*c).unwrap_or(c.participant());
             if let Some(events) = events
-                && let Err(e) = self.inner.sfu.join(*room, c.participant(), events).await
+                && let Err(e) = self.inner.sfu.join(*room, participant, events).await
             {
                 tracing::warn!(error = %e, "sfu join failed");
+            }
+        }
+        // A resumed seat: the SFU participant's events go to the new connection.
+        for (p, c) in &fx.sfu_rebind {
+            let events = lock(&self.inner.conns).get(c).map(|h| h.sfu_events.clone());
+            if let Some(events) = events
+                && let Err(e) = self.inner.sfu.rebind(*p, events).await
+            {
+                tracing::warn!(error = %e, "sfu rebind failed");
             }
         }
         {
@@ -207,7 +301,25 @@ impl Hub {
                         .try_send(Outgoing::Close(CLOSE_GOING_AWAY, "replaced"));
                 }
             }
+            // Whoever enters a consultation sees the files shared there before.
+            for (room, c) in &fx.sfu_join {
+                let Some(h) = conns.get(c) else { continue };
+                let Some(cid) = state.consultation_public_id(room.0) else {
+                    continue;
+                };
+                for f in self.inner.files.files_of(&cid) {
+                    let msg = crate::files::http::shared_frame(&f);
+                    let _ = h.out.try_send(Outgoing::Frame(ServerFrame {
+                        reply_to: None,
+                        msg,
+                    }));
+                }
+            }
         }
+        for consultation in &fx.ended {
+            self.inner.files.end_consultation(consultation);
+        }
+        self.chat_visits_completed(&fx.completed);
         if let Some(cb) = &self.inner.config.on_completed {
             for visit in fx.completed {
                 cb(visit);
@@ -215,6 +327,10 @@ impl Hub {
         }
         self.inner.metrics.observe(state);
     }
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -265,6 +381,7 @@ async fn run_connection(hub: Hub, socket: WebSocket) {
         conn,
         out: out_tx,
         joined: false,
+        permissions: Permissions::default(),
         rate: RateLimit::new(Instant::now()),
     };
     let deadline = tokio::time::sleep(hub.inner.config.join_timeout);
@@ -280,8 +397,17 @@ async fn run_connection(hub: Hub, socket: WebSocket) {
                     Some(SfuEvent::Offer { sdp }) => {
                         session.send(None, ServerMessage::MediaOffer { sdp });
                     }
+                    Some(SfuEvent::Disconnected) => {
+                        // The SFU removed our media participant (ICE consent expired, DTLS
+                        // closed): the seat goes as after a grace period.
+                        let mut state = hub.inner.state.lock().await;
+                        if let Some(media) = state.media(conn) {
+                            let fx = state.media_lost(media);
+                            hub.apply(&state, fx).await;
+                        }
+                    }
                     Some(SfuEvent::Speaking { participant }) => {
-                        let public = hub.inner.state.lock().await.public_id(ConnId(participant.0));
+                        let public = hub.inner.state.lock().await.public_id_of_media(participant);
                         if let Some(participant_id) = public {
                             session.send(None, ServerMessage::Speaking { participant_id });
                         }
@@ -319,6 +445,7 @@ async fn run_connection(hub: Hub, socket: WebSocket) {
         let fx = state.leave(conn, hub.now());
         hub.apply(&state, fx).await;
     }
+    hub.chat_hub().unregister(conn);
     lock(&hub.inner.conns).remove(&conn);
     hub.inner.metrics.connections.dec();
     drop(session);
@@ -390,6 +517,8 @@ struct Session {
     conn: ConnId,
     out: mpsc::Sender<Outgoing>,
     joined: bool,
+    /// What the join token allows (organisation settings at mint time); default until joined.
+    permissions: Permissions,
     rate: RateLimit,
 }
 
@@ -445,9 +574,25 @@ impl Session {
     async fn dispatch(&mut self, id: Option<String>, msg: ClientMessage) -> bool {
         let hub = self.hub.clone();
         match msg {
-            ClientMessage::Join { token } => {
+            ClientMessage::Join { token, resume } => {
                 if self.joined {
                     self.error(id, ErrorCode::NotJoined, "already joined");
+                    return true;
+                }
+                // A chat-only token (the invitation link outside its window, F146): chat and
+                // nothing else; it never enters a waiting room.
+                if let Some(principal) = hub.chat_hub().verify_chat_token(&token) {
+                    self.joined = true;
+                    hub.chat_hub().register_chat_only(self.conn, principal);
+                    self.send(
+                        id,
+                        ServerMessage::Joined {
+                            protocol: crate::protocol::PROTOCOL_VERSION,
+                            participant_id: uuid::Uuid::new_v4().to_string(),
+                            role: crate::protocol::Role::Patient,
+                            display_name: String::new(),
+                        },
+                    );
                     return true;
                 }
                 let identity = match hub.inner.verifier.verify(&token) {
@@ -463,11 +608,14 @@ impl Session {
                     }
                 };
                 self.joined = true;
+                self.permissions = identity.permissions();
+                hub.chat_hub().register(self.conn, &identity);
                 let mut state = hub.inner.state.lock().await;
-                let mut fx = state.join(
+                let mut fx = state.join_resuming(
                     self.conn,
                     identity,
                     uuid::Uuid::new_v4().to_string(),
+                    resume.as_deref(),
                     hub.now(),
                 );
                 // The reply to `join` is the first frame for this connection.
@@ -494,6 +642,11 @@ impl Session {
                 let r = state.mute(self.conn, audio, video);
                 self.reply(&hub, &state, id, r).await;
             }
+            ClientMessage::LeaveConsultation {} => {
+                let mut state = hub.inner.state.lock().await;
+                let r = state.leave_consultation_now(self.conn);
+                self.reply(&hub, &state, id, r).await;
+            }
             ClientMessage::EndConsultation {} => {
                 let mut state = hub.inner.state.lock().await;
                 let r = state.end(self.conn, hub.now());
@@ -510,10 +663,10 @@ impl Session {
                 self.reply(&hub, &state, id, r).await;
             }
             ClientMessage::MediaOffer { sdp, tracks } => {
-                if !self.may_send_media().await {
+                let Some(participant) = self.media_participant().await else {
                     self.error(id, ErrorCode::InvalidState, "not in a consultation");
                     return true;
-                }
+                };
                 let policy = PublishPolicy {
                     sources: tracks
                         .into_iter()
@@ -526,12 +679,13 @@ impl Session {
                             (t.mid, source)
                         })
                         .collect(),
-                    allow_screen: hub.inner.config.allow_screen_share,
+                    allow_screen: hub.inner.config.allow_screen_share
+                        && self.permissions.screen_share,
                 };
                 match hub
                     .inner
                     .sfu
-                    .offer_with_policy(self.conn.participant(), sdp, policy)
+                    .offer_with_policy(participant, sdp, policy)
                     .await
                 {
                     Ok(sdp) => self.send(id, ServerMessage::MediaAnswer { sdp }),
@@ -549,21 +703,16 @@ impl Session {
                 width,
                 height,
             } => {
-                if !self.may_send_media().await {
+                let Some(participant) = self.media_participant().await else {
                     self.error(id, ErrorCode::InvalidState, "not in a consultation");
                     return true;
-                }
+                };
                 let view = View {
                     visible,
                     width,
                     height,
                 };
-                match hub
-                    .inner
-                    .sfu
-                    .set_view(self.conn.participant(), mid, view)
-                    .await
-                {
+                match hub.inner.sfu.set_view(participant, mid, view).await {
                     Ok(()) => {
                         if id.is_some() {
                             self.send(id, ServerMessage::Ok {});
@@ -573,26 +722,21 @@ impl Session {
                 }
             }
             ClientMessage::MediaAnswer { sdp } => {
-                if !self.may_send_media().await {
+                let Some(participant) = self.media_participant().await else {
                     self.error(id, ErrorCode::InvalidState, "not in a consultation");
                     return true;
-                }
-                match hub.inner.sfu.answer(self.conn.participant(), sdp).await {
+                };
+                match hub.inner.sfu.answer(participant, sdp).await {
                     Ok(()) => self.send(id, ServerMessage::Ok {}),
                     Err(e) => self.sfu_error(id, e),
                 }
             }
             ClientMessage::IceCandidate { candidate } => {
-                if !self.may_send_media().await {
+                let Some(participant) = self.media_participant().await else {
                     self.error(id, ErrorCode::InvalidState, "not in a consultation");
                     return true;
-                }
-                match hub
-                    .inner
-                    .sfu
-                    .candidate(self.conn.participant(), candidate)
-                    .await
-                {
+                };
+                match hub.inner.sfu.candidate(participant, candidate).await {
                     Ok(()) => {
                         if id.is_some() {
                             self.send(id, ServerMessage::Ok {});
@@ -601,6 +745,59 @@ impl Session {
                     Err(e) => self.sfu_error(id, e),
                 }
             }
+            ClientMessage::FileOffer { name, size, .. } => {
+                if !self.permissions.file_sharing {
+                    self.error(
+                        id,
+                        ErrorCode::Forbidden,
+                        "file sharing is not allowed in this organisation",
+                    );
+                    return true;
+                }
+                // Under the state lock, so the consultation cannot end between check and offer.
+                let state = hub.inner.state.lock().await;
+                let Some(member) = state.consultation_member(self.conn) else {
+                    self.error(id, ErrorCode::InvalidState, "not in a consultation");
+                    return true;
+                };
+                match hub.inner.files.offer(&member, &name, size, hub.now()) {
+                    Ok((file_id, ticket, expires_at)) => self.send(
+                        id,
+                        ServerMessage::FileUploadReady {
+                            file_id,
+                            url: format!("/api/v1/consultation-files/uploads/{ticket}"),
+                            expires_at: rfc3339(expires_at),
+                        },
+                    ),
+                    Err(r) => self.error(id, r.code, r.message),
+                }
+            }
+            ClientMessage::FileDownload { file_id } => {
+                let state = hub.inner.state.lock().await;
+                let Some(member) = state.consultation_member(self.conn) else {
+                    self.error(id, ErrorCode::NotFound, "no such file in this consultation");
+                    return true;
+                };
+                match hub
+                    .inner
+                    .files
+                    .download_ticket(&member, &file_id, hub.now())
+                {
+                    Ok((ticket, expires_at)) => self.send(
+                        id,
+                        ServerMessage::FileDownloadReady {
+                            file_id,
+                            url: format!("/api/v1/consultation-files/downloads/{ticket}"),
+                            expires_at: rfc3339(expires_at),
+                        },
+                    ),
+                    Err(r) => self.error(id, r.code, r.message),
+                }
+            }
+            msg @ (ClientMessage::ChatChannels {}
+            | ClientMessage::ChatSync { .. }
+            | ClientMessage::ChatSend { .. }
+            | ClientMessage::ChatRead { .. }) => hub.chat_dispatch(self.conn, id, msg).await,
             ClientMessage::Ping {} => self.send(id, ServerMessage::Pong {}),
         }
         true
@@ -623,13 +820,24 @@ impl Session {
         }
     }
 
-    async fn may_send_media(&self) -> bool {
-        self.hub.inner.state.lock().await.in_consultation(self.conn)
+    /// The SFU participant of this connection, when it is in a consultation (its own, or
+    /// that of the seat it resumed).
+    async fn media_participant(&self) -> Option<consultroom_sfu::ParticipantId> {
+        let state = self.hub.inner.state.lock().await;
+        if state.in_consultation(self.conn) {
+            state.media(self.conn)
+        } else {
+            None
+        }
     }
 
     fn sfu_error(&self, id: Option<String>, e: SfuError) {
         match e {
-            SfuError::InvalidSdp(_) => self.error(id, ErrorCode::InvalidSdp, "invalid sdp"),
+            SfuError::InvalidSdp(reason) => {
+                // The parser's reason names SDP syntax, never people; debug level only.
+                tracing::debug!(%reason, "sdp refused");
+                self.error(id, ErrorCode::InvalidSdp, "invalid sdp")
+            }
             SfuError::InvalidCandidate => {
                 self.error(id, ErrorCode::InvalidMessage, "invalid ice candidate")
             }

@@ -561,7 +561,7 @@ test('staff: announcements — validate, publish with expiry (local → RFC 3339
   assert.equal(await panel.locator('li[data-announcement-id]').count(), 2, 'expired ones hidden by default');
   assert.equal(await panel.locator('li[data-announcement-id="n1"] b').count(), 0, 'text, never HTML');
   assert.match(await panel.locator('li[data-announcement-id="n1"] .ann-text').innerText(), /<b>sorry<\/b>/);
-  assert.match(await panel.locator('li[data-announcement-id="n2"]').innerText(), /Shown until \d\d:\d\d/);
+  assert.match(await panel.locator('li[data-announcement-id="n2"]').innerText(), /Shown until (\w{3}, \w{3} \d{1,2} )?\d\d:\d\d/); // a date when it crosses midnight
   assert.deepEqual(await panel.locator('.ann-group h4').allInnerTexts(), ['Your waiting room', 'Cardiology (department)']);
   const scopes = await page.locator('#ann-scope option').evaluateAll((o) => o.map((x) => [x.value, x.textContent]));
   assert.deepEqual(scopes, [['practitioner:s1', 'Your waiting room'], ['department:d1', 'Cardiology (department)']]);
@@ -569,10 +569,10 @@ test('staff: announcements — validate, publish with expiry (local → RFC 3339
   // Validation: empty text, expiry in the past.
   await panel.getByRole('button', { name: 'Publish announcement' }).click();
   await panel.getByText('Write a message.').waitFor();
-  assert.equal(await page.getByLabel('Message').getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.getByLabel('Message', { exact: true }).getAttribute('aria-invalid'), 'true');
   assert.equal(await page.evaluate(() => document.activeElement.id), 'ann-text');
-  assert.equal(await page.getByLabel('Message').getAttribute('maxlength'), '500');
-  await page.getByLabel('Message').fill('Doors open at 9');
+  assert.equal(await page.getByLabel('Message', { exact: true }).getAttribute('maxlength'), '500');
+  await page.getByLabel('Message', { exact: true }).fill('Doors open at 9');
   await panel.locator('#ann-text-count').filter({ hasText: '15 / 500 characters' }).waitFor();
   await page.getByLabel(/Hide after/).fill('2020-01-01T10:00');
   await panel.getByRole('button', { name: 'Publish announcement' }).click();
@@ -586,14 +586,14 @@ test('staff: announcements — validate, publish with expiry (local → RFC 3339
   await panel.locator('li[data-announcement-id]').filter({ hasText: 'Doors open at 9' }).waitFor();
   const posted = JSON.parse(requests.find((r) => r.startsWith('{')));
   assert.deepEqual(posted, { text: 'Doors open at 9', scope: { kind: 'department', id: 'd1' }, expires_at: '2031-05-06T12:30:00Z' });
-  assert.equal(await page.getByLabel('Message').inputValue(), '', 'form cleared');
+  assert.equal(await page.getByLabel('Message', { exact: true }).inputValue(), '', 'form cleared');
   await page.locator('#status').filter({ hasText: 'published' }).waitFor();
 
   // Server errors are shown.
-  await page.getByLabel('Message').fill('forbidden one');
+  await page.getByLabel('Message', { exact: true }).fill('forbidden one');
   await panel.getByRole('button', { name: 'Publish announcement' }).click();
   await panel.getByRole('alert').filter({ hasText: 'You may not manage announcements for that waiting room.' }).waitFor();
-  await page.getByLabel('Message').fill('');
+  await page.getByLabel('Message', { exact: true }).fill('');
 
   // Include expired.
   await page.getByLabel('Include expired').check();
@@ -778,6 +778,35 @@ test('patient: blocked camera gives help for the browser in use', { timeout: 45_
     assert.equal(await page.getByRole('button', { name: 'Enter waiting room' }).isDisabled(), true);
     assert.equal(await page.getByRole('button', { name: 'Try again' }).isVisible(), true);
     if (expected === 'In Firefox') await snap(page, 'mock-patient-blocked-firefox');
+    await context.close();
+  }
+});
+
+test('staff: "Today" overview colours appointments by practitioner, with a legend naming them (F20)', { timeout: 45_000 }, async () => {
+  const at = (min) => new Date(Date.now() + min * 60000).toISOString();
+  const { context, page } = await staffPage({ appointments: [
+    { id: 'b1', client: { id: 'c1', name: 'First Client' }, practitioner: { id: 's1', name: 'Dr. One' }, starts_at: at(10), duration_minutes: 15, status: 'scheduled' },
+    { id: 'b2', client: { id: 'c2', name: 'Second Client' }, practitioner: { id: 's2', name: 'Dr. Two' }, starts_at: at(20), duration_minutes: 15, status: 'scheduled' },
+    { id: 'b3', client: { id: 'c3', name: 'Third Client' }, practitioner: { id: 's1', name: 'Dr. One' }, starts_at: at(30), duration_minutes: 15, status: 'scheduled' },
+  ] });
+  await fakeSignalling(page, {
+    onJoin: (msg, send) => {
+      send({ reply_to: msg.id, type: 'joined', protocol: 1, participant_id: 'p-staff', role: 'staff', display_name: 'Dr. One' });
+      send({ type: 'waiting_snapshot', entries: [] });
+    },
+  });
+  try {
+    await page.goto('/');
+    await page.locator('#appointments-list li').nth(2).waitFor();
+    const legend = page.locator('#appointments-legend');
+    await legend.waitFor();
+    assert.deepEqual(await legend.locator('li').allInnerTexts(), ['Dr. One', 'Dr. Two']);
+    const borders = await page.locator('#appointments-list li').evaluateAll((lis) => lis.map((li) => getComputedStyle(li).borderLeftColor));
+    assert.equal(borders[0], borders[2], 'same practitioner, same colour');
+    assert.notEqual(borders[0], borders[1], 'different practitioners, different colours');
+    // The name is on every row too: colour is never the only cue.
+    assert.match(await page.locator('#appointments-list li').nth(1).innerText(), /with Dr\. Two/);
+  } finally {
     await context.close();
   }
 });

@@ -328,7 +328,7 @@ test('announcements: shown live to the waiting patient, gone at expiry and after
         const p = (n) => String(n).padStart(2, '0');
         return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
       }, inAnHour.getTime());
-      await staff.getByLabel('Message').fill('Running about 10 minutes late <b>sorry</b>');
+      await staff.getByLabel('Message', { exact: true }).fill('Running about 10 minutes late <b>sorry</b>');
       await staff.getByLabel('Show to patients waiting in').selectOption(`practitioner:${me.body.id}`);
       await staff.getByLabel(/Hide after/).fill(local);
       await staff.getByRole('button', { name: 'Publish announcement' }).click();

@@ -3,7 +3,19 @@
 
 mod support;
 
+/// The webrtc-rs test peer shared with sfu/tests (loaded once: clippy::duplicate_mod).
+#[allow(unused_imports)] // shared with sfu/tests, which use other parts
+#[path = "../../sfu/tests/support/mod.rs"]
+mod peer;
+
+mod chat;
+mod chat_crash;
+mod files;
+mod guests;
 mod http;
 mod media;
 mod pii;
+mod reconnect;
+mod screen_policy;
+mod turn;
 mod ws;

@@ -2,13 +2,9 @@
 //! synthetic Opus and VP8 RTP through the SFU, using webrtc-rs (an independent WebRTC stack) as
 //! the client. All traffic is on 127.0.0.1.
 
-#[allow(unused_imports)] // shared with sfu/tests, which use other parts
-#[path = "../../sfu/tests/support/mod.rs"]
-mod peer;
-
 use std::time::Duration;
 
-use peer::{Kind, TestPeer};
+use crate::peer::{Kind, TestPeer};
 use serde_json::json;
 
 use crate::support::{WsClient, spawn_app};

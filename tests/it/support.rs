@@ -40,6 +40,8 @@ pub struct TestApp {
     pub clock: Arc<MockClock>,
     pub demo_email: String,
     pub invitation_url: String,
+    /// The server's `--data-dir` (database, secret, consultation files).
+    pub data_dir: std::path::PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     pg_db: Option<(String, String)>,
@@ -155,6 +157,11 @@ pub async fn spawn_app() -> TestApp {
 
 /// Start a server on the given backend.
 pub async fn spawn_app_on(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Start a server on the given backend, with a last say over its options (e.g. TURN).
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     consultroom::init_crypto();
     crate::pii::init_logs();
     let dir = tempfile::tempdir().unwrap();
@@ -181,6 +188,7 @@ pub async fn spawn_app_on(backend: Backend) -> TestApp {
         args.database_url = Some(format!("{base}/{db}"));
         pg_db = Some((admin_url, db));
     }
+    configure(&mut args);
     let now = test_now();
     let clock = Arc::new(MockClock::new(now));
     let app = App::build(&args, clock.clone()).await.expect("app builds");
@@ -202,6 +210,7 @@ pub async fn spawn_app_on(backend: Backend) -> TestApp {
         clock,
         demo_email: info.email,
         invitation_url: info.invitation_url,
+        data_dir: dir.path().to_path_buf(),
         stop: Some(stop_tx),
         task: Some(task),
         pg_db,

@@ -19,15 +19,15 @@ export class ApiError extends Error {
 }
 
 /**
- * Calls the API. `body` is sent as JSON. Resolves with the parsed JSON (or null for an empty
- * body); rejects with `ApiError`.
+ * Calls the API. `body` is sent as JSON; `headers` are added (e.g. `Authorization`). Resolves
+ * with the parsed JSON (or null for an empty body); rejects with `ApiError`.
  */
-export async function api(path, { method = 'GET', body, signal } = {}) {
+export async function api(path, { method = 'GET', body, signal, headers } = {}) {
   const init = {
     method,
     credentials: 'same-origin',
     cache: 'no-store',
-    headers: { Accept: 'application/json' },
+    headers: { ...headers, Accept: 'application/json' },
     signal,
   };
   if (body !== undefined) {

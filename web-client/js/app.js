@@ -6,13 +6,25 @@ import { api, ApiError } from './api.js';
 import { $, h, showView, announce } from './dom.js';
 import { hhmm, isToday, shortDate, PUNCTUALITY_LABEL, statusLabel } from './format.js';
 import { SignallingClient, connectWithRetry } from './signalling.js';
-import { openCameraAndMic, stopStream, deviceErrorHelp } from './media.js';
+import { openCameraAndMic, stopStream, deviceErrorHelp, fetchIceServers } from './media.js';
 import { ConsultationRoom } from './room.js';
+import { FilePanel } from './files.js';
+import { StaffChat } from './chat.js';
 import { unlockAudio, audioUnlocked, playDoorbell } from './doorbell.js';
+import { current as orgSettings, notifyArrival } from './org-settings.js';
+import { initQuickConsult } from './quick-consult.js';
 import { Directory } from './directory.js';
 import { TransferDialog } from './transfer.js';
+import { GuestPanel } from './guests.js';
 import { AnnouncementsPanel } from './announcements.js';
+import { setRoomReconnecting, handleOthersReconnecting } from './reconnect.js';
 import './hooks.js';
+
+// A closed or reloaded tab cannot resume (its peer connection is gone): hang up at once rather
+// than leave the others looking at "reconnecting" for 30 s. A dropped network keeps the seat.
+window.addEventListener('pagehide', () => {
+  if (state.room?.active) state.signalling?.send({ type: 'leave_consultation' });
+});
 
 const VIEWS = ['boot-view', 'login-view', 'dashboard-view', 'room-view'];
 const APPOINTMENTS_REFRESH_MS = 60_000;
@@ -183,6 +195,8 @@ function teardownSession() {
   state.directory.clear();
   transferDialog.close();
   announcements.reset();
+  state.chat?.destroy();
+  state.chat = null;
 }
 
 // ---------------------------------------------------------------- dashboard
@@ -216,6 +230,7 @@ async function loadMeAndDirectory() {
     // Without the directory, rooms are labelled generically ("Department") and transfer asks again.
   }
   if (!state.loggedIn) return;
+  state.chat?.setSelf(state.me?.id);
   renderWaiting();
   announcements.load();
 }
@@ -248,6 +263,13 @@ async function loadAppointments() {
 }
 el.appointmentsRefresh.addEventListener('click', loadAppointments);
 
+initQuickConsult({
+  onCreated: async (appointment, invitationUrl) => {
+    loadAppointments();
+    await forceStart(appointment, document.getElementById('quick-consult-btn'), invitationUrl);
+  },
+});
+
 const STARTABLE = new Set(['scheduled', 'booked', 'confirmed', 'waiting', '']);
 
 /** "Start now" (force start, F78) is offered for today's appointments that are still to come. */
@@ -255,14 +277,15 @@ function canForceStart(a) {
   return !!a.id && isToday(a.starts_at) && STARTABLE.has(a.status || '');
 }
 
-async function forceStart(a, button) {
+async function forceStart(a, button, inviteUrl = null) {
   if (state.admitting || state.forceStart || state.room?.active) return;
   if (!state.signalling?.isOpen) {
     showError('There is no connection to the server right now. Try again in a moment.');
     return;
   }
   const name = (a.client && a.client.name) || 'the patient';
-  state.forceStart = { appointmentId: a.id, name };
+  state.forceStart = { appointmentId: a.id, name, inviteUrl };
+  guests.appointmentId = a.id;
   button.disabled = true;
   button.setAttribute('aria-busy', 'true');
   try {
@@ -296,12 +319,55 @@ async function forceStart(a, button) {
   }
 }
 
+/** Distinct, colour-blind-friendly hues (Okabe–Ito) for the "Today" overview (F20). */
+const PRACTITIONER_COLOURS = ['#0072b2', '#e69f00', '#009e73', '#cc79a7', '#56b4e9', '#d55e00', '#f0e442', '#000000'];
+
+/**
+ * "Today" overview (F20): with appointments of several practitioners (admins see the whole
+ * organisation), each row gets its practitioner's colour, and a legend names the colours (never
+ * colour alone: the name is on every row too).
+ */
+function practitionerColours(list) {
+  const ids = [];
+  for (const a of list) {
+    const id = a.practitioner && a.practitioner.id;
+    if (id && !ids.includes(id)) ids.push(id);
+  }
+  const colours = new Map();
+  if (ids.length < 2) return colours;
+  ids.forEach((id, i) => colours.set(id, PRACTITIONER_COLOURS[i % PRACTITIONER_COLOURS.length]));
+  return colours;
+}
+
+function renderLegend(list, colours) {
+  const legend = document.getElementById('appointments-legend');
+  if (!legend) return;
+  const seen = new Map();
+  for (const a of list) {
+    const p = a.practitioner;
+    if (p && p.id && colours.has(p.id) && !seen.has(p.id)) seen.set(p.id, p.name || 'Practitioner');
+  }
+  // Colours go through the CSSOM: the CSP forbids inline style attributes.
+  legend.replaceChildren(...[...seen].map(([id, name]) => {
+    const swatch = h('span', { class: 'legend-swatch', 'aria-hidden': 'true' });
+    swatch.style.background = colours.get(id);
+    return h('li', {}, swatch, name);
+  }));
+  legend.hidden = seen.size === 0;
+}
+
 function renderAppointments(list) {
   const sorted = [...list].sort((a, b) => Date.parse(a.starts_at) - Date.parse(b.starts_at));
+  const colours = practitionerColours(sorted);
+  renderLegend(sorted, colours);
   const items = sorted.map((a) => {
     const start = a.starts_at;
     const status = a.status || '';
-    return h('li', { class: `appointment status-${status.replace(/[^a-z_]/g, '')}`, dataset: { appointmentId: a.id } },
+    const colour = a.practitioner && colours.get(a.practitioner.id);
+    const li = h('li', {
+      class: `appointment status-${status.replace(/[^a-z_]/g, '')}${colour ? ' coloured' : ''}`,
+      dataset: { appointmentId: a.id },
+    },
       h('p', { class: 'appt-time' },
         h('span', { class: 'appt-hhmm' }, hhmm(start)),
         isToday(start) ? null : h('span', { class: 'appt-date' }, shortDate(start)),
@@ -311,11 +377,14 @@ function renderAppointments(list) {
         a.practitioner && a.practitioner.name ? h('p', { class: 'appt-practitioner' }, `with ${a.practitioner.name}`) : null),
       h('div', { class: 'appt-side' },
         status ? h('p', { class: 'appt-status' }, statusLabel(status)) : null,
+        state.chat?.appointmentButton(a.client),
         canForceStart(a) ? h('button', {
           type: 'button',
           class: 'btn btn-secondary btn-small appt-start',
           onclick: (ev) => forceStart(a, ev.currentTarget),
         }, 'Start now', h('span', { class: 'visually-hidden' }, ` with ${(a.client && a.client.name) || 'the patient'}`)) : null));
+    if (colour) li.style.setProperty('--practitioner-colour', colour);
+    return li;
   });
   el.appointmentsList.replaceChildren(...items);
   el.appointmentsState.textContent = items.length ? '' : 'No appointments today.';
@@ -434,6 +503,7 @@ async function admit(participantId, button) {
         return;
       }
     }
+    guests.appointmentId = state.waiting.get(participantId)?.appointment_id || null;
     await state.signalling.request({ type: 'admit', participant_id: participantId });
   } catch (err) {
     const text = err && err.code === 'not_found'
@@ -474,8 +544,10 @@ function startSignalling() {
         return;
       }
       if (state.room?.active) {
-        state.room.abort();
-        showError('The connection to the server was lost. The consultation was interrupted.');
+        // Keep the room and its peer connection; the server holds our seat for 30 seconds and
+        // gives it back to a join that names the consultation (then ICE is restarted).
+        client.resume = state.room.consultationId;
+        setRoomReconnecting(el.roomView, 'self', 'Connection lost. Reconnecting…');
       }
       state.waiting.clear();
       renderWaiting();
@@ -484,6 +556,7 @@ function startSignalling() {
     },
   });
   state.signalling = client;
+  if (!state.chat) state.chat = new StaffChat({ selfStaffId: state.me?.id });
   setConnState('Connecting…');
   reconnect();
 }
@@ -495,9 +568,11 @@ function reconnect() {
   state.retry = connectWithRetry(client, {
     onConnected: (joined) => {
       state.joined = joined;
+      client.resume = null;
       if (joined.display_name) el.staffName.textContent = joined.display_name;
       document.body.dataset.signalling = 'joined';
       setConnState('');
+      state.chat?.connected(client);
     },
     onRetry: () => setConnState('Reconnecting…'),
     shouldRetry: (err) => {
@@ -511,6 +586,16 @@ function reconnect() {
 }
 
 function onSignal(msg) {
+  if (state.chat && state.chat.handle(msg)) return;
+  if (state.files && state.files.handle(msg)) return;
+  if (handleOthersReconnecting(state.room, msg)) return;
+  if (msg.type === 'consultation_started' && msg.resumed && state.room?.active) {
+    setRoomReconnecting(el.roomView, null);
+    state.room.resume(msg);
+    announce(el.status, 'Connected again.');
+    return;
+  }
+  if (msg.type === 'consultation_ended' && state.room?.active) setRoomReconnecting(el.roomView, null);
   if (state.room && state.room.handle(msg)) return;
   switch (msg.type) {
     case 'waiting_snapshot':
@@ -528,6 +613,7 @@ function onSignal(msg) {
       state.transferredByMe.delete(e.participant_id);
       if (isNew && !movedByUs) {
         playDoorbell().then((played) => { if (!played) updateSoundButton(); });
+        notifyArrival();
       }
       break;
     }
@@ -568,23 +654,42 @@ async function enterRoom(msg) {
       root: el.roomView,
       role: 'staff',
       signalling: state.signalling,
-      onEnded: () => leaveRoom(),
+      onEnded: () => { setRoomReconnecting(el.roomView, null); leaveRoom(); },
       onError: showError,
       onTransfer: (p) => openTransfer({ participantId: p.participant_id, name: p.display_name, fromRoom: true }),
+      // TURN credentials for the session cookie, fresh for every consultation.
+      getIceServers: () => fetchIceServers(api),
     });
   }
   state.room.signalling = state.signalling;
+  // Screen sharing as the organisation allows it now (the server enforces it either way).
+  state.room.allowScreenShare = orgSettings()?.screen_sharing !== false && !!navigator.mediaDevices?.getDisplayMedia;
   // A force-started consultation begins with only us in it: say whom we are waiting for.
   const selfId = state.joined?.participant_id;
   const alone = !(msg.participants || []).some((p) => p.participant_id !== selfId);
   const waitingFor = state.forceStart && alone ? state.forceStart.name : null;
+  const inviteUrl = (state.forceStart && alone && state.forceStart.inviteUrl) || null;
   state.forceStart = null;
+  if (!state.files) {
+    const allowed = api('/api/v1/organisation/settings').then((s) => s?.file_sharing !== false);
+    state.files = new FilePanel({ root: el.roomView, allowed });
+  }
+  state.files.start({ signalling: state.signalling, selfId, nameOf: (id) => state.room.others.get(id)?.display_name });
   showView(VIEWS, 'room-view');
-  state.room.start(msg, { selfId, localStream: state.localStream, waitingFor });
+  state.room.start(msg, { selfId, localStream: state.localStream, waitingFor, inviteUrl });
+  // "Add participant…" for the appointment being seen (issue #4; none for a walk-in).
+  guests.panel ||= new GuestPanel(el.roomView);
+  guests.panel.start(guests.appointmentId);
+  state.room.media?.watchIce();
   announce(el.status, waitingFor
     ? `The consultation has started. Waiting for ${waitingFor} to join.`
     : 'The consultation has started.');
 }
+
+// ---------------------------------------------------------------- guests (issue #4)
+
+/** The appointment of the consultation being entered (from `admit` or `force_start`). */
+const guests = { panel: null, appointmentId: null };
 
 // ---------------------------------------------------------------- transfer
 
@@ -627,6 +732,8 @@ const announcements = new AnnouncementsPanel({
 });
 
 function leaveRoom() {
+  guests.panel?.stop();
+  guests.appointmentId = null;
   stopStream(state.localStream);
   state.localStream = null;
   if (!state.loggedIn) return;

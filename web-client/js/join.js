@@ -7,9 +7,18 @@ import { api, ApiError } from './api.js';
 import { $, showView, announce } from './dom.js';
 import { hhmm } from './format.js';
 import { SignallingClient, connectWithRetry } from './signalling.js';
-import { openCameraAndMic, stopStream, deviceErrorHelp, startLevelMeter, playTestTone } from './media.js';
+import { openCameraAndMic, stopStream, deviceErrorHelp, startLevelMeter, playTestTone, fetchIceServers } from './media.js';
 import { ConsultationRoom } from './room.js';
+import { FilePanel } from './files.js';
+import { PatientChat, offerInvitationChat } from './chat.js';
+import { setRoomReconnecting, handleOthersReconnecting } from './reconnect.js';
 import './hooks.js';
+
+// A closed or reloaded tab cannot resume (its peer connection is gone): hang up at once rather
+// than leave the others looking at "reconnecting" for 30 s. A dropped network keeps the seat.
+window.addEventListener('pagehide', () => {
+  if (state.room?.active) state.signalling?.send({ type: 'leave_consultation' });
+});
 
 const VIEWS = ['loading-view', 'message-view', 'check-view', 'waiting-view', 'room-view', 'after-view'];
 const TOKEN_KEY = 'consultroom.invitation';
@@ -122,12 +131,30 @@ function resolveInvitation() {
   return api('/api/v1/invitations/resolve', { method: 'POST', body: { token: state.token } });
 }
 
+/**
+ * TURN servers for this consultation: the join token lives 120 s and the patient may have waited
+ * far longer, so resolve the invitation again for a fresh one and present it as a bearer token.
+ * Any failure means no TURN (the SFU's own candidates still work on most networks).
+ */
+async function iceServersForPatient() {
+  let token;
+  try {
+    token = (await resolveInvitation()).signalling_token;
+  } catch {
+    return [];
+  }
+  if (!token) return [];
+  return fetchIceServers(api, { Authorization: `Bearer ${token}` });
+}
+
 /** Shows the page for a link problem. Returns true when the error was a link problem. */
 function showLinkProblem(err) {
   let title;
   let text;
   let retry = false;
   const code = err instanceof ApiError ? err.code : '';
+  // F146: early or late, the link still opens the chat (when the organisation offers it).
+  if (code === 'invitation_too_early' || code === 'invitation_expired') offerInvitationChat(state.token, document.getElementById('message-view'));
   if (code === 'invitation_too_early') {
     const opens = err.details && err.details.opens_at;
     title = opens ? `Too early — this link opens at ${hhmm(opens)}` : 'Too early — this link is not open yet';
@@ -192,7 +219,9 @@ function describeAppointment(inv) {
   const parts = [];
   if (a.starts_at) parts.push(`at ${hhmm(a.starts_at)}`);
   if (a.practitioner_name) parts.push(`with ${a.practitioner_name}`);
-  let s = parts.length ? `Your appointment ${parts.join(' ')}` : 'Your appointment';
+  // A guest link (issue #4): invited to someone else's appointment.
+  const what = inv && inv.guest ? 'You are invited to a consultation' : 'Your appointment';
+  let s = parts.length ? `${what} ${parts.join(' ')}` : what;
   if (a.duration_minutes) s += ` (${a.duration_minutes} minutes)`;
   return `${s}.`;
 }
@@ -210,6 +239,7 @@ async function start() {
     showLinkProblem(err);
     return;
   }
+  applyOrgTexts(state.invitation);
   const name = state.invitation.patient_display_name;
   el.summary.textContent = `${name ? `Hello ${name}. ` : ''}${describeAppointment(state.invitation)}`;
   document.body.dataset.linkState = 'open';
@@ -283,9 +313,45 @@ el.checkStart.addEventListener('click', async () => {
     : 'Only part of your equipment was found. You can still enter the waiting room.';
   el.checkStart.textContent = 'Restart camera and microphone';
   el.checkStart.disabled = false;
-  el.enter.disabled = false;
+  state.devicesReady = true;
+  el.enter.disabled = !disclaimerAccepted();
   document.body.dataset.deviceCheck = 'ok';
   el.enter.focus();
+});
+
+// ---------------------------------------------------------------- organisation texts (F97, F102)
+
+/**
+ * The organisation's disclaimer (must be accepted before entering; refusing blocks access) and
+ * its waiting-room text with {appointment_time}, {opens_at} and {practitioner} filled in. Both
+ * are plain text: set with textContent, line breaks kept by CSS.
+ */
+function applyOrgTexts(invitation) {
+  const settings = (invitation && invitation.settings) || {};
+  const disclaimer = (settings.disclaimer || '').trim();
+  const box = document.getElementById('disclaimer-box');
+  box.hidden = !disclaimer;
+  document.getElementById('disclaimer-text').textContent = disclaimer;
+  const text = (settings.waiting_room_text || '').trim();
+  const slot = document.getElementById('waiting-org-text');
+  const a = invitation && invitation.appointment;
+  const values = {
+    '{appointment_time}': a && a.starts_at ? hhmm(a.starts_at) : '',
+    '{opens_at}': a && a.opens_at ? hhmm(a.opens_at) : '',
+    '{practitioner}': (a && a.practitioner_name) || (invitation && invitation.visit && invitation.visit.practitioner_name) || '',
+  };
+  slot.textContent = text.replace(/\{appointment_time\}|\{opens_at\}|\{practitioner\}/g, (m) => values[m]);
+  slot.hidden = !text;
+}
+
+/** True when there is no disclaimer or the patient accepted it. */
+function disclaimerAccepted() {
+  const box = document.getElementById('disclaimer-box');
+  return box.hidden || document.getElementById('disclaimer-accept').checked;
+}
+
+document.getElementById('disclaimer-accept').addEventListener('change', () => {
+  el.enter.disabled = !(state.devicesReady && disclaimerAccepted());
 });
 
 // ---------------------------------------------------------------- verdict and speaker test
@@ -353,7 +419,7 @@ function stopPreview() {
 // ---------------------------------------------------------------- waiting room and consultation
 
 el.enter.addEventListener('click', () => {
-  if (!state.stream) return;
+  if (!state.stream || !disclaimerAccepted()) return;
   el.enter.disabled = true;
   el.checkStatus.textContent = 'Connecting to the waiting room…';
   markEntered(true);
@@ -413,6 +479,14 @@ function connect() {
       onMessage,
       onClose: ({ reason }) => {
         if (state.finished) return;
+        if (state.room?.active && reason !== 'replaced') {
+          // In a consultation: keep the room and its peer connection, and ask for the seat back
+          // (the server holds it for 30 seconds; media resumes after an ICE restart).
+          state.signalling.resume = state.room.consultationId;
+          setRoomReconnecting(el.roomView, 'self', 'Connection lost. Reconnecting…');
+          connect();
+          return;
+        }
         if (state.room?.active) state.room.abort();
         if (reason === 'replaced') {
           // The same invitation was opened in another window or device: reconnecting here would
@@ -432,7 +506,9 @@ function connect() {
   state.retry = connectWithRetry(state.signalling, {
     onConnected: (joined) => {
       state.selfId = joined.participant_id;
+      if (state.signalling) state.signalling.resume = null;
       setConnection('connected');
+      (state.chat ??= new PatientChat()).connected(state.signalling);
     },
     onRetry: (err) => {
       if (document.body.dataset.view === 'waiting-view') setConnection('reconnecting');
@@ -474,9 +550,14 @@ function waitingText(punctuality) {
   return 'You are on time; your practitioner will let you in.';
 }
 
+/** A guest (issue #4) waits for the client, not in the waiting room. */
+const GUEST_WAITING_TEXT = 'You will join the consultation as soon as the client is in it. Please keep this page open.';
+
 function showWaiting(msg, overrideText) {
   const starts = (msg && msg.appointment_starts_at) || state.invitation?.appointment?.starts_at;
-  const text = overrideText || (msg ? waitingText(msg.punctuality) : '');
+  const guestWaits = msg && msg.reason === 'waiting_for_client';
+  if (msg) document.body.dataset.waitingReason = msg.reason || '';
+  const text = overrideText || (guestWaits ? GUEST_WAITING_TEXT : msg ? waitingText(msg.punctuality) : '');
   // Unchanged text is not written again (a live region would read it out again).
   if (text && el.waitingMessage.textContent !== text) el.waitingMessage.textContent = text;
   if (msg) document.body.dataset.punctuality = msg.punctuality || '';
@@ -550,12 +631,22 @@ function renderAnnouncements() {
 }
 
 function onMessage(msg) {
+  if (state.chat && state.chat.handle(msg)) return;
   if (msg.type === 'waiting' && state.room?.active) {
     // The practitioner moved us out of the consultation (a transfer): leave the room cleanly.
     state.room.abort();
     clearQueueStatus();
     announce(el.status, 'You are back in a waiting room. Please wait to be let in again.');
   }
+  if (state.files && state.files.handle(msg)) return;
+  if (handleOthersReconnecting(state.room, msg)) return;
+  if (msg.type === 'consultation_started' && msg.resumed && state.room?.active) {
+    setRoomReconnecting(el.roomView, null);
+    state.room.resume(msg);
+    announce(el.status, 'Connected again.');
+    return;
+  }
+  if (msg.type === 'consultation_ended' && state.room?.active) setRoomReconnecting(el.roomView, null);
   if (state.room && state.room.handle(msg)) return;
   switch (msg.type) {
     case 'waiting':
@@ -600,17 +691,28 @@ async function enterRoom(msg) {
       role: 'patient',
       signalling: state.signalling,
       onEnded: (endMsg) => {
-        if (endMsg) showAfter();
+        setRoomReconnecting(el.roomView, null);
+        // Our seat could not be kept (away too long): the server puts us back in the waiting
+        // room, whose frames follow.
+        if (endMsg && endMsg.reason === 'connection_lost') showWaiting(null, null);
+        else if (endMsg) showAfter();
         // else: connection lost; onClose shows the reconnecting state.
       },
       onError: showError,
       // If the practitioner's connection drops, the patient can go back and wait again: a new
       // connection puts them back in the waiting room (and replaces the old one).
       otherLeftAction: { label: 'Back to the waiting room', onClick: backToWaiting },
+      getIceServers: iceServersForPatient,
+      allowScreenShare: state.invitation?.settings?.screen_sharing !== false,
     });
   }
+  if (!state.files) {
+    state.files = new FilePanel({ root: el.roomView, allowed: state.invitation?.settings?.file_sharing !== false });
+  }
+  state.files.start({ signalling: state.signalling, selfId: state.selfId, nameOf: (id) => state.room.others.get(id)?.display_name });
   showView(VIEWS, 'room-view');
   state.room.start(msg, { selfId: state.selfId, localStream: state.stream });
+  state.room.media?.watchIce();
   announce(el.status, 'Your practitioner let you in. The consultation has started.');
 }
 
@@ -633,6 +735,8 @@ function showAfter() {
     ? `Appointment: ${hhmm(a.starts_at)}${a.practitioner_name ? ` with ${a.practitioner_name}` : ''}`
     : '';
   showView(VIEWS, 'after-view');
+  // Follow-up questions after the consultation (F132), where the organisation keeps the chat.
+  offerInvitationChat(state.token, document.getElementById('after-view'));
 }
 
 function stopEverything() {
@@ -642,6 +746,7 @@ function stopEverything() {
   if (state.room?.active) state.room.abort();
   if (state.signalling) state.signalling.close();
   state.signalling = null;
+  state.chat?.hide();
   stopPreview();
   clearTimeout(reopenTimer);
 }

@@ -1,11 +1,17 @@
-// The consultation room, shared by staff and patient: large remote video, small self view,
-// microphone/camera toggles (aria-pressed), remote mute indicators, a running clock and, for
-// staff, "End consultation". It owns the MediaSession for one consultation.
+// The consultation room, shared by staff and patient: a large main video (a screen share when
+// someone shares, else the other participant — with several, the one speaking), a strip of tiles
+// for everyone else, a small self view, microphone/camera/screen toggles (aria-pressed), remote
+// mute indicators, a speaking highlight, a running clock and, for staff, "End consultation".
+// It owns the MediaSession for one consultation and tells the server how each remote video is
+// shown (`view`), so hidden or small tiles cost no bandwidth.
 
 import { $, announce } from './dom.js';
 import { mmss } from './format.js';
-import { MediaSession } from './media.js';
+import { MediaSession, publisherStreamId } from './media.js';
 import { setPeerConnection } from './hooks.js';
+
+/** The stage moves to a new speaker at most this often (milliseconds). */
+const STAGE_HOLD_MS = 4000;
 
 const ROOM_HTML = `
   <h2 id="room-title" class="visually-hidden" data-focus-on-show>Consultation</h2>
@@ -20,15 +26,22 @@ const ROOM_HTML = `
         <li id="remote-mic-off" hidden><svg class="icon off" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><rect x="9" y="3" width="6" height="11" rx="3"/><path d="M5 11a7 7 0 0 0 14 0M12 18v3M8 21h8" fill="none"/><path class="slash" d="M4 4l16 16"/></svg> Microphone off</li>
         <li id="remote-cam-off" hidden><svg class="icon off" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><rect x="3" y="6" width="12" height="12" rx="2"/><path d="M15 10l6-3v10l-6-3z"/><path class="slash" d="M3 3l18 18"/></svg> Camera off</li>
       </ul>
+      <div id="room-invite" class="room-invite" hidden>
+        <p>Send this link to <span id="room-invite-name"></span>; they come straight in:</p>
+        <p class="room-invite-row"><input id="room-invite-url" readonly aria-label="Invitation link">
+          <button type="button" id="btn-invite-copy" class="btn btn-light btn-small">Copy link</button></p>
+      </div>
       <div id="room-notice-box" class="room-notice" hidden>
         <p id="room-notice"></p>
         <button type="button" id="btn-notice-action" class="btn btn-light" hidden></button>
       </div>
       <button type="button" id="btn-sound" class="btn btn-light sound-btn" hidden>Turn on sound</button>
     </div>
+    <ul class="tiles" id="tiles" aria-label="Other participants"></ul>
     <figure class="self" id="self">
       <video id="self-video" autoplay playsinline muted aria-label="Your own camera"></video>
       <figcaption>You</figcaption>
+      <p class="self-sharing" id="self-sharing" hidden>You are sharing your screen</p>
       <ul class="indicators self-indicators" aria-label="Your devices">
         <li id="self-mic-off" hidden>Your microphone is off</li>
         <li id="self-cam-off" hidden>Your camera is off</li>
@@ -46,6 +59,9 @@ const ROOM_HTML = `
       </button>
       <button type="button" id="btn-cam" class="btn btn-toggle" aria-pressed="false">
         <svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><rect x="3" y="6" width="12" height="12" rx="2"/><path d="M15 10l6-3v10l-6-3z"/><path class="slash" d="M3 3l18 18"/></svg> <span>Turn camera off</span>
+      </button>
+      <button type="button" id="btn-screen" class="btn btn-toggle" aria-pressed="false" hidden>
+        <svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><rect x="3" y="4" width="18" height="12" rx="2"/><path d="M8 20h8M12 16v4" fill="none"/></svg> <span>Share screen</span>
       </button>
       <button type="button" id="btn-transfer" class="btn btn-toggle" aria-haspopup="dialog" hidden>Transfer patient…</button>
       <button type="button" id="btn-end" class="btn btn-danger" hidden>End consultation</button>
@@ -65,9 +81,20 @@ export class ConsultationRoom {
    * @param {{label: string, onClick: () => void}} [opts.otherLeftAction] a button offered when
    *   the other participant left (the patient's way back to the waiting room)
    * @param {(patient: object) => void} [opts.onTransfer] staff: "Transfer patient…" was pressed
+   * @param {() => Promise<RTCIceServer[]>} [opts.getIceServers] TURN servers for each consultation
+   * @param {boolean} [opts.allowScreenShare] the organisation allows screen sharing (default true;
+   *   the server enforces it either way)
    */
-  constructor({ root, role, signalling, onEnded, onError, otherLeftAction, onTransfer }) {
+  constructor({ root, role, signalling, onEnded, onError, otherLeftAction, onTransfer, getIceServers, allowScreenShare = true }) {
+    this.allowScreenShare = allowScreenShare && !!(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
+    /** @type {Map<string, MediaStream>} remote streams by msid stream id */
+    this.streams = new Map();
+    this.speaker = null;
+    this.mainStreamId = null;
+    this.resizeObserver = typeof ResizeObserver === 'function' ? new ResizeObserver(() => this.#sendViews()) : null;
+    this.onVisibility = () => this.#sendViews();
     this.root = root;
+    this.getIceServers = getIceServers || null;
     this.role = role;
     this.signalling = signalling;
     this.onEnded = onEnded;
@@ -102,6 +129,15 @@ export class ConsultationRoom {
       cam: $('btn-cam'),
       end: $('btn-end'),
       transfer: $('btn-transfer'),
+      screen: $('btn-screen'),
+      tiles: $('tiles'),
+      remote: $('remote'),
+      self: $('self'),
+      selfSharing: $('self-sharing'),
+      invite: $('room-invite'),
+      inviteName: $('room-invite-name'),
+      inviteUrl: $('room-invite-url'),
+      inviteCopy: $('btn-invite-copy'),
       status: $('room-status'),
     };
     this.el.transfer.addEventListener('click', () => {
@@ -111,11 +147,26 @@ export class ConsultationRoom {
     this.el.mic.addEventListener('click', () => this.#toggle('audio'));
     this.el.cam.addEventListener('click', () => this.#toggle('video'));
     this.el.end.addEventListener('click', () => this.#endConsultation());
+    this.el.screen.addEventListener('click', () => this.#toggleScreen());
+    this.el.inviteCopy.addEventListener('click', async () => {
+      this.el.inviteUrl.select();
+      try {
+        await navigator.clipboard.writeText(this.el.inviteUrl.value);
+        announce(this.el.status, 'The link was copied.');
+        this.el.inviteCopy.textContent = 'Copied';
+      } catch {
+        announce(this.el.status, 'Copy the selected link with Ctrl+C.');
+      }
+    });
     this.el.soundBtn.addEventListener('click', () => {
-      this.el.remoteVideo.muted = false;
-      this.el.remoteVideo.play().then(() => { this.el.soundBtn.hidden = true; }).catch(() => {});
+      for (const v of this.root.querySelectorAll('.remote video, .tiles video')) {
+        v.muted = false;
+        v.play().catch(() => {});
+      }
+      this.el.soundBtn.hidden = true;
     });
     this.el.remoteVideo.addEventListener('resize', () => this.#updatePlaceholder());
+    if (this.resizeObserver) this.resizeObserver.observe(this.el.remoteVideo);
     this.el.remoteVideo.addEventListener('loadeddata', () => this.#updatePlaceholder());
     this.el.end.hidden = role !== 'staff';
     if (this.otherLeftAction) {
@@ -128,9 +179,13 @@ export class ConsultationRoom {
    * Enters the room for a `consultation_started` frame with the given local stream.
    * `waitingFor` (a name) marks a force-started consultation whose patient has not arrived yet.
    */
-  start(msg, { selfId, localStream, waitingFor = null }) {
+  start(msg, { selfId, localStream, waitingFor = null, inviteUrl = null }) {
     this.active = true;
     this.waitingFor = waitingFor || null;
+    this.el.invite.hidden = !inviteUrl;
+    this.el.inviteUrl.value = inviteUrl || '';
+    this.el.inviteName.textContent = waitingFor || 'the client';
+    this.el.inviteCopy.textContent = 'Copy link';
     if (this.waitingFor) this.root.dataset.waitingFor = 'true';
     else delete this.root.dataset.waitingFor;
     this.consultationId = msg.consultation_id;
@@ -160,15 +215,19 @@ export class ConsultationRoom {
     this.media = new MediaSession({
       signalling: this.signalling,
       localStream,
-      onRemoteStream: (stream) => this.#attachRemote(stream),
+      onRemoteStreams: (streams) => this.#onStreams(streams),
       onConnectionState: (state) => {
         this.root.dataset.connection = state;
         if (state === 'failed') this.onError('The video connection failed. Check your network connection.');
       },
       onError: () => this.onError('The video connection could not be set up.'),
+      getIceServers: this.getIceServers || undefined,
+      onPeerConnection: (pc) => setPeerConnection(pc),
     });
     this.media.start();
-    setPeerConnection(this.media.pc);
+    this.el.screen.hidden = !this.allowScreenShare;
+    this.#renderScreenState();
+    document.addEventListener('visibilitychange', this.onVisibility);
     // Tell the others our starting state (e.g. the camera was switched off before admission).
     if (!this.audioOn || !this.videoOn) this.signalling.send({ type: 'mute', audio: this.audioOn, video: this.videoOn });
   }
@@ -185,6 +244,7 @@ export class ConsultationRoom {
         if (p && p.participant_id !== this.selfId) {
           this.others.set(p.participant_id, p);
           this.waitingFor = null;
+          this.el.invite.hidden = true;
           delete this.root.dataset.waitingFor;
           this.el.notice.hidden = true;
           delete $('remote').dataset.otherLeft;
@@ -194,14 +254,24 @@ export class ConsultationRoom {
         return true;
       }
       case 'participant_left': {
+        const gone = this.others.get(msg.participant_id);
         this.others.delete(msg.participant_id);
+        if (this.speaker === msg.participant_id) this.speaker = null;
         this.#renderOthers();
-        this.el.noticeText.textContent = 'The other participant left';
-        this.el.noticeAction.hidden = !this.otherLeftAction;
-        this.el.notice.hidden = false;
-        this.root.dataset.otherLeft = 'true';
-        $('remote').dataset.otherLeft = 'true';
-        announce(this.el.status, 'The other participant left.');
+        const who = (gone && gone.display_name) || 'The other participant';
+        if (this.others.size === 0) {
+          this.el.noticeText.textContent = `${who} left`;
+          this.el.noticeAction.hidden = !this.otherLeftAction;
+          this.el.notice.hidden = false;
+          this.root.dataset.otherLeft = 'true';
+          $('remote').dataset.otherLeft = 'true';
+        }
+        announce(this.el.status, `${who} left.`);
+        return true;
+      }
+      case 'speaking': {
+        this.speaker = msg.participant_id || null;
+        this.#layout();
         return true;
       }
       case 'participant_muted': {
@@ -229,6 +299,22 @@ export class ConsultationRoom {
     this.#finish(null);
   }
 
+  /**
+   * Reconnection (issue #3): our seat was resumed on a new signalling connection
+   * (`consultation_started` with `resumed: true`). Keeps the peer connection and tiles, takes
+   * the current participant list, and restarts ICE through the new connection.
+   */
+  resume(msg) {
+    if (!this.active) return;
+    for (const p of msg.participants || []) {
+      if (p.participant_id !== this.selfId) this.others.set(p.participant_id, p);
+    }
+    const ids = new Set((msg.participants || []).map((p) => p.participant_id));
+    for (const id of [...this.others.keys()]) if (!ids.has(id)) this.others.delete(id);
+    this.#renderOthers();
+    if (this.media) this.media.restartIce().catch(() => this.onError('The video connection could not be restored.'));
+  }
+
   #finish(msg) {
     if (!this.active) return;
     this.active = false;
@@ -236,6 +322,15 @@ export class ConsultationRoom {
     if (this.media) this.media.close();
     this.media = null;
     setPeerConnection(null);
+    document.removeEventListener('visibilitychange', this.onVisibility);
+    if (this.resizeObserver) this.resizeObserver.disconnect();
+    if (this.resizeObserver) this.resizeObserver.observe(this.el.remoteVideo);
+    this.streams = new Map();
+    this.speaker = null;
+    this.mainStreamId = null;
+    this.el.tiles.replaceChildren();
+    this.el.invite.hidden = true;
+    this.#renderScreenState();
     this.el.remoteVideo.srcObject = null;
     this.el.selfVideo.srcObject = null;
     delete this.root.dataset.otherLeft;
@@ -251,45 +346,188 @@ export class ConsultationRoom {
     this.el.clock.textContent = mmss(Date.now() - this.startedAt);
   }
 
-  #attachRemote(stream) {
-    const v = this.el.remoteVideo;
-    const tracks = stream.getTracks();
-    v.srcObject = tracks.length ? new MediaStream(tracks) : null;
-    if (!tracks.length) {
-      this.#updatePlaceholder();
-      return;
+  #onStreams(streams) {
+    this.streams = streams;
+    this.#layout();
+  }
+
+  /** The other participant whose camera stream is `streamId` (or its screen share), or null. */
+  #participantOf(streamId) {
+    const base = publisherStreamId(streamId);
+    for (const p of this.others.values()) {
+      if (p.stream_id && p.stream_id === base) return p;
     }
-    v.muted = false;
-    v.play().catch((e) => {
+    // Before names are known (or from an older server): with one other participant it is them.
+    return this.others.size === 1 ? [...this.others.values()][0] : null;
+  }
+
+  /** The camera stream of participant `p`, if it has arrived. */
+  #cameraStreamOf(p) {
+    if (p && p.stream_id && this.streams.has(p.stream_id)) return p.stream_id;
+    if (this.others.size === 1) {
+      for (const id of this.streams.keys()) if (!id.endsWith('-screen')) return id;
+    }
+    return null;
+  }
+
+  /**
+   * Decides what the main stage shows and which tiles the strip holds, then renders both:
+   * a screen share wins the stage; else the participant speaking (with several others), else
+   * the first other participant. Every camera stream is played exactly once (stage or tile), so
+   * every voice is heard once.
+   */
+  #layout() {
+    const others = [...this.others.values()];
+    const screenId = [...this.streams.keys()].find((id) => id.endsWith('-screen')) || null;
+    let mainParticipant;
+    let mainStreamId;
+    if (screenId) {
+      mainParticipant = this.#participantOf(screenId);
+      mainStreamId = screenId;
+    } else {
+      const speaking = others.find((p) => p.participant_id === this.speaker);
+      const current = others.find((p) => this.#cameraStreamOf(p) === this.mainStreamId);
+      // The stage follows the speaker, but calmly: at most one move per STAGE_HOLD_MS, so that
+      // short interjections do not swap videos (each swap resizes two views, and the server
+      // then switches simulcast layers at the next keyframe).
+      const settled = Date.now() - (this.stageChangedAt || 0) >= STAGE_HOLD_MS;
+      const next = (others.length > 1 && speaking && (settled || !current) ? speaking : null) || current || others[0] || null;
+      if (next !== current) this.stageChangedAt = Date.now();
+      mainParticipant = next;
+      mainStreamId = this.#cameraStreamOf(mainParticipant);
+    }
+    this.mainParticipant = mainParticipant || null;
+    this.root.dataset.screenShared = String(!!screenId);
+    this.#show(this.el.remoteVideo, mainStreamId);
+    this.mainStreamId = mainStreamId;
+
+    // Tiles: every other participant not on the stage by their camera.
+    const wanted = others.filter((p) => screenId || p !== mainParticipant);
+    const keep = new Set();
+    for (const p of wanted) {
+      keep.add(p.participant_id);
+      let li = this.el.tiles.querySelector(`li[data-participant-id="${CSS.escape(p.participant_id)}"]`);
+      if (!li) {
+        li = document.createElement('li');
+        li.className = 'tile';
+        li.dataset.participantId = p.participant_id;
+        const video = document.createElement('video');
+        video.autoplay = true;
+        video.playsInline = true;
+        const name = document.createElement('p');
+        name.className = 'tile-name';
+        li.append(video, name);
+        this.el.tiles.append(li);
+        if (this.resizeObserver) this.resizeObserver.observe(video);
+      }
+      li.querySelector('.tile-name').textContent = p.display_name || '';
+      li.dataset.audio = String(p.audio !== false);
+      li.dataset.video = String(p.video !== false);
+      li.dataset.speaking = String(this.speaker === p.participant_id);
+      this.#show(li.querySelector('video'), this.#cameraStreamOf(p));
+    }
+    for (const li of [...this.el.tiles.children]) {
+      if (!keep.has(li.dataset.participantId)) {
+        const v = li.querySelector('video');
+        if (this.resizeObserver && v) this.resizeObserver.unobserve(v);
+        li.remove();
+      }
+    }
+    this.el.tiles.hidden = this.el.tiles.children.length === 0;
+    this.el.remote.dataset.speaking = String(!!mainParticipant && this.speaker === mainParticipant.participant_id);
+    this.el.self.dataset.speaking = String(!!this.speaker && this.speaker === this.selfId);
+    this.#renderMain();
+    this.#sendViews();
+  }
+
+  /** Plays stream `id` (or nothing) in `video`, unmuted, offering a sound button if refused. */
+  #show(video, id) {
+    const stream = id ? this.streams.get(id) : null;
+    if (video.srcObject === stream || (!stream && !video.srcObject)) return;
+    video.srcObject = stream || null;
+    if (!stream) return;
+    video.muted = false;
+    video.play().catch((e) => {
       if (e && e.name === 'NotAllowedError') {
         // Autoplay with sound was refused: play silently and offer a button.
-        v.muted = true;
-        v.play().catch(() => {});
+        video.muted = true;
+        video.play().catch(() => {});
         this.el.soundBtn.hidden = false;
       }
     });
-    this.#updatePlaceholder();
+  }
+
+  /** Tells the server the size (or hiddenness) of every remote video shown. */
+  #sendViews() {
+    if (!this.media) return;
+    const hidden = document.visibilityState === 'hidden';
+    const dpr = window.devicePixelRatio || 1;
+    for (const v of [this.el.remoteVideo, ...this.el.tiles.querySelectorAll('video')]) {
+      const stream = v.srcObject;
+      const track = stream && stream.getVideoTracks ? stream.getVideoTracks()[0] : null;
+      if (!track) continue;
+      const visible = !hidden && v.clientWidth > 0 && v.clientHeight > 0;
+      this.media.setView(track, { visible, width: v.clientWidth * dpr, height: v.clientHeight * dpr });
+    }
   }
 
   #updatePlaceholder() {
     const v = this.el.remoteVideo;
-    const other = [...this.others.values()][0];
-    const hasPicture = !!v.srcObject && v.videoWidth > 0 && (!other || other.video !== false);
+    const main = this.mainParticipant || null;
+    const showsScreen = this.root.dataset.screenShared === 'true';
+    const hasPicture = !!v.srcObject && v.videoWidth > 0 && (showsScreen || !main || main.video !== false);
     this.el.placeholder.hidden = hasPicture;
-    if (!other) this.el.placeholderText.textContent = this.waitingFor ? `Waiting for ${this.waitingFor} to join` : 'No one else is here yet.';
-    else if (other.video === false) this.el.placeholderText.textContent = `${other.display_name || 'The other participant'} turned the camera off.`;
+    if (!main) this.el.placeholderText.textContent = this.waitingFor ? `Waiting for ${this.waitingFor} to join` : 'No one else is here yet.';
+    else if (!showsScreen && main.video === false) this.el.placeholderText.textContent = `${main.display_name || 'The other participant'} turned the camera off.`;
     else this.el.placeholderText.textContent = 'Connecting video…';
   }
 
   #renderOthers() {
-    const other = [...this.others.values()][0];
-    this.el.remoteName.textContent = other ? other.display_name || '' : '';
-    this.el.remoteMicOff.hidden = !other || other.audio !== false;
-    this.el.remoteCamOff.hidden = !other || other.video !== false;
-    this.root.dataset.remoteAudio = other ? String(other.audio !== false) : '';
-    this.root.dataset.remoteVideo = other ? String(other.video !== false) : '';
+    this.#layout();
+  }
+
+  /** Name, indicators and placeholder of whoever is on the main stage. */
+  #renderMain() {
+    const main = this.mainParticipant || null;
+    const showsScreen = this.root.dataset.screenShared === 'true';
+    this.el.remoteName.textContent = main ? `${main.display_name || ''}${showsScreen ? ' (screen)' : ''}` : (showsScreen ? 'Screen' : '');
+    this.el.remoteMicOff.hidden = !main || main.audio !== false;
+    this.el.remoteCamOff.hidden = !main || showsScreen || main.video !== false;
+    this.root.dataset.remoteAudio = main ? String(main.audio !== false) : '';
+    this.root.dataset.remoteVideo = main ? String(main.video !== false) : '';
     this.el.transfer.hidden = !this.onTransfer || !this.#patient();
     this.#updatePlaceholder();
+  }
+
+  #renderScreenState() {
+    const sharing = !!(this.media && this.media.sharingScreen);
+    this.el.screen.setAttribute('aria-pressed', String(sharing));
+    this.el.screen.querySelector('span').textContent = sharing ? 'Stop sharing' : 'Share screen';
+    this.el.selfSharing.hidden = !sharing;
+    this.root.dataset.sharing = String(sharing);
+  }
+
+  async #toggleScreen() {
+    if (!this.media) return;
+    this.el.screen.disabled = true;
+    try {
+      if (this.media.sharingScreen) {
+        await this.media.stopScreenShare();
+        announce(this.el.status, 'You stopped sharing your screen.');
+      } else {
+        const stream = await this.media.startScreenShare();
+        // The browser's own "Stop sharing" button ends the track: reflect it here.
+        for (const t of stream.getVideoTracks()) t.addEventListener('ended', () => setTimeout(() => this.#renderScreenState(), 0));
+        announce(this.el.status, 'You are sharing your screen.');
+      }
+    } catch (e) {
+      if (e && e.code === 'forbidden') this.onError('Screen sharing is turned off by your organisation.');
+      else if (e && e.name === 'NotAllowedError') { /* the picker was cancelled */ }
+      else this.onError('Your screen could not be shared.');
+    } finally {
+      this.el.screen.disabled = false;
+      this.#renderScreenState();
+    }
   }
 
   /** The patient in this consultation (for staff), or null. */

@@ -45,6 +45,8 @@ export class SignallingClient {
     this.joined = null;
     this.closedByUs = false;
     this.joinId = null;
+    /** The consultation id to resume on the next connect (`join.resume`), or null. */
+    this.resume = null;
   }
 
   get isOpen() {
@@ -68,7 +70,9 @@ export class SignallingClient {
     });
     ws.addEventListener('message', (ev) => this.#onFrame(ev.data));
     ws.addEventListener('close', (ev) => this.#onSocketClose(ws, ev));
-    const joinPromise = this.request({ type: 'join', token }, JOIN_TIMEOUT_MS);
+    // Reconnection: `resume` (set by the owner while a room survives a drop) asks for the seat.
+    const join = this.resume ? { type: 'join', token, resume: this.resume } : { type: 'join', token };
+    const joinPromise = this.request(join, JOIN_TIMEOUT_MS);
     this.joinId = String(this.nextId - 1);
     const joined = await joinPromise.finally(() => { this.joinId = null; });
     if (joined.type !== 'joined') throw new SignallingError('unexpected', 'Unexpected reply from the server.');

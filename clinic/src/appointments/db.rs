@@ -240,6 +240,19 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            // F135: the pair's chat channel exists from its first appointment on.
+            sqlx::query(
+                "insert into chat_channel (chat_channel_id, organisation_id, practitioner_id, \
+                 client_id, created_at, updated_at) values ($1, $2, $3, $4, $5, $5) \
+                 on conflict (practitioner_id, client_id) do nothing",
+            )
+            .bind(crate::ids::ChatChannelId::new())
+            .bind(new.organisation_id)
+            .bind(new.practitioner_id)
+            .bind(new.client_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await
         })?;
         Ok(id)

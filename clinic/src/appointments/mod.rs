@@ -188,7 +188,7 @@ fn parse_id(raw: &str) -> ApiResult<AppointmentId> {
     raw.parse().map_err(|_| ApiError::NotFound("appointment"))
 }
 
-async fn load_visible(
+pub(crate) async fn load_visible(
     clinic: &Clinic,
     current: &CurrentStaff,
     id: AppointmentId,

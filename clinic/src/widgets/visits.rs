@@ -269,15 +269,18 @@ pub(crate) async fn resolve_walk_in(clinic: &Clinic, token: &str) -> ApiResult<J
     if row.status != "waiting" || row.expires_at < clinic.now() {
         return Err(ApiError::InvitationExpired);
     }
+    let settings = clinic.organisation_settings(row.organisation_id).await?;
     let (join, expires_at) = clinic.issue_join_token(JoinClaims::WalkIn(WalkInJoin {
         visit_id: row.walkin_visit_id,
         organisation_id: row.organisation_id,
         practitioner_id: row.practitioner_id,
         display_name: row.display_name.clone(),
+        permissions: settings.permissions(),
     }))?;
     tracing::info!(visit_id = %row.walkin_visit_id, "walk-in visit resolved");
     Ok(Json(json!({
         "walk_in": true,
+        "settings": settings.patient_view(None),
         "appointment": null,
         "visit": {
             "practitioner_name": row.practitioner_name,

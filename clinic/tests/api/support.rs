@@ -68,6 +68,15 @@ pub async fn spawn_app(backend: &Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: &Backend, options: Options) -> TestApp {
+    spawn_app_configured(backend, options, |_| {}).await
+}
+
+/// Like [`spawn_app_with`], with a last say over the clinic configuration (e.g. TURN).
+pub async fn spawn_app_configured(
+    backend: &Backend,
+    options: Options,
+    configure: impl FnOnce(&mut ClinicConfig),
+) -> TestApp {
     init_logging();
     let (url, cleanup) = match backend {
         Backend::Sqlite => {
@@ -101,7 +110,8 @@ pub async fn spawn_app_with(backend: &Backend, options: Options) -> TestApp {
     let store = Store::connect(&url).await.expect("connect store");
     store.migrate().await.expect("migrate");
     let clock = Arc::new(MockClock::new(t0()));
-    let config = ClinicConfig::new(options.public_url, JWT_SECRET.to_vec(), Key::generate());
+    let mut config = ClinicConfig::new(options.public_url, JWT_SECRET.to_vec(), Key::generate());
+    configure(&mut config);
     let clinic = Clinic::new(store, config, clock.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -12,6 +12,9 @@
 //!     --server-bin target/release/consultroom --out docs/benchmarks.md
 //! ```
 
+mod common;
+
+use common::{percentile, replace_section, rss_kib};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -56,16 +59,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .context("VmRSS not found")
 }
 
 fn start_server(bin: &str, data_dir: &std::path::Path) -> anyhow::Result<Server> {
@@ -204,14 +197,6 @@ async fn seed(data_dir: &std::path::Path, practitioners: usize) -> anyhow::Resul
     }
     store.close().await;
     Ok(emails)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
 }
 
 #[tokio::main]
@@ -406,23 +391,4 @@ Machine: {cores} CPUs ({cpu}), the load generator on the same machine.\n",
     }
     drop(server);
     Ok(())
-}
-
-/// Replace the `## heading` section of a Markdown document (up to the next `## `), or append it.
-fn replace_section(doc: &str, heading: &str, section: &str) -> String {
-    if let Some(start) = doc.find(heading) {
-        let rest = &doc[start + heading.len()..];
-        let end = rest
-            .find("\n## ")
-            .map(|i| start + heading.len() + i + 1)
-            .unwrap_or(doc.len());
-        format!("{}{}{}", &doc[..start], section, &doc[end..])
-    } else {
-        let sep = if doc.is_empty() || doc.ends_with("\n\n") {
-            ""
-        } else {
-            "\n"
-        };
-        format!("{doc}{sep}{section}")
-    }
 }

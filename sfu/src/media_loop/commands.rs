@@ -86,6 +86,25 @@ impl MediaLoop {
             Command::Stats { reply } => {
                 let _ = reply.send(self.stats());
             }
+            Command::Rebind {
+                participant,
+                events,
+                reply,
+            } => {
+                let result = match self.peers.get_mut(&participant) {
+                    Some(peer) => {
+                        peer.events = events;
+                        if peer.pending.is_some()
+                            && let Some(sdp) = peer.offer_sdp.clone()
+                        {
+                            super::emit(&peer.events, SfuEvent::Offer { sdp });
+                        }
+                        Ok(())
+                    }
+                    None => Err(SfuError::UnknownParticipant),
+                };
+                let _ = reply.send(result);
+            }
             // Handled by the run loop, which stops afterwards.
             Command::Shutdown { reply } => {
                 let _ = reply.send(());
@@ -110,6 +129,8 @@ impl MediaLoop {
                 rtc,
                 events,
                 pending: None,
+                offer_sdp: None,
+                ice_lost_at: None,
                 joined_at: Instant::now(),
                 connected: false,
                 timeout: None,

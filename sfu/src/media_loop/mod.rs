@@ -52,6 +52,9 @@ const RECV_BUFFER: usize = 2048;
 const RECV_BATCH: usize = 64;
 /// Longest sleep when no `Rtc` asks for an earlier wake-up.
 const IDLE_WAKE: Duration = Duration::from_millis(500);
+/// str0m's ICE-lite agent gives up on a pair 15 s after the last STUN request from the client;
+/// the rest of [`crate::CONSENT_EXPIRY`] is waited here.
+const ICE_LOST_GRACE: Duration = crate::CONSENT_EXPIRY.saturating_sub(Duration::from_secs(15));
 /// Period of simulcast layer re-selection.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -92,6 +95,11 @@ pub(crate) enum Command {
     Stats {
         reply: oneshot::Sender<LoopStats>,
     },
+    Rebind {
+        participant: ParticipantId,
+        events: mpsc::Sender<SfuEvent>,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -103,6 +111,11 @@ struct Peer {
     events: mpsc::Sender<SfuEvent>,
     /// Our outstanding offer, waiting for `Sfu::answer`.
     pending: Option<SdpPendingOffer>,
+    /// The SDP of the last server offer (sent again by `Sfu::rebind` while `pending`).
+    offer_sdp: Option<String>,
+    /// When str0m declared ICE disconnected (no consent for 15 s) on a connected session;
+    /// the peer is removed [`ICE_LOST_GRACE`] later unless an ICE restart revives it.
+    ice_lost_at: Option<Instant>,
     joined_at: Instant,
     connected: bool,
     /// The wake-up currently registered in `MediaLoop::timers`.
@@ -299,6 +312,17 @@ impl MediaLoop {
     /// keyframes that pending layer switches wait for.
     fn tick(&mut self, now: Instant) {
         self.next_tick = now + TICK;
+        // Consent expired: the client neither came back nor restarted ICE.
+        let expired: Vec<ParticipantId> = self
+            .peers
+            .iter()
+            .filter(|(_, peer)| peer.ice_lost_at.is_some_and(|t| now >= t + ICE_LOST_GRACE))
+            .map(|(p, _)| *p)
+            .collect();
+        for p in expired {
+            tracing::info!(participant = p.0, "ice consent expired");
+            self.remove_peer(p, Removal::Lost);
+        }
         for ask in self.rooms.reselect_all(now) {
             self.request_keyframe(ask, KeyframeRequestKind::Pli);
         }

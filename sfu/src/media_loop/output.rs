@@ -14,14 +14,22 @@ use str0m::{Event, IceConnectionState, Output, RtcError};
 
 use super::{MediaLoop, Removal, emit};
 use crate::metrics::{Direction as Dir, DropReason};
-use crate::room::{Frame, KeyframeAsk};
+use crate::room::{Frame, KeyframeAsk, TrackId};
 use crate::simulcast::vp8_dimensions;
 use crate::{ParticipantId, SfuEvent, TrackSource};
 
 /// The msid of a down track: stream id `participant-<id>` for microphone and camera,
 /// `participant-<id>-screen` for a screen share (so browsers put it in its own MediaStream);
-/// track id `<source>-<publisher's mid>` with source `microphone`, `camera` or `screen`.
-pub(crate) fn msid(publisher: ParticipantId, source: TrackSource, mid: Mid) -> (String, String) {
+/// track id `<source>-<publisher's mid>-t<track number>` with source `microphone`, `camera` or
+/// `screen`. The track number makes it unique even when the same publisher m-line is published
+/// again (a second screen share) while the old down m-line is still in the SDP as inactive:
+/// browsers refuse an SDP with duplicate msids.
+pub(crate) fn msid(
+    publisher: ParticipantId,
+    source: TrackSource,
+    mid: Mid,
+    track: TrackId,
+) -> (String, String) {
     let stream = match source {
         TrackSource::Screen => format!("participant-{}-screen", publisher.0),
         _ => format!("participant-{}", publisher.0),
@@ -31,7 +39,10 @@ pub(crate) fn msid(publisher: ParticipantId, source: TrackSource, mid: Mid) -> (
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect();
-    (stream, format!("{}-{mid}", source.as_str()))
+    (
+        stream,
+        format!("{}-{mid}-t{}", source.as_str(), track.number()),
+    )
 }
 
 impl MediaLoop {
@@ -74,13 +85,30 @@ impl MediaLoop {
                     emit(&peer.events, SfuEvent::Connected);
                 }
             }
-            // After a connection, Disconnected means consent expired (no STUN from the client
-            // for 15 s): ICE-lite cannot repair that, the client joins again. Before one, it
-            // can be transient while candidates trickle in, so it is ignored.
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected)
-                if self.peers.get(&p).is_some_and(|peer| peer.connected) =>
-            {
-                self.remove_peer(p, Removal::Lost);
+            // After a connection, Disconnected means no STUN from the client for 15 s (str0m's
+            // ICE-lite pair timeout). The session is kept until consent has been missing for
+            // `CONSENT_EXPIRY` (see `MediaLoop::tick`): an ICE restart within that time (the
+            // client's network came back, e.g. on a resumed signalling connection) revives it
+            // with its tracks and subscriptions. Before a connection, Disconnected can be
+            // transient while candidates trickle in, so it is ignored.
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                if let Some(peer) = self.peers.get_mut(&p)
+                    && peer.connected
+                    && peer.ice_lost_at.is_none()
+                {
+                    tracing::info!(participant = p.0, "ice consent lost");
+                    peer.ice_lost_at = Some(Instant::now());
+                }
+            }
+            // Only a nominated pair counts: a restart stuck in `Checking` still expires.
+            Event::IceConnectionStateChange(
+                IceConnectionState::Connected | IceConnectionState::Completed,
+            ) => {
+                if let Some(peer) = self.peers.get_mut(&p)
+                    && peer.ice_lost_at.take().is_some()
+                {
+                    tracing::info!(participant = p.0, "ice consent regained");
+                }
             }
             Event::Closed => self.remove_peer(p, Removal::Lost),
             // Only m-lines the client sends on are published tracks.
@@ -95,6 +123,30 @@ impl MediaLoop {
                     .unwrap_or_default();
                 let source = self.source_of(p, added.mid, added.kind);
                 for q in self.rooms.publish(p, added.mid, added.kind, source, rids) {
+                    self.negotiate(q);
+                }
+            }
+            // The publisher stopped sending on an m-line (e.g. ended a screen share): the
+            // track ends for everyone. Sending again publishes it anew (without simulcast
+            // layers: only a first offer declares those).
+            Event::MediaChanged(changed) => {
+                tracing::debug!(participant = p.0, mid = %changed.mid, direction = ?changed.direction, "publisher m-line changed");
+                let kind = self
+                    .peers
+                    .get_mut(&p)
+                    .and_then(|peer| peer.rtc.media(changed.mid).map(|m| m.kind()));
+                let affected = if changed.direction.is_receiving() {
+                    match kind {
+                        Some(kind) => {
+                            let source = self.source_of(p, changed.mid, kind);
+                            self.rooms.publish(p, changed.mid, kind, source, Vec::new())
+                        }
+                        None => Vec::new(),
+                    }
+                } else {
+                    self.rooms.unpublish(p, changed.mid)
+                };
+                for q in affected {
                     self.negotiate(q);
                 }
             }
@@ -258,7 +310,8 @@ impl MediaLoop {
         let mut opened = Vec::with_capacity(plan.open.len());
         for open in plan.open {
             // The msid tells the client whose media an m-line carries and what it is.
-            let (stream_id, track_id) = msid(open.publisher, open.source, open.publisher_mid);
+            let (stream_id, track_id) =
+                msid(open.publisher, open.source, open.publisher_mid, open.track);
             let mid = api.add_media(
                 open.kind,
                 Direction::SendOnly,
@@ -274,12 +327,9 @@ impl MediaLoop {
         match api.apply() {
             Some((offer, pending)) => {
                 peer.pending = Some(pending);
-                emit(
-                    &peer.events,
-                    SfuEvent::Offer {
-                        sdp: offer.to_sdp_string(),
-                    },
-                );
+                let sdp = offer.to_sdp_string();
+                peer.offer_sdp = Some(sdp.clone());
+                emit(&peer.events, SfuEvent::Offer { sdp });
                 self.rooms.negotiation_started(p, &opened);
             }
             None => {

@@ -25,6 +25,13 @@ pub(crate) use forward::{Delivery, Frame, KeyframeAsk};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct TrackId(u64);
 
+impl TrackId {
+    /// The number, unique within a media loop for its lifetime (never reused).
+    pub(crate) fn number(self) -> u64 {
+        self.0
+    }
+}
+
 /// A track a participant sends to the SFU (one incoming m-line).
 #[derive(Debug)]
 struct PublishedTrack {
@@ -241,6 +248,31 @@ impl Rooms {
         }
         self.tracks.insert(id, track);
         self.by_source.insert((p, mid), id);
+        affected
+    }
+
+    /// Ends the track `p` publishes on its m-line `mid` (the publisher made it inactive, e.g. a
+    /// screen share stopped): it ends for every subscriber. Returns the members that now need a
+    /// server offer (empty when no such track is published).
+    pub(crate) fn unpublish(&mut self, p: ParticipantId, mid: Mid) -> Vec<ParticipantId> {
+        let Some(id) = self.by_source.remove(&(p, mid)) else {
+            return Vec::new();
+        };
+        self.tracks.remove(&id);
+        let Some(member) = self.members.get_mut(&p) else {
+            return Vec::new();
+        };
+        member.published.retain(|t| *t != id);
+        let room = member.room;
+        let mut affected = Vec::new();
+        for other in self.rooms.get(&room).into_iter().flatten() {
+            let Some(m) = self.members.get_mut(other) else {
+                continue;
+            };
+            if end_down_track(m, id, &mut self.by_down, *other) && !affected.contains(other) {
+                affected.push(*other);
+            }
+        }
         affected
     }
 

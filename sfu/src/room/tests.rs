@@ -182,6 +182,31 @@ fn leaving_publisher_stops_down_tracks_with_renegotiation() {
 }
 
 #[test]
+fn unpublished_screen_stops_only_that_track_and_can_be_published_again() {
+    let mut rooms = ready_pair();
+    rooms.publish(A, mid("a0"), MediaKind::Video, TrackSource::Camera, vec![]);
+    rooms.publish(A, mid("a1"), MediaKind::Video, TrackSource::Screen, vec![]);
+    negotiate(&mut rooms, B, &["b0", "b1"]);
+    assert_eq!(rooms.unpublish(A, mid("a1")), vec![B]);
+    let plan = rooms.plan_negotiation(B).unwrap();
+    assert_eq!(plan.stop, vec![mid("b1")]);
+    rooms.negotiation_started(B, &[]);
+    rooms.negotiation_completed(B);
+    // The camera still fans out; the screen does not.
+    assert_eq!(rooms.fanout_pairs(A, mid("a0")), vec![(B, mid("b0"))]);
+    assert!(rooms.fanout_pairs(A, mid("a1")).is_empty());
+    // Unknown or already ended: nothing to do.
+    assert!(rooms.unpublish(A, mid("a1")).is_empty());
+    assert!(rooms.unpublish(A, mid("zz")).is_empty());
+    // Sharing again is a new track with a new down m-line.
+    assert_eq!(
+        rooms.publish(A, mid("a1"), MediaKind::Video, TrackSource::Screen, vec![]),
+        vec![B]
+    );
+    assert_eq!(rooms.plan_negotiation(B).unwrap().open.len(), 1);
+}
+
+#[test]
 fn track_ending_mid_negotiation_is_stopped_after_the_answer() {
     let mut rooms = ready_pair();
     rooms.publish(

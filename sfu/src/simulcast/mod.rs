@@ -23,8 +23,11 @@ pub(crate) mod switch;
 pub(crate) use select::{LayerInfo, choose_layer};
 pub(crate) use switch::{Decision, LayerSwitch, Rebaser};
 
-/// A layer with no media for this long is not chosen.
-const LAYER_IDLE: Duration = Duration::from_secs(2);
+/// A layer with no media for this long is not chosen. Browsers suspend simulcast layers under
+/// CPU or bandwidth pressure; a viewer on a suspended layer sees a frozen picture until this
+/// passes and a keyframe of another layer arrives, so it is short (camera layers run at 15–30
+/// frames per second; screen shares are not simulcast).
+const LAYER_IDLE: Duration = Duration::from_secs(1);
 /// Bitrate measurement window.
 const RATE_WINDOW: Duration = Duration::from_millis(1000);
 

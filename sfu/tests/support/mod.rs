@@ -61,6 +61,21 @@ pub struct Received {
     markers: std::sync::Mutex<std::collections::HashMap<u8, u64>>,
     last_marker: std::sync::atomic::AtomicU8,
     changed: Notify,
+    /// The first remote video track and its SSRC (for sending feedback such as PLI upstream).
+    video_remote: std::sync::Mutex<Option<VideoRemote>>,
+}
+
+/// A remote video track with the SSRC its packets arrive on.
+#[derive(Clone)]
+struct VideoRemote {
+    track: Arc<dyn TrackRemote>,
+    ssrc: u32,
+}
+
+impl std::fmt::Debug for VideoRemote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VideoRemote({})", self.ssrc)
+    }
 }
 
 impl Received {
@@ -131,6 +146,15 @@ impl PeerConnectionEventHandler for Handler {
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
                 if let TrackRemoteEvent::OnRtpPacket(packet) = event {
+                    if kind != RtpCodecKind::Audio
+                        && let Ok(mut v) = received.video_remote.lock()
+                        && v.is_none()
+                    {
+                        *v = Some(VideoRemote {
+                            track: track.clone(),
+                            ssrc: packet.header.ssrc,
+                        });
+                    }
                     let counter = match kind {
                         RtpCodecKind::Audio => &received.audio_packets,
                         _ => &received.video_packets,
@@ -254,6 +278,34 @@ impl TestPeer {
             .await
             .expect("add track");
         (track, ssrc)
+    }
+
+    /// Sends `count` PLIs for the first remote video track, one every `every` (a keyframe-request
+    /// storm); returns how many were handed to the peer connection (0 without remote video).
+    pub async fn send_plis(&self, count: usize, every: Duration) -> usize {
+        let remote = self
+            .received
+            .video_remote
+            .lock()
+            .ok()
+            .and_then(|v| v.clone());
+        let Some(remote) = remote else {
+            return 0;
+        };
+        let mut sent = 0;
+        for _ in 0..count {
+            let pli =
+                rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
+                    sender_ssrc: 1,
+                    media_ssrc: remote.ssrc,
+                };
+            if remote.track.write_rtcp(vec![Box::new(pli)]).await.is_err() {
+                break;
+            }
+            sent += 1;
+            tokio::time::sleep(every).await;
+        }
+        sent
     }
 
     /// The underlying peer connection (for tests that need more than the helpers).

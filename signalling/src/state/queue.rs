@@ -111,7 +111,7 @@ impl HubState {
                     .expect("servers is not empty");
                 let not_before = match w.identity.visit {
                     Visit::Appointment { starts_at, .. } => starts_at,
-                    Visit::WalkIn { .. } => now,
+                    Visit::WalkIn { .. } | Visit::Guest { .. } => now,
                 };
                 let start = free_at.max(not_before);
                 servers[slot] = start + expected_duration(&w.identity);

@@ -17,6 +17,7 @@ fn staff_in(id: &str, departments: &[&str]) -> Identity {
         organisation_id: "org".into(),
         display_name: format!("Dr {id}"),
         department_ids: departments.iter().map(|d| d.to_string()).collect(),
+        permissions: Default::default(),
     }
 }
 
@@ -39,6 +40,7 @@ fn patient_q(appointment: &str, queue: QueueKey, starts: DateTime<Utc>, minutes:
             duration_minutes: minutes,
         },
         queue,
+        permissions: Default::default(),
     })
 }
 
@@ -50,6 +52,7 @@ fn walk_in(visit: &str, practitioner: &str) -> Identity {
             visit_id: visit.into(),
         },
         queue: QueueKey::Practitioner(practitioner.into()),
+        permissions: Default::default(),
     })
 }
 
@@ -67,6 +70,7 @@ fn completed_ids(fx: &Effects) -> Vec<String> {
         .map(|v| match v {
             Visit::Appointment { appointment_id, .. } => appointment_id.clone(),
             Visit::WalkIn { visit_id } => visit_id.clone(),
+            Visit::Guest { guest_id, .. } => guest_id.clone(),
         })
         .collect()
 }
@@ -293,6 +297,7 @@ fn another_organisations_staff_with_the_same_ids_sees_nothing() {
         organisation_id: "other-org".into(),
         display_name: "X".into(),
         department_ids: vec![],
+        permissions: Default::default(),
     };
     s.join(ConnId(2), intruder, "x".into(), t(9, 59, 0));
     assert_eq!(
@@ -507,7 +512,7 @@ fn transfer_moves_waiting_and_in_consultation_patients_within_the_organisation()
     assert!(!s.in_consultation(ConnId(3)));
     assert_eq!(
         fx.sfu_leave,
-        vec![ConnId(3), ConnId(2)],
+        vec![ConnId(3).participant(), ConnId(2).participant()],
         "both leave the media room"
     );
     assert!(
@@ -655,13 +660,357 @@ fn leaving_a_consultation_tells_the_others() {
         t(9, 59, 0),
     );
     s.admit(ConnId(1), "p2", t(10, 0, 0)).unwrap();
-    let fx = s.leave(ConnId(3), t(10, 1, 0));
-    assert_eq!(fx.sfu_leave, vec![ConnId(3)]);
+    // On purpose (`leave_consultation`): at once, no grace period.
+    let fx = s.leave_consultation_now(ConnId(3)).unwrap();
+    assert_eq!(fx.sfu_leave, vec![ConnId(3).participant()]);
     assert!(matches!(
         sent_to(&fx, ConnId(1))[..],
         [ServerMessage::ParticipantLeft { .. }]
     ));
-    let fx = s.leave(ConnId(1), t(10, 1, 0));
-    assert_eq!(fx.sfu_leave, vec![ConnId(1)]);
+    assert!(matches!(
+        sent_to(&fx, ConnId(3))[..],
+        [ServerMessage::ConsultationEnded {
+            reason: EndReason::Left,
+            ..
+        }]
+    ));
+    assert!(!s.in_consultation(ConnId(3)));
+    assert_eq!(
+        s.leave_consultation_now(ConnId(3)).unwrap_err().code,
+        ErrorCode::InvalidState
+    );
+    let fx = s.leave_consultation_now(ConnId(1)).unwrap();
+    assert_eq!(fx.sfu_leave, vec![ConnId(1).participant()]);
+    assert_eq!(fx.ended.len(), 1);
     assert_eq!(s.consultations(), 0);
+    assert_eq!(s.connections(), 2, "both stay connected");
+}
+
+// --- Reconnection (issue #3): a dropped connection keeps its consultation seat for GRACE ----
+
+/// Staff conn 1 ("s1") and patient conn 2 ("p1", appointment a1) in a consultation; its id.
+fn in_consultation() -> (HubState, String) {
+    let mut s = HubState::default();
+    s.join(ConnId(1), staff("doc1"), "s1".into(), t(9, 0, 0));
+    s.join(
+        ConnId(2),
+        patient("a1", "doc1", t(10, 0, 0)),
+        "p1".into(),
+        t(9, 59, 0),
+    );
+    let fx = s.admit(ConnId(1), "p1", t(10, 0, 0)).unwrap();
+    let id = sent_to(&fx, ConnId(2))
+        .iter()
+        .find_map(|m| match m {
+            ServerMessage::ConsultationStarted {
+                consultation_id, ..
+            } => Some(consultation_id.clone()),
+            _ => None,
+        })
+        .unwrap();
+    (s, id)
+}
+
+fn resumed(fx: &Effects, c: ConnId) -> Option<Vec<(String, bool)>> {
+    sent_to(fx, c).iter().find_map(|m| match m {
+        ServerMessage::ConsultationStarted {
+            participants,
+            resumed: true,
+            ..
+        } => Some(
+            participants
+                .iter()
+                .map(|p| (p.participant_id.clone(), p.reconnecting))
+                .collect(),
+        ),
+        _ => None,
+    })
+}
+
+fn ended_reason(fx: &Effects, c: ConnId) -> Option<EndReason> {
+    sent_to(fx, c).iter().find_map(|m| match m {
+        ServerMessage::ConsultationEnded { reason, .. } => Some(*reason),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_dropped_patient_keeps_the_seat_and_resumes_it_with_the_same_ids() {
+    let (mut s, id) = in_consultation();
+    let fx = s.leave(ConnId(2), t(10, 1, 0));
+    assert!(fx.sfu_leave.is_empty(), "media is not torn down");
+    assert!(matches!(
+        sent_to(&fx, ConnId(1))[..],
+        [ServerMessage::ParticipantReconnecting { participant_id }] if participant_id == "p1"
+    ));
+    assert_eq!(s.consultations(), 1);
+    assert_eq!(s.connections(), 1);
+    assert_eq!(s.reconnecting_participants(), 1);
+    // Still reconnecting just before the grace period is over.
+    assert!(s.tick(t(10, 1, 29)).sends.is_empty());
+    // A new connection of the same visit, with a new token, asks to resume.
+    let fx = s.join_resuming(
+        ConnId(5),
+        patient("a1", "doc1", t(10, 0, 0)),
+        "fresh".into(),
+        Some(&id),
+        t(10, 1, 29),
+    );
+    assert!(matches!(
+        sent_to(&fx, ConnId(5))[0],
+        ServerMessage::Joined { participant_id, .. } if participant_id == "p1"
+    ));
+    assert_eq!(
+        resumed(&fx, ConnId(5)),
+        Some(vec![("s1".into(), false), ("p1".into(), false)])
+    );
+    assert!(matches!(
+        sent_to(&fx, ConnId(1))[..],
+        [ServerMessage::ParticipantResumed { participant_id }] if participant_id == "p1"
+    ));
+    assert!(fx.sfu_join.is_empty() && fx.sfu_leave.is_empty());
+    assert_eq!(fx.sfu_rebind, vec![(ConnId(2).participant(), ConnId(5))]);
+    assert_eq!(s.media(ConnId(5)), Some(ConnId(2).participant()));
+    assert!(s.in_consultation(ConnId(5)));
+    assert_eq!(s.reconnecting_participants(), 0);
+    // The old seat's grace period no longer matters.
+    assert!(s.tick(t(10, 5, 0)).sends.is_empty());
+    // Speaking events name the seat's public id.
+    assert_eq!(
+        s.public_id_of_media(ConnId(2).participant()).as_deref(),
+        Some("p1")
+    );
+    // Ending now completes the appointment and releases the resumed media participant.
+    let fx = s.end(ConnId(1), t(10, 10, 0)).unwrap();
+    assert_eq!(
+        fx.sfu_leave,
+        vec![ConnId(1).participant(), ConnId(2).participant()]
+    );
+    assert_eq!(completed_ids(&fx), ["a1"]);
+}
+
+#[test]
+fn after_the_grace_period_the_seat_is_released_like_a_leave() {
+    let (mut s, id) = in_consultation();
+    s.leave(ConnId(2), t(10, 1, 0));
+    let fx = s.tick(t(10, 1, 30));
+    assert!(matches!(
+        sent_to(&fx, ConnId(1))[..],
+        [ServerMessage::ParticipantLeft { participant_id }] if participant_id == "p1"
+    ));
+    assert_eq!(fx.sfu_leave, vec![ConnId(2).participant()]);
+    assert_eq!(s.reconnecting_participants(), 0);
+    assert_eq!(s.consultations(), 1, "the practitioner is still in it");
+    // Too late to resume: told so, then waits as a fresh arrival.
+    let fx = s.join_resuming(
+        ConnId(5),
+        patient("a1", "doc1", t(10, 0, 0)),
+        "fresh".into(),
+        Some(&id),
+        t(10, 2, 0),
+    );
+    let to_patient = sent_to(&fx, ConnId(5));
+    assert!(matches!(to_patient[0], ServerMessage::Joined { .. }));
+    assert!(matches!(
+        to_patient[1],
+        ServerMessage::ConsultationEnded {
+            reason: EndReason::ConnectionLost,
+            ..
+        }
+    ));
+    assert!(
+        to_patient
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Waiting { .. }))
+    );
+    assert!(resumed(&fx, ConnId(5)).is_none());
+}
+
+#[test]
+fn when_everyone_dropped_and_nobody_came_back_the_consultation_ends() {
+    let (mut s, _) = in_consultation();
+    let fx = s.leave(ConnId(1), t(10, 1, 0));
+    assert!(matches!(
+        sent_to(&fx, ConnId(2))[..],
+        [ServerMessage::ParticipantReconnecting { participant_id }] if participant_id == "s1"
+    ));
+    let fx = s.leave(ConnId(2), t(10, 1, 10));
+    assert!(fx.sends.is_empty(), "nobody left to tell");
+    let fx = s.tick(t(10, 1, 30));
+    assert_eq!(fx.sfu_leave, vec![ConnId(1).participant()]);
+    assert_eq!(s.consultations(), 1);
+    let fx = s.tick(t(10, 1, 40));
+    assert_eq!(fx.sfu_leave, vec![ConnId(2).participant()]);
+    assert_eq!(fx.ended.len(), 1);
+    assert!(fx.completed.is_empty(), "not ended by staff: not completed");
+    assert_eq!(s.consultations(), 0);
+    assert_eq!(s.connections(), 0);
+    assert_eq!(s.reconnecting_participants(), 0);
+}
+
+#[test]
+fn only_the_practitioners_tab_that_was_in_the_consultation_resumes_it() {
+    let (mut s, id) = in_consultation();
+    // A second tab of the same practitioner, idle.
+    s.join(ConnId(4), staff("doc1"), "s-tab2".into(), t(10, 0, 30));
+    s.leave(ConnId(1), t(10, 1, 0));
+    // The idle tab does not get the consultation's events, and is not touched by a resume.
+    assert!(!s.in_consultation(ConnId(4)));
+    // Another practitioner cannot take the seat.
+    let fx = s.join_resuming(ConnId(6), staff("doc2"), "x".into(), Some(&id), t(10, 1, 5));
+    assert_eq!(
+        ended_reason(&fx, ConnId(6)),
+        Some(EndReason::ConnectionLost)
+    );
+    assert!(!s.in_consultation(ConnId(6)));
+    // A new connection of the same practitioner without `resume` is just another tab.
+    let fx = s.join(ConnId(7), staff("doc1"), "y".into(), t(10, 1, 6));
+    assert!(resumed(&fx, ConnId(7)).is_none());
+    assert!(!s.in_consultation(ConnId(7)));
+    // The dropped tab comes back and asks to resume.
+    let fx = s.join_resuming(
+        ConnId(8),
+        staff("doc1"),
+        "z".into(),
+        Some(&id),
+        t(10, 1, 10),
+    );
+    assert!(matches!(
+        sent_to(&fx, ConnId(8))[..2],
+        [
+            ServerMessage::Joined { participant_id, .. },
+            ServerMessage::WaitingSnapshot { .. }
+        ] if participant_id == "s1"
+    ));
+    assert!(resumed(&fx, ConnId(8)).is_some());
+    assert!(matches!(
+        sent_to(&fx, ConnId(2))[..],
+        [ServerMessage::ParticipantResumed { participant_id }] if participant_id == "s1"
+    ));
+    assert!(sent_to(&fx, ConnId(4)).is_empty() && sent_to(&fx, ConnId(7)).is_empty());
+    assert_eq!(s.media(ConnId(8)), Some(ConnId(1).participant()));
+    // It can end the consultation as before.
+    let fx = s.end(ConnId(8), t(10, 5, 0)).unwrap();
+    assert_eq!(completed_ids(&fx), ["a1"]);
+}
+
+#[test]
+fn resuming_over_a_connection_the_server_still_thinks_alive_replaces_it() {
+    let (mut s, id) = in_consultation();
+    // The network went away; the server has not noticed the old socket's loss yet.
+    let fx = s.join_resuming(
+        ConnId(5),
+        patient("a1", "doc1", t(10, 0, 0)),
+        "fresh".into(),
+        Some(&id),
+        t(10, 1, 0),
+    );
+    assert_eq!(fx.close, vec![ConnId(2)]);
+    assert!(resumed(&fx, ConnId(5)).is_some());
+    assert!(!sent_to(&fx, ConnId(1)).iter().any(|m| matches!(
+        m,
+        ServerMessage::ParticipantJoined { .. } | ServerMessage::ParticipantLeft { .. }
+    )));
+    // The old socket's task ends later: nothing happens then.
+    let fx = s.leave(ConnId(2), t(10, 1, 5));
+    assert_eq!(fx, Effects::default());
+    assert!(s.in_consultation(ConnId(5)));
+}
+
+#[test]
+fn a_patient_coming_back_without_resume_leaves_the_seat_and_waits_again() {
+    let (mut s, _) = in_consultation();
+    s.leave(ConnId(2), t(10, 1, 0));
+    let fx = s.join(
+        ConnId(5),
+        patient("a1", "doc1", t(10, 0, 0)),
+        "fresh".into(),
+        t(10, 1, 5),
+    );
+    assert!(fx.close.is_empty(), "the held seat has no socket to close");
+    assert_eq!(fx.sfu_leave, vec![ConnId(2).participant()]);
+    assert!(
+        sent_to(&fx, ConnId(1))
+            .iter()
+            .any(|m| matches!(m, ServerMessage::ParticipantLeft { .. }))
+    );
+    assert!(
+        sent_to(&fx, ConnId(5))
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Waiting { .. }))
+    );
+    assert_eq!(s.reconnecting_participants(), 0);
+}
+
+#[test]
+fn ending_or_transferring_while_the_patient_is_away() {
+    // Ended: the held seat goes with the consultation; a later resume is told.
+    let (mut s, id) = in_consultation();
+    s.leave(ConnId(2), t(10, 1, 0));
+    let fx = s.end(ConnId(1), t(10, 1, 10)).unwrap();
+    assert_eq!(
+        fx.sfu_leave,
+        vec![ConnId(1).participant(), ConnId(2).participant()]
+    );
+    assert_eq!(s.reconnecting_participants(), 0);
+    assert_eq!(s.connections(), 1);
+    let fx = s.join_resuming(
+        ConnId(5),
+        patient("a1", "doc1", t(10, 0, 0)),
+        "fresh".into(),
+        Some(&id),
+        t(10, 1, 20),
+    );
+    assert_eq!(
+        ended_reason(&fx, ConnId(5)),
+        Some(EndReason::ConnectionLost)
+    );
+
+    // Transferred: the patient waits in the new room as `reconnecting` for the rest of the
+    // grace period, and gets that place back with the same participant id.
+    let (mut s, _) = in_consultation();
+    s.join(ConnId(3), staff("doc2"), "s2".into(), t(9, 0, 0));
+    s.leave(ConnId(2), t(10, 1, 0));
+    let to_doc2 = QueueRef {
+        kind: QueueKind::Practitioner,
+        id: "doc2".into(),
+    };
+    let fx = s.transfer(ConnId(1), "p1", &to_doc2, t(10, 1, 10)).unwrap();
+    assert!(sent_to(&fx, ConnId(3)).iter().any(|m| matches!(
+        m,
+        ServerMessage::WaitingArrived { entry } if entry.reconnecting
+    )));
+    assert_eq!(s.waiting_patients(), 1);
+    assert_eq!(s.reconnecting_participants(), 0);
+    let fx = s.join(
+        ConnId(5),
+        patient("a1", "doc1", t(10, 0, 0)),
+        "fresh".into(),
+        t(10, 1, 20),
+    );
+    assert!(matches!(
+        sent_to(&fx, ConnId(5))[0],
+        ServerMessage::Joined { participant_id, .. } if participant_id == "p1"
+    ));
+    assert!(sent_to(&fx, ConnId(3)).iter().any(|m| matches!(
+        m,
+        ServerMessage::WaitingUpdated { entry } if !entry.reconnecting
+    )));
+}
+
+#[test]
+fn media_lost_on_a_live_connection_takes_it_out_of_the_consultation() {
+    let (mut s, _) = in_consultation();
+    let fx = s.media_lost(ConnId(2).participant());
+    assert_eq!(
+        ended_reason(&fx, ConnId(2)),
+        Some(EndReason::ConnectionLost)
+    );
+    assert!(matches!(
+        sent_to(&fx, ConnId(1))[..],
+        [ServerMessage::ParticipantLeft { participant_id }] if participant_id == "p1"
+    ));
+    assert!(!s.in_consultation(ConnId(2)));
+    assert_eq!(s.connections(), 2);
+    assert_eq!(s.media_lost(ConnId(2).participant()), Effects::default());
 }

@@ -128,8 +128,8 @@ export async function waitFor(fn, { timeoutMs = 15_000, intervalMs = 100, what =
 }
 
 /**
- * Asserts that media really flows into `page`: two samples ≥ 1 s apart, growing framesDecoded
- * and bytes, frameWidth > 0, growing audio packets, and a 127.0.0.1 ↔ 127.0.0.1 pair.
+ * Asserts that media really flows into `page`: two samples ≥ 1.2 s (at most ~9 s) apart, growing
+ * framesDecoded and bytes, frameWidth > 0, growing audio packets, and a 127.0.0.1 ↔ 127.0.0.1 pair.
  * Returns both samples for the report.
  */
 export async function assertMediaFlowing(page, assert, label) {
@@ -137,8 +137,16 @@ export async function assertMediaFlowing(page, assert, label) {
     const s = await sampleStats(page);
     return s && s.video && s.video.framesDecoded > 0 && s.audio && s.audio.packetsReceived > 0 && s.pair ? s : null;
   }, { timeoutMs: 20_000, intervalMs: 250, what: `${label}: first decoded remote frame and audio packets` });
+  // The second sample is ≥ 1.2 s later and waits (bounded, 8 s) for video and audio to have
+  // grown: a layer switch can hold one stream for a moment under load, a broken one never grows.
   await new Promise((r) => setTimeout(r, 1200));
-  const second = await sampleStats(page);
+  let second = await sampleStats(page);
+  const grown = (s) => s && s.video && s.audio && s.video.framesDecoded > first.video.framesDecoded
+    && s.video.bytesReceived > first.video.bytesReceived && s.audio.packetsReceived > first.audio.packetsReceived;
+  for (let i = 0; i < 20 && !grown(second); i++) {
+    await new Promise((r) => setTimeout(r, 400));
+    second = await sampleStats(page);
+  }
   assert.ok(second && second.video && second.audio, `${label}: stats present in second sample`);
   assert.ok(second.video.framesDecoded > first.video.framesDecoded,
     `${label}: framesDecoded grows (${first.video.framesDecoded} → ${second.video.framesDecoded})`);

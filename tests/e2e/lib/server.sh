@@ -1,7 +1,13 @@
 # Sourced by tests/e2e/run.sh and loadtest/browser/run.sh (bash). Starts the consultroom demo
 # server inside a fresh network namespace that has only `lo` (STACK.md §4.4), waits for its
 # ready line and exports BASE_URL, DEMO_EMAIL, DEMO_PASSWORD, DEMO_INVITATION_URL and NETNS.
-# Cleanup (server, namespace, temp dir) is registered with `trap ... EXIT`.
+# Cleanup (server, coturn, namespace, temp dir) is registered with `trap ... EXIT`.
+#
+# Options (environment, set by the caller before cr_start_server):
+#   CR_WITH_TURN=1       also start coturn (`turnserver`) in the namespace on 127.0.0.1 with a
+#                        random per-run `static-auth-secret`, and give the server --turn-url and
+#                        --turn-secret-file; exports E2E_TURN_URLS, E2E_TURN_PORT, E2E_TURN_LOG.
+#   CR_WITH_MEDIA_TCP=1  give the server --media-tcp-bind 127.0.0.1:0 (ICE over TCP).
 
 cr_die() { echo "error: $*" >&2; exit 2; }
 
@@ -17,6 +23,7 @@ cr_start_server() {
   NETNS="cr-e2e-$$"
   CR_TMP="$(mktemp -d /tmp/consultroom-e2e.XXXXXX)"
   CR_SERVER_PID=""
+  CR_TURN_PID=""
   trap cr_cleanup EXIT
   trap 'exit 130' INT TERM
 
@@ -29,6 +36,11 @@ cr_start_server() {
               --data-dir "$CR_TMP/data" --demo-password "$pw")
   [ -n "${E2E_DATABASE_URL:-}" ] && args+=(--database-url "$E2E_DATABASE_URL")
   mkdir -p "$CR_TMP/data"
+  [ -n "${CR_WITH_MEDIA_TCP:-}" ] && args+=(--media-tcp-bind 127.0.0.1:0)
+  if [ -n "${CR_WITH_TURN:-}" ]; then
+    cr_start_turn
+    args+=(--turn-url "$E2E_TURN_URLS" --turn-secret-file "$CR_TMP/turn.secret" --turn-ttl-minutes 10)
+  fi
   # `ip netns exec` execs the binary, so $! is the server itself.
   RUST_LOG="${RUST_LOG:-info}" ip netns exec "$NETNS" "$CONSULTROOM_BIN" "${args[@]}" \
     >"$CR_TMP/server.out" 2>"$CR_TMP/server.log" </dev/null &
@@ -66,6 +78,53 @@ cr_start_server() {
   echo "server ready: $ready (netns $NETNS, logs $CR_TMP/server.log)" >&2
 }
 
+# coturn on 127.0.0.1 inside $NETNS (a fresh namespace, so the port is free), TURN REST
+# credentials only (`use-auth-secret`), loopback peers allowed (the SFU is on 127.0.0.1), no TLS,
+# no CLI. The secret goes in a 0600 config file, not on the command line.
+cr_start_turn() {
+  command -v turnserver >/dev/null || cr_die "turnserver (Debian package coturn) is missing"
+  E2E_TURN_PORT="${E2E_TURN_PORT:-3478}"
+  E2E_TURN_LOG="$CR_TMP/turnserver.log"
+  local secret
+  secret="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  (umask 077; printf '%s\n' "$secret" >"$CR_TMP/turn.secret")
+  (umask 077; cat >"$CR_TMP/turnserver.conf" <<CONF
+listening-ip=127.0.0.1
+relay-ip=127.0.0.1
+listening-port=$E2E_TURN_PORT
+min-port=40000
+max-port=40999
+use-auth-secret
+static-auth-secret=$secret
+realm=consultroom.test
+allow-loopback-peers
+no-multicast-peers
+no-cli
+no-tls
+no-dtls
+fingerprint
+no-software-attribute
+verbose
+log-file=$E2E_TURN_LOG
+simple-log
+no-stdout-log
+pidfile=$CR_TMP/turnserver.pid
+CONF
+  )
+  ip netns exec "$NETNS" turnserver -c "$CR_TMP/turnserver.conf" >"$CR_TMP/turnserver.out" 2>&1 </dev/null &
+  CR_TURN_PID=$!
+  local deadline=$((SECONDS + 15))
+  # Ready once its TCP listener accepts (it opens UDP and TCP on the same port together).
+  until ip netns exec "$NETNS" bash -c "exec 3<>/dev/tcp/127.0.0.1/$E2E_TURN_PORT" 2>/dev/null; do
+    kill -0 "$CR_TURN_PID" 2>/dev/null || { echo "turnserver exited:" >&2; cat "$CR_TMP/turnserver.out" "$E2E_TURN_LOG" >&2 2>/dev/null; exit 1; }
+    [ "$SECONDS" -lt "$deadline" ] || cr_die "turnserver not listening on 127.0.0.1:$E2E_TURN_PORT within 15 s"
+    sleep 0.2
+  done
+  E2E_TURN_URLS="turn:127.0.0.1:$E2E_TURN_PORT?transport=udp,turn:127.0.0.1:$E2E_TURN_PORT?transport=tcp"
+  export E2E_TURN_URLS E2E_TURN_PORT E2E_TURN_LOG
+  echo "coturn ready on 127.0.0.1:$E2E_TURN_PORT (netns $NETNS, log $E2E_TURN_LOG)" >&2
+}
+
 cr_cleanup() {
   local rc=$?
   if [ -n "${CR_SERVER_PID:-}" ] && kill -0 "$CR_SERVER_PID" 2>/dev/null; then
@@ -73,6 +132,12 @@ cr_cleanup() {
     for _ in $(seq 1 50); do kill -0 "$CR_SERVER_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$CR_SERVER_PID" 2>/dev/null || true
     wait "$CR_SERVER_PID" 2>/dev/null || true
+  fi
+  if [ -n "${CR_TURN_PID:-}" ] && kill -0 "$CR_TURN_PID" 2>/dev/null; then
+    kill -TERM "$CR_TURN_PID" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$CR_TURN_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$CR_TURN_PID" 2>/dev/null || true
+    wait "$CR_TURN_PID" 2>/dev/null || true
   fi
   if [ -n "${NETNS:-}" ]; then
     # Anything still running in the namespace (e.g. a Chromium left behind by a killed test).

@@ -1,0 +1,942 @@
+//! Chat channels (issue #5, F129–F147): one channel per practitioner and client, created with
+//! the pair's first appointment (F135) or by the practitioner (F136); colleagues may join it
+//! (F137); department colleagues read and answer when the organisation allows it (F141).
+//!
+//! - Staff HTTP routes (session cookie): list with unread counts, create, join, history
+//!   (paginated), mark read, delete history (F143).
+//! - [`Clinic::chat_send`], [`Clinic::chat_history`], … serve the signalling hub (through the
+//!   composing binary's `ChatStore`), which carries messages in real time.
+//! - `POST /invitations/chat` gives a patient a chat-only token from their invitation link at
+//!   any time from booking until [`CHAT_LINK_DAYS`] after the appointment (F146), when the
+//!   organisation has continuous chat; it never enters the waiting room.
+//!
+//! Invariants: every access is checked against the channel's organisation and the caller's
+//! rights, on every call, from fresh database rows (another organisation's channel is a 404); a
+//! message is acknowledged only after its transaction committed; message texts never reach the
+//! logs.
+
+mod db;
+
+use std::sync::{Arc, RwLock};
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+pub use db::PartyKind;
+use db::{ChannelListRow, ChannelRow, MessageRow};
+
+use crate::auth::CurrentStaff;
+use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::ids::{AppointmentId, ChatChannelId, ClientId, DepartmentId, OrganisationId, StaffId};
+use crate::org_settings::{ChatAfterConsultation, OrganisationSettings};
+use crate::staff::Role;
+use crate::tokens::sha256;
+use crate::{Clinic, Route};
+
+/// Longest message, in characters.
+pub const MAX_TEXT_CHARS: usize = 4000;
+/// Longest client-generated message id, in bytes.
+pub const MAX_CLIENT_MSG_ID: usize = 64;
+/// Largest history page.
+pub const MAX_PAGE: i64 = 200;
+/// How long after the appointment its invitation link still opens the chat (F146).
+pub const CHAT_LINK_DAYS: i64 = 30;
+/// `aud` of chat-only tokens (distinct from join tokens: they never open a waiting room).
+pub const CHAT_AUDIENCE: &str = "consultroom-chat";
+
+/// Who is using a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChatPrincipal {
+    /// A staff member (session cookie or staff join token).
+    Staff(StaffId),
+    /// A patient through one appointment's invitation: the channel of that appointment's
+    /// client and practitioner.
+    Appointment(AppointmentId),
+    /// A patient as a client (the portal, F147, once it exists): all their channels.
+    Client(ClientId),
+}
+
+/// Where a patient is while chatting; decides which organisation settings apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChatPresence {
+    /// Staff.
+    Staff,
+    /// In the waiting room (`chat_in_waiting_room`, F131).
+    Waiting,
+    /// In the consultation (always allowed).
+    InConsultation,
+    /// Outside a visit: the chat-only link or the portal (`continuous_chat`, F129/F130).
+    Away,
+}
+
+/// Why a chat operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// No such channel for this caller (also another organisation's).
+    #[error("no such chat channel")]
+    NotFound,
+    /// Not allowed now (organisation settings).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// Bad input.
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// Storage failure.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for ChatError {
+    fn from(e: sqlx::Error) -> Self {
+        ChatError::Internal(e.into())
+    }
+}
+
+impl From<ChatError> for ApiError {
+    fn from(e: ChatError) -> Self {
+        match e {
+            ChatError::NotFound => ApiError::NotFound("chat channel"),
+            ChatError::Forbidden(m) => ApiError::Forbidden(m),
+            ChatError::Invalid(m) => ApiError::invalid(m),
+            ChatError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// A channel as listed to its users.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChatChannelSummary {
+    pub channel_id: ChatChannelId,
+    pub practitioner_id: StaffId,
+    pub practitioner_name: String,
+    pub client_id: ClientId,
+    pub client_name: String,
+    pub last_seq: i64,
+    pub cleared_through_seq: i64,
+    pub unread: i64,
+    /// The caller joined this colleague's channel (F137).
+    pub joined: bool,
+    pub updated_at: String,
+}
+
+/// A stored message.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChatMessage {
+    pub channel_id: ChatChannelId,
+    pub seq: i64,
+    pub sender_kind: PartyKind,
+    pub sender_id: String,
+    pub sender_name: String,
+    pub client_msg_id: String,
+    pub text: String,
+    pub sent_at: DateTime<Utc>,
+}
+
+impl Serialize for PartyKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            PartyKind::Staff => "staff",
+            PartyKind::Client => "patient",
+        })
+    }
+}
+
+/// Who may see a channel's messages live: staff by id, and the connected staff of a department
+/// when department access is on. The channel's patient is reached through its subscription.
+#[derive(Clone, Debug, Default)]
+pub struct ChatAudience {
+    pub staff_ids: Vec<StaffId>,
+    pub department_id: Option<DepartmentId>,
+}
+
+/// A committed send.
+#[derive(Clone, Debug)]
+pub struct ChatSent {
+    pub message: ChatMessage,
+    /// A retry of an earlier send: nothing new was stored (and nothing should be fanned out).
+    pub duplicate: bool,
+    pub audience: ChatAudience,
+}
+
+/// One page of history.
+#[derive(Clone, Debug)]
+pub struct ChatPage {
+    /// Oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// More messages lie beyond the page in the direction asked.
+    pub has_more: bool,
+    pub cleared_through_seq: i64,
+    pub last_seq: i64,
+}
+
+/// Which part of the history to read.
+#[derive(Clone, Copy, Debug)]
+pub enum ChatRange {
+    /// Messages with seq > n, oldest first (catching up after a reconnect).
+    After(i64),
+    /// Messages with seq < n, the newest of them (scrolling back); `None` = the latest.
+    Before(Option<i64>),
+}
+
+/// Called with a channel whose history was deleted and the seq it was deleted through.
+pub type ChatClearedListener = Arc<dyn Fn(ChatChannelId, i64) + Send + Sync>;
+
+/// The registered listeners (a field of the clinic's shared state).
+#[derive(Default)]
+pub(crate) struct Listeners(RwLock<Vec<ChatClearedListener>>);
+
+/// A channel the caller may use, with what the caller is in it.
+struct Access {
+    channel: ChannelRow,
+    reader: (PartyKind, String),
+    /// The reader's name (staff; the client's name for patients).
+    reader_name: String,
+    /// Colleagues who joined the channel (F137).
+    members: Vec<StaffId>,
+    settings: OrganisationSettings,
+}
+
+fn message(channel: ChatChannelId, r: MessageRow) -> ChatMessage {
+    ChatMessage {
+        channel_id: channel,
+        seq: r.seq,
+        sender_kind: if r.sender_kind == "staff" {
+            PartyKind::Staff
+        } else {
+            PartyKind::Client
+        },
+        sender_id: r.sender_id,
+        sender_name: r.sender_name,
+        client_msg_id: r.client_msg_id,
+        text: r.text,
+        sent_at: r.created_at,
+    }
+}
+
+fn summary(r: ChannelListRow) -> ChatChannelSummary {
+    ChatChannelSummary {
+        channel_id: r.chat_channel_id,
+        practitioner_id: r.practitioner_id,
+        practitioner_name: r.practitioner_name,
+        client_id: r.client_id,
+        client_name: r.client_name,
+        last_seq: r.last_seq,
+        cleared_through_seq: r.cleared_through_seq,
+        unread: r.unread,
+        joined: r.joined,
+        updated_at: r.updated_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+    }
+}
+
+/// The department whose staff share a practitioner's chats, when the organisation allows it.
+fn shared_department(settings: &OrganisationSettings, ch: &ChannelRow) -> Option<DepartmentId> {
+    settings
+        .department_chat_access
+        .then_some(ch.practitioner_department_id)
+        .flatten()
+}
+
+impl Clinic {
+    /// Registers `f` to run after a channel's history was deleted (through the API, or after a
+    /// consultation). It runs on the request's task: return quickly.
+    pub fn on_chat_cleared(&self, f: ChatClearedListener) {
+        self.inner
+            .chat_listeners
+            .0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(f);
+    }
+
+    fn chat_cleared(&self, channel: ChatChannelId, through: i64) {
+        let listeners = self
+            .inner
+            .chat_listeners
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for f in listeners {
+            f(channel, through);
+        }
+    }
+
+    /// The channel of an appointment's practitioner and client, created if missing (F135).
+    pub async fn ensure_chat_channel_for_appointment(
+        &self,
+        appointment_id: AppointmentId,
+    ) -> Result<Option<ChatChannelId>, ChatError> {
+        let Some((org, practitioner, client, _)) =
+            self.store().appointment_pair(appointment_id).await?
+        else {
+            return Ok(None);
+        };
+        let (id, _) = self
+            .store()
+            .ensure_chat_channel(org, practitioner, client, None, self.now())
+            .await?;
+        Ok(Some(id))
+    }
+
+    /// Checks that `who` (of organisation `org`) may use channel `id`.
+    async fn chat_access(
+        &self,
+        who: ChatPrincipal,
+        org: OrganisationId,
+        id: ChatChannelId,
+    ) -> Result<Access, ChatError> {
+        let store = self.store();
+        let channel = store
+            .chat_channel(org, id)
+            .await?
+            .ok_or(ChatError::NotFound)?;
+        let settings = self.organisation_settings(org).await.map_err(api_to_chat)?;
+        let members = store.chat_members(id).await?;
+        let (reader, reader_name) = match who {
+            ChatPrincipal::Staff(staff_id) => {
+                let staff = store
+                    .staff_by_id(staff_id)
+                    .await?
+                    .ok_or(ChatError::NotFound)?
+                    .into_staff()?;
+                if staff.organisation_id != org {
+                    return Err(ChatError::NotFound);
+                }
+                let allowed = channel.practitioner_id == staff_id
+                    || members.contains(&staff_id)
+                    || (staff.department_id.is_some()
+                        && shared_department(&settings, &channel) == staff.department_id);
+                if !allowed {
+                    return Err(ChatError::NotFound);
+                }
+                ((PartyKind::Staff, staff_id.to_string()), staff.name)
+            }
+            ChatPrincipal::Appointment(a) => {
+                let (a_org, practitioner, client, status) = store
+                    .appointment_pair(a)
+                    .await?
+                    .ok_or(ChatError::NotFound)?;
+                if a_org != org
+                    || status == "cancelled"
+                    || practitioner != channel.practitioner_id
+                    || client != channel.client_id
+                {
+                    return Err(ChatError::NotFound);
+                }
+                (
+                    (PartyKind::Client, client.to_string()),
+                    channel.client_name.clone(),
+                )
+            }
+            ChatPrincipal::Client(c) => {
+                if c != channel.client_id {
+                    return Err(ChatError::NotFound);
+                }
+                (
+                    (PartyKind::Client, c.to_string()),
+                    channel.client_name.clone(),
+                )
+            }
+        };
+        Ok(Access {
+            channel,
+            reader,
+            reader_name,
+            members,
+            settings,
+        })
+    }
+
+    /// Refuses a patient where the organisation's settings close the chat.
+    fn chat_presence_allowed(
+        settings: &OrganisationSettings,
+        presence: ChatPresence,
+    ) -> Result<(), ChatError> {
+        match presence {
+            ChatPresence::Staff | ChatPresence::InConsultation => Ok(()),
+            ChatPresence::Waiting if settings.chat_in_waiting_room => Ok(()),
+            ChatPresence::Waiting => Err(ChatError::Forbidden(
+                "chat in the waiting room is not enabled by this organisation",
+            )),
+            ChatPresence::Away if settings.continuous_chat => Ok(()),
+            ChatPresence::Away => Err(ChatError::Forbidden(
+                "this organisation offers chat only during consultations",
+            )),
+        }
+    }
+
+    /// The channels `who` may use (a patient through an appointment: that appointment's
+    /// channel, created if missing), with unread counts.
+    pub async fn chat_channels(
+        &self,
+        who: ChatPrincipal,
+        org: OrganisationId,
+        client_filter: Option<ClientId>,
+    ) -> Result<Vec<ChatChannelSummary>, ChatError> {
+        let store = self.store();
+        let rows = match who {
+            ChatPrincipal::Staff(staff_id) => {
+                let staff = store
+                    .staff_by_id(staff_id)
+                    .await?
+                    .ok_or(ChatError::NotFound)?
+                    .into_staff()?;
+                if staff.organisation_id != org {
+                    return Err(ChatError::NotFound);
+                }
+                let settings = self.organisation_settings(org).await.map_err(api_to_chat)?;
+                let department = staff
+                    .department_id
+                    .filter(|_| settings.department_chat_access);
+                store
+                    .chat_channels_for_staff(org, staff_id, department, client_filter)
+                    .await?
+            }
+            ChatPrincipal::Appointment(a) => {
+                let Some((a_org, practitioner, client, status)) = store.appointment_pair(a).await?
+                else {
+                    return Ok(vec![]);
+                };
+                if a_org != org || status == "cancelled" {
+                    return Ok(vec![]);
+                }
+                store
+                    .ensure_chat_channel(org, practitioner, client, None, self.now())
+                    .await?;
+                store
+                    .chat_channels_for_client(org, client, Some(practitioner))
+                    .await?
+            }
+            ChatPrincipal::Client(c) => store.chat_channels_for_client(org, c, None).await?,
+        };
+        Ok(rows.into_iter().map(summary).collect())
+    }
+
+    /// Stores a message and returns it once committed, with who should see it live. A retry
+    /// (same sender and `client_msg_id`) returns the first copy with `duplicate: true`.
+    pub async fn chat_send(
+        &self,
+        who: ChatPrincipal,
+        org: OrganisationId,
+        presence: ChatPresence,
+        id: ChatChannelId,
+        client_msg_id: &str,
+        text: &str,
+    ) -> Result<ChatSent, ChatError> {
+        if client_msg_id.is_empty() || client_msg_id.len() > MAX_CLIENT_MSG_ID {
+            return Err(ChatError::Invalid("client_msg_id must be 1 to 64 bytes"));
+        }
+        let chars = text.chars().count();
+        if text.trim().is_empty() || chars > MAX_TEXT_CHARS {
+            return Err(ChatError::Invalid("text must be 1 to 4000 characters"));
+        }
+        if text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            return Err(ChatError::Invalid("control characters are not allowed"));
+        }
+        let access = self.chat_access(who, org, id).await?;
+        Self::chat_presence_allowed(&access.settings, presence)?;
+        let (kind, sender_id) = &access.reader;
+        let appended = self
+            .store()
+            .append_chat_message(id, *kind, sender_id, client_msg_id, text, self.now())
+            .await?;
+        let sender_name = access.reader_name.clone();
+        let mut staff_ids = vec![access.channel.practitioner_id];
+        staff_ids.extend(access.members.iter().copied());
+        Ok(ChatSent {
+            message: ChatMessage {
+                channel_id: id,
+                seq: appended.seq,
+                sender_kind: *kind,
+                sender_id: sender_id.clone(),
+                sender_name,
+                client_msg_id: client_msg_id.to_owned(),
+                text: if appended.deleted {
+                    String::new()
+                } else {
+                    text.to_owned()
+                },
+                sent_at: appended.created_at,
+            },
+            duplicate: appended.duplicate,
+            audience: ChatAudience {
+                staff_ids,
+                department_id: shared_department(&access.settings, &access.channel),
+            },
+        })
+    }
+
+    /// A page of a channel's history.
+    pub async fn chat_history(
+        &self,
+        who: ChatPrincipal,
+        org: OrganisationId,
+        presence: ChatPresence,
+        id: ChatChannelId,
+        range: ChatRange,
+        limit: i64,
+    ) -> Result<ChatPage, ChatError> {
+        let access = self.chat_access(who, org, id).await?;
+        Self::chat_presence_allowed(&access.settings, presence)?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        let store = self.store();
+        // One more than asked tells whether there is more.
+        let (mut rows, forward) = match range {
+            ChatRange::After(after) => (
+                store
+                    .chat_messages_after(id, after.max(0), limit + 1)
+                    .await?,
+                true,
+            ),
+            ChatRange::Before(before) => (
+                store
+                    .chat_messages_before(id, before.unwrap_or(i64::MAX), limit + 1)
+                    .await?,
+                false,
+            ),
+        };
+        let has_more = rows.len() as i64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        if !forward {
+            rows.reverse();
+        }
+        Ok(ChatPage {
+            messages: rows.into_iter().map(|r| message(id, r)).collect(),
+            has_more,
+            cleared_through_seq: access.channel.cleared_through_seq,
+            last_seq: access.channel.last_seq,
+        })
+    }
+
+    /// Records that `who` has read channel `id` up to `seq`.
+    pub async fn chat_mark_read(
+        &self,
+        who: ChatPrincipal,
+        org: OrganisationId,
+        id: ChatChannelId,
+        seq: i64,
+    ) -> Result<(), ChatError> {
+        let access = self.chat_access(who, org, id).await?;
+        let seq = seq.clamp(0, access.channel.last_seq);
+        let (kind, reader) = &access.reader;
+        self.store()
+            .mark_chat_read(id, *kind, reader, seq, self.now())
+            .await?;
+        Ok(())
+    }
+
+    /// After an appointment's consultation: with `chat_after_consultation: delete` (F133), its
+    /// channel's messages are deleted. Returns the channel and the seq deleted through.
+    pub async fn chat_consultation_completed(
+        &self,
+        appointment_id: AppointmentId,
+    ) -> Result<Option<(ChatChannelId, i64)>, ChatError> {
+        let Some(channel) = self
+            .store()
+            .chat_channel_of_appointment(appointment_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let settings = self
+            .organisation_settings(channel.organisation_id)
+            .await
+            .map_err(api_to_chat)?;
+        if settings.chat_after_consultation != ChatAfterConsultation::Delete {
+            return Ok(None);
+        }
+        let through = self
+            .store()
+            .clear_chat_history(channel.chat_channel_id, self.now())
+            .await?;
+        tracing::info!(channel_id = %channel.chat_channel_id, "chat deleted after consultation");
+        Ok(Some((channel.chat_channel_id, through)))
+    }
+
+    /// Signs a chat-only token for an appointment (5 minutes, like a join token but with its own
+    /// audience, so the signalling hub's join verifier and the TURN endpoint refuse it).
+    fn issue_chat_token(
+        &self,
+        org: OrganisationId,
+        appointment_id: AppointmentId,
+    ) -> anyhow::Result<(String, DateTime<Utc>)> {
+        let now = self.now();
+        let expires_at = now + self.config().join_token_ttl;
+        let claims = ChatTokenClaims {
+            aud: CHAT_AUDIENCE.to_owned(),
+            iss: crate::tokens::JOIN_ISSUER.to_owned(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            exp: expires_at.timestamp(),
+            organisation_id: org,
+            appointment_id,
+        };
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.join_keys().encoding,
+        )?;
+        Ok((token, expires_at))
+    }
+
+    /// Verifies a chat-only token: the organisation and appointment it grants chat for.
+    pub fn verify_chat_token(&self, token: &str) -> Option<(OrganisationId, AppointmentId)> {
+        if token.len() > 4096 {
+            return None;
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.set_audience(&[CHAT_AUDIENCE]);
+        validation.set_issuer(&[crate::tokens::JOIN_ISSUER]);
+        validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss"]);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.leeway = 0;
+        let data =
+            jsonwebtoken::decode::<ChatTokenClaims>(token, &self.join_keys().decoding, &validation)
+                .ok()?;
+        let now = self.now().timestamp();
+        let c = data.claims;
+        let leeway = crate::tokens::JOIN_LEEWAY_SECS;
+        if c.nbf > now + leeway || c.exp < now - leeway {
+            return None;
+        }
+        Some((c.organisation_id, c.appointment_id))
+    }
+}
+
+fn api_to_chat(e: ApiError) -> ChatError {
+    match e {
+        ApiError::Internal(e) => ChatError::Internal(e),
+        other => ChatError::Internal(anyhow::anyhow!("{other}")),
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct ChatTokenClaims {
+    aud: String,
+    iss: String,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+    organisation_id: OrganisationId,
+    appointment_id: AppointmentId,
+}
+
+/// Routes of this module (relative to `/api/v1`).
+pub(crate) fn routes() -> Vec<Route> {
+    vec![
+        Route::new("GET", "/chat/channels", get(list)),
+        Route::new("POST", "/chat/channels", post(create)),
+        Route::new("GET", "/chat/unread", get(unread)),
+        Route::new("POST", "/chat/channels/{id}/join", post(join)),
+        Route::new("GET", "/chat/channels/{id}/messages", get(history)),
+        Route::new("DELETE", "/chat/channels/{id}/messages", delete(clear)),
+        Route::new("POST", "/chat/channels/{id}/read", post(read)),
+        Route::new("POST", "/invitations/chat", post(invitation_chat)),
+    ]
+}
+
+fn parse_channel(raw: &str) -> ApiResult<ChatChannelId> {
+    raw.parse().map_err(|_| ApiError::NotFound("chat channel"))
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    client_id: Option<String>,
+}
+
+async fn list(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let client = match params.client_id.as_deref() {
+        Some(raw) => Some(
+            raw.parse::<ClientId>()
+                .map_err(|_| ApiError::invalid("client_id must be a client id"))?,
+        ),
+        None => None,
+    };
+    let staff = &current.staff;
+    let channels = clinic
+        .chat_channels(
+            ChatPrincipal::Staff(staff.id),
+            staff.organisation_id,
+            client,
+        )
+        .await?;
+    let total: i64 = channels.iter().map(|c| c.unread).sum();
+    Ok(Json(json!({ "channels": channels, "total_unread": total })))
+}
+
+async fn unread(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+) -> ApiResult<Json<serde_json::Value>> {
+    let staff = &current.staff;
+    let channels = clinic
+        .chat_channels(ChatPrincipal::Staff(staff.id), staff.organisation_id, None)
+        .await?;
+    let mut by_client = serde_json::Map::new();
+    for c in &channels {
+        let entry = by_client.entry(c.client_id.to_string()).or_insert(json!(0));
+        *entry = json!(entry.as_i64().unwrap_or(0) + c.unread);
+    }
+    let total: i64 = channels.iter().map(|c| c.unread).sum();
+    Ok(Json(
+        json!({ "total_unread": total, "by_client": by_client }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct CreateRequest {
+    client_id: ClientId,
+}
+
+/// F136: a practitioner opens a channel between themselves and a client; if the pair has one
+/// already, that one is returned (200).
+async fn create(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+    ApiJson(req): ApiJson<CreateRequest>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let staff = &current.staff;
+    clinic
+        .store()
+        .client_in_organisation(staff.organisation_id, req.client_id)
+        .await?
+        .ok_or(ApiError::NotFound("client"))?;
+    let (id, created) = clinic
+        .store()
+        .ensure_chat_channel(
+            staff.organisation_id,
+            staff.id,
+            req.client_id,
+            Some(staff.id),
+            clinic.now(),
+        )
+        .await?;
+    if created {
+        tracing::info!(channel_id = %id, staff_id = %staff.id, "chat channel created");
+    }
+    let channel = one_summary(&clinic, &current, id).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(json!({ "channel": channel }))))
+}
+
+async fn one_summary(
+    clinic: &Clinic,
+    current: &CurrentStaff,
+    id: ChatChannelId,
+) -> ApiResult<ChatChannelSummary> {
+    let staff = &current.staff;
+    let channel = clinic
+        .store()
+        .chat_channel(staff.organisation_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("chat channel"))?;
+    clinic
+        .chat_channels(
+            ChatPrincipal::Staff(staff.id),
+            staff.organisation_id,
+            Some(channel.client_id),
+        )
+        .await?
+        .into_iter()
+        .find(|c| c.channel_id == id)
+        .ok_or(ApiError::NotFound("chat channel"))
+}
+
+/// F137: join a colleague's channel with a client the caller also treats (they have their own
+/// channel with that client), or whose practitioner is in the caller's department when the
+/// organisation shares department chats.
+async fn join(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let id = parse_channel(&id)?;
+    let staff = &current.staff;
+    let store = clinic.store();
+    let channel = store
+        .chat_channel(staff.organisation_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("chat channel"))?;
+    if channel.practitioner_id != staff.id {
+        let settings = clinic.organisation_settings(staff.organisation_id).await?;
+        let own = store
+            .chat_channels_for_staff(
+                staff.organisation_id,
+                staff.id,
+                None,
+                Some(channel.client_id),
+            )
+            .await?
+            .iter()
+            .any(|c| c.practitioner_id == staff.id);
+        let department = staff.department_id.is_some()
+            && shared_department(&settings, &channel) == staff.department_id;
+        if staff.role == Role::OrganisationAdmin && !own && !department {
+            return Err(ApiError::Forbidden(
+                "organisation admins join only channels of clients they treat",
+            ));
+        }
+        if !own && !department {
+            return Err(ApiError::NotFound("chat channel"));
+        }
+        store.add_chat_member(id, staff.id, clinic.now()).await?;
+        tracing::info!(channel_id = %id, staff_id = %staff.id, "chat channel joined");
+    }
+    let channel = one_summary(&clinic, &current, id).await?;
+    Ok(Json(json!({ "channel": channel })))
+}
+
+#[derive(Deserialize)]
+struct HistoryParams {
+    before_seq: Option<i64>,
+    after_seq: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn history(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+    Path(id): Path<String>,
+    params: Result<Query<HistoryParams>, QueryRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let id = parse_channel(&id)?;
+    let range = match (params.after_seq, params.before_seq) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid("give after_seq or before_seq, not both"));
+        }
+        (Some(a), None) => ChatRange::After(a),
+        (None, b) => ChatRange::Before(b),
+    };
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid("limit must be 1 to 200"));
+    }
+    let staff = &current.staff;
+    let page = clinic
+        .chat_history(
+            ChatPrincipal::Staff(staff.id),
+            staff.organisation_id,
+            ChatPresence::Staff,
+            id,
+            range,
+            limit,
+        )
+        .await?;
+    Ok(Json(json!({
+        "messages": page.messages,
+        "has_more": page.has_more,
+        "cleared_through_seq": page.cleared_through_seq,
+        "last_seq": page.last_seq,
+    })))
+}
+
+#[derive(Deserialize)]
+struct ReadRequest {
+    seq: i64,
+}
+
+async fn read(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ReadRequest>,
+) -> ApiResult<StatusCode> {
+    let id = parse_channel(&id)?;
+    let staff = &current.staff;
+    clinic
+        .chat_mark_read(
+            ChatPrincipal::Staff(staff.id),
+            staff.organisation_id,
+            id,
+            req.seq,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// F143: the practitioner, or a colleague with access (joined, or department), deletes the
+/// history; everyone connected is told (`chat_cleared`).
+async fn clear(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let id = parse_channel(&id)?;
+    let staff = &current.staff;
+    clinic
+        .chat_access(ChatPrincipal::Staff(staff.id), staff.organisation_id, id)
+        .await?;
+    let through = clinic.store().clear_chat_history(id, clinic.now()).await?;
+    tracing::info!(channel_id = %id, staff_id = %staff.id, "chat history deleted");
+    clinic.chat_cleared(id, through);
+    Ok(Json(json!({ "cleared_through_seq": through })))
+}
+
+#[derive(Deserialize)]
+struct InvitationChatRequest {
+    token: String,
+}
+
+/// F146: the invitation link opens the chat early, on time or late — a chat-only token (no
+/// waiting room) from booking until [`CHAT_LINK_DAYS`] after the appointment, when the
+/// organisation has continuous chat. Refusals are the invitation's (no names revealed).
+async fn invitation_chat(
+    State(clinic): State<Clinic>,
+    ApiJson(req): ApiJson<InvitationChatRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let decoded_len = URL_SAFE_NO_PAD
+        .decode(req.token.as_bytes())
+        .map(|b| b.len());
+    if req.token.len() > 128 || decoded_len.is_err() {
+        return Err(ApiError::InvitationNotFound);
+    }
+    let hash = sha256(&req.token);
+    let row = clinic
+        .store()
+        .invitation_by_hash(&hash)
+        .await?
+        .filter(|row| bool::from(row.token_hash.ct_eq(&hash)))
+        .ok_or(ApiError::InvitationNotFound)?;
+    if row.status == "cancelled" {
+        return Err(ApiError::InvitationCancelled);
+    }
+    if clinic.now() > row.starts_at + Duration::days(CHAT_LINK_DAYS) {
+        return Err(ApiError::InvitationExpired);
+    }
+    let settings = clinic.organisation_settings(row.organisation_id).await?;
+    if !settings.continuous_chat {
+        return Err(ApiError::Forbidden(
+            "this organisation offers chat only during consultations",
+        ));
+    }
+    let (token, expires_at) = clinic.issue_chat_token(row.organisation_id, row.appointment_id)?;
+    Ok(Json(json!({
+        "chat_token": token,
+        "chat_token_expires_at": expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+    })))
+}

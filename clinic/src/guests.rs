@@ -1,0 +1,336 @@
+//! Guests of a consultation (issue #4; F16–F17, F74, F116): a staff member who may manage an
+//! appointment invites an extra participant (colleague, family member, interpreter) by link.
+//! `POST /invitations/resolve` with the link's `g.` token mints a guest join token, inside the
+//! appointment's invitation window; the signalling hub lets the guest in only while the
+//! appointment's client is in the consultation.
+//!
+//! Invariants: only SHA-256 digests of guest tokens are stored; the guest list of an appointment
+//! follows the appointment's visibility (another organisation's appointment is a 404); a revoked
+//! guest link is refused like an unknown one; guest names and tokens are never logged.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use crate::appointments::{Appointment, AppointmentStatus};
+use crate::auth::CurrentStaff;
+use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::ids::{AppointmentId, DepartmentId, GuestInvitationId, OrganisationId, StaffId};
+use crate::invitations::{Window, window};
+use crate::store::{Store, dispatch};
+use crate::tokens::{GuestJoin, JoinClaims, random_token, sha256};
+use crate::{Clinic, Route};
+
+/// Guest links carry this prefix before their token (`/join#g.<token>`).
+pub const GUEST_TOKEN_PREFIX: &str = "g.";
+/// Longest guest display name, in characters.
+const MAX_NAME_CHARS: usize = 100;
+/// Most active (unrevoked) guests per appointment.
+const MAX_GUESTS: i64 = 20;
+
+/// Routes of this module (relative to `/api/v1`).
+pub(crate) fn routes() -> Vec<Route> {
+    vec![
+        Route::new("GET", "/appointments/{id}/guests", get(list)),
+        Route::new("POST", "/appointments/{id}/guests", post(create)),
+        Route::new(
+            "DELETE",
+            "/appointments/{id}/guests/{guest_id}",
+            delete(revoke),
+        ),
+    ]
+}
+
+#[derive(sqlx::FromRow)]
+struct GuestRow {
+    guest_invitation_id: GuestInvitationId,
+    display_name: String,
+    created_at: DateTime<Utc>,
+}
+
+impl GuestRow {
+    fn json(&self) -> Value {
+        json!({
+            "id": self.guest_invitation_id,
+            "name": self.display_name,
+            "created_at": self.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct GuestTokenRow {
+    token_hash: Vec<u8>,
+    guest_invitation_id: GuestInvitationId,
+    display_name: String,
+    appointment_id: AppointmentId,
+    organisation_id: OrganisationId,
+    practitioner_id: StaffId,
+    practitioner_name: String,
+    starts_at: DateTime<Utc>,
+    duration_minutes: i32,
+    status: String,
+    department_id: Option<DepartmentId>,
+}
+
+impl Store {
+    async fn insert_guest(
+        &self,
+        appointment_id: AppointmentId,
+        name: &str,
+        token_hash: &[u8],
+        created_by: StaffId,
+        now: DateTime<Utc>,
+    ) -> Result<GuestInvitationId, sqlx::Error> {
+        let id = GuestInvitationId::new();
+        dispatch!(self, pool => {
+            sqlx::query(
+                "insert into guest_invitation (guest_invitation_id, appointment_id, display_name, \
+                 token_hash, created_by, created_at) values ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id)
+            .bind(appointment_id)
+            .bind(name)
+            .bind(token_hash)
+            .bind(created_by)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(id)
+    }
+
+    async fn active_guests(
+        &self,
+        appointment_id: AppointmentId,
+    ) -> Result<Vec<GuestRow>, sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query_as::<_, GuestRow>(
+                "select guest_invitation_id, display_name, created_at from guest_invitation \
+                 where appointment_id = $1 and revoked_at is null \
+                 order by created_at, guest_invitation_id",
+            )
+            .bind(appointment_id)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
+    /// Revokes guest `id` of `appointment_id`; `false` when there is no such active guest.
+    async fn revoke_guest(
+        &self,
+        appointment_id: AppointmentId,
+        id: GuestInvitationId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, sqlx::Error> {
+        let n = dispatch!(self, pool => {
+            sqlx::query(
+                "update guest_invitation set revoked_at = $3 \
+                 where guest_invitation_id = $2 and appointment_id = $1 and revoked_at is null",
+            )
+            .bind(appointment_id)
+            .bind(id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n > 0)
+    }
+
+    /// An active (unrevoked) guest invitation by token hash, with its appointment.
+    async fn guest_by_hash(&self, hash: &[u8]) -> Result<Option<GuestTokenRow>, sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query_as::<_, GuestTokenRow>(
+                "select g.token_hash, g.guest_invitation_id, g.display_name, a.appointment_id, \
+                 a.organisation_id, a.practitioner_id, p.name as practitioner_name, a.starts_at, \
+                 a.duration_minutes, a.status, a.department_id \
+                 from guest_invitation g \
+                 join appointment a on a.appointment_id = g.appointment_id \
+                 join staff p on p.staff_id = a.practitioner_id \
+                 where g.token_hash = $1 and g.revoked_at is null",
+            )
+            .bind(hash)
+            .fetch_optional(pool)
+            .await
+        })
+    }
+}
+
+/// A guest's display name: trimmed, 1–100 characters, no control characters.
+fn valid_name(raw: &str) -> ApiResult<String> {
+    let name = raw.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS {
+        return Err(ApiError::invalid(format!(
+            "name must be 1 to {MAX_NAME_CHARS} characters"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "name must not contain control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// The appointment `raw` if the caller may manage it (its practitioner, its department's admin,
+/// an admin of its organisation); anything else is a 404.
+async fn managed_appointment(
+    clinic: &Clinic,
+    current: &CurrentStaff,
+    raw: &str,
+) -> ApiResult<Appointment> {
+    let id: AppointmentId = raw.parse().map_err(|_| ApiError::NotFound("appointment"))?;
+    crate::appointments::load_visible(clinic, current, id).await
+}
+
+async fn list(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = managed_appointment(&clinic, &current, &id).await?.id;
+    let guests = clinic.store().active_guests(id).await?;
+    Ok(Json(
+        json!({ "guests": guests.iter().map(GuestRow::json).collect::<Vec<_>>() }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct CreateRequest {
+    name: String,
+}
+
+async fn create(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<CreateRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let appointment = managed_appointment(&clinic, &current, &id).await?;
+    let id = appointment.id;
+    let name = valid_name(&req.name)?;
+    if appointment.status != AppointmentStatus::Scheduled {
+        return Err(ApiError::Conflict(
+            "guests can only be added to a scheduled appointment",
+        ));
+    }
+    let store = clinic.store();
+    if store.active_guests(id).await?.len() as i64 >= MAX_GUESTS {
+        return Err(ApiError::Conflict("this appointment has too many guests"));
+    }
+    let token = random_token();
+    let guest_id = store
+        .insert_guest(id, &name, &sha256(&token), current.staff.id, clinic.now())
+        .await?;
+    tracing::info!(appointment_id = %id, %guest_id, staff_id = %current.staff.id, "guest invited");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "guest": { "id": guest_id, "name": name },
+            "invitation_url": format!(
+                "{}/join#{GUEST_TOKEN_PREFIX}{token}",
+                clinic.config().public_url
+            ),
+        })),
+    ))
+}
+
+async fn revoke(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+    Path((id, guest_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let id = managed_appointment(&clinic, &current, &id).await?.id;
+    let guest_id: GuestInvitationId = guest_id.parse().map_err(|_| ApiError::NotFound("guest"))?;
+    if !clinic
+        .store()
+        .revoke_guest(id, guest_id, clinic.now())
+        .await?
+    {
+        return Err(ApiError::NotFound("guest"));
+    }
+    tracing::info!(appointment_id = %id, %guest_id, staff_id = %current.staff.id, "guest revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /invitations/resolve` for a `g.` token: a guest join token inside the appointment's
+/// invitation window. Refusals reveal nothing of the appointment.
+pub(crate) async fn resolve_guest(clinic: &Clinic, token: &str) -> ApiResult<Json<Value>> {
+    let decoded_len = URL_SAFE_NO_PAD.decode(token.as_bytes()).map(|b| b.len());
+    if token.len() > 128 || decoded_len.is_err() {
+        return Err(ApiError::InvitationNotFound);
+    }
+    let hash = sha256(token);
+    let row = clinic
+        .store()
+        .guest_by_hash(&hash)
+        .await?
+        .filter(|row| bool::from(row.token_hash.ct_eq(&hash)))
+        .ok_or(ApiError::InvitationNotFound)?;
+    match row.status.as_str() {
+        "cancelled" => return Err(ApiError::InvitationCancelled),
+        "completed" => return Err(ApiError::InvitationExpired),
+        _ => {}
+    }
+    match window(clinic, row.starts_at, clinic.now()) {
+        Window::TooEarly(opens_at) => return Err(ApiError::InvitationTooEarly { opens_at }),
+        Window::Expired => return Err(ApiError::InvitationExpired),
+        Window::Open => {}
+    }
+    let settings = clinic.organisation_settings(row.organisation_id).await?;
+    let (join, expires_at) = clinic.issue_join_token(JoinClaims::Guest(GuestJoin {
+        appointment_id: row.appointment_id,
+        organisation_id: row.organisation_id,
+        practitioner_id: row.practitioner_id,
+        display_name: row.display_name.clone(),
+        guest_id: row.guest_invitation_id,
+        permissions: settings.permissions(),
+    }))?;
+    tracing::info!(
+        appointment_id = %row.appointment_id,
+        guest_id = %row.guest_invitation_id,
+        "guest invitation resolved"
+    );
+    Ok(Json(json!({
+        "walk_in": false,
+        "guest": true,
+        // The department's waiting-room text, as the client sees it.
+        "settings": settings.patient_view(row.department_id),
+        "appointment": {
+            "starts_at": row.starts_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            "duration_minutes": row.duration_minutes,
+            "practitioner_name": row.practitioner_name,
+            "opens_at": (row.starts_at - clinic.config().invitation_before)
+                .to_rfc3339_opts(SecondsFormat::Secs, true),
+        },
+        "patient_display_name": row.display_name,
+        "signalling_token": join,
+        "signalling_token_expires_at": expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(valid_name("  Ann  ").unwrap(), "Ann");
+        assert!(valid_name("").is_err());
+        assert!(valid_name("   ").is_err());
+        assert!(valid_name("a\u{7}b").is_err());
+        assert!(valid_name("a\nb").is_err());
+        assert!(valid_name(&"é".repeat(100)).is_ok());
+        assert!(valid_name(&"é".repeat(101)).is_err());
+    }
+}

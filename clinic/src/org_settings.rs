@@ -1,0 +1,412 @@
+//! Organisation settings: the organisation admin's switches that shape every consultation of the
+//! organisation — screen and file sharing (F126), chat (F129–F133, F141), the arrival
+//! notification (F93), and the waiting-room text and disclaimer (F97, F102).
+//!
+//! - `GET /organisation/settings`: any staff member of the organisation (the staff app needs them).
+//! - `PUT /organisation/settings`: organisation admins only; fields left out keep their value.
+//! - [`Clinic::organisation_settings`] is what other modules use (join tokens carry the
+//!   permissions that the signalling hub enforces; see [`JoinPermissions`]).
+//!
+//! Invariants: an organisation without a stored row has [`OrganisationSettings::default`]; a
+//! request is validated completely before anything is written; texts never reach the logs.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::routing::{get, put};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::CurrentStaff;
+use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::ids::{DepartmentId, OrganisationId, StaffId};
+use crate::staff::Role;
+use crate::store::{Store, dispatch};
+use crate::{Clinic, Route};
+
+/// Longest waiting-room text or disclaimer, in characters.
+pub const MAX_TEXT_CHARS: usize = 2000;
+
+/// Placeholders a waiting-room text may contain; the patient page fills them in.
+pub const TEXT_PLACEHOLDERS: &[&str] = &["{appointment_time}", "{opens_at}", "{practitioner}"];
+
+/// What happens to a chat channel's messages after a consultation (F132, F133).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatAfterConsultation {
+    /// Messages are kept and the channel stays open for follow-up questions (F132).
+    #[default]
+    Keep,
+    /// Messages are deleted right after the consultation; the channel cannot stay open (F133).
+    Delete,
+}
+
+/// The settings of one organisation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrganisationSettings {
+    /// Participants may share their screen (F126).
+    pub screen_sharing: bool,
+    /// Participants may send files during a consultation (F126).
+    pub file_sharing: bool,
+    /// Continuous chat: patients and staff chat before, during and after consultations (F129).
+    /// When off, chat exists only during a consultation and is deleted right after it (F130).
+    pub continuous_chat: bool,
+    /// Waiting patients see and may send chat messages (F94, F131).
+    pub chat_in_waiting_room: bool,
+    /// Keep or delete messages after a consultation (F132, F133).
+    pub chat_after_consultation: ChatAfterConsultation,
+    /// Department admins and colleagues of the department may read and answer a practitioner's
+    /// patient chats (F141).
+    pub department_chat_access: bool,
+    /// Staff get a browser notification (besides the doorbell) when a patient arrives (F93).
+    pub arrival_notification: bool,
+    /// Text shown to waiting patients; may hold [`TEXT_PLACEHOLDERS`] (F97). Empty = the
+    /// product's default text.
+    pub waiting_room_text: String,
+    /// Per department, a text that replaces `waiting_room_text` for patients of that
+    /// department's appointments (F97: texts per organisation/department). Same placeholders.
+    pub department_waiting_room_texts: BTreeMap<DepartmentId, String>,
+    /// Disclaimer a patient must accept before entering the waiting room (F102). Empty = none.
+    pub disclaimer: String,
+}
+
+impl Default for OrganisationSettings {
+    fn default() -> Self {
+        Self {
+            screen_sharing: true,
+            file_sharing: true,
+            continuous_chat: true,
+            chat_in_waiting_room: true,
+            chat_after_consultation: ChatAfterConsultation::Keep,
+            department_chat_access: false,
+            arrival_notification: true,
+            waiting_room_text: String::new(),
+            department_waiting_room_texts: BTreeMap::new(),
+            disclaimer: String::new(),
+        }
+    }
+}
+
+impl OrganisationSettings {
+    /// What a join token of this organisation grants its holder.
+    pub fn permissions(&self) -> JoinPermissions {
+        JoinPermissions {
+            screen_share: self.screen_sharing,
+            file_sharing: self.file_sharing,
+            chat_in_waiting_room: self.chat_in_waiting_room,
+        }
+    }
+
+    /// The part of the settings a patient's page needs (returned when an invitation or walk-in
+    /// visit is resolved), with the waiting-room text of `department` when it has its own. Holds
+    /// nothing about other patients or staff.
+    pub fn patient_view(&self, department: Option<DepartmentId>) -> serde_json::Value {
+        let text = department
+            .and_then(|d| self.department_waiting_room_texts.get(&d))
+            .filter(|t| !t.is_empty())
+            .unwrap_or(&self.waiting_room_text);
+        serde_json::json!({
+            "screen_sharing": self.screen_sharing,
+            "file_sharing": self.file_sharing,
+            "chat_in_waiting_room": self.chat_in_waiting_room,
+            "waiting_room_text": text,
+            "disclaimer": self.disclaimer,
+        })
+    }
+
+    fn validate(&self) -> ApiResult<()> {
+        validate_text("waiting_room_text", &self.waiting_room_text)?;
+        validate_text("disclaimer", &self.disclaimer)?;
+        validate_placeholders("waiting_room_text", &self.waiting_room_text)?;
+        for text in self.department_waiting_room_texts.values() {
+            validate_text("department_waiting_room_texts", text)?;
+            validate_placeholders("department_waiting_room_texts", text)?;
+        }
+        if !self.continuous_chat && self.chat_after_consultation == ChatAfterConsultation::Keep {
+            // Without continuous chat, messages exist only during the consultation (F130).
+            return Err(ApiError::InvalidField {
+                field: "chat_after_consultation",
+                message: "without continuous chat, messages are deleted after the consultation; \
+                          set chat_after_consultation to \"delete\""
+                    .to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn validate_placeholders(field: &'static str, text: &str) -> ApiResult<()> {
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        let tail = &rest[start..];
+        let end = tail.find('}').map(|e| e + 1).unwrap_or(tail.len());
+        let placeholder = &tail[..end];
+        if !TEXT_PLACEHOLDERS.contains(&placeholder) {
+            return Err(ApiError::InvalidField {
+                field,
+                message: format!(
+                    "unknown placeholder; allowed are {}",
+                    TEXT_PLACEHOLDERS.join(", ")
+                ),
+            });
+        }
+        rest = &tail[end..];
+    }
+    Ok(())
+}
+
+fn validate_text(field: &'static str, text: &str) -> ApiResult<()> {
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(ApiError::InvalidField {
+            field,
+            message: format!("at most {MAX_TEXT_CHARS} characters"),
+        });
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ApiError::InvalidField {
+            field,
+            message: "control characters are not allowed".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The permissions a join token carries, fixed when the token is minted from the organisation's
+/// settings; the signalling hub enforces them for that connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JoinPermissions {
+    /// May publish a screen-share track.
+    pub screen_share: bool,
+    /// May send files in a consultation.
+    pub file_sharing: bool,
+    /// Patients: may chat while waiting. Staff: waiting patients may chat with them.
+    pub chat_in_waiting_room: bool,
+}
+
+impl Default for JoinPermissions {
+    fn default() -> Self {
+        OrganisationSettings::default().permissions()
+    }
+}
+
+/// A partial update: every field optional.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateRequest {
+    screen_sharing: Option<bool>,
+    file_sharing: Option<bool>,
+    continuous_chat: Option<bool>,
+    chat_in_waiting_room: Option<bool>,
+    chat_after_consultation: Option<ChatAfterConsultation>,
+    department_chat_access: Option<bool>,
+    arrival_notification: Option<bool>,
+    waiting_room_text: Option<String>,
+    department_waiting_room_texts: Option<BTreeMap<DepartmentId, String>>,
+    disclaimer: Option<String>,
+}
+
+impl UpdateRequest {
+    fn apply(self, s: &mut OrganisationSettings) {
+        macro_rules! set {
+            ($($f:ident),*) => { $(if let Some(v) = self.$f { s.$f = v; })* };
+        }
+        set!(
+            screen_sharing,
+            file_sharing,
+            continuous_chat,
+            chat_in_waiting_room,
+            chat_after_consultation,
+            department_chat_access,
+            arrival_notification,
+            waiting_room_text,
+            department_waiting_room_texts,
+            disclaimer
+        );
+        s.waiting_room_text = s.waiting_room_text.trim().to_owned();
+        // An empty department text means "use the organisation's": not stored.
+        s.department_waiting_room_texts = std::mem::take(&mut s.department_waiting_room_texts)
+            .into_iter()
+            .map(|(d, t)| (d, t.trim().to_owned()))
+            .filter(|(_, t)| !t.is_empty())
+            .collect();
+        s.disclaimer = s.disclaimer.trim().to_owned();
+    }
+}
+
+impl Store {
+    async fn organisation_settings_json(
+        &self,
+        organisation_id: OrganisationId,
+    ) -> Result<Option<String>, sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query_scalar::<_, String>(
+                "select settings from organisation_settings where organisation_id = $1",
+            )
+            .bind(organisation_id)
+            .fetch_optional(pool)
+            .await
+        })
+    }
+
+    async fn upsert_organisation_settings(
+        &self,
+        organisation_id: OrganisationId,
+        settings: &str,
+        updated_by: StaffId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query(
+                "insert into organisation_settings (organisation_id, settings, updated_by, \
+                 updated_at) values ($1, $2, $3, $4) \
+                 on conflict (organisation_id) do update set settings = excluded.settings, \
+                 updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+            )
+            .bind(organisation_id)
+            .bind(settings)
+            .bind(updated_by)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })
+    }
+}
+
+impl Clinic {
+    /// The settings of `organisation_id` (defaults when never saved).
+    pub async fn organisation_settings(
+        &self,
+        organisation_id: OrganisationId,
+    ) -> ApiResult<OrganisationSettings> {
+        match self
+            .store()
+            .organisation_settings_json(organisation_id)
+            .await?
+        {
+            None => Ok(OrganisationSettings::default()),
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored settings: {e}"))),
+        }
+    }
+}
+
+/// Routes of this module (relative to `/api/v1`).
+pub(crate) fn routes() -> Vec<Route> {
+    vec![
+        Route::new("GET", "/organisation/settings", get(read)),
+        Route::new("PUT", "/organisation/settings", put(update)),
+    ]
+}
+
+async fn read(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+) -> ApiResult<Json<OrganisationSettings>> {
+    Ok(Json(
+        clinic
+            .organisation_settings(current.staff.organisation_id)
+            .await?,
+    ))
+}
+
+async fn update(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+    ApiJson(req): ApiJson<UpdateRequest>,
+) -> ApiResult<Json<OrganisationSettings>> {
+    let staff = &current.staff;
+    if staff.role != Role::OrganisationAdmin {
+        return Err(ApiError::Forbidden(
+            "only an organisation admin may change the organisation settings",
+        ));
+    }
+    let mut settings = clinic.organisation_settings(staff.organisation_id).await?;
+    req.apply(&mut settings);
+    settings.validate()?;
+    // Department texts only for this organisation's departments (another's is "not found").
+    if !settings.department_waiting_room_texts.is_empty() {
+        let own: Vec<DepartmentId> = clinic
+            .store()
+            .departments_of(staff.organisation_id)
+            .await?
+            .into_iter()
+            .map(|d| d.department_id)
+            .collect();
+        if settings
+            .department_waiting_room_texts
+            .keys()
+            .any(|d| !own.contains(d))
+        {
+            return Err(ApiError::InvalidField {
+                field: "department_waiting_room_texts",
+                message: "unknown department".to_owned(),
+            });
+        }
+    }
+    let text =
+        serde_json::to_string(&settings).map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
+    clinic
+        .store()
+        .upsert_organisation_settings(staff.organisation_id, &text, staff.id, clinic.now())
+        .await?;
+    tracing::info!(staff_id = %staff.id, "organisation settings changed");
+    Ok(Json(settings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_checked() {
+        let mut s = OrganisationSettings {
+            waiting_room_text: "Welcome from {opens_at}; {practitioner} sees you at \
+                                {appointment_time}."
+                .into(),
+            ..Default::default()
+        };
+        assert!(s.validate().is_ok());
+        s.waiting_room_text = "Hi {name}".into();
+        assert!(s.validate().is_err());
+        s.waiting_room_text = "unclosed {opens_at".into();
+        assert!(s.validate().is_err());
+        s.waiting_room_text = "braces } alone are fine".into();
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn texts_are_bounded_and_plain() {
+        let mut s = OrganisationSettings {
+            disclaimer: "x".repeat(MAX_TEXT_CHARS + 1),
+            ..Default::default()
+        };
+        assert!(s.validate().is_err());
+        s.disclaimer = "line one\nline two\tend".into();
+        assert!(s.validate().is_ok());
+        s.disclaimer = "bell\u{7}".into();
+        assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn chat_without_continuity_must_delete() {
+        let mut s = OrganisationSettings {
+            continuous_chat: false,
+            ..Default::default()
+        };
+        assert!(s.validate().is_err());
+        s.chat_after_consultation = ChatAfterConsultation::Delete;
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn old_tokens_without_permissions_get_the_defaults() {
+        let p: JoinPermissions = serde_json::from_str("{}").unwrap();
+        assert_eq!(p, OrganisationSettings::default().permissions());
+    }
+}

@@ -1,0 +1,316 @@
+//! Chat channels (issue #5): automatic creation with the first appointment (F135), creating and
+//! joining (F136, F137), department access by setting (F141), organisation isolation, unread
+//! counts (F139, F140), paginated history and deleting it (F143).
+
+use consultroom_clinic::chat::{ChatError, ChatPresence, ChatPrincipal};
+use consultroom_clinic::ids::ChatChannelId;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn channel_ids(body: &Value) -> Vec<String> {
+    body["channels"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|c| c["channel_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+pub async fn chat_channel_rules(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let w = app.world().await;
+    let doc = app.login(DOC_CARDIO).await;
+    let derma = app.login(DOC_DERMA).await;
+    let cardio_admin = app.login(CARDIO_ADMIN).await;
+    let admin_a = app.login(ADMIN_A).await;
+    let doc_b = app.login(DOC_B).await;
+
+    let (status, _) = send(app.http().get(app.url("/chat/channels"))).await;
+    assert_eq!(status, 401);
+
+    // F135: booking creates the pair's channel; a second booking reuses it.
+    for hours in [1, 30] {
+        let (status, body) = app
+            .book(
+                &doc,
+                json!({"client_id": w.client_a, "duration_minutes": 15,
+                       "starts_at": app.clock_now() + chrono::Duration::hours(hours)}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = send(doc.get(app.url("/chat/channels"))).await;
+    assert_eq!(status, 200, "{body}");
+    let ids = channel_ids(&body);
+    assert_eq!(ids.len(), 1, "{body}");
+    let channel = ids[0].clone();
+    let channel_id: ChatChannelId = channel.parse().unwrap();
+    assert_eq!(body["channels"][0]["client_name"], CLIENT_A_NAME);
+    assert_eq!(body["channels"][0]["joined"], false);
+    let messages = app.url(&format!("/chat/channels/{channel}/messages"));
+
+    // The patient writes (as a client, e.g. from the portal).
+    for i in 0..7 {
+        app.clinic
+            .chat_send(
+                ChatPrincipal::Client(w.client_a),
+                w.org_a,
+                ChatPresence::Away,
+                channel_id,
+                &format!("p{i}"),
+                &format!("question {i}"),
+            )
+            .await
+            .unwrap();
+    }
+    let (_, unread) = send(doc.get(app.url("/chat/unread"))).await;
+    assert_eq!(unread["total_unread"], 7, "{unread}");
+    assert_eq!(unread["by_client"][w.client_a.to_string()], 7);
+
+    // Paginated history.
+    let (status, page) = send(doc.get(format!("{messages}?limit=3"))).await;
+    assert_eq!(status, 200, "{page}");
+    let seqs = |p: &Value| -> Vec<i64> {
+        p["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["seq"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(seqs(&page), vec![5, 6, 7]);
+    assert_eq!(page["has_more"], true);
+    assert_eq!(page["messages"][0]["sender_kind"], "patient");
+    let (_, page) = send(doc.get(format!("{messages}?before_seq=5&limit=3"))).await;
+    assert_eq!(seqs(&page), vec![2, 3, 4]);
+    let (_, page) = send(doc.get(format!("{messages}?after_seq=5"))).await;
+    assert_eq!(seqs(&page), vec![6, 7]);
+    assert_eq!(page["has_more"], false);
+    for bad in ["?after_seq=1&before_seq=3", "?limit=0", "?limit=201"] {
+        let (status, _) = send(doc.get(format!("{messages}{bad}"))).await;
+        assert_eq!(status, 422, "{bad}");
+    }
+
+    // Mark read.
+    let (status, _) = send(
+        doc.post(app.url(&format!("/chat/channels/{channel}/read")))
+            .json(&json!({"seq": 7})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, unread) = send(doc.get(app.url("/chat/unread"))).await;
+    assert_eq!(unread["total_unread"], 0);
+
+    // Another department, the same department's admin without the setting, another
+    // organisation: nothing listed, 404 everywhere.
+    for (who, http) in [
+        ("derma", &derma),
+        ("cardio admin", &cardio_admin),
+        ("org admin", &admin_a),
+        ("org b", &doc_b),
+    ] {
+        let (_, body) = send(http.get(app.url("/chat/channels"))).await;
+        assert_eq!(channel_ids(&body), Vec::<String>::new(), "{who}");
+        let (status, _) = send(http.get(&messages)).await;
+        assert_eq!(status, 404, "{who}");
+        let (status, _) = send(http.delete(&messages)).await;
+        assert_eq!(status, 404, "{who}");
+    }
+    let (status, _) = send(derma.post(app.url(&format!("/chat/channels/{channel}/join")))).await;
+    assert_eq!(
+        status, 404,
+        "no own channel with the client, no department access"
+    );
+    let (status, _) = send(doc_b.post(app.url(&format!("/chat/channels/{channel}/join")))).await;
+    assert_eq!(status, 404);
+    let (status, _) = send(
+        doc_b
+            .post(app.url("/chat/channels"))
+            .json(&json!({"client_id": w.client_a})),
+    )
+    .await;
+    assert_eq!(status, 404, "another organisation's client");
+    // Through the hub: another organisation's client or staff is refused the same way.
+    let refused = app
+        .clinic
+        .chat_send(
+            ChatPrincipal::Client(w.client_b),
+            w.org_b,
+            ChatPresence::Away,
+            channel_id,
+            "x",
+            "hello",
+        )
+        .await;
+    assert!(matches!(refused, Err(ChatError::NotFound)), "{refused:?}");
+    let refused = app
+        .clinic
+        .chat_send(
+            ChatPrincipal::Staff(w.doc_b),
+            w.org_a,
+            ChatPresence::Staff,
+            channel_id,
+            "x",
+            "hello",
+        )
+        .await;
+    assert!(matches!(refused, Err(ChatError::NotFound)), "{refused:?}");
+
+    // F141: with department access, the cardio admin reads and answers; derma still not.
+    let (status, _) = send(
+        admin_a
+            .put(app.url("/organisation/settings"))
+            .json(&json!({"department_chat_access": true})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, body) = send(cardio_admin.get(app.url("/chat/channels"))).await;
+    assert_eq!(channel_ids(&body), vec![channel.clone()]);
+    assert_eq!(body["total_unread"], 7);
+    let sent = app
+        .clinic
+        .chat_send(
+            ChatPrincipal::Staff(w.cardio_admin),
+            w.org_a,
+            ChatPresence::Staff,
+            channel_id,
+            "a1",
+            "answer from the department",
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.message.seq, 8);
+    assert_eq!(sent.audience.department_id, Some(w.cardio));
+    let (status, _) = send(derma.get(&messages)).await;
+    assert_eq!(status, 404);
+    let (status, _) = send(admin_a.get(&messages)).await;
+    assert_eq!(status, 404, "an organisation admin outside the department");
+
+    // F136/F137: derma opens their own channel with Jan (once), and may then join Dr. Cardio's.
+    let (status, body) = send(
+        derma
+            .post(app.url("/chat/channels"))
+            .json(&json!({"client_id": w.client_a})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let own = body["channel"]["channel_id"].as_str().unwrap().to_owned();
+    let (status, again) = send(
+        derma
+            .post(app.url("/chat/channels"))
+            .json(&json!({"client_id": w.client_a})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(again["channel"]["channel_id"], own.as_str());
+    let (status, body) = send(derma.post(app.url(&format!("/chat/channels/{channel}/join")))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["channel"]["joined"], true);
+    let (_, body) = send(derma.get(format!(
+        "{}?client_id={}",
+        app.url("/chat/channels"),
+        w.client_a
+    )))
+    .await;
+    let mut listed = channel_ids(&body);
+    listed.sort();
+    let mut want = vec![channel.clone(), own.clone()];
+    want.sort();
+    assert_eq!(
+        listed, want,
+        "F138: several channels per client, kept apart"
+    );
+    let sent = app
+        .clinic
+        .chat_send(
+            ChatPrincipal::Staff(w.doc_derma),
+            w.org_a,
+            ChatPresence::Staff,
+            channel_id,
+            "d1",
+            "joined and answering",
+        )
+        .await
+        .unwrap();
+    assert!(sent.audience.staff_ids.contains(&w.doc_derma));
+
+    // F143: a member deletes the history; it is gone for everyone, and seqs go on.
+    let (status, body) = send(derma.delete(&messages)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["cleared_through_seq"], 9);
+    let (_, page) = send(doc.get(&messages)).await;
+    assert_eq!(page["messages"], json!([]));
+    assert_eq!(page["cleared_through_seq"], 9);
+    let (_, unread) = send(doc.get(app.url("/chat/unread"))).await;
+    assert_eq!(unread["total_unread"], 0);
+    let sent = app
+        .clinic
+        .chat_send(
+            ChatPrincipal::Client(w.client_a),
+            w.org_a,
+            ChatPresence::Away,
+            channel_id,
+            "p-after",
+            "new question",
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.message.seq, 10);
+}
+
+pub async fn chat_settings_close_the_patient_side(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let w = app.world().await;
+    let doc = app.login(DOC_CARDIO).await;
+    let admin_a = app.login(ADMIN_A).await;
+    let (status, body) = app
+        .book(
+            &doc,
+            json!({"client_id": w.client_a, "duration_minutes": 15,
+                   "starts_at": app.clock_now() + chrono::Duration::hours(1)}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, body) = send(doc.get(app.url("/chat/channels"))).await;
+    let channel: ChatChannelId = channel_ids(&body)[0].parse().unwrap();
+    let try_send = |presence| {
+        let clinic = app.clinic.clone();
+        async move {
+            clinic
+                .chat_send(
+                    ChatPrincipal::Client(w.client_a),
+                    w.org_a,
+                    presence,
+                    channel,
+                    &uuid::Uuid::new_v4().to_string(),
+                    "hello",
+                )
+                .await
+        }
+    };
+    assert!(try_send(ChatPresence::Waiting).await.is_ok());
+    assert!(try_send(ChatPresence::Away).await.is_ok());
+    let (status, _) = send(admin_a.put(app.url("/organisation/settings")).json(&json!({
+        "chat_in_waiting_room": false,
+        "continuous_chat": false,
+        "chat_after_consultation": "delete",
+    })))
+    .await;
+    assert_eq!(status, 200);
+    assert!(matches!(
+        try_send(ChatPresence::Waiting).await,
+        Err(ChatError::Forbidden(_))
+    ));
+    assert!(matches!(
+        try_send(ChatPresence::Away).await,
+        Err(ChatError::Forbidden(_))
+    ));
+    assert!(try_send(ChatPresence::InConsultation).await.is_ok());
+}

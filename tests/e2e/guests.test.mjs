@@ -1,0 +1,208 @@
+// Add a guest (issue #4, F16–F17, F74, F116): the practitioner adds a participant (colleague,
+// family, interpreter) to the running consultation by link; the guest lands in it and the three
+// see each other. A guest who opens the link before the client is in the consultation waits
+// ("as soon as the client is in it", never in the practitioner's waiting list) and comes in when
+// the client is admitted. Run through tests/e2e/run.sh.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchBrowser, newContext, requireEnv, assertMediaFlowing, snap, waitFor } from './lib/harness.mjs';
+import { bookAppointment, apiCall } from './lib/clinic-api.mjs';
+
+const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD');
+let browser;
+
+before(async () => { browser = await launchBrowser(); });
+after(async () => { await browser?.close(); });
+
+/** Runs one named step; on failure saves screenshots of the given pages first. */
+async function step(name, pages, fn) {
+  try {
+    return await fn();
+  } catch (e) {
+    for (const [label, page] of Object.entries(pages)) await snap(page, `fail-guests-${name.replace(/\W+/g, '-')}-${label}`);
+    e.message = `[${name}] ${e.message}`;
+    throw e;
+  }
+}
+
+async function signIn(staff) {
+  await staff.goto('/');
+  await staff.getByLabel('Email address').fill(env.DEMO_EMAIL);
+  await staff.getByLabel('Password').fill(env.DEMO_PASSWORD);
+  await staff.getByRole('button', { name: 'Sign in' }).click();
+  await staff.locator('body[data-signalling="joined"]').waitFor();
+}
+
+/** Opens a /join link (patient or guest), passes the device check and goes in. */
+async function openLink(page, url) {
+  await page.goto(url);
+  await page.getByRole('button', { name: 'Start camera and microphone' }).click();
+  await page.locator('body[data-device-check="ok"]').waitFor();
+  await page.getByRole('button', { name: 'Enter waiting room' }).click();
+}
+
+/** A link built on the configured public URL, opened on the server under test. */
+function onServer(link) {
+  const u = new URL(link);
+  return `${env.BASE_URL.replace(/\/$/, '')}${u.pathname}${u.hash}`;
+}
+
+function entry(staff, name) {
+  return staff.locator('#waiting-list li', { hasText: name }).locator('button.waiting-entry');
+}
+
+/** Resolves when `page`'s room shows a playing tile for `name`. */
+async function tilePlaying(page, name) {
+  const tile = page.locator('#tiles li.tile', { hasText: name });
+  await tile.waitFor({ timeout: 20_000 });
+  await waitFor(() => tile.locator('video').evaluate((v) => v.videoWidth > 0 && !v.paused),
+    { timeoutMs: 20_000, what: `a playing tile for ${name}` });
+}
+
+/** The names of the other participants shown on `page` (stage and tiles). */
+async function shownNames(page) {
+  return page.evaluate(() => [
+    document.getElementById('remote-name')?.textContent || '',
+    ...[...document.querySelectorAll('#tiles li.tile .tile-name')].map((p) => p.textContent),
+  ].filter(Boolean));
+}
+
+/** framesDecoded of every inbound video stream of `page`'s peer connection. */
+function inboundVideo(page) {
+  return page.evaluate(async () => {
+    const pc = window.__consultroom && window.__consultroom.pc();
+    if (!pc) return [];
+    const out = [];
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') out.push(s.framesDecoded || 0);
+    });
+    return out;
+  });
+}
+
+test('add a guest: the practitioner invites a participant during the consultation; three see each other', { timeout: 180_000 }, async () => {
+  const ctxs = await Promise.all([0, 1, 2].map(() => newContext(browser, { baseURL: env.BASE_URL })));
+  const [staff, patient, guest] = await Promise.all(ctxs.map((c) => c.newPage()));
+  const pages = { staff, patient, guest };
+  const CLIENT = 'Gerda Gastvrij-Client';
+  const GUEST = 'Ivo Interpreter';
+  try {
+    let booked;
+    await step('book and admit', pages, async () => {
+      await signIn(staff);
+      booked = await bookAppointment(staff, { baseUrl: env.BASE_URL, clientName: CLIENT });
+      assert.ok(!booked.error, booked.error);
+      await openLink(patient, booked.invitationUrl);
+      await entry(staff, CLIENT).click();
+      await staff.locator('#room-view:not([hidden])').waitFor();
+      await patient.locator('#room-view:not([hidden])').waitFor({ timeout: 15_000 });
+    });
+
+    let link;
+    await step('add participant', pages, async () => {
+      await staff.getByRole('button', { name: 'Add participant…' }).click();
+      const dialog = staff.getByRole('dialog', { name: 'Add participant' });
+      await dialog.waitFor();
+      // An empty name is refused in the dialog; nothing is created.
+      await dialog.getByRole('button', { name: 'Create link' }).click();
+      await dialog.getByText('Enter the name of the participant').waitFor();
+      await dialog.getByLabel('Name of the participant').fill(GUEST);
+      await dialog.getByRole('button', { name: 'Create link' }).click();
+      await dialog.locator('#guest-link:not([hidden])').waitFor();
+      link = await dialog.locator('#guest-url').inputValue();
+      assert.match(new URL(link).hash, /^#g\.[A-Za-z0-9_-]{43}$/, 'the guest token travels in the fragment');
+      await dialog.locator('#guest-list li', { hasText: GUEST }).waitFor();
+      const listed = await apiCall(staff, 'GET', `/api/v1/appointments/${booked.appointment.id}/guests`);
+      assert.deepEqual(listed.body.guests.map((g) => g.name), [GUEST]);
+      await dialog.getByRole('button', { name: 'Close' }).click();
+    });
+
+    await step('guest lands in the consultation', pages, async () => {
+      await openLink(guest, onServer(link));
+      await guest.locator('#room-view:not([hidden])').waitFor({ timeout: 15_000 });
+      // Nobody waited: the guest is never in the practitioner's waiting list.
+      assert.equal(await staff.locator('#waiting-list li', { hasText: GUEST }).count(), 0);
+    });
+
+    await step('three see each other', pages, async () => {
+      // Each page shows the two others: one on the stage, one as a tile.
+      for (const [page, others] of [[staff, [CLIENT, GUEST]], [patient, [GUEST]], [guest, [CLIENT]]]) {
+        await waitFor(async () => (await page.locator('#tiles li.tile').count()) === 1,
+          { timeoutMs: 20_000, what: 'one tile besides the stage' });
+        const names = await shownNames(page);
+        for (const n of others) assert.ok(names.some((s) => s.includes(n)), `${n} shown (${names.join(', ')})`);
+      }
+      const staffTile = await staff.locator('#tiles li.tile .tile-name').textContent();
+      await tilePlaying(staff, staffTile);
+      await assertMediaFlowing(guest, assert, 'guest');
+      // The practitioner decodes both remote cameras (the client's and the guest's).
+      const first = await waitFor(async () => {
+        const v = await inboundVideo(staff);
+        return v.filter((f) => f > 0).length >= 2 ? v : null;
+      }, { timeoutMs: 20_000, what: 'practitioner: frames from two remote cameras' });
+      await new Promise((r) => setTimeout(r, 1500));
+      const second = await inboundVideo(staff);
+      const sum = (v) => v.reduce((a, b) => a + b, 0);
+      assert.ok(sum(second) > sum(first), `practitioner: framesDecoded grows (${first} → ${second})`);
+    });
+
+    await step('end for everyone', pages, async () => {
+      await staff.getByRole('button', { name: 'End consultation' }).click();
+      await staff.locator('#dashboard-view:not([hidden])').waitFor();
+      await guest.locator('#room-view').waitFor({ state: 'hidden', timeout: 15_000 });
+      await patient.locator('#room-view').waitFor({ state: 'hidden', timeout: 15_000 });
+    });
+  } finally {
+    await Promise.all(ctxs.map((c) => c.close()));
+  }
+});
+
+test('a guest who comes before the client waits, and enters when the client is admitted', { timeout: 180_000 }, async () => {
+  const ctxs = await Promise.all([0, 1, 2].map(() => newContext(browser, { baseURL: env.BASE_URL })));
+  const [staff, patient, guest] = await Promise.all(ctxs.map((c) => c.newPage()));
+  const pages = { staff, patient, guest };
+  const CLIENT = 'Karel Klantvroeg';
+  const GUEST = 'Fenna Familie';
+  try {
+    let booked;
+    let link;
+    await step('book and invite a guest', pages, async () => {
+      await signIn(staff);
+      booked = await bookAppointment(staff, { baseUrl: env.BASE_URL, clientName: CLIENT });
+      assert.ok(!booked.error, booked.error);
+      const res = await apiCall(staff, 'POST', `/api/v1/appointments/${booked.appointment.id}/guests`, { name: GUEST });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      link = onServer(res.body.invitation_url);
+    });
+
+    await step('guest waits for the client', pages, async () => {
+      await openLink(guest, link);
+      await guest.locator('body[data-waiting-reason="waiting_for_client"]').waitFor({ timeout: 15_000 });
+      await guest.getByText('as soon as the client is in it').waitFor();
+      assert.equal(await guest.locator('#room-view').isVisible(), false);
+      // Not in the practitioner's waiting list.
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(await staff.locator('#waiting-list li', { hasText: GUEST }).count(), 0);
+    });
+
+    await step('client admitted: the guest follows', pages, async () => {
+      await openLink(patient, booked.invitationUrl);
+      await entry(staff, CLIENT).click();
+      await staff.locator('#room-view:not([hidden])').waitFor();
+      await patient.locator('#room-view:not([hidden])').waitFor({ timeout: 15_000 });
+      await guest.locator('#room-view:not([hidden])').waitFor({ timeout: 15_000 });
+      await waitFor(async () => (await staff.locator('#tiles li.tile').count()) === 1,
+        { timeoutMs: 20_000, what: 'a tile for the second remote participant' });
+      await assertMediaFlowing(guest, assert, 'guest');
+    });
+
+    await step('end', pages, async () => {
+      await staff.getByRole('button', { name: 'End consultation' }).click();
+      await staff.locator('#dashboard-view:not([hidden])').waitFor();
+      await guest.locator('#room-view').waitFor({ state: 'hidden', timeout: 15_000 });
+    });
+  } finally {
+    await Promise.all(ctxs.map((c) => c.close()));
+  }
+});

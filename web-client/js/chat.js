@@ -1,0 +1,467 @@
+// Chat channels (issue #5; docs/protocol.md `chat_*`): one practitioner and one client per
+// channel. Used by the staff app (Messages dialog, unread badge in the top bar, a chat button on
+// appointments) and the patient page (a chat panel while waiting and in the consultation, and a
+// chat-only connection from the invitation link outside its window, F146).
+//
+// Delivery: every message gets a client_msg_id (a UUID) before it is sent and stays in the
+// outbox until its `chat_ack`; after a reconnect the outbox is sent again with the same ids
+// (the server stores each once) and every open channel asks for what it missed with
+// `chat_sync {after_seq}`. Messages are kept by seq, so nothing shows twice.
+// Text is only ever inserted with textContent; links (http/https only) become <a> elements
+// with rel="noopener noreferrer". Message texts are never logged.
+
+import { api } from './api.js';
+import { h } from './dom.js';
+import { SignallingClient, connectWithRetry } from './signalling.js';
+
+const EMERGENCY_NOTICE = 'Chat is not meant for emergencies. In an emergency, call your local emergency number.';
+const MAX_TEXT = 4000;
+const URL_RE = /\bhttps?:\/\/[^\s<>"']+/gi;
+
+/** Text with clickable http(s) links, as DOM nodes (never HTML). */
+export function linkify(text) {
+  const frag = document.createDocumentFragment();
+  let last = 0;
+  for (const m of text.matchAll(URL_RE)) {
+    // Trailing punctuation is more likely the sentence's than the link's.
+    const raw = m[0].replace(/[.,;:!?)\]]+$/, '');
+    let url = null;
+    try {
+      url = new URL(raw);
+    } catch { /* not a URL after all */ }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) continue;
+    frag.append(document.createTextNode(text.slice(last, m.index)));
+    frag.append(h('a', { href: url.href, target: '_blank', rel: 'noopener noreferrer' }, raw));
+    last = m.index + raw.length;
+  }
+  frag.append(document.createTextNode(text.slice(last)));
+  return frag;
+}
+
+function uuid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+function timeOf(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+/**
+ * The protocol side: channels, messages by seq, the outbox, and catching up after reconnects.
+ * Views subscribe with `onChange`.
+ */
+export class ChatSession {
+  constructor({ mine }) {
+    /** (message) => true when the message is the caller's own. */
+    this.mine = mine;
+    this.signalling = null;
+    this.channels = new Map(); // channel_id → info from chat_channel_list (+ unread)
+    this.messages = new Map(); // channel_id → Map(seq → message)
+    this.opened = new Set();
+    this.outbox = new Map(); // client_msg_id → {channel_id, text}
+    this.listeners = new Set();
+    this.unavailable = null; // reason text when the server refuses chat
+  }
+
+  onChange(f) {
+    this.listeners.add(f);
+    return () => this.listeners.delete(f);
+  }
+
+  #changed(channelId) {
+    for (const f of this.listeners) f(channelId);
+  }
+
+  get totalUnread() {
+    let n = 0;
+    for (const c of this.channels.values()) n += c.unread || 0;
+    return n;
+  }
+
+  /** After every (re)connect: list channels, catch up on open ones, resend the outbox. */
+  async connected(signalling) {
+    this.signalling = signalling;
+    await this.refresh();
+    for (const id of this.opened) await this.#sync(id).catch(() => {});
+    for (const [cid, m] of this.outbox) this.#send(cid, m);
+  }
+
+  async refresh() {
+    if (!this.signalling?.isOpen) return;
+    try {
+      const r = await this.signalling.request({ type: 'chat_channels' });
+      this.unavailable = null;
+      // The server lists the most recently active first.
+      this.channels = new Map((r.channels || []).map((c) => [c.channel_id, c]));
+    } catch (e) {
+      this.unavailable = e.code === 'forbidden' ? (e.message || 'Chat is not available now.') : this.unavailable;
+    }
+    this.#changed(null);
+  }
+
+  lastSeq(channelId) {
+    const msgs = this.messages.get(channelId);
+    let max = 0;
+    if (msgs) for (const s of msgs.keys()) max = Math.max(max, s);
+    return max;
+  }
+
+  /** Opens a channel: loads what is missing and receives its messages live from now on. */
+  async open(channelId) {
+    this.opened.add(channelId);
+    await this.#sync(channelId);
+    this.markRead(channelId);
+  }
+
+  async #sync(channelId) {
+    if (!this.signalling?.isOpen) return;
+    let after = this.lastSeq(channelId);
+    for (let page = 0; page < 50; page += 1) {
+      const r = await this.signalling.request({ type: 'chat_sync', channel_id: channelId, after_seq: after, limit: 200 });
+      this.#clearThrough(channelId, r.cleared_through_seq || 0);
+      for (const m of r.messages || []) this.#add(m);
+      after = this.lastSeq(channelId);
+      if (!r.has_more) break;
+    }
+    this.#changed(channelId);
+  }
+
+  #add(m) {
+    if (!this.messages.has(m.channel_id)) this.messages.set(m.channel_id, new Map());
+    this.messages.get(m.channel_id).set(m.seq, m);
+    this.outbox.delete(m.client_msg_id && this.mine(m) ? m.client_msg_id : '');
+  }
+
+  #clearThrough(channelId, through) {
+    const msgs = this.messages.get(channelId);
+    if (!msgs) return;
+    for (const s of [...msgs.keys()]) if (s <= through) msgs.delete(s);
+  }
+
+  /** Queues a message; it is sent now if connected, or after the next reconnect. */
+  send(channelId, text) {
+    const t = text.trim();
+    if (!t) return null;
+    const cid = uuid();
+    this.outbox.set(cid, { channel_id: channelId, text: t.slice(0, MAX_TEXT) });
+    this.#send(cid, this.outbox.get(cid));
+    this.#changed(channelId);
+    return cid;
+  }
+
+  #send(cid, m) {
+    if (!this.signalling?.isOpen) return;
+    this.signalling
+      .request({ type: 'chat_send', channel_id: m.channel_id, client_msg_id: cid, text: m.text })
+      .then((ack) => {
+        this.outbox.delete(cid);
+        this.#add({
+          channel_id: m.channel_id, seq: ack.seq, text: m.text, client_msg_id: cid, sent_at: ack.sent_at,
+          sender: this.selfKind, sender_name: 'You', mine: true,
+        });
+        this.#changed(m.channel_id);
+      })
+      .catch((e) => {
+        // Refused for good (settings, bounds): drop it and say why; otherwise keep it for a resend.
+        if (['forbidden', 'invalid_message', 'not_found'].includes(e.code)) {
+          this.outbox.delete(cid);
+          this.failed = e.message || 'The message could not be sent.';
+          this.#changed(m.channel_id);
+        }
+      });
+  }
+
+  markRead(channelId) {
+    const seq = this.lastSeq(channelId);
+    const c = this.channels.get(channelId);
+    if (c) c.unread = 0;
+    this.#changed(channelId);
+    if (seq > 0) this.signalling?.request({ type: 'chat_read', channel_id: channelId, seq }).catch(() => {});
+  }
+
+  /** Pushed frames; returns true when consumed. */
+  handle(msg) {
+    switch (msg.type) {
+      case 'chat_message': {
+        const m = msg.message;
+        if (!m) return true;
+        this.#add(m);
+        const c = this.channels.get(m.channel_id);
+        if (c && !this.mine(m)) {
+          if (this.isVisible?.(m.channel_id)) this.markRead(m.channel_id);
+          else c.unread = (c.unread || 0) + 1;
+        }
+        this.#changed(m.channel_id);
+        return true;
+      }
+      case 'chat_activity': {
+        const c = this.channels.get(msg.channel_id);
+        if (c) c.unread = (c.unread || 0) + 1;
+        else this.refresh();
+        this.#changed(msg.channel_id);
+        return true;
+      }
+      case 'chat_cleared':
+        this.#clearThrough(msg.channel_id, msg.through_seq);
+        this.#changed(msg.channel_id);
+        return true;
+      case 'chat_channel_list':
+      case 'chat_history':
+      case 'chat_ack':
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** Messages of a channel in seq order, then the unacknowledged ones. */
+  list(channelId) {
+    const msgs = [...(this.messages.get(channelId)?.values() || [])].sort((a, b) => a.seq - b.seq);
+    const pending = [...this.outbox.entries()]
+      .filter(([, m]) => m.channel_id === channelId)
+      .map(([cid, m]) => ({ channel_id: channelId, text: m.text, client_msg_id: cid, pending: true, mine: true }));
+    return [...msgs, ...pending];
+  }
+}
+
+/** One conversation: notice, messages, and a send form. */
+export class ChatPanel {
+  constructor(session, { title }) {
+    this.session = session;
+    this.channelId = null;
+    this.heading = h('h2', { class: 'chat-title' }, title || 'Chat');
+    this.list = h('ol', { class: 'chat-messages', 'aria-live': 'polite', 'aria-label': 'Messages' });
+    this.input = h('textarea', { class: 'chat-input', rows: '2', maxlength: String(MAX_TEXT), 'aria-label': 'Your message', placeholder: 'Type a message' });
+    this.error = h('p', { class: 'field-error chat-error', role: 'alert', hidden: true });
+    this.form = h('form', { class: 'chat-form', novalidate: true },
+      this.input, h('button', { type: 'submit', class: 'btn btn-primary btn-small chat-send' }, 'Send'));
+    this.root = h('section', { class: 'chat-panel', 'aria-label': 'Chat' },
+      this.heading,
+      h('p', { class: 'chat-notice' }, EMERGENCY_NOTICE),
+      this.list, this.error, this.form);
+    this.form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      if (!this.channelId) return;
+      this.session.failed = null;
+      if (this.session.send(this.channelId, this.input.value)) this.input.value = '';
+    });
+    this.input.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter' && !ev.shiftKey) {
+        ev.preventDefault();
+        this.form.requestSubmit();
+      }
+    });
+    this.unsubscribe = session.onChange((id) => { if (id === null || id === this.channelId) this.render(); });
+  }
+
+  async show(channelId, title) {
+    this.channelId = channelId;
+    if (title) this.heading.textContent = title;
+    this.render();
+    try {
+      await this.session.open(channelId);
+    } catch (e) {
+      this.session.failed = e.message || 'The chat could not be loaded.';
+    }
+    this.render();
+  }
+
+  render() {
+    const items = this.channelId ? this.session.list(this.channelId) : [];
+    this.list.replaceChildren(...items.map((m) => {
+      const mine = m.mine || this.session.mine(m);
+      return h('li', { class: `chat-msg${mine ? ' mine' : ''}${m.pending ? ' pending' : ''}`, dataset: { seq: m.seq ?? '' } },
+        h('p', { class: 'chat-meta' }, mine ? 'You' : (m.sender_name || ''), ' ', h('time', {}, m.pending ? 'sending…' : timeOf(m.sent_at))),
+        h('p', { class: 'chat-text' }, linkify(m.text || '')));
+    }));
+    this.list.scrollTop = this.list.scrollHeight;
+    const problem = this.session.failed || this.session.unavailable;
+    this.error.textContent = problem || '';
+    this.error.hidden = !problem;
+  }
+}
+
+// ------------------------------------------------------------------------------ staff app
+
+/**
+ * Staff chat: a "Messages" button with the total unread count in the top bar, a dialog with
+ * the channels (unread per patient, F140) and the conversation, and chat buttons for
+ * appointment rows (F139).
+ */
+export class StaffChat {
+  constructor({ selfStaffId } = {}) {
+    this.selfStaffId = selfStaffId || null;
+    this.session = new ChatSession({ mine: (m) => m.mine || (m.sender === 'staff' && m.sender_id === this.selfStaffId) });
+    this.session.selfKind = 'staff';
+    this.session.isVisible = (id) => this.dialog.open && this.panel.channelId === id;
+    this.badge = h('span', { class: 'badge chat-badge', hidden: true });
+    this.button = h('button', { type: 'button', id: 'messages-btn', class: 'btn btn-quiet', onclick: () => this.openDialog() },
+      'Messages', ' ', this.badge);
+    document.querySelector('.topbar-right')?.prepend(this.button);
+    this.channelList = h('ul', { class: 'chat-channels', 'aria-label': 'Conversations' });
+    this.panel = new ChatPanel(this.session, { title: 'Chat' });
+    this.dialog = h('dialog', { id: 'chat-dialog', class: 'dialog chat-dialog', 'aria-label': 'Messages' },
+      h('div', { class: 'chat-dialog-head' }, h('h2', {}, 'Messages'),
+        h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => this.dialog.close() }, 'Close')),
+      h('div', { class: 'chat-dialog-body' }, this.channelList, this.panel.root));
+    document.body.append(this.dialog);
+    this.session.onChange(() => this.render());
+    this.appointmentButtons = new Map(); // client id → buttons to update
+  }
+
+  setSelf(staffId) {
+    this.selfStaffId = staffId;
+  }
+
+  handle(msg) {
+    return this.session.handle(msg);
+  }
+
+  connected(signalling) {
+    return this.session.connected(signalling);
+  }
+
+  destroy() {
+    this.button.remove();
+    this.dialog.remove();
+  }
+
+  async openDialog(clientId = null) {
+    await this.session.refresh();
+    if (!this.dialog.open) this.dialog.showModal();
+    const channels = [...this.session.channels.values()];
+    const first = clientId
+      ? channels.find((c) => c.client_id === clientId)
+      : channels.find((c) => c.unread > 0) || this.session.channels.get(this.panel.channelId) || channels[0];
+    if (first) this.panel.show(first.channel_id, `${first.client_name} — ${first.practitioner_name}`);
+    this.render();
+  }
+
+  render() {
+    const total = this.session.totalUnread;
+    this.badge.textContent = String(total);
+    this.badge.hidden = total === 0;
+    this.button.setAttribute('aria-label', total ? `Messages, ${total} unread` : 'Messages');
+    const items = [...this.session.channels.values()].map((c) => {
+      const active = c.channel_id === this.panel.channelId;
+      return h('li', {},
+        h('button', {
+          type: 'button',
+          class: `chat-channel${active ? ' active' : ''}`,
+          'aria-current': active ? 'true' : false,
+          onclick: () => this.panel.show(c.channel_id, `${c.client_name} — ${c.practitioner_name}`),
+        },
+        h('span', { class: 'chat-channel-name' }, c.client_name),
+        h('span', { class: 'chat-channel-with' }, ` with ${c.practitioner_name}`),
+        c.unread ? h('span', { class: 'badge' }, String(c.unread), h('span', { class: 'visually-hidden' }, ' unread')) : null));
+    });
+    this.channelList.replaceChildren(...items);
+    for (const [clientId, buttons] of this.appointmentButtons) {
+      const n = [...this.session.channels.values()].filter((c) => c.client_id === clientId).reduce((a, c) => a + (c.unread || 0), 0);
+      for (const b of buttons) {
+        const badge = b.querySelector('.badge');
+        badge.textContent = String(n);
+        badge.hidden = n === 0;
+      }
+    }
+  }
+
+  /** A "Chat" button for an appointment row (F139). */
+  appointmentButton(client) {
+    if (!client || !client.id) return null;
+    const b = h('button', {
+      type: 'button',
+      class: 'btn btn-quiet btn-small appt-chat',
+      onclick: () => this.openDialog(client.id),
+    }, 'Chat', h('span', { class: 'visually-hidden' }, ` with ${client.name || 'the client'}`), ' ', h('span', { class: 'badge', hidden: true }));
+    if (!this.appointmentButtons.has(client.id)) this.appointmentButtons.set(client.id, new Set());
+    const set = this.appointmentButtons.get(client.id);
+    for (const old of set) if (!old.isConnected) set.delete(old);
+    set.add(b);
+    queueMicrotask(() => this.render());
+    return b;
+  }
+}
+
+// ----------------------------------------------------------------------------- patient page
+
+/** The patient's chat panel (waiting room and consultation): their channel with the practitioner. */
+export class PatientChat {
+  constructor() {
+    this.session = new ChatSession({ mine: (m) => m.mine || m.sender === 'patient' });
+    this.session.selfKind = 'patient';
+    this.session.isVisible = () => !this.root.hidden && this.body.open;
+    this.panel = new ChatPanel(this.session, { title: 'Chat with your practitioner' });
+    this.badge = h('span', { class: 'badge', hidden: true });
+    this.summary = h('summary', {}, 'Chat', ' ', this.badge);
+    this.body = h('details', { class: 'patient-chat-details' }, this.summary, this.panel.root);
+    this.root = h('aside', { id: 'patient-chat', class: 'patient-chat', hidden: true }, this.body);
+    // One chat panel per page: a chat-only connection after the visit replaces the visit's.
+    document.getElementById('patient-chat')?.remove();
+    document.body.append(this.root);
+    this.body.addEventListener('toggle', () => {
+      if (this.body.open && this.panel.channelId) this.session.markRead(this.panel.channelId);
+    });
+    this.session.onChange(() => {
+      const n = this.session.totalUnread;
+      this.badge.textContent = String(n);
+      this.badge.hidden = n === 0;
+    });
+  }
+
+  handle(msg) {
+    return this.session.handle(msg);
+  }
+
+  async connected(signalling, { open = false } = {}) {
+    await this.session.connected(signalling);
+    const first = [...this.session.channels.values()][0];
+    if (!first) {
+      this.root.hidden = !this.session.unavailable;
+      if (this.session.unavailable) this.panel.render();
+      return;
+    }
+    this.root.hidden = false;
+    if (open) this.body.open = true;
+    if (this.panel.channelId !== first.channel_id) {
+      await this.panel.show(first.channel_id, `Chat with ${first.practitioner_name}`);
+    }
+  }
+
+  hide() {
+    this.root.hidden = true;
+  }
+}
+
+/**
+ * F146: outside the invitation window, the link still opens the chat (when the organisation has
+ * continuous chat): a chat-only connection that never enters a waiting room.
+ */
+export async function offerInvitationChat(invitationToken, container) {
+  if (!invitationToken || !container || container.querySelector('.invitation-chat')) return;
+  const getToken = async () => (await api('/api/v1/invitations/chat', { method: 'POST', body: { token: invitationToken } })).chat_token;
+  try {
+    await getToken();
+  } catch {
+    return; // no chat for this link (setting off, cancelled, long ago)
+  }
+  const chat = new PatientChat();
+  const client = new SignallingClient({
+    getToken,
+    onMessage: (msg) => chat.handle(msg),
+    onClose: () => { retry?.stop(); retry = connectWithRetry(client, { onConnected: () => chat.connected(client) }); },
+  });
+  let retry = null;
+  const button = h('button', {
+    type: 'button',
+    class: 'btn btn-secondary invitation-chat',
+    onclick: () => {
+      button.hidden = true;
+      retry = connectWithRetry(client, { onConnected: () => chat.connected(client, { open: true }) });
+    },
+  }, 'Chat with your practitioner');
+  container.append(button);
+}

@@ -1,0 +1,209 @@
+// File sharing in a consultation (issue #5, F108–F111), for staff and patients alike: a
+// "Send file" button (hidden when the organisation does not allow it, F126), upload progress with
+// Cancel, and the list of files shared so far with name, size, type and a Download button.
+//
+// Protocol (docs/protocol.md): `file_offer` → `file_upload_ready {url}`; the body goes there with
+// XHR (upload progress; abort() cancels, and the server keeps nothing of a cancelled upload);
+// everyone then gets `file_shared`. Download: `file_download` → `file_download_ready {url}` (single
+// use), opened as an attachment. Names are shown with textContent only. The files are deleted on
+// the server when the consultation ends, so the list is cleared then.
+
+const PANEL_HTML = `
+  <h3 class="files-title">Files</h3>
+  <div class="files-actions">
+    <button type="button" class="btn btn-light" data-files-send hidden>Send file…</button>
+    <input type="file" data-files-input hidden>
+  </div>
+  <div class="files-progress" data-files-progress hidden>
+    <label><span data-files-progress-label>Sending…</span>
+      <progress max="100" value="0" data-files-bar></progress></label>
+    <button type="button" class="btn btn-light" data-files-cancel>Cancel</button>
+  </div>
+  <p class="files-error" data-files-error role="alert" hidden></p>
+  <p class="files-empty" data-files-empty>No files shared yet.</p>
+  <ul class="files-list" data-files-list aria-label="Shared files"></ul>
+  <p class="files-note">Files are deleted when the consultation ends.</p>
+`;
+
+const TYPE_LABEL = {
+  'application/pdf': 'PDF',
+  'image/png': 'PNG image',
+  'image/jpeg': 'JPEG image',
+  'image/gif': 'GIF image',
+  'image/webp': 'WebP image',
+  'text/plain': 'Text',
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': 'Word document',
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': 'Excel sheet',
+  'application/vnd.oasis.opendocument.text': 'OpenDocument text',
+  'application/vnd.oasis.opendocument.spreadsheet': 'OpenDocument sheet',
+};
+
+/** Human size: 1.2 MB, 840 KB, 12 bytes. */
+export function formatSize(bytes) {
+  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}
+
+const OFFER_ERRORS = {
+  too_large: 'This file is too large to send.',
+  unsupported_type: 'Files of this type cannot be sent.',
+  forbidden: 'Sending files is not allowed here.',
+  invalid_state: 'Files can only be sent during the consultation.',
+};
+
+export class FilePanel {
+  /**
+   * @param {object} opts
+   * @param {HTMLElement} opts.root where the panel is appended (the room view)
+   * @param {boolean|Promise<boolean>} [opts.allowed] the organisation allows file sharing
+   *   (default true; the server enforces it either way)
+   */
+  constructor({ root, allowed = true }) {
+    this.section = document.createElement('section');
+    this.section.className = 'files-panel';
+    this.section.setAttribute('aria-label', 'Shared files');
+    this.section.innerHTML = PANEL_HTML; // static markup only
+    root.appendChild(this.section);
+    const q = (name) => this.section.querySelector(`[data-files-${name}]`);
+    this.el = {
+      send: q('send'), input: q('input'), progress: q('progress'), bar: q('bar'),
+      progressLabel: q('progress-label'), cancel: q('cancel'), error: q('error'),
+      empty: q('empty'), list: q('list'),
+    };
+    this.signalling = null;
+    this.selfId = null;
+    this.nameOf = () => null;
+    this.files = new Map();
+    this.xhr = null;
+    this.el.send.addEventListener('click', () => this.el.input.click());
+    this.el.input.addEventListener('change', () => {
+      const file = this.el.input.files && this.el.input.files[0];
+      this.el.input.value = '';
+      if (file) this.send(file);
+    });
+    this.el.cancel.addEventListener('click', () => this.cancel());
+    Promise.resolve(allowed).then((ok) => { this.el.send.hidden = ok === false; }, () => { this.el.send.hidden = false; });
+  }
+
+  /** A consultation starts: forget the previous one's files. */
+  start({ signalling, selfId, nameOf }) {
+    this.signalling = signalling;
+    this.selfId = selfId;
+    if (nameOf) this.nameOf = nameOf;
+    this.cancel();
+    this.files.clear();
+    this.#render();
+    this.#showError('');
+  }
+
+  /** Feeds a signalling frame; returns true when the panel consumed it. */
+  handle(msg) {
+    if (msg.type === 'file_shared') {
+      this.files.set(msg.file_id, msg);
+      this.#render();
+      return true;
+    }
+    if (msg.type === 'consultation_ended') {
+      this.cancel();
+      this.files.clear();
+      this.#render();
+    }
+    return false;
+  }
+
+  /** Offers `file` and uploads it with progress. */
+  async send(file) {
+    if (this.xhr || !this.signalling) return;
+    this.#showError('');
+    let ready;
+    try {
+      ready = await this.signalling.request({
+        type: 'file_offer', name: file.name, size: file.size, content_type: file.type || '',
+      });
+    } catch (err) {
+      this.#showError(OFFER_ERRORS[err.code] || 'The file could not be sent.');
+      return;
+    }
+    const xhr = new XMLHttpRequest();
+    this.xhr = xhr;
+    this.el.progressLabel.textContent = `Sending ${file.name}…`;
+    this.el.bar.value = 0;
+    this.el.progress.hidden = false;
+    xhr.upload.addEventListener('progress', (ev) => {
+      if (ev.lengthComputable) this.el.bar.value = Math.round((ev.loaded / ev.total) * 100);
+    });
+    const done = new Promise((resolve) => {
+      xhr.addEventListener('loadend', () => resolve());
+    });
+    xhr.open('PUT', ready.url);
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    xhr.send(file);
+    await done;
+    const aborted = this.xhr !== xhr;
+    if (!aborted) this.xhr = null;
+    this.el.progress.hidden = true;
+    if (aborted) return;
+    if (xhr.status === 201) return; // everyone, us included, gets `file_shared`
+    let code = '';
+    try { code = JSON.parse(xhr.responseText).error.code; } catch { /* not JSON */ }
+    this.#showError({
+      unsupported_type: 'This file cannot be sent: its content is not an allowed type, or does not match its name.',
+      too_large: 'This file is too large to send.',
+      gone: 'The consultation has ended.',
+    }[code] || 'The file could not be sent. Please try again.');
+  }
+
+  /** Cancels a running upload (the server deletes what it received). */
+  cancel() {
+    const xhr = this.xhr;
+    this.xhr = null;
+    if (xhr) xhr.abort();
+    this.el.progress.hidden = true;
+  }
+
+  async #download(fileId) {
+    this.#showError('');
+    try {
+      const ready = await this.signalling.request({ type: 'file_download', file_id: fileId });
+      const a = document.createElement('a');
+      a.href = ready.url;
+      a.download = '';
+      a.rel = 'noopener';
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+    } catch {
+      this.#showError('The file is no longer available.');
+    }
+  }
+
+  #showError(text) {
+    this.el.error.textContent = text;
+    this.el.error.hidden = !text;
+  }
+
+  #render() {
+    const items = [...this.files.values()];
+    this.el.empty.hidden = items.length > 0;
+    this.el.list.replaceChildren(...items.map((f) => {
+      const li = document.createElement('li');
+      li.className = 'files-item';
+      const name = document.createElement('span');
+      name.className = 'files-name';
+      name.textContent = f.name;
+      const meta = document.createElement('span');
+      meta.className = 'files-meta';
+      const who = f.from === this.selfId ? 'you' : (this.nameOf(f.from) || 'the other participant');
+      meta.textContent = `${TYPE_LABEL[f.content_type] || f.content_type}, ${formatSize(f.size)}, from ${who}`;
+      const btn = document.createElement('button');
+      btn.type = 'button';
+      btn.className = 'btn btn-light files-download';
+      btn.textContent = 'Download';
+      btn.setAttribute('aria-label', `Download ${f.name}`);
+      btn.addEventListener('click', () => this.#download(f.file_id));
+      li.append(name, meta, btn);
+      return li;
+    }));
+  }
+}

@@ -1,0 +1,230 @@
+// Organisation settings in the staff app: every staff member's app reads them (screen sharing
+// allowed? browser notification on arrival?), and organisation admins get a "Settings" page to
+// change them (GET/PUT /api/v1/organisation/settings): screen and file sharing (F126), chat
+// (F129–F133, F141), arrival notification (F93), waiting-room text (F97) and disclaimer (F102).
+//
+// Self-contained like walk-in.js: it follows app.js through `<body data-view>`, shows its own
+// page as the view `settings-view`, and offers `current()` and `notifyArrival()` to app.js.
+
+import { api, ApiError } from './api.js';
+import { $, announce } from './dom.js';
+
+const el = {
+  pageBtn: $('settings-page-btn'),
+  view: $('settings-view'),
+  back: $('settings-back'),
+  form: $('settings-form'),
+  error: $('settings-error'),
+  saved: $('settings-saved'),
+  departmentTexts: $('settings-department-texts'),
+  notifyBtn: $('notify-btn'),
+  status: $('status'),
+};
+
+const BOOLEAN_FIELDS = [
+  'screen_sharing', 'file_sharing', 'continuous_chat', 'chat_in_waiting_room',
+  'department_chat_access', 'arrival_notification',
+];
+const TEXT_FIELDS = ['waiting_room_text', 'disclaimer'];
+
+const state = { me: null, settings: null, loading: null };
+
+/** The organisation's settings as last loaded (null until then). */
+export function current() {
+  return state.settings;
+}
+
+/**
+ * A browser notification for a new arrival, when the organisation wants it and the user allowed
+ * notifications. It names no patient (notifications show on lock screens), only the fact.
+ */
+export function notifyArrival() {
+  if (!state.settings || !state.settings.arrival_notification) return false;
+  if (typeof Notification !== 'function' || Notification.permission !== 'granted') return false;
+  if (document.visibilityState === 'visible' && document.hasFocus()) return false; // the list shows it
+  try {
+    const n = new Notification('Someone is waiting', {
+      body: 'A patient arrived in your waiting room.',
+      tag: 'consultroom-arrival',
+      renotify: true,
+    });
+    n.addEventListener('click', () => { window.focus(); n.close(); });
+    return true;
+  } catch {
+    return false; // e.g. Android Chrome wants a service worker for notifications
+  }
+}
+
+// ---------------------------------------------------------------- following app.js
+
+function onViewChange() {
+  const view = document.body.dataset.view;
+  const signedIn = view === 'dashboard-view' || view === 'room-view' || view === 'walkin-view' || view === 'settings-view';
+  if (!signedIn) {
+    if (view === 'login-view') reset();
+    return;
+  }
+  if (view !== 'settings-view') el.view.hidden = true;
+  if (!state.me && !state.loading) state.loading = start().finally(() => { state.loading = null; });
+}
+
+new MutationObserver(onViewChange).observe(document.body, { attributes: true, attributeFilter: ['data-view'] });
+
+function reset() {
+  state.me = null;
+  state.settings = null;
+  el.pageBtn.hidden = true;
+  el.view.hidden = true;
+  el.notifyBtn.hidden = true;
+}
+
+async function start() {
+  try {
+    state.me = await api('/api/v1/me');
+    state.settings = await api('/api/v1/organisation/settings');
+  } catch (err) {
+    state.me = null;
+    if (!(err instanceof ApiError && err.status === 401)) console.warn('organisation settings could not be loaded');
+    return;
+  }
+  el.pageBtn.hidden = state.me.role !== 'organisation_admin';
+  renderNotifyButton();
+}
+
+/** "Allow notifications" is offered once, from a click (browsers require a user gesture). */
+function renderNotifyButton() {
+  const can = typeof Notification === 'function' && Notification.permission === 'default';
+  el.notifyBtn.hidden = !(can && state.settings && state.settings.arrival_notification);
+}
+
+el.notifyBtn.addEventListener('click', async () => {
+  try {
+    const result = await Notification.requestPermission();
+    announce(el.status, result === 'granted'
+      ? 'You will get a notification when someone arrives while this window is in the background.'
+      : 'Notifications stay off. The doorbell still rings.');
+  } catch { /* unsupported */ }
+  renderNotifyButton();
+});
+
+// ---------------------------------------------------------------- the admin page
+
+el.pageBtn.addEventListener('click', async () => {
+  const room = document.getElementById('room-view');
+  if (room && !room.hidden) return; // never hide a running consultation
+  for (const id of ['dashboard-view', 'walkin-view']) {
+    const v = document.getElementById(id);
+    if (v) v.hidden = true;
+  }
+  el.view.hidden = false;
+  document.body.dataset.view = 'settings-view';
+  el.view.querySelector('h1').focus();
+  showError('');
+  el.saved.hidden = true;
+  try {
+    const [settings, directory] = await Promise.all([
+      api('/api/v1/organisation/settings'),
+      api('/api/v1/directory').catch(() => null),
+    ]);
+    state.settings = settings;
+    renderDepartmentTexts((directory && directory.departments) || []);
+    fill(state.settings);
+  } catch (err) {
+    showError(errorText(err));
+  }
+});
+
+/** One textarea per department: its own waiting-room text (empty = the organisation's). */
+function renderDepartmentTexts(departments) {
+  el.departmentTexts.replaceChildren(...departments.map((d) => {
+    const id = `settings-dept-text-${d.id}`;
+    const wrap = document.createElement('div');
+    wrap.className = 'field';
+    const label = document.createElement('label');
+    label.htmlFor = id;
+    label.textContent = `Text for waiting patients of ${d.name}`;
+    const area = document.createElement('textarea');
+    area.id = id;
+    area.rows = 2;
+    area.maxLength = 2000;
+    area.dataset.departmentId = d.id;
+    const hint = document.createElement('p');
+    hint.className = 'hint field-hint';
+    hint.textContent = 'Empty: the text above.';
+    wrap.append(label, area, hint);
+    return wrap;
+  }));
+}
+
+el.back.addEventListener('click', () => {
+  el.view.hidden = true;
+  const dash = document.getElementById('dashboard-view');
+  if (dash) dash.hidden = false;
+  document.body.dataset.view = 'dashboard-view';
+});
+
+function fill(s) {
+  for (const f of BOOLEAN_FIELDS) el.form.elements[f].checked = !!s[f];
+  for (const f of TEXT_FIELDS) el.form.elements[f].value = s[f] || '';
+  const texts = s.department_waiting_room_texts || {};
+  for (const area of el.departmentTexts.querySelectorAll('textarea')) area.value = texts[area.dataset.departmentId] || '';
+  el.form.elements.chat_after_consultation.value = s.chat_after_consultation || 'keep';
+  syncChatFields();
+}
+
+/** Without continuous chat, messages cannot be kept (F130, F133): the form says so itself. */
+function syncChatFields() {
+  const continuous = el.form.elements.continuous_chat.checked;
+  const keep = el.form.querySelector('input[name="chat_after_consultation"][value="keep"]');
+  keep.disabled = !continuous;
+  if (!continuous) el.form.elements.chat_after_consultation.value = 'delete';
+}
+
+el.form.elements.continuous_chat.addEventListener('change', syncChatFields);
+
+el.form.addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  showError('');
+  el.saved.hidden = true;
+  for (const p of el.form.querySelectorAll('.field-error')) p.hidden = true;
+  const body = {};
+  for (const f of BOOLEAN_FIELDS) body[f] = el.form.elements[f].checked;
+  for (const f of TEXT_FIELDS) body[f] = el.form.elements[f].value;
+  body.chat_after_consultation = el.form.elements.chat_after_consultation.value;
+  body.department_waiting_room_texts = {};
+  for (const area of el.departmentTexts.querySelectorAll('textarea')) {
+    if (area.value.trim()) body.department_waiting_room_texts[area.dataset.departmentId] = area.value;
+  }
+  const submit = el.form.querySelector('button[type="submit"]');
+  submit.disabled = true;
+  try {
+    state.settings = await api('/api/v1/organisation/settings', { method: 'PUT', body });
+    fill(state.settings);
+    el.saved.hidden = false;
+    announce(el.status, 'Settings saved. They apply to consultations that start from now on.');
+  } catch (err) {
+    const field = err instanceof ApiError && err.details && err.details.field;
+    const slot = field && document.getElementById(`settings-${field.replaceAll('_', '-')}-error`);
+    if (slot) {
+      slot.textContent = err.message;
+      slot.hidden = false;
+    }
+    showError(errorText(err));
+  } finally {
+    submit.disabled = false;
+  }
+});
+
+function showError(text) {
+  el.error.textContent = text || '';
+  el.error.hidden = !text;
+}
+
+function errorText(err) {
+  if (err instanceof ApiError) {
+    if (err.status === 403) return 'Only an organisation admin can change these settings.';
+    if (err.status === 401) return 'Your session has ended. Please sign in again.';
+    return `The settings could not be saved: ${err.message}`;
+  }
+  return 'The server could not be reached. Check your connection and try again.';
+}

@@ -1,0 +1,102 @@
+// Quick consult (F77): start a consultation at once, without the patient waiting first. The
+// practitioner picks a client (or types a new name), the app books an appointment that starts
+// now and force-starts it (F78), and the room shows the invitation link to send, so the patient
+// comes straight in when they open it.
+
+import { api, ApiError } from './api.js';
+import { $ } from './dom.js';
+
+const DURATIONS = [10, 15, 20, 30];
+
+/**
+ * Wires the "Quick consult" button and dialog.
+ * @param {object} opts
+ * @param {(appointment: object, invitationUrl: string) => Promise<void>} opts.onCreated starts the
+ *   consultation for the new appointment (app.js force-starts it)
+ */
+export function initQuickConsult({ onCreated }) {
+  const el = {
+    open: $('quick-consult-btn'),
+    dialog: $('quick-dialog'),
+    form: $('quick-form'),
+    client: $('quick-client'),
+    clientList: $('quick-client-list'),
+    duration: $('quick-duration'),
+    error: $('quick-error'),
+    cancel: $('quick-cancel'),
+    submit: $('quick-submit'),
+  };
+  let clients = [];
+
+  el.duration.replaceChildren(...DURATIONS.map((m) => {
+    const o = document.createElement('option');
+    o.value = String(m);
+    o.textContent = `${m} minutes`;
+    if (m === 15) o.selected = true;
+    return o;
+  }));
+
+  el.open.addEventListener('click', async () => {
+    showError('');
+    el.form.reset();
+    el.duration.value = '15';
+    if (!el.dialog.open) el.dialog.showModal();
+    el.client.focus();
+    try {
+      const data = await api('/api/v1/clients');
+      clients = (data && data.clients) || [];
+      el.clientList.replaceChildren(...clients.map((c) => {
+        const o = document.createElement('option');
+        o.value = c.name;
+        return o;
+      }));
+    } catch {
+      clients = []; // typing a new name still works
+    }
+  });
+
+  el.cancel.addEventListener('click', () => el.dialog.close());
+
+  el.form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const name = el.client.value.trim();
+    if (!name) {
+      showError('Type the name of the client (or choose one from the list).');
+      el.client.focus();
+      return;
+    }
+    el.submit.disabled = true;
+    el.submit.setAttribute('aria-busy', 'true');
+    showError('');
+    try {
+      let client = clients.find((c) => c.name.trim().toLowerCase() === name.toLowerCase());
+      if (!client) {
+        const created = await api('/api/v1/clients', { method: 'POST', body: { name } });
+        client = created.client;
+      }
+      const booked = await api('/api/v1/appointments', {
+        method: 'POST',
+        body: {
+          client_id: client.id,
+          starts_at: new Date().toISOString(),
+          duration_minutes: Number(el.duration.value) || 15,
+        },
+      });
+      el.dialog.close();
+      const appointment = { ...booked.appointment, client: booked.appointment?.client || { name: client.name } };
+      await onCreated(appointment, booked.invitation_url);
+    } catch (err) {
+      showError(err instanceof ApiError
+        ? `The consultation could not be created: ${err.message}`
+        : 'The server could not be reached. Check your connection and try again.');
+    } finally {
+      el.submit.disabled = false;
+      el.submit.removeAttribute('aria-busy');
+    }
+  });
+
+  function showError(text) {
+    el.error.textContent = text || '';
+    el.error.hidden = !text;
+  }
+}
