@@ -105,7 +105,7 @@ async function consultation(label, prepare, check) {
       await patient.getByRole('button', { name: 'Start camera and microphone' }).click();
       await patient.getByRole('button', { name: 'Enter waiting room' }).click();
       await patient.locator('#waiting-view:not([hidden])').waitFor();
-      const entry = staff.locator('#waiting-list button.waiting-entry').first();
+      const entry = staff.locator('#waiting-list button.waiting-entry', { hasText: `${label} Testpatiënt` });
       await entry.waitFor();
       await entry.click();
       await staff.locator('#room-view:not([hidden])').waitFor();

@@ -84,7 +84,7 @@ test('practitioner admits a patient; media flows both ways on loopback; mute, cl
     });
 
     await step('waiting room entry', pages, async () => {
-      const entry = staff.locator('#waiting-list button.waiting-entry').first();
+      const entry = staff.locator('#waiting-list button.waiting-entry', { hasText: PATIENT_NAME });
       await entry.waitFor();
       assert.equal(await entry.getAttribute('data-punctuality'), 'on_time');
       assert.match(await entry.innerText(), /On time/);
@@ -102,7 +102,7 @@ test('practitioner admits a patient; media flows both ways on loopback; mute, cl
     });
 
     await step('admit', pages, async () => {
-      await staff.locator('#waiting-list button.waiting-entry').first().click();
+      await staff.locator('#waiting-list button.waiting-entry', { hasText: PATIENT_NAME }).click();
       await staff.locator('#room-view:not([hidden])').waitFor();
       await patient.locator('#room-view:not([hidden])').waitFor();
     });
@@ -211,7 +211,7 @@ test('practitioner drops out mid-consultation: the patient goes back to the wait
       await patient.getByRole('button', { name: 'Start camera and microphone' }).click();
       await patient.getByRole('button', { name: 'Enter waiting room' }).click();
       await patient.locator('#waiting-view:not([hidden])').waitFor();
-      await staff.locator('#waiting-list button.waiting-entry').first().click();
+      await staff.locator('#waiting-list button.waiting-entry', { hasText: 'Rejoin Testpatiënt' }).click();
       await patient.locator('#room-view:not([hidden])').waitFor();
     });
     await step('rejoin: practitioner closes the tab', pages, async () => {
@@ -223,7 +223,7 @@ test('practitioner drops out mid-consultation: the patient goes back to the wait
     await step('rejoin: admitted again', pages, async () => {
       staff = await staffCtx.newPage(); // same session cookie
       await staff.goto('/');
-      const entry = staff.locator('#waiting-list button.waiting-entry').first();
+      const entry = staff.locator('#waiting-list button.waiting-entry', { hasText: 'Rejoin Testpatiënt' });
       await entry.waitFor();
       await entry.click();
       await patient.locator('#room-view:not([hidden])').waitFor();

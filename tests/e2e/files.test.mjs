@@ -58,7 +58,7 @@ test('the patient sends a file, the practitioner downloads it, and the reverse',
       await patient.getByRole('button', { name: 'Start camera and microphone' }).click();
       await patient.getByRole('button', { name: 'Enter waiting room' }).click();
       await patient.getByText('your practitioner will let you in').waitFor();
-      await staff.locator('#waiting-list button.waiting-entry').first().click();
+      await staff.locator('#waiting-list button.waiting-entry', { hasText: 'Bas Bestand' }).click();
       await staff.locator('#room-view:not([hidden])').waitFor();
       await patient.locator('#room-view:not([hidden])').waitFor();
     });

@@ -81,7 +81,7 @@ test('patient socket drops mid-consultation: reconnecting shown, seat resumed, m
       await patient.getByRole('button', { name: 'Start camera and microphone' }).click();
       await patient.getByRole('button', { name: 'Enter waiting room' }).click();
       await patient.locator('#waiting-view:not([hidden])').waitFor();
-      await staff.locator('#waiting-list button.waiting-entry').first().click();
+      await staff.locator('#waiting-list button.waiting-entry', { hasText: 'Reconnect Testpatiënt' }).click();
       await patient.locator('#room-view:not([hidden])').waitFor();
       await waitFramesGrow(staff, 0, 'practitioner before the drop');
       await waitFramesGrow(patient, 0, 'patient before the drop');
