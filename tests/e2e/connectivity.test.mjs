@@ -133,6 +133,22 @@ async function consultation(label, prepare, check) {
 }
 
 /**
+ * The selected pair once it carries media both ways (> 10 kB each), or after 15 s the last one
+ * seen, for the assertions to report. The selected pair can still change right after media
+ * starts (Chromium may nominate another pair after the first), so one early sample is not enough.
+ */
+async function busySelectedPair(page, who) {
+  let last = null;
+  const pair = await waitFor(async () => {
+    last = (await selectedPair(page)) || last;
+    return last && last.bytesReceived > 10_000 && last.bytesSent > 10_000 ? last : null;
+  }, { timeoutMs: 15_000, intervalMs: 250, what: `${who}: a selected pair with media both ways` })
+    .catch(() => last);
+  assert.ok(pair, `${who}: a selected candidate pair`);
+  return pair;
+}
+
+/**
  * coturn's account of finished sessions after `offset` in its log: per session, the client side
  * (`usage:`) and the relay↔peer side (`peer usage:`), packets and bytes received/sent.
  */
@@ -151,7 +167,7 @@ test('relay only: both browsers reach the SFU through coturn with our time-limit
   const pairs = {};
   await consultation('relay', (ctx) => ctx.addInitScript(forceRelayOnly), async (staff, patient) => {
     for (const [who, page] of Object.entries({ staff, patient })) {
-      const pair = await waitFor(() => selectedPair(page), { what: `${who}: selected pair` });
+      const pair = await busySelectedPair(page, who);
       pairs[who] = pair;
       console.log(`relay ${who}: ${JSON.stringify(pair)}`);
       assert.equal(pair.policy, 'relay', `${who}: the init script forced relay-only`);
@@ -210,7 +226,7 @@ test('ICE-TCP only: UDP to the SFU is dropped, the browsers use its RFC 4571 TCP
     console.log(`dropping UDP to the SFU's ports ${ports.join(', ')}`);
     await consultation('tcp', async () => {}, async (staff, patient) => {
       for (const [who, page] of Object.entries({ staff, patient })) {
-        const pair = await waitFor(() => selectedPair(page), { what: `${who}: selected pair` });
+        const pair = await busySelectedPair(page, who);
         console.log(`tcp ${who}: ${JSON.stringify(pair)}`);
         assert.equal(pair.local.protocol, 'tcp', `${who}: the selected local candidate is TCP`);
         assert.equal(pair.remote.protocol, 'tcp', `${who}: the SFU's candidate is TCP`);
