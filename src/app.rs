@@ -357,6 +357,18 @@ impl App {
             }));
         }
 
+        // A revoked guest link closes that guest's connection at once.
+        {
+            let hub2 = hub.clone();
+            clinic.on_guest_revoked(Arc::new(move |organisation, guest| {
+                let hub = hub2.clone();
+                tokio::spawn(async move {
+                    hub.revoke_guest(&organisation.to_string(), &guest.to_string())
+                        .await
+                });
+            }));
+        }
+
         let mut router = Router::new()
             .merge(clinic.router())
             .merge(hub.router())

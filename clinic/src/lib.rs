@@ -73,6 +73,7 @@ struct Inner {
     join_keys: tokens::JoinKeys,
     announcement_listeners: announcements::Listeners,
     chat_listeners: chat::Listeners,
+    guest_listeners: guests::Listeners,
     walkin: widgets::WalkInState,
 }
 
@@ -88,6 +89,7 @@ impl Clinic {
                 join_keys,
                 announcement_listeners: Default::default(),
                 chat_listeners: Default::default(),
+                guest_listeners: Default::default(),
                 walkin: widgets::WalkInState::default(),
             }),
         }

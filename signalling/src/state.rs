@@ -73,6 +73,8 @@ pub struct Effects {
     pub close: Vec<ConnId>,
     /// Consultations (public ids) that are over, however they ended: their files are deleted.
     pub ended: Vec<String>,
+    /// Connections to close because their invitation was withdrawn (a revoked guest link).
+    pub revoked: Vec<ConnId>,
 }
 
 impl Effects {
@@ -88,6 +90,7 @@ impl Effects {
         self.completed.extend(from.completed);
         self.close.extend(from.close);
         self.ended.extend(from.ended);
+        self.revoked.extend(from.revoked);
     }
 }
 
@@ -1044,6 +1047,36 @@ impl HubState {
                 fx.merge(more);
             }
             Place::Idle | Place::Done | Place::GuestLobby => {}
+        }
+        fx
+    }
+
+    /// The guest link `guest_id` of organisation `org` was revoked: every connection (or held
+    /// seat) of that guest leaves at once — out of the consultation (the others get
+    /// `participant_left`) or out of the guest lobby — and is closed with `revoked`.
+    pub fn revoke_guest(&mut self, org: &str, guest_id: &str) -> Effects {
+        let mut fx = Effects::default();
+        let gone: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.organisation() == org
+                    && matches!(&c.identity, Identity::Patient(PatientIdentity {
+                        visit: Visit::Guest { guest_id: g, .. }, ..
+                    }) if g == guest_id)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in gone {
+            let Some(c) = self.conns.remove(&conn) else {
+                continue;
+            };
+            if let Place::InConsultation(id) = c.place {
+                fx.merge(self.leave_consultation(conn, &c, id));
+            }
+            if c.detached_at.is_none() {
+                fx.revoked.push(conn);
+            }
         }
         fx
     }

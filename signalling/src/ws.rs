@@ -225,6 +225,15 @@ impl Hub {
         self.apply(&state, fx).await;
     }
 
+    /// A guest link was revoked (the composing binary calls this after `DELETE
+    /// /appointments/{id}/guests/{guest_id}`): that guest leaves the consultation or the guest
+    /// lobby at once and its connection is closed with 1008 `revoked`.
+    pub async fn revoke_guest(&self, organisation_id: &str, guest_id: &str) {
+        let mut state = self.inner.state.lock().await;
+        let fx = state.revoke_guest(organisation_id, guest_id);
+        self.apply(&state, fx).await;
+    }
+
     /// Run the periodic clock: grace periods and announcement expiries are checked every
     /// `period` (one second in the server) against the injected clock.
     pub fn spawn_ticker(&self, period: Duration) -> tokio::task::JoinHandle<()> {
@@ -299,6 +308,11 @@ impl Hub {
                     let _ = h
                         .out
                         .try_send(Outgoing::Close(CLOSE_GOING_AWAY, "replaced"));
+                }
+            }
+            for c in fx.revoked {
+                if let Some(h) = conns.get(&c) {
+                    let _ = h.out.try_send(Outgoing::Close(CLOSE_POLICY, "revoked"));
                 }
             }
             // Whoever enters a consultation sees the files shared there before.

@@ -98,9 +98,57 @@ async fn a_guest_waits_for_the_client_and_follows_them_in_on_every_backend() {
         let joined = patient.recv_type("participant_joined").await;
         assert_eq!(joined["participant"]["guest"], true);
 
+        // A second guest is in too; revoking the first one's link puts them out at once.
+        let res = http
+            .post(format!("{}/api/v1/appointments/{id}/guests", app.base))
+            .json(&json!({"name": "Bert Buur"}))
+            .send()
+            .await
+            .unwrap();
+        let second: Value = res.json().await.unwrap();
+        let token = second["invitation_url"].as_str().unwrap();
+        let token = token.split_once('#').unwrap().1;
+        let resolved: Value = reqwest::Client::new()
+            .post(format!("{}/api/v1/invitations/resolve", app.base))
+            .json(&json!({ "token": token }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let (mut guest2, _) =
+            WsClient::join(&app, resolved["signalling_token"].as_str().unwrap()).await;
+        guest2.recv_type("consultation_started").await;
+        let guest_pid = joined["participant"]["participant_id"].as_str().unwrap();
+        let guest_id = body["guest"]["id"].as_str().unwrap();
+        let res = http
+            .delete(format!(
+                "{}/api/v1/appointments/{id}/guests/{guest_id}",
+                app.base
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 204);
+        assert_eq!(guest.closed().await, Some(1008), "revoked: closed at once");
+        for ws in [&mut staff, &mut patient, &mut guest2] {
+            let left = ws.recv_type("participant_left").await;
+            assert_eq!(left["participant_id"], guest_pid, "{left}");
+        }
+        // The revoked link no longer resolves.
+        let link_token = link.split_once('#').unwrap().1;
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/v1/invitations/resolve", app.base))
+            .json(&json!({ "token": link_token }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 404);
+
         let r = staff.request(json!({"type":"end_consultation"})).await;
         assert_eq!(r["type"], "ok", "{r}");
-        let ended = guest.recv_type("consultation_ended").await;
+        let ended = guest2.recv_type("consultation_ended").await;
         assert_eq!(ended["reason"], "ended");
         app.stop().await;
     }

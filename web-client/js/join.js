@@ -164,6 +164,9 @@ function showLinkProblem(err) {
   } else if (code === 'invitation_expired') {
     title = 'This link has expired';
     text = 'Please contact your clinic if you still need a consultation.';
+  } else if (code === 'invitation_revoked') {
+    title = 'Your invitation was withdrawn';
+    text = 'The clinic withdrew this invitation. Please contact the clinic if you think this is a mistake.';
   } else if (code === 'invitation_cancelled') {
     title = 'This appointment was cancelled';
     text = 'Please contact your clinic if you have questions.';
@@ -479,6 +482,12 @@ function connect() {
       onMessage,
       onClose: ({ reason }) => {
         if (state.finished) return;
+        if (reason === 'revoked') {
+          // The clinic withdrew this (guest) invitation: out at once, no reconnect.
+          if (state.room?.active) state.room.abort();
+          showLinkProblem(new ApiError(410, 'invitation_revoked', ''));
+          return;
+        }
         if (state.room?.active && reason !== 'replaced') {
           // In a consultation: keep the room and its peer connection, and ask for the seat back
           // (the server holds it for 30 seconds; media resumes after an ICE restart).

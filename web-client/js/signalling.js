@@ -30,7 +30,8 @@ export class SignallingClient {
    * @param {(msg: object) => void} opts.onMessage every server frame except replies consumed by a request
    * @param {(info: {code:number, reason:string, wasJoined:boolean}) => void} [opts.onClose]
    *   not called after close(). Close reasons used by the server: "replaced" (1001: the same
-   *   patient connected again elsewhere), "server shutting down", "too slow", "invalid token".
+   *   patient connected again elsewhere), "revoked" (1008: the clinic withdrew this guest's
+   *   invitation), "server shutting down", "too slow", "invalid token".
    * @param {string} [opts.url]
    */
   constructor({ getToken, onMessage, onClose, url }) {

@@ -306,3 +306,43 @@ fn a_second_tab_of_a_guest_replaces_the_first() {
     assert!(fx.sends.is_empty());
     assert_eq!(s.connections(), 2);
 }
+
+#[test]
+fn a_revoked_guest_leaves_at_once_from_the_consultation_and_from_the_lobby() {
+    let mut s = waiting_client();
+    s.admit(ConnId(1), "p1", t(10, 0, 0)).unwrap();
+    s.join(ConnId(3), guest("a1", "g1"), "q1".into(), t(10, 1, 0));
+    s.join(ConnId(4), guest("a1", "g2"), "q2".into(), t(10, 1, 5));
+    assert!(s.in_consultation(ConnId(3)) && s.in_consultation(ConnId(4)));
+
+    // Another organisation's guest id of the same value is not touched.
+    let fx = s.revoke_guest("other-org", "g1");
+    assert_eq!(fx, Effects::default());
+
+    let fx = s.revoke_guest("org", "g1");
+    assert_eq!(fx.revoked, vec![ConnId(3)]);
+    assert_eq!(fx.sfu_leave, vec![ParticipantId(3)]);
+    assert!(!s.in_consultation(ConnId(3)));
+    for c in [ConnId(1), ConnId(2), ConnId(4)] {
+        assert!(
+            sent_to(&fx, c).iter().any(|m| matches!(
+                m,
+                ServerMessage::ParticipantLeft { participant_id } if participant_id == "q1"
+            )),
+            "{c:?} hears that the guest left"
+        );
+    }
+    // The other guest and the consultation stay.
+    assert!(s.in_consultation(ConnId(4)) && s.in_consultation(ConnId(2)));
+    assert!(fx.ended.is_empty());
+
+    // A guest still waiting for the client is closed too, and nobody else hears of it.
+    let mut s = waiting_client();
+    s.join(ConnId(3), guest("a1", "g1"), "q1".into(), t(9, 59, 30));
+    let fx = s.revoke_guest("org", "g1");
+    assert_eq!(fx.revoked, vec![ConnId(3)]);
+    assert!(fx.sends.is_empty() && fx.sfu_leave.is_empty());
+    assert_eq!(s.connections(), 2);
+    // Revoking twice is harmless.
+    assert_eq!(s.revoke_guest("org", "g1"), Effects::default());
+}
