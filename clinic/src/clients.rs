@@ -170,7 +170,7 @@ async fn create(
 }
 
 /// Trims and checks a new client; empty optional strings become `None`.
-fn validate(mut new: NewClient, now: DateTime<Utc>) -> ApiResult<NewClient> {
+pub(crate) fn validate(mut new: NewClient, now: DateTime<Utc>) -> ApiResult<NewClient> {
     new.name = new.name.trim().to_owned();
     let len = new.name.chars().count();
     if len == 0 || len > 200 {

@@ -24,7 +24,10 @@ use subtle::ConstantTimeEq;
 use crate::appointments::{Appointment, AppointmentStatus};
 use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiJson, ApiResult};
-use crate::ids::{AppointmentId, DepartmentId, GuestInvitationId, OrganisationId, StaffId};
+use crate::ids::{
+    AppointmentId, DepartmentId, ExternalParticipantId, GuestInvitationId, OrganisationId,
+    ParticipantGroupId, StaffId,
+};
 use crate::invitations::{Window, window};
 use crate::store::{Store, dispatch};
 use crate::tokens::{GuestJoin, JoinClaims, random_token, sha256};
@@ -89,6 +92,7 @@ struct GuestRow {
     guest_invitation_id: GuestInvitationId,
     display_name: String,
     created_at: DateTime<Utc>,
+    external_participant_id: Option<ExternalParticipantId>,
 }
 
 impl GuestRow {
@@ -97,6 +101,7 @@ impl GuestRow {
             "id": self.guest_invitation_id,
             "name": self.display_name,
             "created_at": self.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            "external_participant_id": self.external_participant_id,
         })
     }
 }
@@ -121,6 +126,7 @@ impl Store {
         &self,
         appointment_id: AppointmentId,
         name: &str,
+        external: Option<ExternalParticipantId>,
         token_hash: &[u8],
         created_by: StaffId,
         now: DateTime<Utc>,
@@ -129,7 +135,8 @@ impl Store {
         dispatch!(self, pool => {
             sqlx::query(
                 "insert into guest_invitation (guest_invitation_id, appointment_id, display_name, \
-                 token_hash, created_by, created_at) values ($1, $2, $3, $4, $5, $6)",
+                 token_hash, created_by, created_at, external_participant_id) \
+                 values ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(id)
             .bind(appointment_id)
@@ -137,6 +144,7 @@ impl Store {
             .bind(token_hash)
             .bind(created_by)
             .bind(now)
+            .bind(external)
             .execute(pool)
             .await
             .map(|_| ())
@@ -150,7 +158,8 @@ impl Store {
     ) -> Result<Vec<GuestRow>, sqlx::Error> {
         dispatch!(self, pool => {
             sqlx::query_as::<_, GuestRow>(
-                "select guest_invitation_id, display_name, created_at from guest_invitation \
+                "select guest_invitation_id, display_name, created_at, external_participant_id \
+                 from guest_invitation \
                  where appointment_id = $1 and revoked_at is null \
                  order by created_at, guest_invitation_id",
             )
@@ -241,9 +250,61 @@ async fn list(
     ))
 }
 
+/// Who to invite: exactly one of a name (an ad-hoc guest), an external participant record, or a
+/// group of them (one link per member not yet invited).
 #[derive(Deserialize)]
 struct CreateRequest {
-    name: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    external_participant_id: Option<String>,
+    #[serde(default)]
+    group_id: Option<String>,
+}
+
+/// The people to invite: (display name, record).
+async fn invitees(
+    clinic: &Clinic,
+    org: OrganisationId,
+    req: CreateRequest,
+) -> ApiResult<Vec<(String, Option<ExternalParticipantId>)>> {
+    let store = clinic.store();
+    match (req.name, req.external_participant_id, req.group_id) {
+        (Some(name), None, None) => Ok(vec![(valid_name(&name)?, None)]),
+        (None, Some(id), None) => {
+            let id: ExternalParticipantId = id
+                .parse()
+                .map_err(|_| ApiError::NotFound("external participant"))?;
+            let p = store
+                .external_participant(org, id)
+                .await?
+                .ok_or(ApiError::NotFound("external participant"))?;
+            Ok(vec![(guest_name(&p.name), Some(p.id))])
+        }
+        (None, None, Some(group)) => {
+            let group: ParticipantGroupId =
+                group.parse().map_err(|_| ApiError::NotFound("group"))?;
+            if store.existing_groups(org, &[group]).await? == 0 {
+                return Err(ApiError::NotFound("group"));
+            }
+            let members = store.list_external_participants(org, Some(group)).await?;
+            if members.is_empty() {
+                return Err(ApiError::invalid("the group has no members"));
+            }
+            Ok(members
+                .into_iter()
+                .map(|p| (guest_name(&p.name), Some(p.id)))
+                .collect())
+        }
+        _ => Err(ApiError::invalid(
+            "give exactly one of name, external_participant_id and group_id",
+        )),
+    }
+}
+
+/// A record's name as a guest's display name (records allow 200 characters, guests 100).
+fn guest_name(name: &str) -> String {
+    name.chars().take(MAX_NAME_CHARS).collect()
 }
 
 async fn create(
@@ -254,31 +315,55 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let appointment = managed_appointment(&clinic, &current, &id).await?;
     let id = appointment.id;
-    let name = valid_name(&req.name)?;
+    let by_group = req.group_id.is_some();
+    let mut people = invitees(&clinic, appointment.organisation_id, req).await?;
     if appointment.status != AppointmentStatus::Scheduled {
         return Err(ApiError::Conflict(
             "guests can only be added to a scheduled appointment",
         ));
     }
     let store = clinic.store();
-    if store.active_guests(id).await?.len() as i64 >= MAX_GUESTS {
+    let active = store.active_guests(id).await?;
+    // A record already invited keeps its link (revoke it to make a new one).
+    let before = people.len();
+    people.retain(|(_, record)| {
+        record.is_none_or(|r| !active.iter().any(|g| g.external_participant_id == Some(r)))
+    });
+    let skipped = before - people.len();
+    if people.is_empty() {
+        return Err(ApiError::Conflict("already invited to this appointment"));
+    }
+    if (active.len() + people.len()) as i64 > MAX_GUESTS {
         return Err(ApiError::Conflict("this appointment has too many guests"));
     }
-    let token = random_token();
-    let guest_id = store
-        .insert_guest(id, &name, &sha256(&token), current.staff.id, clinic.now())
-        .await?;
-    tracing::info!(appointment_id = %id, %guest_id, staff_id = %current.staff.id, "guest invited");
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "guest": { "id": guest_id, "name": name },
+    let mut invitations = Vec::with_capacity(people.len());
+    for (name, record) in people {
+        let token = random_token();
+        let guest_id = store
+            .insert_guest(
+                id,
+                &name,
+                record,
+                &sha256(&token),
+                current.staff.id,
+                clinic.now(),
+            )
+            .await?;
+        tracing::info!(appointment_id = %id, %guest_id, staff_id = %current.staff.id, "guest invited");
+        invitations.push(json!({
+            "guest": { "id": guest_id, "name": name, "external_participant_id": record },
             "invitation_url": format!(
                 "{}/join#{GUEST_TOKEN_PREFIX}{token}",
                 clinic.config().public_url
             ),
-        })),
-    ))
+        }));
+    }
+    let body = if by_group {
+        json!({ "invitations": invitations, "skipped_already_invited": skipped })
+    } else {
+        invitations.pop().unwrap_or_default()
+    };
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 async fn revoke(

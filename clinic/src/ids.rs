@@ -110,6 +110,14 @@ id_type!(
     GuestInvitationId
 );
 id_type!(
+    /// Id of an external participant record (F17).
+    ExternalParticipantId
+);
+id_type!(
+    /// Id of a group of external participants (F16).
+    ParticipantGroupId
+);
+id_type!(
     /// Id of a staff session row.
     SessionId
 );

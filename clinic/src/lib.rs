@@ -17,6 +17,7 @@ pub mod consultation_files;
 pub mod demo;
 pub mod directory;
 pub mod error;
+pub mod external_participants;
 pub mod guests;
 pub mod ice;
 pub mod ids;
@@ -191,6 +192,7 @@ fn all_routes() -> Vec<Route> {
     routes.extend(directory::routes());
     routes.extend(appointments::routes());
     routes.extend(guests::routes());
+    routes.extend(external_participants::routes());
     routes.extend(announcements::routes());
     routes.extend(chat::routes());
     routes.extend(tokens::routes());

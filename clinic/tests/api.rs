@@ -10,6 +10,8 @@ mod appointments;
 mod auth;
 #[path = "api/chat.rs"]
 mod chat;
+#[path = "api/external.rs"]
+mod external;
 #[path = "api/guests.rs"]
 mod guests;
 #[path = "api/ice.rs"]
@@ -107,6 +109,7 @@ backend_tests! {
     guests::guest_name_is_validated,
     guests::guest_link_window_and_appointment_state,
     guests::guest_names_never_in_logs,
+    external::external_participants_groups_and_invites,
 }
 
 #[test]
