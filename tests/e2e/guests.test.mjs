@@ -2,7 +2,10 @@
 // family, interpreter) to the running consultation by link; the guest lands in it and the three
 // see each other. A guest who opens the link before the client is in the consultation waits
 // ("as soon as the client is in it", never in the practitioner's waiting list) and comes in when
-// the client is admitted. Run through tests/e2e/run.sh.
+// the client is admitted. External participants (F16–F17): an admin makes a group, the
+// practitioner adds a person to it and invites the whole group from the appointment list; a
+// revoked link puts the guest out of the running consultation at once. Run through
+// tests/e2e/run.sh.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +13,7 @@ import { launchBrowser, newContext, requireEnv, assertMediaFlowing, snap, waitFo
 import { bookAppointment, apiCall } from './lib/clinic-api.mjs';
 
 const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD');
+const ADMIN_EMAIL = 'admin@consultroom.test'; // the demo seed's organisation admin (same password)
 let browser;
 
 before(async () => { browser = await launchBrowser(); });
@@ -158,22 +162,69 @@ test('add a guest: the practitioner invites a participant during the consultatio
   }
 });
 
-test('a guest who comes before the client waits, and enters when the client is admitted', { timeout: 180_000 }, async () => {
-  const ctxs = await Promise.all([0, 1, 2].map(() => newContext(browser, { baseURL: env.BASE_URL })));
-  const [staff, patient, guest] = await Promise.all(ctxs.map((c) => c.newPage()));
-  const pages = { staff, patient, guest };
+test('external participants: a group made by the admin, a person added by the practitioner, the group invited from the appointment list; the guest waits, enters with the client, and a revoked link puts them out', { timeout: 240_000 }, async () => {
+  const ctxs = await Promise.all([0, 1, 2, 3].map(() => newContext(browser, { baseURL: env.BASE_URL })));
+  const [staff, patient, guest, admin] = await Promise.all(ctxs.map((c) => c.newPage()));
+  const pages = { staff, patient, guest, admin };
   const CLIENT = 'Karel Klantvroeg';
   const GUEST = 'Fenna Familie';
+  const GROUP = `Familie ${Math.random().toString(36).slice(2, 7)}`;
   try {
+    await step('the admin makes a group', pages, async () => {
+      await admin.goto('/');
+      await admin.getByLabel('Email address').fill(ADMIN_EMAIL);
+      await admin.getByLabel('Password').fill(env.DEMO_PASSWORD);
+      await admin.getByRole('button', { name: 'Sign in' }).click();
+      await admin.getByRole('button', { name: 'People' }).click();
+      const dialog = admin.getByRole('dialog', { name: 'People' });
+      await dialog.getByLabel('New group').fill(GROUP);
+      await dialog.getByRole('button', { name: 'Add group' }).click();
+      await dialog.locator('#people-group-list li', { hasText: GROUP }).waitFor();
+      // The same name in another case is refused, with a message.
+      await dialog.getByLabel('New group').fill(GROUP.toUpperCase());
+      await dialog.getByRole('button', { name: 'Add group' }).click();
+      await dialog.locator('#people-error:not([hidden])').waitFor();
+      assert.equal(await dialog.locator('#people-group-list li', { hasText: GROUP }).count(), 1);
+    });
+
     let booked;
     let link;
-    await step('book and invite a guest', pages, async () => {
+    await step('the practitioner adds a person and invites the group from the appointment list', pages, async () => {
       await signIn(staff);
       booked = await bookAppointment(staff, { baseUrl: env.BASE_URL, clientName: CLIENT });
       assert.ok(!booked.error, booked.error);
-      const res = await apiCall(staff, 'POST', `/api/v1/appointments/${booked.appointment.id}/guests`, { name: GUEST });
-      assert.equal(res.status, 201, JSON.stringify(res.body));
-      link = onServer(res.body.invitation_url);
+      await staff.getByRole('button', { name: 'People' }).click();
+      const people = staff.getByRole('dialog', { name: 'People' });
+      // A practitioner does not manage groups.
+      assert.equal(await people.locator('.people-admin').isVisible(), false);
+      // A bad e-mail is refused; nothing is added.
+      await people.getByLabel('Name').fill(GUEST);
+      await people.getByLabel('E-mail (optional)').fill('not-an-email');
+      await people.getByLabel(GROUP).check();
+      await people.getByRole('button', { name: 'Add person' }).click();
+      await people.locator('#people-error:not([hidden])').waitFor();
+      assert.equal(await people.locator('#people-list li', { hasText: GUEST }).count(), 0);
+      await people.getByLabel('E-mail (optional)').fill('fenna@example.nl');
+      await people.getByRole('button', { name: 'Add person' }).click();
+      await people.locator('#people-list li', { hasText: GUEST }).waitFor();
+      await people.getByRole('button', { name: 'Close' }).click();
+
+      await staff.getByRole('button', { name: 'Refresh' }).click();
+      await staff.locator(`#appointments-list li[data-appointment-id="${booked.appointment.id}"]`)
+        .getByRole('button', { name: /^Guests…/ }).click();
+      const dialog = staff.getByRole('dialog', { name: 'Add participant' });
+      await dialog.getByLabel('Who').selectOption({ label: `Everyone in ${GROUP} (1)` });
+      assert.equal(await dialog.getByLabel('Name of the participant').isVisible(), false, 'no name needed for a group');
+      await dialog.getByRole('button', { name: 'Create link' }).click();
+      await dialog.locator('#guest-link:not([hidden])').waitFor();
+      assert.equal(await dialog.locator('#guest-link-name').textContent(), GUEST);
+      link = onServer(await dialog.locator('#guest-url').inputValue());
+      await dialog.locator('#guest-list li', { hasText: GUEST }).waitFor();
+      // Inviting the group again: everyone already has a link.
+      await dialog.getByLabel('Who').selectOption({ label: `Everyone in ${GROUP} (1)` });
+      await dialog.getByRole('button', { name: 'Create link' }).click();
+      await dialog.locator('#guest-error:not([hidden])').waitFor();
+      await dialog.getByRole('button', { name: 'Close' }).click();
     });
 
     await step('guest waits for the client', pages, async () => {
@@ -197,10 +248,24 @@ test('a guest who comes before the client waits, and enters when the client is a
       await assertMediaFlowing(guest, assert, 'guest');
     });
 
+    await step('revoked: the guest is put out at once', pages, async () => {
+      await staff.getByRole('button', { name: 'Add participant…' }).click();
+      const dialog = staff.getByRole('dialog', { name: 'Add participant' });
+      await dialog.getByRole('button', { name: `Revoke link of ${GUEST}` }).click();
+      await dialog.getByText('Nobody yet.').waitFor();
+      await dialog.getByRole('button', { name: 'Close' }).click();
+      await guest.getByText('Your invitation was withdrawn').waitFor({ timeout: 10_000 });
+      await guest.locator('#room-view').waitFor({ state: 'hidden' });
+      await waitFor(async () => (await staff.locator('#tiles li.tile').count()) === 0,
+        { timeoutMs: 10_000, what: 'the guest tile gone' });
+      // The client stays, with media.
+      await assertMediaFlowing(staff, assert, 'practitioner after the revoke');
+    });
+
     await step('end', pages, async () => {
       await staff.getByRole('button', { name: 'End consultation' }).click();
       await staff.locator('#dashboard-view:not([hidden])').waitFor();
-      await guest.locator('#room-view').waitFor({ state: 'hidden', timeout: 15_000 });
+      await patient.locator('#room-view').waitFor({ state: 'hidden', timeout: 15_000 });
     });
   } finally {
     await Promise.all(ctxs.map((c) => c.close()));

@@ -16,6 +16,7 @@ import { initQuickConsult } from './quick-consult.js';
 import { Directory } from './directory.js';
 import { TransferDialog } from './transfer.js';
 import { GuestPanel } from './guests.js';
+import { ExternalPeople } from './external.js';
 import { AnnouncementsPanel } from './announcements.js';
 import { setRoomReconnecting, handleOthersReconnecting } from './reconnect.js';
 import './hooks.js';
@@ -197,6 +198,8 @@ function teardownSession() {
   announcements.reset();
   state.chat?.destroy();
   state.chat = null;
+  state.people?.destroy();
+  state.people = null;
 }
 
 // ---------------------------------------------------------------- dashboard
@@ -231,6 +234,7 @@ async function loadMeAndDirectory() {
   }
   if (!state.loggedIn) return;
   state.chat?.setSelf(state.me?.id);
+  if (!state.people && state.me) state.people = new ExternalPeople(state.me);
   renderWaiting();
   announcements.load();
 }
@@ -378,6 +382,7 @@ function renderAppointments(list) {
       h('div', { class: 'appt-side' },
         status ? h('p', { class: 'appt-status' }, statusLabel(status)) : null,
         state.chat?.appointmentButton(a.client),
+        (guests.panel ||= new GuestPanel(el.roomView)).listButton(a),
         canForceStart(a) ? h('button', {
           type: 'button',
           class: 'btn btn-secondary btn-small appt-start',

@@ -3,15 +3,18 @@
 // asks for a name, creates the guest (POST /api/v1/appointments/{id}/guests), shows the link with
 // a Copy button, lists the appointment's guests and revokes them. A guest who opens the link
 // comes in while the client is in the consultation (and waits for the client otherwise); they
-// then appear as one more tile of the room. Built in script (static markup only; names are set
+// then appear as one more tile of the room. The same dialog opens from the appointment list
+// ("Guests…", to invite before the consultation), and can invite an external participant or a
+// whole group of them from the organisation's records (F16, F17, F74). Built in script (static markup only; names are set
 // with textContent), so index.html needs nothing.
 
 import { api } from './api.js';
 import { h } from './dom.js';
+import { invitables } from './external.js';
 
 function errorText(err) {
-  if (err && err.status === 422) return 'Enter a name of at most 100 characters.';
-  if (err && err.status === 409) return 'No more guests can be added to this appointment.';
+  if (err && err.status === 422) return err.message && !/name/.test(err.message) ? err.message : 'Enter a name of at most 100 characters.';
+  if (err && err.status === 409) return err.message || 'No more guests can be added to this appointment.';
   if (err && err.status === 404) return 'This appointment can no longer be found.';
   return `That did not work${err && err.message ? `: ${err.message}` : '.'} Try again.`;
 }
@@ -21,6 +24,8 @@ export class GuestPanel {
   constructor(roomRoot) {
     this.roomRoot = roomRoot;
     this.appointmentId = null;
+    /** The appointment the dialog is open for (the room's, or one from the list). */
+    this.target = null;
     this.button = null;
     this.dialog = this.#buildDialog();
     document.body.append(this.dialog);
@@ -47,19 +52,61 @@ export class GuestPanel {
 
   /** The consultation is over. */
   stop() {
+    if (this.dialog.open && this.target === this.appointmentId) this.dialog.close();
     this.appointmentId = null;
     if (this.button) this.button.hidden = true;
-    if (this.dialog.open) this.dialog.close();
   }
 
-  async open() {
-    if (!this.appointmentId) return;
+  /** Opens the dialog for `appointmentId` (default: the current consultation's). */
+  async open(appointmentId = this.appointmentId) {
+    if (!appointmentId) return;
+    this.target = appointmentId;
     this.#setError('');
     this.el.link.hidden = true;
     this.el.name.value = '';
+    this.el.pick.value = '';
+    this.#pickChanged();
     if (!this.dialog.open) this.dialog.showModal();
     this.el.name.focus();
-    await this.#refresh();
+    await Promise.all([this.#refresh(), this.#loadPicker()]);
+  }
+
+  /** "Guests…" for a scheduled appointment in the appointment list. */
+  listButton(appointment) {
+    if (!appointment || appointment.status !== 'scheduled') return null;
+    const who = (appointment.client && appointment.client.name) || 'the client';
+    return h('button', {
+      type: 'button',
+      class: 'btn btn-quiet btn-small appt-guests',
+      'aria-haspopup': 'dialog',
+      onclick: () => this.open(appointment.id),
+    }, 'Guests…', h('span', { class: 'visually-hidden' }, ` of the appointment with ${who}`));
+  }
+
+  async #loadPicker() {
+    let lists;
+    try {
+      lists = await invitables();
+    } catch {
+      lists = { groups: [], people: [] };
+    }
+    const keep = this.el.pick.value;
+    const groups = lists.groups.filter((g) => g.member_count > 0);
+    this.el.pick.replaceChildren(
+      h('option', { value: '' }, 'Someone else: type a name below'),
+      groups.length ? h('optgroup', { label: 'A whole group' },
+        ...groups.map((g) => h('option', { value: `group:${g.id}` }, `Everyone in ${g.name} (${g.member_count})`))) : null,
+      lists.people.length ? h('optgroup', { label: 'A person from your records' },
+        ...lists.people.map((p) => h('option', { value: `person:${p.id}` }, p.name))) : null);
+    this.el.pick.value = [...this.el.pick.options].some((o) => o.value === keep) ? keep : '';
+    this.el.pickField.hidden = groups.length === 0 && lists.people.length === 0;
+    this.#pickChanged();
+  }
+
+  #pickChanged() {
+    const picked = this.el.pick.value !== '';
+    this.el.nameField.hidden = picked;
+    this.el.name.required = !picked;
   }
 
   #buildDialog() {
@@ -74,18 +121,25 @@ export class GuestPanel {
       h('p', {}, 'Send this link to ', linkFor, '. They come in while the client is in the consultation:'),
       h('p', { class: 'guest-link-row' }, url, copy, copied));
     const list = h('ul', { id: 'guest-list', class: 'guest-list', 'aria-label': 'Invited participants' });
+    const pick = h('select', { id: 'guest-pick', name: 'pick' });
+    const pickField = h('div', { class: 'field', hidden: true }, h('label', { for: 'guest-pick' }, 'Who'), pick);
+    const nameField = h('div', { class: 'field' }, h('label', { for: 'guest-name' }, 'Name of the participant'), name);
+    const more = h('ul', { id: 'guest-more-links', class: 'guest-list' });
     const close = h('button', { type: 'button', id: 'guest-close', class: 'btn btn-quiet' }, 'Close');
     const form = h('form', { id: 'guest-form', novalidate: true },
       h('h2', { id: 'guest-title' }, 'Add participant'),
       h('p', { id: 'guest-help' }, 'Invite a colleague, a family member or an interpreter. They get their own link and join this consultation while the client is in it.'),
       error,
-      h('div', { class: 'field' }, h('label', { for: 'guest-name' }, 'Name of the participant'), name),
+      pickField,
+      nameField,
       h('div', { class: 'actions' }, submit, close),
       link,
+      more,
       h('h3', {}, 'Invited'),
       list);
     const dialog = h('dialog', { id: 'guest-dialog', class: 'dialog', 'aria-labelledby': 'guest-title', 'aria-describedby': 'guest-help' }, form);
-    this.el = { name, error, submit, url, copy, copied, link, linkFor, list };
+    this.el = { name, error, submit, url, copy, copied, link, linkFor, list, pick, pickField, nameField, more };
+    pick.addEventListener('change', () => this.#pickChanged());
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
       this.#create();
@@ -109,24 +163,39 @@ export class GuestPanel {
   }
 
   async #create() {
-    const name = this.el.name.value.trim();
-    if (!name || name.length > 100) {
-      this.#setError('Enter the name of the participant (at most 100 characters).');
-      this.el.name.focus();
-      return;
+    const [kind, id] = this.el.pick.value.split(':');
+    let body;
+    if (kind === 'group') body = { group_id: id };
+    else if (kind === 'person') body = { external_participant_id: id };
+    else {
+      const name = this.el.name.value.trim();
+      if (!name || name.length > 100) {
+        this.#setError('Enter the name of the participant (at most 100 characters).');
+        this.el.name.focus();
+        return;
+      }
+      body = { name };
     }
     this.#setError('');
     this.el.submit.disabled = true;
     try {
-      const res = await api(`/api/v1/appointments/${encodeURIComponent(this.appointmentId)}/guests`, {
+      const res = await api(`/api/v1/appointments/${encodeURIComponent(this.target)}/guests`, {
         method: 'POST',
-        body: { name },
+        body,
       });
-      this.el.linkFor.textContent = res.guest.name;
-      this.el.url.value = res.invitation_url;
+      // One link (a name or a record), or one per member of a group.
+      const made = res.invitations || [res];
+      const [first, ...rest] = made;
+      this.el.linkFor.textContent = first.guest.name;
+      this.el.url.value = first.invitation_url;
       this.el.copied.textContent = '';
       this.el.link.hidden = false;
+      this.el.more.replaceChildren(...rest.map((r) => h('li', {},
+        h('span', { class: 'guest-name' }, r.guest.name), ': ',
+        h('input', { readonly: true, value: r.invitation_url, 'aria-label': `Link for ${r.guest.name}` }))));
       this.el.name.value = '';
+      this.el.pick.value = '';
+      this.#pickChanged();
       this.el.url.focus();
       this.el.url.select();
       await this.#refresh();
@@ -138,11 +207,11 @@ export class GuestPanel {
   }
 
   async #refresh() {
-    const id = this.appointmentId;
+    const id = this.target;
     if (!id) return;
     try {
       const res = await api(`/api/v1/appointments/${encodeURIComponent(id)}/guests`);
-      if (id !== this.appointmentId) return;
+      if (id !== this.target) return;
       const items = (res.guests || []).map((g) => h('li', { dataset: { guestId: g.id } },
         h('span', { class: 'guest-name' }, g.name), ' ',
         h('button', {
@@ -158,8 +227,9 @@ export class GuestPanel {
 
   async #revoke(guest) {
     try {
-      await api(`/api/v1/appointments/${encodeURIComponent(this.appointmentId)}/guests/${encodeURIComponent(guest.id)}`, { method: 'DELETE' });
+      await api(`/api/v1/appointments/${encodeURIComponent(this.target)}/guests/${encodeURIComponent(guest.id)}`, { method: 'DELETE' });
       this.el.link.hidden = true;
+      this.el.more.replaceChildren();
       await this.#refresh();
     } catch (err) {
       this.#setError(errorText(err));

@@ -1,0 +1,284 @@
+// External participants and their groups (issue #4; F16, F17) in the staff app: a "People" button
+// in the top bar opens a dialog that lists the organisation's external participants (family, home
+// care, interpreters: people who join appointments without being the client), filtered by group;
+// any staff member adds and edits them (the fields of a client, plus groups); organisation and
+// department admins also manage the groups and delete records. Inviting them to an appointment
+// happens in the guests dialog (guests.js), which reads the same lists through `invitables()`.
+//
+// Built in script (static markup only; names are set with textContent), so index.html needs
+// nothing. The server checks every rule; the UI only hides what the caller may not do.
+
+import { api } from './api.js';
+import { h } from './dom.js';
+
+/** The organisation's groups and records, for the guests dialog's picker. */
+export async function invitables() {
+  const [g, p] = await Promise.all([
+    api('/api/v1/participant-groups'),
+    api('/api/v1/external-participants'),
+  ]);
+  return { groups: g.groups || [], people: p.external_participants || [] };
+}
+
+function errorText(err, what) {
+  if (err && err.status === 422) return err.message || `Check the ${what}.`;
+  if (err && err.status === 409) return err.message || 'That name is already used.';
+  if (err && err.status === 403) return 'Only organisation and department admins may do that.';
+  if (err && err.status === 404) return 'It was deleted meanwhile.';
+  return `That did not work${err && err.message ? `: ${err.message}` : '.'} Try again.`;
+}
+
+export class ExternalPeople {
+  /** @param {{role: string}} me the signed-in staff member */
+  constructor(me) {
+    this.admin = me && (me.role === 'organisation_admin' || me.role === 'department_admin');
+    this.groups = [];
+    this.people = [];
+    this.editing = null; // record id being edited, or null for a new one
+    this.button = h('button', { type: 'button', id: 'people-btn', class: 'btn btn-quiet', 'aria-haspopup': 'dialog', onclick: () => this.open() }, 'People');
+    const right = document.querySelector('.topbar-right');
+    right?.insertBefore(this.button, document.getElementById('walkin-toggle'));
+    this.dialog = this.#build();
+    document.body.append(this.dialog);
+  }
+
+  destroy() {
+    this.button.remove();
+    this.dialog.remove();
+  }
+
+  async open() {
+    this.#error('');
+    this.#resetForm();
+    if (!this.dialog.open) this.dialog.showModal();
+    await this.refresh();
+  }
+
+  #build() {
+    const e = {};
+    e.error = h('div', { id: 'people-error', class: 'alert alert-error', role: 'alert', hidden: true });
+    e.status = h('p', { id: 'people-status', class: 'visually-hidden', role: 'status', 'aria-live': 'polite' });
+    e.filter = h('select', { id: 'people-filter' });
+    e.filter.addEventListener('change', () => this.#renderPeople());
+    e.list = h('ul', { id: 'people-list', class: 'people-list', 'aria-label': 'External participants' });
+    // The record form.
+    e.formTitle = h('h3', { id: 'people-form-title' }, 'Add a person');
+    e.name = h('input', { id: 'people-name', name: 'name', maxlength: 200, required: true, autocomplete: 'off' });
+    e.email = h('input', { id: 'people-email', name: 'email', type: 'email', maxlength: 254, autocomplete: 'off' });
+    e.phone = h('input', { id: 'people-phone', name: 'phone', type: 'tel', maxlength: 32, autocomplete: 'off' });
+    e.dob = h('input', { id: 'people-dob', name: 'date_of_birth', type: 'date' });
+    e.groupBoxes = h('div', { id: 'people-groups', class: 'people-groups' });
+    e.save = h('button', { type: 'submit', id: 'people-save', class: 'btn btn-primary' }, 'Add person');
+    e.cancel = h('button', { type: 'button', id: 'people-cancel', class: 'btn btn-quiet', hidden: true, onclick: () => this.#resetForm() }, 'Cancel editing');
+    const form = h('form', { id: 'people-form', class: 'people-form', novalidate: true, 'aria-labelledby': 'people-form-title' },
+      e.formTitle,
+      h('div', { class: 'field' }, h('label', { for: 'people-name' }, 'Name'), e.name),
+      h('div', { class: 'field' }, h('label', { for: 'people-email' }, 'E-mail ', h('span', { class: 'optional' }, '(optional)')), e.email),
+      h('div', { class: 'field' }, h('label', { for: 'people-phone' }, 'Phone ', h('span', { class: 'optional' }, '(optional)')), e.phone),
+      h('div', { class: 'field' }, h('label', { for: 'people-dob' }, 'Date of birth ', h('span', { class: 'optional' }, '(optional)')), e.dob),
+      h('fieldset', { class: 'field' }, h('legend', {}, 'Groups'), e.groupBoxes),
+      h('div', { class: 'actions' }, e.save, e.cancel));
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      this.#save();
+    });
+    // Group management (admins).
+    e.groupList = h('ul', { id: 'people-group-list', class: 'people-group-list', 'aria-label': 'Groups' });
+    e.groupName = h('input', { id: 'people-group-name', maxlength: 60, autocomplete: 'off' });
+    const groupForm = h('form', { id: 'people-group-form', class: 'people-group-form', novalidate: true },
+      h('label', { for: 'people-group-name' }, 'New group'), e.groupName,
+      h('button', { type: 'submit', class: 'btn btn-secondary btn-small' }, 'Add group'));
+    groupForm.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      this.#addGroup();
+    });
+    const groups = h('section', { class: 'people-admin', hidden: !this.admin, 'aria-labelledby': 'people-groups-title' },
+      h('h3', { id: 'people-groups-title' }, 'Groups'),
+      h('p', { class: 'hint' }, 'For example "Family" or "Home care". Deleting a group keeps its people.'),
+      e.groupList, groupForm);
+    const dialog = h('dialog', { id: 'people-dialog', class: 'dialog people-dialog', 'aria-labelledby': 'people-title', 'aria-describedby': 'people-help' },
+      h('div', { class: 'chat-dialog-head' },
+        h('h2', { id: 'people-title' }, 'People'),
+        h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => dialog.close() }, 'Close')),
+      h('p', { id: 'people-help' }, 'External participants: family, home care, interpreters and others who join appointments without being the client. Invite them from an appointment ("Guests…") or in the consultation ("Add participant…").'),
+      e.error, e.status,
+      h('div', { class: 'field' }, h('label', { for: 'people-filter' }, 'Show'), e.filter),
+      e.list, form, groups);
+    this.el = e;
+    return dialog;
+  }
+
+  #error(text) {
+    this.el.error.textContent = text;
+    this.el.error.hidden = !text;
+  }
+
+  async refresh() {
+    try {
+      const { groups, people } = await invitables();
+      this.groups = groups;
+      this.people = people;
+    } catch (err) {
+      this.#error(errorText(err, 'list'));
+      return;
+    }
+    this.#renderFilter();
+    this.#renderPeople();
+    this.#renderGroupBoxes();
+    this.#renderGroups();
+  }
+
+  #groupName(id) {
+    return this.groups.find((g) => g.id === id)?.name || '';
+  }
+
+  #renderFilter() {
+    const current = this.el.filter.value;
+    this.el.filter.replaceChildren(h('option', { value: '' }, 'Everyone'),
+      ...this.groups.map((g) => h('option', { value: g.id }, `${g.name} (${g.member_count})`)));
+    if (this.groups.some((g) => g.id === current)) this.el.filter.value = current;
+  }
+
+  #renderPeople() {
+    const filter = this.el.filter.value;
+    const shown = this.people.filter((p) => !filter || p.group_ids.includes(filter));
+    const items = shown.map((p) => {
+      const groups = p.group_ids.map((id) => this.#groupName(id)).filter(Boolean).join(', ');
+      return h('li', { class: 'people-item', dataset: { personId: p.id } },
+        h('span', { class: 'people-name' }, p.name),
+        h('span', { class: 'people-meta' }, groups || 'No group'),
+        h('span', { class: 'people-actions' },
+          h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => this.#edit(p) },
+            'Edit', h('span', { class: 'visually-hidden' }, ` ${p.name}`)),
+          this.admin ? h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => this.#delete(p) },
+            'Delete', h('span', { class: 'visually-hidden' }, ` ${p.name}`)) : null));
+    });
+    this.el.list.replaceChildren(...(items.length ? items : [h('li', { class: 'people-empty' }, filter ? 'Nobody in this group.' : 'Nobody yet.')]));
+  }
+
+  #renderGroupBoxes() {
+    const checked = new Set([...this.el.groupBoxes.querySelectorAll('input:checked')].map((i) => i.value));
+    const boxes = this.groups.map((g) => h('label', { class: 'people-check' },
+      h('input', { type: 'checkbox', name: 'group', value: g.id, checked: checked.has(g.id) }), ' ', g.name));
+    this.el.groupBoxes.replaceChildren(...(boxes.length ? boxes : [h('p', { class: 'hint' }, this.admin ? 'No groups yet; add one below.' : 'No groups yet.')]));
+  }
+
+  #renderGroups() {
+    if (!this.admin) return;
+    this.el.groupList.replaceChildren(...this.groups.map((g) => h('li', { dataset: { groupId: g.id } },
+      h('span', { class: 'people-name' }, g.name), ' ',
+      h('span', { class: 'people-meta' }, `${g.member_count} ${g.member_count === 1 ? 'person' : 'people'}`), ' ',
+      h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => this.#renameGroup(g) },
+        'Rename', h('span', { class: 'visually-hidden' }, ` ${g.name}`)),
+      h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => this.#deleteGroup(g) },
+        'Delete', h('span', { class: 'visually-hidden' }, ` group ${g.name}`)))));
+  }
+
+  #resetForm() {
+    this.editing = null;
+    for (const f of [this.el.name, this.el.email, this.el.phone, this.el.dob]) f.value = '';
+    for (const box of this.el.groupBoxes.querySelectorAll('input')) box.checked = false;
+    this.el.formTitle.textContent = 'Add a person';
+    this.el.save.textContent = 'Add person';
+    this.el.cancel.hidden = true;
+  }
+
+  #edit(p) {
+    this.#error('');
+    this.editing = p.id;
+    this.el.name.value = p.name;
+    this.el.email.value = p.email || '';
+    this.el.phone.value = p.phone || '';
+    this.el.dob.value = p.date_of_birth || '';
+    for (const box of this.el.groupBoxes.querySelectorAll('input')) box.checked = p.group_ids.includes(box.value);
+    this.el.formTitle.textContent = `Edit ${p.name}`;
+    this.el.save.textContent = 'Save changes';
+    this.el.cancel.hidden = false;
+    this.el.name.focus();
+  }
+
+  async #save() {
+    const name = this.el.name.value.trim();
+    if (!name) {
+      this.#error('Enter the name of the person.');
+      this.el.name.focus();
+      return;
+    }
+    const body = {
+      name,
+      email: this.el.email.value.trim() || null,
+      phone: this.el.phone.value.trim() || null,
+      date_of_birth: this.el.dob.value || null,
+      group_ids: [...this.el.groupBoxes.querySelectorAll('input:checked')].map((i) => i.value),
+    };
+    this.#error('');
+    this.el.save.disabled = true;
+    try {
+      if (this.editing) {
+        await api(`/api/v1/external-participants/${encodeURIComponent(this.editing)}`, { method: 'PUT', body });
+        this.el.status.textContent = `${name} saved.`;
+      } else {
+        await api('/api/v1/external-participants', { method: 'POST', body });
+        this.el.status.textContent = `${name} added.`;
+      }
+      this.#resetForm();
+      await this.refresh();
+    } catch (err) {
+      this.#error(errorText(err, 'fields'));
+    } finally {
+      this.el.save.disabled = false;
+    }
+  }
+
+  async #delete(p) {
+    if (!window.confirm(`Delete ${p.name}? Links already sent keep working.`)) return;
+    try {
+      await api(`/api/v1/external-participants/${encodeURIComponent(p.id)}`, { method: 'DELETE' });
+      if (this.editing === p.id) this.#resetForm();
+      this.el.status.textContent = `${p.name} deleted.`;
+      await this.refresh();
+    } catch (err) {
+      this.#error(errorText(err, 'person'));
+    }
+  }
+
+  async #addGroup() {
+    const name = this.el.groupName.value.trim();
+    if (!name) {
+      this.#error('Enter a name for the group.');
+      this.el.groupName.focus();
+      return;
+    }
+    try {
+      await api('/api/v1/participant-groups', { method: 'POST', body: { name } });
+      this.el.groupName.value = '';
+      this.#error('');
+      await this.refresh();
+    } catch (err) {
+      this.#error(errorText(err, 'group name'));
+    }
+  }
+
+  async #renameGroup(g) {
+    const name = window.prompt(`New name for the group ${g.name}`, g.name);
+    if (name === null || !name.trim() || name.trim() === g.name) return;
+    try {
+      await api(`/api/v1/participant-groups/${encodeURIComponent(g.id)}`, { method: 'PUT', body: { name: name.trim() } });
+      this.#error('');
+      await this.refresh();
+    } catch (err) {
+      this.#error(errorText(err, 'group name'));
+    }
+  }
+
+  async #deleteGroup(g) {
+    if (!window.confirm(`Delete the group ${g.name}? Its people are kept.`)) return;
+    try {
+      await api(`/api/v1/participant-groups/${encodeURIComponent(g.id)}`, { method: 'DELETE' });
+      this.#error('');
+      await this.refresh();
+    } catch (err) {
+      this.#error(errorText(err, 'group'));
+    }
+  }
+}
