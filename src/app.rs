@@ -285,6 +285,7 @@ impl App {
         clinic_config.invitation_before = chrono::Duration::minutes(args.invitation_opens_minutes);
         clinic_config.invitation_after = chrono::Duration::minutes(args.invitation_closes_minutes);
         clinic_config.turn = turn;
+        clinic_config.trusted_proxies = args.trusted_proxies.clone();
         let clinic = Clinic::new(store.clone(), clinic_config, clock.clone());
 
         let registry = prometheus::Registry::new();

@@ -115,6 +115,12 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(i64).range(1..=consultroom_clinic::ice::MAX_TTL_MINUTES)
     )]
     pub turn_ttl_minutes: i64,
+    /// Reverse proxies (CIDR ranges, comma-separated or repeated) whose `X-Forwarded-For` is
+    /// believed for per-address rate limits (walk-in entries, staff login). Without one, the
+    /// direct peer address counts; never list ranges that clients can connect from.
+    #[arg(long = "trusted-proxy", env = "CONSULTROOM_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Largest file a participant may share in a consultation, in bytes (default 75 MiB). An
     /// upload declaring more is refused before its body is read.
     #[arg(long, env = "CONSULTROOM_FILE_MAX_BYTES", default_value_t = 75 * 1024 * 1024,
@@ -172,4 +178,12 @@ pub struct DemoArgs {
     /// Password for the demo practitioner (random when not given).
     #[arg(long, env = "CONSULTROOM_DEMO_PASSWORD")]
     pub demo_password: Option<String>,
+}
+
+/// A trusted proxy: a CIDR range, or one address (`/32`, `/128`).
+fn parse_proxy(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is not an IP address or CIDR range"))
 }

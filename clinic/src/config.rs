@@ -31,6 +31,9 @@ pub struct ClinicConfig {
     /// TURN servers and their shared secret; `None` (the default) serves an empty ICE server
     /// list, so browsers use the SFU's host candidates only.
     pub turn: Option<TurnConfig>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed for per-address rate limits (walk-in
+    /// entries, staff login). Empty (the default): the direct peer address counts.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl ClinicConfig {
@@ -46,6 +49,7 @@ impl ClinicConfig {
             cookie_key,
             join_token_ttl: Duration::seconds(120),
             turn: None,
+            trusted_proxies: Vec::new(),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod announcements;
 pub mod appointments;
 pub mod auth;
 pub mod chat;
+pub mod client_ip;
 pub mod clients;
 pub mod clock;
 pub mod config;
@@ -76,6 +77,7 @@ struct Inner {
     chat_listeners: chat::Listeners,
     guest_listeners: guests::Listeners,
     walkin: widgets::WalkInState,
+    login_throttle: auth::LoginThrottle,
 }
 
 impl Clinic {
@@ -92,6 +94,7 @@ impl Clinic {
                 chat_listeners: Default::default(),
                 guest_listeners: Default::default(),
                 walkin: widgets::WalkInState::default(),
+                login_throttle: Default::default(),
             }),
         }
     }
@@ -117,6 +120,10 @@ impl Clinic {
 
     pub(crate) fn walkin_state(&self) -> &widgets::WalkInState {
         &self.inner.walkin
+    }
+
+    pub(crate) fn login_throttle(&self) -> &auth::LoginThrottle {
+        &self.inner.login_throttle
     }
 
     /// Every `(method, path)` the router serves, with the `/api/v1` prefix.

@@ -63,6 +63,7 @@ backend_tests! {
     auth::idle_timeout_slides_and_expires,
     auth::unauthenticated_requests_get_401_json,
     auth::absolute_timeout_ends_an_active_session,
+    auth::login_is_throttled_per_account_and_source,
     appointments::create_list_get_cancel,
     appointments::list_defaults_to_today_and_validates_range,
     appointments::practitioner_sees_and_books_only_own,

@@ -5,6 +5,7 @@
 
 mod password;
 mod session;
+mod throttle;
 
 use axum::Json;
 use axum::extract::State;
@@ -17,7 +18,9 @@ use serde_json::json;
 
 pub use password::{hash_password, verify_password};
 pub use session::{CurrentStaff, SESSION_COOKIE};
+pub(crate) use throttle::LoginThrottle;
 
+use crate::client_ip::ClientIp;
 use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::{Clinic, Route};
 
@@ -41,11 +44,18 @@ const MAX_PASSWORD_LEN: usize = 1024;
 
 async fn login(
     State(clinic): State<Clinic>,
+    ClientIp(ip): ClientIp,
     jar: PrivateCookieJar,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<impl IntoResponse> {
     if req.email.len() > 254 || req.password.len() > MAX_PASSWORD_LEN {
         return Err(ApiError::InvalidCredentials);
+    }
+    // Password guessing is slowed per address and per account (failures only).
+    let throttle = clinic.login_throttle();
+    if let Err(retry_after_secs) = throttle.check(ip, &req.email) {
+        tracing::info!("staff login throttled");
+        return Err(ApiError::RateLimited { retry_after_secs });
     }
     let row = clinic.store().staff_by_email(req.email.trim()).await?;
     let phc = row.as_ref().map(|r| r.password_hash.clone());
@@ -53,6 +63,7 @@ async fn login(
     let row = match row {
         Some(row) if ok => row,
         _ => {
+            throttle.failed(ip, &req.email);
             tracing::info!("staff login refused");
             return Err(ApiError::InvalidCredentials);
         }

@@ -8,11 +8,8 @@
 //! practitioner must be available now and belong to one of the widget's departments; only the
 //! token's SHA-256 is stored; intake data is never logged.
 
-use std::net::SocketAddr;
-
-use axum::Extension;
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -25,6 +22,7 @@ use super::db::NewVisit;
 use super::public::widget;
 use super::settings::{FieldRule, Intake};
 use crate::Clinic;
+use crate::client_ip::ClientIp;
 use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::ids::StaffId;
 use crate::tokens::{JoinClaims, WalkInJoin, random_token, sha256};
@@ -187,15 +185,15 @@ fn check_intake(intake: &Intake, req: VisitRequest, today: NaiveDate) -> ApiResu
 pub(crate) async fn create(
     State(clinic): State<Clinic>,
     Path(id): Path<String>,
-    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<VisitRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let limits = &clinic.walkin_state().limits;
     // Every attempt from a source counts, valid or not; without a peer address (a test router
     // without connect info) only the per-widget limit applies.
-    if let Some(Extension(ConnectInfo(addr))) = connect {
+    if let Some(ip) = ip {
         limits
-            .check_ip(addr.ip())
+            .check_ip(ip)
             .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
     }
     let (row, settings) = widget(&clinic, &id).await?;

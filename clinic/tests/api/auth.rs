@@ -191,3 +191,110 @@ pub async fn absolute_timeout_ends_an_active_session(backend: Backend) {
     app.clock.advance(Duration::minutes(25));
     assert_eq!(get(&http, &app.url("/me")).await.0, 401);
 }
+
+async fn login_status(
+    http: &reqwest::Client,
+    url: &str,
+    email: &str,
+    password: &str,
+    forwarded: Option<&str>,
+) -> (u16, Option<String>) {
+    let mut req = http
+        .post(url)
+        .json(&json!({ "email": email, "password": password }));
+    if let Some(f) = forwarded {
+        req = req.header("x-forwarded-for", f);
+    }
+    let res = req.send().await.unwrap();
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (res.status().as_u16(), retry)
+}
+
+/// Failed logins are throttled per account (whatever the address) and, with peer addresses,
+/// per source; `X-Forwarded-For` counts only from a configured trusted proxy.
+pub async fn login_is_throttled_per_account_and_source(backend: Backend) {
+    let app = spawn_app_configured(&backend, Options::default(), |c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    app.world().await;
+    let http = reqwest::Client::new();
+    let url = app.url("/auth/login");
+    // Per account: the burst of failures passes (401), the one beyond it blocks; then even the
+    // right password gets 429 with Retry-After, without a session.
+    for i in 0..=10 {
+        assert_eq!(
+            login_status(&http, &url, DOC_CARDIO, "wrong", None).await.0,
+            401,
+            "attempt {i}"
+        );
+    }
+    let (status, retry) = login_status(&http, &url, DOC_CARDIO, PASSWORD, None).await;
+    assert_eq!(status, 429);
+    let retry: u64 = retry.expect("Retry-After").parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // The e-mail's case does not give a fresh bucket; other accounts are not affected.
+    assert_eq!(
+        login_status(&http, &url, "DOC-CARDIO@a.test", PASSWORD, None)
+            .await
+            .0,
+        429
+    );
+    assert_eq!(
+        login_status(&http, &url, ADMIN_A, PASSWORD, None).await.0,
+        200
+    );
+
+    // Per source, behind the trusted proxy (127.0.0.1): the forwarded client is the key.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app.clinic.router();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    });
+    let url = format!("http://{addr}/api/v1/auth/login");
+    for i in 0..=20 {
+        let email = format!("guess{i}@a.test");
+        assert_eq!(
+            login_status(&http, &url, &email, "wrong", Some("203.0.113.7"))
+                .await
+                .0,
+            401,
+            "attempt {i}"
+        );
+    }
+    assert_eq!(
+        login_status(&http, &url, ADMIN_A, PASSWORD, Some("203.0.113.7"))
+            .await
+            .0,
+        429
+    );
+    // A spoofed entry in front does not change the key (the proxy appends the real client).
+    assert_eq!(
+        login_status(
+            &http,
+            &url,
+            ADMIN_A,
+            PASSWORD,
+            Some("198.51.100.1, 203.0.113.7")
+        )
+        .await
+        .0,
+        429
+    );
+    // Another client behind the same proxy logs in.
+    assert_eq!(
+        login_status(&http, &url, ADMIN_A, PASSWORD, Some("203.0.113.8"))
+            .await
+            .0,
+        200
+    );
+    server.abort();
+}
