@@ -20,6 +20,8 @@
 //! - [`SfuEvent::Speaking`] announces the room's active speaker (≤ 2/s per room).
 //! - [`Sfu::leave`] removes a participant; its published tracks stop for everyone.
 //! - [`Sfu::rebind`] sends a participant's events to a new channel (a resumed connection).
+//! - [`Sfu::join_loopback`] makes a one-member room that sends the participant its own tracks
+//!   back (a connectivity probe; `loopback`).
 //! - A peer that vanishes without `leave` (no ICE consent for [`CONSENT_EXPIRY`], or a DTLS
 //!   close) is removed and reported as [`SfuEvent::Disconnected`]; until then an ICE restart
 //!   (a new offer with new credentials) brings it back with its tracks and subscriptions.
@@ -71,6 +73,7 @@ mod api;
 #[doc(hidden)]
 pub mod fuzzing;
 mod keyframe;
+mod loopback;
 mod media_loop;
 mod metrics;
 mod placement;

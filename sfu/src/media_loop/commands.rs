@@ -36,6 +36,14 @@ impl MediaLoop {
             } => {
                 let _ = reply.send(self.join(room, participant, events));
             }
+            Command::JoinLoopback {
+                room,
+                participant,
+                events,
+                reply,
+            } => {
+                let _ = reply.send(self.join_loopback(room, participant, events));
+            }
             Command::Offer {
                 participant,
                 offer,
@@ -125,6 +133,27 @@ impl MediaLoop {
             return Err(SfuError::AlreadyJoined);
         }
         self.rooms.join(room, p)?;
+        self.add_peer(p, events);
+        Ok(())
+    }
+
+    /// Like `join`, into a new loopback room (see `room::loopback`).
+    fn join_loopback(
+        &mut self,
+        room: RoomId,
+        p: ParticipantId,
+        events: mpsc::Sender<SfuEvent>,
+    ) -> Result<(), SfuError> {
+        if self.peers.contains_key(&p) {
+            return Err(SfuError::AlreadyJoined);
+        }
+        self.rooms.join_loopback(room, p)?;
+        self.add_peer(p, events);
+        Ok(())
+    }
+
+    /// A fresh session for `p`, already a member of a room.
+    fn add_peer(&mut self, p: ParticipantId, events: mpsc::Sender<SfuEvent>) {
         let rtc = self.new_rtc(p);
         self.peers.insert(
             p,
@@ -143,7 +172,6 @@ impl MediaLoop {
         );
         self.update_gauges();
         self.mark_dirty(p);
-        Ok(())
     }
 
     /// A fresh ICE-lite `Rtc` with our codecs and host candidates; its ufrag is routed to `p`.

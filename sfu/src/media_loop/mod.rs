@@ -66,6 +66,13 @@ pub(crate) enum Command {
         events: mpsc::Sender<SfuEvent>,
         reply: oneshot::Sender<Result<(), SfuError>>,
     },
+    /// `Sfu::join_loopback`: a one-member room whose member gets its own tracks back.
+    JoinLoopback {
+        room: RoomId,
+        participant: ParticipantId,
+        events: mpsc::Sender<SfuEvent>,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
     Offer {
         participant: ParticipantId,
         offer: Box<SdpOffer>,

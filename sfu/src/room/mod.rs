@@ -2,7 +2,8 @@
 //!
 //! Invariants:
 //! - A participant is in at most one room; media only flows between members of the same room.
-//! - Every published track of a room has one [`DownTrack`] in every other member of that room.
+//! - Every published track of a room has one [`DownTrack`] in every other member of that room;
+//!   in a loopback room (one member, a connectivity probe: see `loopback`) also in its publisher.
 //! - A down track forwards media only once its m-line is negotiated (`Open`); the fan-out list of
 //!   a published track holds exactly one leg per open down track.
 //! - At most one server offer per participant is outstanding; changes made meanwhile wait in
@@ -10,7 +11,7 @@
 //!
 //! All state of one room lives here so a room can later be placed whole on one media loop.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use str0m::media::{MediaKind, Mid, Rid};
 
@@ -19,6 +20,7 @@ use crate::simulcast::{LayerSwitch, Layers, Rebaser};
 use crate::{ParticipantId, RoomId, SfuError, TrackSource, View};
 
 mod forward;
+mod loopback;
 pub(crate) use forward::{Delivery, Frame, KeyframeAsk};
 
 /// Identifies a published track inside one media loop.
@@ -133,6 +135,8 @@ pub(crate) struct Rooms {
     /// `(subscriber, subscriber's mid)` → track, for keyframe requests.
     by_down: HashMap<(ParticipantId, Mid), TrackId>,
     next_track: u64,
+    /// Rooms whose only member receives its own tracks back (connectivity probes).
+    loopback: HashSet<RoomId>,
 }
 
 impl Rooms {
@@ -173,8 +177,9 @@ impl Rooms {
     }
 
     /// Adds `p` to `room`; it will be offered every track already published there.
+    /// A loopback room takes no second member (`AlreadyJoined`).
     pub(crate) fn join(&mut self, room: RoomId, p: ParticipantId) -> Result<(), SfuError> {
-        if self.members.contains_key(&p) {
+        if self.members.contains_key(&p) || self.loopback.contains(&room) {
             return Err(SfuError::AlreadyJoined);
         }
         let others = self.rooms.entry(room).or_default();
@@ -237,8 +242,9 @@ impl Rooms {
             layers: (!rids.is_empty()).then(|| Layers::new(rids)),
         };
         let mut affected = Vec::new();
+        let echo = self.loopback.contains(&room);
         for other in self.rooms.get(&room).into_iter().flatten() {
-            if *other == p {
+            if *other == p && !echo {
                 continue;
             }
             if let Some(m) = self.members.get_mut(other) {
@@ -286,6 +292,7 @@ impl Rooms {
             list.retain(|x| *x != p);
             if list.is_empty() {
                 self.rooms.remove(&member.room);
+                self.loopback.remove(&member.room);
             }
         }
         // Our subscriptions: leave the publishers' fan-out lists.
