@@ -12,6 +12,10 @@ pub(crate) struct Metrics {
     pub consultations: IntGauge,
     pub messages_in: IntCounter,
     pub slow_clients: IntCounter,
+    /// Connectivity probes started, and those whose ICE + DTLS came up.
+    pub probes_started: IntCounter,
+    pub probes_connected: IntCounter,
+    probes_running: IntGauge,
     errors: IntCounterVec,
 }
 
@@ -52,6 +56,18 @@ impl Metrics {
                 "consultroom_signalling_slow_clients_total",
                 "Connections dropped because their outgoing queue was full",
             ),
+            probes_started: counter(
+                "consultroom_signalling_probes_started_total",
+                "Connectivity probes started (loopback media sessions of the device check)",
+            ),
+            probes_connected: counter(
+                "consultroom_signalling_probes_connected_total",
+                "Connectivity probes whose ICE and DTLS connected",
+            ),
+            probes_running: gauge(
+                "consultroom_signalling_probes_running",
+                "Connectivity probes running now",
+            ),
             errors: register(
                 registry,
                 IntCounterVec::new(
@@ -77,5 +93,6 @@ impl Metrics {
     pub fn observe(&self, state: &HubState) {
         self.waiting.set(state.waiting_patients() as i64);
         self.consultations.set(state.consultations() as i64);
+        self.probes_running.set(state.probes_running() as i64);
     }
 }

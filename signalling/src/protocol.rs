@@ -28,10 +28,15 @@ pub enum ClientMessage {
     /// `resume`: the id of the consultation this client was in when its previous connection
     /// dropped; within the grace period it gets its seat back (`consultation_started` with
     /// `resumed: true`) and keeps its peer connection (ICE restart with a new `media_offer`).
+    /// `check`: a check-only connection (the device and network check before entering the
+    /// waiting room): answered with `joined` and nothing else; it is in no waiting room, nobody
+    /// sees it, and it may only run connectivity probes (`probe_*`) and `ping`.
     Join {
         token: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        check: bool,
     },
     /// Leave your consultation now (hang up), without the reconnection grace period that a
     /// dropped connection gets. Answered with `ok`, then `consultation_ended` (`left`).
@@ -107,6 +112,16 @@ pub enum ClientMessage {
     },
     /// The caller has read the channel up to `seq` (unread counts); answered with `ok`.
     ChatRead { channel_id: String, seq: i64 },
+    /// Start a connectivity probe: a private media session with the SFU, which sends the
+    /// client's own tracks back (never part of a consultation, seen by nobody else; at most
+    /// one at a time per connection, ended after `seconds`). Answered with `probe_answer`.
+    ProbeOffer { sdp: String },
+    /// SDP answer to a server `probe_offer` (the echo of the client's tracks).
+    ProbeAnswer { sdp: String },
+    /// A trickled ICE candidate for the probe session.
+    ProbeCandidate { candidate: String },
+    /// End the running probe now; answered with `ok`.
+    ProbeStop {},
     /// Keep-alive; answered with `pong`.
     Ping {},
 }
@@ -440,6 +455,12 @@ pub enum ServerMessage {
         channel_id: String,
         through_seq: i64,
     },
+    /// Reply to `probe_offer`: the SFU's SDP answer; the probe ends after `seconds`.
+    ProbeAnswer { sdp: String, seconds: u32 },
+    /// The SFU (re)negotiates the probe (the echo m-lines); reply with `probe_answer`.
+    ProbeOffer { sdp: String },
+    /// The probe is over (not sent after `probe_stop`).
+    ProbeEnded { reason: ProbeEndReason },
     /// Generic success reply to a request that has no other reply (`admit`, `mute`, ...).
     Ok {},
     /// Reply to `ping`.
@@ -463,6 +484,18 @@ pub enum EndReason {
     /// Your connection (signalling or media) was gone longer than the grace period, or the
     /// consultation you asked to resume is over.
     ConnectionLost,
+}
+
+/// Why a connectivity probe ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeEndReason {
+    /// Its time was up.
+    Expired,
+    /// The SFU lost the session (no ICE consent, DTLS closed).
+    ConnectionLost,
+    /// The connection entered a consultation (its media takes over).
+    ConsultationStarted,
 }
 
 /// Stable error codes. Never rename one; add new ones.
@@ -563,7 +596,19 @@ mod tests {
             ClientMessage::Join {
                 token: "t".into(),
                 resume: Some("c".into()),
+                check: false,
             },
+            ClientMessage::Join {
+                token: "t".into(),
+                resume: None,
+                check: true,
+            },
+            ClientMessage::ProbeOffer { sdp: "v=0".into() },
+            ClientMessage::ProbeAnswer { sdp: "v=0".into() },
+            ClientMessage::ProbeCandidate {
+                candidate: "c".into(),
+            },
+            ClientMessage::ProbeStop {},
             ClientMessage::Admit {
                 participant_id: "p".into(),
             },
@@ -645,6 +690,10 @@ mod tests {
                 | ClientMessage::ChatSync { .. }
                 | ClientMessage::ChatSend { .. }
                 | ClientMessage::ChatRead { .. }
+                | ClientMessage::ProbeOffer { .. }
+                | ClientMessage::ProbeAnswer { .. }
+                | ClientMessage::ProbeCandidate { .. }
+                | ClientMessage::ProbeStop {}
                 | ClientMessage::Ping {} => {}
             }
         }
@@ -785,6 +834,14 @@ mod tests {
                 channel_id: "c".into(),
                 through_seq: 4,
             },
+            ServerMessage::ProbeAnswer {
+                sdp: "v=0".into(),
+                seconds: 20,
+            },
+            ServerMessage::ProbeOffer { sdp: "v=0".into() },
+            ServerMessage::ProbeEnded {
+                reason: ProbeEndReason::Expired,
+            },
             ServerMessage::Ok {},
             ServerMessage::Pong {},
             ServerMessage::Error {
@@ -821,6 +878,9 @@ mod tests {
                 | ServerMessage::ChatMessage { .. }
                 | ServerMessage::ChatActivity { .. }
                 | ServerMessage::ChatCleared { .. }
+                | ServerMessage::ProbeAnswer { .. }
+                | ServerMessage::ProbeOffer { .. }
+                | ServerMessage::ProbeEnded { .. }
                 | ServerMessage::Ok {}
                 | ServerMessage::Pong {}
                 | ServerMessage::Error { .. } => {}

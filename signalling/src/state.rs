@@ -19,6 +19,9 @@
 
 #[cfg(test)]
 mod guest_tests;
+mod probe;
+#[cfg(test)]
+mod probe_tests;
 mod queue;
 #[cfg(test)]
 mod tests;
@@ -29,11 +32,12 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use consultroom_sfu::{ParticipantId, RoomId};
 
 use crate::protocol::{
-    AnnouncementInfo, EndReason, ErrorCode, ParticipantInfo, Punctuality, QueueKind, QueueRef,
-    Role, ServerMessage, WaitingEntry, WaitingReason,
+    AnnouncementInfo, EndReason, ErrorCode, ParticipantInfo, ProbeEndReason, Punctuality,
+    QueueKind, QueueRef, Role, ServerMessage, WaitingEntry, WaitingReason,
 };
 use crate::{Identity, PatientIdentity, QueueKey, Visit};
 
+pub use probe::{MAX_PROBES_PER_CONNECTION, PROBE_DURATION, PROBE_ID_BASE};
 pub use queue::Announcement;
 use queue::Waiter;
 
@@ -75,6 +79,9 @@ pub struct Effects {
     pub ended: Vec<String>,
     /// Connections to close because their invitation was withdrawn (a revoked guest link).
     pub revoked: Vec<ConnId>,
+    /// Connectivity probes to start: `(room, participant, connection)` for
+    /// `Sfu::join_loopback`, with the connection's probe events (see `state::probe`).
+    pub probe_join: Vec<(RoomId, ParticipantId, ConnId)>,
 }
 
 impl Effects {
@@ -91,6 +98,7 @@ impl Effects {
         self.close.extend(from.close);
         self.ended.extend(from.ended);
         self.revoked.extend(from.revoked);
+        self.probe_join.extend(from.probe_join);
     }
 }
 
@@ -239,6 +247,8 @@ pub struct HubState {
     announcements: Vec<Announcement>,
     /// The last `tick`, to notice announcements that expired since.
     last_tick: Option<DateTime<Utc>>,
+    /// Connectivity probes and check-only connections.
+    probes: probe::Probes,
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -784,7 +794,7 @@ impl HubState {
                 "the patient is reconnecting; try again in a moment",
             ));
         };
-        let mut fx = Effects::default();
+        let mut fx = self.end_probe(conn, Some(ProbeEndReason::ConsultationStarted));
         self.take_waiter(&mut fx, &key, idx, now);
         let id = self.new_consultation(now, None);
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -826,7 +836,7 @@ impl HubState {
             return self.admit(conn, &pid, now);
         }
         let id = self.new_consultation(now, Some(appointment_id.to_owned()));
-        let mut fx = Effects::default();
+        let mut fx = self.end_probe(conn, Some(ProbeEndReason::ConsultationStarted));
         if let Some(c) = self.conns.get_mut(&conn) {
             c.place = Place::InConsultation(id);
             c.media = conn.participant();
@@ -1006,7 +1016,7 @@ impl HubState {
     /// The connection is gone (closed or failed). In a consultation, the seat is held for
     /// [`GRACE`]: the others get `participant_reconnecting`, the SFU participant stays.
     pub fn leave(&mut self, conn: ConnId, now: DateTime<Utc>) -> Effects {
-        let mut fx = Effects::default();
+        let mut fx = self.forget_probes(conn);
         if let Some(c) = self.conns.get_mut(&conn)
             && c.detached_at.is_none()
             && let Place::InConsultation(id) = c.place
@@ -1144,7 +1154,7 @@ impl HubState {
     /// seats held too long for a dropped connection, and refresh the announcements of
     /// patients whose announcements expired.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Effects {
-        let mut fx = Effects::default();
+        let mut fx = self.expire_probes(now);
         let mut seats: Vec<(ConnId, u64)> = self
             .conns
             .iter()
@@ -1315,7 +1325,7 @@ impl HubState {
     /// Put patient `conn` into consultation `id`: SFU join, `consultation_started` to them,
     /// `participant_joined` to those already in.
     fn enter_consultation(&mut self, id: u64, conn: ConnId, now: DateTime<Utc>) -> Effects {
-        let mut fx = Effects::default();
+        let mut fx = self.end_probe(conn, Some(ProbeEndReason::ConsultationStarted));
         let Some(c) = self.conns.get_mut(&conn) else {
             return fx;
         };

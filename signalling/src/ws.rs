@@ -30,6 +30,8 @@ use crate::protocol::{
 use crate::state::{Announcement, ConnId, Effects, HubState, Refusal};
 use crate::{Permissions, TokenError, TokenVerifier, Visit};
 
+mod probe;
+
 /// Close code: message too big (RFC 6455).
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code: policy violation (bad token, no join in time).
@@ -81,6 +83,8 @@ enum Outgoing {
 struct ConnHandle {
     out: mpsc::Sender<Outgoing>,
     sfu_events: mpsc::Sender<SfuEvent>,
+    /// Events of this connection's connectivity probe (a separate SFU participant).
+    probe_events: mpsc::Sender<SfuEvent>,
 }
 
 struct Inner {
@@ -277,6 +281,17 @@ impl Hub {
                 tracing::warn!(error = %e, "sfu join failed");
             }
         }
+        // Connectivity probes: a loopback room each, events on the connection's probe channel.
+        for (room, p, c) in &fx.probe_join {
+            let events = lock(&self.inner.conns)
+                .get(c)
+                .map(|h| h.probe_events.clone());
+            if let Some(events) = events
+                && let Err(e) = self.inner.sfu.join_loopback(*room, *p, events).await
+            {
+                tracing::warn!(error = %e, "sfu probe join failed");
+            }
+        }
         // A resumed seat: the SFU participant's events go to the new connection.
         for (p, c) in &fx.sfu_rebind {
             let events = lock(&self.inner.conns).get(c).map(|h| h.sfu_events.clone());
@@ -379,11 +394,13 @@ async fn run_connection(hub: Hub, socket: WebSocket) {
     let conn = ConnId(hub.inner.next_conn.fetch_add(1, Ordering::Relaxed));
     let (out_tx, out_rx) = mpsc::channel(hub.inner.config.outgoing_queue);
     let (sfu_tx, mut sfu_rx) = mpsc::channel(32);
+    let (probe_tx, mut probe_rx) = mpsc::channel(8);
     lock(&hub.inner.conns).insert(
         conn,
         ConnHandle {
             out: out_tx.clone(),
             sfu_events: sfu_tx,
+            probe_events: probe_tx,
         },
     );
     hub.inner.metrics.connections.inc();
@@ -395,6 +412,7 @@ async fn run_connection(hub: Hub, socket: WebSocket) {
         conn,
         out: out_tx,
         joined: false,
+        check_only: false,
         permissions: Permissions::default(),
         rate: RateLimit::new(Instant::now()),
     };
@@ -427,6 +445,11 @@ async fn run_connection(hub: Hub, socket: WebSocket) {
                         }
                     }
                     _ => {}
+                }
+            }
+            ev = probe_rx.recv() => {
+                if let Some(ev) = ev {
+                    session.on_probe_event(ev).await;
                 }
             }
             msg = ws_rx.next() => {
@@ -531,6 +554,8 @@ struct Session {
     conn: ConnId,
     out: mpsc::Sender<Outgoing>,
     joined: bool,
+    /// A check-only connection (`join` with `check`): probes and `ping` only.
+    check_only: bool,
     /// What the join token allows (organisation settings at mint time); default until joined.
     permissions: Permissions,
     rate: RateLimit,
@@ -588,7 +613,11 @@ impl Session {
     async fn dispatch(&mut self, id: Option<String>, msg: ClientMessage) -> bool {
         let hub = self.hub.clone();
         match msg {
-            ClientMessage::Join { token, resume } => {
+            ClientMessage::Join {
+                token,
+                resume,
+                check,
+            } => {
                 if self.joined {
                     self.error(id, ErrorCode::NotJoined, "already joined");
                     return true;
@@ -622,6 +651,25 @@ impl Session {
                     }
                 };
                 self.joined = true;
+                if check {
+                    // In no waiting room and told to nobody: it only runs probes.
+                    self.check_only = true;
+                    hub.inner.state.lock().await.join_check(self.conn);
+                    let role = match identity {
+                        crate::Identity::Staff { .. } => crate::protocol::Role::Staff,
+                        crate::Identity::Patient(_) => crate::protocol::Role::Patient,
+                    };
+                    self.send(
+                        id,
+                        ServerMessage::Joined {
+                            protocol: crate::protocol::PROTOCOL_VERSION,
+                            participant_id: uuid::Uuid::new_v4().to_string(),
+                            role,
+                            display_name: String::new(),
+                        },
+                    );
+                    return true;
+                }
                 self.permissions = identity.permissions();
                 hub.chat_hub().register(self.conn, &identity);
                 let mut state = hub.inner.state.lock().await;
@@ -645,6 +693,18 @@ impl Session {
             }
             _ if !self.joined => {
                 self.error(id, ErrorCode::NotJoined, "send join first");
+            }
+            msg @ (ClientMessage::ProbeOffer { .. }
+            | ClientMessage::ProbeAnswer { .. }
+            | ClientMessage::ProbeCandidate { .. }
+            | ClientMessage::ProbeStop {}) => self.probe(id, msg).await,
+            ClientMessage::Ping {} => self.send(id, ServerMessage::Pong {}),
+            _ if self.check_only => {
+                self.error(
+                    id,
+                    ErrorCode::Forbidden,
+                    "a check-only connection runs connectivity probes only",
+                );
             }
             ClientMessage::Admit { participant_id } => {
                 let mut state = hub.inner.state.lock().await;
@@ -812,7 +872,6 @@ impl Session {
             | ClientMessage::ChatSync { .. }
             | ClientMessage::ChatSend { .. }
             | ClientMessage::ChatRead { .. }) => hub.chat_dispatch(self.conn, id, msg).await,
-            ClientMessage::Ping {} => self.send(id, ServerMessage::Pong {}),
         }
         true
     }
