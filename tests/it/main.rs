@@ -15,6 +15,7 @@ mod guests;
 mod http;
 mod media;
 mod pii;
+mod probe;
 mod reconnect;
 mod screen_policy;
 mod turn;
