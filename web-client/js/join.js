@@ -12,6 +12,7 @@ import { ConsultationRoom } from './room.js';
 import { FilePanel } from './files.js';
 import { PatientChat, offerInvitationChat } from './chat.js';
 import { setRoomReconnecting, handleOthersReconnecting } from './reconnect.js';
+import { runNetworkCheck, verdictOf } from './netcheck.js';
 import './hooks.js';
 
 // A closed or reloaded tab cannot resume (its peer connection is gone): hang up at once rather
@@ -73,7 +74,9 @@ const state = {
   selfId: null,
   finished: false,
   streamPromise: null,
-  verdict: { camera: 'unknown', microphone: 'unknown', speakers: 'unknown' },
+  verdict: { camera: 'unknown', microphone: 'unknown', speakers: 'unknown', connection: 'unknown' },
+  netCheck: null, // the running connection check (a promise), if any
+  netCheckAbort: null, // its AbortController
   announcements: [], // current list from the server (plain text only)
   announcementTimer: null,
 };
@@ -320,7 +323,83 @@ el.checkStart.addEventListener('click', async () => {
   el.enter.disabled = !disclaimerAccepted();
   document.body.dataset.deviceCheck = 'ok';
   el.enter.focus();
+  // With the camera on, the connection check can send a real picture through the server.
+  runConnectionCheck();
 });
+
+// ---------------------------------------------------------------- connection check (F33/F37)
+
+/**
+ * Checks the way to our video server (and the clinic's TURN relay) with a private test session
+ * on a check-only connection (js/netcheck.js), and shows the verdict. The patient can enter the
+ * waiting room whatever it says.
+ */
+async function runConnectionCheck() {
+  if (state.netCheck || state.signalling) return;
+  const run = $('net-run');
+  const result = $('net-result');
+  run.disabled = true;
+  result.hidden = true;
+  document.body.dataset.netCheck = 'running';
+  setVerdict('connection', 'unknown');
+  state.netCheckAbort = new AbortController();
+  state.netCheck = runNetworkCheck({
+    signal: state.netCheckAbort.signal,
+    getToken: async () => (await resolveInvitation()).signalling_token,
+    getIceServers: iceServersForPatient,
+    stream: state.stream,
+    echoVideo: $('net-echo'),
+    onStep: (text) => { $('net-step').textContent = text; },
+  });
+  let checked;
+  try {
+    checked = await state.netCheck;
+  } finally {
+    state.netCheck = null;
+    state.netCheckAbort = null;
+    run.disabled = false;
+  }
+  $('net-step').textContent = '';
+  if (checked.aborted) {
+    document.body.dataset.netCheck = 'stopped';
+    return;
+  }
+  showConnectionVerdict(verdictOf(checked));
+}
+
+/** Stops a running connection check (the patient goes on to the waiting room). */
+function stopConnectionCheck() {
+  state.netCheckAbort?.abort();
+}
+
+function showConnectionVerdict(v) {
+  const result = $('net-result');
+  $('net-title').textContent = v.title;
+  const list = $('net-details');
+  list.replaceChildren(...v.details.map((d) => {
+    const li = document.createElement('li');
+    li.textContent = d; // plain text, never HTML
+    return li;
+  }));
+  $('net-advice').textContent = v.advice || '';
+  result.dataset.level = v.level;
+  const m = v.measured || {};
+  result.dataset.rttMs = typeof m.rttMs === 'number' ? String(m.rttMs) : '';
+  result.dataset.lossPercent = typeof m.lossPercent === 'number' ? String(m.lossPercent) : '';
+  result.dataset.echoFrames = typeof m.echoFrames === 'number' ? String(m.echoFrames) : '';
+  result.dataset.echoPackets = typeof m.echoPackets === 'number' ? `${m.echoAudioPackets}/${m.echoVideoPackets}` : '';
+  result.dataset.path = m.path ? `${m.path.type}/${m.path.protocol}${m.path.relayProtocol ? `/${m.path.relayProtocol}` : ''}` : '';
+  const leg = (l) => (!l ? 'skipped' : !l.connected ? 'failed' : l.path ? `${l.path.type}/${l.path.protocol}` : 'connected');
+  result.dataset.direct = leg(v.legs && v.legs.direct);
+  result.dataset.relay = leg(v.legs && v.legs.relay);
+  result.hidden = false;
+  $('net-run').textContent = 'Test my connection again';
+  document.body.dataset.netCheck = v.level;
+  setVerdict('connection', v.level === 'good' ? 'ok' : v.level === 'poor' ? 'warn' : 'fail');
+  announce(el.status, v.title);
+}
+
+$('net-run').addEventListener('click', () => { runConnectionCheck(); });
 
 // ---------------------------------------------------------------- organisation texts (F97, F102)
 
@@ -361,10 +440,11 @@ document.getElementById('disclaimer-accept').addEventListener('change', () => {
 
 const VERDICT_WORDS = {
   ok: 'working',
+  warn: 'working, but video may be poor',
   fail: 'not working',
   unknown: 'not checked yet',
 };
-const VERDICT_MARK = { ok: '✓', fail: '✗', unknown: '?' };
+const VERDICT_MARK = { ok: '✓', warn: '!', fail: '✗', unknown: '?' };
 
 /** One line summing up the check: "Camera ✓ Microphone ✓ Speakers ?" (with words for screen readers). */
 function setVerdict(device, value) {
@@ -426,6 +506,7 @@ el.enter.addEventListener('click', () => {
   el.enter.disabled = true;
   el.checkStatus.textContent = 'Connecting to the waiting room…';
   markEntered(true);
+  stopConnectionCheck();
   connect();
 });
 
@@ -749,6 +830,7 @@ function showAfter() {
 }
 
 function stopEverything() {
+  stopConnectionCheck();
   clearTimeout(state.announcementTimer);
   state.retry?.stop();
   state.retry = null;

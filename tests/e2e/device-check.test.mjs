@@ -1,0 +1,229 @@
+// The patient's connection check before the waiting room (issue #4, F33/F37): a check-only
+// signalling connection and connectivity probes in which our SFU echoes the patient's own camera
+// and microphone, directly and through coturn (relay only). Run through tests/e2e/run.sh (coturn
+// and ICE-TCP on), or alone as root:
+//   source tests/e2e/lib/server.sh && CR_WITH_TURN=1 CR_WITH_MEDIA_TCP=1 cr_start_server "$PWD" \
+//     && ip netns exec "$NETNS" node --test tests/e2e/device-check.test.mjs
+// Blocked networks are made with nft inside the test's own namespace (only its loopback; the
+// namespace's ephemeral port range is moved above coturn's relay ports meanwhile).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { launchBrowser, newContext, captureConsole, requireEnv, snap } from './lib/harness.mjs';
+import { bookAppointment } from './lib/clinic-api.mjs';
+import { verdictOf, serverCandidates, LIMITS } from '../../web-client/js/netcheck.js';
+
+const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD', 'CONSULTROOM_SERVER_LOG');
+const withTurn = !!process.env.E2E_TURN_URLS;
+let browser;
+
+before(async () => { browser = await launchBrowser(); });
+after(async () => { await browser?.close(); });
+
+/** The SFU's UDP and ICE-TCP ports, from its start-up log lines. */
+function sfuPorts() {
+  // eslint-disable-next-line no-control-regex
+  const log = readFileSync(env.CONSULTROOM_SERVER_LOG, 'utf8').replace(/\x1b\[[0-9;]*m/g, '');
+  const lines = [...log.matchAll(/sfu media loop started[^\n]*/g)].map((m) => m[0]);
+  const udp = [...new Set(lines.flatMap((l) => [...l.matchAll(/udp=[^ ]*?:(\d+)/g)].map((m) => Number(m[1]))))];
+  const tcp = [...new Set(lines.flatMap((l) => [...l.matchAll(/tcp=Some\([^)]*?:(\d+)\)/g)].map((m) => Number(m[1]))))];
+  assert.ok(udp.length > 0, 'found the SFU UDP ports in the server log');
+  return { udp, tcp };
+}
+
+function nft(...args) {
+  return execFileSync('nft', args, { encoding: 'utf8' });
+}
+
+/**
+ * Runs `fn` with the browser's packets to the given ports dropped (coturn's relayed packets,
+ * which leave from its relay ports 40000-40999, still pass). Returns `fn`'s value and the number
+ * of packets dropped.
+ */
+async function withBlocked({ udp = [], tcp = [] }, fn) {
+  const table = 'cr_e2e_device_check';
+  // The browser's own sockets must not get a source port in coturn's relay range, or the rule
+  // below would let them through: ephemeral ports of this namespace start above it meanwhile.
+  const range = '/proc/sys/net/ipv4/ip_local_port_range';
+  const oldRange = readFileSync(range, 'utf8').trim();
+  writeFileSync(range, '41000 60999\n');
+  nft('add', 'table', 'inet', table);
+  try {
+    nft('add', 'chain', 'inet', table, 'out', '{ type filter hook output priority 0 ; }');
+    if (udp.length) nft('add', 'rule', 'inet', table, 'out', 'udp', 'sport', '!=', '40000-40999', 'udp', 'dport', `{ ${udp.join(', ')} }`, 'counter', 'drop');
+    if (tcp.length) nft('add', 'rule', 'inet', table, 'out', 'tcp', 'dport', `{ ${tcp.join(', ')} }`, 'counter', 'drop');
+    const value = await fn();
+    const listing = nft('list', 'table', 'inet', table);
+    const dropped = [...listing.matchAll(/counter packets (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+    return { value, dropped };
+  } finally {
+    nft('delete', 'table', 'inet', table);
+    writeFileSync(range, `${oldRange}\n`);
+  }
+}
+
+async function signIn(page) {
+  await page.goto('/');
+  await page.getByLabel('Email address').fill(env.DEMO_EMAIL);
+  await page.getByLabel('Password').fill(env.DEMO_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('body[data-signalling="joined"]').waitFor();
+}
+
+/** The patient opens the link and starts the camera; resolves with the shown verdict. */
+async function checkedPatient(patient, invitationUrl) {
+  await patient.goto(invitationUrl);
+  await patient.getByRole('button', { name: 'Start camera and microphone' }).click();
+  await patient.waitForFunction(() => ['good', 'poor', 'unreachable'].includes(document.body.dataset.netCheck), null, { timeout: 60_000 });
+  return patient.evaluate(() => {
+    const r = document.getElementById('net-result');
+    return {
+      level: r.dataset.level,
+      title: document.getElementById('net-title').textContent,
+      details: [...document.querySelectorAll('#net-details li')].map((li) => li.textContent),
+      advice: document.getElementById('net-advice').textContent,
+      rttMs: r.dataset.rttMs === '' ? null : Number(r.dataset.rttMs),
+      lossPercent: r.dataset.lossPercent === '' ? null : Number(r.dataset.lossPercent),
+      echoFrames: r.dataset.echoFrames === '' ? null : Number(r.dataset.echoFrames),
+      echoPackets: r.dataset.echoPackets,
+      path: r.dataset.path,
+      direct: r.dataset.direct,
+      relay: r.dataset.relay,
+      verdictMark: document.querySelector('#verdict-connection').dataset.state,
+      visible: !r.hidden,
+    };
+  });
+}
+
+/** A staff page signed in and a patient page for a fresh appointment named `name`. */
+async function setUp(name) {
+  const staffCtx = await newContext(browser, { baseURL: env.BASE_URL });
+  const patientCtx = await newContext(browser, { baseURL: env.BASE_URL });
+  const staff = await staffCtx.newPage();
+  const patient = await patientCtx.newPage();
+  const lines = [staff, patient].map(captureConsole);
+  await signIn(staff);
+  const booked = await bookAppointment(staff, { baseUrl: env.BASE_URL, clientName: name, inMinutes: 3 });
+  assert.ok(!booked.error, booked.error);
+  return {
+    staff, patient, lines, invitationUrl: booked.invitationUrl,
+    close: async () => { await staffCtx.close(); await patientCtx.close(); },
+  };
+}
+
+function noPageProblems(lines) {
+  const problems = lines.flat().filter((l) => /^pageerror|Refused to|Content Security Policy/.test(l));
+  assert.deepEqual(problems, [], 'no uncaught errors or CSP violations');
+}
+
+test('connection check: our own picture comes back through the SFU and through coturn; staff do not see the patient until they enter', { timeout: 150_000 }, async () => {
+  const name = 'Netcheck Goodpatiënt';
+  const s = await setUp(name);
+  try {
+    const v = await checkedPatient(s.patient, s.invitationUrl);
+    console.log(`connection check: ${JSON.stringify(v)}`);
+    assert.equal(v.level, 'good', `verdict: ${v.title} ${v.details.join(' ')}`);
+    assert.equal(v.title, 'Your connection is good.');
+    assert.equal(v.visible, true);
+    assert.equal(v.verdictMark, 'ok');
+    assert.equal(v.direct, 'host/udp', 'the direct leg reached the SFU over UDP');
+    assert.equal(v.path, 'host/udp');
+    assert.ok(v.rttMs !== null && v.rttMs < LIMITS.rttMs, `round trip measured: ${v.rttMs} ms`);
+    assert.ok(v.lossPercent !== null && v.lossPercent <= LIMITS.lossPercent, `loss: ${v.lossPercent}%`);
+    assert.ok(v.echoFrames > 10, `our own video came back and was decoded: ${v.echoFrames} frames`);
+    if (withTurn) {
+      assert.equal(v.relay, 'relay/udp', 'the relay-only leg went through coturn');
+      assert.ok(v.details.includes('The relay server works too.'), v.details.join(' | '));
+    } else {
+      assert.equal(v.relay, 'skipped');
+    }
+    // Nobody was told: the practitioner's list does not show the patient during the check...
+    const entry = s.staff.locator('#waiting-list button.waiting-entry', { hasText: name });
+    assert.equal(await entry.count(), 0, 'a checking patient is not in the waiting list');
+    // ...and does once they enter (so the list above was really watching).
+    await s.patient.getByRole('button', { name: 'Enter waiting room' }).click();
+    await s.patient.locator('#waiting-view:not([hidden])').waitFor();
+    await entry.waitFor();
+    noPageProblems(s.lines);
+  } catch (e) {
+    await snap(s.patient, 'fail-device-check-good');
+    await snap(s.staff, 'fail-device-check-good-staff');
+    throw e;
+  } finally {
+    await s.close();
+  }
+});
+
+test('connection check: with UDP and TCP to the SFU blocked, the verdict names the relay route', { skip: !withTurn && 'needs coturn (E2E_TURN_URLS)', timeout: 150_000 }, async () => {
+  const ports = sfuPorts();
+  const s = await setUp('Netcheck Relaypatiënt');
+  try {
+    const { value: v, dropped } = await withBlocked(ports, () => checkedPatient(s.patient, s.invitationUrl));
+    console.log(`relay only: ${JSON.stringify(v)}, dropped ${dropped}`);
+    assert.ok(dropped > 0, 'the browser tried the blocked SFU ports');
+    assert.equal(v.direct, 'failed');
+    assert.equal(v.relay, 'relay/udp');
+    assert.equal(v.level, 'good', v.title);
+    assert.equal(v.path, 'relay/udp/udp', 'TURN over UDP');
+    assert.ok(v.details.some((d) => d.includes('Your network blocks direct connections')), v.details.join(' | '));
+    assert.ok(v.echoFrames > 10, `our picture came back through the relay: ${v.echoFrames}`);
+    noPageProblems(s.lines);
+  } catch (e) {
+    await snap(s.patient, 'fail-device-check-relay');
+    throw e;
+  } finally {
+    await s.close();
+  }
+});
+
+test('connection check: with the SFU and the relay blocked, we say we cannot reach the video server and what IT must allow', { timeout: 150_000 }, async () => {
+  const ports = sfuPorts();
+  const turnPort = Number(process.env.E2E_TURN_PORT || 3478);
+  const blocked = withTurn ? { udp: [...ports.udp, turnPort], tcp: [...ports.tcp, turnPort] } : ports;
+  const s = await setUp('Netcheck Blockedpatiënt');
+  try {
+    const { value: v, dropped } = await withBlocked(blocked, () => checkedPatient(s.patient, s.invitationUrl));
+    console.log(`blocked: ${JSON.stringify(v)}, dropped ${dropped}`);
+    assert.ok(dropped > 0, 'the browser tried the blocked ports');
+    assert.equal(v.level, 'unreachable', v.title);
+    assert.equal(v.title, 'We cannot reach the video server: your network blocks the video connection.');
+    assert.equal(v.verdictMark, 'fail');
+    assert.equal(v.direct, 'failed');
+    assert.equal(v.relay, withTurn ? 'failed' : 'skipped');
+    assert.match(v.advice, /^Ask your IT department to allow video calls to our video server/);
+    // The ports of the media loop the probe was placed on (each loop has its own).
+    assert.ok(ports.udp.some((p) => v.advice.includes(`UDP 127.0.0.1:${p}`)), `advice names an SFU UDP port: ${v.advice}`);
+    assert.ok(ports.tcp.some((p) => v.advice.includes(`TCP 127.0.0.1:${p}`)), `advice names an SFU TCP port: ${v.advice}`);
+    if (withTurn) assert.match(v.advice, /and to the clinic's relay server/);
+    // The patient may still go on (the check informs, it does not lock anyone out).
+    assert.equal(await s.patient.getByRole('button', { name: 'Enter waiting room' }).isEnabled(), true);
+    noPageProblems(s.lines);
+  } catch (e) {
+    await snap(s.patient, 'fail-device-check-blocked');
+    throw e;
+  } finally {
+    await s.close();
+  }
+});
+
+test('verdict table: measurements to plain words (no browser)', () => {
+  const path = { type: 'host', protocol: 'udp', relayProtocol: null };
+  const leg = (measured, connected = true) => ({ connected, measured, candidates: serverCandidates('a=candidate:1 1 udp 2130706431 192.0.2.7 3479 typ host\r\na=candidate:2 1 tcp 2130706431 192.0.2.7 3480 typ host tcptype passive\r\n') });
+  const fine = { rttMs: 40, lossPercent: 0, echoFrames: 60, fps: 15, path };
+  const base = { signalling: true, turnConfigured: false, hasVideo: true, relay: null };
+  assert.equal(verdictOf({ ...base, direct: leg(fine) }).level, 'good');
+  const slow = verdictOf({ ...base, direct: leg({ ...fine, rttMs: 640 }) });
+  assert.equal(slow.level, 'poor');
+  assert.equal(slow.title, 'Video may be poor: your connection is slow (round trip 640 ms).');
+  const lossy = verdictOf({ ...base, direct: leg({ ...fine, lossPercent: 12.5 }) });
+  assert.equal(lossy.title, 'Video may be poor: part of the video is lost on the way (12.5% of packets).');
+  const noEcho = verdictOf({ ...base, direct: leg({ ...fine, echoFrames: 0, fps: 0 }) });
+  assert.equal(noEcho.title, 'Video may be poor: your test picture did not come back from the video server.');
+  const down = verdictOf({ ...base, direct: leg(null, false) });
+  assert.equal(down.level, 'unreachable');
+  assert.equal(down.advice, "Ask your IT department to allow video calls to our video server (UDP 192.0.2.7:3479, TCP 192.0.2.7:3480). Or try another network, such as your phone's mobile data.");
+  const noServer = verdictOf({ signalling: false });
+  assert.equal(noServer.title, 'We cannot reach the video server: the connection to the server failed.');
+});

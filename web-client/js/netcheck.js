@@ -1,0 +1,386 @@
+// Network check of the device-check page (issue #4, F33/F37): can this browser reach our own
+// video server (the SFU), directly or through the clinic's TURN relay, and how well?
+//
+// It opens a *check-only* signalling connection (`join` with `check: true`: in no waiting room,
+// nobody sees it), and runs one or two connectivity probes (docs/protocol.md, "Connectivity
+// probe"): a short private media session in which the SFU sends our own camera and microphone
+// back to us. From `getStats()` it reads whether ICE connected and over which path (host/relay,
+// UDP/TCP), the round-trip time, packet loss both ways and the echoed video frames, and turns that
+// into a plain verdict (`verdictOf`, pure). Measurements never leave the browser; nothing is logged.
+
+import { signallingUrl } from './signalling.js';
+
+const JOIN_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+/** How long ICE + DTLS may take before a leg counts as "not reachable". */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** How long media is measured once connected (the server ends a probe after 20 s). */
+const MEASURE_MS = 4_000;
+/** Above these, video may be poor. */
+export const LIMITS = { rttMs: 300, lossPercent: 5, minFps: 8 };
+
+/** A minimal client for the one check-only connection (request/reply by `id`, events). */
+class CheckConnection {
+  constructor(ws) {
+    this.ws = ws;
+    this.nextId = 1;
+    this.pending = new Map();
+    this.onEvent = () => {};
+    ws.addEventListener('message', (ev) => this.#frame(ev.data));
+    ws.addEventListener('close', () => {
+      for (const p of this.pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(Object.assign(new Error('closed'), { code: 'closed' }));
+      }
+      this.pending.clear();
+    });
+  }
+
+  static async open(token, url = signallingUrl()) {
+    const ws = new WebSocket(url);
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('timeout')), JOIN_TIMEOUT_MS);
+      ws.addEventListener('open', () => { clearTimeout(t); resolve(); }, { once: true });
+      ws.addEventListener('error', () => { clearTimeout(t); reject(new Error('network')); }, { once: true });
+      ws.addEventListener('close', () => { clearTimeout(t); reject(new Error('closed')); }, { once: true });
+    }).catch((e) => {
+      try { ws.close(); } catch { /* already closed */ }
+      throw e;
+    });
+    const conn = new CheckConnection(ws);
+    const joined = await conn.request({ type: 'join', token, check: true }, JOIN_TIMEOUT_MS);
+    if (joined.type !== 'joined') throw new Error('unexpected reply');
+    return conn;
+  }
+
+  send(msg) {
+    if (this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  request(msg, timeoutMs = REQUEST_TIMEOUT_MS) {
+    const id = `n${this.nextId++}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(Object.assign(new Error('timeout'), { code: 'timeout' }));
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      if (!this.send({ id, ...msg })) {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        reject(Object.assign(new Error('closed'), { code: 'closed' }));
+      }
+    });
+  }
+
+  close() {
+    try { this.ws.close(1000, 'check done'); } catch { /* ignore */ }
+  }
+
+  #frame(data) {
+    let msg;
+    try { msg = JSON.parse(data); } catch { return; }
+    if (!msg || typeof msg.type !== 'string') return;
+    const p = msg.reply_to !== undefined && this.pending.get(msg.reply_to);
+    if (p) {
+      this.pending.delete(msg.reply_to);
+      clearTimeout(p.timer);
+      if (msg.type === 'error') p.reject(Object.assign(new Error(msg.message || msg.code), { code: msg.code }));
+      else p.resolve(msg);
+      return;
+    }
+    this.onEvent(msg);
+  }
+}
+
+/** The SFU's ICE candidates in an SDP answer: `{ protocol, address, port }` (for IT advice). */
+export function serverCandidates(sdp) {
+  const out = [];
+  for (const line of String(sdp || '').split(/\r?\n/)) {
+    const m = /^a=candidate:\S+ \d+ (udp|tcp) \d+ (\S+) (\d+) typ (\w+)/i.exec(line.trim());
+    if (!m) continue;
+    const c = { protocol: m[1].toLowerCase(), address: m[2], port: Number(m[3]), type: m[4] };
+    if (!out.some((o) => o.protocol === c.protocol && o.address === c.address && o.port === c.port)) out.push(c);
+  }
+  return out;
+}
+
+/** One getStats() sample, reduced to what the verdict needs. */
+async function sample(pc) {
+  const report = await pc.getStats();
+  const byId = new Map();
+  report.forEach((s) => byId.set(s.id, s));
+  let pair = null;
+  report.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = byId.get(s.selectedCandidatePairId) || pair;
+  });
+  if (!pair) {
+    report.forEach((s) => {
+      if (!pair && s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
+    });
+  }
+  const local = pair && byId.get(pair.localCandidateId);
+  const out = {
+    at: performance.now(),
+    rtt: pair && typeof pair.currentRoundTripTime === 'number' ? pair.currentRoundTripTime : null,
+    path: local ? { type: local.candidateType, protocol: local.protocol, relayProtocol: local.relayProtocol || null } : null,
+    inbound: { packets: 0, lost: 0, frames: 0, videoPackets: 0, audioPackets: 0 },
+    outbound: { packets: 0 },
+    remoteLost: 0,
+    remoteRtt: null,
+  };
+  report.forEach((s) => {
+    if (s.type === 'inbound-rtp') {
+      out.inbound.packets += s.packetsReceived || 0;
+      out.inbound.lost += Math.max(0, s.packetsLost || 0);
+      if (s.kind === 'video') {
+        out.inbound.frames += s.framesDecoded || 0;
+        out.inbound.videoPackets += s.packetsReceived || 0;
+      } else {
+        out.inbound.audioPackets += s.packetsReceived || 0;
+      }
+    } else if (s.type === 'outbound-rtp') {
+      out.outbound.packets += s.packetsSent || 0;
+    } else if (s.type === 'remote-inbound-rtp') {
+      out.remoteLost += Math.max(0, s.packetsLost || 0);
+      if (typeof s.roundTripTime === 'number') out.remoteRtt = Math.max(out.remoteRtt || 0, s.roundTripTime);
+    }
+  });
+  return out;
+}
+
+/** Measurements over the window between two samples. */
+function measure(a, b) {
+  const seconds = Math.max(0.001, (b.at - a.at) / 1000);
+  const received = b.inbound.packets - a.inbound.packets;
+  const lostDown = Math.max(0, b.inbound.lost - a.inbound.lost);
+  const sent = b.outbound.packets - a.outbound.packets;
+  const lostUp = Math.max(0, b.remoteLost - a.remoteLost);
+  const pct = (lost, total) => (total > 0 ? (100 * lost) / total : 0);
+  const rtt = b.rtt ?? b.remoteRtt;
+  return {
+    rttMs: rtt === null ? null : Math.round(rtt * 1000),
+    lossPercent: Math.round(10 * Math.max(pct(lostDown, received + lostDown), pct(lostUp, sent))) / 10,
+    echoPackets: b.inbound.packets,
+    echoVideoPackets: b.inbound.videoPackets,
+    echoAudioPackets: b.inbound.audioPackets,
+    echoFrames: b.inbound.frames,
+    fps: Math.round((10 * (b.inbound.frames - a.inbound.frames)) / seconds) / 10,
+    path: b.path,
+  };
+}
+
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Resolves true once `pc` is connected, false on failure or after `timeoutMs`. */
+function connected(pc, timeoutMs) {
+  return new Promise((resolve) => {
+    const done = (v) => { clearTimeout(t); pc.removeEventListener('connectionstatechange', check); resolve(v); };
+    const check = () => {
+      if (pc.connectionState === 'connected') done(true);
+      else if (pc.connectionState === 'failed' || pc.connectionState === 'closed') done(false);
+    };
+    const t = setTimeout(() => done(false), timeoutMs);
+    pc.addEventListener('connectionstatechange', check);
+    check();
+  });
+}
+
+/**
+ * One probe over `conn`: our tracks go to the SFU and come back. Never throws; the result says
+ * `connected` (bool), the server's candidates, and the measurements once connected.
+ */
+async function runLeg(conn, { tracks, iceServers, policy, echoVideo, signal }) {
+  const result = { policy, connected: false, candidates: [], error: null, measured: null };
+  let pc;
+  let sdpQueue = Promise.resolve();
+  // Stopped from outside (the patient entered the waiting room): closing ends every wait.
+  const stop = () => { try { pc?.close(); } catch { /* ignore */ } conn.close(); };
+  signal?.addEventListener('abort', stop, { once: true });
+  try {
+    pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: policy });
+    conn.onEvent = (msg) => {
+      if (msg.type === 'probe_offer') {
+        // The SFU adds the echo of our tracks; one SDP operation at a time.
+        sdpQueue = sdpQueue.then(async () => {
+          await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
+          await pc.setLocalDescription(await pc.createAnswer());
+          await conn.request({ type: 'probe_answer', sdp: pc.localDescription.sdp });
+        }).catch(() => { /* the measurement shows the missing echo */ });
+      } else if (msg.type === 'probe_ended') {
+        result.ended = msg.reason;
+      }
+    };
+    // The echo of our camera, shown (and so decoded) in `echoVideo` while the leg runs.
+    pc.addEventListener('track', (e) => {
+      if (echoVideo && e.track.kind === 'video') {
+        echoVideo.srcObject = new MediaStream([e.track]);
+        echoVideo.play().catch(() => {});
+      }
+    });
+    pc.addEventListener('icecandidate', (e) => {
+      if (e.candidate && e.candidate.candidate) conn.send({ type: 'probe_candidate', candidate: e.candidate.candidate });
+    });
+    for (const track of tracks) pc.addTransceiver(track, { direction: 'sendonly' });
+    await pc.setLocalDescription(await pc.createOffer());
+    const reply = await conn.request({ type: 'probe_offer', sdp: pc.localDescription.sdp });
+    result.candidates = serverCandidates(reply.sdp);
+    // In the SDP queue: the server's echo offer follows its answer at once.
+    const answered = sdpQueue.then(() => pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp }));
+    sdpQueue = answered.catch(() => {});
+    await answered;
+    result.connected = await connected(pc, CONNECT_TIMEOUT_MS);
+    if (result.connected) {
+      // Let the echo start (the server's offer, a keyframe), then measure a window.
+      await sleep(1_000);
+      const first = await sample(pc);
+      await sleep(MEASURE_MS);
+      result.measured = measure(first, await sample(pc));
+    }
+  } catch (e) {
+    result.error = (e && e.code) || 'failed';
+  } finally {
+    signal?.removeEventListener('abort', stop);
+    conn.onEvent = () => {};
+    if (echoVideo) echoVideo.srcObject = null;
+    if (result.ended === undefined) await conn.request({ type: 'probe_stop' }).catch(() => {});
+    try { pc?.close(); } catch { /* ignore */ }
+  }
+  return result;
+}
+
+/** A video track drawn on a canvas, for a check without a camera. */
+function canvasTrack() {
+  const canvas = document.createElement('canvas');
+  canvas.width = 320;
+  canvas.height = 180;
+  const g = canvas.getContext('2d');
+  let x = 0;
+  const timer = setInterval(() => {
+    g.fillStyle = '#1d4f91';
+    g.fillRect(0, 0, canvas.width, canvas.height);
+    g.fillStyle = '#ffffff';
+    g.fillRect(x, 70, 40, 40);
+    x = (x + 8) % canvas.width;
+  }, 66);
+  const track = canvas.captureStream(15).getVideoTracks()[0];
+  track.addEventListener('ended', () => clearInterval(timer));
+  return { track, stop: () => { clearInterval(timer); track.stop(); } };
+}
+
+/**
+ * Runs the whole check. `getToken()` gives a fresh join token, `getIceServers()` the TURN
+ * servers (may be empty), `stream` the local camera/microphone (optional: a drawn video is
+ * used without it), `echoVideo` a <video> that shows the picture coming back, `signal` an
+ * AbortSignal that stops the check (the result then has `aborted: true`). `onStep(text)` reports progress. Resolves with
+ * `{ signalling, direct, relay, turnConfigured, hasVideo }` for `verdictOf`; never throws.
+ */
+export async function runNetworkCheck({ getToken, getIceServers, stream, echoVideo = null, signal = null, onStep = () => {} }) {
+  const out = { signalling: false, direct: null, relay: null, turnConfigured: false, hasVideo: false, aborted: false };
+  let conn = null;
+  let drawn = null;
+  try {
+    onStep('Connecting to the video server…');
+    let token;
+    try {
+      token = await getToken();
+      conn = await CheckConnection.open(token);
+    } catch {
+      return out;
+    }
+    out.signalling = true;
+    let tracks = stream ? stream.getTracks().filter((t) => t.readyState === 'live') : [];
+    if (!tracks.some((t) => t.kind === 'video')) {
+      drawn = canvasTrack();
+      tracks = [...tracks, drawn.track];
+    }
+    out.hasVideo = true;
+    onStep('Sending a test picture to the video server and back…');
+    out.direct = await runLeg(conn, { tracks, iceServers: [], policy: 'all', echoVideo, signal });
+    if (signal?.aborted) return out;
+    const iceServers = await getIceServers().catch(() => []);
+    const turn = iceServers.filter((s) => [].concat(s.urls).some((u) => /^turns?:/.test(u)));
+    out.turnConfigured = turn.length > 0;
+    if (out.turnConfigured) {
+      onStep('Testing the route through the relay server…');
+      out.relay = await runLeg(conn, { tracks, iceServers: turn, policy: 'relay', echoVideo, signal });
+    }
+  } finally {
+    out.aborted = !!signal?.aborted;
+    drawn?.stop();
+    conn?.close();
+  }
+  return out;
+}
+
+/** "UDP", "TCP" or "the relay server (TURN over UDP)" for a selected local candidate. */
+function pathWords(path) {
+  if (!path) return 'an unknown route';
+  if (path.type === 'relay') return `the relay server (TURN over ${(path.relayProtocol || 'udp').toUpperCase()})`;
+  return `a direct ${String(path.protocol || 'udp').toUpperCase()} connection`;
+}
+
+/** Where the video server listens, from its candidates: "UDP 203.0.113.5:3478, TCP …". */
+function portsText(candidates) {
+  return candidates.map((c) => `${c.protocol.toUpperCase()} ${c.address}:${c.port}`).join(', ');
+}
+
+/**
+ * The verdict for a check result (pure): `{ level, title, details[], advice, path, … }` with
+ * level `good`, `poor` or `unreachable`.
+ */
+export function verdictOf(r) {
+  const advice = {
+    network: 'Ask your IT department to allow video calls to our video server',
+    poor: 'Close other programs and devices that use the internet, move closer to your Wi-Fi router or use a network cable, or try another network.',
+  };
+  if (!r || !r.signalling) {
+    return {
+      level: 'unreachable',
+      title: 'We cannot reach the video server: the connection to the server failed.',
+      details: [],
+      advice: 'Check your internet connection. If it works for other websites, ask your IT department to allow secure WebSocket connections to this website, or try another network (for example your phone\'s mobile data).',
+    };
+  }
+  const legs = [r.direct, r.relay].filter(Boolean);
+  const best = legs.find((l) => l.connected && l.measured) || legs.find((l) => l.connected) || null;
+  const candidates = (r.direct && r.direct.candidates) || [];
+  if (!best) {
+    const where = candidates.length ? ` (${portsText(candidates)})` : '';
+    const relayWords = r.turnConfigured ? ', and to the clinic\'s relay server' : '';
+    return {
+      level: 'unreachable',
+      title: 'We cannot reach the video server: your network blocks the video connection.',
+      details: [
+        r.turnConfigured ? 'Neither a direct connection nor the relay server worked.' : 'A direct connection did not work.',
+      ],
+      advice: `${advice.network}${where}${relayWords}. Or try another network, such as your phone's mobile data.`,
+      legs: { direct: r.direct ? { connected: false, path: null } : null, relay: r.relay ? { connected: false, path: null } : null },
+    };
+  }
+  const m = best.measured || {};
+  const legSummary = (l) => (l ? { connected: l.connected, path: l.measured ? l.measured.path : null } : null);
+  const legs2 = { direct: legSummary(r.direct), relay: legSummary(r.relay) };
+  const details = [`Connected through ${pathWords(m.path)}.`];
+  if (r.direct && !r.direct.connected && best === r.relay) {
+    details.push('Your network blocks direct connections; video takes the detour through the relay server.');
+  }
+  if (r.turnConfigured && r.relay && best !== r.relay) details.push(r.relay.connected ? 'The relay server works too.' : 'The relay server could not be reached (not needed now).');
+  if (typeof m.rttMs === 'number') details.push(`Round trip ${m.rttMs} ms, ${m.lossPercent || 0}% packets lost.`);
+  const problems = [];
+  if (!best.measured) problems.push('the connection dropped during the test');
+  else {
+    if (typeof m.rttMs === 'number' && m.rttMs > LIMITS.rttMs) problems.push(`your connection is slow (round trip ${m.rttMs} ms)`);
+    if (m.lossPercent > LIMITS.lossPercent) problems.push(`part of the video is lost on the way (${m.lossPercent}% of packets)`);
+    if (r.hasVideo && !(m.echoFrames > 0)) problems.push('your test picture did not come back from the video server');
+    else if (r.hasVideo && m.fps < LIMITS.minFps) problems.push(`your test picture came back jerky (${m.fps} frames per second)`);
+  }
+  if (problems.length) {
+    return { level: 'poor', title: `Video may be poor: ${problems.join('; ')}.`, details, advice: advice.poor, measured: m, legs: legs2 };
+  }
+  return { level: 'good', title: 'Your connection is good.', details, advice: '', measured: m, legs: legs2 };
+}
