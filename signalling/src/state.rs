@@ -37,7 +37,7 @@ use crate::protocol::{
 };
 use crate::{Identity, PatientIdentity, QueueKey, Visit};
 
-pub use probe::{MAX_PROBES_PER_CONNECTION, PROBE_DURATION, PROBE_ID_BASE};
+pub use probe::{MAX_PROBES_PER_CONNECTION, MAX_PROBES_RUNNING, PROBE_DURATION, PROBE_ID_BASE};
 pub use queue::Announcement;
 use queue::Waiter;
 

@@ -9,7 +9,7 @@
 //!   connection;
 //! - a connection runs at most one probe at a time, at most [`MAX_PROBES_PER_CONNECTION`] in
 //!   all, none while in a consultation, and each for at most [`PROBE_DURATION`] (ended by
-//!   `tick`);
+//!   `tick`); the node runs at most [`MAX_PROBES_RUNNING`] at once;
 //! - a probe is removed from the SFU when it is stopped, expires, or its connection leaves or
 //!   enters a consultation.
 //!
@@ -30,6 +30,10 @@ pub const PROBE_DURATION: Duration = Duration::seconds(20);
 /// Probes one connection may start over its life (a check with a relay-only leg and a retry
 /// or two; each costs the SFU a session for up to [`PROBE_DURATION`]).
 pub const MAX_PROBES_PER_CONNECTION: u32 = 6;
+
+/// Probes running at once on this node; beyond it `probe_offer` is refused (`rate_limited`),
+/// so probes can never crowd out consultations on the media plane.
+pub const MAX_PROBES_RUNNING: usize = 200;
 
 /// First SFU room / participant number of probes. Connection and consultation numbers count
 /// up from 1 and never get near it.
@@ -66,7 +70,7 @@ impl HubState {
     ///
     /// Refused: `forbidden` for a connection that may not probe (chat-only), `invalid_state`
     /// in a consultation or while a probe runs, `rate_limited` after
-    /// [`MAX_PROBES_PER_CONNECTION`].
+    /// [`MAX_PROBES_PER_CONNECTION`] or with [`MAX_PROBES_RUNNING`] running on the node.
     pub fn probe_start(
         &mut self,
         conn: ConnId,
@@ -89,6 +93,12 @@ impl HubState {
             return Err(refuse(
                 ErrorCode::InvalidState,
                 "a probe is already running",
+            ));
+        }
+        if self.probes.running.len() >= MAX_PROBES_RUNNING {
+            return Err(refuse(
+                ErrorCode::RateLimited,
+                "too many connection tests right now; try again in a minute",
             ));
         }
         let started = self.probes.started.entry(conn).or_insert(0);

@@ -205,3 +205,17 @@ fn a_check_only_connection_probes_without_being_in_any_waiting_room() {
         ErrorCode::Forbidden
     );
 }
+
+#[test]
+fn the_node_runs_a_bounded_number_of_probes() {
+    let mut s = HubState::default();
+    for n in 0..MAX_PROBES_RUNNING as u64 {
+        s.join_check(ConnId(100 + n));
+        s.probe_start(ConnId(100 + n), t(9, 0, 0)).unwrap();
+    }
+    s.join_check(ConnId(1));
+    let err = s.probe_start(ConnId(1), t(9, 0, 0)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::RateLimited);
+    s.leave(ConnId(100), t(9, 0, 1));
+    assert!(s.probe_start(ConnId(1), t(9, 0, 1)).is_ok());
+}
