@@ -139,6 +139,10 @@ test('connection check: our own picture comes back through the SFU and through c
     } else {
       assert.equal(v.relay, 'skipped');
     }
+    // Run again on request (a new check-only connection; the camera stays on).
+    await s.patient.getByRole('button', { name: 'Test my connection again' }).click();
+    await s.patient.waitForFunction(() => document.body.dataset.netCheck === 'running');
+    await s.patient.waitForFunction(() => document.body.dataset.netCheck === 'good', null, { timeout: 60_000 });
     // Nobody was told: the practitioner's list does not show the patient during the check...
     const entry = s.staff.locator('#waiting-list button.waiting-entry', { hasText: name });
     assert.equal(await entry.count(), 0, 'a checking patient is not in the waiting list');

@@ -280,6 +280,7 @@ el.checkStart.addEventListener('click', async () => {
   } catch {
     state.meterCtx = null;
   }
+  stopConnectionCheck();
   stopPreview();
   try {
     state.stream = await openCameraAndMic();
@@ -335,7 +336,13 @@ el.checkStart.addEventListener('click', async () => {
  * waiting room whatever it says.
  */
 async function runConnectionCheck() {
-  if (state.netCheck || state.signalling) return;
+  if (state.signalling) return;
+  if (state.netCheck) {
+    // A check with the previous camera (restarted meanwhile) is stopped and run again.
+    stopConnectionCheck();
+    await state.netCheck.catch(() => {});
+    if (state.netCheck || state.signalling) return;
+  }
   const run = $('net-run');
   const result = $('net-result');
   run.disabled = true;
