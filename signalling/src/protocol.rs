@@ -456,7 +456,16 @@ pub enum ServerMessage {
         through_seq: i64,
     },
     /// Reply to `probe_offer`: the SFU's SDP answer; the probe ends after `seconds`.
-    ProbeAnswer { sdp: String, seconds: u32 },
+    /// `udp_ports` / `tcp_ports`: every media port of the SFU (one per media loop; the answer's
+    /// candidates name only the loop this probe runs on), for the advice to IT departments.
+    ProbeAnswer {
+        sdp: String,
+        seconds: u32,
+        #[serde(default)]
+        udp_ports: Vec<u16>,
+        #[serde(default)]
+        tcp_ports: Vec<u16>,
+    },
     /// The SFU (re)negotiates the probe (the echo m-lines); reply with `probe_answer`.
     ProbeOffer { sdp: String },
     /// The probe is over (not sent after `probe_stop`).
@@ -837,6 +846,8 @@ mod tests {
             ServerMessage::ProbeAnswer {
                 sdp: "v=0".into(),
                 seconds: 20,
+                udp_ports: vec![50000, 50001],
+                tcp_ports: vec![],
             },
             ServerMessage::ProbeOffer { sdp: "v=0".into() },
             ServerMessage::ProbeEnded {

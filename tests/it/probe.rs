@@ -104,6 +104,13 @@ async fn a_check_only_connection_gets_its_own_media_back_and_staff_never_see_it(
     let _publisher = peer.add_synthetic_tracks().await.start();
     let answer = start_probe(&mut check, &peer).await;
     assert_eq!(answer["seconds"], 20);
+    // Every SFU media port (one per media loop), for the advice to IT.
+    let udp: Vec<u64> = answer["udp_ports"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    assert!(udp.contains(&u64::from(app.media_addr.port())), "{answer}");
+    assert_eq!(answer["tcp_ports"], json!([]), "no ICE-TCP configured");
     let r = check
         .request(json!({"type":"probe_offer","sdp":peer.offer_sdp().await}))
         .await;

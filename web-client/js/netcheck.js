@@ -229,6 +229,10 @@ async function runLeg(conn, { tracks, iceServers, policy, echoVideo, signal }) {
     await pc.setLocalDescription(await pc.createOffer());
     const reply = await conn.request({ type: 'probe_offer', sdp: pc.localDescription.sdp });
     result.candidates = serverCandidates(reply.sdp);
+    result.ports = {
+      udp: Array.isArray(reply.udp_ports) ? reply.udp_ports.filter(Number.isInteger) : [],
+      tcp: Array.isArray(reply.tcp_ports) ? reply.tcp_ports.filter(Number.isInteger) : [],
+    };
     // In the SDP queue: the server's echo offer follows its answer at once.
     const answered = sdpQueue.then(() => pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp }));
     sdpQueue = answered.catch(() => {});
@@ -324,9 +328,22 @@ function pathWords(path) {
   return `a direct ${String(path.protocol || 'udp').toUpperCase()} connection`;
 }
 
-/** Where the video server listens, from its candidates: "UDP 203.0.113.5:3478, TCP …". */
-function portsText(candidates) {
-  return candidates.map((c) => `${c.protocol.toUpperCase()} ${c.address}:${c.port}`).join(', ');
+/**
+ * Where the video server listens: its addresses (from the candidates) and all its media ports
+ * (from `probe_answer`; the candidates name only one media loop's), e.g.
+ * "203.0.113.5, UDP ports 50000 and 50001, TCP ports 50100 and 50101".
+ */
+export function portsText(candidates, ports) {
+  const list = (xs) => (xs.length <= 1 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
+  const addresses = [...new Set(candidates.map((c) => c.address))];
+  const parts = [];
+  for (const proto of ['udp', 'tcp']) {
+    const known = (ports && ports[proto]) || [];
+    const seen = candidates.filter((c) => c.protocol === proto).map((c) => c.port);
+    const all = [...new Set([...known, ...seen])].sort((a, b) => a - b);
+    if (all.length) parts.push(`${proto.toUpperCase()} port${all.length > 1 ? 's' : ''} ${list(all.map(String))}`);
+  }
+  return [list(addresses), ...parts].filter(Boolean).join(', ');
 }
 
 /**
@@ -350,7 +367,7 @@ export function verdictOf(r) {
   const best = legs.find((l) => l.connected && l.measured) || legs.find((l) => l.connected) || null;
   const candidates = (r.direct && r.direct.candidates) || [];
   if (!best) {
-    const where = candidates.length ? ` (${portsText(candidates)})` : '';
+    const where = candidates.length ? ` (${portsText(candidates, r.direct.ports)})` : '';
     const relayWords = r.turnConfigured ? ', and to the clinic\'s relay server' : '';
     return {
       level: 'unreachable',

@@ -31,13 +31,18 @@ impl Session {
                 };
                 hub.inner.metrics.probes_started.inc();
                 match hub.inner.sfu.offer(participant, sdp).await {
-                    Ok(sdp) => self.send(
-                        id,
-                        ServerMessage::ProbeAnswer {
-                            sdp,
-                            seconds: PROBE_DURATION.num_seconds().unsigned_abs() as u32,
-                        },
-                    ),
+                    Ok(sdp) => {
+                        let sfu = &hub.inner.sfu;
+                        self.send(
+                            id,
+                            ServerMessage::ProbeAnswer {
+                                sdp,
+                                seconds: PROBE_DURATION.num_seconds().unsigned_abs() as u32,
+                                udp_ports: sfu.local_addrs().iter().map(|a| a.port()).collect(),
+                                tcp_ports: sfu.tcp_addrs().iter().map(|a| a.port()).collect(),
+                            },
+                        )
+                    }
                     Err(e) => {
                         // Nothing to measure without a session: free it for another try.
                         let mut state = hub.inner.state.lock().await;
