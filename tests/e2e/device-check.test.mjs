@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { launchBrowser, newContext, captureConsole, requireEnv, snap } from './lib/harness.mjs';
 import { bookAppointment } from './lib/clinic-api.mjs';
-import { verdictOf, serverCandidates, portsText, LIMITS } from '../../web-client/js/netcheck.js';
+import { verdictOf, serverCandidates, portsText, relayText, LIMITS } from '../../web-client/js/netcheck.js';
 
 const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD', 'CONSULTROOM_SERVER_LOG');
 const withTurn = !!process.env.E2E_TURN_URLS;
@@ -200,7 +200,7 @@ test('connection check: with the SFU and the relay blocked, we say we cannot rea
     // Every media loop's ports (a consultation may land on any of them), on the SFU's address.
     assert.match(v.advice, /\(127\.0\.0\.1, UDP ports? [\d, and]+, TCP ports? [\d, and]+\)/);
     for (const port of [...ports.udp, ...ports.tcp]) assert.match(v.advice, new RegExp(`\\b${port}\\b`), `advice names port ${port}: ${v.advice}`);
-    if (withTurn) assert.match(v.advice, /and to the clinic's relay server/);
+    if (withTurn) assert.match(v.advice, new RegExp(`and to the clinic's relay server \\(127\\.0\\.0\\.1 port ${turnPort} over UDP and TCP\\)`), v.advice);
     // The patient may still go on (the check informs, it does not lock anyone out).
     assert.equal(await s.patient.getByRole('button', { name: 'Enter waiting room' }).isEnabled(), true);
     noPageProblems(s.lines);
@@ -233,6 +233,8 @@ test('verdict table: measurements to plain words (no browser)', () => {
   const down = verdictOf({ ...base, direct: leg(null, false) });
   assert.equal(down.level, 'unreachable');
   assert.equal(down.advice, "Ask your IT department to allow video calls to our video server (192.0.2.7, UDP ports 3478 and 3479, TCP ports 3480 and 3481). Or try another network, such as your phone's mobile data.");
+  assert.equal(relayText(['turn:turn.example.org:3478?transport=udp', 'turn:turn.example.org:3478?transport=tcp', 'turns:turn.example.org:443?transport=tcp']),
+    'turn.example.org port 3478 over UDP and TCP; turn.example.org port 443 over TLS');
   assert.equal(portsText([{ protocol: 'udp', address: '192.0.2.7', port: 50000 }], { udp: [], tcp: [] }), '192.0.2.7, UDP port 50000');
   const noServer = verdictOf({ signalling: false });
   assert.equal(noServer.title, 'We cannot reach the video server: the connection to the server failed.');

@@ -309,6 +309,7 @@ export async function runNetworkCheck({ getToken, getIceServers, stream, echoVid
     const iceServers = await getIceServers().catch(() => []);
     const turn = iceServers.filter((s) => [].concat(s.urls).some((u) => /^turns?:/.test(u)));
     out.turnConfigured = turn.length > 0;
+    out.turnUrls = turn.flatMap((t) => [].concat(t.urls)).filter((u) => typeof u === 'string');
     if (out.turnConfigured) {
       onStep('Testing the route through the relay server…');
       out.relay = await runLeg(conn, { tracks, iceServers: turn, policy: 'relay', echoVideo, signal });
@@ -347,6 +348,25 @@ export function portsText(candidates, ports) {
 }
 
 /**
+ * The TURN servers as IT reads them: "turn.example.org port 3478 over UDP and TCP" from
+ * `turn:turn.example.org:3478?transport=udp` URLs (`turns:` is TLS).
+ */
+export function relayText(urls) {
+  const byHost = new Map();
+  for (const u of urls) {
+    const m = /^(turns?):([^?]+?)(?::(\d+))?(?:\?transport=(udp|tcp))?$/i.exec(u);
+    if (!m) continue;
+    const tls = m[1].toLowerCase() === 'turns';
+    const port = m[3] || (tls ? '5349' : '3478');
+    const key = `${m[2]} port ${port}`;
+    const proto = tls ? 'TLS' : (m[4] || 'udp').toUpperCase();
+    if (!byHost.has(key)) byHost.set(key, []);
+    if (!byHost.get(key).includes(proto)) byHost.get(key).push(proto);
+  }
+  return [...byHost].map(([k, protos]) => `${k} over ${protos.join(' and ')}`).join('; ');
+}
+
+/**
  * The verdict for a check result (pure): `{ level, title, details[], advice, path, … }` with
  * level `good`, `poor` or `unreachable`.
  */
@@ -368,7 +388,8 @@ export function verdictOf(r) {
   const candidates = (r.direct && r.direct.candidates) || [];
   if (!best) {
     const where = candidates.length ? ` (${portsText(candidates, r.direct.ports)})` : '';
-    const relayWords = r.turnConfigured ? ', and to the clinic\'s relay server' : '';
+    const relay = relayText(r.turnUrls || []);
+    const relayWords = r.turnConfigured ? `, and to the clinic's relay server${relay ? ` (${relay})` : ''}` : '';
     return {
       level: 'unreachable',
       title: 'We cannot reach the video server: your network blocks the video connection.',
