@@ -252,6 +252,12 @@ pub async fn participant(ws: Ws, stats: Arc<Stats>, until: Instant) -> anyhow::R
             }
         }
     }
+    // Hang up like the apps do (without it the server holds the seat for its 30 s resume grace).
+    let _ = sink
+        .send(Message::text(
+            json!({"id": "bye", "type": "leave_consultation"}).to_string(),
+        ))
+        .await;
     let _ = sink.send(Message::Close(None)).await;
     peer.await?
 }

@@ -46,13 +46,20 @@ pub async fn soak(bin: &Path, joins: usize, batch: usize) -> anyhow::Result<()> 
         connected += cycle(&c, 1 + i * batch, batch).await?;
         peak = peak.max(c.server.rss_bytes()?);
     }
-    // Let leaves and DTLS closes finish.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Let leaves and DTLS closes finish (bounded: a seat held for a dropped socket goes after
+    // 30 s, a vanished media session after its 30 s consent expiry).
+    let drained = Instant::now();
+    let mut sessions = c.participants().await?;
+    while sessions != 0.0 && drained.elapsed() < Duration::from_secs(40) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        sessions = c.participants().await?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let drain_secs = drained.elapsed().as_secs_f64();
     let rss1 = c.server.rss_bytes()?;
     let threads1 = c.server.threads()?;
-    let sessions = c.participants().await?;
     println!(
-        "soak: {} joins ({} consultations, {} connected) in {:.0} s; RSS baseline {:.1} MB, peak {:.1} MB, after {:.1} MB ({:+.1} MB); threads {} → {}; SFU participants after: {}",
+        "soak: {} joins ({} consultations, {} connected) in {:.0} s; RSS baseline {:.1} MB, peak {:.1} MB, after {:.1} MB ({:+.1} MB); threads {} → {}; SFU participants after: {} (drained in {:.1} s)",
         cycles * batch * 2,
         cycles * batch,
         connected,
@@ -63,7 +70,8 @@ pub async fn soak(bin: &Path, joins: usize, batch: usize) -> anyhow::Result<()> 
         (rss1 as f64 - rss0 as f64) / 1e6,
         threads0,
         threads1,
-        sessions
+        sessions,
+        drain_secs
     );
     c.server.stop().await;
     if sessions != 0.0 {

@@ -123,6 +123,10 @@ async function consultation(label, prepare, check) {
       await staff.getByRole('button', { name: 'End consultation' }).click();
       await patient.getByText('Your consultation has ended. You can close this window.').waitFor();
       await staff.locator('#dashboard-view:not([hidden])').waitFor();
+      // Give the browsers a moment to send their TURN deallocations (Refresh, lifetime 0) after
+      // closing their peer connections: closing the contexts at once can cut them off, and coturn
+      // then logs the allocation's usage only when its 10-minute lifetime runs out.
+      await new Promise((r) => setTimeout(r, 1500));
     });
     const problems = lines.flat().filter((l) => /^pageerror|Refused to|Content Security Policy/.test(l));
     assert.deepEqual(problems, [], 'no uncaught errors or CSP violations');
