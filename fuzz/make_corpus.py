@@ -684,9 +684,13 @@ def signalling_seeds():
     doc = open(os.path.join(ROOT, "docs", "protocol.md")).read()
     blocks = re.findall(r"```json\n(.*?)\n```", doc, re.S)
     assert len(blocks) >= 20, "protocol.md examples not found"
+    seen = {}
     for text in blocks:
         msg_type = json.loads(text)["type"]
-        write(t, "doc-" + msg_type + ("-reply" if '"reply_to"' in text else ""), text)
+        name = "doc-" + msg_type + ("-reply" if '"reply_to"' in text else "")
+        # Every example is a seed: a second one of the same type gets "-2" (and so on).
+        seen[name] = seen.get(name, 0) + 1
+        write(t, name + (f"-{seen[name]}" if seen[name] > 1 else ""), text)
     write(t, "media-offer-real-sdp", json.dumps({"id": "3", "type": "media_offer", "sdp": base_offer()}))
     write(t, "invalid-utf8", b'{"id":"1","type":"join","token":"\xff\xfe\xc3\x28"}')
     write(t, "lone-surrogate", '{"type":"join","token":"\\ud800"}')
