@@ -212,6 +212,37 @@ test('connection check: with the SFU and the relay blocked, we say we cannot rea
   }
 });
 
+test('connection check: on a lossy network (nft drops a random 30 % of the media both ways) the verdict says video may be poor', { timeout: 150_000 }, async () => {
+  // This kernel has no netem; nft's random number generator makes the loss instead.
+  const ports = sfuPorts();
+  const table = 'cr_e2e_device_check_loss';
+  const s = await setUp('Netcheck Lossypatiënt');
+  nft('add', 'table', 'inet', table);
+  try {
+    nft('add', 'chain', 'inet', table, 'out', '{ type filter hook output priority 0 ; }');
+    const set = `{ ${ports.udp.join(', ')} }`;
+    nft('add', 'rule', 'inet', table, 'out', 'udp', 'dport', set, 'numgen', 'random', 'mod', '100', '<', '30', 'counter', 'drop');
+    nft('add', 'rule', 'inet', table, 'out', 'udp', 'sport', set, 'numgen', 'random', 'mod', '100', '<', '30', 'counter', 'drop');
+    const v = await checkedPatient(s.patient, s.invitationUrl);
+    const listing = nft('list', 'table', 'inet', table);
+    const dropped = [...listing.matchAll(/counter packets (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+    console.log(`lossy: ${JSON.stringify(v)}, dropped ${dropped}`);
+    assert.ok(dropped > 20, `packets were dropped (${dropped})`);
+    assert.equal(v.level, 'poor', `${v.title} ${v.details.join(' ')}`);
+    assert.match(v.title, /^Video may be poor: /);
+    assert.ok(v.lossPercent > 5, `measured loss ${v.lossPercent} %`);
+    assert.match(v.title, /lost on the way/);
+    assert.equal(await s.patient.getByRole('button', { name: 'Enter waiting room' }).isEnabled(), true);
+    noPageProblems(s.lines);
+  } catch (e) {
+    await snap(s.patient, 'fail-device-check-lossy');
+    throw e;
+  } finally {
+    nft('delete', 'table', 'inet', table);
+    await s.close();
+  }
+});
+
 test('verdict table: measurements to plain words (no browser)', () => {
   const path = { type: 'host', protocol: 'udp', relayProtocol: null };
   const leg = (measured, connected = true) => ({
