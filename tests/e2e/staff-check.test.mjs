@@ -40,6 +40,20 @@ test('camera check first: chosen once, shown after the next sign-in before the w
     // The camera is released again.
     assert.equal(await page.evaluate(() => document.getElementById('staff-check-video').srcObject), null);
     await page.getByLabel('Check my camera and microphone after signing in').uncheck();
+
+    // "Check devices" in the top bar, any time outside a consultation: camera and the connection
+    // through our SFU (F33), with a plain verdict.
+    await page.getByRole('button', { name: 'Check devices' }).click();
+    await page.getByRole('heading', { name: 'Check your camera and microphone' }).waitFor();
+    await page.waitForFunction(() => ['good', 'poor', 'unreachable'].includes(document.body.dataset.staffNetCheck), null, { timeout: 60_000 });
+    assert.equal(await page.locator('#staff-net-result').getAttribute('data-level'), 'good',
+      await page.locator('#staff-net-result').innerText());
+    assert.equal(await page.locator('#staff-net-title').textContent(), 'Your connection is good.');
+    // ("good" needs the own picture back: without echoed frames the verdict is "poor".)
+    assert.equal(await page.getByRole('button', { name: 'Check devices' }).isVisible(), false, 'hidden while checking');
+    await page.getByRole('button', { name: 'Continue to the waiting room' }).click();
+    await page.locator('#dashboard-view:not([hidden])').waitFor();
+    await page.getByRole('button', { name: 'Check devices' }).waitFor();
   } catch (e) {
     await snap(page, 'fail-staff-check');
     throw e;

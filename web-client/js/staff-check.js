@@ -1,11 +1,15 @@
 // "Always show the settings first" (F36): a practitioner who chooses it checks camera and
-// microphone (self-preview, level meter) after signing in, before the waiting list is shown.
+// microphone (self-preview, level meter) and the connection (F33: a probe through our SFU and,
+// when configured, TURN; js/netcheck.js) after signing in, before the waiting list is shown;
+// "Check devices" in the top bar opens the same check at any time outside a consultation.
 // The choice is remembered per staff member on this device (localStorage; it holds no patient
-// data). Self-contained: it follows app.js through `<body data-view>`.
+// data): the camera and network being checked are this device's. Self-contained: it follows
+// app.js through `<body data-view>`.
 
 import { api } from './api.js';
 import { $, announce } from './dom.js';
-import { openCameraAndMic, stopStream, startLevelMeter, deviceErrorHelp } from './media.js';
+import { openCameraAndMic, stopStream, startLevelMeter, deviceErrorHelp, fetchIceServers } from './media.js';
+import { runNetworkCheck, verdictOf } from './netcheck.js';
 
 const el = {
   view: $('staff-check-view'),
@@ -15,9 +19,17 @@ const el = {
   cont: $('staff-check-continue'),
   pref: $('check-first-pref'),
   status: $('status'),
+  open: $('check-devices-btn'),
+  netRun: $('staff-net-run'),
+  netStep: $('staff-net-step'),
+  netEcho: $('staff-net-echo'),
+  netResult: $('staff-net-result'),
+  netTitle: $('staff-net-title'),
+  netDetails: $('staff-net-details'),
+  netAdvice: $('staff-net-advice'),
 };
 
-const state = { me: null, checkedThisSession: false, stream: null, stopMeter: null, audio: null };
+const state = { me: null, checkedThisSession: false, stream: null, stopMeter: null, audio: null, netAbort: null, net: null };
 
 const key = (id) => `consultroom.checkFirst.${id}`;
 
@@ -31,6 +43,8 @@ function wanted() {
 
 async function onViewChange() {
   const view = document.body.dataset.view;
+  // "Check devices" only where it cannot disturb a consultation.
+  el.open.hidden = view !== 'dashboard-view';
   if (view === 'login-view') {
     state.me = null;
     state.checkedThisSession = false;
@@ -63,6 +77,7 @@ el.pref.addEventListener('change', () => {
 });
 
 async function show() {
+  if (!el.view.hidden) return;
   state.checkedThisSession = true;
   const dash = document.getElementById('dashboard-view');
   if (dash) dash.hidden = true;
@@ -82,9 +97,63 @@ async function show() {
     el.help.textContent = deviceErrorHelp(err);
     el.help.hidden = false;
   }
+  runNetCheck();
 }
 
+/** The connection check (a drawn picture is sent when the camera is not available). */
+async function runNetCheck() {
+  if (state.net) {
+    // One still stopping (the page was left meanwhile): let it end, then start afresh.
+    state.netAbort?.abort();
+    await state.net.catch(() => {});
+    if (state.net) return;
+  }
+  el.netRun.disabled = true;
+  el.netResult.hidden = true;
+  document.body.dataset.staffNetCheck = 'running';
+  state.netAbort = new AbortController();
+  state.net = runNetworkCheck({
+    signal: state.netAbort.signal,
+    getToken: async () => (await api('/api/v1/signalling/token', { method: 'POST' })).token,
+    getIceServers: () => fetchIceServers(api),
+    stream: state.stream,
+    echoVideo: el.netEcho,
+    onStep: (text) => { el.netStep.textContent = text; },
+  });
+  let checked;
+  try {
+    checked = await state.net;
+  } finally {
+    state.net = null;
+    state.netAbort = null;
+    el.netRun.disabled = false;
+  }
+  el.netStep.textContent = '';
+  if (checked.aborted) {
+    document.body.dataset.staffNetCheck = 'stopped';
+    return;
+  }
+  const v = verdictOf(checked);
+  el.netTitle.textContent = v.title;
+  el.netDetails.replaceChildren(...v.details.map((d) => {
+    const li = document.createElement('li');
+    li.textContent = d; // plain text, never HTML
+    return li;
+  }));
+  el.netAdvice.textContent = v.advice || '';
+  el.netResult.dataset.level = v.level;
+  el.netResult.hidden = false;
+  document.body.dataset.staffNetCheck = v.level;
+  announce(el.status, v.title);
+}
+
+el.netRun.addEventListener('click', () => runNetCheck());
+el.open.addEventListener('click', () => {
+  if (document.body.dataset.view === 'dashboard-view') show();
+});
+
 el.cont.addEventListener('click', () => {
+  state.netAbort?.abort();
   if (state.stopMeter) state.stopMeter();
   state.stopMeter = null;
   if (state.audio) state.audio.close().catch(() => {});
