@@ -358,6 +358,17 @@ impl App {
             }));
         }
 
+        // Chat between visits stopped by an admin (F142): chat-only connections to it end.
+        {
+            let hub2 = hub.clone();
+            clinic.on_chat_closed_between_visits(Arc::new(move |channel| {
+                let hub = hub2.clone();
+                tokio::spawn(
+                    async move { hub.chat_closed_between_visits(&channel.to_string()).await },
+                );
+            }));
+        }
+
         // A revoked guest link closes that guest's connection at once.
         {
             let hub2 = hub.clone();

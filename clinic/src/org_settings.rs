@@ -52,6 +52,10 @@ pub struct OrganisationSettings {
     /// Continuous chat: patients and staff chat before, during and after consultations (F129).
     /// When off, chat exists only during a consultation and is deleted right after it (F130).
     pub continuous_chat: bool,
+    /// With continuous chat: a patient chats between visits only once a department admin (or an
+    /// organisation admin) granted it on their channel (F142). When off, every channel is open
+    /// between visits unless an admin stopped it.
+    pub continuous_chat_by_grant: bool,
     /// Waiting patients see and may send chat messages (F94, F131).
     pub chat_in_waiting_room: bool,
     /// Keep or delete messages after a consultation (F132, F133).
@@ -77,6 +81,7 @@ impl Default for OrganisationSettings {
             screen_sharing: true,
             file_sharing: true,
             continuous_chat: true,
+            continuous_chat_by_grant: false,
             chat_in_waiting_room: true,
             chat_after_consultation: ChatAfterConsultation::Keep,
             department_chat_access: false,
@@ -201,6 +206,7 @@ struct UpdateRequest {
     screen_sharing: Option<bool>,
     file_sharing: Option<bool>,
     continuous_chat: Option<bool>,
+    continuous_chat_by_grant: Option<bool>,
     chat_in_waiting_room: Option<bool>,
     chat_after_consultation: Option<ChatAfterConsultation>,
     department_chat_access: Option<bool>,
@@ -219,6 +225,7 @@ impl UpdateRequest {
             screen_sharing,
             file_sharing,
             continuous_chat,
+            continuous_chat_by_grant,
             chat_in_waiting_room,
             chat_after_consultation,
             department_chat_access,

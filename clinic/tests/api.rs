@@ -88,6 +88,7 @@ backend_tests! {
     ice::ice_servers_for_staff_and_join_token_holders,
     chat::chat_channel_rules,
     chat::chat_settings_close_the_patient_side,
+    chat::continuous_chat_is_granted_and_stopped_by_admins,
     ice::ice_servers_without_turn_is_an_empty_list,
     misc::malformed_json_gets_json_400,
     misc::oversized_body_gets_413,

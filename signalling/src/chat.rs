@@ -540,6 +540,33 @@ impl Hub {
         }
     }
 
+    /// Chat between visits was closed for `channel_id` (F142: an admin stopped it): every
+    /// chat-only connection that opened the channel is closed with 1008 `chat_closed`, so no
+    /// further message reaches the patient outside a visit (a reconnect is refused by the store).
+    /// Waiting-room and consultation connections keep the channel.
+    pub async fn chat_closed_between_visits(&self, channel_id: &str) {
+        let chat = self.chat_hub();
+        let _order = chat.stripe(channel_id).lock().await;
+        let chat_only: Vec<ConnId> = {
+            let reg = lock(&chat.registry);
+            reg.open
+                .get(channel_id)
+                .into_iter()
+                .flatten()
+                .filter(|c| {
+                    matches!(
+                        reg.conns.get(*c).map(|cc| &cc.kind),
+                        Some(ConnKind::ChatOnly)
+                    )
+                })
+                .copied()
+                .collect()
+        };
+        for c in chat_only {
+            self.close_policy(c, "chat_closed");
+        }
+    }
+
     /// Completed visits: let the store delete their chats where the organisation wants that,
     /// then tell whoever has them open. Runs in the background.
     pub(crate) fn chat_visits_completed(&self, visits: &[Visit]) {

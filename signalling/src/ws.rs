@@ -182,6 +182,13 @@ impl Hub {
         }
     }
 
+    /// Closes connection `conn` with 1008 and `reason` (a policy decision, not a fault).
+    pub(crate) fn close_policy(&self, conn: ConnId, reason: &'static str) {
+        if let Some(h) = lock(&self.inner.conns).get(&conn) {
+            let _ = h.out.try_send(Outgoing::Close(CLOSE_POLICY, reason));
+        }
+    }
+
     /// Whether connection `conn` is in a consultation now (a short look under the state lock).
     pub(crate) async fn is_in_consultation(&self, conn: ConnId) -> bool {
         self.inner.state.lock().await.in_consultation(conn)

@@ -443,3 +443,72 @@ async fn the_invitation_link_opens_the_chat_outside_the_window_and_nothing_else(
     assert_eq!(chat(&app).await.status(), 410);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_admin_stopping_chat_between_visits_ends_the_chat_only_connection() {
+    let app = spawn_app().await;
+    app.clock.advance(chrono::Duration::hours(3));
+    let chat = |app: &TestApp| {
+        let (base, token) = (app.base.clone(), app.invitation_token());
+        async move {
+            reqwest::Client::new()
+                .post(format!("{base}/api/v1/invitations/chat"))
+                .json(&json!({ "token": token }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = chat(&app).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let (mut patient, _) = WsClient::join(&app, v["chat_token"].as_str().unwrap()).await;
+    let channel = channel_of(&mut patient).await;
+    let r = send(&mut patient, &channel, "q1", "a question after the visit").await;
+    assert_eq!(r["type"], "chat_ack", "{r}");
+    // The practitioner is connected too, and keeps the channel.
+    let (mut staff, _) = WsClient::join(&app, &app.staff_token().await).await;
+    let h = sync(&mut staff, &channel, 0).await;
+    assert_eq!(h["messages"].as_array().unwrap().len(), 1, "{h}");
+
+    // F142: the organisation admin stops chat between visits for this channel.
+    let admin = admin_client(&app).await;
+    let r = admin
+        .put(format!(
+            "{}/api/v1/chat/channels/{channel}/patient-access",
+            app.base
+        ))
+        .json(&json!({"patient_access": "stopped"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(patient.closed().await, Some(1008), "closed at once");
+    assert_eq!(
+        chat(&app).await.status(),
+        403,
+        "the link no longer opens it"
+    );
+    let r = send(&mut staff, &channel, "s1", "we will call you").await;
+    assert_eq!(r["type"], "chat_ack", "staff still write: {r}");
+
+    // Granted again: the link works again and the patient sees the staff's answer.
+    let r = admin
+        .put(format!(
+            "{}/api/v1/chat/channels/{channel}/patient-access",
+            app.base
+        ))
+        .json(&json!({"patient_access": "granted"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = chat(&app).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let (mut patient, _) = WsClient::join(&app, v["chat_token"].as_str().unwrap()).await;
+    assert_eq!(channel_of(&mut patient).await, channel);
+    let h = sync(&mut patient, &channel, 0).await;
+    assert_eq!(h["messages"].as_array().unwrap().len(), 2, "{h}");
+    app.stop().await;
+}

@@ -452,7 +452,17 @@ export async function offerInvitationChat(invitationToken, container) {
   const client = new SignallingClient({
     getToken,
     onMessage: (msg) => chat.handle(msg),
-    onClose: () => { retry?.stop(); retry = connectWithRetry(client, { onConnected: () => chat.connected(client) }); },
+    onClose: ({ reason }) => {
+      retry?.stop();
+      if (reason === 'chat_closed') {
+        // F142: the clinic stopped chat between visits for this conversation; retrying would
+        // only be refused. Say so in the panel, keep what was shown.
+        chat.session.unavailable = 'The clinic has closed this chat between visits. You can chat again at your next appointment.';
+        chat.panel.render();
+        return;
+      }
+      retry = connectWithRetry(client, { onConnected: () => chat.connected(client) });
+    },
   });
   let retry = null;
   const button = h('button', {

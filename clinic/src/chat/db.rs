@@ -33,11 +33,14 @@ pub(crate) struct ChannelRow {
     pub chat_channel_id: ChatChannelId,
     pub organisation_id: OrganisationId,
     pub practitioner_id: StaffId,
+    pub practitioner_name: String,
     pub practitioner_department_id: Option<DepartmentId>,
     pub client_id: ClientId,
     pub client_name: String,
     pub last_seq: i64,
     pub cleared_through_seq: i64,
+    /// `default`, `granted` or `stopped` (F142; see [`super::PatientAccess`]).
+    pub patient_access: String,
 }
 
 /// A channel in a list, with the reader's unread count.
@@ -50,6 +53,7 @@ pub(crate) struct ChannelListRow {
     pub client_name: String,
     pub last_seq: i64,
     pub cleared_through_seq: i64,
+    pub patient_access: String,
     pub updated_at: DateTime<Utc>,
     pub unread: i64,
     pub joined: bool,
@@ -81,7 +85,8 @@ macro_rules! select_channel {
     () => {
         "select ch.chat_channel_id, ch.organisation_id, ch.practitioner_id, \
          p.name as practitioner_name, p.department_id as practitioner_department_id, \
-         ch.client_id, c.name as client_name, ch.last_seq, ch.cleared_through_seq \
+         ch.client_id, c.name as client_name, ch.last_seq, ch.cleared_through_seq, \
+         ch.patient_access \
          from chat_channel ch \
          join staff p on p.staff_id = ch.practitioner_id \
          join client c on c.client_id = ch.client_id "
@@ -103,7 +108,8 @@ macro_rules! select_messages {
 macro_rules! select_channel_list {
     () => {
         "select ch.chat_channel_id, ch.practitioner_id, p.name as practitioner_name, ch.client_id, \
-         c.name as client_name, ch.last_seq, ch.cleared_through_seq, ch.updated_at, \
+         c.name as client_name, ch.last_seq, ch.cleared_through_seq, ch.patient_access, \
+         ch.updated_at, \
          (select count(*) from chat_message m where m.chat_channel_id = ch.chat_channel_id \
             and m.deleted_at is null \
             and m.seq > coalesce((select r.last_read_seq from chat_read r \
@@ -426,6 +432,49 @@ impl Store {
             .await?;
             tx.commit().await?;
             Ok(through)
+        })
+    }
+
+    /// Sets whether the channel's patient may chat between visits (F142).
+    pub(crate) async fn set_chat_patient_access(
+        &self,
+        channel: ChatChannelId,
+        access: &str,
+        by: StaffId,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query(
+                "update chat_channel set patient_access = $2, patient_access_changed_by = $3, \
+                 patient_access_changed_at = $4 where chat_channel_id = $1",
+            )
+            .bind(channel)
+            .bind(access)
+            .bind(by)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })
+    }
+
+    /// Every channel of `client_id` in `organisation_id`, whoever the practitioner (for the
+    /// admins who manage continuous chat, F142; no message content).
+    pub(crate) async fn chat_channels_of_client(
+        &self,
+        organisation_id: OrganisationId,
+        client_id: ClientId,
+    ) -> Result<Vec<ChannelRow>, sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query_as::<_, ChannelRow>(concat!(
+                select_channel!(),
+                "where ch.organisation_id = $1 and ch.client_id = $2 \
+                 order by p.name, ch.chat_channel_id limit 100"
+            ))
+            .bind(organisation_id)
+            .bind(client_id)
+            .fetch_all(pool)
+            .await
         })
     }
 

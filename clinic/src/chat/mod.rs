@@ -6,6 +6,10 @@
 //!   (paginated), mark read, delete history (F143).
 //! - [`Clinic::chat_send`], [`Clinic::chat_history`], … serve the signalling hub (through the
 //!   composing binary's `ChatStore`), which carries messages in real time.
+//! - F142: `GET /chat/access?client_id=` and `PUT /chat/channels/{id}/patient-access` let
+//!   department admins (of the practitioner's department) and organisation admins grant a
+//!   patient chat between visits or stop it ([`PatientAccess`]); the organisation decides
+//!   whether channels start open or closed (`continuous_chat_by_grant`).
 //! - `POST /invitations/chat` gives a patient a chat-only token from their invitation link at
 //!   any time from booking until [`CHAT_LINK_DAYS`] after the appointment (F146), when the
 //!   organisation has continuous chat; it never enters the waiting room.
@@ -23,7 +27,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -53,6 +57,48 @@ pub const MAX_PAGE: i64 = 200;
 pub const CHAT_LINK_DAYS: i64 = 30;
 /// `aud` of chat-only tokens (distinct from join tokens: they never open a waiting room).
 pub const CHAT_AUDIENCE: &str = "consultroom-chat";
+
+/// Whether a channel's patient may chat between visits (F142), as set by an admin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatientAccess {
+    /// As the organisation's settings say (`continuous_chat`, `continuous_chat_by_grant`).
+    Default,
+    /// Opened by an admin (needed when the organisation grants continuous chat one by one).
+    Granted,
+    /// Closed by an admin, whatever the organisation's default.
+    Stopped,
+}
+
+impl PatientAccess {
+    fn as_str(self) -> &'static str {
+        match self {
+            PatientAccess::Default => "default",
+            PatientAccess::Granted => "granted",
+            PatientAccess::Stopped => "stopped",
+        }
+    }
+
+    /// The stored value; anything unknown reads as `stopped` (closed is the safe side).
+    fn from_db(raw: &str) -> Self {
+        match raw {
+            "default" => PatientAccess::Default,
+            "granted" => PatientAccess::Granted,
+            _ => PatientAccess::Stopped,
+        }
+    }
+
+    /// Whether the patient may chat outside a visit (chat-only link, portal): only with
+    /// continuous chat, and then as granted or stopped, or else the organisation's default.
+    pub fn open_between_visits(self, settings: &OrganisationSettings) -> bool {
+        settings.continuous_chat
+            && match self {
+                PatientAccess::Stopped => false,
+                PatientAccess::Granted => true,
+                PatientAccess::Default => !settings.continuous_chat_by_grant,
+            }
+    }
+}
 
 /// Who is using a channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +172,10 @@ pub struct ChatChannelSummary {
     pub unread: i64,
     /// The caller joined this colleague's channel (F137).
     pub joined: bool,
+    /// What an admin set for chat between visits (F142).
+    pub patient_access: PatientAccess,
+    /// Whether the patient may chat between visits now (settings and `patient_access`).
+    pub open_between_visits: bool,
     pub updated_at: String,
 }
 
@@ -191,9 +241,15 @@ pub enum ChatRange {
 /// Called with a channel whose history was deleted and the seq it was deleted through.
 pub type ChatClearedListener = Arc<dyn Fn(ChatChannelId, i64) + Send + Sync>;
 
+/// Called with a channel whose patient may no longer chat between visits (F142).
+pub type ChatClosedListener = Arc<dyn Fn(ChatChannelId) + Send + Sync>;
+
 /// The registered listeners (a field of the clinic's shared state).
 #[derive(Default)]
-pub(crate) struct Listeners(RwLock<Vec<ChatClearedListener>>);
+pub(crate) struct Listeners {
+    cleared: RwLock<Vec<ChatClearedListener>>,
+    closed: RwLock<Vec<ChatClosedListener>>,
+}
 
 /// A channel the caller may use, with what the caller is in it.
 struct Access {
@@ -223,8 +279,11 @@ fn message(channel: ChatChannelId, r: MessageRow) -> ChatMessage {
     }
 }
 
-fn summary(r: ChannelListRow) -> ChatChannelSummary {
+fn summary(settings: &OrganisationSettings, r: ChannelListRow) -> ChatChannelSummary {
+    let patient_access = PatientAccess::from_db(&r.patient_access);
     ChatChannelSummary {
+        patient_access,
+        open_between_visits: patient_access.open_between_visits(settings),
         channel_id: r.chat_channel_id,
         practitioner_id: r.practitioner_id,
         practitioner_name: r.practitioner_name,
@@ -252,17 +311,41 @@ impl Clinic {
     pub fn on_chat_cleared(&self, f: ChatClearedListener) {
         self.inner
             .chat_listeners
-            .0
+            .cleared
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .push(f);
+    }
+
+    /// Registers `f` to run after a channel's chat between visits was closed (F142), so that
+    /// live connections outside a visit end too. Runs on the request's task: return quickly.
+    pub fn on_chat_closed_between_visits(&self, f: ChatClosedListener) {
+        self.inner
+            .chat_listeners
+            .closed
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(f);
+    }
+
+    fn chat_closed_between_visits(&self, channel: ChatChannelId) {
+        let listeners = self
+            .inner
+            .chat_listeners
+            .closed
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for f in listeners {
+            f(channel);
+        }
     }
 
     fn chat_cleared(&self, channel: ChatChannelId, through: i64) {
         let listeners = self
             .inner
             .chat_listeners
-            .0
+            .cleared
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
@@ -360,15 +443,20 @@ impl Clinic {
     /// Refuses a patient where the organisation's settings close the chat.
     fn chat_presence_allowed(
         settings: &OrganisationSettings,
+        channel: &ChannelRow,
         presence: ChatPresence,
     ) -> Result<(), ChatError> {
+        let access = PatientAccess::from_db(&channel.patient_access);
         match presence {
             ChatPresence::Staff | ChatPresence::InConsultation => Ok(()),
             ChatPresence::Waiting if settings.chat_in_waiting_room => Ok(()),
             ChatPresence::Waiting => Err(ChatError::Forbidden(
                 "chat in the waiting room is not enabled by this organisation",
             )),
-            ChatPresence::Away if settings.continuous_chat => Ok(()),
+            ChatPresence::Away if access.open_between_visits(settings) => Ok(()),
+            ChatPresence::Away if settings.continuous_chat => Err(ChatError::Forbidden(
+                "chat between visits is not open for this conversation",
+            )),
             ChatPresence::Away => Err(ChatError::Forbidden(
                 "this organisation offers chat only during consultations",
             )),
@@ -384,6 +472,7 @@ impl Clinic {
         client_filter: Option<ClientId>,
     ) -> Result<Vec<ChatChannelSummary>, ChatError> {
         let store = self.store();
+        let settings = self.organisation_settings(org).await.map_err(api_to_chat)?;
         let rows = match who {
             ChatPrincipal::Staff(staff_id) => {
                 let staff = store
@@ -394,7 +483,6 @@ impl Clinic {
                 if staff.organisation_id != org {
                     return Err(ChatError::NotFound);
                 }
-                let settings = self.organisation_settings(org).await.map_err(api_to_chat)?;
                 let department = staff
                     .department_id
                     .filter(|_| settings.department_chat_access);
@@ -419,7 +507,7 @@ impl Clinic {
             }
             ChatPrincipal::Client(c) => store.chat_channels_for_client(org, c, None).await?,
         };
-        Ok(rows.into_iter().map(summary).collect())
+        Ok(rows.into_iter().map(|r| summary(&settings, r)).collect())
     }
 
     /// Stores a message and returns it once committed, with who should see it live. A retry
@@ -447,7 +535,7 @@ impl Clinic {
             return Err(ChatError::Invalid("control characters are not allowed"));
         }
         let access = self.chat_access(who, org, id).await?;
-        Self::chat_presence_allowed(&access.settings, presence)?;
+        Self::chat_presence_allowed(&access.settings, &access.channel, presence)?;
         let (kind, sender_id) = &access.reader;
         let appended = self
             .store()
@@ -490,7 +578,7 @@ impl Clinic {
         limit: i64,
     ) -> Result<ChatPage, ChatError> {
         let access = self.chat_access(who, org, id).await?;
-        Self::chat_presence_allowed(&access.settings, presence)?;
+        Self::chat_presence_allowed(&access.settings, &access.channel, presence)?;
         let limit = limit.clamp(1, MAX_PAGE);
         let store = self.store();
         // One more than asked tells whether there is more.
@@ -646,6 +734,12 @@ pub(crate) fn routes() -> Vec<Route> {
         Route::new("GET", "/chat/channels/{id}/messages", get(history)),
         Route::new("DELETE", "/chat/channels/{id}/messages", delete(clear)),
         Route::new("POST", "/chat/channels/{id}/read", post(read)),
+        Route::new("GET", "/chat/access", get(access_list)),
+        Route::new(
+            "PUT",
+            "/chat/channels/{id}/patient-access",
+            put(set_patient_access),
+        ),
         Route::new("POST", "/invitations/chat", post(invitation_chat)),
     ]
 }
@@ -934,9 +1028,166 @@ async fn invitation_chat(
             "this organisation offers chat only during consultations",
         ));
     }
+    // F142: an admin may have stopped this patient's chat between visits (or the organisation
+    // opens it only when granted; a channel not created yet has the default).
+    let access = clinic
+        .store()
+        .chat_channel_of_appointment(row.appointment_id)
+        .await?
+        .map_or(PatientAccess::Default, |ch| {
+            PatientAccess::from_db(&ch.patient_access)
+        });
+    if !access.open_between_visits(&settings) {
+        return Err(ApiError::Forbidden(
+            "chat between visits is not open for this conversation",
+        ));
+    }
     let (token, expires_at) = clinic.issue_chat_token(row.organisation_id, row.appointment_id)?;
     Ok(Json(json!({
         "chat_token": token,
         "chat_token_expires_at": expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
     })))
+}
+
+/// A channel as its continuous-chat managers see it (F142): no messages, no unread counts.
+#[derive(Serialize)]
+struct AccessEntry {
+    channel_id: ChatChannelId,
+    practitioner_id: StaffId,
+    practitioner_name: String,
+    client_id: ClientId,
+    client_name: String,
+    patient_access: PatientAccess,
+    open_between_visits: bool,
+    /// The caller may change `patient_access`.
+    can_manage: bool,
+}
+
+/// F142: who may grant or stop a channel's chat between visits — organisation admins for any
+/// channel, department admins for channels of their department's practitioners.
+fn manages_patient_access(staff: &crate::staff::Staff, channel: &ChannelRow) -> bool {
+    match staff.role {
+        Role::OrganisationAdmin => true,
+        Role::DepartmentAdmin => {
+            staff.department_id.is_some()
+                && staff.department_id == channel.practitioner_department_id
+        }
+        Role::Practitioner => false,
+    }
+}
+
+fn access_entry(
+    staff: &crate::staff::Staff,
+    settings: &OrganisationSettings,
+    ch: ChannelRow,
+) -> AccessEntry {
+    let patient_access = PatientAccess::from_db(&ch.patient_access);
+    AccessEntry {
+        can_manage: manages_patient_access(staff, &ch),
+        channel_id: ch.chat_channel_id,
+        practitioner_id: ch.practitioner_id,
+        practitioner_name: ch.practitioner_name,
+        client_id: ch.client_id,
+        client_name: ch.client_name,
+        patient_access,
+        open_between_visits: patient_access.open_between_visits(settings),
+    }
+}
+
+#[derive(Deserialize)]
+struct AccessListParams {
+    client_id: String,
+}
+
+/// F142: a client's channels with their continuous-chat state, for the admins who manage it.
+/// Practitioners are refused (403): they see their own channels' state in `/chat/channels`.
+async fn access_list(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+    params: Result<Query<AccessListParams>, QueryRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let client: ClientId = params
+        .client_id
+        .parse()
+        .map_err(|_| ApiError::invalid("client_id must be a client id"))?;
+    let staff = &current.staff;
+    if staff.role == Role::Practitioner {
+        return Err(ApiError::Forbidden(
+            "only department and organisation admins manage chat between visits",
+        ));
+    }
+    let org = staff.organisation_id;
+    clinic
+        .store()
+        .client_in_organisation(org, client)
+        .await?
+        .ok_or(ApiError::NotFound("client"))?;
+    let settings = clinic.organisation_settings(org).await?;
+    let channels: Vec<AccessEntry> = clinic
+        .store()
+        .chat_channels_of_client(org, client)
+        .await?
+        .into_iter()
+        .map(|ch| access_entry(staff, &settings, ch))
+        .collect();
+    Ok(Json(json!({
+        "channels": channels,
+        "continuous_chat": settings.continuous_chat,
+        "continuous_chat_by_grant": settings.continuous_chat_by_grant,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatientAccessRequest {
+    patient_access: PatientAccess,
+}
+
+/// F142: grant (`granted`), stop (`stopped`) or reset (`default`) a patient's chat between
+/// visits on one channel. Chat in the waiting room and in consultations is not affected.
+async fn set_patient_access(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<PatientAccessRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let id = parse_channel(&id)?;
+    let staff = &current.staff;
+    let org = staff.organisation_id;
+    let store = clinic.store();
+    let channel = store
+        .chat_channel(org, id)
+        .await?
+        .ok_or(ApiError::NotFound("chat channel"))?;
+    if !manages_patient_access(staff, &channel) {
+        return Err(ApiError::Forbidden(
+            "only the practitioner's department admin or an organisation admin manages chat \
+             between visits",
+        ));
+    }
+    let settings = clinic.organisation_settings(org).await?;
+    if req.patient_access == PatientAccess::Granted && !settings.continuous_chat {
+        return Err(ApiError::invalid(
+            "this organisation has no continuous chat: turn it on in the settings first",
+        ));
+    }
+    store
+        .set_chat_patient_access(id, req.patient_access.as_str(), staff.id, clinic.now())
+        .await?;
+    tracing::info!(
+        channel_id = %id,
+        staff_id = %staff.id,
+        patient_access = req.patient_access.as_str(),
+        "chat between visits changed"
+    );
+    let channel = store
+        .chat_channel(org, id)
+        .await?
+        .ok_or(ApiError::NotFound("chat channel"))?;
+    let entry = access_entry(staff, &settings, channel);
+    if !entry.open_between_visits {
+        clinic.chat_closed_between_visits(id);
+    }
+    Ok(Json(json!({ "channel": entry })))
 }

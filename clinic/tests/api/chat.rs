@@ -314,3 +314,196 @@ pub async fn chat_settings_close_the_patient_side(backend: Backend) {
     ));
     assert!(try_send(ChatPresence::InConsultation).await.is_ok());
 }
+
+/// F142: department admins (of the practitioner's department) and organisation admins grant a
+/// patient chat between visits or stop it; practitioners, other departments and other
+/// organisations cannot; the organisation may open channels only by grant. Waiting-room and
+/// consultation chat are not affected.
+pub async fn continuous_chat_is_granted_and_stopped_by_admins(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let w = app.world().await;
+    let doc = app.login(DOC_CARDIO).await;
+    let derma = app.login(DOC_DERMA).await;
+    let cardio_admin = app.login(CARDIO_ADMIN).await;
+    let admin_a = app.login(ADMIN_A).await;
+    let admin_b = app.login(ADMIN_B).await;
+    let (status, body) = app
+        .book(
+            &doc,
+            json!({"client_id": w.client_a, "duration_minutes": 15,
+                   "starts_at": app.clock_now() + chrono::Duration::hours(1)}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let invitation = token_of(body["invitation_url"].as_str().unwrap());
+    let (status, body) = app
+        .book(
+            &derma,
+            json!({"client_id": w.client_a, "duration_minutes": 15,
+                   "starts_at": app.clock_now() + chrono::Duration::hours(2)}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, body) = send(doc.get(app.url("/chat/channels"))).await;
+    let channel = channel_ids(&body)[0].clone();
+    let channel_id: ChatChannelId = channel.parse().unwrap();
+    assert_eq!(body["channels"][0]["patient_access"], "default");
+    assert_eq!(body["channels"][0]["open_between_visits"], true);
+    let (_, body) = send(derma.get(app.url("/chat/channels"))).await;
+    let derma_channel = channel_ids(&body)[0].clone();
+
+    let access = |c: &str| app.url(&format!("/chat/channels/{c}/patient-access"));
+    let put = |http: &reqwest::Client, c: &str, v: Value| http.put(access(c)).json(&v);
+    let try_send = |presence| {
+        let clinic = app.clinic.clone();
+        async move {
+            clinic
+                .chat_send(
+                    ChatPrincipal::Client(w.client_a),
+                    w.org_a,
+                    presence,
+                    channel_id,
+                    &uuid::Uuid::new_v4().to_string(),
+                    "a question between visits",
+                )
+                .await
+        }
+    };
+    let invitation_chat = || {
+        send(
+            app.http()
+                .post(app.url("/invitations/chat"))
+                .json(&json!({ "token": invitation })),
+        )
+    };
+    assert!(try_send(ChatPresence::Away).await.is_ok());
+    let (status, body) = invitation_chat().await;
+    assert_eq!(status, 200, "{body}");
+
+    // Who may change it.
+    let stop = json!({"patient_access": "stopped"});
+    let (status, body) = send(put(&doc, &channel, stop.clone())).await;
+    assert_eq!(status, 403, "a practitioner: {body}");
+    let (status, body) = send(put(&cardio_admin, &derma_channel, stop.clone())).await;
+    assert_eq!(status, 403, "another department's channel: {body}");
+    let (status, body) = send(put(&admin_b, &channel, stop.clone())).await;
+    assert_eq!(status, 404, "another organisation: {body}");
+    let (status, body) = send(put(
+        &cardio_admin,
+        &channel,
+        json!({"patient_access": "open"}),
+    ))
+    .await;
+    assert!(
+        status == 400 || status == 422,
+        "unknown value: {status} {body}"
+    );
+    let (status, body) = send(put(&cardio_admin, "not-a-channel", stop.clone())).await;
+    assert_eq!(status, 404, "{body}");
+    let (_, body) = send(doc.get(app.url("/chat/channels"))).await;
+    assert_eq!(
+        body["channels"][0]["patient_access"], "default",
+        "refusals change nothing"
+    );
+
+    // Stopped: the patient is refused between visits (send and link), not while waiting or in
+    // a consultation; staff still see and write.
+    let (status, body) = send(put(&cardio_admin, &channel, stop.clone())).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["channel"]["patient_access"], "stopped");
+    assert_eq!(body["channel"]["open_between_visits"], false);
+    assert!(matches!(
+        try_send(ChatPresence::Away).await,
+        Err(ChatError::Forbidden(_))
+    ));
+    assert!(try_send(ChatPresence::Waiting).await.is_ok());
+    assert!(try_send(ChatPresence::InConsultation).await.is_ok());
+    let (status, body) = invitation_chat().await;
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.to_string().contains(CLIENT_A_NAME), "{body}");
+    let (_, body) = send(doc.get(app.url("/chat/channels"))).await;
+    assert_eq!(body["channels"][0]["open_between_visits"], false);
+
+    // The admins' list of a client's channels.
+    let list = |http: &reqwest::Client, client: String| {
+        send(http.get(app.url(&format!("/chat/access?client_id={client}"))))
+    };
+    let (status, body) = list(&cardio_admin, w.client_a.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let entries = body["channels"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{body}");
+    for e in entries {
+        let own = e["channel_id"] == channel.as_str();
+        assert_eq!(e["can_manage"], own, "{e}");
+        assert_eq!(e["patient_access"], if own { "stopped" } else { "default" });
+        assert!(
+            e.get("unread").is_none() && e.get("last_seq").is_none(),
+            "{e}"
+        );
+    }
+    let (status, _) = list(&doc, w.client_a.to_string()).await;
+    assert_eq!(status, 403);
+    let (status, _) = list(&admin_b, w.client_a.to_string()).await;
+    assert_eq!(status, 404);
+    let (status, _) = list(&admin_a, "nope".to_owned()).await;
+    assert!(status == 400 || status == 422);
+    let (status, body) = list(&admin_a, w.client_a.to_string()).await;
+    assert_eq!(status, 200);
+    assert!(
+        body["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["can_manage"] == true),
+        "{body}"
+    );
+
+    // By grant: the organisation closes channels until an admin opens them.
+    let (status, _) = send(admin_a.put(app.url("/organisation/settings")).json(&json!({
+        "continuous_chat_by_grant": true,
+    })))
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = send(put(
+        &cardio_admin,
+        &channel,
+        json!({"patient_access": "default"}),
+    ))
+    .await;
+    assert_eq!(status, 200);
+    assert!(matches!(
+        try_send(ChatPresence::Away).await,
+        Err(ChatError::Forbidden(_))
+    ));
+    let (status, _) = invitation_chat().await;
+    assert_eq!(status, 403);
+    let (status, body) = send(put(
+        &admin_a,
+        &channel,
+        json!({"patient_access": "granted"}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["channel"]["open_between_visits"], true);
+    assert!(try_send(ChatPresence::Away).await.is_ok());
+    let (status, body) = invitation_chat().await;
+    assert_eq!(status, 200, "{body}");
+
+    // Without continuous chat there is nothing to grant.
+    let (status, _) = send(admin_a.put(app.url("/organisation/settings")).json(&json!({
+        "continuous_chat": false, "chat_after_consultation": "delete",
+    })))
+    .await;
+    assert_eq!(status, 200);
+    assert!(matches!(
+        try_send(ChatPresence::Away).await,
+        Err(ChatError::Forbidden(_))
+    ));
+    let (status, body) = send(put(
+        &admin_a,
+        &channel,
+        json!({"patient_access": "granted"}),
+    ))
+    .await;
+    assert!(status == 400 || status == 422, "{status} {body}");
+}
