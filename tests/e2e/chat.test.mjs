@@ -139,3 +139,92 @@ test('practitioner and patient chat before, during and after a consultation', { 
     await patientCtx.close();
   }
 });
+
+test('client list: chat from the client row (F139), and an admin stops chat between visits (F142)', { timeout: 120_000 }, async () => {
+  const staffCtx = await newContext(browser, { baseURL: env.BASE_URL });
+  const adminCtx = await newContext(browser, { baseURL: env.BASE_URL });
+  const patientCtx = await newContext(browser, { baseURL: env.BASE_URL, viewport: { width: 900, height: 900 } });
+  const staff = await staffCtx.newPage();
+  const admin = await adminCtx.newPage();
+  const patient = await patientCtx.newPage();
+  const pages = { staff, admin, patient };
+  const consoles = [captureConsole(staff), captureConsole(admin), captureConsole(patient)];
+  const NAME = 'Clientlist Testpatiënt';
+  const login = async (page, email) => {
+    await page.goto('/');
+    await page.getByLabel('Email address').fill(email);
+    await page.getByLabel('Password').fill(env.DEMO_PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('body[data-signalling="joined"]').waitFor();
+  };
+  let invitationUrl;
+  try {
+    await step('the practitioner writes from the client list', pages, async () => {
+      await login(staff, env.DEMO_EMAIL);
+      // Tomorrow: the link is outside its window, so it opens the chat only (F146).
+      const booked = await bookAppointment(staff, { baseUrl: env.BASE_URL, clientName: NAME, inMinutes: 24 * 60 });
+      assert.ok(!booked.error, booked.error);
+      invitationUrl = booked.invitationUrl;
+      await staff.getByRole('button', { name: 'Clients' }).click();
+      const dialog = staff.locator('#clients-dialog');
+      await dialog.getByLabel('Find a client by name').fill('Clientlist');
+      const row = dialog.locator('.client-item', { hasText: NAME });
+      await row.waitFor();
+      assert.equal(await dialog.locator('.client-item').count(), 1, 'the search narrows the list');
+      assert.equal(await row.getByRole('button', { name: /Chat between visits/ }).count(), 0, 'a practitioner does not manage access');
+      await row.getByRole('button', { name: new RegExp(`^Chat with ${NAME}`) }).click();
+      const chat = staff.locator('#chat-dialog');
+      await chat.locator('.chat-title', { hasText: NAME }).waitFor();
+      await chat.getByLabel('Your message').fill('Please send me your measurements before tomorrow.');
+      await chat.getByRole('button', { name: 'Send' }).click();
+      await chat.locator('.chat-msg.mine:not(.pending)', { hasText: 'measurements' }).waitFor();
+      await chat.getByRole('button', { name: 'Close' }).click();
+    });
+
+    await step('the patient reads it from the link', pages, async () => {
+      await patient.goto(invitationUrl);
+      await patient.getByRole('button', { name: 'Chat with your practitioner' }).click();
+      await patient.locator('#patient-chat .chat-msg', { hasText: 'measurements' }).waitFor({ timeout: 15_000 });
+    });
+
+    await step('an admin stops chat between visits', pages, async () => {
+      await login(admin, 'admin@consultroom.test');
+      await admin.getByRole('button', { name: 'Clients' }).click();
+      const dialog = admin.locator('#clients-dialog');
+      await dialog.getByLabel('Find a client by name').fill('Clientlist');
+      const row = dialog.locator('.client-item', { hasText: NAME });
+      await row.getByRole('button', { name: /Chat between visits/ }).click();
+      const state = row.locator('.client-access-state');
+      await state.waitFor();
+      assert.match(await state.innerText(), /open between visits/);
+      await row.getByRole('button', { name: /^Stop/ }).click();
+      await row.locator('.client-access-state[data-open="false"]').waitFor();
+      assert.match(await state.innerText(), /stopped by an admin/);
+      await snap(admin, 'clients-access-stopped');
+    });
+
+    await step('the patient is told, and the link no longer opens the chat', pages, async () => {
+      await patient.getByText('The clinic has closed this chat between visits', { exact: false }).waitFor({ timeout: 10_000 });
+      await patient.reload();
+      await patient.getByText(/too early|not open yet|opens/i).first().waitFor();
+      // The offer is made only when the server grants a chat token.
+      await patient.waitForTimeout(1000);
+      assert.equal(await patient.getByRole('button', { name: 'Chat with your practitioner' }).count(), 0);
+    });
+
+    await step('allowed again', pages, async () => {
+      const row = admin.locator('#clients-dialog .client-item', { hasText: NAME });
+      await row.getByRole('button', { name: /^Allow/ }).click();
+      await row.locator('.client-access-state[data-open="true"]').waitFor();
+      await patient.reload();
+      await patient.getByRole('button', { name: 'Chat with your practitioner' }).waitFor();
+    });
+
+    const problems = consoles.flat().filter((l) => /^pageerror|Refused to|Content Security Policy/.test(l));
+    assert.deepEqual(problems, [], 'no uncaught errors or CSP violations');
+  } finally {
+    await staffCtx.close();
+    await adminCtx.close();
+    await patientCtx.close();
+  }
+});

@@ -17,6 +17,7 @@ import { Directory } from './directory.js';
 import { TransferDialog } from './transfer.js';
 import { GuestPanel } from './guests.js';
 import { ExternalPeople } from './external.js';
+import { ClientList } from './clients.js';
 import { AnnouncementsPanel } from './announcements.js';
 import { setRoomReconnecting, handleOthersReconnecting } from './reconnect.js';
 import './hooks.js';
@@ -200,6 +201,8 @@ function teardownSession() {
   state.chat = null;
   state.people?.destroy();
   state.people = null;
+  state.clients?.destroy();
+  state.clients = null;
 }
 
 // ---------------------------------------------------------------- dashboard
@@ -235,6 +238,7 @@ async function loadMeAndDirectory() {
   if (!state.loggedIn) return;
   state.chat?.setSelf(state.me?.id);
   if (!state.people && state.me) state.people = new ExternalPeople(state.me);
+  if (!state.clients && state.me) state.clients = new ClientList(state.me, () => state.chat);
   renderWaiting();
   announcements.load();
 }

@@ -369,13 +369,26 @@ export class StaffChat {
     }
   }
 
-  /** A "Chat" button for an appointment row (F139). */
+  /**
+   * F136/F139: the conversation with `client` — a channel the caller may use, or else a new one
+   * between the caller and the client (a practitioner can add only themselves).
+   */
+  async openForClient(client) {
+    await this.session.refresh();
+    const known = [...this.session.channels.values()].some((c) => c.client_id === client.id);
+    if (!known) {
+      await api('/api/v1/chat/channels', { method: 'POST', body: { client_id: client.id } });
+    }
+    await this.openDialog(client.id);
+  }
+
+  /** A "Chat" button with the client's unread count, for appointment and client rows (F139). */
   appointmentButton(client) {
     if (!client || !client.id) return null;
     const b = h('button', {
       type: 'button',
       class: 'btn btn-quiet btn-small appt-chat',
-      onclick: () => this.openDialog(client.id),
+      onclick: () => this.openForClient(client).catch(() => this.openDialog(client.id)),
     }, 'Chat', h('span', { class: 'visually-hidden' }, ` with ${client.name || 'the client'}`), ' ', h('span', { class: 'badge', hidden: true }));
     if (!this.appointmentButtons.has(client.id)) this.appointmentButtons.set(client.id, new Set());
     const set = this.appointmentButtons.get(client.id);

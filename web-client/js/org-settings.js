@@ -22,7 +22,7 @@ const el = {
 };
 
 const BOOLEAN_FIELDS = [
-  'screen_sharing', 'file_sharing', 'continuous_chat', 'chat_in_waiting_room',
+  'screen_sharing', 'file_sharing', 'continuous_chat', 'continuous_chat_by_grant', 'chat_in_waiting_room',
   'department_chat_access', 'arrival_notification',
 ];
 const TEXT_FIELDS = ['waiting_room_text', 'disclaimer'];
@@ -177,6 +177,7 @@ function syncChatFields() {
   const continuous = el.form.elements.continuous_chat.checked;
   const keep = el.form.querySelector('input[name="chat_after_consultation"][value="keep"]');
   keep.disabled = !continuous;
+  el.form.elements.continuous_chat_by_grant.disabled = !continuous;
   if (!continuous) el.form.elements.chat_after_consultation.value = 'delete';
 }
 

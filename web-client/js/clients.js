@@ -1,0 +1,160 @@
+// The client list (issue #5; F139, F142) in the staff app: a "Clients" button in the top bar
+// opens a dialog with the organisation's clients, searchable by name. Each row has a chat button
+// with that client's unread count (F139: the client-list balloon; it opens the conversation, or
+// starts one between the caller and the client, F136). Department and organisation admins also
+// see "Chat between visits…": the client's channels, each open or closed between visits, with
+// Allow / Stop for the ones they manage (F142; the server decides who may).
+//
+// Built in script (static markup only; names are set with textContent), so index.html needs
+// nothing. The server checks every rule; the UI only hides what the caller may not do.
+
+import { api } from './api.js';
+import { h } from './dom.js';
+
+/** Rows shown at once; the search narrows the rest. */
+const MAX_ROWS = 200;
+
+function errorText(err) {
+  if (err && err.status === 403) return 'Only the practitioner\'s department admin or an organisation admin may change that.';
+  if (err && err.status === 404) return 'It was deleted meanwhile.';
+  if (err && err.status === 422) return err.message || 'That is not possible now.';
+  return `That did not work${err && err.message ? `: ${err.message}` : '.'} Try again.`;
+}
+
+function accessText(entry) {
+  const state = entry.open_between_visits ? 'open between visits' : 'closed between visits';
+  if (entry.patient_access === 'granted') return `${state} (allowed by an admin)`;
+  if (entry.patient_access === 'stopped') return `${state} (stopped by an admin)`;
+  return `${state} (organisation default)`;
+}
+
+export class ClientList {
+  /**
+   * @param {{role: string}} me the signed-in staff member
+   * @param {() => import('./chat.js').StaffChat | null} chat the staff chat, when connected
+   */
+  constructor(me, chat) {
+    this.admin = me && (me.role === 'organisation_admin' || me.role === 'department_admin');
+    this.chat = chat;
+    this.clients = [];
+    this.button = h('button', { type: 'button', id: 'clients-btn', class: 'btn btn-quiet', 'aria-haspopup': 'dialog', onclick: () => this.open() }, 'Clients');
+    const right = document.querySelector('.topbar-right');
+    right?.insertBefore(this.button, document.getElementById('walkin-toggle'));
+    this.#build();
+    document.body.append(this.dialog);
+  }
+
+  destroy() {
+    this.button.remove();
+    this.dialog.remove();
+  }
+
+  #build() {
+    this.error = h('div', { id: 'clients-error', class: 'alert alert-error', role: 'alert', hidden: true });
+    this.search = h('input', { id: 'clients-search', type: 'search', autocomplete: 'off', maxlength: 200 });
+    this.search.addEventListener('input', () => this.render());
+    this.count = h('p', { id: 'clients-count', class: 'hint', role: 'status', 'aria-live': 'polite' });
+    this.list = h('ul', { id: 'clients-list', class: 'people-list clients-list', 'aria-label': 'Clients' });
+    this.dialog = h('dialog', { id: 'clients-dialog', class: 'dialog people-dialog', 'aria-labelledby': 'clients-title' },
+      h('div', { class: 'chat-dialog-head' },
+        h('h2', { id: 'clients-title' }, 'Clients'),
+        h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => this.dialog.close() }, 'Close')),
+      this.error,
+      h('div', { class: 'field' }, h('label', { for: 'clients-search' }, 'Find a client by name'), this.search),
+      this.count, this.list);
+  }
+
+  #error(text) {
+    this.error.textContent = text;
+    this.error.hidden = !text;
+  }
+
+  async open() {
+    this.#error('');
+    if (!this.dialog.open) this.dialog.showModal();
+    try {
+      this.clients = (await api('/api/v1/clients')).clients || [];
+    } catch (err) {
+      this.#error(errorText(err));
+      return;
+    }
+    this.render();
+    this.search.focus();
+  }
+
+  render() {
+    const q = this.search.value.trim().toLowerCase();
+    const matches = this.clients.filter((c) => !q || (c.name || '').toLowerCase().includes(q));
+    const shown = matches.slice(0, MAX_ROWS);
+    this.count.textContent = matches.length > shown.length
+      ? `${matches.length} clients; showing the first ${shown.length}. Narrow the search.`
+      : `${matches.length} ${matches.length === 1 ? 'client' : 'clients'}`;
+    this.list.replaceChildren(...shown.map((c) => this.#row(c)));
+  }
+
+  #row(c) {
+    const chat = this.chat();
+    const access = h('div', { class: 'client-access', hidden: true });
+    const accessBtn = this.admin
+      ? h('button', {
+        type: 'button',
+        class: 'btn btn-quiet btn-small client-access-btn',
+        'aria-expanded': 'false',
+        onclick: () => this.#toggleAccess(c, accessBtn, access),
+      }, 'Chat between visits…', h('span', { class: 'visually-hidden' }, ` for ${c.name}`))
+      : null;
+    return h('li', { class: 'people-item client-item', dataset: { clientId: c.id } },
+      h('span', { class: 'people-name' }, c.name),
+      c.date_of_birth ? h('span', { class: 'people-meta' }, `born ${c.date_of_birth}`) : null,
+      h('span', { class: 'people-actions' }, chat ? chat.appointmentButton(c) : null, accessBtn),
+      access);
+  }
+
+  async #toggleAccess(client, button, box) {
+    const open = box.hidden;
+    box.hidden = !open;
+    button.setAttribute('aria-expanded', String(open));
+    if (open) await this.#loadAccess(client, box);
+  }
+
+  async #loadAccess(client, box) {
+    box.replaceChildren(h('p', { class: 'hint' }, 'Loading…'));
+    let r;
+    try {
+      r = await api(`/api/v1/chat/access?client_id=${encodeURIComponent(client.id)}`);
+    } catch (err) {
+      box.replaceChildren(h('p', { class: 'field-error' }, errorText(err)));
+      return;
+    }
+    const items = (r.channels || []).map((e) => {
+      const status = h('span', { class: 'client-access-state', dataset: { open: String(e.open_between_visits) } }, accessText(e));
+      const set = async (value) => {
+        try {
+          await api(`/api/v1/chat/channels/${encodeURIComponent(e.channel_id)}/patient-access`, { method: 'PUT', body: { patient_access: value } });
+        } catch (err) {
+          status.textContent = errorText(err);
+          return;
+        }
+        await this.#loadAccess(client, box);
+      };
+      const actions = e.can_manage ? [
+        e.open_between_visits
+          ? h('button', { type: 'button', class: 'btn btn-secondary btn-small', onclick: () => set('stopped') }, 'Stop', h('span', { class: 'visually-hidden' }, ` chat with ${e.practitioner_name}`))
+          : h('button', { type: 'button', class: 'btn btn-secondary btn-small', disabled: !r.continuous_chat, onclick: () => set('granted') }, 'Allow', h('span', { class: 'visually-hidden' }, ` chat with ${e.practitioner_name}`)),
+        e.patient_access !== 'default'
+          ? h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => set('default') }, 'Use the organisation default')
+          : null,
+      ] : [];
+      return h('li', { dataset: { channelId: e.channel_id } },
+        h('span', { class: 'people-name' }, `With ${e.practitioner_name}: `), status, ' ', ...actions);
+    });
+    const note = !r.continuous_chat
+      ? 'This organisation offers chat only during consultations (Settings → Chat).'
+      : r.continuous_chat_by_grant
+        ? 'Patients chat between visits only where an admin allowed it.'
+        : 'Patients chat between visits unless an admin stopped it.';
+    box.replaceChildren(
+      h('p', { class: 'hint' }, note),
+      items.length ? h('ul', { class: 'client-access-list' }, ...items) : h('p', { class: 'hint' }, 'No conversations with this client yet.'));
+  }
+}
