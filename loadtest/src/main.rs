@@ -5,8 +5,9 @@
 //!
 //! Subcommands: `run` (one shape), `bench` (the fixed matrix → docs/benchmarks.md + SVG),
 //! `smoke` (< 30 s, exits non-zero unless media flows end to end), `soak` (join/leave cycles,
-//! then checks RSS, sessions and threads against the baseline), `sfu-server` (the SFU library
-//! hosted in its own process; started by the other subcommands).
+//! then checks RSS, sessions and threads against the baseline), `faults` (RELIABILITY A.9, A.11,
+//! A.12 against the SFU host; exits non-zero when an expectation fails), `sfu-server` (the SFU
+//! library hosted in its own process; started by the other subcommands).
 //!
 //! Every server the tool starts is killed when the tool exits, errors or gets Ctrl-C.
 
@@ -18,6 +19,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod bench;
 mod consultroom;
+mod faults;
 mod janus;
 mod media;
 mod netns;
@@ -97,6 +99,14 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         batch: usize,
     },
+    /// Fault scenarios (RELIABILITY A.9, A.11, A.12) against the SFU host; fails on any miss.
+    Faults {
+        #[arg(long, value_enum, default_value = "all")]
+        scenario: faults::Scenario,
+        /// Length of the impaired (A.11) and spoofing (A.9, at most 20) phases, 5-300 s.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// Host `consultroom_sfu::Sfu` with a control channel on 127.0.0.1 (internal).
     SfuServer,
 }
@@ -175,6 +185,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
             joins,
             batch,
         } => soak::soak(&server_bin, joins.min(10_000), batch.clamp(1, 50)).await,
+        Cmd::Faults { scenario, seconds } => faults::faults(scenario, seconds).await,
         Cmd::SfuServer => sfu_host::serve().await,
     }
 }

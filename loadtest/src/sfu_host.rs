@@ -4,8 +4,11 @@
 //!
 //! Control channel: TCP on 127.0.0.1, one JSON object per line, one connection per participant:
 //! `{"t":"join","room":1,"participant":7}`, then `offer`/`answer` with `sdp` both ways, and
-//! `{"t":"metrics"}` → `{"t":"metrics","forwarded":n,"participants":n}`. Closing the connection
-//! is `Sfu::leave`. It mirrors what `signalling` does with the same API.
+//! `{"t":"metrics"}` → `{"t":"metrics","forwarded":n,"participants":n,...}` (plus the gauges and
+//! drop/keyframe counters `loadtest faults` checks: `sessions`, `rooms`, `published`, `down`,
+//! `dropped_slow_subscriber`, `dropped_send_failed`, `keyframes_upstream`,
+//! `keyframes_from_subscribers`). Closing the connection is `Sfu::leave`. It mirrors what
+//! `signalling` does with the same API.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,6 +67,53 @@ fn metric(registry: &prometheus::Registry, name: &str) -> f64 {
         .sum()
 }
 
+/// Sum of the series of `name` whose label `label` has the value `value`.
+fn labelled(registry: &prometheus::Registry, name: &str, label: &str, value: &str) -> f64 {
+    registry
+        .gather()
+        .iter()
+        .filter(|f| f.name() == name)
+        .flat_map(|f| f.get_metric())
+        .filter(|m| {
+            m.get_label()
+                .iter()
+                .any(|l| l.name() == label && l.value() == value)
+        })
+        .map(|m| m.get_counter().get_value() + m.get_gauge().get_value())
+        .sum()
+}
+
+fn metrics_reply(registry: &prometheus::Registry) -> Value {
+    let objects = |kind| labelled(registry, "consultroom_sfu_loop_objects", "kind", kind);
+    let dropped = |reason| {
+        labelled(
+            registry,
+            "consultroom_sfu_datagrams_dropped_total",
+            "reason",
+            reason,
+        )
+    };
+    let keyframes = |direction| {
+        labelled(
+            registry,
+            "consultroom_sfu_keyframe_requests_total",
+            "direction",
+            direction,
+        )
+    };
+    json!({"t": "metrics",
+        "forwarded": metric(registry, "consultroom_sfu_packets_forwarded_total"),
+        "participants": metric(registry, "consultroom_sfu_participants"),
+        "rooms": metric(registry, "consultroom_sfu_rooms"),
+        "sessions": objects("sessions"),
+        "published": objects("published_tracks"),
+        "down": objects("down_tracks"),
+        "dropped_slow_subscriber": dropped("slow_subscriber"),
+        "dropped_send_failed": dropped("send_failed"),
+        "keyframes_upstream": keyframes("in"),
+        "keyframes_from_subscribers": keyframes("out")})
+}
+
 async fn connection(
     stream: TcpStream,
     sfu: Sfu,
@@ -105,12 +155,7 @@ async fn connection(
         let v: Value = serde_json::from_str(&line)?;
         let sdp = v["sdp"].as_str().unwrap_or_default().to_owned();
         match (v["t"].as_str().unwrap_or_default(), me) {
-            ("metrics", _) => {
-                let m = json!({"t": "metrics",
-                    "forwarded": metric(&registry, "consultroom_sfu_packets_forwarded_total"),
-                    "participants": metric(&registry, "consultroom_sfu_participants")});
-                tx.send(m).await?;
-            }
+            ("metrics", _) => tx.send(metrics_reply(&registry)).await?,
             ("join", None) => {
                 let p = ParticipantId(v["participant"].as_u64().unwrap_or_default());
                 let room = RoomId(v["room"].as_u64().unwrap_or_default());
@@ -133,15 +178,20 @@ async fn connection(
     Ok(())
 }
 
-/// Asks the host for `(packets forwarded, participants)`.
-pub async fn query_metrics(control: SocketAddr) -> anyhow::Result<(f64, f64)> {
+/// Asks the host for every metric of its reply (see the module docs).
+pub async fn query_all(control: SocketAddr) -> anyhow::Result<Value> {
     let mut stream = TcpStream::connect(control).await?;
     stream.write_all(b"{\"t\":\"metrics\"}\n").await?;
     let mut lines = BufReader::new(stream).lines();
     let line = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
         .await??
         .context("no metrics reply")?;
-    let v: Value = serde_json::from_str(&line)?;
+    Ok(serde_json::from_str(&line)?)
+}
+
+/// Asks the host for `(packets forwarded, participants)`.
+pub async fn query_metrics(control: SocketAddr) -> anyhow::Result<(f64, f64)> {
+    let v = query_all(control).await?;
     Ok((
         v["forwarded"].as_f64().unwrap_or(0.0),
         v["participants"].as_f64().unwrap_or(0.0),

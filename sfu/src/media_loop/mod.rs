@@ -330,6 +330,10 @@ impl MediaLoop {
             tracing::info!(participant = p.0, "ice consent expired");
             self.remove_peer(p, Removal::Lost);
         }
+        // Tracks are published and down tracks opened or dropped by media events and answers,
+        // not only by joins and leaves: refresh the gauges here so they are never more than a
+        // tick stale (they read 0 published tracks while media flowed before this).
+        self.update_gauges();
         for ask in self.rooms.reselect_all(now) {
             self.request_keyframe(ask, KeyframeRequestKind::Pli);
         }
