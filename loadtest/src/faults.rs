@@ -185,12 +185,16 @@ impl Part {
             .unwrap_or_default()
     }
 
-    /// Takes the latency samples of `publisher`'s media and restarts its gap measurement.
-    fn new_phase(&self, publisher: &Part) -> Vec<u64> {
+    /// Takes the latency and arrival samples of `publisher`'s media and restarts its gap
+    /// measurement.
+    fn new_phase(&self, publisher: &Part) -> (Vec<u64>, Vec<u64>) {
         let mut s = self.shared.state();
         let log = s.tracks.entry(publisher.id).or_default();
         log.max_gap = Duration::ZERO;
-        std::mem::take(&mut log.latency_us)
+        (
+            std::mem::take(&mut log.latency_us),
+            std::mem::take(&mut log.arrival_us),
+        )
     }
 
     fn failure(&self) -> Option<String> {
@@ -437,17 +441,39 @@ struct Phase {
     loss: f64,
     p50: Option<f64>,
     p95: Option<f64>,
+    /// The same without the receiver's wait for retransmissions (see `TrackLog::arrival_us`).
+    arrival_p50: Option<f64>,
+    arrival_p95: Option<f64>,
+}
+
+impl Phase {
+    fn of(before: &TrackLog, after: &TrackLog, samples: (Vec<u64>, Vec<u64>)) -> Phase {
+        let (mut latency, mut arrival) = samples;
+        Phase {
+            loss: loss_pct(before, after),
+            p50: quantile_ms(&mut latency, 0.5),
+            p95: quantile_ms(&mut latency, 0.95),
+            arrival_p50: quantile_ms(&mut arrival, 0.5),
+            arrival_p95: quantile_ms(&mut arrival, 0.95),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "loss {:.2} % latency p50 {} p95 {} (first-packet arrival p50 {} p95 {})",
+            self.loss,
+            ms(self.p50),
+            ms(self.p95),
+            ms(self.arrival_p50),
+            ms(self.arrival_p95)
+        )
+    }
 }
 
 fn phase(sub: &Part, publisher: &Part, before: &TrackLog) -> (Phase, TrackLog) {
     let after = sub.from(publisher);
-    let mut samples = sub.new_phase(publisher);
-    let p = Phase {
-        loss: loss_pct(before, &after),
-        p50: quantile_ms(&mut samples, 0.5),
-        p95: quantile_ms(&mut samples, 0.95),
-    };
-    (p, after)
+    let samples = sub.new_phase(publisher);
+    (Phase::of(before, &after, samples), after)
 }
 
 /// A.11: one impaired subscriber does not hurt the others and gets a lower layer.
@@ -503,12 +529,10 @@ async fn lossy(seconds: Duration) -> anyhow::Result<Vec<String>> {
     for (i, s) in subs.iter().enumerate() {
         let (ph, after) = phase(s, &p, &start[i]);
         println!(
-            "  baseline {:.0} s, subscriber {}: loss {:.2} % p50 {} p95 {} layers {}",
+            "  baseline {:.0} s, subscriber {}: {} layers {}",
             baseline.as_secs_f64(),
             s.id,
-            ph.loss,
-            ms(ph.p50),
-            ms(ph.p95),
+            ph.describe(),
             layer_counts(&start[i], &after)
         );
         base.push((ph, start[i].clone(), after.clone()));
@@ -522,7 +546,7 @@ async fn lossy(seconds: Duration) -> anyhow::Result<Vec<String>> {
     imp.shared.impaired.store(true, Relaxed);
     let t0 = Instant::now();
     let mut half: Option<TrackLog> = None;
-    let mut imp_late_samples = Vec::new();
+    let mut imp_late_samples = (Vec::new(), Vec::new());
     while t0.elapsed() < seconds {
         tokio::time::sleep(Duration::from_millis(500)).await;
         rss_peak = rss_peak.max(host.server.rss_bytes().unwrap_or(0));
@@ -543,27 +567,21 @@ async fn lossy(seconds: Duration) -> anyhow::Result<Vec<String>> {
         }
         let (ph, after) = if is_imp {
             let after = s.from(&p);
-            let ph = Phase {
-                loss: loss_pct(&start[i], &after),
-                p50: quantile_ms(&mut imp_late_samples, 0.5),
-                p95: quantile_ms(&mut imp_late_samples, 0.95),
-            };
-            (ph, after)
+            let samples = std::mem::take(&mut imp_late_samples);
+            (Phase::of(&start[i], &after, samples), after)
         } else {
             phase(s, &p, &start[i])
         };
         println!(
-            "  impaired {:.0} s, subscriber {}{}: loss {:.2} % p50 {} p95 {} layers {}",
+            "  impaired {:.0} s, subscriber {}{}: {} layers {}",
             seconds.as_secs_f64(),
             s.id,
             if is_imp {
-                " (impaired; latency of the 2nd half)"
+                " (impaired; latencies of the 2nd half)"
             } else {
                 ""
             },
-            ph.loss,
-            ms(ph.p50),
-            ms(ph.p95),
+            ph.describe(),
             layer_counts(&start[i], &after)
         );
         if is_imp {
@@ -629,14 +647,18 @@ async fn lossy(seconds: Duration) -> anyhow::Result<Vec<String>> {
             rid(late_layer)
         ),
     );
-    // str0m's pacer drains any queue within 2 s (its queue limit), so anything above
-    // delay + 2 s + slack would mean media piling up for the slow subscriber.
-    let queue_bound = peer::IMPAIR_DELAY.as_secs_f64() * 1000.0 + 2_500.0;
+    // "Counted, not queued": the SFU must not hold the slow subscriber's media back. The
+    // frame latency above is mostly the receiving client waiting for retransmissions (30 %
+    // loss); the first-packet arrival is the network path: the 200 ms delay plus whatever the
+    // SFU queued. Its median must stay within 100 ms of the delay (str0m's pacer releases in
+    // 40 ms bursts); its p95 is retransmitted first packets, so it is reported, not bounded.
+    let queue_bound = peer::IMPAIR_DELAY.as_secs_f64() * 1000.0 + 100.0;
     checks.check(
-        imp_ph.p95.is_some_and(|v| v <= queue_bound),
+        imp_ph.arrival_p50.is_some_and(|v| v <= queue_bound),
         format!(
-            "nothing queues without bound for the impaired subscriber: its p95 latency {} ≤ {queue_bound:.0} ms (200 ms delay + str0m's 2 s pacer queue limit + slack)",
-            ms(imp_ph.p95)
+            "the SFU does not queue for the impaired subscriber: first-packet arrival p50 {} ≤ {queue_bound:.0} ms (the 200 ms delay + 100 ms); drops counted: slow_subscriber +{}",
+            ms(imp_ph.arrival_p50),
+            delta("dropped_slow_subscriber")
         ),
     );
     let growth = rss_peak.saturating_sub(rss0) as f64 / 1e6;

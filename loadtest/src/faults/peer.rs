@@ -108,6 +108,9 @@ pub struct TrackLog {
     pub layers: [u64; LAYERS.len()],
     /// End-to-end latency samples (µs); drained by the scenario at phase boundaries.
     pub latency_us: Vec<u64>,
+    /// Publisher write → arrival of the frame's first packet at str0m (after any impairment
+    /// delay): the latency without the receiver's wait for retransmissions (µs).
+    pub arrival_us: Vec<u64>,
     pub last_frame: Option<Instant>,
     /// Longest time between two frames since the scenario last reset it.
     pub max_gap: Duration,
@@ -676,8 +679,10 @@ impl Peer {
         let Some((seq, sent)) = media::read_probe(&d.data, video) else {
             return;
         };
-        log.latency_us
-            .push(media::now_micros().saturating_sub(sent));
+        let latency = media::now_micros().saturating_sub(sent);
+        let held = now.saturating_duration_since(d.network_time).as_micros() as u64;
+        log.latency_us.push(latency);
+        log.arrival_us.push(latency.saturating_sub(held));
         if video && let Some(layer) = d.data.get(VIDEO_TAG_AT + 1) {
             let i = usize::from(*layer).min(LAYERS.len() - 1);
             log.layers[i] += 1;
