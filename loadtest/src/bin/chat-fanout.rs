@@ -159,7 +159,7 @@ type Ws =
 
 /// Joins with `token`, opens `channel_id` and waits for the history.
 async fn connect(ws_url: &str, token: &str, channel_id: &str) -> anyhow::Result<Ws> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await?;
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(ws_url, None, true).await?;
     ws.send(Message::Text(
         json!({"id":"j","type":"join","token":token})
             .to_string()

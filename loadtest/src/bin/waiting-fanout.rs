@@ -115,7 +115,7 @@ struct Client {
 
 impl Client {
     async fn join(ws: &str, token: &str) -> anyhow::Result<Client> {
-        let (stream, _) = tokio_tungstenite::connect_async(ws).await?;
+        let (stream, _) = tokio_tungstenite::connect_async_with_config(ws, None, true).await?;
         let (mut tx, mut read) = stream.split();
         let (ftx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
