@@ -171,7 +171,11 @@ test('client list: chat from the client row (F139), and an admin stops chat betw
       const row = dialog.locator('.client-item', { hasText: NAME });
       await row.waitFor();
       assert.equal(await dialog.locator('.client-item').count(), 1, 'the search narrows the list');
-      assert.equal(await row.getByRole('button', { name: /Chat between visits/ }).count(), 0, 'a practitioner does not manage access');
+      // Their conversations with this client: theirs, open between visits, nothing to manage.
+      await row.getByRole('button', { name: /^Conversations/ }).click();
+      await row.locator('.client-access-list li', { hasText: 'With you' }).waitFor();
+      assert.match(await row.locator('.client-access-state').innerText(), /open between visits/);
+      assert.equal(await row.getByRole('button', { name: /^(Stop|Allow)/ }).count(), 0, 'a practitioner does not manage access');
       await row.getByRole('button', { name: new RegExp(`^Chat with ${NAME}`) }).click();
       const chat = staff.locator('#chat-dialog');
       await chat.locator('.chat-title', { hasText: NAME }).waitFor();
@@ -193,7 +197,7 @@ test('client list: chat from the client row (F139), and an admin stops chat betw
       const dialog = admin.locator('#clients-dialog');
       await dialog.getByLabel('Find a client by name').fill('Clientlist');
       const row = dialog.locator('.client-item', { hasText: NAME });
-      await row.getByRole('button', { name: /Chat between visits/ }).click();
+      await row.getByRole('button', { name: /^Conversations/ }).click();
       const state = row.locator('.client-access-state');
       await state.waitFor();
       assert.match(await state.innerText(), /open between visits/);
@@ -217,7 +221,21 @@ test('client list: chat from the client row (F139), and an admin stops chat betw
       await row.getByRole('button', { name: /^Allow/ }).click();
       await row.locator('.client-access-state[data-open="true"]').waitFor();
       await patient.reload();
-      await patient.getByRole('button', { name: 'Chat with your practitioner' }).waitFor();
+      await patient.getByRole('button', { name: 'Chat with your practitioner' }).click();
+      await patient.locator('#patient-chat .chat-msg', { hasText: 'measurements' }).waitFor({ timeout: 15_000 });
+    });
+
+    await step('the practitioner deletes the history (F143), for the patient too', pages, async () => {
+      await staff.locator('#clients-dialog').getByRole('button', { name: 'Close' }).click();
+      await staff.locator('#messages-btn').click();
+      const chat = staff.locator('#chat-dialog');
+      await chat.getByRole('button', { name: new RegExp(NAME) }).click();
+      await chat.locator('.chat-msg', { hasText: 'measurements' }).waitFor();
+      staff.once('dialog', (d) => d.accept());
+      await chat.getByRole('button', { name: 'Delete history…' }).click();
+      await chat.locator('.chat-msg', { hasText: 'measurements' }).waitFor({ state: 'detached' });
+      await patient.locator('#patient-chat .chat-msg', { hasText: 'measurements' }).waitFor({ state: 'detached', timeout: 10_000 });
+      await chat.getByRole('button', { name: 'Close' }).click();
     });
 
     const problems = consoles.flat().filter((l) => /^pageerror|Refused to|Content Security Policy/.test(l));

@@ -303,6 +303,9 @@ export class StaffChat {
     document.querySelector('.topbar-right')?.prepend(this.button);
     this.channelList = h('ul', { class: 'chat-channels', 'aria-label': 'Conversations' });
     this.panel = new ChatPanel(this.session, { title: 'Chat' });
+    // F143: the practitioner or a colleague with access deletes the history (everyone's copy).
+    this.clearBtn = h('button', { type: 'button', id: 'chat-clear-btn', class: 'btn btn-quiet btn-small chat-clear', onclick: () => this.clearHistory() }, 'Delete history…');
+    this.panel.heading.after(this.clearBtn);
     this.dialog = h('dialog', { id: 'chat-dialog', class: 'dialog chat-dialog', 'aria-label': 'Messages' },
       h('div', { class: 'chat-dialog-head' }, h('h2', {}, 'Messages'),
         h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => this.dialog.close() }, 'Close')),
@@ -329,11 +332,13 @@ export class StaffChat {
     this.dialog.remove();
   }
 
-  async openDialog(clientId = null) {
+  async openDialog(clientId = null, channelId = null) {
     await this.session.refresh();
     if (!this.dialog.open) this.dialog.showModal();
     const channels = [...this.session.channels.values()];
-    const first = clientId
+    const first = channelId && this.session.channels.has(channelId)
+      ? this.session.channels.get(channelId)
+      : clientId
       ? channels.find((c) => c.client_id === clientId)
       : channels.find((c) => c.unread > 0) || this.session.channels.get(this.panel.channelId) || channels[0];
     if (first) this.panel.show(first.channel_id, `${first.client_name} — ${first.practitioner_name}`);
@@ -341,6 +346,7 @@ export class StaffChat {
   }
 
   render() {
+    this.clearBtn.hidden = !this.panel.channelId;
     const total = this.session.totalUnread;
     this.badge.textContent = String(total);
     this.badge.hidden = total === 0;
@@ -367,6 +373,28 @@ export class StaffChat {
         badge.hidden = n === 0;
       }
     }
+  }
+
+  /** F143: deletes the open conversation's history for everyone, after a confirmation. */
+  async clearHistory() {
+    const id = this.panel.channelId;
+    const c = id && this.session.channels.get(id);
+    if (!c) return;
+    if (!window.confirm(`Delete every message with ${c.client_name}? This cannot be undone; the patient's copy is deleted too.`)) return;
+    try {
+      await api(`/api/v1/chat/channels/${encodeURIComponent(id)}/messages`, { method: 'DELETE' });
+      this.session.failed = null;
+    } catch (err) {
+      this.session.failed = `The history could not be deleted${err && err.message ? `: ${err.message}` : '.'}`;
+    }
+    this.panel.render();
+  }
+
+  /** F137: joins a colleague's conversation with a client, then opens it. */
+  async join(channelId, clientId) {
+    await api(`/api/v1/chat/channels/${encodeURIComponent(channelId)}/join`, { method: 'POST' });
+    await this.session.refresh();
+    await this.openDialog(clientId, channelId);
   }
 
   /**

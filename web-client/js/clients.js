@@ -1,9 +1,11 @@
-// The client list (issue #5; F139, F142) in the staff app: a "Clients" button in the top bar
-// opens a dialog with the organisation's clients, searchable by name. Each row has a chat button
-// with that client's unread count (F139: the client-list balloon; it opens the conversation, or
-// starts one between the caller and the client, F136). Department and organisation admins also
-// see "Chat between visits…": the client's channels, each open or closed between visits, with
-// Allow / Stop for the ones they manage (F142; the server decides who may).
+// The client list (issue #5; F137–F139, F142) in the staff app: a "Clients" button in the top
+// bar opens a dialog with the organisation's clients, searchable by name. Each row has a chat
+// button with that client's unread count (F139: the client-list balloon; it opens the
+// conversation, or starts one between the caller and the client, F136) and "Conversations…":
+// the client's channels the caller may see (F138), each with Open, Join for a colleague's
+// channel with a client the caller treats too (F137), and for department and organisation
+// admins whether the patient may chat between visits, with Allow / Stop (F142). The server
+// decides who sees and may do what.
 //
 // Built in script (static markup only; names are set with textContent), so index.html needs
 // nothing. The server checks every rule; the UI only hides what the caller may not do.
@@ -95,14 +97,12 @@ export class ClientList {
   #row(c) {
     const chat = this.chat();
     const access = h('div', { class: 'client-access', hidden: true });
-    const accessBtn = this.admin
-      ? h('button', {
-        type: 'button',
-        class: 'btn btn-quiet btn-small client-access-btn',
-        'aria-expanded': 'false',
-        onclick: () => this.#toggleAccess(c, accessBtn, access),
-      }, 'Chat between visits…', h('span', { class: 'visually-hidden' }, ` for ${c.name}`))
-      : null;
+    const accessBtn = h('button', {
+      type: 'button',
+      class: 'btn btn-quiet btn-small client-access-btn',
+      'aria-expanded': 'false',
+      onclick: () => this.#toggleAccess(c, accessBtn, access),
+    }, 'Conversations…', h('span', { class: 'visually-hidden' }, ` with ${c.name}`));
     return h('li', { class: 'people-item client-item', dataset: { clientId: c.id } },
       h('span', { class: 'people-name' }, c.name),
       c.date_of_birth ? h('span', { class: 'people-meta' }, `born ${c.date_of_birth}`) : null,
@@ -137,6 +137,17 @@ export class ClientList {
         }
         await this.#loadAccess(client, box);
       };
+      const chat = this.chat();
+      const open = e.can_open && chat
+        ? h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => chat.openDialog(client.id, e.channel_id) }, 'Open', h('span', { class: 'visually-hidden' }, ` the conversation with ${e.practitioner_name}`))
+        : null;
+      const join = e.can_join && chat
+        ? h('button', {
+          type: 'button',
+          class: 'btn btn-secondary btn-small',
+          onclick: () => chat.join(e.channel_id, client.id).catch((err) => { status.textContent = errorText(err); }),
+        }, 'Join', h('span', { class: 'visually-hidden' }, ` ${e.practitioner_name}'s conversation`))
+        : null;
       const actions = e.can_manage ? [
         e.open_between_visits
           ? h('button', { type: 'button', class: 'btn btn-secondary btn-small', onclick: () => set('stopped') }, 'Stop', h('span', { class: 'visually-hidden' }, ` chat with ${e.practitioner_name}`))
@@ -145,16 +156,18 @@ export class ClientList {
           ? h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => set('default') }, 'Use the organisation default')
           : null,
       ] : [];
+      const who = e.own ? 'With you' : `With ${e.practitioner_name}${e.joined ? ' (you joined)' : ''}`;
       return h('li', { dataset: { channelId: e.channel_id } },
-        h('span', { class: 'people-name' }, `With ${e.practitioner_name}: `), status, ' ', ...actions);
+        h('span', { class: 'people-name' }, `${who}: `), status, ' ', open, join, ...actions);
     });
-    const note = !r.continuous_chat
+    const note = !this.admin ? null : !r.continuous_chat
       ? 'This organisation offers chat only during consultations (Settings → Chat).'
       : r.continuous_chat_by_grant
         ? 'Patients chat between visits only where an admin allowed it.'
         : 'Patients chat between visits unless an admin stopped it.';
-    box.replaceChildren(
-      h('p', { class: 'hint' }, note),
-      items.length ? h('ul', { class: 'client-access-list' }, ...items) : h('p', { class: 'hint' }, 'No conversations with this client yet.'));
+    const list = items.length
+      ? h('ul', { class: 'client-access-list' }, ...items)
+      : h('p', { class: 'hint' }, 'No conversations with this client that you can see yet. "Chat" starts one.');
+    box.replaceChildren(...(note ? [h('p', { class: 'hint' }, note), list] : [list]));
   }
 }

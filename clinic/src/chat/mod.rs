@@ -6,10 +6,12 @@
 //!   (paginated), mark read, delete history (F143).
 //! - [`Clinic::chat_send`], [`Clinic::chat_history`], … serve the signalling hub (through the
 //!   composing binary's `ChatStore`), which carries messages in real time.
-//! - F142: `GET /chat/access?client_id=` and `PUT /chat/channels/{id}/patient-access` let
-//!   department admins (of the practitioner's department) and organisation admins grant a
-//!   patient chat between visits or stop it ([`PatientAccess`]); the organisation decides
-//!   whether channels start open or closed (`continuous_chat_by_grant`).
+//! - `GET /chat/access?client_id=`: a client's channels as the client list shows them, with
+//!   what the caller may do (open, join — F137, manage — F142), listed only to those who may.
+//! - F142: `PUT /chat/channels/{id}/patient-access` lets department admins (of the
+//!   practitioner's department) and organisation admins grant a patient chat between visits or
+//!   stop it ([`PatientAccess`]); the organisation decides whether channels start open or
+//!   closed (`continuous_chat_by_grant`).
 //! - `POST /invitations/chat` gives a patient a chat-only token from their invitation link at
 //!   any time from booking until [`CHAT_LINK_DAYS`] after the appointment (F146), when the
 //!   organisation has continuous chat; it never enters the waiting room.
@@ -1049,7 +1051,8 @@ async fn invitation_chat(
     })))
 }
 
-/// A channel as its continuous-chat managers see it (F142): no messages, no unread counts.
+/// One of a client's channels as a staff member sees it in the client list (F137, F138, F142):
+/// who it is with and what the caller may do — no messages, no unread counts.
 #[derive(Serialize)]
 struct AccessEntry {
     channel_id: ChatChannelId,
@@ -1059,7 +1062,15 @@ struct AccessEntry {
     client_name: String,
     patient_access: PatientAccess,
     open_between_visits: bool,
-    /// The caller may change `patient_access`.
+    /// The caller is the channel's practitioner.
+    own: bool,
+    /// The caller joined it (F137).
+    joined: bool,
+    /// The caller may read and write it now (own, joined, or department access, F141).
+    can_open: bool,
+    /// The caller may join it (F137: they treat the client too, or department access).
+    can_join: bool,
+    /// The caller may change `patient_access` (F142).
     can_manage: bool,
 }
 
@@ -1076,21 +1087,44 @@ fn manages_patient_access(staff: &crate::staff::Staff, channel: &ChannelRow) -> 
     }
 }
 
-fn access_entry(
-    staff: &crate::staff::Staff,
-    settings: &OrganisationSettings,
-    ch: ChannelRow,
-) -> AccessEntry {
-    let patient_access = PatientAccess::from_db(&ch.patient_access);
-    AccessEntry {
-        can_manage: manages_patient_access(staff, &ch),
-        channel_id: ch.chat_channel_id,
-        practitioner_id: ch.practitioner_id,
-        practitioner_name: ch.practitioner_name,
-        client_id: ch.client_id,
-        client_name: ch.client_name,
-        patient_access,
-        open_between_visits: patient_access.open_between_visits(settings),
+/// What the caller knows and may do about the channels of one client.
+struct ClientChannels<'a> {
+    staff: &'a crate::staff::Staff,
+    settings: &'a OrganisationSettings,
+    /// The caller has their own channel with this client (they treat the client, F137).
+    treats: bool,
+    /// Channels the caller joined.
+    joined: std::collections::HashSet<ChatChannelId>,
+}
+
+impl ClientChannels<'_> {
+    fn entry(&self, ch: ChannelRow) -> Option<AccessEntry> {
+        let own = ch.practitioner_id == self.staff.id;
+        let joined = self.joined.contains(&ch.chat_channel_id);
+        let department = self.staff.department_id.is_some()
+            && shared_department(self.settings, &ch) == self.staff.department_id;
+        let can_manage = manages_patient_access(self.staff, &ch);
+        let can_open = own || joined || department;
+        let can_join = !can_open && self.treats;
+        // Segregation: a channel is listed only to those who may use, join or manage it.
+        if !(can_open || can_join || can_manage) {
+            return None;
+        }
+        let patient_access = PatientAccess::from_db(&ch.patient_access);
+        Some(AccessEntry {
+            channel_id: ch.chat_channel_id,
+            practitioner_id: ch.practitioner_id,
+            practitioner_name: ch.practitioner_name,
+            client_id: ch.client_id,
+            client_name: ch.client_name,
+            patient_access,
+            open_between_visits: patient_access.open_between_visits(self.settings),
+            own,
+            joined,
+            can_open,
+            can_join,
+            can_manage,
+        })
     }
 }
 
@@ -1099,8 +1133,9 @@ struct AccessListParams {
     client_id: String,
 }
 
-/// F142: a client's channels with their continuous-chat state, for the admins who manage it.
-/// Practitioners are refused (403): they see their own channels' state in `/chat/channels`.
+/// A client's channels that the caller may use, join (F137) or manage (F142), for the client
+/// list. Others' channels are left out (a practitioner who does not treat the client sees only
+/// what department access shows them).
 async fn access_list(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
@@ -1112,25 +1147,31 @@ async fn access_list(
         .parse()
         .map_err(|_| ApiError::invalid("client_id must be a client id"))?;
     let staff = &current.staff;
-    if staff.role == Role::Practitioner {
-        return Err(ApiError::Forbidden(
-            "only department and organisation admins manage chat between visits",
-        ));
-    }
     let org = staff.organisation_id;
-    clinic
-        .store()
+    let store = clinic.store();
+    store
         .client_in_organisation(org, client)
         .await?
         .ok_or(ApiError::NotFound("client"))?;
     let settings = clinic.organisation_settings(org).await?;
-    let channels: Vec<AccessEntry> = clinic
-        .store()
-        .chat_channels_of_client(org, client)
-        .await?
-        .into_iter()
-        .map(|ch| access_entry(staff, &settings, ch))
-        .collect();
+    let rows = store.chat_channels_of_client(org, client).await?;
+    let mut joined = std::collections::HashSet::new();
+    for ch in &rows {
+        if store
+            .chat_members(ch.chat_channel_id)
+            .await?
+            .contains(&staff.id)
+        {
+            joined.insert(ch.chat_channel_id);
+        }
+    }
+    let view = ClientChannels {
+        staff,
+        settings: &settings,
+        treats: rows.iter().any(|ch| ch.practitioner_id == staff.id),
+        joined,
+    };
+    let channels: Vec<AccessEntry> = rows.into_iter().filter_map(|ch| view.entry(ch)).collect();
     Ok(Json(json!({
         "channels": channels,
         "continuous_chat": settings.continuous_chat,
@@ -1185,7 +1226,20 @@ async fn set_patient_access(
         .chat_channel(org, id)
         .await?
         .ok_or(ApiError::NotFound("chat channel"))?;
-    let entry = access_entry(staff, &settings, channel);
+    let members = store.chat_members(id).await?;
+    let view = ClientChannels {
+        staff,
+        settings: &settings,
+        treats: false,
+        joined: members
+            .into_iter()
+            .filter(|m| *m == staff.id)
+            .map(|_| id)
+            .collect(),
+    };
+    let entry = view
+        .entry(channel)
+        .ok_or(ApiError::NotFound("chat channel"))?;
     if !entry.open_between_visits {
         clinic.chat_closed_between_visits(id);
     }

@@ -424,31 +424,73 @@ pub async fn continuous_chat_is_granted_and_stopped_by_admins(backend: Backend) 
     let (_, body) = send(doc.get(app.url("/chat/channels"))).await;
     assert_eq!(body["channels"][0]["open_between_visits"], false);
 
-    // The admins' list of a client's channels.
+    // The client list's view of a client's channels: listed only to who may use, join or
+    // manage them.
     let list = |http: &reqwest::Client, client: String| {
         send(http.get(app.url(&format!("/chat/access?client_id={client}"))))
     };
+    let by_channel = |body: &Value, id: &str| {
+        body["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["channel_id"] == id)
+            .cloned()
+    };
     let (status, body) = list(&cardio_admin, w.client_a.to_string()).await;
     assert_eq!(status, 200, "{body}");
-    let entries = body["channels"].as_array().unwrap();
-    assert_eq!(entries.len(), 2, "{body}");
-    for e in entries {
-        let own = e["channel_id"] == channel.as_str();
-        assert_eq!(e["can_manage"], own, "{e}");
-        assert_eq!(e["patient_access"], if own { "stopped" } else { "default" });
-        assert!(
-            e.get("unread").is_none() && e.get("last_seq").is_none(),
-            "{e}"
-        );
-    }
-    let (status, _) = list(&doc, w.client_a.to_string()).await;
-    assert_eq!(status, 403);
+    assert_eq!(
+        body["channels"].as_array().unwrap().len(),
+        1,
+        "not derma's: {body}"
+    );
+    let e = by_channel(&body, &channel).unwrap();
+    assert_eq!(e["can_manage"], true, "{e}");
+    assert_eq!(e["patient_access"], "stopped");
+    assert!(
+        e.get("unread").is_none() && e.get("last_seq").is_none(),
+        "{e}"
+    );
+    // F137: the cardiologist treats the client too, so derma's channel is listed to join.
+    let (status, body) = list(&doc, w.client_a.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let own = by_channel(&body, &channel).unwrap();
+    assert_eq!(
+        (
+            own["own"].clone(),
+            own["can_open"].clone(),
+            own["can_manage"].clone()
+        ),
+        (json!(true), json!(true), json!(false)),
+        "{own}"
+    );
+    let other = by_channel(&body, &derma_channel).unwrap();
+    assert_eq!(
+        (other["can_open"].clone(), other["can_join"].clone()),
+        (json!(false), json!(true)),
+        "{other}"
+    );
+    let (status, body) =
+        send(doc.post(app.url(&format!("/chat/channels/{derma_channel}/join")))).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = list(&doc, w.client_a.to_string()).await;
+    let other = by_channel(&body, &derma_channel).unwrap();
+    assert_eq!(
+        (
+            other["joined"].clone(),
+            other["can_open"].clone(),
+            other["can_join"].clone()
+        ),
+        (json!(true), json!(true), json!(false)),
+        "{other}"
+    );
     let (status, _) = list(&admin_b, w.client_a.to_string()).await;
     assert_eq!(status, 404);
     let (status, _) = list(&admin_a, "nope".to_owned()).await;
     assert!(status == 400 || status == 422);
     let (status, body) = list(&admin_a, w.client_a.to_string()).await;
     assert_eq!(status, 200);
+    assert_eq!(body["channels"].as_array().unwrap().len(), 2, "{body}");
     assert!(
         body["channels"]
             .as_array()
