@@ -323,7 +323,7 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
         .unwrap_or_default();
     let report = format!(
         "## Consultation file upload\n\n\
-Measured {date} with `cargo run -p consultroom-loadtest --bin file-upload -- --server-bin {bin}` \
+Measured {date} with `cargo run --release -p consultroom-loadtest --bin file-upload -- --server-bin {bin}` \
 against a separate `consultroom serve` process (SQLite; files in a data directory under `{tmp}`), \
 on loopback. A patient offers a {mb:.0} MB PDF in a running consultation and streams it in one \
 `PUT` (hand-written HTTP/1.1, one reused 1 MiB client buffer); the practitioner then downloads it; \
@@ -337,7 +337,7 @@ then the consultation ends and the file is deleted. The server's RSS is sampled 
 | server RSS peak during the download | {pd:.1} MiB |\n\
 | server RSS after the upload | {a:.1} MiB |\n\
 | consultation end → directory gone (checked by the client) | {del:.0} ms |\n\n\
-Machine: {cores} CPUs ({cpu}), the load generator on the same machine. {build}\n",
+Machine: {cores} CPUs ({cpu}), the load generator on the same machine. {build}\n\n",
         date = chrono::Utc::now().format("%Y-%m-%d"),
         bin = args.server_bin,
         tmp = std::env::temp_dir().display(),
