@@ -80,6 +80,7 @@ else
   FAILED=$((FAILED + 1))
   echo "load generator smoke FAILED" >&2
 fi
+timeout 240 target/debug/loadtest faults --scenario all --seconds 20 2>&1 | tee "$RESULTS/faults.log" && grep -q '^faults ok' "$RESULTS/faults.log" && PASSED=$((PASSED + 1)) || { FAILED=$((FAILED + 1)); echo "fault scenarios (RELIABILITY A.9, A.11, A.12: loadtest faults) FAILED" >&2; }
 
 # --- browser end-to-end ----------------------------------------------------------------------
 export CONSULTROOM_BIN="$ROOT/target/debug/consultroom"

@@ -798,10 +798,13 @@ async fn spoof(seconds: Duration) -> anyhow::Result<Vec<String>> {
         spoof_at_a == 0,
         format!("C received none of B's spoofed frames as A's stream ({spoof_at_a})"),
     );
+    // Gaps are missing frames (probe sequence); a stall a viewer would notice (> 500 ms, as
+    // in `consent`) also fails. Shorter stalls happen on a busy 2-core machine with a debug
+    // build (up to ~350 ms seen without any fault), so they are only reported.
     checks.check(
-        lost <= lost_base + 2 && c_a2.max_gap <= base_gap.max(Duration::from_millis(300)),
+        lost <= lost_base + 2 && c_a2.max_gap <= Duration::from_millis(500),
         format!(
-            "A's stream at C shows no extra gaps (lost {lost} vs {lost_base} in the baseline; longest gap {:.0} ms vs {:.0} ms)",
+            "A's stream at C shows no extra gaps (lost {lost} vs {lost_base} in the baseline; longest stall {:.0} ms ≤ 500 ms, baseline {:.0} ms)",
             c_a2.max_gap.as_secs_f64() * 1000.0,
             base_gap.as_secs_f64() * 1000.0
         ),

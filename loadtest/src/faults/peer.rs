@@ -801,6 +801,9 @@ impl Peer {
             let mut spoofed = 0;
             let mut legit = 0;
             let mut api = self.rtc.direct_api();
+            // str0m turns a pending request on any declared receive stream into a PLI naming
+            // its SSRC in the next RTCP feedback (`StreamRx::maybe_create_keyframe_request`).
+            // Its ingress stats cannot confirm it: they skip streams that never received bytes.
             if let Some(rx) = api.stream_rx(&target.video) {
                 rx.request_keyframe(KeyframeRequestKind::Pli);
                 spoofed += 1;
