@@ -25,8 +25,10 @@
 //!   `SPOF`, and sends PLIs naming A's SSRC plus a PLI storm on its own down track of A's video
 //!   (50/s each). Expected: C never gets a `SPOF` frame on A's m-lines; A's stream at C shows
 //!   no extra gaps; A receives no more keyframe requests than the SFU's throttle allows (one
-//!   per 500 ms for its one video track). Not covered: spoofed NACK and BYE (str0m's client
-//!   API cannot emit them for an SSRC it did not receive).
+//!   per 500 ms for its one video track). Then B closes its session, which sends an RTCP BYE
+//!   naming A's SSRC (str0m says goodbye for every SSRC it sends on): A's stream at C must go
+//!   on without a gap. Not covered: a spoofed NACK (str0m's client API only NACKs what it
+//!   received, and B never receives A's upstream SSRC).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -815,6 +817,34 @@ async fn spoof(seconds: Duration) -> anyhow::Result<Vec<String>> {
             "A received {plis} keyframe requests ≤ {allowed} the throttle allows (one per {} ms on its one video track over {:.1} s)",
             KEYFRAME_THROTTLE.as_millis(),
             took.as_secs_f64()
+        ),
+    );
+
+    // RTCP BYE naming A's SSRC: B closes its session (B leaves; A must not).
+    c.new_phase(&a);
+    let c_a3 = c.from(&a);
+    b.shared.close.store(true, Relaxed);
+    let bye = Duration::from_secs(3);
+    tokio::time::sleep(bye).await;
+    let c_a4 = c.from(&a);
+    let m4 = host.metrics().await?;
+    let bye_frames = c_a4.frames - c_a3.frames;
+    let bye_lost = c_a4.lost - c_a3.lost;
+    println!(
+        "  {:.0} s after B's BYE (naming A's SSRC) and close: C got {bye_frames} frames of A \
+         (lost {bye_lost}, longest gap {:.0} ms); SFU participants {}",
+        bye.as_secs_f64(),
+        c_a4.max_gap.as_secs_f64() * 1000.0,
+        m4.get("participants")
+    );
+    let expected = bye.as_secs_f64() * 80.0;
+    checks.check(
+        bye_frames as f64 >= expected * 0.9
+            && bye_lost <= lost_base + 2
+            && c_a4.max_gap <= Duration::from_millis(500),
+        format!(
+            "A's stream at C went on after B's BYE naming A's SSRC ({bye_frames} frames of ~{expected:.0}, lost {bye_lost}, longest stall {:.0} ms ≤ 500 ms)",
+            c_a4.max_gap.as_secs_f64() * 1000.0
         ),
     );
     drop((a, b, c));

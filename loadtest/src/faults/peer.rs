@@ -152,6 +152,9 @@ pub struct State {
 pub struct Shared {
     pub frozen: AtomicBool,
     pub impaired: AtomicBool,
+    /// Close the session politely (str0m `Rtc::close`: RTCP BYE for every SSRC we send on,
+    /// a hijacked one included, then DTLS close_notify) and end the peer.
+    pub close: AtomicBool,
     pub spoof: Mutex<Option<SpoofTarget>>,
     state: Mutex<State>,
 }
@@ -456,6 +459,20 @@ impl Peer {
             if self.shared.frozen.load(Relaxed) {
                 self.frozen(until).await?;
                 continue;
+            }
+            if self.shared.close.load(Relaxed) {
+                self.rtc.close()?;
+                // Bounded: a closing `Rtc` has a few datagrams (BYE, close_notify) left.
+                for _ in 0..64 {
+                    match self.rtc.poll_output() {
+                        Ok(Output::Transmit(t)) => {
+                            let _ = self.socket.try_send_to(&t.contents, t.destination);
+                        }
+                        Ok(Output::Event(_)) => {}
+                        Ok(Output::Timeout(_)) | Err(_) => break,
+                    }
+                }
+                return Ok(());
             }
             self.release_delayed(now);
             self.send_media(now);
