@@ -6,7 +6,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, newContext, captureConsole, requireEnv, snap } from './lib/harness.mjs';
+import { launchBrowser, newContext, captureConsole, requireEnv, snap, signIn } from './lib/harness.mjs';
 import { bookAppointment } from './lib/clinic-api.mjs';
 
 const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD');
@@ -150,17 +150,10 @@ test('client list: chat from the client row (F139), and an admin stops chat betw
   const pages = { staff, admin, patient };
   const consoles = [captureConsole(staff), captureConsole(admin), captureConsole(patient)];
   const NAME = 'Clientlist Testpatiënt';
-  const login = async (page, email) => {
-    await page.goto('/');
-    await page.getByLabel('Email address').fill(email);
-    await page.getByLabel('Password').fill(env.DEMO_PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.locator('body[data-signalling="joined"]').waitFor();
-  };
   let invitationUrl;
   try {
     await step('the practitioner writes from the client list', pages, async () => {
-      await login(staff, env.DEMO_EMAIL);
+      await signIn(staff, env.DEMO_EMAIL);
       // Tomorrow: the link is outside its window, so it opens the chat only (F146).
       const booked = await bookAppointment(staff, { baseUrl: env.BASE_URL, clientName: NAME, inMinutes: 24 * 60 });
       assert.ok(!booked.error, booked.error);
@@ -192,7 +185,7 @@ test('client list: chat from the client row (F139), and an admin stops chat betw
     });
 
     await step('an admin stops chat between visits', pages, async () => {
-      await login(admin, 'admin@consultroom.test');
+      await signIn(admin, 'admin@consultroom.test');
       await admin.getByRole('button', { name: 'Clients' }).click();
       const dialog = admin.locator('#clients-dialog');
       await dialog.getByLabel('Find a client by name').fill('Clientlist');

@@ -11,7 +11,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { launchBrowser, newContext, captureConsole, requireEnv, snap } from './lib/harness.mjs';
+import { launchBrowser, newContext, captureConsole, requireEnv, snap, signIn } from './lib/harness.mjs';
 import { bookAppointment } from './lib/clinic-api.mjs';
 import { verdictOf, serverCandidates, portsText, relayText, LIMITS } from '../../web-client/js/netcheck.js';
 
@@ -62,14 +62,6 @@ async function withBlocked({ udp = [], tcp = [] }, fn) {
     nft('delete', 'table', 'inet', table);
     writeFileSync(range, `${oldRange}\n`);
   }
-}
-
-async function signIn(page) {
-  await page.goto('/');
-  await page.getByLabel('Email address').fill(env.DEMO_EMAIL);
-  await page.getByLabel('Password').fill(env.DEMO_PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('body[data-signalling="joined"]').waitFor();
 }
 
 /** The patient opens the link and starts the camera; resolves with the shown verdict. */

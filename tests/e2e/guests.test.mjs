@@ -9,7 +9,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, newContext, requireEnv, assertMediaFlowing, snap, waitFor } from './lib/harness.mjs';
+import { launchBrowser, newContext, requireEnv, assertMediaFlowing, snap, waitFor, signIn } from './lib/harness.mjs';
 import { bookAppointment, apiCall } from './lib/clinic-api.mjs';
 
 const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD');
@@ -28,14 +28,6 @@ async function step(name, pages, fn) {
     e.message = `[${name}] ${e.message}`;
     throw e;
   }
-}
-
-async function signIn(staff) {
-  await staff.goto('/');
-  await staff.getByLabel('Email address').fill(env.DEMO_EMAIL);
-  await staff.getByLabel('Password').fill(env.DEMO_PASSWORD);
-  await staff.getByRole('button', { name: 'Sign in' }).click();
-  await staff.locator('body[data-signalling="joined"]').waitFor();
 }
 
 /** Opens a /join link (patient or guest), passes the device check and goes in. */

@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, newContext, requireEnv, snap } from './lib/harness.mjs';
+import { launchBrowser, newContext, requireEnv, snap, signIn } from './lib/harness.mjs';
 import { bookAppointment, apiCall } from './lib/clinic-api.mjs';
 
 const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD');
@@ -14,14 +14,6 @@ let browser;
 before(async () => { browser = await launchBrowser(); });
 after(async () => { await browser?.close(); });
 
-async function login(page, email) {
-  await page.goto('/');
-  await page.getByLabel('Email address').fill(email);
-  await page.getByLabel('Password').fill(env.DEMO_PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('body[data-signalling="joined"]').waitFor();
-}
-
 test('admin sets a disclaimer and waiting text; the patient must accept, then sees the text', { timeout: 120_000 }, async () => {
   const adminCtx = await newContext(browser, { baseURL: env.BASE_URL });
   const staffCtx = await newContext(browser, { baseURL: env.BASE_URL });
@@ -30,11 +22,11 @@ test('admin sets a disclaimer and waiting text; the patient must accept, then se
   const staff = await staffCtx.newPage();
   const patient = await patientCtx.newPage();
   try {
-    await login(admin, ADMIN_EMAIL);
+    await signIn(admin, ADMIN_EMAIL);
     await admin.getByRole('button', { name: 'Settings' }).click();
     await admin.getByRole('heading', { name: 'Organisation settings' }).waitFor();
     // The practitioner has no Settings button.
-    await login(staff, env.DEMO_EMAIL);
+    await signIn(staff, env.DEMO_EMAIL);
     await staff.locator('#walkin-toggle:not([hidden])').waitFor();
     assert.equal(await staff.getByRole('button', { name: 'Settings' }).isVisible(), false);
 

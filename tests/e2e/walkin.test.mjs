@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import {
-  launchBrowser, newContext, captureConsole, requireEnv, assertMediaFlowing, snap, waitFor,
+  launchBrowser, newContext, captureConsole, requireEnv, assertMediaFlowing, snap, waitFor, signIn,
 } from './lib/harness.mjs';
 import { apiCall } from './lib/clinic-api.mjs';
 
@@ -61,14 +61,6 @@ async function step(name, pages, fn) {
   }
 }
 
-async function login(page, email) {
-  await page.goto('/');
-  await page.getByLabel('Email address').fill(email);
-  await page.getByLabel('Password').fill(env.DEMO_PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('#dashboard-view:not([hidden])').waitFor();
-}
-
 test('walk-in: switch on → framed widget → intake → yellow entry → admitted with media', { timeout: 180_000 }, async () => {
   const staffCtx = await newContext(browser, { baseURL: env.BASE_URL });
   const adminCtx = await newContext(browser, { baseURL: env.BASE_URL });
@@ -83,7 +75,7 @@ test('walk-in: switch on → framed widget → intake → yellow entry → admit
 
   try {
     await step('admin finds the widget and its snippet', pages, async () => {
-      await login(admin, ADMIN_EMAIL);
+      await signIn(admin, ADMIN_EMAIL, { until: '#dashboard-view:not([hidden])' });
       const res = await apiCall(admin, 'GET', '/api/v1/widgets');
       assert.equal(res.status, 200);
       const demo = res.body.widgets.find((w) => w.name === 'Demo walk-in widget');
@@ -104,7 +96,7 @@ test('walk-in: switch on → framed widget → intake → yellow entry → admit
     });
 
     await step('practitioner switches walk-in on', pages, async () => {
-      await login(staff, env.DEMO_EMAIL);
+      await signIn(staff, env.DEMO_EMAIL, { until: '#dashboard-view:not([hidden])' });
       const toggle = staff.locator('#walkin-toggle');
       await toggle.waitFor();
       if ((await toggle.getAttribute('aria-pressed')) === 'true') {
@@ -229,7 +221,7 @@ async function frameRenders(host, src, selector) {
 test('framing rules: widget blocked on a disallowed origin, staff app never framed', { timeout: 60_000 }, async () => {
   const adminCtx = await newContext(browser, { baseURL: env.BASE_URL });
   const admin = await adminCtx.newPage();
-  await login(admin, ADMIN_EMAIL);
+  await signIn(admin, ADMIN_EMAIL, { until: '#dashboard-view:not([hidden])' });
   const res = await apiCall(admin, 'GET', '/api/v1/widgets');
   const widgetId = res.body.widgets.find((w) => w.name === 'Demo walk-in widget').id;
   await adminCtx.close();

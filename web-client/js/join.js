@@ -12,7 +12,7 @@ import { ConsultationRoom } from './room.js';
 import { FilePanel } from './files.js';
 import { PatientChat, offerInvitationChat } from './chat.js';
 import { setRoomReconnecting, handleOthersReconnecting } from './reconnect.js';
-import { runNetworkCheck, verdictOf } from './netcheck.js';
+import { renderVerdict, runNetworkCheck, verdictOf } from './netcheck.js';
 import './hooks.js';
 
 // A closed or reloaded tab cannot resume (its peer connection is gone): hang up at once rather
@@ -380,26 +380,7 @@ function stopConnectionCheck() {
 }
 
 function showConnectionVerdict(v) {
-  const result = $('net-result');
-  $('net-title').textContent = v.title;
-  const list = $('net-details');
-  list.replaceChildren(...v.details.map((d) => {
-    const li = document.createElement('li');
-    li.textContent = d; // plain text, never HTML
-    return li;
-  }));
-  $('net-advice').textContent = v.advice || '';
-  result.dataset.level = v.level;
-  const m = v.measured || {};
-  result.dataset.rttMs = typeof m.rttMs === 'number' ? String(m.rttMs) : '';
-  result.dataset.lossPercent = typeof m.lossPercent === 'number' ? String(m.lossPercent) : '';
-  result.dataset.echoFrames = typeof m.echoFrames === 'number' ? String(m.echoFrames) : '';
-  result.dataset.echoPackets = typeof m.echoPackets === 'number' ? `${m.echoAudioPackets}/${m.echoVideoPackets}` : '';
-  result.dataset.path = m.path ? `${m.path.type}/${m.path.protocol}${m.path.relayProtocol ? `/${m.path.relayProtocol}` : ''}` : '';
-  const leg = (l) => (!l ? 'skipped' : !l.connected ? 'failed' : l.path ? `${l.path.type}/${l.path.protocol}` : 'connected');
-  result.dataset.direct = leg(v.legs && v.legs.direct);
-  result.dataset.relay = leg(v.legs && v.legs.relay);
-  result.hidden = false;
+  renderVerdict(v, { result: $('net-result'), title: $('net-title'), details: $('net-details'), advice: $('net-advice') });
   $('net-run').textContent = 'Test my connection again';
   document.body.dataset.netCheck = v.level;
   setVerdict('connection', v.level === 'good' ? 'ok' : v.level === 'poor' ? 'warn' : 'fail');

@@ -422,3 +422,29 @@ export function verdictOf(r) {
   }
   return { level: 'good', title: 'Your connection is good.', details, advice: '', measured: m, legs: legs2 };
 }
+
+/**
+ * Shows verdict `v` (from `verdictOf`) in a result box: its title, details and advice as plain
+ * text, and `data-level` on `result` (plus the measured figures and legs as data attributes, for
+ * tests and IT). Shared by the patient's and the practitioner's checks.
+ */
+export function renderVerdict(v, { result, title, details, advice }) {
+  title.textContent = v.title;
+  details.replaceChildren(...v.details.map((d) => {
+    const li = document.createElement('li');
+    li.textContent = d; // plain text, never HTML
+    return li;
+  }));
+  advice.textContent = v.advice || '';
+  result.dataset.level = v.level;
+  const m = v.measured || {};
+  result.dataset.rttMs = typeof m.rttMs === 'number' ? String(m.rttMs) : '';
+  result.dataset.lossPercent = typeof m.lossPercent === 'number' ? String(m.lossPercent) : '';
+  result.dataset.echoFrames = typeof m.echoFrames === 'number' ? String(m.echoFrames) : '';
+  result.dataset.echoPackets = typeof m.echoPackets === 'number' ? `${m.echoAudioPackets}/${m.echoVideoPackets}` : '';
+  result.dataset.path = m.path ? `${m.path.type}/${m.path.protocol}${m.path.relayProtocol ? `/${m.path.relayProtocol}` : ''}` : '';
+  const leg = (l) => (!l ? 'skipped' : !l.connected ? 'failed' : l.path ? `${l.path.type}/${l.path.protocol}` : 'connected');
+  result.dataset.direct = leg(v.legs && v.legs.direct);
+  result.dataset.relay = leg(v.legs && v.legs.relay);
+  result.hidden = false;
+}

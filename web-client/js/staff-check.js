@@ -9,7 +9,7 @@
 import { api } from './api.js';
 import { $, announce } from './dom.js';
 import { openCameraAndMic, stopStream, startLevelMeter, deviceErrorHelp, fetchIceServers } from './media.js';
-import { runNetworkCheck, verdictOf } from './netcheck.js';
+import { renderVerdict, runNetworkCheck, verdictOf } from './netcheck.js';
 
 const el = {
   view: $('staff-check-view'),
@@ -134,15 +134,7 @@ async function runNetCheck() {
     return;
   }
   const v = verdictOf(checked);
-  el.netTitle.textContent = v.title;
-  el.netDetails.replaceChildren(...v.details.map((d) => {
-    const li = document.createElement('li');
-    li.textContent = d; // plain text, never HTML
-    return li;
-  }));
-  el.netAdvice.textContent = v.advice || '';
-  el.netResult.dataset.level = v.level;
-  el.netResult.hidden = false;
+  renderVerdict(v, { result: el.netResult, title: el.netTitle, details: el.netDetails, advice: el.netAdvice });
   document.body.dataset.staffNetCheck = v.level;
   announce(el.status, v.title);
 }

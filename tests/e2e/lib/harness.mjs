@@ -170,3 +170,16 @@ export async function snap(page, name) {
     /* best effort */
   }
 }
+
+/**
+ * Signs `page` in to the staff app as `email` (the demo practitioner by default; every demo
+ * account has DEMO_PASSWORD) and waits for `until` (by default: the signalling connection has
+ * joined, i.e. the dashboard is live).
+ */
+export async function signIn(page, email = process.env.DEMO_EMAIL, { until = 'body[data-signalling="joined"]' } = {}) {
+  await page.goto('/');
+  await page.getByLabel('Email address').fill(email);
+  await page.getByLabel('Password').fill(process.env.DEMO_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator(until).waitFor();
+}
