@@ -190,17 +190,22 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Which of `ids` are groups of `org` (the rest do not exist there).
+    /// How many of `ids` are groups of `org` (the rest do not exist there). Reads only the
+    /// organisation's group ids (at most [`MAX_GROUPS`]).
     pub(crate) async fn existing_groups(
         &self,
         org: OrganisationId,
         ids: &[ParticipantGroupId],
     ) -> Result<usize, sqlx::Error> {
-        let all = self.list_participant_groups(org).await?;
-        Ok(ids
-            .iter()
-            .filter(|id| all.iter().any(|g| g.id == **id))
-            .count())
+        let all: Vec<ParticipantGroupId> = dispatch!(self, pool => {
+            sqlx::query_scalar(
+                "select participant_group_id from participant_group where organisation_id = $1",
+            )
+            .bind(org)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(ids.iter().filter(|id| all.contains(id)).count())
     }
 
     async fn participant_rows(

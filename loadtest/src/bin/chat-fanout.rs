@@ -14,10 +14,8 @@
 
 mod common;
 
-use common::{percentile, replace_section, rss_kib};
+use common::{percentile, replace_section, rss_kib, start_server};
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -49,19 +47,6 @@ struct Args {
     out: Option<String>,
 }
 
-struct Server {
-    child: Child,
-    base: String,
-    ws: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// User + system CPU time of `pid`, in seconds.
 fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
@@ -70,47 +55,6 @@ fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
     let ticks: f64 =
         f.get(11).context("utime")?.parse::<f64>()? + f.get(12).context("stime")?.parse::<f64>()?;
     Ok(ticks / 100.0)
-}
-
-fn start_server(bin: &str, data_dir: &std::path::Path) -> anyhow::Result<Server> {
-    let mut child = Command::new(bin)
-        .args(["serve", "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
-        .args([
-            "--media-bind",
-            "127.0.0.1:0",
-            "--media-announce",
-            "127.0.0.1",
-        ])
-        .args(["--media-loops", "1"])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {bin}"))?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let Some(line) = lines.next() else { break };
-        let line = line?;
-        if let Some(rest) = line.strip_prefix("consultroom ready ") {
-            let http = rest
-                .split_whitespace()
-                .find_map(|kv| kv.strip_prefix("http="))
-                .context("http= in ready line")?
-                .to_owned();
-            let ws = format!("ws://{}/ws", http.trim_start_matches("http://"));
-            return Ok(Server {
-                child,
-                base: http,
-                ws,
-            });
-        }
-    }
-    let _ = child.kill();
-    bail!("server did not become ready")
 }
 
 async fn seed(data_dir: &std::path::Path, practitioners: usize) -> anyhow::Result<Vec<String>> {
@@ -274,7 +218,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     let emails = seed(dir, args.channels).await?;
-    let server = start_server(&args.server_bin, dir)?;
+    let server = start_server(&args.server_bin, dir, &["--media-loops", "1"])?;
     let pid = server.child.id();
     let per = args.clients / args.channels;
     let http = reqwest::Client::new();

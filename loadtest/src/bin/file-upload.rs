@@ -13,14 +13,12 @@
 
 mod common;
 
-use common::{replace_section, rss_kib};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use common::{replace_section, rss_kib, start_server};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Parser;
 use consultroom_clinic::Store;
 use consultroom_clinic::staff::{NewStaff, Role};
@@ -42,54 +40,6 @@ struct Args {
     /// Write the results into this Markdown file (section replaced if present).
     #[arg(long)]
     out: Option<String>,
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(bin: &str, data_dir: &std::path::Path, max: u64) -> anyhow::Result<Server> {
-    let mut child = Command::new(bin)
-        .args(["serve", "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
-        .args([
-            "--media-bind",
-            "127.0.0.1:0",
-            "--media-announce",
-            "127.0.0.1",
-        ])
-        .args(["--file-max-bytes", &max.to_string()])
-        .args(["--consultation-files-max-bytes", &max.to_string()])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {bin}"))?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let Some(line) = lines.next() else { break };
-        if let Some(rest) = line?.strip_prefix("consultroom ready ") {
-            let http = rest
-                .split_whitespace()
-                .find_map(|kv| kv.strip_prefix("http="))
-                .context("http= in ready line")?
-                .to_owned();
-            return Ok(Server { child, base: http });
-        }
-    }
-    let _ = child.kill();
-    bail!("server did not become ready")
 }
 
 type Ws =
@@ -198,7 +148,17 @@ async fn main() -> anyhow::Result<()> {
 async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     let size = args.megabytes * 1_000_000;
     let email = seed(dir).await?;
-    let server = start_server(&args.server_bin, dir, size.max(1))?;
+    let max = size.max(1).to_string();
+    let server = start_server(
+        &args.server_bin,
+        dir,
+        &[
+            "--file-max-bytes",
+            &max,
+            "--consultation-files-max-bytes",
+            &max,
+        ],
+    )?;
     let pid = server.child.id();
     let base = server.base.clone();
 

@@ -14,10 +14,8 @@
 
 mod common;
 
-use common::{percentile, replace_section, rss_kib};
+use common::{percentile, replace_section, rss_kib, start_server};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -46,59 +44,6 @@ struct Args {
     /// Write the results into this Markdown file (section replaced if present).
     #[arg(long)]
     out: Option<String>,
-}
-
-struct Server {
-    child: Child,
-    base: String,
-    ws: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(bin: &str, data_dir: &std::path::Path) -> anyhow::Result<Server> {
-    let mut child = Command::new(bin)
-        .args(["serve", "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
-        .args([
-            "--media-bind",
-            "127.0.0.1:0",
-            "--media-announce",
-            "127.0.0.1",
-        ])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {bin}"))?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let Some(line) = lines.next() else { break };
-        let line = line?;
-        if let Some(rest) = line.strip_prefix("consultroom ready ") {
-            let http = rest
-                .split_whitespace()
-                .find_map(|kv| kv.strip_prefix("http="))
-                .context("http= in ready line")?
-                .to_owned();
-            let ws = format!("ws://{}/ws", http.trim_start_matches("http://"));
-            return Ok(Server {
-                child,
-                base: http,
-                ws,
-            });
-        }
-    }
-    let _ = child.kill();
-    bail!("server did not become ready")
 }
 
 /// A connected signalling client whose frames arrive on a channel, stamped on receipt.
@@ -213,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     let emails = seed(dir, args.practitioners).await?;
-    let server = start_server(&args.server_bin, dir)?;
+    let server = start_server(&args.server_bin, dir, &[])?;
     let pid = server.child.id();
     let http = reqwest::Client::new();
 
