@@ -244,6 +244,23 @@ test('simulcast: the camera goes out in layers; a throttled viewer gets a lower 
     }, { what: `the practitioner receives the patient's highest active layer (${highest})`, timeoutMs: 15_000 });
     console.log(`practitioner keeps ${staffIn.frameWidth} wide (patient encodes up to ${highest})`);
 
+    // The link recovers: the SFU lets the patient's estimate grow back (padding up to the next
+    // layer, probing for the wanted one) and switches up to the top layer the practitioner is
+    // encoding (without the probing it stayed a layer below: 320 → 640 of 1280 in 45 s).
+    execFileSync('tc', ['qdisc', 'del', 'dev', 'lo', 'root'], { stdio: 'pipe' });
+    shaped = false;
+    const s1 = await outboundVideo(staff);
+    await new Promise((r) => setTimeout(r, 1000));
+    const s2 = await outboundVideo(staff);
+    const staffTop = Math.max(0, ...Object.keys(s2)
+      .filter((rid) => s1[rid] && s2[rid].framesEncoded > s1[rid].framesEncoded)
+      .map((rid) => s2[rid].frameWidth));
+    const recovered = await step('switch back up', pages, () => until(async () => {
+      const v = (await inboundVideo(patient)).sort((a, b) => b.framesDecoded - a.framesDecoded)[0];
+      return v && v.frameWidth >= staffTop ? v : null;
+    }, { what: `the patient back on the top layer (${staffTop} wide) once the throttle is gone`, timeoutMs: 45_000, intervalMs: 500 }));
+    console.log(`patient layer width ${after.frameWidth} → ${recovered.frameWidth} after the throttle (top ${staffTop})`);
+
     // A hidden page gets no video at all (view visible=false) — checked through the page's
     // `view` message being sent; the server side is covered in sfu tests.
     await endConsultation(staff, patient);

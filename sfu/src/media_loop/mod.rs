@@ -337,6 +337,16 @@ impl MediaLoop {
         for ask in self.rooms.reselect_all(now) {
             self.request_keyframe(ask, KeyframeRequestKind::Pli);
         }
+        // Let each subscriber's estimator sustain the next simulcast layer up and probe for
+        // the one its view wants (str0m pads up to `minimum`, capped by the estimate).
+        for (p, target) in self.rooms.take_bwe_targets() {
+            if let Some(peer) = self.peers.get_mut(&p) {
+                peer.rtc.bwe().set_bitrate(
+                    str0m::bwe::Bitrate::bps(target.minimum),
+                    str0m::bwe::Bitrate::bps(target.desired),
+                );
+            }
+        }
         let rooms = &self.rooms;
         self.speakers
             .retain(|room, _| !rooms.members_of(*room).is_empty());

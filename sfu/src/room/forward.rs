@@ -14,6 +14,12 @@ use crate::{ParticipantId, SfuError, View};
 /// usual rate plus headers); audio itself is never gated by the estimate.
 const AUDIO_RESERVE_BPS: u64 = 64_000;
 
+/// Whether two rates differ by more than 10 % (smaller changes are measurement noise and are
+/// not worth re-arming the estimator for).
+fn differs(a: u64, b: u64) -> bool {
+    a.abs_diff(b) * 10 > a.max(b)
+}
+
 /// One incoming frame, as the rooms need to see it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Frame {
@@ -208,6 +214,9 @@ impl Rooms {
         let budget = m.estimate.map(|e| {
             (e * 9 / 10).saturating_sub(AUDIO_RESERVE_BPS * audio) / visible_simulcast.max(1)
         });
+        // What the estimator should sustain (the next layer up for each visible leg below
+        // the layer its view wants) and probe for (every visible leg at that layer).
+        let (mut minimum, mut desired) = (0u64, 0u64);
         for (id, mid) in open {
             let Some(track) = self.tracks.get_mut(&id) else {
                 continue;
@@ -221,10 +230,62 @@ impl Rooms {
                 .iter_mut()
                 .find(|l| l.subscriber == subscriber && l.mid == mid)
             {
-                let choice = choose_layer(&infos, budget, leg.view).and_then(|i| rids.get(i));
-                leg.switch.set_target(choice.copied());
+                let chosen = choose_layer(&infos, budget, leg.view);
+                if let (Some(c), Some(w)) = (chosen, choose_layer(&infos, None, leg.view)) {
+                    let rate = |i: usize| infos.get(i).map_or(0, |l| l.bitrate);
+                    let next = (c + 1..=w)
+                        .find(|&i| infos.get(i).is_some_and(|l| l.active))
+                        .unwrap_or(c);
+                    minimum += rate(next);
+                    desired += rate(w);
+                }
+                leg.switch
+                    .set_target(chosen.and_then(|i| rids.get(i)).copied());
             }
         }
+        // The budget keeps 10 % headroom and an audio reserve: ask for the same.
+        let with_headroom = |video: u64| (video + AUDIO_RESERVE_BPS * audio) * 10 / 9;
+        let target = super::BweTarget {
+            minimum: if minimum > 0 {
+                with_headroom(minimum)
+            } else {
+                0
+            },
+            desired: with_headroom(desired),
+        };
+        if let Some(m) = self.members.get_mut(&subscriber) {
+            // A subscriber without simulcast video keeps str0m's own behaviour (no target).
+            if desired == 0 && m.bwe_target.is_none_or(|old| old.desired == 0) {
+                return;
+            }
+            let target = if desired == 0 {
+                super::BweTarget {
+                    minimum: 0,
+                    desired: 0,
+                }
+            } else {
+                target
+            };
+            let changed = m.bwe_target.is_none_or(|old| {
+                differs(old.minimum, target.minimum) || differs(old.desired, target.desired)
+            });
+            if changed {
+                m.bwe_target = Some(target);
+                self.bwe_changed.push(subscriber);
+            }
+        }
+    }
+
+    /// Subscribers whose bandwidth-estimator target changed since the last call, with the new
+    /// target: the media loop hands it to their `Rtc` (`bwe().set_bitrate`). Without it str0m
+    /// would not probe above what it sends, so a subscriber moved to a low layer by a passing
+    /// dip could never grow back into a higher one.
+    pub(crate) fn take_bwe_targets(&mut self) -> Vec<(ParticipantId, super::BweTarget)> {
+        let changed = std::mem::take(&mut self.bwe_changed);
+        changed
+            .into_iter()
+            .filter_map(|p| Some((p, self.members.get(&p)?.bwe_target?)))
+            .collect()
     }
 
     /// Keyframe requests for down tracks waiting to switch (throttled per down track and per

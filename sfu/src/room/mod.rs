@@ -102,6 +102,19 @@ struct Member {
     ready: bool,
     /// Send-side bandwidth estimate towards this participant (bit/s), once known.
     estimate: Option<u64>,
+    /// What the participant's BWE was last told to sustain and to probe for (bit/s), see
+    /// [`Rooms::take_bwe_targets`].
+    bwe_target: Option<BweTarget>,
+}
+
+/// The rates to hand to a subscriber's bandwidth estimator (str0m `Bwe::set_bitrate`): the
+/// total to sustain with media and padding (enough for the next simulcast layer up, so the
+/// estimate can grow into it), and the total it should probe for (every visible track at the
+/// layer its view wants).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BweTarget {
+    pub(crate) minimum: u64,
+    pub(crate) desired: u64,
 }
 
 /// A new send-only m-line for the next server offer.
@@ -137,6 +150,8 @@ pub(crate) struct Rooms {
     next_track: u64,
     /// Rooms whose only member receives its own tracks back (connectivity probes).
     loopback: HashSet<RoomId>,
+    /// Members whose `bwe_target` changed since `take_bwe_targets`.
+    bwe_changed: Vec<ParticipantId>,
 }
 
 impl Rooms {
@@ -204,6 +219,7 @@ impl Rooms {
                 negotiating: false,
                 ready: false,
                 estimate: None,
+                bwe_target: None,
             },
         );
         Ok(())

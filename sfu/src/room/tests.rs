@@ -435,3 +435,43 @@ fn a_hidden_plain_video_tile_gets_nothing_but_audio_flows() {
     let asks = rooms.set_view(B, mid("b1"), View::default(), now).unwrap();
     assert_eq!(asks, vec![ask(A, "a1", None)]);
 }
+
+#[test]
+fn the_estimator_is_asked_to_grow_towards_the_layer_the_view_wants() {
+    let (mut rooms, now) = simulcast_room();
+    let large = View {
+        visible: true,
+        width: 1280,
+        height: 720,
+    };
+    let target = |rooms: &mut Rooms| {
+        rooms.reselect_all(now);
+        rooms
+            .take_bwe_targets()
+            .into_iter()
+            .find(|(p, _)| *p == B)
+            .map(|(_, t)| t)
+    };
+    rooms.set_view(B, mid("b0"), large, now).unwrap();
+    // An estimate that affords only "q" (16 kbit/s): sustain "h" (64 kbit/s, the next layer
+    // up, plus 10 % headroom) and probe for "f" (256 kbit/s), which the view wants.
+    rooms.set_estimate(B, 30_000);
+    let t = target(&mut rooms).expect("a target");
+    assert!((60_000..=80_000).contains(&t.minimum), "{t:?}");
+    assert!((250_000..=310_000).contains(&t.desired), "{t:?}");
+    // Unchanged: nothing new to hand over.
+    assert_eq!(target(&mut rooms), None);
+    // The estimate grew into "h": now sustain "f".
+    rooms.set_estimate(B, 100_000);
+    let t = target(&mut rooms).expect("a new target");
+    assert!((250_000..=310_000).contains(&t.minimum), "{t:?}");
+    assert_eq!(t.minimum, t.desired);
+    // Hidden: nothing to sustain or probe for.
+    let hidden = View {
+        visible: false,
+        ..large
+    };
+    rooms.set_view(B, mid("b0"), hidden, now).unwrap();
+    let t = target(&mut rooms).expect("cleared");
+    assert_eq!((t.minimum, t.desired), (0, 0));
+}
