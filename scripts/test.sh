@@ -16,6 +16,10 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 RESULTS=$(mktemp -d)
 PASSED=0
 FAILED=0
+# A runner that exits non-zero marks the run failed even when its log has no count to tally
+# (e.g. it did not compile); the other suites still run, so one failure does not hide another.
+SUITE_FAILED=""
+
 tally() { # tally <log> <passed-regex> <failed-regex>
   local p f
   p=$(grep -oE "$2" "$1" | grep -oE '[0-9]+' | tail -1 || true)
@@ -60,11 +64,11 @@ log "building"
 cargo build --workspace --all-targets
 if command -v cargo-nextest >/dev/null; then
   log "cargo nextest (SQLite + PostgreSQL)"
-  cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$RESULTS/rust.log"
+  cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$RESULTS/rust.log" || SUITE_FAILED+=" rust"
   tally "$RESULTS/rust.log" '[0-9]+ passed' '[0-9]+ failed'
 else
   log "cargo test (SQLite + PostgreSQL)"
-  cargo test --workspace --no-fail-fast 2>&1 | tee "$RESULTS/rust.log"
+  cargo test --workspace --no-fail-fast 2>&1 | tee "$RESULTS/rust.log" || SUITE_FAILED+=" rust"
   PASSED=$((PASSED + $(grep -oE 'ok\. [0-9]+ passed' "$RESULTS/rust.log" | awk '{s += $2} END {print s + 0}')))
 fi
 
@@ -90,7 +94,7 @@ if [ ! -d tests/e2e/node_modules ]; then
 fi
 
 log "browser end-to-end on SQLite"
-E2E_DATABASE_URL= tests/e2e/run.sh 2>&1 | tee "$RESULTS/e2e-sqlite.log"
+E2E_DATABASE_URL= tests/e2e/run.sh 2>&1 | tee "$RESULTS/e2e-sqlite.log" || SUITE_FAILED+=" e2e-sqlite"
 tally "$RESULTS/e2e-sqlite.log" '^# pass [0-9]+' '^# fail [0-9]+'
 
 log "browser end-to-end on PostgreSQL"
@@ -99,9 +103,9 @@ psql -q -h 127.0.0.1 -U postgres -c "create database $db" postgres
 trap 'psql -q -h 127.0.0.1 -U postgres -c "drop database if exists $db with (force)" postgres || true' EXIT
 # The namespace has only `lo`, so the server reaches PostgreSQL through its unix socket.
 E2E_DATABASE_URL="postgres://postgres@localhost/$db?host=/var/run/postgresql" tests/e2e/run.sh 2>&1 \
-  | tee "$RESULTS/e2e-postgres.log"
+  | tee "$RESULTS/e2e-postgres.log" || SUITE_FAILED+=" e2e-postgres"
 tally "$RESULTS/e2e-postgres.log" '^# pass [0-9]+' '^# fail [0-9]+'
 
-echo "all suites: $PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ] || exit 1
+echo "all suites: $PASSED passed, $FAILED failed${SUITE_FAILED:+; runners that failed:$SUITE_FAILED}"
+[ "$FAILED" -eq 0 ] && [ -z "$SUITE_FAILED" ] || exit 1
 log "all tests passed"
