@@ -187,20 +187,23 @@ test('relay only: both browsers reach the SFU through coturn with our time-limit
       assert.ok(inSeconds > 9 * 60 && inSeconds <= 10 * 60 + 5, `${who}: credentials expire in --turn-ttl-minutes 10 (${inSeconds.toFixed(0)} s)`);
     }
   });
-  // coturn's own account (logged when the allocations close after the end): for each browser's
-  // credentials one session relayed the media, client side and peer (SFU) side, both ways.
+  // coturn's own account (usage lines, logged every few seconds and when an allocation closes):
+  // for each browser's credentials, media went through coturn both ways, browser side and peer
+  // (SFU) side. Summed over that username's sessions: a browser may send on one relayed address
+  // and be answered on another of its allocations (seen: Chromium's UDP and TCP allocations to
+  // the same coturn, the SFU answering on the other one), which is still relayed media.
   const usernames = [pairs.staff, pairs.patient].map((p) => p.iceServers[0].username);
-  const busiest = (u, username, side) => u.sessions
+  const totals = (u, username, side) => u.sessions
     .filter((s) => s.username === username && s.side === side)
-    .reduce((a, s) => (!a || s.rb + s.sb > a.rb + a.sb ? s : a), null);
+    .reduce((a, s) => ({ rb: a.rb + s.rb, sb: a.sb + s.sb, sessions: a.sessions + 1 }), { rb: 0, sb: 0, sessions: 0 });
+  const relayed = (t) => t.rb > 20_000 && t.sb > 20_000;
   const usage = await waitFor(() => {
     const u = turnUsage(logStart);
-    const found = usernames.map((name) => ({ name, client: busiest(u, name, 'client'), peer: busiest(u, name, 'peer') }));
-    return found.every((f) => f.client && f.peer && f.client.rb > 20_000 && f.peer.rb > 20_000) ? { text: u.text, found } : null;
-  }, { timeoutMs: 20_000, intervalMs: 500, what: "coturn usage lines with relayed media for both browsers' credentials" });
+    const found = usernames.map((name) => ({ name, client: totals(u, name, 'client'), peer: totals(u, name, 'peer') }));
+    return found.every((f) => relayed(f.client) && relayed(f.peer)) ? { text: u.text, found } : null;
+  }, { timeoutMs: 20_000, intervalMs: 500, what: "coturn usage lines with relayed media both ways for both browsers' credentials" });
   for (const f of usage.found) {
-    console.log(`coturn relayed for ${f.name}: client rb=${f.client.rb} sb=${f.client.sb}, peer rb=${f.peer.rb} sb=${f.peer.sb}`);
-    assert.ok(f.client.sb > 20_000 && f.peer.sb > 20_000, `coturn relayed media both ways for ${f.name}`);
+    console.log(`coturn relayed for ${f.name} (${f.client.sessions} usage lines): client rb=${f.client.rb} sb=${f.client.sb}, peer rb=${f.peer.rb} sb=${f.peer.sb}`);
   }
   // The first request of every allocation is challenged (401 for user <>); with a username,
   // coturn must accept our HMAC credentials.
