@@ -38,6 +38,16 @@ async fn set_settings(app: &TestApp, body: Value) {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
 
+/// `POST /invitations/chat` with the demo appointment's invitation token.
+async fn invitation_chat(app: &TestApp) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/api/v1/invitations/chat", app.base))
+        .json(&json!({ "token": app.invitation_token() }))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The channel `ws` finds in its list for the demo appointment's client.
 async fn staff_channel(ws: &mut WsClient, channel: &str) -> Value {
     let r = ws.request(json!({"type":"chat_channels"})).await;
@@ -375,17 +385,7 @@ async fn the_invitation_link_opens_the_chat_outside_the_window_and_nothing_else(
         .await
         .unwrap();
     assert_eq!(r.status(), 410);
-    let chat = |app: &TestApp| {
-        let (base, token) = (app.base.clone(), app.invitation_token());
-        async move {
-            reqwest::Client::new()
-                .post(format!("{base}/api/v1/invitations/chat"))
-                .json(&json!({ "token": token }))
-                .send()
-                .await
-                .unwrap()
-        }
-    };
+    let chat = invitation_chat;
     let r = chat(&app).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
@@ -448,17 +448,7 @@ async fn the_invitation_link_opens_the_chat_outside_the_window_and_nothing_else(
 async fn an_admin_stopping_chat_between_visits_ends_the_chat_only_connection() {
     let app = spawn_app().await;
     app.clock.advance(chrono::Duration::hours(3));
-    let chat = |app: &TestApp| {
-        let (base, token) = (app.base.clone(), app.invitation_token());
-        async move {
-            reqwest::Client::new()
-                .post(format!("{base}/api/v1/invitations/chat"))
-                .json(&json!({ "token": token }))
-                .send()
-                .await
-                .unwrap()
-        }
-    };
+    let chat = invitation_chat;
     let r = chat(&app).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();

@@ -1068,7 +1068,7 @@ struct AccessEntry {
     joined: bool,
     /// The caller may read and write it now (own, joined, or department access, F141).
     can_open: bool,
-    /// The caller may join it (F137: they treat the client too, or department access).
+    /// The caller may join it (F137: they have their own channel with the client too).
     can_join: bool,
     /// The caller may change `patient_access` (F142).
     can_manage: bool,

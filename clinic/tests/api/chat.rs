@@ -23,6 +23,26 @@ fn channel_ids(body: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The patient (client `w.client_a`, as through the portal) sends a message on `channel` from
+/// `presence`.
+async fn client_send(
+    app: &TestApp,
+    w: &World,
+    channel: ChatChannelId,
+    presence: ChatPresence,
+) -> Result<consultroom_clinic::chat::ChatSent, ChatError> {
+    app.clinic
+        .chat_send(
+            ChatPrincipal::Client(w.client_a),
+            w.org_a,
+            presence,
+            channel,
+            &uuid::Uuid::new_v4().to_string(),
+            "a question",
+        )
+        .await
+}
+
 pub async fn chat_channel_rules(backend: Backend) {
     let app = spawn_app(&backend).await;
     let w = app.world().await;
@@ -280,21 +300,7 @@ pub async fn chat_settings_close_the_patient_side(backend: Backend) {
     assert_eq!(status, 201, "{body}");
     let (_, body) = send(doc.get(app.url("/chat/channels"))).await;
     let channel: ChatChannelId = channel_ids(&body)[0].parse().unwrap();
-    let try_send = |presence| {
-        let clinic = app.clinic.clone();
-        async move {
-            clinic
-                .chat_send(
-                    ChatPrincipal::Client(w.client_a),
-                    w.org_a,
-                    presence,
-                    channel,
-                    &uuid::Uuid::new_v4().to_string(),
-                    "hello",
-                )
-                .await
-        }
-    };
+    let try_send = |presence| client_send(&app, &w, channel, presence);
     assert!(try_send(ChatPresence::Waiting).await.is_ok());
     assert!(try_send(ChatPresence::Away).await.is_ok());
     let (status, _) = send(admin_a.put(app.url("/organisation/settings")).json(&json!({
@@ -354,21 +360,7 @@ pub async fn continuous_chat_is_granted_and_stopped_by_admins(backend: Backend) 
 
     let access = |c: &str| app.url(&format!("/chat/channels/{c}/patient-access"));
     let put = |http: &reqwest::Client, c: &str, v: Value| http.put(access(c)).json(&v);
-    let try_send = |presence| {
-        let clinic = app.clinic.clone();
-        async move {
-            clinic
-                .chat_send(
-                    ChatPrincipal::Client(w.client_a),
-                    w.org_a,
-                    presence,
-                    channel_id,
-                    &uuid::Uuid::new_v4().to_string(),
-                    "a question between visits",
-                )
-                .await
-        }
-    };
+    let try_send = |presence| client_send(&app, &w, channel_id, presence);
     let invitation_chat = || {
         send(
             app.http()
