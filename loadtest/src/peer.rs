@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, MediaTime, Mid};
+use str0m::media::{Direction, MediaKind, MediaTime, Mid, Rid};
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
@@ -207,21 +207,7 @@ impl Peer {
     }
 
     fn input(&mut self, data: &[u8], source: SocketAddr) {
-        let Ok(contents) = DatagramRecv::try_from(data) else {
-            return;
-        };
-        let input = Input::Receive(
-            Instant::now(),
-            Receive {
-                proto: Protocol::Udp,
-                source,
-                destination: self.local,
-                contents,
-            },
-        );
-        if self.rtc.accepts(&input) {
-            let _ = self.rtc.handle_input(input);
-        }
+        receive(&mut self.rtc, self.local, data, source);
     }
 
     async fn signal(&mut self, msg: SigIn) -> anyhow::Result<()> {
@@ -336,7 +322,7 @@ impl Peer {
         {
             let frame = media::opus_frame(t.seq);
             let rtp = MediaTime::from_millis(u64::from(t.seq) * 20);
-            if write(&mut self.rtc, t.mid, Codec::Opus, now, rtp, frame) {
+            if write(&mut self.rtc, t.mid, None, Codec::Opus, now, rtp, frame) {
                 self.stats.frames_sent.fetch_add(1, Relaxed);
             }
             t.seq += 1;
@@ -352,7 +338,7 @@ impl Peer {
                     .is_none_or(|k| now.duration_since(k) >= KEYFRAME_INTERVAL);
             let frame = media::vp8_frame(t.seq, key);
             let rtp = MediaTime::from_90khz(u64::from(t.seq) * 3000);
-            if write(&mut self.rtc, t.mid, Codec::Vp8, now, rtp, frame) {
+            if write(&mut self.rtc, t.mid, None, Codec::Vp8, now, rtp, frame) {
                 self.stats.frames_sent.fetch_add(1, Relaxed);
                 if key {
                     self.keyframe_due = false;
@@ -365,7 +351,36 @@ impl Peer {
     }
 }
 
-fn write(rtc: &mut Rtc, mid: Mid, codec: Codec, now: Instant, rtp: MediaTime, f: Vec<u8>) -> bool {
+/// Hands one datagram received on `local` to `rtc` (ignored when it is not for this session).
+pub(crate) fn receive(rtc: &mut Rtc, local: SocketAddr, data: &[u8], source: SocketAddr) {
+    let Ok(contents) = DatagramRecv::try_from(data) else {
+        return;
+    };
+    let input = Input::Receive(
+        Instant::now(),
+        Receive {
+            proto: Protocol::Udp,
+            source,
+            destination: local,
+            contents,
+        },
+    );
+    if rtc.accepts(&input) {
+        let _ = rtc.handle_input(input);
+    }
+}
+
+/// Writes frame `f` on `mid` (simulcast layer `rid`, if any) with the payload type negotiated
+/// for `codec`; false when the m-line or the codec is not (yet) there.
+pub(crate) fn write(
+    rtc: &mut Rtc,
+    mid: Mid,
+    rid: Option<Rid>,
+    codec: Codec,
+    now: Instant,
+    rtp: MediaTime,
+    f: Vec<u8>,
+) -> bool {
     let Some(writer) = rtc.writer(mid) else {
         return false;
     };
@@ -375,6 +390,10 @@ fn write(rtc: &mut Rtc, mid: Mid, codec: Codec, now: Instant, rtp: MediaTime, f:
         .map(|p| p.pt())
     else {
         return false;
+    };
+    let writer = match rid {
+        Some(rid) => writer.rid(rid),
+        None => writer,
     };
     writer.write(pt, now, rtp, f).is_ok()
 }

@@ -29,7 +29,6 @@ use str0m::format::Codec;
 use str0m::media::{
     Direction, KeyframeRequestKind, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer,
 };
-use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::rtp::Ssrc;
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -37,6 +36,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
 use crate::media::{self, AUDIO_INTERVAL, KEYFRAME_INTERVAL, VIDEO_INTERVAL};
+use crate::peer::{receive, write};
 
 /// Where a video frame carries the publisher's tag and the layer index (after the probe).
 const VIDEO_TAG_AT: usize = 28;
@@ -564,21 +564,7 @@ impl Peer {
     }
 
     fn input(&mut self, data: &[u8], source: SocketAddr) {
-        let Ok(contents) = DatagramRecv::try_from(data) else {
-            return;
-        };
-        let input = Input::Receive(
-            Instant::now(),
-            Receive {
-                proto: Protocol::Udp,
-                source,
-                destination: self.local,
-                contents,
-            },
-        );
-        if self.rtc.accepts(&input) {
-            let _ = self.rtc.handle_input(input);
-        }
+        receive(&mut self.rtc, self.local, data, source);
     }
 
     async fn signal(&mut self, msg: Value) -> anyhow::Result<()> {
@@ -841,32 +827,6 @@ impl Peer {
             s.legit_plis += legit;
         }
     }
-}
-
-fn write(
-    rtc: &mut Rtc,
-    mid: Mid,
-    rid: Option<Rid>,
-    codec: Codec,
-    now: Instant,
-    rtp: MediaTime,
-    f: Vec<u8>,
-) -> bool {
-    let Some(writer) = rtc.writer(mid) else {
-        return false;
-    };
-    let Some(pt) = writer
-        .payload_params()
-        .find(|p| p.spec().codec == codec)
-        .map(|p| p.pt())
-    else {
-        return false;
-    };
-    let writer = match rid {
-        Some(rid) => writer.rid(rid),
-        None => writer,
-    };
-    writer.write(pt, now, rtp, f).is_ok()
 }
 
 #[cfg(test)]
