@@ -243,32 +243,31 @@ impl Rooms {
                     .set_target(chosen.and_then(|i| rids.get(i)).copied());
             }
         }
-        // The budget keeps 10 % headroom and an audio reserve: ask for the same.
+        // The budget keeps 10 % headroom and an audio reserve: ask for the same. Without
+        // visible simulcast video there is nothing to sustain or probe for.
         let with_headroom = |video: u64| (video + AUDIO_RESERVE_BPS * audio) * 10 / 9;
-        let target = super::BweTarget {
-            minimum: if minimum > 0 {
-                with_headroom(minimum)
-            } else {
-                0
+        let target = match (minimum, desired) {
+            (_, 0) => super::BweTarget {
+                minimum: 0,
+                desired: 0,
             },
-            desired: with_headroom(desired),
+            (0, d) => super::BweTarget {
+                minimum: 0,
+                desired: with_headroom(d),
+            },
+            (m, d) => super::BweTarget {
+                minimum: with_headroom(m),
+                desired: with_headroom(d),
+            },
         };
         if let Some(m) = self.members.get_mut(&subscriber) {
-            // A subscriber without simulcast video keeps str0m's own behaviour (no target).
-            if desired == 0 && m.bwe_target.is_none_or(|old| old.desired == 0) {
-                return;
-            }
-            let target = if desired == 0 {
-                super::BweTarget {
-                    minimum: 0,
-                    desired: 0,
+            // A subscriber that never had simulcast video keeps str0m's own behaviour.
+            let changed = match m.bwe_target {
+                None => target.desired > 0,
+                Some(old) => {
+                    differs(old.minimum, target.minimum) || differs(old.desired, target.desired)
                 }
-            } else {
-                target
             };
-            let changed = m.bwe_target.is_none_or(|old| {
-                differs(old.minimum, target.minimum) || differs(old.desired, target.desired)
-            });
             if changed {
                 m.bwe_target = Some(target);
                 self.bwe_changed.push(subscriber);
