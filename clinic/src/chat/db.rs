@@ -478,6 +478,25 @@ impl Store {
         })
     }
 
+    /// The channels of `client_id` that `staff_id` joined (F137).
+    pub(crate) async fn chat_channels_joined(
+        &self,
+        staff_id: StaffId,
+        client_id: ClientId,
+    ) -> Result<Vec<ChatChannelId>, sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query_scalar(
+                "select m.chat_channel_id from chat_channel_member m \
+                 join chat_channel ch on ch.chat_channel_id = m.chat_channel_id \
+                 where m.staff_id = $1 and ch.client_id = $2",
+            )
+            .bind(staff_id)
+            .bind(client_id)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
     /// Moves the reader's position forward to `seq` (never back).
     pub(crate) async fn mark_chat_read(
         &self,

@@ -1128,6 +1128,30 @@ impl ClientChannels<'_> {
     }
 }
 
+/// Every channel of `client` as `staff` may see it (see [`ClientChannels::entry`]).
+async fn client_channel_entries(
+    clinic: &Clinic,
+    staff: &crate::staff::Staff,
+    settings: &OrganisationSettings,
+    client: ClientId,
+) -> ApiResult<Vec<AccessEntry>> {
+    let store = clinic.store();
+    let rows = store
+        .chat_channels_of_client(staff.organisation_id, client)
+        .await?;
+    let view = ClientChannels {
+        staff,
+        settings,
+        treats: rows.iter().any(|ch| ch.practitioner_id == staff.id),
+        joined: store
+            .chat_channels_joined(staff.id, client)
+            .await?
+            .into_iter()
+            .collect(),
+    };
+    Ok(rows.into_iter().filter_map(|ch| view.entry(ch)).collect())
+}
+
 #[derive(Deserialize)]
 struct AccessListParams {
     client_id: String,
@@ -1154,24 +1178,7 @@ async fn access_list(
         .await?
         .ok_or(ApiError::NotFound("client"))?;
     let settings = clinic.organisation_settings(org).await?;
-    let rows = store.chat_channels_of_client(org, client).await?;
-    let mut joined = std::collections::HashSet::new();
-    for ch in &rows {
-        if store
-            .chat_members(ch.chat_channel_id)
-            .await?
-            .contains(&staff.id)
-        {
-            joined.insert(ch.chat_channel_id);
-        }
-    }
-    let view = ClientChannels {
-        staff,
-        settings: &settings,
-        treats: rows.iter().any(|ch| ch.practitioner_id == staff.id),
-        joined,
-    };
-    let channels: Vec<AccessEntry> = rows.into_iter().filter_map(|ch| view.entry(ch)).collect();
+    let channels = client_channel_entries(&clinic, staff, &settings, client).await?;
     Ok(Json(json!({
         "channels": channels,
         "continuous_chat": settings.continuous_chat,
@@ -1222,23 +1229,10 @@ async fn set_patient_access(
         patient_access = req.patient_access.as_str(),
         "chat between visits changed"
     );
-    let channel = store
-        .chat_channel(org, id)
+    let entry = client_channel_entries(&clinic, staff, &settings, channel.client_id)
         .await?
-        .ok_or(ApiError::NotFound("chat channel"))?;
-    let members = store.chat_members(id).await?;
-    let view = ClientChannels {
-        staff,
-        settings: &settings,
-        treats: false,
-        joined: members
-            .into_iter()
-            .filter(|m| *m == staff.id)
-            .map(|_| id)
-            .collect(),
-    };
-    let entry = view
-        .entry(channel)
+        .into_iter()
+        .find(|e| e.channel_id == id)
         .ok_or(ApiError::NotFound("chat channel"))?;
     if !entry.open_between_visits {
         clinic.chat_closed_between_visits(id);
