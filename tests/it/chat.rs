@@ -463,15 +463,16 @@ async fn an_admin_stopping_chat_between_visits_ends_the_chat_only_connection() {
 
     // F142: the organisation admin stops chat between visits for this channel.
     let admin = admin_client(&app).await;
-    let r = admin
-        .put(format!(
-            "{}/api/v1/chat/channels/{channel}/patient-access",
-            app.base
-        ))
-        .json(&json!({"patient_access": "stopped"}))
-        .send()
-        .await
-        .unwrap();
+    let set_access = |value: &'static str| {
+        admin
+            .put(format!(
+                "{}/api/v1/chat/channels/{channel}/patient-access",
+                app.base
+            ))
+            .json(&json!({ "patient_access": value }))
+            .send()
+    };
+    let r = set_access("stopped").await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     assert_eq!(patient.closed().await, Some(1008), "closed at once");
     assert_eq!(
@@ -483,15 +484,7 @@ async fn an_admin_stopping_chat_between_visits_ends_the_chat_only_connection() {
     assert_eq!(r["type"], "chat_ack", "staff still write: {r}");
 
     // Granted again: the link works again and the patient sees the staff's answer.
-    let r = admin
-        .put(format!(
-            "{}/api/v1/chat/channels/{channel}/patient-access",
-            app.base
-        ))
-        .json(&json!({"patient_access": "granted"}))
-        .send()
-        .await
-        .unwrap();
+    let r = set_access("granted").await.unwrap();
     assert_eq!(r.status(), 200);
     let r = chat(&app).await;
     assert_eq!(r.status(), 200);
