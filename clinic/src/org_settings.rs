@@ -333,7 +333,8 @@ async fn update(
             "only an organisation admin may change the organisation settings",
         ));
     }
-    let mut settings = clinic.organisation_settings(staff.organisation_id).await?;
+    let before = clinic.organisation_settings(staff.organisation_id).await?;
+    let mut settings = before.clone();
     req.apply(&mut settings);
     settings.validate()?;
     // Department texts only for this organisation's departments (another's is "not found").
@@ -363,6 +364,8 @@ async fn update(
         .upsert_organisation_settings(staff.organisation_id, &text, staff.id, clinic.now())
         .await?;
     tracing::info!(staff_id = %staff.id, "organisation settings changed");
+    crate::chat::close_chats_no_longer_open(&clinic, staff.organisation_id, &before, &settings)
+        .await?;
     Ok(Json(settings))
 }
 

@@ -424,15 +424,23 @@ async fn the_invitation_link_opens_the_chat_outside_the_window_and_nothing_else(
         .unwrap();
     assert_eq!(r.status(), 401);
 
-    // Without continuous chat the link gives no chat.
+    // The organisation switches to granting chat between visits one by one: this channel is
+    // at the default, so its chat-only connection ends at once and the link gives no chat.
+    set_settings(&app, json!({"continuous_chat_by_grant": true})).await;
+    assert_eq!(
+        patient.closed().await,
+        Some(1008),
+        "the setting applies at once"
+    );
+    assert_eq!(chat(&app).await.status(), 403);
+    // Without continuous chat the link gives no chat either.
     set_settings(
         &app,
-        json!({"continuous_chat": false, "chat_after_consultation": "delete"}),
+        json!({"continuous_chat_by_grant": false, "continuous_chat": false,
+               "chat_after_consultation": "delete"}),
     )
     .await;
     assert_eq!(chat(&app).await.status(), 403);
-    let r = send(&mut patient, &channel, "late2", "still there?").await;
-    assert_eq!(r["code"], "forbidden", "the setting applies at once: {r}");
     // Long after the appointment the link is closed.
     set_settings(
         &app,
@@ -493,5 +501,17 @@ async fn an_admin_stopping_chat_between_visits_ends_the_chat_only_connection() {
     assert_eq!(channel_of(&mut patient).await, channel);
     let h = sync(&mut patient, &channel, 0).await;
     assert_eq!(h["messages"].as_array().unwrap().len(), 2, "{h}");
+
+    // Organisation-wide changes: "by grant" keeps a granted channel open...
+    set_settings(&app, json!({"continuous_chat_by_grant": true})).await;
+    let r = send(&mut patient, &channel, "q2", "still open?").await;
+    assert_eq!(r["type"], "chat_ack", "a granted channel stays open: {r}");
+    // ...and switching continuous chat off ends the chat-only connection at once.
+    set_settings(
+        &app,
+        json!({"continuous_chat": false, "chat_after_consultation": "delete"}),
+    )
+    .await;
+    assert_eq!(patient.closed().await, Some(1008), "closed at once");
     app.stop().await;
 }

@@ -458,6 +458,25 @@ impl Store {
         })
     }
 
+    /// The channels of `organisation_id` whose patient access is `access` (ids only): the
+    /// channels an organisation-wide settings change closes between visits.
+    pub(crate) async fn chat_channel_ids_with_access(
+        &self,
+        organisation_id: OrganisationId,
+        access: &str,
+    ) -> Result<Vec<ChatChannelId>, sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query_scalar::<_, ChatChannelId>(
+                "select chat_channel_id from chat_channel \
+                 where organisation_id = $1 and patient_access = $2",
+            )
+            .bind(organisation_id)
+            .bind(access)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
     /// Every channel of `client_id` in `organisation_id`, whoever the practitioner (for the
     /// admins who manage continuous chat, F142; no message content).
     pub(crate) async fn chat_channels_of_client(

@@ -73,7 +73,7 @@ pub enum PatientAccess {
 }
 
 impl PatientAccess {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             PatientAccess::Default => "default",
             PatientAccess::Granted => "granted",
@@ -100,6 +100,30 @@ impl PatientAccess {
                 PatientAccess::Default => !settings.continuous_chat_by_grant,
             }
     }
+}
+
+/// The organisation's settings changed from `before` to `after`: end the live chat-only
+/// connections of every channel that was open between visits and no longer is (continuous chat
+/// switched off, or switched to "by grant" for the channels left at the default). Without this
+/// a patient's open chat page kept working until its next reconnect.
+pub(crate) async fn close_chats_no_longer_open(
+    clinic: &Clinic,
+    organisation_id: OrganisationId,
+    before: &OrganisationSettings,
+    after: &OrganisationSettings,
+) -> ApiResult<()> {
+    for access in [PatientAccess::Default, PatientAccess::Granted] {
+        if access.open_between_visits(before) && !access.open_between_visits(after) {
+            let ids = clinic
+                .store()
+                .chat_channel_ids_with_access(organisation_id, access.as_str())
+                .await?;
+            for id in ids {
+                clinic.chat_closed_between_visits(id);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Who is using a channel.
@@ -330,7 +354,7 @@ impl Clinic {
             .push(f);
     }
 
-    fn chat_closed_between_visits(&self, channel: ChatChannelId) {
+    pub(crate) fn chat_closed_between_visits(&self, channel: ChatChannelId) {
         let listeners = self
             .inner
             .chat_listeners
