@@ -219,7 +219,8 @@ test('simulcast: the camera goes out in layers; a throttled viewer gets a lower 
       const v = (await inboundVideo(patient)).sort((a, b) => b.framesDecoded - a.framesDecoded)[0];
       const enc = await encodingNow(staff);
       seen = { patient: v, practitioner: enc };
-      return v && enc.top > 0 && v.frameWidth >= Math.min(640, enc.top) ? v : null;
+      // Two layers encoded, so that the throttle below has a lower one to switch to.
+      return v && enc.widths.length >= 2 && v.frameWidth >= Math.min(640, enc.top) ? v : null;
     }, { what: 'the patient receives a layer at least 640 wide (or the top one encoded)', timeoutMs: 30_000, seen: () => seen }));
     console.log(`unthrottled: patient receives ${before.frameWidth} wide (practitioner encodes ${JSON.stringify(seen.practitioner)})`);
 
