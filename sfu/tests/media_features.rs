@@ -280,3 +280,66 @@ async fn keyframe_request_storm_reaches_the_publisher_throttled() {
     viewer.close().await;
     sfu.shutdown().await;
 }
+
+/// RELIABILITY A.9, the NACK part: a subscriber's NACKs naming the publisher's own SSRC never
+/// reach the publisher (str0m answers NACKs per leg, from that leg's send buffer), while its
+/// NACKs for its own down track are read and counted; another subscriber is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spoofed_nacks_naming_the_publishers_ssrc_never_reach_it() {
+    let (sfu, registry) = start_sfu().await;
+    let publisher = SfuClient::connect(&sfu, RoomId(12), ParticipantId(1)).await;
+    let attacker = SfuClient::connect(&sfu, RoomId(12), ParticipantId(2)).await;
+    let other = SfuClient::connect(&sfu, RoomId(12), ParticipantId(3)).await;
+    for c in [&attacker, &other] {
+        assert!(c.peer.wait_connected(WAIT).await);
+        assert!(c.peer.wait_packets(Kind::Video, 20, WAIT).await >= 20);
+    }
+    let target = publisher.video_ssrc.expect("the publisher's camera SSRC");
+    let name = "consultroom_sfu_nacks_total";
+    // Let a stats round (every 2 s) settle what the joins did.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let up_before = counter_with(&registry, name, "in");
+    let down_before = counter_with(&registry, name, "out");
+    let other_before = other.peer.received().packets(Kind::Video);
+
+    let spoofed = attacker
+        .peer
+        .send_nacks(500, Duration::from_millis(2), Some(target))
+        .await;
+    let own = attacker
+        .peer
+        .send_nacks(20, Duration::from_millis(10), None)
+        .await;
+    assert!(spoofed >= 500 && own >= 20, "sent {spoofed} + {own}");
+    // Stats (and so the NACK counters) come every 2 s.
+    let counted = eventually(Duration::from_secs(6), || {
+        counter_with(&registry, name, "out") - down_before >= 1.0
+    })
+    .await;
+    let up = counter_with(&registry, name, "in") - up_before;
+    let down = counter_with(&registry, name, "out") - down_before;
+    println!(
+        "{spoofed} spoofed + {own} own NACKs: counted from subscribers {down}, sent upstream {up}"
+    );
+    assert!(
+        counted,
+        "the attacker's NACKs for its own down track are read and counted ({down})"
+    );
+    assert!(
+        down <= own as f64,
+        "the spoofed NACKs were not taken for the attacker's own streams ({down} > {own})"
+    );
+    assert_eq!(up, 0.0, "no NACK went to a publisher ({up})");
+    // The other subscriber keeps receiving the publisher's video.
+    assert!(
+        other
+            .peer
+            .wait_packets(Kind::Video, other_before + 20, WAIT)
+            .await
+            >= other_before + 20
+    );
+    publisher.close().await;
+    attacker.close().await;
+    other.close().await;
+    sfu.shutdown().await;
+}

@@ -283,6 +283,49 @@ impl TestPeer {
     /// Sends `count` PLIs for the first remote video track, one every `every` (a keyframe-request
     /// storm); returns how many were handed to the peer connection (0 without remote video).
     pub async fn send_plis(&self, count: usize, every: Duration) -> usize {
+        self.send_feedback(count, every, |ssrc| {
+            Box::new(
+                rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
+                    sender_ssrc: 1,
+                    media_ssrc: ssrc,
+                },
+            )
+        })
+        .await
+    }
+
+    /// Sends `count` NACKs, one every `every`, each for 17 packets from the start of the
+    /// sequence space, naming `media_ssrc` (another participant's SSRC, for a spoofing test) or
+    /// else the SSRC of the first remote video track; returns how many were handed to the peer
+    /// connection (0 without remote video).
+    pub async fn send_nacks(
+        &self,
+        count: usize,
+        every: Duration,
+        media_ssrc: Option<u32>,
+    ) -> usize {
+        use rtc::rtcp::transport_feedbacks::transport_layer_nack::{NackPair, TransportLayerNack};
+        self.send_feedback(count, every, move |ssrc| {
+            Box::new(TransportLayerNack {
+                sender_ssrc: 1,
+                media_ssrc: media_ssrc.unwrap_or(ssrc),
+                nacks: vec![NackPair {
+                    packet_id: 1,
+                    lost_packets: 0xffff,
+                }],
+            })
+        })
+        .await
+    }
+
+    /// Writes `count` RTCP packets made by `make(remote video SSRC)` on the first remote video
+    /// track's receiver, one every `every`.
+    async fn send_feedback(
+        &self,
+        count: usize,
+        every: Duration,
+        make: impl Fn(u32) -> Box<dyn rtc::rtcp::Packet>,
+    ) -> usize {
         let remote = self
             .received
             .video_remote
@@ -294,12 +337,12 @@ impl TestPeer {
         };
         let mut sent = 0;
         for _ in 0..count {
-            let pli =
-                rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
-                    sender_ssrc: 1,
-                    media_ssrc: remote.ssrc,
-                };
-            if remote.track.write_rtcp(vec![Box::new(pli)]).await.is_err() {
+            if remote
+                .track
+                .write_rtcp(vec![make(remote.ssrc)])
+                .await
+                .is_err()
+            {
                 break;
             }
             sent += 1;

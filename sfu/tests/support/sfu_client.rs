@@ -45,6 +45,8 @@ pub enum Publish {
 pub struct SfuClient {
     pub peer: Arc<TestPeer>,
     pub id: ParticipantId,
+    /// The SSRC of the synthetic camera track (not for simulcast, which has one per layer).
+    pub video_ssrc: Option<u32>,
     publisher: Option<Publisher>,
     events: JoinHandle<()>,
     status: watch::Receiver<SfuStatus>,
@@ -144,6 +146,12 @@ impl SfuClient {
         };
         peer.accept_answer(answer.clone()).await;
         peer.add_tcp_candidates_from(&answer).await;
+        let video_ssrc = match &started {
+            Started::Default(tracks) | Started::Screen(tracks, _) => {
+                tracks.video.as_ref().map(|v| v.1)
+            }
+            Started::Simulcast(..) => None,
+        };
         let publisher = match started {
             Started::Default(tracks) => tracks.start(),
             Started::Simulcast(audio, video) => {
@@ -187,6 +195,7 @@ impl SfuClient {
         Ok(SfuClient {
             peer,
             id,
+            video_ssrc,
             publisher: Some(publisher),
             events,
             status,
