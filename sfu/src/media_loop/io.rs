@@ -18,11 +18,16 @@ use crate::routing::stun_local_ufrag;
 use crate::tcp::TcpEvent;
 
 impl MediaLoop {
-    pub(super) fn handle_recv(&mut self, res: std::io::Result<(usize, SocketAddr)>, buf: &[u8]) {
+    /// One UDP read: a datagram with its source and arrival time, or the read's error.
+    pub(super) fn handle_recv(
+        &mut self,
+        res: std::io::Result<(usize, SocketAddr, Instant)>,
+        buf: &[u8],
+    ) {
         match res {
-            Ok((n, source)) => match buf.get(..n) {
+            Ok((n, source, arrived)) => match buf.get(..n) {
                 Some(data) if n <= MAX_DATAGRAM => {
-                    self.handle_datagram(data, source, Protocol::Udp)
+                    self.handle_datagram(data, source, Protocol::Udp, arrived)
                 }
                 _ => self.metrics.dropped(DropReason::Oversize),
             },
@@ -32,9 +37,16 @@ impl MediaLoop {
     }
 
     /// Routes one datagram (UDP, or a de-framed TCP packet) to its participant's `Rtc` (see
-    /// `routing` for the rules; a TCP connection is bound to one participant).
-    fn handle_datagram(&mut self, data: &[u8], source: SocketAddr, proto: Protocol) {
-        let now = Instant::now();
+    /// `routing` for the rules; a TCP connection is bound to one participant). `arrived` is
+    /// when it reached the socket: what str0m stamps it with (and so what goes into the
+    /// congestion feedback to the sender).
+    fn handle_datagram(
+        &mut self,
+        data: &[u8],
+        source: SocketAddr,
+        proto: Protocol,
+        arrived: Instant,
+    ) {
         let Ok(contents) = DatagramRecv::try_from(data) else {
             self.metrics.dropped(DropReason::Garbage);
             return;
@@ -48,7 +60,7 @@ impl MediaLoop {
             _ => addrs::local_for(&self.candidates, self.local_addr, source),
         };
         let input = Input::Receive(
-            now,
+            arrived,
             Receive {
                 proto,
                 source,
@@ -101,7 +113,7 @@ impl MediaLoop {
             TcpEvent::Packet(remote, packet) => {
                 // Packets still queued from a connection closed meanwhile are ignored.
                 if self.tcp.is_open(&remote) {
-                    self.handle_datagram(&packet, remote, Protocol::Tcp);
+                    self.handle_datagram(&packet, remote, Protocol::Tcp, Instant::now());
                 }
             }
             TcpEvent::Closed(remote) => {

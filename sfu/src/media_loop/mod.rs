@@ -40,6 +40,7 @@ use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
 mod commands;
 mod io;
 mod output;
+mod recv_time;
 pub(crate) mod spawn;
 
 pub(crate) use commands::build_rtc;
@@ -146,6 +147,8 @@ enum Removal {
 pub(crate) struct MediaLoop {
     index: usize,
     socket: UdpSocket,
+    /// Reads datagrams with their kernel arrival time (see `recv_time`).
+    recv: recv_time::TimedRecv,
     local_addr: SocketAddr,
     candidates: Vec<SocketAddr>,
     crypto: Arc<CryptoProvider>,
@@ -191,7 +194,7 @@ struct Gauges {
 
 enum Wake {
     Command(Option<Command>),
-    Datagram(std::io::Result<(usize, SocketAddr)>),
+    Readable(std::io::Result<()>),
     Accept(std::io::Result<(TcpStream, SocketAddr)>),
     Tcp(Option<TcpEvent>),
     Timer,
@@ -234,6 +237,7 @@ impl MediaLoop {
         Ok(MediaLoop {
             index,
             socket,
+            recv: recv_time::TimedRecv::new(),
             local_addr: sockets.udp_addr,
             candidates: sockets.candidates,
             crypto,
@@ -271,7 +275,7 @@ impl MediaLoop {
             // Unbiased: neither a burst of commands nor a flood of datagrams starves the other.
             let wake = tokio::select! {
                 cmd = self.commands.recv() => Wake::Command(cmd),
-                res = self.socket.recv_from(&mut buf) => Wake::Datagram(res),
+                res = self.socket.readable() => Wake::Readable(res),
                 res = accept(&self.tcp_listener) => Wake::Accept(res),
                 ev = self.tcp_events.recv() => Wake::Tcp(ev),
                 _ = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
@@ -284,15 +288,15 @@ impl MediaLoop {
                     break;
                 }
                 Wake::Command(Some(cmd)) => self.handle_command(cmd),
-                Wake::Datagram(res) => {
-                    self.handle_recv(res, &buf);
-                    for _ in 1..RECV_BATCH {
-                        match self.socket.try_recv_from(&mut buf) {
+                Wake::Readable(Ok(())) => {
+                    for _ in 0..RECV_BATCH {
+                        match self.recv.try_recv(&self.socket, &mut buf) {
                             Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                             res => self.handle_recv(res, &buf),
                         }
                     }
                 }
+                Wake::Readable(Err(e)) => tracing::debug!(error = %e, "udp readiness failed"),
                 Wake::Accept(Ok((stream, remote))) => {
                     self.tcp.accept(stream, remote);
                     self.update_gauges();

@@ -59,6 +59,7 @@ pub(crate) fn bind(
 ) -> Result<LoopSockets, SfuError> {
     let udp = std::net::UdpSocket::bind(loop_addr(config.bind, index)?)?;
     udp.set_nonblocking(true)?;
+    super::recv_time::enable(&udp);
     let udp_addr = udp.local_addr()?;
     let candidates = addrs::candidate_addrs(config, udp_addr, addrs::interface_ips);
     if candidates.is_empty() {
