@@ -18,6 +18,7 @@ use anyhow::{Context, anyhow};
 use consultroom_sfu::{ParticipantId, RoomId, Sfu, SfuConfig, SfuEvent};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -198,6 +199,21 @@ pub async fn query_metrics(control: SocketAddr) -> anyhow::Result<(f64, f64)> {
     ))
 }
 
+/// Opens a control connection and joins participant `id` to `room` on it (the host keeps the
+/// seat while the connection is open).
+pub(crate) async fn join(
+    control: SocketAddr,
+    room: u64,
+    id: u64,
+) -> anyhow::Result<(OwnedReadHalf, OwnedWriteHalf)> {
+    let stream = TcpStream::connect(control).await?;
+    let (read, mut write) = stream.into_split();
+    write
+        .write_all(format!("{}\n", json!({"t":"join","room":room,"participant":id})).as_bytes())
+        .await?;
+    Ok((read, write))
+}
+
 /// Joins one synthetic participant to `room` through the control channel and runs its peer
 /// until `until`. Returns when the peer ends (the connection close makes the host leave).
 pub async fn participant(
@@ -208,11 +224,7 @@ pub async fn participant(
     stats: Arc<Stats>,
     until: Instant,
 ) -> anyhow::Result<()> {
-    let stream = TcpStream::connect(control).await?;
-    let (read, mut write) = stream.into_split();
-    write
-        .write_all(format!("{}\n", json!({"t":"join","room":room,"participant":id})).as_bytes())
-        .await?;
+    let (read, mut write) = join(control, room, id).await?;
     let (in_tx, in_rx) = mpsc::channel(16);
     let (out_tx, mut out_rx) = mpsc::channel(16);
     let spec = PeerSpec {

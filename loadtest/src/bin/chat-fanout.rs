@@ -14,15 +14,16 @@
 
 mod common;
 
-use common::{percentile, replace_section, rss_kib, start_server};
+use common::{
+    Staff, TempDir, Ws, cores, cpu_model, p50_p99, publish, resolve_invitation, rss_kib,
+    seed_practitioners, send_json, start_server, today, ws_connect,
+};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use consultroom_clinic::Store;
-use consultroom_clinic::staff::{NewStaff, Role};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -57,32 +58,6 @@ fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
     Ok(ticks / 100.0)
 }
 
-async fn seed(data_dir: &std::path::Path, practitioners: usize) -> anyhow::Result<Vec<String>> {
-    let url = format!("sqlite://{}", data_dir.join("consultroom.db").display());
-    let store = Store::connect(&url).await?;
-    store.migrate().await?;
-    let now = chrono::Utc::now();
-    let org = store.insert_organisation("Chat Clinic", now).await?;
-    let hash = consultroom_clinic::auth::hash_password(PASSWORD)?;
-    let mut emails = Vec::new();
-    for i in 0..practitioners {
-        let email = format!("doc{i}@chat.test");
-        let name = format!("Dr. {i}");
-        let new = NewStaff {
-            organisation_id: org,
-            department_id: None,
-            name: &name,
-            email: &email,
-            role: Role::Practitioner,
-            password_hash: &hash,
-        };
-        store.insert_staff(&new, now).await?;
-        emails.push(email);
-    }
-    store.close().await;
-    Ok(emails)
-}
-
 /// What one connection saw.
 #[derive(Default)]
 struct ConnResult {
@@ -98,23 +73,14 @@ struct ConnResult {
     errors: usize,
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// Joins with `token`, opens `channel_id` and waits for the history.
 async fn connect(ws_url: &str, token: &str, channel_id: &str) -> anyhow::Result<Ws> {
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(ws_url, None, true).await?;
-    ws.send(Message::Text(
-        json!({"id":"j","type":"join","token":token})
-            .to_string()
-            .into(),
-    ))
-    .await?;
-    ws.send(Message::Text(
-        json!({"id":"s","type":"chat_sync","channel_id":channel_id,"after_seq":0})
-            .to_string()
-            .into(),
-    ))
+    let mut ws = ws_connect(ws_url).await?;
+    send_json(&mut ws, &json!({"id":"j","type":"join","token":token})).await?;
+    send_json(
+        &mut ws,
+        &json!({"id":"s","type":"chat_sync","channel_id":channel_id,"after_seq":0}),
+    )
     .await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -164,7 +130,7 @@ async fn run_conn(
                 let cid = format!("{conn}-{}", r.sent);
                 let frame = json!({"id":cid,"type":"chat_send","channel_id":channel_id,
                                    "client_msg_id":cid,"text":format!("t={micros}")});
-                if ws.send(Message::Text(frame.to_string().into())).await.is_err() {
+                if send_json(&mut ws, &frame).await.is_err() {
                     r.errors += 1;
                     break;
                 }
@@ -209,15 +175,20 @@ async fn main() -> anyhow::Result<()> {
         "--clients must be a multiple of --channels, at least two per channel"
     );
     anyhow::ensure!((1..=600).contains(&args.seconds), "--seconds 1..=600");
-    let dir = std::env::temp_dir().join(format!("cr-chat-fanout-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let result = run(&args, &dir).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let dir = TempDir::new("cr-chat-fanout")?;
+    run(&args, &dir.0).await
 }
 
 async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
-    let emails = seed(dir, args.channels).await?;
+    let emails = seed_practitioners(
+        dir,
+        "Chat Clinic",
+        None,
+        "chat.test",
+        PASSWORD,
+        args.channels,
+    )
+    .await?;
     let server = start_server(&args.server_bin, dir, &["--media-loops", "1"])?;
     let pid = server.child.id();
     let per = args.clients / args.channels;
@@ -228,66 +199,25 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     // and the practitioner's other `per - 1` tabs, each opening the channel.
     let mut conns: Vec<(usize, String, Ws)> = Vec::new();
     for (i, email) in emails.iter().enumerate() {
-        let c = reqwest::Client::builder().cookie_store(true).build()?;
-        let r = c
-            .post(format!("{}/api/v1/auth/login", server.base))
-            .json(&json!({"email": email, "password": PASSWORD}))
-            .send()
-            .await?;
-        anyhow::ensure!(r.status() == 200, "login failed: {}", r.status());
-        let client: Value = c
-            .post(format!("{}/api/v1/clients", server.base))
-            .json(&json!({"name": format!("Patient {i}")}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let appt: Value = c
-            .post(format!("{}/api/v1/appointments", server.base))
-            .json(&json!({"client_id": client["client"]["id"], "starts_at": starts, "duration_minutes": 15}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let url = appt["invitation_url"].as_str().context("invitation_url")?;
-        let invitation = url.split_once('#').context("token")?.1.to_owned();
-        let list: Value = c
-            .get(format!("{}/api/v1/chat/channels", server.base))
-            .send()
-            .await?
-            .json()
-            .await?;
+        let c = Staff::login(&server.base, email, PASSWORD).await?;
+        let invitation = c.book(&format!("Patient {i}"), &starts).await?;
+        let list = c.get_json("/api/v1/chat/channels").await?;
         let channel_id = list["channels"][0]["channel_id"]
             .as_str()
             .context("the appointment's channel")?
             .to_owned();
-        let resolved: Value = http
-            .post(format!("{}/api/v1/invitations/resolve", server.base))
-            .json(&json!({"token": invitation}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let patient_token = resolved["signalling_token"]
-            .as_str()
-            .context("signalling_token")?;
+        let patient_token = resolve_invitation(&http, &server.base, &invitation).await?;
         conns.push((
             i,
             channel_id.clone(),
-            connect(&server.ws, patient_token, &channel_id).await?,
+            connect(&server.ws, &patient_token, &channel_id).await?,
         ));
         for _ in 1..per {
-            let t: Value = c
-                .post(format!("{}/api/v1/signalling/token", server.base))
-                .send()
-                .await?
-                .json()
-                .await?;
-            let token = t["token"].as_str().context("token")?;
+            let token = c.signalling_token().await?;
             conns.push((
                 i,
                 channel_id.clone(),
-                connect(&server.ws, token, &channel_id).await?,
+                connect(&server.ws, &token, &channel_id).await?,
             ));
         }
     }
@@ -355,18 +285,9 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
         .iter()
         .flat_map(|r| r.latencies.iter().copied())
         .collect();
-    lat.sort_by(|a, b| a.total_cmp(b));
-    let p50 = percentile(&lat, 0.50);
-    let p99 = percentile(&lat, 0.99);
+    let (p50, p99) = p50_p99(&mut lat);
     let max = lat.last().copied().unwrap_or(f64::NAN);
-    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_default();
+    let cpu_model = cpu_model();
     let verdict = if lost == 0 && duplicated == 0 && acked == sent {
         "every message was acknowledged and delivered exactly once"
     } else {
@@ -397,7 +318,7 @@ load generator's).\n\n\
 | server RSS before / after | {before:.1} / {after:.1} MiB |\n\n\
 Result: {verdict}. Machine: {cores} CPUs ({cpu_model}), shared with the load generator (and other \
 work on the machine).\n",
-        date = chrono::Utc::now().format("%Y-%m-%d"),
+        date = today(),
         bin = args.server_bin,
         k = args.channels,
         staff = per - 1,
@@ -406,16 +327,9 @@ work on the machine).\n",
         cpu_pct = cpu / wall * 100.0,
         before = rss_before as f64 / 1024.0,
         after = rss_after as f64 / 1024.0,
-        cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0),
+        cores = cores(),
     );
-    println!("{report}");
-    if let Some(path) = &args.out {
-        let existing = std::fs::read_to_string(path).unwrap_or_default();
-        let updated = replace_section(&existing, "## Chat fan-out", &report);
-        std::fs::write(path, updated)?;
-    }
+    publish(&report, args.out.as_deref(), "## Chat fan-out")?;
     drop(server);
     if lost > 0 || duplicated > 0 {
         bail!("{lost} lost, {duplicated} duplicated");

@@ -13,7 +13,10 @@
 
 mod common;
 
-use common::{replace_section, rss_kib, start_server};
+use common::{
+    Staff, TempDir, Ws, cores, cpu_model, publish, resolve_invitation, rss_kib, send_json,
+    start_server, today,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -22,7 +25,7 @@ use anyhow::Context;
 use clap::Parser;
 use consultroom_clinic::Store;
 use consultroom_clinic::staff::{NewStaff, Role};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
@@ -42,9 +45,6 @@ struct Args {
     out: Option<String>,
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 async fn ws_join(base: &str, token: &str) -> anyhow::Result<Ws> {
     let url = format!("ws://{}/ws", base.trim_start_matches("http://"));
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
@@ -57,7 +57,7 @@ async fn ws_join(base: &str, token: &str) -> anyhow::Result<Ws> {
 async fn request(ws: &mut Ws, mut msg: Value) -> anyhow::Result<Value> {
     let id = uuid_like();
     msg["id"] = json!(id);
-    ws.send(Message::Text(msg.to_string().into())).await?;
+    send_json(ws, &msg).await?;
     wait(ws, |v| v["reply_to"] == id.as_str()).await
 }
 
@@ -138,11 +138,8 @@ async fn upload(base: &str, path: &str, size: u64) -> anyhow::Result<String> {
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let args = Args::parse();
-    let dir = std::env::temp_dir().join(format!("cr-filebench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let result = run(&args, &dir).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let dir = TempDir::new("cr-filebench")?;
+    run(&args, &dir.0).await
 }
 
 async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
@@ -162,45 +159,13 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     let pid = server.child.id();
     let base = server.base.clone();
 
-    let staff = reqwest::Client::builder().cookie_store(true).build()?;
-    let r = staff
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await?;
-    anyhow::ensure!(r.status() == 200, "login failed: {}", r.status());
-    let client: Value = staff
-        .post(format!("{base}/api/v1/clients"))
-        .json(&json!({"name": "Bench Patient"}))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let staff = Staff::login(&base, &email, PASSWORD).await?;
     let starts = (chrono::Utc::now() + chrono::Duration::minutes(5)).to_rfc3339();
-    let appt: Value = staff
-        .post(format!("{base}/api/v1/appointments"))
-        .json(&json!({"client_id": client["client"]["id"], "starts_at": starts, "duration_minutes": 15}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let invitation = appt["invitation_url"].as_str().context("invitation_url")?;
-    let invitation = invitation.split_once('#').context("token")?.1;
-    let t: Value = staff
-        .post(format!("{base}/api/v1/signalling/token"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let mut doc = ws_join(&base, t["token"].as_str().context("token")?).await?;
-    let r: Value = reqwest::Client::new()
-        .post(format!("{base}/api/v1/invitations/resolve"))
-        .json(&json!({"token": invitation}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let mut patient = ws_join(&base, r["signalling_token"].as_str().context("token")?).await?;
+    let invitation = staff.book("Bench Patient", &starts).await?;
+    let token = staff.signalling_token().await?;
+    let mut doc = ws_join(&base, &token).await?;
+    let token = resolve_invitation(&reqwest::Client::new(), &base, &invitation).await?;
+    let mut patient = ws_join(&base, &token).await?;
     let arrived = wait(&mut doc, |v| v["type"] == "waiting_arrived").await?;
     let pid_patient = arrived["entry"]["participant_id"].clone();
     let ok = request(
@@ -273,14 +238,7 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
 
     let mb = size as f64 / 1e6;
     let mib = |k: u64| k as f64 / 1024.0;
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_default();
+    let cpu = cpu_model();
     let report = format!(
         "## Consultation file upload\n\n\
 Measured {date} with `cargo run --release -p consultroom-loadtest --bin file-upload -- --server-bin {bin}` \
@@ -298,7 +256,7 @@ then the consultation ends and the file is deleted. The server's RSS is sampled 
 | server RSS after the upload | {a:.1} MiB |\n\
 | consultation end → directory gone (checked by the client) | {del:.0} ms |\n\n\
 Machine: {cores} CPUs ({cpu}), the load generator on the same machine. {build}\n\n",
-        date = chrono::Utc::now().format("%Y-%m-%d"),
+        date = today(),
         bin = args.server_bin,
         tmp = std::env::temp_dir().display(),
         up = up.as_secs_f64(),
@@ -311,9 +269,7 @@ Machine: {cores} CPUs ({cpu}), the load generator on the same machine. {build}\n
         pd = mib(peak_download),
         a = mib(rss_after_upload),
         del = deleted_in.as_secs_f64() * 1000.0,
-        cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0),
+        cores = cores(),
         build = if args.server_bin.contains("debug") {
             "**Debug build** of the server (no release build was available in the time): \
              throughput is a lower bound; the memory figures are what matters here."
@@ -321,12 +277,7 @@ Machine: {cores} CPUs ({cpu}), the load generator on the same machine. {build}\n
             ""
         },
     );
-    println!("{report}");
-    if let Some(path) = &args.out {
-        let existing = std::fs::read_to_string(path).unwrap_or_default();
-        let updated = replace_section(&existing, "## Consultation file upload", &report);
-        std::fs::write(path, updated)?;
-    }
+    publish(&report, args.out.as_deref(), "## Consultation file upload")?;
     drop(server);
     Ok(())
 }

@@ -14,15 +14,16 @@
 
 mod common;
 
-use common::{percentile, replace_section, rss_kib, start_server};
+use common::{
+    Staff, TempDir, Ws, cores, cpu_model, p50_p99, publish, resolve_invitation, rss_kib,
+    seed_practitioners, send_json, start_server, today, ws_connect,
+};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use consultroom_clinic::Store;
-use consultroom_clinic::staff::{NewStaff, Role};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -48,20 +49,14 @@ struct Args {
 
 /// A connected signalling client whose frames arrive on a channel, stamped on receipt.
 struct Client {
-    tx: futures_util::stream::SplitSink<
-        tokio_tungstenite::WebSocketStream<
-            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-        >,
-        Message,
-    >,
+    tx: futures_util::stream::SplitSink<Ws, Message>,
     rx: mpsc::UnboundedReceiver<(Instant, Value)>,
     participant_id: String,
 }
 
 impl Client {
     async fn join(ws: &str, token: &str) -> anyhow::Result<Client> {
-        let (stream, _) = tokio_tungstenite::connect_async_with_config(ws, None, true).await?;
-        let (mut tx, mut read) = stream.split();
+        let (mut tx, mut read) = ws_connect(ws).await?.split();
         let (ftx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(Ok(m)) = read.next().await {
@@ -72,10 +67,7 @@ impl Client {
                 }
             }
         });
-        tx.send(Message::Text(
-            json!({"type":"join","token":token}).to_string().into(),
-        ))
-        .await?;
+        send_json(&mut tx, &json!({"type":"join","token":token})).await?;
         let mut c = Client {
             tx,
             rx,
@@ -95,8 +87,7 @@ impl Client {
     }
 
     async fn send(&mut self, v: Value) -> anyhow::Result<()> {
-        self.tx.send(Message::Text(v.to_string().into())).await?;
-        Ok(())
+        send_json(&mut self.tx, &v).await
     }
 
     async fn wait(&mut self, pred: impl Fn(&Value) -> bool) -> anyhow::Result<(Instant, Value)> {
@@ -117,47 +108,25 @@ impl Client {
     }
 }
 
-async fn seed(data_dir: &std::path::Path, practitioners: usize) -> anyhow::Result<Vec<String>> {
-    let url = format!("sqlite://{}", data_dir.join("consultroom.db").display());
-    let store = Store::connect(&url).await?;
-    store.migrate().await?;
-    let now = chrono::Utc::now();
-    let org = store.insert_organisation("Fan-out Clinic", now).await?;
-    let dept = store.insert_department(org, "General", now).await?;
-    let hash = consultroom_clinic::auth::hash_password(PASSWORD)?;
-    let mut emails = Vec::new();
-    for i in 0..practitioners {
-        let email = format!("doc{i}@fanout.test");
-        let name = format!("Dr. {i}");
-        let new = NewStaff {
-            organisation_id: org,
-            department_id: Some(dept),
-            name: &name,
-            email: &email,
-            role: Role::Practitioner,
-            password_hash: &hash,
-        };
-        store.insert_staff(&new, now).await?;
-        emails.push(email);
-    }
-    store.close().await;
-    Ok(emails)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let args = Args::parse();
     anyhow::ensure!(args.practitioners > 0 && args.patients >= args.practitioners);
-    let dir = std::env::temp_dir().join(format!("cr-fanout-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let result = run(&args, &dir).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let dir = TempDir::new("cr-fanout")?;
+    run(&args, &dir.0).await
 }
 
 async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
-    let emails = seed(dir, args.practitioners).await?;
+    let emails = seed_practitioners(
+        dir,
+        "Fan-out Clinic",
+        Some("General"),
+        "fanout.test",
+        PASSWORD,
+        args.practitioners,
+    )
+    .await?;
     let server = start_server(&args.server_bin, dir, &[])?;
     let pid = server.child.id();
     let http = reqwest::Client::new();
@@ -169,42 +138,16 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     let mut staff = Vec::new();
     let mut invitations: Vec<(usize, String)> = Vec::new();
     for (i, email) in emails.iter().enumerate() {
-        let c = reqwest::Client::builder().cookie_store(true).build()?;
-        let r = c
-            .post(format!("{}/api/v1/auth/login", server.base))
-            .json(&json!({"email": email, "password": PASSWORD}))
-            .send()
-            .await?;
-        anyhow::ensure!(r.status() == 200, "login failed: {}", r.status());
+        let c = Staff::login(&server.base, email, PASSWORD).await?;
         for j in 0..per {
-            let client: Value = c
-                .post(format!("{}/api/v1/clients", server.base))
-                .json(&json!({"name": format!("Patient {i}-{j}")}))
-                .send()
-                .await?
-                .json()
-                .await?;
-            let appt: Value = c
-                .post(format!("{}/api/v1/appointments", server.base))
-                .json(&json!({"client_id": client["client"]["id"], "starts_at": starts, "duration_minutes": 15}))
-                .send()
-                .await?
-                .json()
-                .await?;
-            let url = appt["invitation_url"].as_str().context("invitation_url")?;
-            let token = url.split_once('#').context("token")?.1.to_owned();
+            let token = c.book(&format!("Patient {i}-{j}"), &starts).await?;
             invitations.push((i, token));
         }
         // Two tabs per practitioner, as in a real practice (desk and laptop).
         let mut tabs = Vec::new();
         for _ in 0..2 {
-            let t: Value = c
-                .post(format!("{}/api/v1/signalling/token", server.base))
-                .send()
-                .await?
-                .json()
-                .await?;
-            let mut ws = Client::join(&server.ws, t["token"].as_str().context("token")?).await?;
+            let token = c.signalling_token().await?;
+            let mut ws = Client::join(&server.ws, &token).await?;
             ws.wait(|v| v["type"] == "waiting_snapshot").await?;
             tabs.push(ws);
         }
@@ -215,15 +158,8 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     // Patients join their practitioners' waiting rooms.
     let mut patients: Vec<(usize, Client)> = Vec::new();
     for (i, token) in &invitations {
-        let r: Value = http
-            .post(format!("{}/api/v1/invitations/resolve", server.base))
-            .json(&json!({"token": token}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let t = r["signalling_token"].as_str().context("signalling_token")?;
-        patients.push((*i, Client::join(&server.ws, t).await?));
+        let t = resolve_invitation(&http, &server.base, token).await?;
+        patients.push((*i, Client::join(&server.ws, &t).await?));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_waiting = rss_kib(pid)?;
@@ -287,18 +223,9 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
             p.drain();
         }
     }
-    latencies.sort_by(|a, b| a.total_cmp(b));
-    let p50 = percentile(&latencies, 0.50);
-    let p99 = percentile(&latencies, 0.99);
+    let (p50, p99) = p50_p99(&mut latencies);
     let per_patient_kib = (rss_waiting.saturating_sub(rss_before)) as f64 / patients.len() as f64;
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_default();
+    let cpu = cpu_model();
     let report = format!(
         "## Waiting-room fan-out\n\n\
 Measured {date} with `cargo run --release -p consultroom-loadtest --bin waiting-fanout -- \
@@ -316,7 +243,7 @@ other tab's `waiting_left`, and a `queue_status` for every patient still in that
 | server RSS with {patients} patients waiting too | {after:.1} MiB |\n\
 | server memory per waiting patient | {per_patient_kib:.1} KiB |\n\n\
 Machine: {cores} CPUs ({cpu}), the load generator on the same machine.\n",
-        date = chrono::Utc::now().format("%Y-%m-%d"),
+        date = today(),
         bin = args.server_bin,
         patients = patients.len(),
         pracs = args.practitioners,
@@ -324,16 +251,9 @@ Machine: {cores} CPUs ({cpu}), the load generator on the same machine.\n",
         n = latencies.len(),
         before = rss_before as f64 / 1024.0,
         after = rss_waiting as f64 / 1024.0,
-        cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0),
+        cores = cores(),
     );
-    println!("{report}");
-    if let Some(path) = &args.out {
-        let existing = std::fs::read_to_string(path).unwrap_or_default();
-        let updated = replace_section(&existing, "## Waiting-room fan-out", &report);
-        std::fs::write(path, updated)?;
-    }
+    publish(&report, args.out.as_deref(), "## Waiting-room fan-out")?;
     drop(server);
     Ok(())
 }

@@ -1,6 +1,7 @@
-//! The str0m client peer of `loadtest faults`: the same client as `crate::peer` (full ICE, DTLS,
-//! Opus 20 ms + VP8 30 fps frames from `crate::media` carrying the latency/loss probe), with
-//! the hooks the fault scenarios need, all on 127.0.0.1 and bounded by `until`:
+//! The str0m client peer of `loadtest faults`: the client of `crate::peer` (its [`Session`] and
+//! [`drive`] loop: full ICE, DTLS, Opus 20 ms + VP8 30 fps frames from `crate::media` carrying
+//! the latency/loss probe), with the [`Hooks`] the fault scenarios need, all on 127.0.0.1 and
+//! bounded by `until`:
 //!
 //! - **freeze** (`Shared::frozen`): the peer stops all processing and sending (no STUN, no
 //!   RTCP, no media, no signalling), as a process stopped with SIGSTOP; its UDP socket is still
@@ -22,21 +23,20 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use serde_json::{Value, json};
-use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{
     Direction, KeyframeRequestKind, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer,
 };
 use str0m::rtp::Ssrc;
-use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
+use str0m::{Event, Output};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
-use crate::media::{self, AUDIO_INTERVAL, KEYFRAME_INTERVAL, VIDEO_INTERVAL};
-use crate::peer::{receive, write};
+use crate::media::{self, VIDEO_INTERVAL};
+use crate::peer::{Hooks, Session, Turn, add_send_media, advance_seq, drive, write};
+use crate::sfu_host;
 
 /// Where a video frame carries the publisher's tag and the layer index (after the probe).
 const VIDEO_TAG_AT: usize = 28;
@@ -213,12 +213,6 @@ fn parse_offer(sdp: &str) -> Vec<(String, MLine)> {
     out
 }
 
-struct SendTrack {
-    mid: Mid,
-    seq: u32,
-    next: Instant,
-}
-
 /// The in-process netem stand-in (see the `IMPAIR_*` constants).
 struct Impairment {
     rng: u64,
@@ -267,25 +261,17 @@ impl Impairment {
 }
 
 struct Peer {
-    rtc: Rtc,
-    socket: UdpSocket,
-    local: SocketAddr,
+    session: Session,
     opts: Opts,
     shared: Arc<Shared>,
     out: mpsc::Sender<Value>,
-    pending: Option<SdpPendingOffer>,
     /// Received m-lines: publisher, video, last probe seq.
     recv: HashMap<Mid, (u64, bool, Option<u32>)>,
-    audio: Option<SendTrack>,
-    video: Option<SendTrack>,
     spoof_mid: Option<Mid>,
     spoof_seq: u32,
     spoof_next: Instant,
     spoof_applied: bool,
     next_pli: Instant,
-    connected: bool,
-    keyframe_due: bool,
-    last_key: Option<Instant>,
     impair: Impairment,
 }
 
@@ -314,11 +300,7 @@ async fn run(
     shared: Arc<Shared>,
     until: Instant,
 ) -> anyhow::Result<()> {
-    let stream = TcpStream::connect(control).await?;
-    let (read, mut write) = stream.into_split();
-    write
-        .write_all(format!("{}\n", json!({"t":"join","room":room,"participant":id})).as_bytes())
-        .await?;
+    let (read, mut write) = sfu_host::join(control, room, id).await?;
     let (in_tx, mut in_rx) = mpsc::channel::<Value>(16);
     let (out_tx, mut out_rx) = mpsc::channel::<Value>(16);
     let reader = tokio::spawn(async move {
@@ -342,48 +324,122 @@ async fn run(
         write
     });
 
-    let socket = UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
-    let local = socket.local_addr()?;
+    let session = Session::bind(std::net::Ipv4Addr::LOCALHOST.into()).await?;
     let now = Instant::now();
-    let mut rtc = RtcConfig::new()
-        .clear_codecs()
-        .enable_opus(true, false)
-        .enable_vp8(true)
-        .build(now);
-    rtc.add_local_candidate(Candidate::host(local, "udp").context("host candidate")?);
     let mut peer = Peer {
-        rtc,
-        socket,
-        local,
+        session,
         opts,
         shared,
         out: out_tx,
-        pending: None,
         recv: HashMap::new(),
-        audio: None,
-        video: None,
         spoof_mid: None,
         spoof_seq: 0,
         spoof_next: now,
         spoof_applied: false,
         next_pli: now,
-        connected: false,
-        keyframe_due: true,
-        last_key: None,
         impair: Impairment::new(now),
     };
     peer.first_offer().await?;
-    let result = peer.drive(&mut in_rx, until).await;
-    peer.rtc.disconnect();
+    let result = drive(&mut peer, &mut in_rx, until).await;
+    peer.session.rtc.disconnect();
     reader.abort();
     drop(peer);
     let _ = writer.await;
     result
 }
 
+impl Hooks for Peer {
+    type Sig = Value;
+
+    fn session(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    async fn turn(&mut self, now: Instant, until: Instant) -> anyhow::Result<Turn> {
+        if self.shared.frozen.load(Relaxed) {
+            self.frozen(until).await?;
+            return Ok(Turn::Again);
+        }
+        if self.shared.close.load(Relaxed) {
+            let Session { rtc, socket, .. } = &mut self.session;
+            rtc.close()?;
+            // Bounded: a closing `Rtc` has a few datagrams (BYE, close_notify) left.
+            for _ in 0..64 {
+                match rtc.poll_output() {
+                    Ok(Output::Transmit(t)) => {
+                        let _ = socket.try_send_to(&t.contents, t.destination);
+                    }
+                    Ok(Output::Event(_)) => {}
+                    Ok(Output::Timeout(_)) | Err(_) => break,
+                }
+            }
+            return Ok(Turn::Stop);
+        }
+        self.release_delayed(now);
+        self.send_media(now);
+        self.spoof(now);
+        Ok(Turn::Run)
+    }
+
+    fn wake(&self, now: Instant, wake: Instant) -> Instant {
+        let mut wake = wake.min(now + Duration::from_millis(100));
+        if let Some((due, ..)) = self.impair.line.front() {
+            wake = wake.min(*due);
+        }
+        if self.spoof_applied {
+            wake = wake.min(self.spoof_next).min(self.next_pli);
+        }
+        wake
+    }
+
+    async fn event(&mut self, e: Event) -> anyhow::Result<()> {
+        match e {
+            Event::Connected => self.shared.state().connected = true,
+            Event::MediaAdded(m) if !m.direction.is_sending() => {
+                self.recv
+                    .entry(m.mid)
+                    .or_insert((0, m.kind == MediaKind::Video, None));
+            }
+            Event::MediaData(d) => self.media_data(d),
+            Event::KeyframeRequest(_) => self.shared.state().keyframe_requests += 1,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn signal(&mut self, msg: Value) -> anyhow::Result<()> {
+        let sdp = msg["sdp"].as_str().unwrap_or_default();
+        match msg["t"].as_str() {
+            Some("offer") => {
+                self.learn_offer(sdp);
+                let answer = self.session.accept_offer(sdp)?;
+                self.out.send(json!({"t": "answer", "sdp": answer})).await?;
+            }
+            Some("answer") => {
+                self.session.accept_answer(sdp)?;
+                self.record_own_ssrcs();
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// One datagram from the socket: counted, then impaired or handed to str0m.
+    fn arrived(&mut self, data: &[u8], source: SocketAddr) {
+        self.count_rx(data.len());
+        if self.shared.impaired.load(Relaxed) {
+            let shared = self.shared.clone();
+            let mut state = shared.state();
+            self.impair.admit(data, source, Instant::now(), &mut state);
+        } else {
+            self.session.input(data, source);
+        }
+    }
+}
+
 impl Peer {
     async fn first_offer(&mut self) -> anyhow::Result<()> {
-        let mut api = self.rtc.sdp_api();
+        let mut api = self.session.rtc.sdp_api();
         let mut mids = None;
         let mut spoof = None;
         match self.opts.publish {
@@ -396,21 +452,7 @@ impl Peer {
                     }
                     s
                 });
-                let a = api.add_media(
-                    MediaKind::Audio,
-                    Direction::SendOnly,
-                    Some("lt".into()),
-                    None,
-                    None,
-                );
-                let v = api.add_media(
-                    MediaKind::Video,
-                    Direction::SendOnly,
-                    Some("lt".into()),
-                    None,
-                    simulcast,
-                );
-                mids = Some((a, v));
+                mids = Some(add_send_media(&mut api, simulcast));
                 if self.opts.spoof_mline {
                     spoof = Some(api.add_media(
                         MediaKind::Video,
@@ -424,90 +466,12 @@ impl Peer {
             }
         };
         let (offer, pending) = api.apply().ok_or_else(|| anyhow!("nothing to offer"))?;
-        if let Some((a, v)) = mids {
-            let next = Instant::now();
-            self.audio = Some(SendTrack {
-                mid: a,
-                seq: 0,
-                next,
-            });
-            self.video = Some(SendTrack {
-                mid: v,
-                seq: 0,
-                next,
-            });
-        }
+        self.session.offered(pending, mids);
         self.spoof_mid = spoof;
-        self.pending = Some(pending);
         self.out
             .send(json!({"t": "offer", "sdp": offer.to_sdp_string()}))
             .await?;
         Ok(())
-    }
-
-    async fn drive(
-        &mut self,
-        sig_in: &mut mpsc::Receiver<Value>,
-        until: Instant,
-    ) -> anyhow::Result<()> {
-        let mut buf = vec![0u8; 2048];
-        loop {
-            let now = Instant::now();
-            if now >= until {
-                return Ok(());
-            }
-            if self.shared.frozen.load(Relaxed) {
-                self.frozen(until).await?;
-                continue;
-            }
-            if self.shared.close.load(Relaxed) {
-                self.rtc.close()?;
-                // Bounded: a closing `Rtc` has a few datagrams (BYE, close_notify) left.
-                for _ in 0..64 {
-                    match self.rtc.poll_output() {
-                        Ok(Output::Transmit(t)) => {
-                            let _ = self.socket.try_send_to(&t.contents, t.destination);
-                        }
-                        Ok(Output::Event(_)) => {}
-                        Ok(Output::Timeout(_)) | Err(_) => break,
-                    }
-                }
-                return Ok(());
-            }
-            self.release_delayed(now);
-            self.send_media(now);
-            self.spoof(now);
-            let timeout = self.poll().await?;
-            let mut wake = timeout.min(until).min(now + Duration::from_millis(100));
-            for t in [&self.audio, &self.video].into_iter().flatten() {
-                wake = wake.min(t.next);
-            }
-            if let Some((due, ..)) = self.impair.line.front() {
-                wake = wake.min(*due);
-            }
-            if self.spoof_applied {
-                wake = wake.min(self.spoof_next).min(self.next_pli);
-            }
-            tokio::select! {
-                msg = sig_in.recv() => match msg {
-                    None => return Ok(()),
-                    Some(m) => self.signal(m).await?,
-                },
-                res = self.socket.recv_from(&mut buf) => {
-                    let (n, source) = res?;
-                    self.arrived(&buf[..n], source);
-                    for _ in 0..32 {
-                        match self.socket.try_recv_from(&mut buf) {
-                            Ok((n, source)) => self.arrived(&buf[..n], source),
-                            Err(_) => break,
-                        }
-                    }
-                }
-                _ = tokio::time::sleep_until(wake.into()) => {
-                    self.rtc.handle_input(Input::Timeout(Instant::now()))?;
-                }
-            }
-        }
     }
 
     /// SIGSTOP stand-in: nothing is processed or sent; arriving datagrams are only counted.
@@ -520,7 +484,7 @@ impl Peer {
             }
             let wake = until.min(now + Duration::from_millis(100));
             tokio::select! {
-                res = self.socket.recv_from(&mut buf) => {
+                res = self.session.socket.recv_from(&mut buf) => {
                     let (n, _) = res?;
                     self.count_rx(n);
                 }
@@ -537,18 +501,6 @@ impl Peer {
         s.last_rx = Some(Instant::now());
     }
 
-    /// One datagram from the socket: counted, then impaired or handed to str0m.
-    fn arrived(&mut self, data: &[u8], source: SocketAddr) {
-        self.count_rx(data.len());
-        if self.shared.impaired.load(Relaxed) {
-            let shared = self.shared.clone();
-            let mut state = shared.state();
-            self.impair.admit(data, source, Instant::now(), &mut state);
-        } else {
-            self.input(data, source);
-        }
-    }
-
     /// Feeds str0m the impaired datagrams whose delay has passed.
     fn release_delayed(&mut self, now: Instant) {
         while self
@@ -558,37 +510,9 @@ impl Peer {
             .is_some_and(|(due, ..)| *due <= now)
         {
             if let Some((_, data, source)) = self.impair.line.pop_front() {
-                self.input(&data, source);
+                self.session.input(&data, source);
             }
         }
-    }
-
-    fn input(&mut self, data: &[u8], source: SocketAddr) {
-        receive(&mut self.rtc, self.local, data, source);
-    }
-
-    async fn signal(&mut self, msg: Value) -> anyhow::Result<()> {
-        let sdp = msg["sdp"].as_str().unwrap_or_default();
-        match msg["t"].as_str() {
-            Some("offer") => {
-                self.learn_offer(sdp);
-                let offer = SdpOffer::from_sdp_string(sdp)?;
-                self.pending = None;
-                let answer = self.rtc.sdp_api().accept_offer(offer)?;
-                self.out
-                    .send(json!({"t": "answer", "sdp": answer.to_sdp_string()}))
-                    .await?;
-            }
-            Some("answer") => {
-                let answer = SdpAnswer::from_sdp_string(sdp)?;
-                if let Some(pending) = self.pending.take() {
-                    self.rtc.sdp_api().accept_answer(pending, answer)?;
-                }
-                self.record_own_ssrcs();
-            }
-            _ => {}
-        }
-        Ok(())
     }
 
     /// Whose media each m-line of a server offer carries; which publishers it stopped.
@@ -616,49 +540,15 @@ impl Peer {
     fn record_own_ssrcs(&mut self) {
         let mut own = Vec::new();
         for (kind, t) in [
-            (MediaKind::Audio, &self.audio),
-            (MediaKind::Video, &self.video),
+            (MediaKind::Audio, &self.session.audio),
+            (MediaKind::Video, &self.session.video),
         ] {
             let Some(t) = t else { continue };
-            if let Some(tx) = self.rtc.direct_api().stream_tx_by_mid(t.mid, None) {
+            if let Some(tx) = self.session.rtc.direct_api().stream_tx_by_mid(t.mid, None) {
                 own.push((kind, tx.ssrc(), tx.rtx()));
             }
         }
         self.shared.state().own_ssrcs = own;
-    }
-
-    /// Polls the `Rtc` until it asks for a timeout; returns that instant.
-    async fn poll(&mut self) -> anyhow::Result<Instant> {
-        for _ in 0..100_000 {
-            match self.rtc.poll_output()? {
-                Output::Timeout(t) => return Ok(t),
-                Output::Transmit(t) => {
-                    let _ = self.socket.try_send_to(&t.contents, t.destination);
-                }
-                Output::Event(e) => self.event(e),
-            }
-        }
-        Ok(Instant::now() + Duration::from_millis(1))
-    }
-
-    fn event(&mut self, e: Event) {
-        match e {
-            Event::Connected => {
-                self.connected = true;
-                self.shared.state().connected = true;
-            }
-            Event::MediaAdded(m) if !m.direction.is_sending() => {
-                self.recv
-                    .entry(m.mid)
-                    .or_insert((0, m.kind == MediaKind::Video, None));
-            }
-            Event::MediaData(d) => self.media_data(d),
-            Event::KeyframeRequest(_) => {
-                self.keyframe_due = true;
-                self.shared.state().keyframe_requests += 1;
-            }
-            _ => {}
-        }
     }
 
     fn media_data(&mut self, d: str0m::media::MediaData) {
@@ -691,14 +581,7 @@ impl Peer {
             log.layers[i] += 1;
         }
         let mut last = last_seq;
-        if let Some(l) = last
-            && seq > l + 1
-        {
-            log.lost += u64::from(seq - l - 1);
-        }
-        if last.is_none_or(|l| seq > l) {
-            last = Some(seq);
-        }
+        log.lost += advance_seq(&mut last, seq);
         drop(s);
         if let Some(entry) = self.recv.get_mut(&d.mid) {
             entry.2 = last;
@@ -707,35 +590,26 @@ impl Peer {
         }
     }
 
-    /// Writes the audio and video frames that are due.
+    /// Writes the audio and video frames that are due, tagged, the video in simulcast layers
+    /// when publishing so.
     fn send_media(&mut self, now: Instant) {
-        if !self.connected {
-            return;
-        }
         let tag = self.opts.tag;
-        if let Some(t) = self.audio.as_mut()
-            && now >= t.next
-        {
-            let mut frame = media::opus_frame(t.seq);
-            if let Some(b) = frame.get_mut(AUDIO_TAG_AT) {
-                *b = tag;
-            }
-            let rtp = MediaTime::from_millis(u64::from(t.seq) * 20);
-            write(&mut self.rtc, t.mid, None, Codec::Opus, now, rtp, frame);
-            t.seq += 1;
-            t.next = (t.next + AUDIO_INTERVAL).max(now);
-        }
-        if let Some(t) = self.video.as_mut()
-            && now >= t.next
-        {
-            let key = self.keyframe_due
-                || self
-                    .last_key
-                    .is_none_or(|k| now.duration_since(k) >= KEYFRAME_INTERVAL);
-            let full = media::vp8_frame(t.seq, key);
-            let rtp = MediaTime::from_90khz(u64::from(t.seq) * 3000);
-            let mut wrote = false;
-            if self.opts.publish == Publish::Simulcast {
+        let simulcast = self.opts.publish == Publish::Simulcast;
+        self.session.send_media(
+            now,
+            |frame| {
+                if let Some(b) = frame.get_mut(AUDIO_TAG_AT) {
+                    *b = tag;
+                }
+            },
+            |rtc, mid, key, rtp, full| {
+                if !simulcast {
+                    let mut f = full;
+                    f[VIDEO_TAG_AT] = tag;
+                    f[VIDEO_TAG_AT + 1] = 0;
+                    return write(rtc, mid, None, Codec::Vp8, now, rtp, f);
+                }
+                let mut wrote = false;
                 for (i, (rid, w, h, div)) in LAYERS.iter().enumerate() {
                     let mut f = full.clone();
                     f.truncate((f.len() / div).max(VIDEO_TAG_AT + 2));
@@ -746,28 +620,18 @@ impl Peer {
                     f[VIDEO_TAG_AT] = tag;
                     f[VIDEO_TAG_AT + 1] = i as u8;
                     let rid = Rid::from(*rid);
-                    wrote |= write(&mut self.rtc, t.mid, Some(rid), Codec::Vp8, now, rtp, f);
+                    wrote |= write(rtc, mid, Some(rid), Codec::Vp8, now, rtp, f);
                 }
-            } else {
-                let mut f = full;
-                f[VIDEO_TAG_AT] = tag;
-                f[VIDEO_TAG_AT + 1] = 0;
-                wrote = write(&mut self.rtc, t.mid, None, Codec::Vp8, now, rtp, f);
-            }
-            if wrote && key {
-                self.keyframe_due = false;
-                self.last_key = Some(now);
-            }
-            t.seq += 1;
-            t.next = (t.next + VIDEO_INTERVAL).max(now);
-        }
+                wrote
+            },
+        );
     }
 
     /// The hijack, once a target is set: our spare m-line moves onto the victim's SSRC and
     /// carries `SPOF` frames; keyframe requests name the victim's SSRC, and go on our own down
     /// track of the victim's video too (the legitimate path the SFU throttles).
     fn spoof(&mut self, now: Instant) {
-        let (Some(mid), true) = (self.spoof_mid, self.connected) else {
+        let (Some(mid), true) = (self.spoof_mid, self.session.connected) else {
             return;
         };
         let Some(target) = self.shared.spoof_target() else {
@@ -777,7 +641,7 @@ impl Peer {
             self.spoof_applied = true;
             // Our stream has an RTX SSRC, so a new (different) one must be given.
             let rtx = target.video_rtx.unwrap_or_else(Ssrc::new);
-            let mut api = self.rtc.direct_api();
+            let mut api = self.session.rtc.direct_api();
             let moved = api
                 .reset_stream_tx(mid, None, target.video, Some(rtx))
                 .is_some();
@@ -793,7 +657,7 @@ impl Peer {
             f[SPOOF_AT..SPOOF_AT + 4].copy_from_slice(&SPOOF_MAGIC);
             f[VIDEO_TAG_AT] = self.opts.tag;
             let rtp = MediaTime::from_90khz(u64::from(self.spoof_seq) * 3000);
-            if write(&mut self.rtc, mid, None, Codec::Vp8, now, rtp, f) {
+            if write(&mut self.session.rtc, mid, None, Codec::Vp8, now, rtp, f) {
                 self.shared.state().spoof_frames += 1;
             }
             self.spoof_seq += 1;
@@ -803,7 +667,7 @@ impl Peer {
             self.next_pli = (self.next_pli + SPOOF_PLI_INTERVAL).max(now);
             let mut spoofed = 0;
             let mut legit = 0;
-            let mut api = self.rtc.direct_api();
+            let mut api = self.session.rtc.direct_api();
             // str0m turns a pending request on any declared receive stream into a PLI naming
             // its SSRC in the next RTCP feedback (`StreamRx::maybe_create_keyframe_request`).
             // Its ingress stats cannot confirm it: they skip streams that never received bytes.
