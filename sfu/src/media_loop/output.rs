@@ -224,6 +224,7 @@ impl MediaLoop {
                 Ok(()) => {
                     if d.switched {
                         self.metrics.layer_switches.inc();
+                        tracing::debug!(subscriber = d.subscriber.0, mid = %d.mid, rid = ?data.rid, "simulcast layer switched");
                     }
                     self.metrics.forward_latency_seconds.observe(
                         Instant::now()

@@ -239,8 +239,18 @@ impl Rooms {
                     minimum += rate(next);
                     desired += rate(w);
                 }
-                leg.switch
-                    .set_target(chosen.and_then(|i| rids.get(i)).copied());
+                let to = chosen.and_then(|i| rids.get(i)).copied();
+                if to != leg.switch.target() {
+                    tracing::debug!(
+                        subscriber = subscriber.0,
+                        %mid,
+                        estimate = m.estimate,
+                        from = ?leg.switch.target(),
+                        to = ?to,
+                        "simulcast target"
+                    );
+                }
+                leg.switch.set_target(to);
             }
         }
         // The budget keeps 10 % headroom and an audio reserve: ask for the same. Without
