@@ -364,8 +364,14 @@ async fn update(
         .upsert_organisation_settings(staff.organisation_id, &text, staff.id, clinic.now())
         .await?;
     tracing::info!(staff_id = %staff.id, "organisation settings changed");
-    crate::chat::close_chats_no_longer_open(&clinic, staff.organisation_id, &before, &settings)
-        .await?;
+    // The settings are saved: a failure to look up the channels to close is logged, not
+    // reported as a failed change (their next send or reconnect is refused anyway).
+    if let Err(e) =
+        crate::chat::close_chats_no_longer_open(&clinic, staff.organisation_id, &before, &settings)
+            .await
+    {
+        tracing::warn!(error = %e, "closing chats no longer open between visits failed");
+    }
     Ok(Json(settings))
 }
 
