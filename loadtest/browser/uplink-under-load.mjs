@@ -7,7 +7,7 @@
 // availableOutgoingBitrate, how many simulcast layers are being encoded, and Chromium's
 // qualityLimitationReason. Prints one JSON line per run. Run with loadtest/browser/uplink.sh,
 // which starts the server and keeps every core busy meanwhile.
-import { launchBrowser, newContext, requireEnv } from '../../tests/e2e/lib/harness.mjs';
+import { launchBrowser, newContext, requireEnv, signIn } from '../../tests/e2e/lib/harness.mjs';
 import { bookAppointment } from '../../tests/e2e/lib/clinic-api.mjs';
 
 const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD');
@@ -31,11 +31,7 @@ async function sample(page) {
 const browser = await launchBrowser();
 const staffCtx = await newContext(browser, { baseURL: env.BASE_URL, viewport: { width: 1280, height: 800 } });
 const staff = await staffCtx.newPage();
-await staff.goto('/');
-await staff.getByLabel('Email address').fill(env.DEMO_EMAIL);
-await staff.getByLabel('Password').fill(env.DEMO_PASSWORD);
-await staff.getByRole('button', { name: 'Sign in' }).click();
-await staff.locator('body[data-signalling="joined"]').waitFor();
+await signIn(staff, env.DEMO_EMAIL);
 for (let i = 1; i <= RUNS; i++) {
   const ctx = await newContext(browser, { baseURL: env.BASE_URL, viewport: { width: 1280, height: 800 } });
   const patient = await ctx.newPage();

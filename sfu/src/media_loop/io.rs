@@ -105,6 +105,16 @@ impl MediaLoop {
         if let Err(e) = peer.rtc.handle_input(input) {
             tracing::debug!(participant = participant.0, error = %e, "rtc rejected input");
         }
+        // str0m moves its clock only forward, and only with the inputs' times: after a datagram
+        // stamped in the past, bring it to the present, or what it sends next is stamped with
+        // a stale time (send times feed the downlink's congestion control as arrival times
+        // feed the uplink's).
+        let now = Instant::now();
+        if arrived < now
+            && let Err(e) = peer.rtc.handle_input(Input::Timeout(now))
+        {
+            tracing::debug!(participant = participant.0, error = %e, "rtc timeout failed");
+        }
         self.mark_dirty(participant);
     }
 
