@@ -20,6 +20,14 @@ FAILED=0
 # (e.g. it did not compile); the other suites still run, so one failure does not hide another.
 SUITE_FAILED=""
 
+# One line per suite for the closing timing table: name, seconds, status.
+TIMINGS=()
+SUITE_T0=0
+suite_start() { SUITE_T0=$SECONDS; }
+suite_end() { # suite_end <name> <status>
+  TIMINGS+=("$(printf '%-34s %6ss  %s' "$1" $((SECONDS - SUITE_T0)) "$2")")
+}
+
 tally() { # tally <log> <passed-regex> <failed-regex>
   local p f
   p=$(grep -oE "$2" "$1" | grep -oE '[0-9]+' | tail -1 || true)
@@ -61,22 +69,28 @@ fi
 
 # --- Rust tests ------------------------------------------------------------------------------
 log "building"
+suite_start
 cargo build --workspace --all-targets
+suite_end "build" ok
+status=ok
+suite_start
 if command -v cargo-nextest >/dev/null; then
   log "cargo nextest (SQLite + PostgreSQL)"
-  cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$RESULTS/rust.log" || SUITE_FAILED+=" rust"
+  cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$RESULTS/rust.log" || { SUITE_FAILED+=" rust"; status=FAILED; }
   tally "$RESULTS/rust.log" '[0-9]+ passed' '[0-9]+ failed'
 else
   log "cargo test (SQLite + PostgreSQL)"
-  cargo test --workspace --no-fail-fast 2>&1 | tee "$RESULTS/rust.log" || SUITE_FAILED+=" rust"
+  cargo test --workspace --no-fail-fast 2>&1 | tee "$RESULTS/rust.log" || { SUITE_FAILED+=" rust"; status=FAILED; }
   PASSED=$((PASSED + $(grep -oE 'ok\. [0-9]+ passed' "$RESULTS/rust.log" | awk '{s += $2} END {print s + 0}')))
 fi
+suite_end "rust (SQLite + PostgreSQL)" "$status"
 
 # --- load generator smoke --------------------------------------------------------------------
 # The str0m load generator against the real server and the SFU library (< 30 s, loopback only):
 # fails unless every session connects and media flows end to end. The full benchmark is
 # `loadtest bench` (docs/benchmarks.md), not part of the tests.
 log "load generator smoke"
+suite_start
 if timeout 180 target/debug/loadtest smoke --server-bin "$ROOT/target/debug/consultroom" 2>&1 | tee "$RESULTS/smoke.log" \
     && grep -q '^smoke ok' "$RESULTS/smoke.log"; then
   PASSED=$((PASSED + 1))
@@ -84,7 +98,10 @@ else
   FAILED=$((FAILED + 1))
   echo "load generator smoke FAILED" >&2
 fi
+suite_end "loadtest smoke" "$(grep -q '^smoke ok' "$RESULTS/smoke.log" && echo ok || echo FAILED)"
+suite_start
 timeout 240 target/debug/loadtest faults --scenario all --seconds 20 2>&1 | tee "$RESULTS/faults.log" && grep -q '^faults ok' "$RESULTS/faults.log" && PASSED=$((PASSED + 1)) || { FAILED=$((FAILED + 1)); echo "fault scenarios (RELIABILITY A.9, A.11, A.12: loadtest faults) FAILED" >&2; }
+suite_end "loadtest faults" "$(grep -q '^faults ok' "$RESULTS/faults.log" && echo ok || echo FAILED)"
 
 # --- browser end-to-end ----------------------------------------------------------------------
 export CONSULTROOM_BIN="$ROOT/target/debug/consultroom"
@@ -93,19 +110,33 @@ if [ ! -d tests/e2e/node_modules ]; then
   (cd tests/e2e && npm ci --no-audit --no-fund)
 fi
 
-log "browser end-to-end on SQLite"
-E2E_DATABASE_URL= tests/e2e/run.sh 2>&1 | tee "$RESULTS/e2e-sqlite.log" || SUITE_FAILED+=" e2e-sqlite"
-tally "$RESULTS/e2e-sqlite.log" '^# pass [0-9]+' '^# fail [0-9]+'
+# Tiers: the whole browser suite runs once, on PostgreSQL (the production database). On SQLite
+# only the files whose behaviour depends on what the database stores and returns run again; the
+# media, connectivity and mocked-UI files do not touch the database beyond a login.
+E2E_DB_FILES=(chat.test.mjs consultation.test.mjs guests.test.mjs org-settings.test.mjs
+  quick-consult.test.mjs waiting-room.test.mjs walkin.test.mjs)
 
-log "browser end-to-end on PostgreSQL"
+log "browser end-to-end on SQLite (database-dependent files)"
+suite_start
+status=ok
+E2E_DATABASE_URL= tests/e2e/run.sh "${E2E_DB_FILES[@]}" 2>&1 | tee "$RESULTS/e2e-sqlite.log" || { SUITE_FAILED+=" e2e-sqlite"; status=FAILED; }
+tally "$RESULTS/e2e-sqlite.log" '^# pass [0-9]+' '^# fail [0-9]+'
+suite_end "browser, SQLite (${#E2E_DB_FILES[@]} files)" "$status"
+
+log "browser end-to-end on PostgreSQL (every file)"
+suite_start
+status=ok
 db="e2e_$(date +%s)_$$"
 psql -q -h 127.0.0.1 -U postgres -c "create database $db" postgres
 trap 'psql -q -h 127.0.0.1 -U postgres -c "drop database if exists $db with (force)" postgres || true' EXIT
 # The namespace has only `lo`, so the server reaches PostgreSQL through its unix socket.
 E2E_DATABASE_URL="postgres://postgres@localhost/$db?host=/var/run/postgresql" tests/e2e/run.sh 2>&1 \
-  | tee "$RESULTS/e2e-postgres.log" || SUITE_FAILED+=" e2e-postgres"
+  | tee "$RESULTS/e2e-postgres.log" || { SUITE_FAILED+=" e2e-postgres"; status=FAILED; }
 tally "$RESULTS/e2e-postgres.log" '^# pass [0-9]+' '^# fail [0-9]+'
+suite_end "browser, PostgreSQL (every file)" "$status"
 
+printf '\n%-34s %7s  %s\n' "suite" "time" "status"
+printf '%s\n' "${TIMINGS[@]}"
 echo "all suites: $PASSED passed, $FAILED failed${SUITE_FAILED:+; runners that failed:$SUITE_FAILED}"
 [ "$FAILED" -eq 0 ] && [ -z "$SUITE_FAILED" ] || exit 1
 log "all tests passed"

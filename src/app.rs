@@ -261,7 +261,7 @@ impl App {
             .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
         let secret = load_or_create_secret(&args.data_dir)?;
 
-        let store = Store::connect(&args.database_url())
+        let store = Store::connect_with(&args.database_url(), args.sqlite_synchronous.into())
             .await
             .context("connecting to the database")?;
         store.migrate().await.context("running migrations")?;

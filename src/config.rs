@@ -131,6 +131,33 @@ pub struct ServeArgs {
     #[arg(long, env = "CONSULTROOM_CONSULTATION_FILES_MAX_BYTES", default_value_t = 256 * 1024 * 1024,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub consultation_files_max_bytes: u64,
+    /// How SQLite syncs commits. `full` (default): every commit is on disk before it is
+    /// acknowledged (a chat message's `chat_ack`, an appointment's 201), so it survives power
+    /// loss. `normal`: survives a crash of the process but may lose the last commits on power
+    /// loss; only for storage with a battery-backed write cache. PostgreSQL ignores it.
+    #[arg(
+        long,
+        env = "CONSULTROOM_SQLITE_SYNCHRONOUS",
+        value_enum,
+        default_value = "full"
+    )]
+    pub sqlite_synchronous: SqliteSynchronousArg,
+}
+
+/// `--sqlite-synchronous` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SqliteSynchronousArg {
+    Full,
+    Normal,
+}
+
+impl From<SqliteSynchronousArg> for consultroom_clinic::store::SqliteDurability {
+    fn from(a: SqliteSynchronousArg) -> Self {
+        match a {
+            SqliteSynchronousArg::Full => Self::Full,
+            SqliteSynchronousArg::Normal => Self::Normal,
+        }
+    }
 }
 
 /// A secret string whose `Debug` shows nothing.

@@ -88,7 +88,7 @@ fn random_password() -> String {
 
 async fn migrate(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)?;
-    let store = Store::connect(&args.database_url()).await?;
+    let store = Store::connect_with(&args.database_url(), args.sqlite_synchronous.into()).await?;
     store.migrate().await?;
     eprintln!("migrations applied");
     Ok(())

@@ -135,3 +135,31 @@ async fn sqlite_without_wal_is_refused() {
         .expect_err("in-memory sqlite must be refused");
     assert!(format!("{err:#}").contains("journal_mode"), "{err:#}");
 }
+
+#[tokio::test]
+async fn sqlite_syncs_every_commit_by_default() {
+    // RELIABILITY 44: `synchronous = FULL` (2) by default, so a `chat_ack` or a 201 means the
+    // commit is on disk and survives power loss; `normal` (1) only when asked for.
+    use consultroom_clinic::store::{SqliteDurability, Store};
+    let dir = tempfile::tempdir().unwrap();
+    for (durability, want) in [
+        (None, 2_i64),
+        (Some(SqliteDurability::Full), 2),
+        (Some(SqliteDurability::Normal), 1),
+    ] {
+        let url = format!("sqlite://{}", dir.path().join("d.db").display());
+        let store = match durability {
+            None => Store::connect(&url).await.unwrap(),
+            Some(d) => Store::connect_with(&url, d).await.unwrap(),
+        };
+        let Store::Sqlite(pool) = &store else {
+            panic!("sqlite url gives a sqlite store")
+        };
+        let got: i64 = sqlx::query_scalar("pragma synchronous")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(got, want, "{durability:?}");
+        store.close().await;
+    }
+}

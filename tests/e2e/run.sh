@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Browser end-to-end tests: the demo server and Chromium in a lo-only network namespace, so all
 # WebRTC media stays on 127.0.0.1 (STACK.md §4.3–4.4). Must run as root. Builds nothing:
-#   cargo build -p consultroom && tests/e2e/run.sh
+#   cargo build -p consultroom && tests/e2e/run.sh [file.test.mjs ...]
+# With file names (relative to tests/e2e/) only those files run; without, every *.test.mjs.
 # Environment: CONSULTROOM_BIN (default target/debug/consultroom), E2E_DATABASE_URL (optional,
 # e.g. postgres://postgres@localhost/e2e_x?host=/var/run/postgresql — the namespace cannot reach TCP
 # 127.0.0.1:5432 of the host, the unix socket works), E2E_TIMEOUT (seconds, default 1500),
@@ -14,9 +15,13 @@ cd "$ROOT"
 # shellcheck source=lib/server.sh
 source tests/e2e/lib/server.sh
 
+files=()
+for f in "$@"; do files+=("tests/e2e/${f#tests/e2e/}"); done
+[ ${#files[@]} -gt 0 ] || files=(tests/e2e/*.test.mjs)
+
 cr_npm_ci tests/e2e
 CR_WITH_TURN=1 CR_WITH_MEDIA_TCP=1 cr_start_server "$ROOT"
 
 # `timeout` kills the whole test run (browsers included) if anything hangs.
 timeout --kill-after=10 "${E2E_TIMEOUT:-1500}" \
-  ip netns exec "$NETNS" node --test --test-concurrency=1 tests/e2e/*.test.mjs
+  ip netns exec "$NETNS" node --test --test-concurrency=1 "${files[@]}"

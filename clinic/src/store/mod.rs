@@ -30,6 +30,27 @@ pub(crate) use dispatch;
 /// SQLite's busy timeout; writers wait this long for the lock before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How SQLite syncs its write-ahead log (`--sqlite-synchronous`); PostgreSQL ignores it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SqliteDurability {
+    /// `synchronous = FULL`: the log is synced on every commit, so a commit that returned
+    /// survives power loss as well as a crash of the process. The default.
+    #[default]
+    Full,
+    /// `synchronous = NORMAL`: the log is synced at checkpoints only. Survives a crash of the
+    /// process (the OS has the data); the last commits may be lost if the machine loses power.
+    Normal,
+}
+
+impl SqliteDurability {
+    fn pragma(self) -> (SqliteSynchronous, i64) {
+        match self {
+            SqliteDurability::Full => (SqliteSynchronous::Full, 2),
+            SqliteDurability::Normal => (SqliteSynchronous::Normal, 1),
+        }
+    }
+}
+
 /// The database behind the clinic service.
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -43,9 +64,21 @@ impl Store {
     /// Connects to `url`: `sqlite:<path>` (the file is created if missing) or
     /// `postgres:`/`postgresql:` URLs.
     ///
-    /// For SQLite it sets WAL, foreign keys, a 5 s busy timeout and `synchronous = NORMAL`, uses a
-    /// single connection (SQLite has one writer), and fails if any pragma did not take effect.
+    /// SQLite runs with `synchronous = FULL` ([`SqliteDurability::Full`]); see
+    /// [`Store::connect_with`].
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        Self::connect_with(url, SqliteDurability::Full).await
+    }
+
+    /// Connects to `url` (as [`Store::connect`]) with the given SQLite durability.
+    ///
+    /// For SQLite it sets WAL, foreign keys, a 5 s busy timeout and `synchronous` per `durability`,
+    /// uses a single connection (SQLite has one writer), and fails if any pragma did not take
+    /// effect. `FULL` in WAL mode syncs the log on every commit, so a commit that returned
+    /// survives power loss, not only a crash of the process. The protocol promises `chat_ack`
+    /// only after a message is stored durably; the cost is measured by the chat fan-out
+    /// benchmark (docs/benchmarks.md).
+    pub async fn connect_with(url: &str, durability: SqliteDurability) -> anyhow::Result<Store> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .context("parsing the sqlite url")?
@@ -53,13 +86,13 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .foreign_keys(true)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                .synchronous(SqliteSynchronous::Normal);
+                .synchronous(durability.pragma().0);
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
                 .connect_with(options)
                 .await
                 .context("opening the sqlite database")?;
-            verify_sqlite_pragmas(&pool).await?;
+            verify_sqlite_pragmas(&pool, durability).await?;
             Ok(Store::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
@@ -107,7 +140,10 @@ impl Store {
 
 /// Reads back the pragmas set at connect time; a silent fallback (e.g. WAL refused on an
 /// in-memory or network file system) must stop start-up rather than run with weaker guarantees.
-async fn verify_sqlite_pragmas(pool: &SqlitePool) -> anyhow::Result<()> {
+async fn verify_sqlite_pragmas(
+    pool: &SqlitePool,
+    durability: SqliteDurability,
+) -> anyhow::Result<()> {
     let journal: String = sqlx::query_scalar("pragma journal_mode")
         .fetch_one(pool)
         .await?;
@@ -130,9 +166,9 @@ async fn verify_sqlite_pragmas(pool: &SqlitePool) -> anyhow::Result<()> {
     if busy != want_busy {
         bail!("sqlite busy_timeout is {busy} ms, expected {want_busy}");
     }
-    // 1 = NORMAL
-    if synchronous != 1 {
-        bail!("sqlite synchronous is {synchronous}, expected 1 (normal)");
+    let want_synchronous = durability.pragma().1;
+    if synchronous != want_synchronous {
+        bail!("sqlite synchronous is {synchronous}, expected {want_synchronous}");
     }
     Ok(())
 }

@@ -43,6 +43,10 @@ struct Args {
     /// Sending time in seconds (every client sends one message per second).
     #[arg(long, default_value_t = 60)]
     seconds: u64,
+    /// The server's `--sqlite-synchronous` (`full`, its default, or `normal`): what a
+    /// durable `chat_ack` costs is measured by running both.
+    #[arg(long, default_value = "full")]
+    sqlite_synchronous: String,
     /// Write the results into this Markdown file (section replaced if present).
     #[arg(long)]
     out: Option<String>,
@@ -189,7 +193,16 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
         args.channels,
     )
     .await?;
-    let server = start_server(&args.server_bin, dir, &["--media-loops", "1"])?;
+    let server = start_server(
+        &args.server_bin,
+        dir,
+        &[
+            "--media-loops",
+            "1",
+            "--sqlite-synchronous",
+            &args.sqlite_synchronous,
+        ],
+    )?;
     let pid = server.child.id();
     let per = args.clients / args.channels;
     let http = reqwest::Client::new();
@@ -293,11 +306,15 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     } else {
         "**messages were lost, duplicated or not acknowledged**"
     };
+    let heading = format!(
+        "## Chat fan-out (SQLite synchronous={})",
+        args.sqlite_synchronous.to_uppercase()
+    );
     let report = format!(
-        "## Chat fan-out\n\n\
+        "{heading}\n\n\
 Measured {date} with `cargo run --release -p consultroom-loadtest --bin chat-fanout -- \
---server-bin {bin}` against a separate `consultroom serve` process (SQLite, `synchronous=NORMAL` \
-in WAL mode), on loopback.\n\n\
+--server-bin {bin} --sqlite-synchronous {sync}` against a separate `consultroom serve` process \
+(SQLite in WAL mode, `--sqlite-synchronous {sync}`), on loopback.\n\n\
 {n} WebSocket clients in {k} channels ({per} each: the patient, waiting, and the practitioner's staff \
 app on {staff} connections), every client sending one message per second for {secs} s, spread \
 evenly over each second. Every message is stored (seq taken in the inserting transaction) before \
@@ -320,6 +337,7 @@ Result: {verdict}. Machine: {cores} CPUs ({cpu_model}), shared with the load gen
 work on the machine).\n",
         date = today(),
         bin = args.server_bin,
+        sync = args.sqlite_synchronous,
         k = args.channels,
         staff = per - 1,
         secs = args.seconds,
@@ -329,7 +347,7 @@ work on the machine).\n",
         after = rss_after as f64 / 1024.0,
         cores = cores(),
     );
-    publish(&report, args.out.as_deref(), "## Chat fan-out")?;
+    publish(&report, args.out.as_deref(), &heading)?;
     drop(server);
     if lost > 0 || duplicated > 0 {
         bail!("{lost} lost, {duplicated} duplicated");
