@@ -32,9 +32,12 @@ pub(crate) struct SpeakerDetector {
 }
 
 impl SpeakerDetector {
-    /// Records one audio level (`-dBov`, 0 = loudest, 127 = silence) from `p` at `now`.
+    /// Records one audio level from `p` at `now`, as str0m reports the RFC 6464 extension: in
+    /// dBov, 0 = loudest, −127 = silence (the wire carries 0..127 meaning −dBov; str0m negates
+    /// it). Anything outside −127..=0 is taken by its magnitude and capped at silence.
     pub(crate) fn observe(&mut self, p: ParticipantId, level: i8, now: Instant) {
-        let loudness = 127u8.saturating_sub(level.clamp(0, 127) as u8);
+        let dbov_below_full_scale = level.unsigned_abs().min(127);
+        let loudness = 127 - dbov_below_full_scale;
         let q = self.samples.entry(p).or_default();
         q.push_back((now, loudness));
         while q.len() > MAX_SAMPLES {
@@ -102,12 +105,13 @@ mod tests {
     const A: ParticipantId = ParticipantId(1);
     const B: ParticipantId = ParticipantId(2);
 
-    /// Feeds 20 ms packets of `levels` (A's, B's) from `from` for `ms`.
+    /// Feeds 20 ms packets from `from` for `ms`, A at `a` and B at `b` dB below full scale
+    /// (given positive here, handed over negated as str0m reports them).
     fn talk(d: &mut SpeakerDetector, from: Instant, ms: u64, a: i8, b: i8) -> Instant {
         let mut t = from;
         for _ in 0..ms / 20 {
-            d.observe(A, a, t);
-            d.observe(B, b, t);
+            d.observe(A, -a, t);
+            d.observe(B, -b, t);
             t += Duration::from_millis(20);
         }
         t
@@ -158,11 +162,33 @@ mod tests {
         d.remove(A);
         d.remove(B);
         assert_eq!(d.poll(t + Duration::from_secs(1)), None);
-        // Hostile levels (negative, out of range) are clamped.
-        d.observe(A, -5, t);
+        // Out-of-range levels (below −127 dBov) count as silence; −5 dBov is loud.
         d.observe(A, i8::MIN, t);
         assert_eq!(d.poll(t + Duration::from_secs(2)), None);
         d.observe(A, -5, t + Duration::from_secs(2));
         assert_eq!(d.poll(t + Duration::from_secs(2)), Some(A));
+    }
+
+    #[test]
+    fn silence_as_str0m_reports_it_is_never_the_loudest() {
+        // str0m gives −127 for a silent packet and e.g. −30 for speech. Before the fix every
+        // negative level was clamped to 0 dBov (the loudest), so the lowest id always won.
+        let t0 = Instant::now();
+        let mut d = SpeakerDetector::default();
+        let mut t = t0;
+        for _ in 0..20 {
+            d.observe(A, -127, t);
+            d.observe(B, -30, t);
+            t += Duration::from_millis(20);
+        }
+        assert_eq!(d.poll(t), Some(B), "the one talking, not the lowest id");
+        // Both silent: nobody new.
+        let mut d = SpeakerDetector::default();
+        for _ in 0..20 {
+            d.observe(A, -127, t);
+            d.observe(B, -127, t);
+            t += Duration::from_millis(20);
+        }
+        assert_eq!(d.poll(t), None);
     }
 }
