@@ -205,7 +205,7 @@ pub struct AnnouncementInfo {
     pub expires_at: Option<String>,
 }
 
-/// Longest request id echoed back in `reply_to`; longer ids are ignored.
+/// Longest request id (bytes); a frame with a longer one is refused with `invalid_message`.
 pub const MAX_REQUEST_ID: usize = 64;
 
 /// Why a client frame could not be decoded; `id` is the request id if one could be read.
@@ -214,6 +214,19 @@ pub struct DecodeError {
     pub id: Option<String>,
     pub code: ErrorCode,
     pub message: &'static str,
+}
+
+/// The request id of a frame that will not be decoded further (a rate-limited one), so that its
+/// `error` can still carry `reply_to`. `None` when the frame has no usable id.
+pub fn request_id_of(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct IdOnly {
+        id: Option<String>,
+    }
+    serde_json::from_str::<IdOnly>(text)
+        .ok()
+        .and_then(|f| f.id)
+        .filter(|id| id.len() <= MAX_REQUEST_ID)
 }
 
 /// Decode one text frame from a client: the request id (if any, and not too long) and the
@@ -229,11 +242,16 @@ pub fn decode_client_frame(text: &str) -> Result<(Option<String>, ClientMessage)
             });
         }
     };
-    let id = value
-        .get("id")
-        .and_then(|v| v.as_str())
-        .filter(|s| s.len() <= MAX_REQUEST_ID)
-        .map(str::to_owned);
+    let id = match value.get("id").and_then(|v| v.as_str()) {
+        Some(long) if long.len() > MAX_REQUEST_ID => {
+            return Err(DecodeError {
+                id: None,
+                code: ErrorCode::InvalidMessage,
+                message: "request id longer than 64 bytes",
+            });
+        }
+        other => other.map(str::to_owned),
+    };
     match serde_json::from_value::<ClientFrame>(value) {
         Ok(f) => Ok((id, f.msg)),
         Err(_) => Err(DecodeError {
@@ -571,10 +589,14 @@ mod tests {
             (e.id.as_deref(), e.code),
             (Some("9"), ErrorCode::InvalidMessage)
         );
+        // An id over 64 bytes is refused (not silently dropped from the reply), without a
+        // `reply_to` since it cannot be echoed.
         let long = "x".repeat(MAX_REQUEST_ID + 1);
-        let (id, msg) =
-            decode_client_frame(&format!(r#"{{"id":"{long}","type":"ping"}}"#)).unwrap();
-        assert_eq!((id, msg), (None, ClientMessage::Ping {}));
+        let e = decode_client_frame(&format!(r#"{{"id":"{long}","type":"ping"}}"#)).unwrap_err();
+        assert_eq!((e.id, e.code), (None, ErrorCode::InvalidMessage));
+        let max = "x".repeat(MAX_REQUEST_ID);
+        let (id, _) = decode_client_frame(&format!(r#"{{"id":"{max}","type":"ping"}}"#)).unwrap();
+        assert_eq!(id.as_deref(), Some(max.as_str()));
     }
 
     #[test]

@@ -606,7 +606,7 @@ impl HubState {
         self.conns.insert(conn, c);
         // A practitioner coming online makes an estimate possible for their patients.
         for key in watched {
-            self.refresh_queue_status(&mut fx, &key, now, false);
+            self.refresh_queue_status(&mut fx, &key, now);
         }
         fx
     }
@@ -710,6 +710,8 @@ impl HubState {
             w.conn = Some(conn);
             w.disconnected_at = None;
             w.entry.reconnecting = false;
+            // The new connection has seen no status yet.
+            w.last_status = None;
             participant_id = w.entry.participant_id.clone();
             let key = queue_key(&w.entry.queue);
             let entry = w.entry.clone();
@@ -766,7 +768,7 @@ impl HubState {
                 detached_at: None,
             },
         );
-        self.refresh_queue_status(&mut fx, &key, now, true);
+        self.refresh_queue_status(&mut fx, &key, now);
         fx
     }
 
@@ -1272,7 +1274,7 @@ impl HubState {
                 participant_id: w.entry.participant_id.clone(),
             },
         );
-        self.refresh_queue_status(fx, key, now, false);
+        self.refresh_queue_status(fx, key, now);
         w
     }
 
@@ -1292,7 +1294,7 @@ impl HubState {
             .position(|o| o.entry.arrived_at > w.entry.arrived_at)
             .unwrap_or(q.len());
         q.insert(pos, w);
-        self.refresh_queue_status(fx, &key, now, false);
+        self.refresh_queue_status(fx, &key, now);
     }
 
     fn remove_waiter(&mut self, visit_key: &str, now: DateTime<Utc>) -> Option<Effects> {
@@ -1398,7 +1400,7 @@ impl HubState {
         // The practitioner is busy now: estimates of those still waiting move.
         let keys: Vec<QueueKey> = self.queues.keys().cloned().collect();
         for k in keys {
-            self.refresh_queue_status(&mut fx, &k, now, false);
+            self.refresh_queue_status(&mut fx, &k, now);
         }
         // The client is in: their guests waiting for them follow.
         if let Some((appointment_id, org)) = client_of {
@@ -1603,7 +1605,7 @@ impl HubState {
         // The practitioner is free: estimates move.
         let keys: Vec<QueueKey> = self.queues.keys().cloned().collect();
         for k in keys {
-            self.refresh_queue_status(&mut fx, &k, now, false);
+            self.refresh_queue_status(&mut fx, &k, now);
         }
         fx
     }

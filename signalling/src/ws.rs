@@ -603,7 +603,8 @@ impl Session {
             return false;
         }
         if !self.rate.allow(Instant::now()) {
-            self.error(None, ErrorCode::RateLimited, "too many messages; slow down");
+            let id = crate::protocol::request_id_of(text.as_str());
+            self.error(id, ErrorCode::RateLimited, "too many messages; slow down");
             return true;
         }
         let (id, msg) = match decode_client_frame(text.as_str()) {

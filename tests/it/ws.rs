@@ -126,6 +126,44 @@ async fn malformed_and_unknown_frames_get_errors_and_keep_the_connection() {
 }
 
 #[tokio::test]
+async fn every_frame_of_a_burst_is_answered_with_its_reply_to_and_long_ids_are_refused() {
+    // Found by an independent client: `rate_limited` errors carried no `reply_to`, and an `id`
+    // over 64 bytes was silently dropped from the reply.
+    let app = spawn_app().await;
+    let (mut c, _) = WsClient::join(&app, &app.staff_token().await).await;
+    c.recv_type("waiting_snapshot").await;
+    c.send_raw(json!({"id": "x".repeat(65), "type": "ping"}).to_string())
+        .await;
+    let e = c.recv_until(|m| m["type"] == "error").await;
+    assert_eq!(e["code"], "invalid_message", "{e}");
+    assert!(e.get("reply_to").is_none(), "{e}");
+    const N: usize = 260; // beyond the burst of 200
+    for i in 0..N {
+        c.send_raw(json!({"id": format!("r{i}"), "type": "ping"}).to_string())
+            .await;
+    }
+    let mut answered = std::collections::HashSet::new();
+    let mut limited = 0;
+    while answered.len() < N {
+        let m = c.recv().await;
+        let Some(reply_to) = m["reply_to"].as_str() else {
+            continue; // a pushed event
+        };
+        match m["type"].as_str() {
+            Some("pong") => {}
+            Some("error") => {
+                assert_eq!(m["code"], "rate_limited", "{m}");
+                limited += 1;
+            }
+            other => panic!("unexpected reply {other:?}: {m}"),
+        }
+        assert!(answered.insert(reply_to.to_owned()), "answered twice: {m}");
+    }
+    assert!(limited > 0, "a burst beyond 200 frames is rate limited");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn oversized_message_closes_with_1009() {
     let app = spawn_app().await;
     let (mut c, _) = WsClient::join(&app, &app.staff_token().await).await;

@@ -86,14 +86,14 @@ impl HubState {
         free
     }
 
-    /// Recompute positions and estimates of `key`'s patients and send what changed (or
-    /// everything, with `force`).
+    /// Recompute positions and estimates of `key`'s patients and send each connection what
+    /// changed since the last status it was sent (a new connection has `last_status: None`, so
+    /// it gets its first one; everybody else hears only of a change, as docs/protocol.md says).
     pub(super) fn refresh_queue_status(
         &mut self,
         fx: &mut Effects,
         key: &QueueKey,
         now: DateTime<Utc>,
-        force: bool,
     ) {
         let mut servers = self.servers(key, now);
         let Some(queue) = self.queues.get_mut(key) else {
@@ -122,7 +122,7 @@ impl HubState {
             };
             let position = u32::try_from(i + 1).unwrap_or(u32::MAX);
             let status = (position, estimate);
-            if (force || w.last_status.as_ref() != Some(&status))
+            if w.last_status.as_ref() != Some(&status)
                 && let Some(conn) = w.conn
             {
                 fx.send(

@@ -1014,3 +1014,37 @@ fn media_lost_on_a_live_connection_takes_it_out_of_the_consultation() {
     assert_eq!(s.connections(), 2);
     assert_eq!(s.media_lost(ConnId(2).participant()), Effects::default());
 }
+
+#[test]
+fn queue_status_is_sent_only_when_it_changes_and_to_each_new_connection() {
+    // docs/protocol.md: `queue_status` "whenever it changes". Before, every join re-sent the
+    // unchanged status to everybody already waiting in that room (found by an aiortc client).
+    let mut s = HubState::default();
+    let fx = s.join(
+        ConnId(1),
+        patient("a1", "doc1", t(10, 0, 0)),
+        "p1".into(),
+        t(9, 55, 0),
+    );
+    assert_eq!(status(&fx, ConnId(1)).map(|s| s.0), Some(1));
+    // A second patient behind: they get their first status, the first hears nothing.
+    let fx = s.join(
+        ConnId(2),
+        patient("a2", "doc1", t(10, 30, 0)),
+        "p2".into(),
+        t(9, 55, 10),
+    );
+    assert_eq!(status(&fx, ConnId(2)).map(|s| s.0), Some(2));
+    assert_eq!(status(&fx, ConnId(1)), None, "unchanged status re-sent");
+    // The first patient reconnects on a new connection: that connection gets the status.
+    let fx = s.leave(ConnId(1), t(9, 56, 0));
+    assert_eq!(status(&fx, ConnId(2)), None);
+    let fx = s.join(
+        ConnId(3),
+        patient("a1", "doc1", t(10, 0, 0)),
+        "p3".into(),
+        t(9, 56, 5),
+    );
+    assert_eq!(status(&fx, ConnId(3)).map(|s| s.0), Some(1));
+    assert_eq!(status(&fx, ConnId(2)), None);
+}
