@@ -49,54 +49,64 @@ pub struct App {
     pub store: Store,
 }
 
-/// Verifies join tokens with the clinic's key and maps them onto signalling identities.
+/// Verifies join tokens with the clinic's key (and a staff token's session against the
+/// database) and maps them onto signalling identities.
 struct ClinicTokens(Clinic);
 
 impl TokenVerifier for ClinicTokens {
-    fn verify(&self, token: &str) -> Result<Identity, TokenError> {
-        match self.0.verify_join_token(token) {
-            Ok(JoinClaims::Staff(s)) => Ok(Identity::Staff {
-                staff_id: s.staff_id.to_string(),
-                organisation_id: s.organisation_id.to_string(),
-                display_name: s.display_name,
-                department_ids: s.department_ids.iter().map(|d| d.to_string()).collect(),
-                permissions: permissions(s.permissions),
-            }),
-            Ok(JoinClaims::Patient(p)) => Ok(Identity::Patient(PatientIdentity {
-                organisation_id: p.organisation_id.to_string(),
-                display_name: p.display_name,
-                visit: Visit::Appointment {
-                    appointment_id: p.appointment_id.to_string(),
-                    starts_at: p.appointment_starts_at,
-                    duration_minutes: p.duration_minutes,
-                },
-                queue: queue_key(&p.waiting_room),
-                permissions: permissions(p.permissions),
-            })),
-            Ok(JoinClaims::WalkIn(w)) => Ok(Identity::Patient(PatientIdentity {
-                organisation_id: w.organisation_id.to_string(),
-                display_name: w.display_name,
-                visit: Visit::WalkIn {
-                    visit_id: w.visit_id.to_string(),
-                },
-                queue: QueueKey::Practitioner(w.practitioner_id.to_string()),
-                permissions: permissions(w.permissions),
-            })),
-            // A guest waits in the practitioner's room key only nominally: the hub keeps
-            // guests out of every waiting list (they wait for the client, issue #4).
-            Ok(JoinClaims::Guest(g)) => Ok(Identity::Patient(PatientIdentity {
-                organisation_id: g.organisation_id.to_string(),
-                display_name: g.display_name,
-                visit: Visit::Guest {
-                    appointment_id: g.appointment_id.to_string(),
-                    guest_id: g.guest_id.to_string(),
-                },
-                queue: QueueKey::Practitioner(g.practitioner_id.to_string()),
-                permissions: permissions(g.permissions),
-            })),
-            Err(JoinTokenError::Expired) => Err(TokenError::Expired),
-            Err(_) => Err(TokenError::Invalid),
-        }
+    fn verify<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<Identity, TokenError>> {
+        Box::pin(async move { identity(self.0.verify_join_token_live(token).await) })
+    }
+}
+
+fn identity(claims: Result<JoinClaims, JoinTokenError>) -> Result<Identity, TokenError> {
+    match claims {
+        Ok(JoinClaims::Staff(s)) => Ok(Identity::Staff {
+            staff_id: s.staff_id.to_string(),
+            organisation_id: s.organisation_id.to_string(),
+            display_name: s.display_name,
+            department_ids: s.department_ids.iter().map(|d| d.to_string()).collect(),
+            permissions: permissions(s.permissions),
+            // The hub's key for "the connections of this login session".
+            session: s.session_id.to_string(),
+        }),
+        Ok(JoinClaims::Patient(p)) => Ok(Identity::Patient(PatientIdentity {
+            organisation_id: p.organisation_id.to_string(),
+            display_name: p.display_name,
+            visit: Visit::Appointment {
+                appointment_id: p.appointment_id.to_string(),
+                starts_at: p.appointment_starts_at,
+                duration_minutes: p.duration_minutes,
+            },
+            queue: queue_key(&p.waiting_room),
+            permissions: permissions(p.permissions),
+        })),
+        Ok(JoinClaims::WalkIn(w)) => Ok(Identity::Patient(PatientIdentity {
+            organisation_id: w.organisation_id.to_string(),
+            display_name: w.display_name,
+            visit: Visit::WalkIn {
+                visit_id: w.visit_id.to_string(),
+            },
+            queue: QueueKey::Practitioner(w.practitioner_id.to_string()),
+            permissions: permissions(w.permissions),
+        })),
+        // A guest waits in the practitioner's room key only nominally: the hub keeps
+        // guests out of every waiting list (they wait for the client, issue #4).
+        Ok(JoinClaims::Guest(g)) => Ok(Identity::Patient(PatientIdentity {
+            organisation_id: g.organisation_id.to_string(),
+            display_name: g.display_name,
+            visit: Visit::Guest {
+                appointment_id: g.appointment_id.to_string(),
+                guest_id: g.guest_id.to_string(),
+            },
+            queue: QueueKey::Practitioner(g.practitioner_id.to_string()),
+            permissions: permissions(g.permissions),
+        })),
+        Err(JoinTokenError::Expired) => Err(TokenError::Expired),
+        Err(_) => Err(TokenError::Invalid),
     }
 }
 
@@ -367,6 +377,16 @@ impl App {
                 tokio::spawn(
                     async move { hub.chat_closed_between_visits(&channel.to_string()).await },
                 );
+            }));
+        }
+
+        // An ended staff session (logout; later deactivation or a password change) closes the
+        // WebSockets opened with it at once.
+        {
+            let hub2 = hub.clone();
+            clinic.on_staff_session_ended(Arc::new(move |session| {
+                let hub = hub2.clone();
+                tokio::spawn(async move { hub.end_staff_session(&session.to_string()).await });
             }));
         }
 

@@ -174,7 +174,8 @@ impl FromRequestParts<Clinic> for IceCaller {
                 .map(str::trim)
                 .ok_or(ApiError::Unauthenticated)?;
             clinic
-                .verify_join_token(token)
+                .verify_join_token_live(token)
+                .await
                 .map_err(|_| ApiError::Unauthenticated)?;
             return Ok(IceCaller);
         }

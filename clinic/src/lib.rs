@@ -76,6 +76,7 @@ struct Inner {
     announcement_listeners: announcements::Listeners,
     chat_listeners: chat::Listeners,
     guest_listeners: guests::Listeners,
+    session_listeners: auth::SessionListeners,
     walkin: widgets::WalkInState,
     login_throttle: auth::LoginThrottle,
 }
@@ -93,6 +94,7 @@ impl Clinic {
                 announcement_listeners: Default::default(),
                 chat_listeners: Default::default(),
                 guest_listeners: Default::default(),
+                session_listeners: Default::default(),
                 walkin: widgets::WalkInState::default(),
                 login_throttle: Default::default(),
             }),

@@ -2,7 +2,9 @@
 //! the short-lived HS256 join tokens the signalling server accepts.
 //!
 //! Invariants: join tokens are HS256 only (no `none`, no algorithm confusion), carry `aud`, `iss`,
-//! `iat`, `nbf` and `exp`, and are checked against the injected clock with at most 5 s leeway.
+//! `iat`, `nbf` and `exp`, and are checked against the injected clock with at most 5 s leeway; a
+//! staff token carries its login session's row id (`sid`) and is refused at join once that
+//! session has ended ([`Clinic::verify_join_token_live`]).
 
 use axum::Json;
 use axum::extract::State;
@@ -19,7 +21,8 @@ use sha2::{Digest, Sha256};
 use crate::auth::CurrentStaff;
 use crate::error::ApiResult;
 use crate::ids::{
-    AppointmentId, DepartmentId, GuestInvitationId, OrganisationId, StaffId, WalkInVisitId,
+    AppointmentId, DepartmentId, GuestInvitationId, OrganisationId, SessionId, StaffId,
+    WalkInVisitId,
 };
 use crate::org_settings::JoinPermissions;
 use crate::waiting_room::WaitingRoomRef;
@@ -102,6 +105,10 @@ pub struct StaffJoin {
     /// What the organisation's settings allowed when the token was minted.
     #[serde(default)]
     pub permissions: JoinPermissions,
+    /// The login session the token was minted under (its row id, not the cookie's secret). A
+    /// staff token without it (minted before this claim existed) is invalid.
+    #[serde(rename = "sid")]
+    pub session_id: SessionId,
 }
 
 /// Claims of a patient join token.
@@ -258,7 +265,8 @@ impl Clinic {
     }
 
     /// Verifies a join token (HS256 only; `aud`, `iss`, `exp`, `nbf` checked against the clinic's
-    /// clock with ≤ 5 s leeway) and returns its claims.
+    /// clock with ≤ 5 s leeway) and returns its claims. It does not look at a staff token's
+    /// session: whoever admits with a token uses [`Clinic::verify_join_token_live`].
     pub fn verify_join_token(&self, token: &str) -> Result<JoinClaims, JoinTokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(JoinTokenError::Invalid);
@@ -284,6 +292,25 @@ impl Clinic {
             return Err(JoinTokenError::Expired);
         }
         Ok(wire.claims)
+    }
+
+    /// [`Clinic::verify_join_token`], and for a staff token also that the login session it was
+    /// minted under is still live: a database read, so it holds on every node. A token whose
+    /// session has ended (logout) is `Invalid`; so is one whose session cannot be read (fail
+    /// closed; the failure is logged).
+    pub async fn verify_join_token_live(&self, token: &str) -> Result<JoinClaims, JoinTokenError> {
+        let claims = self.verify_join_token(token)?;
+        if let JoinClaims::Staff(s) = &claims {
+            match self.staff_session_live(s.session_id).await {
+                Ok(true) => {}
+                Ok(false) => return Err(JoinTokenError::Invalid),
+                Err(e) => {
+                    tracing::error!(error = %e, "reading a join token's session failed");
+                    return Err(JoinTokenError::Invalid);
+                }
+            }
+        }
+        Ok(claims)
     }
 }
 
@@ -311,6 +338,7 @@ async fn signalling_token(
         display_name: staff.name,
         department_ids: staff.department_id.into_iter().collect(),
         permissions,
+        session_id: current.session_id,
     }))?;
     Ok(Json(json!({
         "token": token,

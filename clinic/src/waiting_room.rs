@@ -213,12 +213,16 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let old_staff = serde_json::json!({
+        let mut old_staff = serde_json::json!({
             "kind": "staff",
             "staff_id": p,
             "organisation_id": uuid::Uuid::now_v7(),
             "display_name": "Dr. A",
         });
+        // A staff token without its session (`sid`, issue #10) is refused on purpose: it could
+        // outlive a logout. Tokens live 120 s, so an upgrade costs at most one reconnect.
+        assert!(serde_json::from_value::<JoinClaims>(old_staff.clone()).is_err());
+        old_staff["sid"] = serde_json::json!(uuid::Uuid::now_v7());
         match serde_json::from_value::<JoinClaims>(old_staff).unwrap() {
             JoinClaims::Staff(s) => assert!(s.department_ids.is_empty()),
             other => panic!("{other:?}"),

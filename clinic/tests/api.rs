@@ -64,6 +64,7 @@ backend_tests! {
     auth::unauthenticated_requests_get_401_json,
     auth::absolute_timeout_ends_an_active_session,
     auth::login_is_throttled_per_account_and_source,
+    auth::ending_sessions_revokes_them_refuses_their_tokens_and_tells_the_listeners,
     appointments::create_list_get_cancel,
     appointments::list_defaults_to_today_and_validates_range,
     appointments::practitioner_sees_and_books_only_own,

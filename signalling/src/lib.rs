@@ -14,6 +14,7 @@ pub mod ws;
 pub use ws::{Hub, HubConfig};
 
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 
 /// Who is on the other end of a WebSocket, established from a verified join token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,10 @@ pub enum Identity {
         display_name: String,
         department_ids: Vec<String>,
         permissions: Permissions,
+        /// An opaque key of the login session the token was minted under (never the session's
+        /// cookie). When that session ends, [`Hub::end_staff_session`] closes every connection
+        /// joined with it.
+        session: String,
     },
     /// A patient (appointment invitation or walk-in visit).
     Patient(PatientIdentity),
@@ -120,8 +125,11 @@ pub enum QueueKey {
 }
 
 /// Checks a join token (audience, expiry, signature) and says who it belongs to.
+///
+/// Asynchronous so that a verifier can look at its database: the clinic refuses a staff token
+/// whose login session has ended (logout), which no signature check can see.
 pub trait TokenVerifier: Send + Sync + 'static {
-    fn verify(&self, token: &str) -> Result<Identity, TokenError>;
+    fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Identity, TokenError>>;
 }
 
 /// Why a join token was refused. Deliberately coarse: the client only learns "invalid".

@@ -79,6 +79,8 @@ pub struct Effects {
     pub ended: Vec<String>,
     /// Connections to close because their invitation was withdrawn (a revoked guest link).
     pub revoked: Vec<ConnId>,
+    /// Connections to close because the staff login session they joined with ended (logout).
+    pub session_ended: Vec<ConnId>,
     /// Connectivity probes to start: `(room, participant, connection)` for
     /// `Sfu::join_loopback`, with the connection's probe events (see `state::probe`).
     pub probe_join: Vec<(RoomId, ParticipantId, ConnId)>,
@@ -89,7 +91,7 @@ impl Effects {
         self.sends.push((to, msg));
     }
 
-    fn merge(&mut self, from: Effects) {
+    pub(crate) fn merge(&mut self, from: Effects) {
         self.sends.extend(from.sends);
         self.sfu_join.extend(from.sfu_join);
         self.sfu_leave.extend(from.sfu_leave);
@@ -98,6 +100,7 @@ impl Effects {
         self.close.extend(from.close);
         self.ended.extend(from.ended);
         self.revoked.extend(from.revoked);
+        self.session_ended.extend(from.session_ended);
         self.probe_join.extend(from.probe_join);
     }
 }
@@ -1088,6 +1091,38 @@ impl HubState {
             }
             if c.detached_at.is_none() {
                 fx.revoked.push(conn);
+            }
+        }
+        fx
+    }
+
+    /// Staff login session `session` ended (logout; later deactivation or a password change):
+    /// every connection (or held seat) joined with it leaves at once, as with
+    /// `leave_consultation` — out of its consultation without a held seat (the others get
+    /// `participant_left`; a consultation left empty is over), and out of the watchers of its
+    /// waiting rooms. Live connections are listed in `session_ended` to be closed. Other
+    /// sessions of the same staff member are not touched.
+    pub fn end_staff_session(&mut self, session: &str) -> Effects {
+        let mut fx = Effects::default();
+        let mut gone: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(
+                |(_, c)| matches!(&c.identity, Identity::Staff { session: s, .. } if s == session),
+            )
+            .map(|(id, _)| *id)
+            .collect();
+        gone.sort();
+        for conn in gone {
+            fx.merge(self.forget_probes(conn));
+            let Some(c) = self.conns.remove(&conn) else {
+                continue;
+            };
+            if let Place::InConsultation(id) = c.place {
+                fx.merge(self.leave_consultation(conn, &c, id));
+            }
+            if c.detached_at.is_none() {
+                fx.session_ended.push(conn);
             }
         }
         fx

@@ -38,6 +38,15 @@ pub const CLOSE_TOO_BIG: u16 = 1009;
 pub const CLOSE_POLICY: u16 = 1008;
 /// Close code: server going away (drain, replaced by a newer connection).
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close reason (with [`CLOSE_POLICY`]) of a staff connection whose login session ended.
+pub const REASON_SESSION_ENDED: &str = "session_ended";
+
+/// How long an ended staff session is remembered, to refuse a join whose token was verified just
+/// before the session ended: longer than any join token lives (the clinic's 120 s plus 5 s
+/// leeway), after which no token of that session verifies anyway.
+const ENDED_SESSION_MEMORY: Duration = Duration::from_secs(300);
+/// Ended sessions remembered at most (the oldest are forgotten first).
+const ENDED_SESSIONS_MAX: usize = 100_000;
 
 /// Tunables of the signalling endpoint.
 #[derive(Clone)]
@@ -85,6 +94,37 @@ struct ConnHandle {
     sfu_events: mpsc::Sender<SfuEvent>,
     /// Events of this connection's connectivity probe (a separate SFU participant).
     probe_events: mpsc::Sender<SfuEvent>,
+    /// The staff login session this connection joined with (set at `join`, check-only too).
+    staff_session: Option<String>,
+}
+
+/// Staff sessions that ended recently (see [`ENDED_SESSION_MEMORY`]); bounded.
+#[derive(Default)]
+struct EndedSessions(HashMap<String, Instant>);
+
+impl EndedSessions {
+    fn insert(&mut self, session: &str, now: Instant) {
+        self.0
+            .retain(|_, at| now.saturating_duration_since(*at) < ENDED_SESSION_MEMORY);
+        while self.0.len() >= ENDED_SESSIONS_MAX {
+            let Some(oldest) = self
+                .0
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            self.0.remove(&oldest);
+        }
+        self.0.insert(session.to_owned(), now);
+    }
+
+    fn contains(&self, session: &str, now: Instant) -> bool {
+        self.0
+            .get(session)
+            .is_some_and(|at| now.saturating_duration_since(*at) < ENDED_SESSION_MEMORY)
+    }
 }
 
 struct Inner {
@@ -98,6 +138,8 @@ struct Inner {
     metrics: Metrics,
     files: Arc<Files>,
     chat: crate::chat::ChatHub,
+    /// Written and read under the `state` lock, so a join and a session's end are ordered.
+    ended_sessions: std::sync::Mutex<EndedSessions>,
 }
 
 /// The signalling hub of this node. Cheap to clone.
@@ -128,6 +170,7 @@ impl Hub {
                 metrics: Metrics::register(registry),
                 files,
                 chat,
+                ended_sessions: Default::default(),
             }),
         }
     }
@@ -245,6 +288,41 @@ impl Hub {
         self.apply(&state, fx).await;
     }
 
+    /// A staff login session ended (logout; later deactivation or a password change — the
+    /// composing binary calls this through the clinic's `on_staff_session_ended` listener). Every
+    /// connection joined with a token of that session leaves at once — out of its consultation
+    /// as with `leave_consultation` (the others get `participant_left`; no seat is held), out of
+    /// its waiting rooms and chats, its probes stopped — and is closed with 1008
+    /// `session_ended`. A join with such a token that is still being verified is refused. Other
+    /// sessions of the same staff member are not touched.
+    pub async fn end_staff_session(&self, session: &str) {
+        let mut state = self.inner.state.lock().await;
+        lock(&self.inner.ended_sessions).insert(session, Instant::now());
+        let mut fx = state.end_staff_session(session);
+        // Check-only connections are in no room; they are found by their tag.
+        let tagged: Vec<ConnId> = lock(&self.inner.conns)
+            .iter()
+            .filter(|(_, h)| h.staff_session.as_deref() == Some(session))
+            .map(|(c, _)| *c)
+            .collect();
+        let now = self.now();
+        for c in tagged {
+            fx.merge(state.leave(c, now));
+            if !fx.session_ended.contains(&c) {
+                fx.session_ended.push(c);
+            }
+        }
+        for c in &fx.session_ended {
+            self.chat_hub().unregister(*c);
+        }
+        self.apply(&state, fx).await;
+    }
+
+    /// Whether `session` ended recently; call with the state lock held.
+    fn session_ended(&self, session: &str) -> bool {
+        lock(&self.inner.ended_sessions).contains(session, Instant::now())
+    }
+
     /// Run the periodic clock: grace periods and announcement expiries are checked every
     /// `period` (one second in the server) against the injected clock.
     pub fn spawn_ticker(&self, period: Duration) -> tokio::task::JoinHandle<()> {
@@ -337,6 +415,13 @@ impl Hub {
                     let _ = h.out.try_send(Outgoing::Close(CLOSE_POLICY, "revoked"));
                 }
             }
+            for c in fx.session_ended {
+                if let Some(h) = conns.get(&c) {
+                    let _ = h
+                        .out
+                        .try_send(Outgoing::Close(CLOSE_POLICY, REASON_SESSION_ENDED));
+                }
+            }
             // Whoever enters a consultation sees the files shared there before.
             for (room, c) in &fx.sfu_join {
                 let Some(h) = conns.get(c) else { continue };
@@ -408,6 +493,7 @@ async fn run_connection(hub: Hub, socket: WebSocket) {
             out: out_tx.clone(),
             sfu_events: sfu_tx,
             probe_events: probe_tx,
+            staff_session: None,
         },
     );
     hub.inner.metrics.connections.inc();
@@ -598,6 +684,11 @@ impl Session {
 
     /// Handle one text frame. Returns false when the connection must end.
     async fn on_text(&mut self, text: Utf8Bytes) -> bool {
+        if self.out.is_closed() {
+            // Closed by the server (session ended, revoked, replaced): the writer is gone and
+            // nothing more is answered while the client finishes the closing handshake.
+            return true;
+        }
         if text.len() > self.hub.inner.config.max_message_bytes {
             self.close(CLOSE_TOO_BIG, "message too big");
             return false;
@@ -646,7 +737,7 @@ impl Session {
                     );
                     return true;
                 }
-                let identity = match hub.inner.verifier.verify(&token) {
+                let identity = match hub.inner.verifier.verify(&token).await {
                     Ok(i) => i,
                     Err(e) => {
                         let message = match e {
@@ -658,11 +749,27 @@ impl Session {
                         return false;
                     }
                 };
+                // Under the state lock, where `end_staff_session` also works: a session that
+                // ended while its token was being verified is refused here, and one that ends
+                // after this finds the connection by its tag.
+                let mut state = hub.inner.state.lock().await;
+                if let crate::Identity::Staff { session, .. } = &identity {
+                    if hub.session_ended(session) {
+                        drop(state);
+                        self.error(id, ErrorCode::InvalidToken, "token invalid");
+                        self.close(CLOSE_POLICY, "invalid token");
+                        return false;
+                    }
+                    if let Some(h) = lock(&hub.inner.conns).get_mut(&self.conn) {
+                        h.staff_session = Some(session.clone());
+                    }
+                }
                 self.joined = true;
                 if check {
                     // In no waiting room and told to nobody: it only runs probes.
                     self.check_only = true;
-                    hub.inner.state.lock().await.join_check(self.conn);
+                    state.join_check(self.conn);
+                    drop(state);
                     let role = match identity {
                         crate::Identity::Staff { .. } => crate::protocol::Role::Staff,
                         crate::Identity::Patient(_) => crate::protocol::Role::Patient,
@@ -680,7 +787,6 @@ impl Session {
                 }
                 self.permissions = identity.permissions();
                 hub.chat_hub().register(self.conn, &identity);
-                let mut state = hub.inner.state.lock().await;
                 let mut fx = state.join_resuming(
                     self.conn,
                     identity,

@@ -18,5 +18,6 @@ mod pii;
 mod probe;
 mod reconnect;
 mod screen_policy;
+mod sessions;
 mod turn;
 mod ws;

@@ -42,6 +42,8 @@ pub struct TestApp {
     pub invitation_url: String,
     /// The server's `--data-dir` (database, secret, consultation files).
     pub data_dir: std::path::PathBuf,
+    /// The running server's clinic service (for what has no HTTP API yet).
+    pub clinic: consultroom_clinic::Clinic,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     pg_db: Option<(String, String)>,
@@ -195,6 +197,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut ServeA
     let base = format!("http://{}", app.http_addr());
     let admin = format!("http://{}", app.admin_addr());
     let media_addr = app.media_addr();
+    let clinic = app.clinic.clone();
     let info = consultroom_clinic::demo::seed(&app.store, now, PASSWORD, &base)
         .await
         .expect("demo seed");
@@ -211,6 +214,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut ServeA
         demo_email: info.email,
         invitation_url: info.invitation_url,
         data_dir: dir.path().to_path_buf(),
+        clinic,
         stop: Some(stop_tx),
         task: Some(task),
         pg_db,
@@ -302,6 +306,21 @@ impl WsClient {
     /// Receive frames until one of `type`.
     pub async fn recv_type(&mut self, ty: &str) -> Value {
         self.recv_until(|v| v["type"] == ty).await
+    }
+
+    /// Wait for the server to close (frames before the close are skipped); returns the close
+    /// code and reason.
+    pub async fn closed_with(&mut self) -> Option<(u16, String)> {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), self.ws.next()).await {
+                Ok(Some(Ok(Message::Close(c)))) => {
+                    return c.map(|c| (u16::from(c.code), c.reason.as_str().to_owned()));
+                }
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(_))) | Ok(None) => return None,
+                Err(_) => panic!("not closed within 5 s"),
+            }
+        }
     }
 
     /// Wait for the server to close; returns the close code.

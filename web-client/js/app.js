@@ -552,6 +552,12 @@ function startSignalling() {
         setConnState('Opened in another window — reload to use this one');
         return;
       }
+      if (reason === 'session_ended') {
+        // This login ended (signed out in another tab, or the account was closed): the server
+        // took us out of every room and refuses this session's tokens; no point reconnecting.
+        showLogin('Your session has ended. Please sign in again.');
+        return;
+      }
       if (state.room?.active) {
         // Keep the room and its peer connection; the server holds our seat for 30 seconds and
         // gives it back to a join that names the consultation (then ICE is restarted).

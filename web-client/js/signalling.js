@@ -31,7 +31,8 @@ export class SignallingClient {
    * @param {(info: {code:number, reason:string, wasJoined:boolean}) => void} [opts.onClose]
    *   not called after close(). Close reasons used by the server: "replaced" (1001: the same
    *   patient connected again elsewhere), "revoked" (1008: the clinic withdrew this guest's
-   *   invitation), "server shutting down", "too slow", "invalid token".
+   *   invitation), "session_ended" (1008: the staff login session ended — logout elsewhere,
+   *   account closed), "server shutting down", "too slow", "invalid token".
    * @param {string} [opts.url]
    */
   constructor({ getToken, onMessage, onClose, url }) {

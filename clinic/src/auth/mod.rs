@@ -17,7 +17,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 pub use password::{hash_password, verify_password};
-pub use session::{CurrentStaff, SESSION_COOKIE};
+pub(crate) use session::SessionListeners;
+pub use session::{
+    CurrentStaff, SESSION_COOKIE, SESSION_COOKIE_HTTPS, SessionEndReason, SessionEndedListener,
+    session_cookie_name,
+};
 pub(crate) use throttle::LoginThrottle;
 
 use crate::client_ip::ClientIp;
@@ -80,9 +84,9 @@ async fn logout(
 ) -> ApiResult<impl IntoResponse> {
     match session::authenticate(&clinic, &jar).await {
         Ok(current) => {
+            // Revokes the row and closes the WebSockets opened with this session.
             clinic
-                .store()
-                .revoke_session(current.session_id, clinic.now())
+                .end_session(current.session_id, session::SessionEndReason::Logout)
                 .await?;
             tracing::info!(staff_id = %current.staff.id, "staff logout");
         }

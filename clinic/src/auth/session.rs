@@ -1,7 +1,15 @@
-//! Staff sessions: a random id in an encrypted `cr_session` cookie, only its SHA-256 in the
-//! `staff_session` table, with an absolute expiry, a sliding idle timeout and revocation.
+//! Staff sessions: a random id in an encrypted `cr_session` cookie (`__Host-cr_session` under
+//! https), only its SHA-256 in the `staff_session` table, with an absolute expiry, a sliding idle
+//! timeout and revocation.
 //!
-//! Invariant: the raw session id never touches the database or the logs.
+//! Ending a session ([`Clinic::end_session`], [`Clinic::end_staff_sessions`]) revokes its row and
+//! tells the `on_staff_session_ended` listeners, so that the signalling hub closes the WebSockets
+//! opened with it; staff join tokens carry the session's row id (`sid`) and are refused once it
+//! has ended ([`Clinic::verify_join_token_live`](crate::Clinic::verify_join_token_live)).
+//!
+//! Invariant: the raw session id (the cookie's secret) never touches the database or the logs.
+
+use std::sync::{Arc, RwLock};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -16,8 +24,51 @@ use crate::staff::{Staff, StaffRow};
 use crate::store::{Store, dispatch};
 use crate::tokens::{random_token, sha256};
 
-/// Name of the session cookie.
+/// Name of the session cookie on plain http (local development).
 pub const SESSION_COOKIE: &str = "cr_session";
+/// Name of the session cookie when the public URL is https: the `__Host-` prefix makes browsers
+/// accept it only with `Secure`, `Path=/` and no `Domain`, so a sibling subdomain cannot set or
+/// shadow it.
+pub const SESSION_COOKIE_HTTPS: &str = "__Host-cr_session";
+
+/// The session cookie's name for this configuration (only that name is read).
+pub fn session_cookie_name(config: &crate::ClinicConfig) -> &'static str {
+    if config.is_https() {
+        SESSION_COOKIE_HTTPS
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+/// Why staff sessions end. Logged; the signalling hub closes the sessions' connections the same
+/// way whatever the reason (1008 `session_ended`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionEndReason {
+    /// The staff member logged out (that session only).
+    Logout,
+    /// The account was deactivated (every session; no API yet).
+    Deactivated,
+    /// The password was changed (every session; no API yet).
+    PasswordChanged,
+}
+
+impl SessionEndReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            SessionEndReason::Logout => "logout",
+            SessionEndReason::Deactivated => "deactivated",
+            SessionEndReason::PasswordChanged => "password_changed",
+        }
+    }
+}
+
+/// Called with a session's row id after it ended, so that the signalling hub can close the
+/// connections opened with it. It runs on the caller's task: return quickly.
+pub type SessionEndedListener = Arc<dyn Fn(SessionId) + Send + Sync>;
+
+/// The registered listeners (a field of the clinic's shared state).
+#[derive(Default)]
+pub(crate) struct SessionListeners(RwLock<Vec<SessionEndedListener>>);
 
 /// The authenticated staff user of a request. Extracting it rejects with 401 `unauthenticated`.
 #[derive(Clone, Debug)]
@@ -26,6 +77,13 @@ pub struct CurrentStaff {
     pub staff: Staff,
     /// The session row this request authenticated with.
     pub session_id: SessionId,
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionState {
+    expires_at: DateTime<Utc>,
+    last_seen_at: DateTime<Utc>,
+    revoked: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -95,7 +153,38 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a session revoked; later requests with its cookie get 401.
+    async fn session_state(&self, id: SessionId) -> Result<Option<SessionState>, sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query_as::<_, SessionState>(
+                "select expires_at, last_seen_at, revoked from staff_session \
+                 where staff_session_id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+        })
+    }
+
+    /// Revokes every unrevoked session of `staff_id`; returns their ids.
+    async fn revoke_staff_sessions(
+        &self,
+        staff_id: StaffId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query_scalar::<_, SessionId>(
+                "update staff_session set revoked = true, updated_at = $2 \
+                 where staff_id = $1 and revoked = false returning staff_session_id",
+            )
+            .bind(staff_id)
+            .bind(now)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
+    /// Marks a session revoked; later requests with its cookie get 401. This alone does not
+    /// close its WebSockets: end sessions with [`Clinic::end_session`].
     pub async fn revoke_session(
         &self,
         id: SessionId,
@@ -112,6 +201,90 @@ impl Store {
             .map(|_| ())
         })?;
         Ok(())
+    }
+}
+
+/// Whether a session with these timestamps is live at `now`.
+fn is_live(
+    clinic: &Clinic,
+    revoked: bool,
+    expires_at: DateTime<Utc>,
+    last_seen_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> bool {
+    !revoked && now < expires_at && now <= last_seen_at + clinic.config().session_idle
+}
+
+impl Clinic {
+    /// Registers `f` to run after a staff session ended (logout, deactivation, password change).
+    pub fn on_staff_session_ended(&self, f: SessionEndedListener) {
+        self.inner
+            .session_listeners
+            .0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(f);
+    }
+
+    fn staff_session_ended(&self, session: SessionId) {
+        let listeners = self
+            .inner
+            .session_listeners
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for f in listeners {
+            f(session);
+        }
+    }
+
+    /// Ends one staff session (logout): its row is revoked, so its cookie and the join tokens
+    /// minted with it are refused from now on, and the listeners are told, so that its
+    /// WebSockets close. Ending an ended session again is harmless.
+    pub async fn end_session(
+        &self,
+        session: SessionId,
+        reason: SessionEndReason,
+    ) -> Result<(), sqlx::Error> {
+        self.store().revoke_session(session, self.now()).await?;
+        tracing::info!(reason = reason.as_str(), "staff session ended");
+        self.staff_session_ended(session);
+        Ok(())
+    }
+
+    /// Ends every session of `staff_id` (deactivation, password change): each is revoked and
+    /// its WebSockets close, as with [`Clinic::end_session`]. Returns how many were live.
+    pub async fn end_staff_sessions(
+        &self,
+        staff_id: StaffId,
+        reason: SessionEndReason,
+    ) -> Result<usize, sqlx::Error> {
+        let ended = self
+            .store()
+            .revoke_staff_sessions(staff_id, self.now())
+            .await?;
+        tracing::info!(
+            %staff_id,
+            reason = reason.as_str(),
+            sessions = ended.len(),
+            "staff sessions ended"
+        );
+        for session in &ended {
+            self.staff_session_ended(*session);
+        }
+        Ok(ended.len())
+    }
+
+    /// Whether staff session `session` is live now (not revoked, not past its absolute or idle
+    /// limit). Does not slide the idle timeout.
+    pub async fn staff_session_live(&self, session: SessionId) -> Result<bool, sqlx::Error> {
+        let now = self.now();
+        Ok(self
+            .store()
+            .session_state(session)
+            .await?
+            .is_some_and(|s| is_live(self, s.revoked, s.expires_at, s.last_seen_at, now)))
     }
 }
 
@@ -132,7 +305,7 @@ pub(crate) async fn start_session(
 
 fn session_cookie(clinic: &Clinic, value: String) -> Cookie<'static> {
     // No Max-Age: a browser-session cookie; expiry is enforced server-side.
-    Cookie::build((SESSION_COOKIE, value))
+    Cookie::build((session_cookie_name(clinic.config()), value))
         .http_only(true)
         .same_site(SameSite::Strict)
         .path("/")
@@ -140,7 +313,7 @@ fn session_cookie(clinic: &Clinic, value: String) -> Cookie<'static> {
         .build()
 }
 
-/// A cookie that clears `cr_session` in the browser.
+/// A cookie that clears the session cookie in the browser.
 pub(crate) fn removal_cookie(clinic: &Clinic) -> Cookie<'static> {
     session_cookie(clinic, String::new())
 }
@@ -150,15 +323,16 @@ pub(crate) async fn authenticate(
     clinic: &Clinic,
     jar: &PrivateCookieJar,
 ) -> Result<CurrentStaff, ApiError> {
-    let cookie = jar.get(SESSION_COOKIE).ok_or(ApiError::Unauthenticated)?;
+    let cookie = jar
+        .get(session_cookie_name(clinic.config()))
+        .ok_or(ApiError::Unauthenticated)?;
     let row = clinic
         .store()
         .session_by_hash(&sha256(cookie.value()))
         .await?
         .ok_or(ApiError::Unauthenticated)?;
     let now = clinic.now();
-    let idle_deadline = row.last_seen_at + clinic.config().session_idle;
-    if row.revoked || now >= row.expires_at || now > idle_deadline {
+    if !is_live(clinic, row.revoked, row.expires_at, row.last_seen_at, now) {
         return Err(ApiError::Unauthenticated);
     }
     clinic

@@ -56,12 +56,33 @@ pub async fn wrong_password_and_unknown_email_get_identical_401(backend: Backend
 }
 
 fn session_set_cookie(res: &reqwest::Response) -> String {
-    res.headers()
+    set_cookie_named(res, "cr_session")
+}
+
+fn set_cookie_named(res: &reqwest::Response, name: &str) -> String {
+    let prefix = format!("{name}=");
+    let all: Vec<String> = res
+        .headers()
         .get_all(SET_COOKIE)
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
-        .find(|v| v.starts_with("cr_session="))
-        .expect("cr_session cookie set")
+        .collect();
+    all.iter()
+        .find(|v| v.starts_with(&prefix))
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} cookie set: {all:?}"))
+}
+
+/// `GET /me` with exactly this `Cookie` header.
+async fn me_with(app: &TestApp, cookie: &str) -> u16 {
+    reqwest::Client::new()
+        .get(app.url("/me"))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 async fn login_raw(app: &TestApp, email: &str) -> reqwest::Response {
@@ -86,6 +107,12 @@ pub async fn session_cookie_flags_on_http(backend: Backend) {
     // The cookie is encrypted: it does not hold the bare 43-character session id.
     let value = cookie["cr_session=".len()..].split(';').next().unwrap();
     assert!(value.len() > 43, "{value}");
+    // On plain http it is read under that name only.
+    assert_eq!(me_with(&app, &format!("cr_session={value}")).await, 200);
+    assert_eq!(
+        me_with(&app, &format!("__Host-cr_session={value}")).await,
+        401
+    );
 }
 
 pub async fn session_cookie_is_secure_on_https(backend: Backend) {
@@ -97,10 +124,40 @@ pub async fn session_cookie_is_secure_on_https(backend: Backend) {
     )
     .await;
     app.world().await;
-    let cookie = session_set_cookie(&login_raw(&app, DOC_CARDIO).await);
+    let res = login_raw(&app, DOC_CARDIO).await;
+    // Under https the cookie has the `__Host-` prefix (Secure, Path=/, no Domain), and no
+    // unprefixed one is set.
+    assert!(
+        !res.headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .any(|v| v.to_str().unwrap().starts_with("cr_session=")),
+    );
+    let cookie = set_cookie_named(&res, "__Host-cr_session");
     let lower = cookie.to_ascii_lowercase();
     assert!(lower.contains("; secure"), "{cookie}");
     assert!(lower.contains("; httponly"), "{cookie}");
+    assert!(lower.contains("; samesite=strict"), "{cookie}");
+    assert!(lower.contains("; path=/"), "{cookie}");
+    assert!(!lower.contains("; domain"), "{cookie}");
+    // It is read under that name only.
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let value = &pair["__Host-cr_session=".len()..];
+    assert_eq!(me_with(&app, &pair).await, 200);
+    assert_eq!(me_with(&app, &format!("cr_session={value}")).await, 401);
+    // Logout clears it under the same name, with the attributes the prefix requires.
+    let res = reqwest::Client::new()
+        .post(app.url("/auth/logout"))
+        .header(COOKIE, pair.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let cleared = set_cookie_named(&res, "__Host-cr_session").to_ascii_lowercase();
+    assert!(cleared.contains("; secure"), "{cleared}");
+    assert!(cleared.contains("; path=/"), "{cleared}");
+    assert!(cleared.contains("max-age=0"), "{cleared}");
+    assert_eq!(me_with(&app, &pair).await, 401);
 }
 
 pub async fn logout_revokes_the_session_server_side(backend: Backend) {
@@ -297,4 +354,95 @@ pub async fn login_is_throttled_per_account_and_source(backend: Backend) {
         200
     );
     server.abort();
+}
+
+/// Logout ends only its own session; ending every session of a staff member (the mechanism for
+/// deactivation and password change) revokes them all, refuses the join tokens minted with them,
+/// and tells the listeners (the signalling hub) each session once.
+pub async fn ending_sessions_revokes_them_refuses_their_tokens_and_tells_the_listeners(
+    backend: Backend,
+) {
+    use consultroom_clinic::JoinTokenError;
+    use consultroom_clinic::auth::SessionEndReason;
+    use consultroom_clinic::ids::SessionId;
+    use std::sync::{Arc, Mutex};
+
+    let app = spawn_app(&backend).await;
+    let w = app.world().await;
+    let ended: Arc<Mutex<Vec<SessionId>>> = Arc::default();
+    let seen = ended.clone();
+    app.clinic.on_staff_session_ended(Arc::new(move |s| {
+        seen.lock().unwrap().push(s);
+    }));
+    let token = |http: reqwest::Client| {
+        let url = app.url("/signalling/token");
+        async move {
+            let (status, body) = post_empty(&http, &url).await;
+            assert_eq!(status, 200, "{body}");
+            body["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let sid = |token: &str| match app.clinic.verify_join_token(token) {
+        Ok(consultroom_clinic::JoinClaims::Staff(s)) => s.session_id,
+        other => panic!("{other:?}"),
+    };
+    // Three logins of the practitioner, one of a colleague.
+    let (s1, s2, s3) = (
+        app.login(DOC_CARDIO).await,
+        app.login(DOC_CARDIO).await,
+        app.login(DOC_CARDIO).await,
+    );
+    let other = app.login(DOC_DERMA).await;
+    let (t1, t2, t3, t_other) = (
+        token(s1.clone()).await,
+        token(s2.clone()).await,
+        token(s3.clone()).await,
+        token(other.clone()).await,
+    );
+    for t in [&t1, &t2, &t3, &t_other] {
+        assert!(app.clinic.verify_join_token_live(t).await.is_ok());
+    }
+    // The claim is the session's row id, different per login.
+    assert_ne!(sid(&t1), sid(&t2));
+
+    // Logout: that session only.
+    let (status, _) = post_empty(&s1, &app.url("/auth/logout")).await;
+    assert_eq!(status, 204);
+    assert_eq!(*ended.lock().unwrap(), vec![sid(&t1)]);
+    assert_eq!(
+        app.clinic.verify_join_token_live(&t1).await,
+        Err(JoinTokenError::Invalid)
+    );
+    assert!(app.clinic.verify_join_token_live(&t2).await.is_ok());
+    assert_eq!(get(&s2, &app.url("/me")).await.0, 200);
+
+    // Every session of the practitioner (deactivation, password change): s2 and s3.
+    let n = app
+        .clinic
+        .end_staff_sessions(w.doc_cardio, SessionEndReason::PasswordChanged)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    let mut got = ended.lock().unwrap().clone();
+    got.sort();
+    let mut want = vec![sid(&t1), sid(&t2), sid(&t3)];
+    want.sort();
+    assert_eq!(got, want, "each ended session told once");
+    for (http, t) in [(&s2, &t2), (&s3, &t3)] {
+        assert_eq!(get(http, &app.url("/me")).await.0, 401);
+        assert_eq!(
+            app.clinic.verify_join_token_live(t).await,
+            Err(JoinTokenError::Invalid)
+        );
+    }
+    // The colleague is untouched; ending again finds nothing.
+    assert_eq!(get(&other, &app.url("/me")).await.0, 200);
+    assert!(app.clinic.verify_join_token_live(&t_other).await.is_ok());
+    let n = app
+        .clinic
+        .end_staff_sessions(w.doc_cardio, SessionEndReason::Deactivated)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(ended.lock().unwrap().len(), 3);
 }

@@ -16,6 +16,7 @@ fn staff(id: &str) -> Identity {
         display_name: format!("Dr {id}"),
         department_ids: vec![],
         permissions: Default::default(),
+        session: format!("session-{id}"),
     }
 }
 

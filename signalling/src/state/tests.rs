@@ -18,7 +18,17 @@ fn staff_in(id: &str, departments: &[&str]) -> Identity {
         display_name: format!("Dr {id}"),
         department_ids: departments.iter().map(|d| d.to_string()).collect(),
         permissions: Default::default(),
+        session: format!("session-{id}"),
     }
+}
+
+/// Staff member `id` logged in with session `session` (another login than [`staff`]'s).
+fn staff_session(id: &str, session: &str) -> Identity {
+    let mut identity = staff(id);
+    if let Identity::Staff { session: s, .. } = &mut identity {
+        *s = session.into();
+    }
+    identity
 }
 
 fn patient(appointment: &str, practitioner: &str, starts: DateTime<Utc>) -> Identity {
@@ -298,6 +308,7 @@ fn another_organisations_staff_with_the_same_ids_sees_nothing() {
         display_name: "X".into(),
         department_ids: vec![],
         permissions: Default::default(),
+        session: "session-x".into(),
     };
     s.join(ConnId(2), intruder, "x".into(), t(9, 59, 0));
     assert_eq!(
@@ -1047,4 +1058,78 @@ fn queue_status_is_sent_only_when_it_changes_and_to_each_new_connection() {
     );
     assert_eq!(status(&fx, ConnId(3)).map(|s| s.0), Some(1));
     assert_eq!(status(&fx, ConnId(2)), None);
+}
+
+// --- Staff sessions (issue #10): an ended login session takes its connections out at once ----
+
+#[test]
+fn an_ended_staff_session_takes_its_connections_out_at_once_and_no_other() {
+    let (mut s, id) = in_consultation();
+    // Another tab of the same login (same session), idle; a second login of the same
+    // practitioner; another practitioner.
+    s.join(ConnId(3), staff("doc1"), "s-tab2".into(), t(10, 0, 30));
+    s.join(
+        ConnId(4),
+        staff_session("doc1", "second-login"),
+        "s-other".into(),
+        t(10, 0, 30),
+    );
+    s.join(ConnId(5), staff("doc2"), "s-doc2".into(), t(10, 0, 30));
+    let fx = s.end_staff_session("session-doc1");
+    assert_eq!(fx.session_ended, vec![ConnId(1), ConnId(3)]);
+    assert_eq!(fx.sfu_leave, vec![ConnId(1).participant()]);
+    // The patient sees the practitioner leave (no `reconnecting`, no held seat) and stays, as
+    // after `leave_consultation`; nobody else hears anything.
+    assert!(matches!(
+        sent_to(&fx, ConnId(2))[..],
+        [ServerMessage::ParticipantLeft { participant_id }] if participant_id == "s1"
+    ));
+    for c in [1, 3, 4, 5] {
+        assert!(sent_to(&fx, ConnId(c)).is_empty(), "conn {c}");
+    }
+    assert!(s.in_consultation(ConnId(2)));
+    assert_eq!(s.connections(), 3);
+    assert_eq!(s.reconnecting_participants(), 0);
+    // The seat is gone: another login of the same practitioner cannot resume it.
+    let fx = s.join_resuming(
+        ConnId(6),
+        staff_session("doc1", "third-login"),
+        "s-again".into(),
+        Some(&id),
+        t(10, 2, 0),
+    );
+    assert!(resumed(&fx, ConnId(6)).is_none());
+    // Ending it again does nothing; nor do the closed sockets' own leaves later.
+    assert_eq!(s.end_staff_session("session-doc1"), Effects::default());
+    assert_eq!(s.leave(ConnId(1), t(10, 2, 0)), Effects::default());
+    assert_eq!(s.leave(ConnId(3), t(10, 2, 0)), Effects::default());
+    // The second login still watches its waiting room.
+    let fx = s.join(
+        ConnId(7),
+        patient("a2", "doc1", t(10, 30, 0)),
+        "p2".into(),
+        t(10, 3, 0),
+    );
+    assert!(
+        sent_to(&fx, ConnId(4))
+            .iter()
+            .any(|m| matches!(m, ServerMessage::WaitingArrived { .. }))
+    );
+    assert!(sent_to(&fx, ConnId(1)).is_empty() && sent_to(&fx, ConnId(3)).is_empty());
+}
+
+#[test]
+fn an_ended_staff_session_releases_a_held_seat_and_ends_a_consultation_left_empty() {
+    let (mut s, id) = in_consultation();
+    s.leave_consultation_now(ConnId(2)).unwrap();
+    // The practitioner's connection drops: the seat is held for the grace period.
+    s.leave(ConnId(1), t(10, 1, 0));
+    assert_eq!(s.consultations(), 1);
+    let fx = s.end_staff_session("session-doc1");
+    assert!(fx.session_ended.is_empty(), "no live connection to close");
+    assert_eq!(fx.sfu_leave, vec![ConnId(1).participant()]);
+    assert_eq!(fx.ended, vec![id]);
+    assert!(fx.completed.is_empty(), "not a completed visit");
+    assert_eq!(s.consultations(), 0);
+    assert_eq!(s.reconnecting_participants(), 0);
 }
