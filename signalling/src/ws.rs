@@ -89,8 +89,28 @@ enum Outgoing {
     Close(u16, &'static str),
 }
 
+/// Queues `frame` on `out`; when the queue is full, wakes the connection's task through
+/// `overflow` to drop it and returns false. A queue already closed (the server closed the
+/// connection on purpose and its writer is gone) is not an overflow.
+fn enqueue(
+    out: &mpsc::Sender<Outgoing>,
+    overflow: &tokio::sync::Notify,
+    frame: ServerFrame,
+) -> bool {
+    match out.try_send(Outgoing::Frame(frame)) {
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            overflow.notify_one();
+            false
+        }
+        _ => true,
+    }
+}
+
 struct ConnHandle {
     out: mpsc::Sender<Outgoing>,
+    /// Ends the connection's task when its queue is full: a close frame cannot be queued then,
+    /// so the connection is dropped instead (its writer gets a moment to flush, then is cut).
+    overflow: Arc<tokio::sync::Notify>,
     sfu_events: mpsc::Sender<SfuEvent>,
     /// Events of this connection's connectivity probe (a separate SFU participant).
     probe_events: mpsc::Sender<SfuEvent>,
@@ -210,18 +230,13 @@ impl Hub {
         &self.inner.chat
     }
 
-    /// Queue a frame for connection `to`; a connection that cannot take it is closed as too slow.
+    /// Queue a frame for connection `to`; a connection that cannot take it is dropped as too slow.
     pub(crate) fn push(&self, to: ConnId, reply_to: Option<String>, msg: ServerMessage) {
         let conns = lock(&self.inner.conns);
         if let Some(h) = conns.get(&to)
-            && h.out
-                .try_send(Outgoing::Frame(ServerFrame { reply_to, msg }))
-                .is_err()
+            && !enqueue(&h.out, &h.overflow, ServerFrame { reply_to, msg })
         {
             self.inner.metrics.slow_clients.inc();
-            let _ = h
-                .out
-                .try_send(Outgoing::Close(CLOSE_GOING_AWAY, "too slow"));
         }
     }
 
@@ -394,12 +409,9 @@ impl Hub {
                         reply_to: None,
                         msg,
                     };
-                    if h.out.try_send(Outgoing::Frame(frame)).is_err() {
-                        // Too slow (or already gone): it will be cleaned up by its own task.
+                    if !enqueue(&h.out, &h.overflow, frame) {
+                        // Too slow: its own task drops it.
                         self.inner.metrics.slow_clients.inc();
-                        let _ = h
-                            .out
-                            .try_send(Outgoing::Close(CLOSE_GOING_AWAY, "too slow"));
                     }
                 }
             }
@@ -487,10 +499,12 @@ async fn run_connection(hub: Hub, socket: WebSocket) {
     let (out_tx, out_rx) = mpsc::channel(hub.inner.config.outgoing_queue);
     let (sfu_tx, mut sfu_rx) = mpsc::channel(32);
     let (probe_tx, mut probe_rx) = mpsc::channel(8);
+    let overflow = Arc::new(tokio::sync::Notify::new());
     lock(&hub.inner.conns).insert(
         conn,
         ConnHandle {
             out: out_tx.clone(),
+            overflow: overflow.clone(),
             sfu_events: sfu_tx,
             probe_events: probe_tx,
             staff_session: None,
@@ -504,6 +518,7 @@ async fn run_connection(hub: Hub, socket: WebSocket) {
         hub: hub.clone(),
         conn,
         out: out_tx,
+        overflow: overflow.clone(),
         joined: false,
         check_only: false,
         permissions: Permissions::default(),
@@ -513,6 +528,12 @@ async fn run_connection(hub: Hub, socket: WebSocket) {
     tokio::pin!(deadline);
     loop {
         tokio::select! {
+            biased;
+            () = overflow.notified() => {
+                // Its queue is full (it does not read, or reads too slowly): no frame, not even
+                // a close, can reach it in order, so the connection is dropped.
+                break;
+            }
             () = &mut deadline, if !session.joined => {
                 session.close(CLOSE_POLICY, "join timeout");
                 break;
@@ -579,7 +600,15 @@ async fn run_connection(hub: Hub, socket: WebSocket) {
     lock(&hub.inner.conns).remove(&conn);
     hub.inner.metrics.connections.dec();
     drop(session);
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    // A writer stuck on a client that does not read is cut after a moment (dropping the
+    // handle alone would leave the task, and the socket, behind).
+    let cut = writer.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(2), writer)
+        .await
+        .is_err()
+    {
+        cut.abort();
+    }
 }
 
 async fn write_loop(
@@ -646,6 +675,8 @@ struct Session {
     hub: Hub,
     conn: ConnId,
     out: mpsc::Sender<Outgoing>,
+    /// See [`ConnHandle::overflow`].
+    overflow: Arc<tokio::sync::Notify>,
     joined: bool,
     /// A check-only connection (`join` with `check`): probes and `ping` only.
     check_only: bool,
@@ -656,14 +687,9 @@ struct Session {
 
 impl Session {
     fn send(&self, reply_to: Option<String>, msg: ServerMessage) {
-        if self
-            .out
-            .try_send(Outgoing::Frame(ServerFrame { reply_to, msg }))
-            .is_err()
-        {
-            let _ = self
-                .out
-                .try_send(Outgoing::Close(CLOSE_GOING_AWAY, "too slow"));
+        // Every frame is answered or the connection ends: never a silent drop.
+        if !enqueue(&self.out, &self.overflow, ServerFrame { reply_to, msg }) {
+            self.hub.inner.metrics.slow_clients.inc();
         }
     }
 

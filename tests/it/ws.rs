@@ -288,3 +288,60 @@ async fn patient_sees_queue_position_and_an_estimate_once_the_practitioner_is_on
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_floods_without_reading_is_dropped() {
+    // Found by an independent client: beyond the queue, over-limit frames got no answer and the
+    // connection was not closed either (the close went into the same full queue). Now every
+    // frame is answered or the connection ends. A small receive buffer makes the server's
+    // writes stall at once, as for a client that does not read.
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let app = spawn_app().await;
+    let token = app.staff_token().await;
+    let addr: std::net::SocketAddr = app
+        .ws_url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .parse()
+        .unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let tcp = socket.connect(addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(app.ws_url.as_str(), tcp)
+        .await
+        .unwrap();
+    ws.send(Message::Text(
+        json!({"id":"j","type":"join","token":token})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let ping = Message::Text(
+        json!({"id":"p","type":"ping","pad":"x".repeat(200)})
+            .to_string()
+            .into(),
+    );
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    let dropped = loop {
+        if sent == 200_000 || started.elapsed() > std::time::Duration::from_secs(30) {
+            break false;
+        }
+        match tokio::time::timeout(std::time::Duration::from_secs(5), ws.send(ping.clone())).await {
+            Ok(Ok(())) => sent += 1,
+            // The server dropped the connection (reset / broken pipe), or stopped reading it.
+            Ok(Err(_)) | Err(_) => break true,
+        }
+    };
+    assert!(
+        dropped,
+        "the server answered nothing and kept reading {sent} frames in {:?}",
+        started.elapsed()
+    );
+    // The server is fine: another client is answered.
+    let (mut c, _) = WsClient::join(&app, &app.staff_token().await).await;
+    assert_eq!(c.request(json!({"type":"ping"})).await["type"], "pong");
+    app.stop().await;
+}
