@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of Consultroom on this machine: Rust unit and integration tests on SQLite and
-# PostgreSQL, then the browser end-to-end tests (headless Chromium in a loopback-only network
-# namespace) on SQLite and PostgreSQL. Installs what is missing (Debian packages, npm packages)
-# and starts a local PostgreSQL cluster when one is installed but stopped.
+# PostgreSQL, the API contract test (schemathesis), then the browser end-to-end tests (headless
+# Chromium in a loopback-only network namespace) on SQLite and PostgreSQL. Installs what is missing
+# (Debian packages, npm and Python packages) and starts a local PostgreSQL cluster when one is
+# installed but stopped.
 #
 # Needs root (apt-get, ip netns). Usage: scripts/test.sh
 set -euo pipefail
@@ -44,6 +45,8 @@ command -v node >/dev/null || need_pkgs+=(nodejs npm)
 command -v pg_ctlcluster >/dev/null || need_pkgs+=(postgresql)
 command -v turnserver >/dev/null || need_pkgs+=(coturn)
 command -v nft >/dev/null || need_pkgs+=(nftables)
+# The contract test's venv (tests/contract/run.sh installs python3-venv itself when it is missing).
+command -v python3 >/dev/null || need_pkgs+=(python3 python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   apt-get update -qq
@@ -102,6 +105,15 @@ suite_end "loadtest smoke" "$(grep -q '^smoke ok' "$RESULTS/smoke.log" && echo o
 suite_start
 timeout 240 target/debug/loadtest faults --scenario all --seconds 20 2>&1 | tee "$RESULTS/faults.log" && grep -q '^faults ok' "$RESULTS/faults.log" && PASSED=$((PASSED + 1)) || { FAILED=$((FAILED + 1)); echo "fault scenarios (RELIABILITY A.9, A.11, A.12: loadtest faults) FAILED" >&2; }
 suite_end "loadtest faults" "$(grep -q '^faults ok' "$RESULTS/faults.log" && echo ok || echo FAILED)"
+
+# --- API contract ----------------------------------------------------------------------------
+# schemathesis (property-based, from the served OpenAPI document alone) against the debug server
+# with the demo data on SQLite: every response must be one the document declares (status, content
+# type, headers, body schema), no 5xx, schema-valid data accepted and invalid data refused.
+# Bounded (< 4 min); installs its pinned Python packages into tests/contract/.venv on first use.
+log "API contract (schemathesis)"
+CONSULTROOM_BIN="$ROOT/target/debug/consultroom" tests/contract/run.sh 2>&1 | tee "$RESULTS/contract.log" || SUITE_FAILED+=" contract"
+tally "$RESULTS/contract.log" '^contract: [0-9]+ passed' 'contract: [0-9]+ passed, [0-9]+ failed'
 
 # --- browser end-to-end ----------------------------------------------------------------------
 export CONSULTROOM_BIN="$ROOT/target/debug/consultroom"

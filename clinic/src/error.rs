@@ -187,10 +187,22 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(map_json_rejection(rejection)),
+        // Content type, size and syntax are checked exactly as `axum::Json` does.
+        let Json(value) = Json::<Value>::from_request(req, state)
+            .await
+            .map_err(map_json_rejection)?;
+        // serde also reads a struct from a JSON array (its fields in order); every request body of
+        // this API is an object, as the OpenAPI document says, so anything else is refused.
+        if !value.is_object() {
+            return Err(ApiError::invalid("the body must be a JSON object"));
         }
+        serde_path_to_error::deserialize(value)
+            .map(ApiJson)
+            .map_err(|e| {
+                ApiError::InvalidInput(format!(
+                    "Failed to deserialize the JSON body into the target type: {e}"
+                ))
+            })
     }
 }
 

@@ -23,6 +23,7 @@ pub mod guests;
 pub mod ice;
 pub mod ids;
 pub mod invitations;
+mod json_int;
 pub mod openapi;
 pub mod org_settings;
 pub mod staff;

@@ -21,6 +21,8 @@ async fn document() -> impl IntoResponse {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::OPENAPI_JSON;
 
     #[test]
@@ -53,5 +55,44 @@ mod tests {
         served.sort();
         documented.sort();
         assert_eq!(served, documented);
+    }
+
+    /// The responses every clinic route gives besides its own: `ApiJson` refuses a malformed body
+    /// (400), an oversized one (413), a missing or non-JSON one (415) and a mistyped one (422); a
+    /// route that needs a session answers 401 without one. The contract test
+    /// (tests/contract/run.sh) checks the server against the document; this keeps a new route
+    /// from leaving these out before that test runs.
+    #[test]
+    fn every_route_documents_the_errors_its_extractors_give() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI_JSON).expect("valid JSON");
+        let mut missing = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths object") {
+            if item.get("x-served-by").is_some() {
+                continue;
+            }
+            for (method, op) in item.as_object().expect("path item") {
+                let Some(responses) = op.get("responses").and_then(|r| r.as_object()) else {
+                    continue;
+                };
+                let mut need = Vec::new();
+                if op["requestBody"]["content"]
+                    .get("application/json")
+                    .is_some()
+                {
+                    need.extend(["400", "413", "415", "422"]);
+                }
+                // Security requirements are alternatives; `{}` among them means none is needed.
+                let security = op["security"].as_array();
+                if security.is_some_and(|s| !s.is_empty() && s.iter().all(|r| r != &json!({}))) {
+                    need.push("401");
+                }
+                for code in need {
+                    if !responses.contains_key(code) {
+                        missing.push(format!("{method} {path}: {code}"));
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "undocumented responses: {missing:#?}");
     }
 }

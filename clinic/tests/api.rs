@@ -91,6 +91,7 @@ backend_tests! {
     chat::chat_settings_close_the_patient_side,
     chat::continuous_chat_is_granted_and_stopped_by_admins,
     ice::ice_servers_without_turn_is_an_empty_list,
+    misc::request_bodies_read_json_as_json_schema_does,
     misc::malformed_json_gets_json_400,
     misc::oversized_body_gets_413,
     misc::unknown_route_gets_json_404,

@@ -99,6 +99,7 @@ struct CreateRequest {
     #[serde(default)]
     department_id: Option<DepartmentId>,
     starts_at: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::json_int::int")]
     duration_minutes: i32,
     #[serde(default)]
     waiting_room: Option<WaitingRoomKind>,

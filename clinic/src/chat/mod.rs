@@ -977,6 +977,7 @@ async fn history(
 
 #[derive(Deserialize)]
 struct ReadRequest {
+    #[serde(deserialize_with = "crate::json_int::int")]
     seq: i64,
 }
 

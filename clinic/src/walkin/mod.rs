@@ -230,7 +230,7 @@ async fn update_me(
 #[serde(deny_unknown_fields)]
 struct RangeRequest {
     kind: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_int::opt_int")]
     weekday: Option<i32>,
     #[serde(default)]
     date: Option<String>,

@@ -224,3 +224,37 @@ pub async fn directory_lists_own_organisation_only(backend: Backend) {
     let (status, _) = get(&app.http(), &app.url("/directory")).await;
     assert_eq!(status, 401);
 }
+
+/// Request bodies are read as the OpenAPI document (JSON Schema) reads them: an integer field takes
+/// `2.0` (JavaScript clients send it) but not `2.5`, and a body must be a JSON object — serde
+/// alone refused the first and read a struct from an array (`["weekly", 2, …]`).
+pub async fn request_bodies_read_json_as_json_schema_does(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    app.world().await;
+    let http = app.login(DOC_CARDIO).await;
+    let url = app.url("/walkin/me/ranges");
+    let post = |body: String| {
+        http.post(&url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+    };
+    let res =
+        post(r#"{"kind": "weekly", "weekday": 2.0, "start": "09:00", "end": "10:00"}"#.into())
+            .await
+            .unwrap();
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["ranges"][0]["weekday"], 2, "{body}");
+    for bad in [
+        r#"{"kind": "weekly", "weekday": 2.5, "start": "09:00", "end": "10:00"}"#,
+        r#"{"kind": "weekly", "weekday": "2", "start": "09:00", "end": "10:00"}"#,
+        r#"["weekly", 2, null, "09:00", "10:00"]"#,
+        r#""weekly""#,
+    ] {
+        let res = post(bad.into()).await.unwrap();
+        assert_eq!(res.status(), 422, "{bad}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_input", "{bad}");
+    }
+}
