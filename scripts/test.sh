@@ -112,7 +112,10 @@ suite_end "loadtest faults" "$(grep -q '^faults ok' "$RESULTS/faults.log" && ech
 # type, headers, body schema), no 5xx, schema-valid data accepted and invalid data refused.
 # Bounded (< 4 min); installs its pinned Python packages into tests/contract/.venv on first use.
 log "API contract (schemathesis)"
-CONSULTROOM_BIN="$ROOT/target/debug/consultroom" tests/contract/run.sh 2>&1 | tee "$RESULTS/contract.log" || SUITE_FAILED+=" contract"
+suite_start
+status=ok
+CONSULTROOM_BIN="$ROOT/target/debug/consultroom" tests/contract/run.sh 2>&1 | tee "$RESULTS/contract.log" || { SUITE_FAILED+=" contract"; status=FAILED; }
+suite_end "API contract (schemathesis)" "$status"
 tally "$RESULTS/contract.log" '^contract: [0-9]+ passed' 'contract: [0-9]+ passed, [0-9]+ failed'
 
 # --- browser end-to-end ----------------------------------------------------------------------
