@@ -11,7 +11,6 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::serve::ListenerExt;
 use consultroom_clinic::TurnConfig;
 use consultroom_clinic::WaitingRoomRef;
 use consultroom_clinic::ids::AppointmentId;
@@ -31,17 +30,20 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::ServeArgs;
-use crate::{ops, web, widget};
+use crate::{datadir, ops, serve, web, widget};
 
 /// A built, bound, not yet running server.
 pub struct App {
     http: TcpListener,
     admin: TcpListener,
     router: Router,
-    admin_router: Router,
+    registry: prometheus::Registry,
     hub: Hub,
     sfu: Sfu,
     draining: Arc<AtomicBool>,
+    /// The public listener's timeouts and connection caps.
+    limits: serve::Limits,
+    drain_window: Duration,
     shutdown_deadline: Duration,
     /// The clinic service (tests and `demo` use it directly).
     pub clinic: Clinic,
@@ -267,13 +269,14 @@ impl App {
     /// Connect the database, run migrations, bind every listener and socket.
     pub async fn build(args: &ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         let turn = turn_config(args)?;
-        std::fs::create_dir_all(&args.data_dir)
-            .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+        datadir::prepare(&args.data_dir)?;
         let secret = load_or_create_secret(&args.data_dir)?;
 
+        datadir::prepare_sqlite(&args.database_url())?;
         let store = Store::connect_with(&args.database_url(), args.sqlite_synchronous.into())
             .await
             .context("connecting to the database")?;
+        datadir::tighten_sqlite(&args.database_url())?;
         store.migrate().await.context("running migrations")?;
 
         let http = TcpListener::bind(args.http)
@@ -416,21 +419,16 @@ impl App {
         // After the header layers: the widget page sets its own frame-ancestors (see widget.rs).
         let router = router.merge(widget::router(clinic.clone()));
 
-        let draining = Arc::new(AtomicBool::new(false));
-        let admin_router = ops::router(ops::OpsState {
-            registry,
-            store: store.clone(),
-            draining: draining.clone(),
-        });
-
         Ok(App {
             http,
             admin,
             router,
-            admin_router,
+            registry,
             hub,
             sfu,
-            draining,
+            draining: Arc::new(AtomicBool::new(false)),
+            limits: serve::Limits::public(args),
+            drain_window: Duration::from_secs(args.drain_window_secs),
             shutdown_deadline: Duration::from_secs(args.shutdown_deadline_secs),
             clinic,
             store,
@@ -456,57 +454,64 @@ impl App {
         self.sfu.local_addr()
     }
 
-    /// Serve until `shutdown` resolves, then drain: readiness turns false, WebSockets are told
-    /// to go away, in-flight requests finish, and whatever is left after the deadline is cut.
+    /// Serve until `shutdown` resolves, then drain: readiness turns false for the drain window
+    /// while everything still serves, then WebSockets are told to go away, the public listener
+    /// stops accepting, in-flight requests finish, and whatever is left after the deadline is
+    /// cut. The admin listener answers (readiness 503) until the very end.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let metrics =
+            serve::Metrics::register(&self.registry).context("registering HTTP metrics")?;
+        let admin_router = ops::router(ops::OpsState {
+            registry: self.registry.clone(),
+            store: self.store.clone(),
+            draining: self.draining.clone(),
+            db_runtime: tokio::runtime::Handle::current(),
+        });
+        let (admin_stop, admin_stop_rx) = tokio::sync::oneshot::channel();
+        let admin_done =
+            serve::spawn_admin(self.admin, admin_router, metrics.clone(), admin_stop_rx)
+                .context("starting the admin listener")?;
+
         let ticker = self.hub.spawn_ticker(Duration::from_secs(1));
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         let draining = self.draining.clone();
         let hub = self.hub.clone();
-        tokio::spawn(async move {
+        let window = self.drain_window;
+        let signal = tokio::spawn(async move {
             shutdown.await;
-            tracing::info!("shutting down: draining connections");
+            tracing::info!(
+                window_secs = window.as_secs(),
+                "shutting down: /readyz reports draining"
+            );
             draining.store(true, Ordering::SeqCst);
+            tokio::time::sleep(window).await;
+            tracing::info!("draining connections");
             hub.drain();
             let _ = stop_tx.send(true);
         });
 
-        let mut rx1 = stop_rx.clone();
-        // Small frames (signalling, chat) must leave at once: without TCP_NODELAY, Nagle's
-        // algorithm holds a frame until the previous one is acknowledged, and the peer's delayed
-        // ACK makes that ~40 ms (measured: chat delivery p99 45 ms → see docs/benchmarks.md).
-        let http = axum::serve(
-            self.http.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            }),
-            // Peer addresses key the walk-in rate limit per source.
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
+        serve::serve(
+            self.http,
+            "public",
+            self.router,
+            self.limits,
+            metrics,
+            async move {
+                // A dropped sender (the signal task gone) stops too.
+                let _ = stop_rx.wait_for(|v| *v).await;
+            },
+            self.shutdown_deadline,
         )
-        .with_graceful_shutdown(async move {
-            let _ = rx1.wait_for(|v| *v).await;
-        });
-        let mut rx2 = stop_rx.clone();
-        let admin = axum::serve(self.admin, self.admin_router.into_make_service())
-            .with_graceful_shutdown(async move {
-                let _ = rx2.wait_for(|v| *v).await;
-            });
-        let servers = async { tokio::try_join!(http.into_future(), admin.into_future()) };
-        tokio::pin!(servers);
-
-        let mut rx3 = stop_rx;
-        tokio::select! {
-            r = &mut servers => { r?; }
-            _ = async { let _ = rx3.wait_for(|v| *v).await; tokio::time::sleep(self.shutdown_deadline).await } => {
-                tracing::warn!("shutdown deadline reached; closing remaining connections");
-            }
-        }
+        .await;
+        signal.abort();
         ticker.abort();
         self.sfu.shutdown().await;
         self.store.close().await;
+        let _ = admin_stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(2), admin_done).await;
         Ok(())
     }
 }

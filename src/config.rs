@@ -76,9 +76,38 @@ pub struct ServeArgs {
         default_value = "human"
     )]
     pub log_format: LogFormat,
-    /// Seconds a graceful shutdown may take before remaining connections are cut.
+    /// Seconds a graceful shutdown may take, after the drain window, before remaining
+    /// connections are cut.
     #[arg(long, env = "CONSULTROOM_SHUTDOWN_DEADLINE", default_value_t = 20)]
     pub shutdown_deadline_secs: u64,
+    /// Seconds between the shutdown signal and the drain: `/readyz` answers 503 "draining" so
+    /// that load balancers stop sending new work, while everything still serves.
+    #[arg(long, env = "CONSULTROOM_DRAIN_WINDOW_SECS", default_value_t = 5)]
+    pub drain_window_secs: u64,
+    /// Seconds a client has to send a request's header (from its first byte; for a new
+    /// connection, from the connection). Slower connections are closed.
+    #[arg(long, env = "CONSULTROOM_HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_header_timeout_secs: u64,
+    /// Seconds a keep-alive connection may stay idle (no request, no bytes) before it is closed;
+    /// also how long a response may wait for the client to read it.
+    #[arg(long, env = "CONSULTROOM_HTTP_IDLE_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_idle_timeout_secs: u64,
+    /// Seconds a request body may take before it must keep arriving at 1 KiB/s on average;
+    /// slower uploads are cut. (A 64 KiB API body is due in this time plus 64 s.)
+    #[arg(long, env = "CONSULTROOM_HTTP_BODY_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_body_timeout_secs: u64,
+    /// Most HTTP connections (WebSockets included) open at once; beyond it new ones are closed
+    /// at once. 0: the open-file limit (raised to its hard limit at start-up) less 256.
+    #[arg(long, env = "CONSULTROOM_HTTP_MAX_CONNECTIONS", default_value_t = 0)]
+    pub http_max_connections: usize,
+    /// Most HTTP connections open at once from one address (IPv6: one /64). `--trusted-proxy`
+    /// addresses are held to `--http-max-connections` only.
+    #[arg(long, env = "CONSULTROOM_HTTP_MAX_CONNECTIONS_PER_SOURCE", default_value_t = 256,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub http_max_connections_per_source: usize,
     /// Minutes before an appointment's start when its invitation link opens.
     #[arg(
         long,

@@ -4,7 +4,9 @@
 pub mod app;
 pub mod chat;
 pub mod config;
+pub mod datadir;
 pub mod ops;
+pub mod serve;
 pub mod web;
 pub mod widget;
 

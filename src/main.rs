@@ -87,9 +87,11 @@ fn random_password() -> String {
 }
 
 async fn migrate(args: ServeArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)?;
+    consultroom::datadir::prepare(&args.data_dir)?;
+    consultroom::datadir::prepare_sqlite(&args.database_url())?;
     let store = Store::connect_with(&args.database_url(), args.sqlite_synchronous.into()).await?;
     store.migrate().await?;
+    consultroom::datadir::tighten_sqlite(&args.database_url())?;
     eprintln!("migrations applied");
     Ok(())
 }
@@ -104,6 +106,12 @@ async fn main() -> anyhow::Result<()> {
         None => cli.serve.log_format,
     };
     init_tracing(format);
+    // Every connection is a file descriptor; the usual soft limit of 1,024 is too few for a
+    // server (the connection cap is derived from what this leaves, see serve::fdlimit).
+    match consultroom::serve::fdlimit::raise() {
+        Some(limit) => tracing::info!(limit, "open-file limit"),
+        None => tracing::warn!("the open-file limit could not be read"),
+    }
     match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(a)) => serve(a).await,

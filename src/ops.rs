@@ -1,6 +1,6 @@
 //! The admin listener: `/healthz` (process alive), `/readyz` (database reachable and not
 //! draining) and Prometheus `/metrics`. Bound separately from the public listener so it can be
-//! kept private.
+//! kept private, and served on its own thread (`serve::spawn_admin`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +20,9 @@ pub struct OpsState {
     pub registry: Registry,
     pub store: Store,
     pub draining: Arc<AtomicBool>,
+    /// The main runtime: the database pool's connections live there, so the readiness ping
+    /// runs there too (a ping that cannot get through in time is a "not ready" anyway).
+    pub db_runtime: tokio::runtime::Handle,
 }
 
 /// Routes of the admin listener.
@@ -35,9 +38,14 @@ async fn readyz(State(s): State<OpsState>) -> impl IntoResponse {
     if s.draining.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining");
     }
-    match tokio::time::timeout(std::time::Duration::from_secs(2), s.store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready"),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable"),
+    let store = s.store.clone();
+    let mut ping = s.db_runtime.spawn(async move { store.ping().await });
+    match tokio::time::timeout(std::time::Duration::from_secs(2), &mut ping).await {
+        Ok(Ok(Ok(()))) => (StatusCode::OK, "ready"),
+        _ => {
+            ping.abort();
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+        }
     }
 }
 

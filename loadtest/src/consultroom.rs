@@ -49,6 +49,7 @@ impl Consultroom {
                 "127.0.0.1",
             ])
             .args(["--demo-password", PASSWORD, "--shutdown-deadline-secs", "1"])
+            .args(["--drain-window-secs", "0"])
             .arg("--data-dir")
             .arg(&dir)
             .env("RUST_LOG", "warn");

@@ -111,6 +111,29 @@ impl TestApp {
         self.shutdown().await;
     }
 
+    /// Send the shutdown signal without waiting (as SIGTERM does).
+    pub fn signal_shutdown(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+
+    /// Wait up to `limit` for the server to stop after `signal_shutdown`; true if it did.
+    pub async fn stopped_within(&mut self, limit: Duration) -> bool {
+        match self.task.take() {
+            Some(t) => tokio::time::timeout(limit, t).await.is_ok(),
+            None => true,
+        }
+    }
+
+    /// The public listener's address.
+    pub fn http_addr(&self) -> std::net::SocketAddr {
+        self.base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("base is http://ip:port")
+    }
+
     async fn shutdown(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -174,6 +197,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut ServeA
         media_announce: vec!["127.0.0.1".parse().unwrap()],
         data_dir: dir.path().to_path_buf(),
         shutdown_deadline_secs: 2,
+        drain_window_secs: 0,
         ..ServeArgs::default()
     };
     let mut pg_db = None;

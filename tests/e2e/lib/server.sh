@@ -33,9 +33,9 @@ cr_start_server() {
   local pw
   pw="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   local args=(demo --http 127.0.0.1:0 --admin 127.0.0.1:0 --media-bind 127.0.0.1:0 --media-announce 127.0.0.1
-              --data-dir "$CR_TMP/data" --demo-password "$pw")
+              --data-dir "$CR_TMP/data" --demo-password "$pw" --drain-window-secs 0)
   [ -n "${E2E_DATABASE_URL:-}" ] && args+=(--database-url "$E2E_DATABASE_URL")
-  mkdir -p "$CR_TMP/data"
+  mkdir -p -m 700 "$CR_TMP/data"
   [ -n "${CR_WITH_MEDIA_TCP:-}" ] && args+=(--media-tcp-bind 127.0.0.1:0)
   if [ -n "${CR_WITH_TURN:-}" ]; then
     cr_start_turn
