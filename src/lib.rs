@@ -4,6 +4,7 @@
 pub mod app;
 pub mod chat;
 pub mod config;
+pub mod csrf;
 pub mod ops;
 pub mod web;
 pub mod widget;

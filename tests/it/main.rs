@@ -10,6 +10,7 @@ mod peer;
 
 mod chat;
 mod chat_crash;
+mod csrf;
 mod files;
 mod guests;
 mod http;

@@ -19,6 +19,9 @@ pub(crate) const MAX_STREAMS: usize = 2000;
 /// a small office behind one address holds a few).
 pub(crate) const MAX_STREAMS_PER_SOURCE: usize = 20;
 
+/// Open streams per source key.
+type Counts = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
 /// Why no slot was given.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Full {
@@ -31,7 +34,7 @@ pub(crate) enum Full {
 /// The stream slots of one server.
 pub(crate) struct StreamSlots {
     global: Arc<Semaphore>,
-    per_source: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    per_source: Counts,
     per_source_max: usize,
 }
 
@@ -44,7 +47,7 @@ impl Default for StreamSlots {
 /// One open stream's slot; dropping it gives the slot back.
 pub(crate) struct StreamSlot {
     _global: OwnedSemaphorePermit,
-    source: Option<(Arc<Mutex<HashMap<IpAddr, usize>>>, IpAddr)>,
+    source: Option<(Counts, IpAddr)>,
 }
 
 impl StreamSlots {
@@ -96,10 +99,10 @@ impl StreamSlots {
 }
 
 /// A source's count taken but not yet handed to a [`StreamSlot`].
-struct SourceCount(Option<(Arc<Mutex<HashMap<IpAddr, usize>>>, IpAddr)>);
+struct SourceCount(Option<(Counts, IpAddr)>);
 
 impl SourceCount {
-    fn take(mut self) -> Option<(Arc<Mutex<HashMap<IpAddr, usize>>>, IpAddr)> {
+    fn take(mut self) -> Option<(Counts, IpAddr)> {
         self.0.take()
     }
 }

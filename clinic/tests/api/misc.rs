@@ -89,6 +89,16 @@ pub async fn unknown_route_gets_json_404(backend: Backend) {
     assert_eq!(body["error"]["code"], "not_found");
 }
 
+/// One request of [`every_api_error_is_json`].
+type Row<'a> = (
+    &'a reqwest::Client,
+    &'static str,
+    String,
+    Option<&'static str>,
+    &'static str,
+    u16,
+);
+
 /// Every error under `/api/v1` is the JSON error shape, whatever went wrong: malformed query
 /// strings and path segments, wrong content types, bad JSON, unknown routes, wrong methods.
 pub async fn every_api_error_is_json(backend: Backend) {
@@ -101,7 +111,7 @@ pub async fn every_api_error_is_json(backend: Backend) {
     const TEXT: Option<&str> = Some("text/plain");
     // (client, method, path with query, content type, body, expected status or 0 for any 4xx)
     #[rustfmt::skip]
-    let table: Vec<(&reqwest::Client, &str, String, Option<&str>, &str, u16)> = vec![
+    let table: Vec<Row> = vec![
         // Query strings: repeated, mistyped, not UTF-8.
         (&admin, "GET", "/external-participants?group_id=a&group_id=b".into(), None, "", 400),
         (&admin, "GET", "/external-participants?group_id=%FF".into(), None, "", 0),
