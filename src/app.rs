@@ -30,7 +30,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::ServeArgs;
-use crate::{datadir, ops, serve, web, widget};
+use crate::{csrf, datadir, ops, serve, web, widget};
 
 /// A built, bound, not yet running server.
 pub struct App {
@@ -413,11 +413,19 @@ impl App {
             .merge(web::router())
             .layer(DefaultBodyLimit::max(64 * 1024))
             .layer(TraceLayer::new_for_http());
-        for (name, value) in web::security_headers() {
+        for (name, value) in web::security_headers(&clinic.config().public_url) {
             router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
         }
         // After the header layers: the widget page sets its own frame-ancestors (see widget.rs).
-        let router = router.merge(widget::router(clinic.clone()));
+        // Outermost: a cross-origin state-changing request is refused before anything else runs.
+        let router = router.merge(widget::router(clinic.clone())).layer(
+            axum::middleware::from_fn_with_state(
+                Arc::new(csrf::CrossOriginProtection::new(
+                    &clinic.config().public_url,
+                )),
+                csrf::protect,
+            ),
+        );
 
         Ok(App {
             http,

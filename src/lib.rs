@@ -5,6 +5,7 @@ pub mod app;
 pub mod chat;
 pub mod config;
 pub mod datadir;
+pub mod csrf;
 pub mod ops;
 pub mod serve;
 pub mod web;

@@ -22,10 +22,53 @@ pub fn router() -> Router {
         }))
 }
 
-/// Content-Security-Policy of every page we serve.
+/// Content-Security-Policy of every page we serve, as far as it is fixed: it may connect only to
+/// our own origin. In CSP Level 3 `'self'` also matches `ws:`/`wss:` to the same host and port
+/// (Chromium, Firefox, Safari 16+); [`csp`] adds that WebSocket origin explicitly for older
+/// Safari.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; \
+img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; \
 object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// [`CSP`] with the WebSocket origin of `public_url` (`ws://` for `http://`, `wss://` for
+/// `https://`) added to `connect-src`. A URL without a plain host gets [`CSP`] unchanged.
+pub fn csp(public_url: &str) -> String {
+    match ws_origin(public_url) {
+        Some(ws) => CSP.replacen(
+            "connect-src 'self';",
+            &format!("connect-src 'self' {ws};"),
+            1,
+        ),
+        None => CSP.to_owned(),
+    }
+}
+
+/// `scheme://host[:port]` of `url`, lower-case, without a default port.
+pub fn origin_of(url: &str) -> Option<String> {
+    let uri: Uri = url.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let host = uri.host()?.to_ascii_lowercase();
+    let port = match (scheme.as_str(), uri.port_u16()) {
+        ("http", Some(80)) | ("https", Some(443)) | (_, None) => String::new(),
+        (_, Some(p)) => format!(":{p}"),
+    };
+    Some(format!("{scheme}://{host}{port}"))
+}
+
+fn ws_origin(public_url: &str) -> Option<String> {
+    let origin = origin_of(public_url)?;
+    let (scheme, rest) = origin.split_once("://")?;
+    // Only a plain host may go into the header (no `;`, quotes or spaces from a bad flag).
+    let plain = |c: char| c.is_ascii_alphanumeric() || ".-:[]".contains(c);
+    if !rest.chars().all(plain) {
+        return None;
+    }
+    match scheme {
+        "http" => Some(format!("ws://{rest}")),
+        "https" => Some(format!("wss://{rest}")),
+        _ => None,
+    }
+}
 
 fn serve(path: &str) -> Response<Body> {
     // Embedded names never contain "..", so a traversal attempt simply finds nothing.
@@ -51,12 +94,12 @@ fn serve(path: &str) -> Response<Body> {
     resp
 }
 
-/// Headers added to every response of the HTTP listener.
-pub fn security_headers() -> [(header::HeaderName, HeaderValue); 6] {
+/// Headers added to every response of the HTTP listener served at `public_url`.
+pub fn security_headers(public_url: &str) -> [(header::HeaderName, HeaderValue); 6] {
     [
         (
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
+            HeaderValue::from_str(&csp(public_url)).unwrap_or(HeaderValue::from_static(CSP)),
         ),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         (
@@ -78,4 +121,47 @@ pub fn security_headers() -> [(header::HeaderName, HeaderValue); 6] {
             HeaderValue::from_static("same-origin"),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_src_is_our_own_origin_only() {
+        assert!(CSP.contains("connect-src 'self';"));
+        assert_eq!(
+            csp("https://Clinic.Example/"),
+            CSP.replace(
+                "connect-src 'self';",
+                "connect-src 'self' wss://clinic.example;"
+            )
+        );
+        assert!(csp("http://127.0.0.1:8080").contains("connect-src 'self' ws://127.0.0.1:8080;"));
+        assert!(csp("https://clinic.example:8443").contains("wss://clinic.example:8443;"));
+        assert!(csp("https://[::1]:8443").contains("wss://[::1]:8443;"));
+        // Nothing but our own: no bare scheme, no wildcard.
+        for url in [
+            "https://clinic.example",
+            "http://127.0.0.1:8080",
+            "not a url",
+        ] {
+            let c = csp(url);
+            let connect = c
+                .split("; ")
+                .find(|d| d.starts_with("connect-src"))
+                .unwrap();
+            assert!(
+                !connect.contains("ws: ") && !connect.ends_with("ws:"),
+                "{c}"
+            );
+            assert!(
+                !connect.contains("wss: ") && !connect.ends_with("wss:"),
+                "{c}"
+            );
+            assert!(!connect.contains('*'), "{c}");
+        }
+        assert_eq!(csp("not a url"), CSP);
+        assert_eq!(csp("ftp://clinic.example"), CSP);
+    }
 }

@@ -73,6 +73,19 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
         .unwrap_or(peer)
 }
 
+/// The key under which `ip` is counted by per-source limits: an IPv4 address (IPv4-mapped IPv6
+/// included) as itself, an IPv6 address by its /64 (one subscriber usually holds a whole /64, so
+/// counting single addresses would let one client take as many keys as it likes).
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & (u128::MAX << 64);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
+    }
+}
+
 /// One hop: an IP address, optionally `[v6]:port` or `v4:port`.
 fn parse_hop(s: &str) -> Option<IpAddr> {
     if let Ok(ip) = s.parse::<IpAddr>() {
@@ -136,6 +149,21 @@ mod tests {
         // Only trusted hops: the peer.
         let h = headers(&["10.3.3.3"]);
         assert_eq!(client_ip(ip("10.0.0.2"), &h, &trusted), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn source_keys_group_ipv6_by_64() {
+        assert_eq!(source_key(ip("203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(source_key(ip("::ffff:203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(source_key(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(
+            source_key(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")),
+            source_key(ip("2001:db8:1:2::5"))
+        );
+        assert_ne!(
+            source_key(ip("2001:db8:1:3::1")),
+            source_key(ip("2001:db8:1:2::1"))
+        );
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! The HTTP error type: one [`ApiError`] enum rendered as `{"error":{"code","message"}}` with stable
-//! codes, plus [`ApiJson`], a JSON extractor whose rejections use the same shape.
+//! codes, plus [`ApiJson`], [`ApiQuery`] and [`ApiPath`], extractors whose rejections use the same
+//! shape (axum's own rejections are plain text), and the fallbacks for unknown routes (404) and
+//! methods (405).
 //!
 //! Invariant: internal errors are logged with their cause chain and a correlation id, and the client
 //! sees only the opaque code `internal` and that id. Messages never echo patient data.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -52,6 +55,9 @@ pub enum ApiError {
     /// The body is not `application/json` (415 `unsupported_media_type`).
     #[error("expected an application/json body")]
     UnsupportedMediaType,
+    /// The path exists, the method does not (405 `method_not_allowed`).
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// Unknown invitation token (404 `invitation_not_found`).
     #[error("invitation not found")]
     InvitationNotFound,
@@ -91,6 +97,7 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::InvitationExpired | ApiError::InvitationCancelled => StatusCode::GONE,
@@ -110,6 +117,7 @@ impl ApiError {
                 "invalid_input"
             }
             ApiError::Conflict(_) => "conflict",
+            ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::InvitationNotFound => "invitation_not_found",
@@ -216,7 +224,60 @@ fn map_json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
+/// `axum::extract::Query` with rejections (duplicate or mistyped parameters) mapped to a 400
+/// `invalid_input`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(ApiQuery(value)),
+            // Names the parameter and what is wrong; query values here are ids and dates.
+            Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
+        }
+    }
+}
+
+/// `axum::extract::Path` with rejections mapped to [`ApiError`]: a segment that does not decode
+/// (e.g. `%FF`, not UTF-8) is a 400 `invalid_input` that does not echo it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(PathRejection::FailedToDeserializePathParams(_)) => {
+                Err(ApiError::BadRequest("malformed path parameter".into()))
+            }
+            // A route declared without the parameters its handler reads: our bug.
+            Err(other) => Err(ApiError::Internal(anyhow::anyhow!(
+                "path extraction: {}",
+                other.body_text()
+            ))),
+        }
+    }
+}
+
 /// Fallback for unknown routes under the API prefix.
 pub async fn not_found_fallback() -> ApiError {
     ApiError::NotFound("route")
+}
+
+/// Fallback for a known route called with a method it does not serve.
+pub async fn method_not_allowed_fallback() -> ApiError {
+    ApiError::MethodNotAllowed
 }

@@ -11,7 +11,7 @@
 //! never logged.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::auth::CurrentStaff;
 use crate::clients::NewClient;
-use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::ids::{ExternalParticipantId, OrganisationId, ParticipantGroupId};
 use crate::staff::Role;
 use crate::store::{Store, dispatch};
@@ -474,7 +474,7 @@ fn group_conflict(e: sqlx::Error) -> ApiError {
 async fn rename_group(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<GroupRequest>,
 ) -> ApiResult<StatusCode> {
     require_admin(&current)?;
@@ -494,7 +494,7 @@ async fn rename_group(
 async fn delete_group(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     require_admin(&current)?;
     let id = group_id(&id)?;
@@ -512,7 +512,7 @@ async fn delete_group(
 async fn list(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let group = q.group_id.as_deref().map(group_id).transpose()?;
     let list = clinic
@@ -525,7 +525,7 @@ async fn list(
 async fn show(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let id = participant_id(&id)?;
     let p = clinic
@@ -589,7 +589,7 @@ async fn create(
 async fn update(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<ParticipantRequest>,
 ) -> ApiResult<Json<Value>> {
     let id = participant_id(&id)?;
@@ -616,7 +616,7 @@ async fn update(
 async fn remove(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     require_admin(&current)?;
     let id = participant_id(&id)?;

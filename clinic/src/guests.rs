@@ -11,7 +11,7 @@
 use std::sync::{Arc, RwLock};
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use base64::Engine;
@@ -23,7 +23,7 @@ use subtle::ConstantTimeEq;
 
 use crate::appointments::{Appointment, AppointmentStatus};
 use crate::auth::CurrentStaff;
-use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::ids::{
     AppointmentId, DepartmentId, ExternalParticipantId, GuestInvitationId, OrganisationId,
     ParticipantGroupId, StaffId,
@@ -241,7 +241,7 @@ async fn managed_appointment(
 async fn list(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let id = managed_appointment(&clinic, &current, &id).await?.id;
     let guests = clinic.store().active_guests(id).await?;
@@ -310,7 +310,7 @@ fn guest_name(name: &str) -> String {
 async fn create(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<CreateRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let appointment = managed_appointment(&clinic, &current, &id).await?;
@@ -369,7 +369,7 @@ async fn create(
 async fn revoke(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path((id, guest_id)): Path<(String, String)>,
+    ApiPath((id, guest_id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let appointment = managed_appointment(&clinic, &current, &id).await?;
     let id = appointment.id;

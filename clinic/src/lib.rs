@@ -140,13 +140,15 @@ impl Clinic {
     /// The HTTP API, with every route under `/api/v1`; merge it into the server's router.
     ///
     /// Bodies are capped at [`MAX_BODY_BYTES`]; responses carry `Cache-Control: no-store` (they
-    /// hold patient data) and `Referrer-Policy: no-referrer`; unknown API paths get a JSON 404.
+    /// hold patient data) and `Referrer-Policy: no-referrer`; unknown API paths get a JSON 404 and
+    /// unserved methods a JSON 405.
     pub fn router(&self) -> Router {
         let mut api: Router<Clinic> = Router::new();
         for route in all_routes() {
             api = api.route(route.path, route.handler);
         }
         let api = api
+            .method_not_allowed_fallback(error::method_not_allowed_fallback)
             .fallback(error::not_found_fallback)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(SetResponseHeaderLayer::overriding(

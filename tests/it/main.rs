@@ -11,6 +11,7 @@ mod peer;
 mod chat;
 mod chat_crash;
 mod conns;
+mod csrf;
 mod files;
 mod guests;
 mod http;

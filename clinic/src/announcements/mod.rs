@@ -20,7 +20,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use chrono::{DateTime, SubsecRound, Utc};
@@ -29,7 +29,7 @@ use serde_json::json;
 
 use crate::appointments::PersonRef;
 use crate::auth::CurrentStaff;
-use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::ids::{DepartmentId, StaffId};
 use crate::staff::Staff;
 use crate::waiting_room::{WaitingRoomRef, may_manage};
@@ -293,7 +293,7 @@ async fn list(
 async fn delete_one(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let caller = &current.staff;
     // Ids that are not UUIDs are simply not found; stored ids are lower-case hyphenated.

@@ -13,7 +13,7 @@ mod db;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
@@ -23,7 +23,7 @@ use serde_json::json;
 pub use db::{Appointment, AppointmentStatus, NewAppointment, PersonRef};
 
 use crate::auth::CurrentStaff;
-use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::ids::{AppointmentId, ClientId, DepartmentId, StaffId};
 use crate::staff::Role;
 use crate::tokens::{random_token, sha256};
@@ -205,7 +205,7 @@ pub(crate) async fn load_visible(
 async fn read(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let appointment = load_visible(&clinic, &current, parse_id(&id)?).await?;
     Ok(Json(json!({ "appointment": appointment })))
@@ -214,7 +214,7 @@ async fn read(
 async fn cancel(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let id = parse_id(&id)?;
     let appointment = load_visible(&clinic, &current, id).await?;

@@ -27,7 +27,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
 use base64::Engine;
@@ -42,7 +42,7 @@ pub use db::PartyKind;
 use db::{ChannelListRow, ChannelRow, MessageRow};
 
 use crate::auth::CurrentStaff;
-use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::ids::{AppointmentId, ChatChannelId, ClientId, DepartmentId, OrganisationId, StaffId};
 use crate::org_settings::{ChatAfterConsultation, OrganisationSettings};
 use crate::staff::Role;
@@ -680,8 +680,9 @@ impl Clinic {
         Ok(Some((channel.chat_channel_id, through)))
     }
 
-    /// Signs a chat-only token for an appointment (5 minutes, like a join token but with its own
-    /// audience, so the signalling hub's join verifier and the TURN endpoint refuse it).
+    /// Signs a chat-only token for an appointment (valid as long as a join token: the configured
+    /// `join_token_ttl`, 120 s by default; with its own audience, so the signalling hub's join
+    /// verifier and the TURN endpoint refuse it).
     fn issue_chat_token(
         &self,
         org: OrganisationId,
@@ -892,7 +893,7 @@ async fn one_summary(
 async fn join(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let id = parse_channel(&id)?;
     let staff = &current.staff;
@@ -940,7 +941,7 @@ struct HistoryParams {
 async fn history(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     params: Result<Query<HistoryParams>, QueryRejection>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
@@ -984,7 +985,7 @@ struct ReadRequest {
 async fn read(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<ReadRequest>,
 ) -> ApiResult<StatusCode> {
     let id = parse_channel(&id)?;
@@ -1005,7 +1006,7 @@ async fn read(
 async fn clear(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let id = parse_channel(&id)?;
     let staff = &current.staff;
@@ -1222,7 +1223,7 @@ struct PatientAccessRequest {
 async fn set_patient_access(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<PatientAccessRequest>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let id = parse_channel(&id)?;

@@ -10,7 +10,7 @@ mod db;
 pub mod schedule;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Utc};
@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::CurrentStaff;
-use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::ids::{AvailabilityRangeId, DepartmentId, OrganisationId, StaffId};
 use crate::{Clinic, Route};
 use db::{NewRange, RangeRow};
@@ -326,7 +326,7 @@ async fn create_range(
 async fn delete_range(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let id: AvailabilityRangeId = id
         .parse()

@@ -11,12 +11,13 @@ pub mod image;
 mod limit;
 mod public;
 pub mod settings;
+mod streams;
 pub mod visits;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{delete, get, post, put};
 use serde_json::{Value, json};
@@ -25,7 +26,7 @@ pub(crate) use limit::Limits;
 pub(crate) use visits::resolve_walk_in;
 
 use crate::auth::CurrentStaff;
-use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::ids::{OrganisationId, WidgetId};
 use crate::staff::{Role, Staff};
 use crate::{Clinic, Route};
@@ -34,18 +35,10 @@ use image::ImageKind;
 use settings::{Settings, WidgetInput};
 
 /// In-memory state of the walk-in endpoints: rate limiters and the stream slots.
+#[derive(Default)]
 pub(crate) struct WalkInState {
     pub(crate) limits: Limits,
-    pub(crate) streams: std::sync::Arc<tokio::sync::Semaphore>,
-}
-
-impl Default for WalkInState {
-    fn default() -> Self {
-        Self {
-            limits: Limits::default(),
-            streams: std::sync::Arc::new(tokio::sync::Semaphore::new(public::MAX_STREAMS)),
-        }
-    }
+    pub(crate) streams: streams::StreamSlots,
 }
 
 /// Most widgets one organisation may have.
@@ -179,7 +172,7 @@ async fn create(
 async fn read(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     require_admin(&current.staff)?;
     let row = load(&clinic, current.staff.organisation_id, parse_id(&id)?).await?;
@@ -189,7 +182,7 @@ async fn read(
 async fn update(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<WidgetInput>,
 ) -> ApiResult<Json<Value>> {
     let staff = &current.staff;
@@ -210,7 +203,7 @@ async fn update(
 async fn remove(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     require_admin(&current.staff)?;
     let id = parse_id(&id)?;
@@ -228,7 +221,7 @@ async fn remove(
 async fn put_image(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path((id, kind)): Path<(String, String)>,
+    ApiPath((id, kind)): ApiPath<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
@@ -269,7 +262,7 @@ async fn put_image(
 async fn delete_image(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    Path((id, kind)): Path<(String, String)>,
+    ApiPath((id, kind)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     require_admin(&current.staff)?;
     let org = current.staff.organisation_id;

@@ -4,25 +4,26 @@
 //! images, and walk-in visit creation (see [`super::visits`]).
 //!
 //! Invariants: nothing here reveals more than the widget shows (practitioner names and ids of the
-//! widget's departments who are available now); streams are capped in number and lifetime.
+//! widget's departments who are available now); streams are capped in number (over the server and
+//! per source, see [`super::streams`]) and lifetime.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, body::Body};
 use serde_json::{Value, json};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::db::WidgetRow;
 use super::image::ImageKind;
 use super::settings::Settings;
+use super::streams::StreamSlot;
 use super::{parse_settings, visits};
-use crate::error::{ApiError, ApiResult};
+use crate::client_ip::ClientIp;
+use crate::error::{ApiError, ApiPath, ApiResult};
 use crate::ids::WidgetId;
 use crate::{Clinic, Route};
 
@@ -30,8 +31,8 @@ use crate::{Clinic, Route};
 const STREAM_POLL: Duration = Duration::from_secs(3);
 /// A stream ends after this long; `EventSource` reconnects by itself.
 const STREAM_LIFETIME: Duration = Duration::from_secs(300);
-/// Most availability streams open at once (over the whole server).
-pub(crate) const MAX_STREAMS: usize = 2000;
+/// `Retry-After` of a stream refused for want of a slot (the widget polls meanwhile).
+const STREAM_RETRY_AFTER_SECS: u64 = 10;
 
 /// Routes of the public widget API (relative to `/api/v1`).
 pub(crate) fn routes() -> Vec<Route> {
@@ -69,7 +70,10 @@ pub(crate) async fn widget(clinic: &Clinic, raw: &str) -> ApiResult<(WidgetRow, 
     Ok((row, settings))
 }
 
-async fn config(State(clinic): State<Clinic>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn config(
+    State(clinic): State<Clinic>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
     let (row, s) = widget(&clinic, &id).await?;
     let base = format!("/api/v1/public/widgets/{}", row.widget_id);
     Ok(Json(json!({
@@ -111,7 +115,7 @@ pub(crate) async fn availability_json(
 
 async fn availability(
     State(clinic): State<Clinic>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let (row, s) = widget(&clinic, &id).await?;
     Ok(Json(availability_json(&clinic, &row, &s).await?))
@@ -122,7 +126,7 @@ struct StreamState {
     widget_id: WidgetId,
     last: Option<String>,
     started: Instant,
-    _permit: OwnedSemaphorePermit,
+    _slot: StreamSlot,
 }
 
 /// One availability snapshot when it changed, `None` when the stream should end.
@@ -153,20 +157,26 @@ async fn next_event(
     }
 }
 
-async fn stream(State(clinic): State<Clinic>, Path(id): Path<String>) -> ApiResult<Response> {
+async fn stream(
+    State(clinic): State<Clinic>,
+    ApiPath(id): ApiPath<String>,
+    ClientIp(source): ClientIp,
+) -> ApiResult<Response> {
     let (row, _) = widget(&clinic, &id).await?;
-    let permit = clinic
-        .stream_slots()
-        .try_acquire_owned()
+    // Per source first, then over the server: one client cannot take every slot.
+    let slot = clinic
+        .walkin_state()
+        .streams
+        .try_acquire(source)
         .map_err(|_| ApiError::RateLimited {
-            retry_after_secs: 10,
+            retry_after_secs: STREAM_RETRY_AFTER_SECS,
         })?;
     let state = StreamState {
         clinic: clinic.clone(),
         widget_id: row.widget_id,
         last: None,
         started: Instant::now(),
-        _permit: permit,
+        _slot: slot,
     };
     let events = futures_util::stream::unfold(state, next_event);
     let mut resp = Sse::new(events)
@@ -178,7 +188,10 @@ async fn stream(State(clinic): State<Clinic>, Path(id): Path<String>) -> ApiResu
     Ok(resp)
 }
 
-async fn stylesheet(State(clinic): State<Clinic>, Path(id): Path<String>) -> ApiResult<Response> {
+async fn stylesheet(
+    State(clinic): State<Clinic>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
     let (row, s) = widget(&clinic, &id).await?;
     // Colours were validated as #rgb/#rrggbb and the custom CSS by the sanitiser on write.
     let css = format!(
@@ -190,7 +203,7 @@ async fn stylesheet(State(clinic): State<Clinic>, Path(id): Path<String>) -> Api
 
 async fn image(
     State(clinic): State<Clinic>,
-    Path((id, kind)): Path<(String, String)>,
+    ApiPath((id, kind)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
     let (row, _) = widget(&clinic, &id).await?;
     let kind = ImageKind::parse(&kind).ok_or(ApiError::NotFound("image"))?;
@@ -204,10 +217,4 @@ async fn image(
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
     resp.headers_mut().insert(header::CONTENT_TYPE, ct);
     Ok(resp)
-}
-
-impl Clinic {
-    pub(crate) fn stream_slots(&self) -> Arc<Semaphore> {
-        self.walkin_state().streams.clone()
-    }
 }

@@ -9,7 +9,7 @@
 //! token's SHA-256 is stored; intake data is never logged.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -23,7 +23,7 @@ use super::public::widget;
 use super::settings::{FieldRule, Intake};
 use crate::Clinic;
 use crate::client_ip::ClientIp;
-use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::ids::StaffId;
 use crate::tokens::{JoinClaims, WalkInJoin, random_token, sha256};
 
@@ -184,7 +184,7 @@ fn check_intake(intake: &Intake, req: VisitRequest, today: NaiveDate) -> ApiResu
 
 pub(crate) async fn create(
     State(clinic): State<Clinic>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<VisitRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {

@@ -89,6 +89,110 @@ pub async fn unknown_route_gets_json_404(backend: Backend) {
     assert_eq!(body["error"]["code"], "not_found");
 }
 
+/// One request of [`every_api_error_is_json`].
+type Row<'a> = (
+    &'a reqwest::Client,
+    &'static str,
+    String,
+    Option<&'static str>,
+    &'static str,
+    u16,
+);
+
+/// Every error under `/api/v1` is the JSON error shape, whatever went wrong: malformed query
+/// strings and path segments, wrong content types, bad JSON, unknown routes, wrong methods.
+pub async fn every_api_error_is_json(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    app.world().await;
+    let admin = app.login(ADMIN_A).await;
+    let anonymous = app.http();
+    let id = uuid::Uuid::now_v7();
+    const JSON: Option<&str> = Some("application/json");
+    const TEXT: Option<&str> = Some("text/plain");
+    // (client, method, path with query, content type, body, expected status or 0 for any 4xx)
+    #[rustfmt::skip]
+    let table: Vec<Row> = vec![
+        // Query strings: repeated, mistyped, not UTF-8.
+        (&admin, "GET", "/external-participants?group_id=a&group_id=b".into(), None, "", 400),
+        (&admin, "GET", "/external-participants?group_id=%FF".into(), None, "", 0),
+        (&admin, "GET", "/appointments?from=a&from=b".into(), None, "", 400),
+        (&admin, "GET", "/appointments?from=%FF%FE".into(), None, "", 0),
+        (&admin, "GET", "/announcements?include_expired=maybe".into(), None, "", 400),
+        (&admin, "DELETE", "/announcements?scope_kind=a&scope_kind=b".into(), None, "", 400),
+        (&admin, "GET", "/chat/channels?client_id=a&client_id=b".into(), None, "", 400),
+        (&admin, "GET", format!("/chat/channels/{id}/messages?after_seq=minus"), None, "", 400),
+        (&admin, "GET", "/chat/access".into(), None, "", 400),
+        (&admin, "GET", "/chat/access?client_id=a&client_id=b".into(), None, "", 400),
+        // Path segments that do not decode, or are no ids.
+        (&admin, "GET", "/appointments/%FF".into(), None, "", 400),
+        (&admin, "POST", "/appointments/%FF/cancel".into(), None, "", 400),
+        (&admin, "GET", "/appointments/not-a-uuid".into(), None, "", 404),
+        (&admin, "GET", "/external-participants/%C3%28".into(), None, "", 400),
+        (&admin, "DELETE", "/participant-groups/%FF".into(), None, "", 400),
+        (&admin, "GET", "/widgets/%FF".into(), None, "", 400),
+        (&admin, "DELETE", format!("/widgets/{id}/images/%FF"), None, "", 0),
+        (&admin, "GET", format!("/appointments/{id}/guests"), None, "", 404),
+        (&admin, "DELETE", format!("/appointments/{id}/guests/%FF"), None, "", 400),
+        (&admin, "DELETE", "/walkin/me/ranges/%FF".into(), None, "", 400),
+        (&admin, "POST", "/chat/channels/%FF/read".into(), JSON, "{}", 400),
+        (&admin, "DELETE", "/announcements/%FF".into(), None, "", 400),
+        (&anonymous, "GET", "/public/widgets/%FF".into(), None, "", 400),
+        (&anonymous, "GET", "/public/widgets/%FF/availability/stream".into(), None, "", 400),
+        (&anonymous, "GET", format!("/public/widgets/{id}/images/%FF"), None, "", 0),
+        (&anonymous, "POST", "/public/widgets/%FF/visits".into(), JSON, "{}", 400),
+        // Bodies: wrong content type, bad JSON, wrong shape.
+        (&admin, "POST", "/clients".into(), TEXT, "{}", 415),
+        (&admin, "POST", "/clients".into(), None, "{}", 415),
+        (&admin, "POST", "/clients".into(), JSON, "{\"name\": ", 400),
+        (&admin, "POST", "/clients".into(), JSON, "[1, 2]", 422),
+        (&admin, "PUT", "/organisation/settings".into(), Some("application/x-www-form-urlencoded"), "a=b", 415),
+        (&admin, "POST", "/external-participants".into(), JSON, "null", 422),
+        (&anonymous, "POST", "/auth/login".into(), JSON, "{\"email\": 5}", 422),
+        (&anonymous, "POST", "/invitations/resolve".into(), TEXT, "x", 415),
+        // Unknown routes and wrong methods.
+        (&admin, "GET", "/no/such/thing".into(), None, "", 404),
+        (&anonymous, "POST", "/no/such/thing".into(), JSON, "{}", 404),
+        (&admin, "GET", "/appointments/a/b/c".into(), None, "", 404),
+        (&admin, "DELETE", "/me".into(), None, "", 405),
+        (&admin, "PATCH", "/clients".into(), JSON, "{}", 405),
+        (&anonymous, "GET", "/auth/login".into(), None, "", 405),
+        (&admin, "PUT", format!("/appointments/{id}/cancel"), None, "", 405),
+        (&anonymous, "DELETE", "/public/widgets/x/visits".into(), None, "", 405),
+    ];
+    for (client, method, path, content_type, body, expected) in table {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = client.request(method.clone(), format!("{}/api/v1{path}", app.base));
+        if let Some(ct) = content_type {
+            req = req.header(CONTENT_TYPE, ct);
+        }
+        if !body.is_empty() {
+            req = req.body(body.to_owned());
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let what = format!("{method} {path} → {status}");
+        assert!((400..500).contains(&status), "{what}: not a 4xx");
+        if expected != 0 {
+            assert_eq!(status, expected, "{what}");
+        }
+        let ct = res
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        assert!(
+            ct.starts_with("application/json"),
+            "{what}: content type {ct:?}"
+        );
+        let v: Value = res.json().await.unwrap_or(Value::Null);
+        assert!(v["error"]["code"].is_string(), "{what}: {v}");
+        assert!(v["error"]["message"].is_string(), "{what}: {v}");
+        if status == 405 {
+            assert_eq!(v["error"]["code"], "method_not_allowed", "{what}");
+        }
+    }
+}
+
 pub async fn security_headers_on_api_responses(backend: Backend) {
     let app = spawn_app(&backend).await;
     let res = app.http().get(app.url("/me")).send().await.unwrap();

@@ -659,3 +659,66 @@ pub async fn walkin_rate_limit_per_source(backend: Backend) {
     );
     server.abort();
 }
+
+/// One source (a client behind the trusted proxy) holds at most 20 availability streams; its next
+/// one is 429 with `Retry-After`, while another source still gets a stream.
+pub async fn walkin_streams_are_capped_per_source(backend: Backend) {
+    let app = spawn_app_configured(&backend, Options::default(), |c| {
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let w = app.world().await;
+    let id = create_widget(&app, &w).await;
+    // A server with peer addresses, as the real binary runs it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app.clinic.router();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    let url = format!("http://{addr}/api/v1/public/widgets/{id}/availability/stream");
+    let http = reqwest::Client::new();
+    let open = |source: &'static str| http.get(&url).header("x-forwarded-for", source).send();
+
+    let mut held = Vec::new();
+    for i in 0..20 {
+        let res = open("203.0.113.7").await.unwrap();
+        assert_eq!(res.status(), 200, "stream {i} of source A");
+        held.push(res);
+    }
+    let res = open("203.0.113.7").await.unwrap();
+    assert_eq!(res.status(), 429, "the 21st stream of source A");
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(body["error"]["retry_after_seconds"], retry);
+
+    // Another source is not affected.
+    let b = open("198.51.100.9").await.unwrap();
+    assert_eq!(b.status(), 200, "source B still gets a stream");
+
+    // IPv6 sources count by /64: twenty in one /64, then refused; the next /64 is another source.
+    for i in 0..20 {
+        let hop = if i % 2 == 0 {
+            "2001:db8:0:1::1"
+        } else {
+            "2001:db8:0:1:ffff::2"
+        };
+        let res = open(hop).await.unwrap();
+        assert_eq!(res.status(), 200, "IPv6 stream {i}");
+        held.push(res);
+    }
+    assert_eq!(open("2001:db8:0:1::3").await.unwrap().status(), 429);
+    assert_eq!(open("2001:db8:0:2::1").await.unwrap().status(), 200);
+    drop(held);
+    server.abort();
+}

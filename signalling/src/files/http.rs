@@ -16,7 +16,8 @@ use std::path::PathBuf;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -41,7 +42,33 @@ pub(crate) fn router(hub: Hub) -> Router {
     Router::new()
         .route(UPLOAD, put(upload))
         .route(DOWNLOAD, get(download))
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed",
+            )
+        })
         .with_state(hub)
+}
+
+/// The `{ticket}` segment; one that does not even decode (e.g. `%FF`) is an unknown ticket, in
+/// the JSON error shape rather than axum's plain-text rejection.
+struct Ticket(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Ticket {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(ticket)) => Ok(Ticket(ticket)),
+            Err(_) => Err(error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such upload or file",
+            )),
+        }
+    }
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -93,7 +120,7 @@ impl Drop for Pending<'_> {
 
 async fn upload(
     State(hub): State<Hub>,
-    Path(ticket): Path<String>,
+    Ticket(ticket): Ticket,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -281,7 +308,7 @@ fn gone() -> Response {
     )
 }
 
-async fn download(State(hub): State<Hub>, Path(ticket): Path<String>) -> Response {
+async fn download(State(hub): State<Hub>, Ticket(ticket): Ticket) -> Response {
     let not_found = || error(StatusCode::NOT_FOUND, "not_found", "no such file");
     let Some((file, record)) = hub.files().redeem_download(&ticket, hub.now()) else {
         return not_found();
