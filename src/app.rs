@@ -303,6 +303,7 @@ impl App {
         let clinic = Clinic::new(store.clone(), clinic_config, clock.clone());
 
         let registry = prometheus::Registry::new();
+        crate::clinic_metrics::register(&registry, &clinic);
         let sfu = Sfu::start_with(
             SfuConfig {
                 bind: args.media_bind,

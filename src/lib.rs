@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod chat;
+pub mod clinic_metrics;
 pub mod config;
 pub mod datadir;
 pub mod csrf;

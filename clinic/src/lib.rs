@@ -80,6 +80,7 @@ struct Inner {
     session_listeners: auth::SessionListeners,
     walkin: widgets::WalkInState,
     login_throttle: auth::LoginThrottle,
+    password_pool: auth::PasswordPool,
 }
 
 impl Clinic {
@@ -98,6 +99,7 @@ impl Clinic {
                 session_listeners: Default::default(),
                 walkin: widgets::WalkInState::default(),
                 login_throttle: Default::default(),
+                password_pool: Default::default(),
             }),
         }
     }
@@ -127,6 +129,26 @@ impl Clinic {
 
     pub(crate) fn login_throttle(&self) -> &auth::LoginThrottle {
         &self.inner.login_throttle
+    }
+
+    pub(crate) fn password_pool(&self) -> &auth::PasswordPool {
+        &self.inner.password_pool
+    }
+
+    /// Counters of the password-check pool (Argon2 runs, refusals while busy), for metrics.
+    pub fn password_check_stats(&self) -> auth::PasswordCheckStats {
+        self.inner.password_pool.stats()
+    }
+
+    /// Hashes a new staff password through the bounded password-check pool (for request paths).
+    /// `Err(ApiError::RateLimited)` when every slot is taken.
+    pub async fn hash_password(&self, password: String) -> Result<String, ApiError> {
+        match self.inner.password_pool.hash(password).await {
+            Ok(hash) => Ok(hash?),
+            Err(_busy) => Err(ApiError::RateLimited {
+                retry_after_secs: 1,
+            }),
+        }
     }
 
     /// Every `(method, path)` the router serves, with the `/api/v1` prefix.

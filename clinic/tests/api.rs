@@ -18,6 +18,8 @@ mod guests;
 mod ice;
 #[path = "api/invitations.rs"]
 mod invitations;
+#[path = "api/login_limits.rs"]
+mod login_limits;
 #[path = "api/logs.rs"]
 mod logs;
 #[path = "api/misc.rs"]
@@ -65,6 +67,11 @@ backend_tests! {
     auth::absolute_timeout_ends_an_active_session,
     auth::login_is_throttled_per_account_and_source,
     auth::ending_sessions_revokes_them_refuses_their_tokens_and_tells_the_listeners,
+    login_limits::concurrent_wrong_logins_are_bounded_by_the_password_pool,
+    login_limits::concurrent_wrong_logins_for_one_account_stop_at_the_burst,
+    login_limits::a_known_device_gets_in_while_the_account_is_attacked,
+    login_limits::ipv6_addresses_in_one_prefix_are_one_source,
+    login_limits::device_cookie_flags,
     appointments::create_list_get_cancel,
     appointments::list_defaults_to_today_and_validates_range,
     appointments::practitioner_sees_and_books_only_own,

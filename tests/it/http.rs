@@ -40,6 +40,8 @@ async fn health_readiness_and_metrics_on_the_admin_listener() {
         "consultroom_sfu_bytes_forwarded_total",
         "consultroom_sfu_connect_seconds",
         "consultroom_signalling_connections",
+        "consultroom_clinic_password_checks_total",
+        "consultroom_clinic_password_checks_refused_busy_total",
     ] {
         assert!(m.contains(name), "metrics lack {name}");
     }

@@ -1,8 +1,12 @@
 //! Staff authentication: login, logout and the caller's profile.
 //!
 //! Invariant: a wrong password and an unknown e-mail produce byte-identical 401 responses and cost
-//! the same Argon2 work; e-mails and passwords are never logged.
+//! the same Argon2 work; every Argon2 run of a request goes through the bounded password-check
+//! pool (`hasher.rs`), after the attempt has taken its throttle cells (`throttle.rs`); e-mails and
+//! passwords are never logged.
 
+mod device;
+mod hasher;
 mod password;
 mod session;
 mod throttle;
@@ -16,6 +20,9 @@ use axum_extra::extract::PrivateCookieJar;
 use serde::Deserialize;
 use serde_json::json;
 
+pub use device::{DEVICE_COOKIE, DEVICE_COOKIE_HTTPS};
+pub use hasher::PasswordCheckStats;
+pub(crate) use hasher::PasswordPool;
 pub use password::{hash_password, verify_password};
 pub(crate) use session::SessionListeners;
 pub use session::{
@@ -27,6 +34,7 @@ pub(crate) use throttle::LoginThrottle;
 use crate::client_ip::ClientIp;
 use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::{Clinic, Route};
+use throttle::Client;
 
 /// Routes of this module (relative to `/api/v1`).
 pub(crate) fn routes() -> Vec<Route> {
@@ -46,6 +54,9 @@ struct LoginRequest {
 /// Longest accepted password; longer input is refused without hashing (Argon2 cost is per byte).
 const MAX_PASSWORD_LEN: usize = 1024;
 
+/// Seconds a login refused because every password-check slot is taken should wait.
+const BUSY_RETRY_SECS: u64 = 1;
+
 async fn login(
     State(clinic): State<Clinic>,
     ClientIp(ip): ClientIp,
@@ -55,27 +66,75 @@ async fn login(
     if req.email.len() > 254 || req.password.len() > MAX_PASSWORD_LEN {
         return Err(ApiError::InvalidCredentials);
     }
-    // Password guessing is slowed per address and per account (failures only).
+    let now = clinic.now();
     let throttle = clinic.login_throttle();
-    if let Err(retry_after_secs) = throttle.check(ip, &req.email) {
+    let untrusted = Client::Untrusted {
+        ip,
+        email: &req.email,
+    };
+    let throttled = |retry_after_secs| {
         tracing::info!("staff login throttled");
-        return Err(ApiError::RateLimited { retry_after_secs });
-    }
+        ApiError::RateLimited { retry_after_secs }
+    };
+    // Each attempt takes its failure cells before anything else: without a device cookie even
+    // before the lookup, so a blocked client costs nothing.
+    let devices = device::read(&jar, &clinic, now);
+    let early = if devices.is_empty() {
+        Some(throttle.reserve(untrusted, now).map_err(throttled)?)
+    } else {
+        None
+    };
     let row = clinic.store().staff_by_email(req.email.trim()).await?;
+    let attempt = match early {
+        Some(attempt) => attempt,
+        None => {
+            let trusted = row
+                .as_ref()
+                .and_then(|r| devices.iter().find(|d| d.staff_id == r.staff_id));
+            let client = match trusted {
+                Some(d) => Client::Device(d.nonce),
+                None => Client::Untrusted {
+                    ip,
+                    email: &req.email,
+                },
+            };
+            throttle.reserve(client, now).map_err(throttled)?
+        }
+    };
     let phc = row.as_ref().map(|r| r.password_hash.clone());
-    let ok = password::verify_or_dummy(req.password, phc).await;
+    let ok = match clinic
+        .password_pool()
+        .verify_or_dummy(req.password, phc)
+        .await
+    {
+        Ok(ok) => ok,
+        Err(hasher::Busy) => {
+            // Nothing was checked: the attempt does not count.
+            attempt.give_back(clinic.now());
+            tracing::info!("staff login refused: password checks busy");
+            return Err(ApiError::RateLimited {
+                retry_after_secs: BUSY_RETRY_SECS,
+            });
+        }
+    };
     let row = match row {
         Some(row) if ok => row,
         _ => {
-            throttle.failed(ip, &req.email);
+            // The attempt's cells stay taken.
+            drop(attempt);
             tracing::info!("staff login refused");
             return Err(ApiError::InvalidCredentials);
         }
     };
+    attempt.give_back(clinic.now());
     let staff = row.into_staff()?;
     let cookie = session::start_session(&clinic, staff.id).await?;
+    let device_cookie = device::issue(&clinic, devices, staff.id, now);
     tracing::info!(staff_id = %staff.id, "staff login");
-    Ok((jar.add(cookie), Json(json!({ "staff": staff }))))
+    Ok((
+        jar.add(cookie).add(device_cookie),
+        Json(json!({ "staff": staff })),
+    ))
 }
 
 async fn logout(

@@ -191,6 +191,8 @@ pub struct Server {
     pub base: String,
     /// `ws://127.0.0.1:<port>/ws`.
     pub ws: String,
+    /// The admin listener, `http://127.0.0.1:<port>` (`/healthz`, `/metrics`).
+    pub admin: Option<String>,
 }
 
 impl Drop for Server {
@@ -230,11 +232,16 @@ pub fn start_server(bin: &str, data_dir: &Path, extra: &[&str]) -> anyhow::Resul
                 .find_map(|kv| kv.strip_prefix("http="))
                 .context("http= in ready line")?
                 .to_owned();
+            let admin = rest
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix("admin="))
+                .map(str::to_owned);
             let ws = format!("ws://{}/ws", http.trim_start_matches("http://"));
             return Ok(Server {
                 child,
                 base: http,
                 ws,
+                admin,
             });
         }
     }
