@@ -167,27 +167,39 @@ mod tests {
         assert!(enable(&std_socket), "SO_TIMESTAMPNS on a Linux UDP socket");
         let socket = UdpSocket::from_std(std_socket).unwrap();
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        sender
-            .send_to(b"early", socket.local_addr().unwrap())
-            .unwrap();
-        let sent_at = Instant::now();
-        // The datagram waits in the buffer while the loop is "busy".
-        std::thread::sleep(Duration::from_millis(30));
-        socket.readable().await.unwrap();
         let mut recv = TimedRecv::new();
         let mut buf = [0u8; 64];
-        let (n, source, at) = recv.try_recv(&socket, &mut buf).unwrap();
-        let read_at = Instant::now();
-        assert_eq!(&buf[..n], b"early");
-        assert_eq!(source, sender.local_addr().unwrap());
+        // The kernel turns receive stamping on for the whole system through a static key it
+        // flips from a work queue (`net_enable_timestamp`), so when no other socket has it on,
+        // the first datagrams after `enable` may arrive unstamped and are stamped when read
+        // (`__sock_recv_timestamp`). That is harmless in the SFU (read time, as without the
+        // option) but made this test fail now and then when it ran alone. So: a few rounds,
+        // and at least one must carry its arrival time; never any later than sent.
+        let mut ages = Vec::new();
+        for _ in 0..10 {
+            sender
+                .send_to(b"early", socket.local_addr().unwrap())
+                .unwrap();
+            let sent_at = Instant::now();
+            // The datagram waits in the buffer while the loop is "busy".
+            std::thread::sleep(Duration::from_millis(30));
+            socket.readable().await.unwrap();
+            let (n, source, at) = recv.try_recv(&socket, &mut buf).unwrap();
+            let read_at = Instant::now();
+            assert_eq!(&buf[..n], b"early");
+            assert_eq!(source, sender.local_addr().unwrap());
+            assert!(
+                at <= sent_at + Duration::from_millis(5),
+                "not later than sent"
+            );
+            ages.push(read_at.duration_since(at));
+            if read_at.duration_since(at) >= Duration::from_millis(25) {
+                break;
+            }
+        }
         assert!(
-            read_at.duration_since(at) >= Duration::from_millis(25),
-            "stamped on arrival, not on read: {:?} before the read",
-            read_at.duration_since(at)
-        );
-        assert!(
-            at <= sent_at + Duration::from_millis(5),
-            "not later than sent"
+            ages.iter().any(|a| *a >= Duration::from_millis(25)),
+            "stamped on arrival, not on read: ages before the read {ages:?}"
         );
         assert!(matches!(
             recv.try_recv(&socket, &mut buf),
