@@ -213,6 +213,9 @@ pub fn start_server(bin: &str, data_dir: &Path, extra: &[&str]) -> anyhow::Resul
             "--media-announce",
             "127.0.0.1",
         ])
+        // The load generator is one address standing in for many clients: the per-source
+        // connection cap (256 by default) would refuse the rest of them at accept.
+        .args(["--http-max-connections-per-source", "1000000"])
         .args(extra)
         .arg("--data-dir")
         .arg(data_dir)
