@@ -28,21 +28,9 @@ impl Refused {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Source {
-    V4(u32),
-    V6Net(u64),
-}
-
-fn source(ip: IpAddr) -> Source {
-    match ip {
-        IpAddr::V4(v4) => Source::V4(v4.to_bits()),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => Source::V4(v4.to_bits()),
-            None => Source::V6Net((v6.to_bits() >> 64) as u64),
-        },
-    }
-}
+/// A connection's source: `consultroom_clinic::client_ip::source_key` (IPv6 by /64, IPv4-mapped
+/// as IPv4), the same grouping as the login and stream limits.
+type Source = IpAddr;
 
 #[derive(Default)]
 struct Counts {
@@ -77,7 +65,7 @@ impl Limiter {
 
     /// Take a slot for a connection from `peer`, or say why not.
     pub fn acquire(self: &Arc<Self>, peer: IpAddr) -> Result<Slot, Refused> {
-        let key = source(peer);
+        let key = consultroom_clinic::client_ip::source_key(peer);
         let unlimited = self.trusted.iter().any(|n| n.contains(&peer));
         let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         if c.total >= self.max_total {

@@ -8,19 +8,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// A staff join token minted with `client`'s session.
-async fn mint(app: &TestApp, client: &reqwest::Client) -> String {
-    let v: Value = client
-        .post(format!("{}/api/v1/signalling/token", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["token"].as_str().expect("token").to_owned()
-}
-
 async fn me_status(app: &TestApp, client: &reqwest::Client) -> u16 {
     client
         .get(format!("{}/api/v1/me", app.base))
@@ -47,10 +34,10 @@ async fn logout_closes_the_sessions_websockets_and_refuses_its_earlier_tokens_on
         // Two logins of the same practitioner: sessions A and B.
         let a = app.staff_client().await;
         let b = app.staff_client().await;
-        let token_a = mint(&app, &a).await;
-        let unused_a = mint(&app, &a).await;
-        let check_a = mint(&app, &a).await;
-        let token_b = mint(&app, &b).await;
+        let token_a = app.staff_token_with(&a).await;
+        let unused_a = app.staff_token_with(&a).await;
+        let check_a = app.staff_token_with(&a).await;
+        let token_b = app.staff_token_with(&b).await;
 
         let (mut ws_a, joined_a) = WsClient::join(&app, &token_a).await;
         ws_a.recv_type("waiting_snapshot").await;
@@ -101,7 +88,7 @@ async fn logout_closes_the_sessions_websockets_and_refuses_its_earlier_tokens_on
         let r = ws_b.request(json!({"type":"chat_channels"})).await;
         assert_eq!(r["type"], "chat_channel_list", "{r}");
         assert_eq!(me_status(&app, &b).await, 200);
-        let later_b = mint(&app, &b).await;
+        let later_b = app.staff_token_with(&b).await;
 
         // Ending every session of the staff member (deactivation, password change) closes B.
         let me: Value = b

@@ -77,8 +77,12 @@ impl TestApp {
 
     /// A staff join token for the WebSocket.
     pub async fn staff_token(&self) -> String {
-        let c = self.staff_client().await;
-        let v: Value = c
+        self.staff_token_with(&self.staff_client().await).await
+    }
+
+    /// A staff join token minted with `client`'s session.
+    pub async fn staff_token_with(&self, client: &reqwest::Client) -> String {
+        let v: Value = client
             .post(format!("{}/api/v1/signalling/token", self.base))
             .send()
             .await

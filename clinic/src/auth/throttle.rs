@@ -24,7 +24,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -60,24 +60,9 @@ const DEVICE: Limit = Limit {
 /// Keys kept per map before full (stale) buckets are pruned.
 const PRUNE_AT: usize = 10_000;
 
-/// A source address as a limiter key: IPv6 grouped by /64.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Source {
-    V4(Ipv4Addr),
-    V6Prefix(u64),
-}
-
-impl From<IpAddr> for Source {
-    fn from(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(v4) => Source::V4(v4),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => Source::V4(v4),
-                None => Source::V6Prefix((u128::from(v6) >> 64) as u64),
-            },
-        }
-    }
-}
+/// A source address as a limiter key: [`crate::client_ip::source_key`] (IPv6 grouped by /64,
+/// IPv4-mapped as IPv4).
+pub(crate) type Source = IpAddr;
 
 /// Who is trying to log in.
 pub(crate) enum Client<'a> {
@@ -286,7 +271,7 @@ impl LoginThrottle {
         let keys = match client {
             Client::Device(nonce) => Keys::Device(nonce),
             Client::Untrusted { ip, email } => Keys::Untrusted {
-                source: ip.map(Source::from),
+                source: ip.map(crate::client_ip::source_key),
                 account: account_key(email),
             },
         };
@@ -431,8 +416,8 @@ mod tests {
 
         let mapped: IpAddr = "::ffff:203.0.113.5".parse().expect("ip");
         assert_eq!(
-            Source::from(mapped),
-            Source::from(IpAddr::from([203, 0, 113, 5]))
+            crate::client_ip::source_key(mapped),
+            crate::client_ip::source_key(IpAddr::from([203, 0, 113, 5]))
         );
     }
 
