@@ -1,3 +1,4 @@
+// @ts-check
 // Walk-in widget (served at /widget/<id>, framed by the clinic's website). Shows who is available
 // now, live (Server-Sent Events; polling every 10 s when the stream cannot be used), runs the
 // intake form with inline errors, and hands the visitor a link to the waiting room
@@ -10,14 +11,32 @@ const preview = new URLSearchParams(location.search).has('preview');
 const API = `/api/v1/public/widgets/${encodeURIComponent(widgetId)}`;
 const POLL_MS = 10_000;
 const FIELDS = ['name', 'date_of_birth', 'phone', 'email'];
+/** @type {Record<string, string>} intake field → its input's id */
 const INPUT_ID = { name: 'cr-name', date_of_birth: 'cr-dob', phone: 'cr-phone', email: 'cr-email', accept_terms: 'cr-accept' };
 
+/**
+ * An element of widget/index.html. Typed `any`: the page is small and its markup says what each
+ * id is (inputs, buttons, an image, a link).
+ * @param {string} id
+ * @returns {any}
+ */
 const $ = (id) => document.getElementById(id);
+/**
+ * `config` and `availability` are the public widget API's answers (clinic/openapi.json), read
+ * defensively; `chosen` the practitioner picked; `draft` the admin page's unsaved preview.
+ * @type {{ config: any, availability: any, chosen: { id: string, name: string } | null,
+ *   source: EventSource | null, pollTimer: ReturnType<typeof setInterval> | null,
+ *   parentOrigin: string | null, draft: any }}
+ */
 const state = { config: null, availability: null, chosen: null, source: null, pollTimer: null, parentOrigin: null, draft: null };
 
 // ---------------------------------------------------------------- origins and postMessage
 
-/** Whether `origin` matches an allowed-origin pattern (`*.` host prefix and `:*` port allowed). */
+/**
+ * Whether `origin` matches an allowed-origin pattern (`*.` host prefix and `:*` port allowed).
+ * @param {string} origin
+ * @param {string[] | undefined} patterns
+ */
 function originAllowed(origin, patterns) {
   let o;
   try { o = new URL(origin); } catch { return false; }
@@ -41,7 +60,10 @@ function detectParentOrigin() {
   try { return document.referrer ? new URL(document.referrer).origin : null; } catch { return null; }
 }
 
-/** Posts `message` to the framing page if its origin is allowed; returns whether it was sent. */
+/**
+ * Posts `message` to the framing page if its origin is allowed; returns whether it was sent.
+ * @param {{ type: string, height?: number }} message
+ */
 function tellHost(message) {
   const origin = state.parentOrigin;
   if (!origin || preview || !state.config) return false;
@@ -78,14 +100,22 @@ new ResizeObserver(reportHeight).observe(document.body);
 
 // ---------------------------------------------------------------- configuration
 
+/**
+ * @param {string} url
+ * @param {RequestInit} [init]
+ * @returns {Promise<{ status: number, body: any }>}
+ */
 async function getJson(url, init) {
   const res = await fetch(url, { cache: 'no-store', credentials: 'omit', ...init });
-  let body = null;
+  /** @type {any} */
+  let body;
   try { body = await res.json(); } catch { body = null; }
   return { status: res.status, body };
 }
 
+/** @param {{ title?: string, text?: string }} colours */
 function applyColours(colours) {
+  /** @param {unknown} c */
   const valid = (c) => typeof c === 'string' && /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(c);
   if (valid(colours.title)) document.documentElement.style.setProperty('--cr-title-colour', colours.title);
   if (valid(colours.text)) document.documentElement.style.setProperty('--cr-text-colour', colours.text);
@@ -99,6 +129,7 @@ function renderTexts() {
   $('cr-absent-text').textContent = t.absent || 'Nobody is available for a walk-in consultation right now. Please try again later.';
 }
 
+/** @param {any} cfg the widget's public configuration */
 function applyConfig(cfg) {
   state.config = cfg;
   const link = document.createElement('link');
@@ -114,13 +145,14 @@ function applyConfig(cfg) {
   const intake = cfg.intake || {};
   for (const f of FIELDS) {
     const rule = intake[f] || 'hidden';
+    /** @type {HTMLElement} */
     const box = document.querySelector(`.cr-field[data-field="${f}"]`);
     box.hidden = rule === 'hidden';
     const label = box.querySelector('label');
     label.textContent = label.textContent.replace(/ \(optional\)$/, '') + (rule === 'optional' ? ' (optional)' : '');
     $(INPUT_ID[f]).required = rule === 'required';
   }
-  document.querySelector('.cr-field[data-field="accept_terms"]').hidden = !intake.accept_terms;
+  /** @type {HTMLElement} */ (document.querySelector('.cr-field[data-field="accept_terms"]')).hidden = !intake.accept_terms;
   $('cr-terms-text').textContent = intake.terms_text || '';
 }
 
@@ -165,11 +197,12 @@ function renderAvailability() {
   $('cr-departments').replaceChildren(...sections);
   // The chosen practitioner left: say so instead of letting the visitor submit in vain.
   if (state.chosen && document.body.dataset.state === 'intake') {
-    const still = (a.departments || []).some((d) => (d.practitioners || []).some((p) => p.id === state.chosen.id));
+    const still = (a.departments || []).some((/** @type {any} */ d) => (d.practitioners || []).some((/** @type {any} */ p) => p.id === state.chosen.id));
     showFormError(still ? '' : `${state.chosen.name} is no longer available for walk-ins. Go back to choose someone else.`);
   }
 }
 
+/** @param {any} data who is available now, by department */
 function onAvailability(data) {
   state.availability = data;
   if (document.body.dataset.state === 'loading') showView('list');
@@ -206,6 +239,7 @@ function startPolling() {
 
 // ---------------------------------------------------------------- views and intake
 
+/** @param {'list' | 'intake' | 'done'} name */
 function showView(name) {
   document.body.dataset.state = name;
   $('cr-loading').hidden = true;
@@ -214,12 +248,13 @@ function showView(name) {
   $('cr-done-view').hidden = name !== 'done';
 }
 
+/** @param {{ id: string, name: string }} practitioner */
 function openIntake(practitioner) {
   state.chosen = practitioner;
   $('cr-intake-title').textContent = `Walk-in consultation with ${practitioner.name}`;
   clearErrors();
   showView('intake');
-  const first = FIELDS.map((f) => $(INPUT_ID[f])).find((i) => !i.closest('.cr-field').hidden);
+  const first = FIELDS.map((f) => $(INPUT_ID[f])).find((/** @type {HTMLInputElement} */ i) => !/** @type {HTMLElement} */ (i.closest('.cr-field')).hidden);
   (first || $('cr-submit')).focus();
 }
 
@@ -228,6 +263,10 @@ $('cr-back').addEventListener('click', () => {
   showView('list');
 });
 
+/**
+ * @param {string} field
+ * @param {string} text
+ */
 function setFieldError(field, text) {
   const input = $(INPUT_ID[field]);
   const err = $(input.getAttribute('aria-describedby'));
@@ -237,6 +276,7 @@ function setFieldError(field, text) {
   else input.removeAttribute('aria-invalid');
 }
 
+/** @param {string} text */
 function showFormError(text) {
   $('cr-form-error').textContent = text || '';
   $('cr-form-error').hidden = !text;
@@ -247,9 +287,16 @@ function clearErrors() {
   showFormError('');
 }
 
-/** The same rules as the server, so most mistakes are shown before sending anything. */
+/**
+ * The same rules as the server, so most mistakes are shown before sending anything.
+ * @param {Record<string, any>} values
+ * @param {Record<string, any>} intake
+ * @returns {Record<string, string>}
+ */
 function validate(values, intake) {
+  /** @type {Record<string, string>} */
   const errors = {};
+  /** @type {Record<string, string>} */
   const label = { name: 'Name', date_of_birth: 'Date of birth', phone: 'Phone number', email: 'E-mail address' };
   for (const f of FIELDS) {
     if ((intake[f] || 'hidden') === 'required' && !values[f]) errors[f] = `${label[f]} is required`;
@@ -266,10 +313,11 @@ function validate(values, intake) {
   return errors;
 }
 
-$('cr-intake').addEventListener('submit', async (ev) => {
+$('cr-intake').addEventListener('submit', async (/** @type {SubmitEvent} */ ev) => {
   ev.preventDefault();
   if (!state.chosen) return;
   const intake = state.config.intake || {};
+  /** @type {Record<string, any>} */
   const values = { accept_terms: $('cr-accept').checked };
   for (const f of FIELDS) {
     values[f] = (intake[f] || 'hidden') === 'hidden' ? '' : $(INPUT_ID[f]).value.trim();
@@ -286,6 +334,7 @@ $('cr-intake').addEventListener('submit', async (ev) => {
     showFormError('This is a preview: no visit is created.');
     return;
   }
+  /** @type {Record<string, any>} */
   const body = { practitioner_id: state.chosen.id, accept_terms: values.accept_terms };
   for (const f of FIELDS) if (values[f]) body[f] = values[f];
   const submit = $('cr-submit');
@@ -318,6 +367,7 @@ $('cr-intake').addEventListener('submit', async (ev) => {
   }
 });
 
+/** @param {any} res the created visit (`join_url`, `visit`) */
 function done(res) {
   const link = $('cr-join-link');
   link.href = res.join_url;

@@ -1,3 +1,4 @@
+// @ts-check
 // Service announcements panel (staff, F95–F96): publish a message to everyone waiting in a room
 // (the practitioner's own or a department's), with an optional expiry; list them (optionally
 // with expired ones, which stay in the history); delete one or all of a room.
@@ -10,13 +11,26 @@ import { hhmm, isToday, shortDate } from './format.js';
 export const ANNOUNCEMENT_MAX = 500;
 const CONFIRM_MS = 6000;
 
-/** "14:25" today, "Tue 24 Nov 14:25" on another day. */
+/** @typedef {import('./protocol.js').QueueRef} Scope a waiting room */
+/**
+ * An announcement of `GET /api/v1/announcements` (clinic/openapi.json).
+ * @typedef {{ id: string, text: string, scope?: Scope, expires_at?: string | null, created_at?: string,
+ *   created_by?: { name?: string } }} Announcement
+ */
+
+/**
+ * "14:25" today, "Tue 24 Nov 14:25" on another day.
+ * @param {string | null | undefined} iso
+ */
 function when(iso) {
   if (!iso) return '';
   return isToday(iso) ? hhmm(iso) : `${shortDate(iso)} ${hhmm(iso)}`;
 }
 
-/** `<input type="datetime-local">` value (local time, no zone) → RFC 3339 in UTC, or '' . */
+/**
+ * `<input type="datetime-local">` value (local time, no zone) → RFC 3339 in UTC, or '' .
+ * @param {string} value
+ */
 export function localInputToRfc3339(value) {
   if (!value) return '';
   const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(value);
@@ -26,6 +40,10 @@ export function localInputToRfc3339(value) {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+/**
+ * @param {unknown} err
+ * @param {string} what
+ */
 function errorText(err, what) {
   if (!(err instanceof ApiError)) return `${what} failed. Try again.`;
   if (err.status === 0) return 'The server could not be reached. Check your connection and try again.';
@@ -39,7 +57,7 @@ export class AnnouncementsPanel {
   /**
    * @param {object} opts
    * @param {import('./directory.js').Directory} opts.directory
-   * @param {() => object|null} opts.me the signed-in staff member (`/api/v1/me`)
+   * @param {() => import('./directory.js').StaffMe | null} opts.me the signed-in staff member (`/api/v1/me`)
    * @param {HTMLElement} opts.status polite live region for confirmations
    * @param {(err: unknown) => boolean} opts.onAuthError returns true when it handled a 401
    */
@@ -48,19 +66,21 @@ export class AnnouncementsPanel {
     this.me = me;
     this.status = status;
     this.onAuthError = onAuthError;
+    /** @type {Announcement[]} */
     this.items = [];
-    this.confirming = null; // { key, timer }
+    /** @type {{ key: string, button: HTMLButtonElement, text: string, timer: ReturnType<typeof setTimeout> } | null} */
+    this.confirming = null;
     this.el = {
-      form: $('ann-form'),
+      form: $('ann-form', HTMLFormElement),
       error: $('ann-error'),
-      text: $('ann-text'),
+      text: $('ann-text', HTMLTextAreaElement),
       textError: $('ann-text-error'),
       count: $('ann-text-count'),
-      scope: $('ann-scope'),
-      expires: $('ann-expires'),
+      scope: $('ann-scope', HTMLSelectElement),
+      expires: $('ann-expires', HTMLInputElement),
       expiresError: $('ann-expires-error'),
-      submit: $('ann-submit'),
-      includeExpired: $('ann-include-expired'),
+      submit: $('ann-submit', HTMLButtonElement),
+      includeExpired: $('ann-include-expired', HTMLInputElement),
       state: $('ann-state'),
       groups: $('ann-groups'),
     };
@@ -82,6 +102,7 @@ export class AnnouncementsPanel {
   scopes() {
     const me = this.me();
     if (!me) return [];
+    /** @type {(Scope & { label: string })[]} */
     const out = [];
     const orgAdmin = me.role === 'organisation_admin';
     if (!orgAdmin) out.push({ kind: 'practitioner', id: me.id, label: 'Your waiting room' });
@@ -98,6 +119,7 @@ export class AnnouncementsPanel {
     return out;
   }
 
+  /** @param {Scope | undefined} scope */
   scopeLabel(scope) {
     const me = this.me();
     if (!scope) return '';
@@ -148,6 +170,7 @@ export class AnnouncementsPanel {
   render() {
     this.#cancelConfirm();
     const now = Date.now();
+    /** @type {Map<string, { scope: Scope | undefined, items: Announcement[] }>} */
     const groups = new Map();
     for (const a of this.items) {
       const key = `${a.scope?.kind}:${a.scope?.id}`;
@@ -162,7 +185,7 @@ export class AnnouncementsPanel {
         type: 'button',
         class: 'btn btn-quiet btn-small ann-delete-all',
         dataset: { scopeKind: g.scope?.kind || '', scopeId: g.scope?.id || '' },
-        onclick: (ev) => this.#deleteAll(key, g.scope, label, ev.currentTarget),
+        onclick: (/** @type {MouseEvent} */ ev) => this.#deleteAll(key, g.scope, label, /** @type {HTMLButtonElement} */ (ev.currentTarget)),
       }, `Delete all for ${label}`);
       return h('section', { class: 'ann-group', 'aria-labelledby': headingId, dataset: { scopeKind: g.scope?.kind || '', scopeId: g.scope?.id || '' } },
         h('div', { class: 'ann-group-head' }, h('h4', { id: headingId }, label), delAll),
@@ -174,6 +197,10 @@ export class AnnouncementsPanel {
     this.el.state.hidden = n > 0;
   }
 
+  /**
+   * @param {Announcement} a
+   * @param {number} now
+   */
   #item(a, now) {
     const exp = a.expires_at ? Date.parse(a.expires_at) : NaN;
     const expired = Number.isFinite(exp) && exp <= now;
@@ -189,7 +216,7 @@ export class AnnouncementsPanel {
       h('button', {
         type: 'button',
         class: 'btn btn-quiet btn-small ann-delete',
-        onclick: (ev) => this.#deleteOne(a, ev.currentTarget),
+        onclick: (/** @type {MouseEvent} */ ev) => this.#deleteOne(a, /** @type {HTMLButtonElement} */ (ev.currentTarget)),
       }, 'Delete', h('span', { class: 'visually-hidden' }, ` announcement “${short}”`)));
   }
 
@@ -198,11 +225,17 @@ export class AnnouncementsPanel {
     this.el.count.textContent = `${n} / ${ANNOUNCEMENT_MAX} characters`;
   }
 
+  /** @param {string} text */
   #showError(text) {
     this.el.error.textContent = text;
     this.el.error.hidden = !text;
   }
 
+  /**
+   * @param {HTMLElement} input
+   * @param {HTMLElement} errEl
+   * @param {string} text
+   */
   #fieldError(input, errEl, text) {
     errEl.textContent = text || '';
     errEl.hidden = !text;
@@ -213,6 +246,7 @@ export class AnnouncementsPanel {
   async #create() {
     this.#showError('');
     const text = this.el.text.value.trim();
+    /** @type {HTMLElement | null} */
     let bad = null;
     if (!text) {
       this.#fieldError(this.el.text, this.el.textError, 'Write a message.');
@@ -241,6 +275,7 @@ export class AnnouncementsPanel {
     const sep = value.indexOf(':');
     if (sep < 0) return;
     const scope = { kind: value.slice(0, sep), id: value.slice(sep + 1) };
+    /** @type {{ text: string, scope: { kind: string, id: string }, expires_at?: string }} */
     const body = { text, scope };
     if (expiresAt) body.expires_at = expiresAt;
     this.el.submit.disabled = true;
@@ -262,6 +297,10 @@ export class AnnouncementsPanel {
     }
   }
 
+  /**
+   * @param {Announcement} a
+   * @param {HTMLButtonElement} button
+   */
   async #deleteOne(a, button) {
     button.disabled = true;
     this.#showError('');
@@ -288,7 +327,13 @@ export class AnnouncementsPanel {
     this.confirming = null;
   }
 
-  /** Two clicks: the first asks for confirmation (for 6 s), the second deletes. */
+  /**
+   * Two clicks: the first asks for confirmation (for 6 s), the second deletes.
+   * @param {string} key the room (`kind:id`)
+   * @param {Scope} scope
+   * @param {string} label
+   * @param {HTMLButtonElement} button
+   */
   async #deleteAll(key, scope, label, button) {
     if (!this.confirming || this.confirming.key !== key) {
       this.#cancelConfirm();

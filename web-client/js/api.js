@@ -1,3 +1,4 @@
+// @ts-check
 // Thin JSON client for the same-origin HTTP API (`/api/v1/...`).
 // Errors come back as `{"error":{"code","message",...}}`; they are turned into `ApiError`
 // so screens can map stable codes to human text. Nothing here logs request or response bodies.
@@ -7,7 +8,7 @@ export class ApiError extends Error {
    * @param {number} status HTTP status (0 = network failure)
    * @param {string} code stable error code from the server, or a synthetic one
    * @param {string} message server message (for humans; may be empty)
-   * @param {object} details the whole `error` object
+   * @param {Record<string, any>} [details] the whole `error` object
    */
   constructor(status, code, message, details = {}) {
     super(message || code);
@@ -19,19 +20,34 @@ export class ApiError extends Error {
 }
 
 /**
+ * @typedef {object} ApiOptions
+ * @property {string} [method]
+ * @property {unknown} [body] sent as JSON
+ * @property {AbortSignal} [signal]
+ * @property {Record<string, string>} [headers] added to the request
+ */
+
+/**
  * Calls the API. `body` is sent as JSON; `headers` are added (e.g. `Authorization`). Resolves
- * with the parsed JSON (or null for an empty body); rejects with `ApiError`.
+ * with the parsed JSON (or null for an empty body); rejects with `ApiError`. The result is
+ * typed `any`: clinic/openapi.json describes it, and callers read it defensively.
+ * @param {string} path
+ * @param {ApiOptions} [options]
+ * @returns {Promise<any>}
  */
 export async function api(path, { method = 'GET', body, signal, headers } = {}) {
+  /** @type {Record<string, string>} */
+  const sent = { ...headers, Accept: 'application/json' };
+  /** @type {RequestInit} */
   const init = {
     method,
     credentials: 'same-origin',
     cache: 'no-store',
-    headers: { ...headers, Accept: 'application/json' },
+    headers: sent,
     signal,
   };
   if (body !== undefined) {
-    init.headers['Content-Type'] = 'application/json';
+    sent['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
   let res;

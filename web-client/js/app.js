@@ -1,14 +1,15 @@
+// @ts-check
 // Staff app (served at `/`): login, dashboard (today's appointments + live waiting room) and the
 // consultation room. Talks to `/api/v1/...` (cookie session) and `/ws` (signalling protocol v1).
 // Patient names are shown on screen but never written to the console.
 
 import { api, ApiError } from './api.js';
-import { $, h, showView, announce } from './dom.js';
+import { $, h, announce } from './dom.js';
+import { navigate, registerView } from './nav.js';
 import { hhmm, isToday, shortDate, PUNCTUALITY_LABEL, statusLabel } from './format.js';
 import { SignallingClient, connectWithRetry } from './signalling.js';
 import { openCameraAndMic, stopStream, deviceErrorHelp, fetchIceServers } from './media.js';
-import { ConsultationRoom } from './room.js';
-import { FilePanel } from './files.js';
+import { ConsultationController } from './consultation.js';
 import { StaffChat } from './chat.js';
 import { unlockAudio, audioUnlocked, playDoorbell } from './doorbell.js';
 import { current as orgSettings, notifyArrival } from './org-settings.js';
@@ -19,24 +20,45 @@ import { GuestPanel } from './guests.js';
 import { ExternalPeople } from './external.js';
 import { ClientList } from './clients.js';
 import { AnnouncementsPanel } from './announcements.js';
-import { setRoomReconnecting, handleOthersReconnecting } from './reconnect.js';
 import './hooks.js';
 
-// A closed or reloaded tab cannot resume (its peer connection is gone): hang up at once rather
-// than leave the others looking at "reconnecting" for 30 s. A dropped network keeps the seat.
-window.addEventListener('pagehide', () => {
-  if (state.room?.active) state.signalling?.send({ type: 'leave_consultation' });
-});
-
-const VIEWS = ['boot-view', 'login-view', 'dashboard-view', 'room-view'];
+for (const view of ['boot-view', 'login-view', 'dashboard-view', 'room-view']) registerView(view);
 const APPOINTMENTS_REFRESH_MS = 60_000;
 
+/** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
+/** @typedef {import('./protocol.js').WaitingEntry} WaitingEntry */
+/**
+ * An appointment of `GET /api/v1/appointments` (clinic/openapi.json), as far as this page reads it.
+ * @typedef {{ id: string, starts_at: string, status?: string, duration_minutes?: number,
+ *   client?: { id?: string, name?: string }, practitioner?: { id: string, name?: string } }} Appointment
+ */
+/**
+ * @typedef {object} StaffState
+ * @property {SignallingClient | null} signalling
+ * @property {{ stop(): void } | null} retry
+ * @property {import('./protocol.js').JoinedMessage | null} joined
+ * @property {Map<string, WaitingEntry>} waiting participant_id → entry, in arrival order
+ * @property {MediaStream | null} localStream
+ * @property {string | null} admitting the participant being admitted
+ * @property {ReturnType<typeof setInterval> | null} appointmentsTimer
+ * @property {boolean} loggedIn
+ * @property {any} me `/api/v1/me`: id, name, role, department_id (never logged)
+ * @property {Directory} directory
+ * @property {{ appointmentId: string, name: string, inviteUrl: string | null } | null} forceStart
+ *   while a force_start is under way
+ * @property {Map<string, number>} transferredByMe participant_id → time: no doorbell when they
+ *   land in a room we watch
+ * @property {StaffChat | null} [chat]
+ * @property {ExternalPeople | null} [people]
+ * @property {ClientList | null} [clients]
+ */
+
+/** @type {StaffState} */
 const state = {
   signalling: null,
   retry: null,
   joined: null,
   waiting: new Map(), // participant_id → WaitingEntry, in arrival order
-  room: null,
   localStream: null,
   admitting: null,
   appointmentsTimer: null,
@@ -52,29 +74,31 @@ const el = {
   toast: $('toast'),
   connState: $('conn-state'),
   staffName: $('staff-name'),
-  logout: $('logout-btn'),
-  loginForm: $('login-form'),
+  logout: $('logout-btn', HTMLButtonElement),
+  loginForm: $('login-form', HTMLFormElement),
   loginError: $('login-error'),
-  email: $('login-email'),
+  email: $('login-email', HTMLInputElement),
   emailError: $('login-email-error'),
-  password: $('login-password'),
+  password: $('login-password', HTMLInputElement),
   passwordError: $('login-password-error'),
-  loginSubmit: $('login-submit'),
+  loginSubmit: $('login-submit', HTMLButtonElement),
   dashboardError: $('dashboard-error'),
   waitingList: $('waiting-list'),
   waitingEmpty: $('waiting-empty'),
   waitingCount: $('waiting-count'),
   waitingCountNumber: $('waiting-count-number'),
-  soundBtn: $('sound-btn'),
+  soundBtn: $('sound-btn', HTMLButtonElement),
   appointmentsState: $('appointments-state'),
   appointmentsList: $('appointments-list'),
-  appointmentsRefresh: $('appointments-refresh'),
+  appointmentsRefresh: $('appointments-refresh', HTMLButtonElement),
   roomView: $('room-view'),
 };
 
 // ---------------------------------------------------------------- messages
 
-let toastTimer = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let toastTimer;
+/** @param {string} text */
 function showError(text) {
   el.toast.textContent = text;
   el.toast.hidden = false;
@@ -82,6 +106,7 @@ function showError(text) {
   toastTimer = setTimeout(() => { el.toast.hidden = true; }, 8000);
 }
 
+/** @param {string} text */
 function setConnState(text) {
   el.connState.textContent = text || '';
   el.connState.hidden = !text;
@@ -89,6 +114,7 @@ function setConnState(text) {
 
 // ---------------------------------------------------------------- login / logout
 
+/** @param {string} [message] */
 function showLogin(message) {
   state.loggedIn = false;
   teardownSession();
@@ -98,10 +124,15 @@ function showLogin(message) {
   el.loginError.textContent = message || '';
   el.loginSubmit.disabled = false;
   el.loginSubmit.textContent = 'Sign in';
-  showView(VIEWS, 'login-view', { focus: false });
+  navigate('login-view', { focus: false });
   el.email.focus();
 }
 
+/**
+ * @param {HTMLInputElement} input
+ * @param {HTMLElement} errorEl
+ * @param {string} text
+ */
 function setFieldError(input, errorEl, text) {
   errorEl.textContent = text || '';
   errorEl.hidden = !text;
@@ -109,6 +140,7 @@ function setFieldError(input, errorEl, text) {
   else input.removeAttribute('aria-invalid');
 }
 
+/** @param {unknown} err */
 function loginErrorText(err) {
   if (!(err instanceof ApiError)) return 'Signing in failed. Try again.';
   if (err.status === 0) return 'The server could not be reached. Check your connection and try again.';
@@ -181,7 +213,7 @@ function teardownSession() {
   state.appointmentsTimer = null;
   if (state.retry) state.retry.stop();
   state.retry = null;
-  if (state.room) state.room.abort();
+  consultation.abort();
   if (state.signalling) state.signalling.close();
   state.signalling = null;
   state.joined = null;
@@ -211,7 +243,7 @@ async function enterDashboard() {
   state.loggedIn = true;
   el.logout.hidden = false;
   el.dashboardError.hidden = true;
-  showView(VIEWS, 'dashboard-view');
+  navigate('dashboard-view');
   updateSoundButton();
   loadAppointments();
   clearInterval(state.appointmentsTimer);
@@ -243,7 +275,10 @@ async function loadMeAndDirectory() {
   announcements.load();
 }
 
-/** A 401 anywhere means the session is gone: back to the login page. Returns true if handled. */
+/**
+ * A 401 anywhere means the session is gone: back to the login page. Returns true if handled.
+ * @param {unknown} err
+ */
 function handleAuthError(err) {
   if (err instanceof ApiError && err.status === 401) {
     if (state.loggedIn) showLogin('Your session has ended. Please sign in again.');
@@ -274,19 +309,27 @@ el.appointmentsRefresh.addEventListener('click', loadAppointments);
 initQuickConsult({
   onCreated: async (appointment, invitationUrl) => {
     loadAppointments();
-    await forceStart(appointment, document.getElementById('quick-consult-btn'), invitationUrl);
+    await forceStart(appointment, $('quick-consult-btn', HTMLButtonElement), invitationUrl);
   },
 });
 
 const STARTABLE = new Set(['scheduled', 'booked', 'confirmed', 'waiting', '']);
 
-/** "Start now" (force start, F78) is offered for today's appointments that are still to come. */
+/**
+ * "Start now" (force start, F78) is offered for today's appointments that are still to come.
+ * @param {Appointment} a
+ */
 function canForceStart(a) {
   return !!a.id && isToday(a.starts_at) && STARTABLE.has(a.status || '');
 }
 
+/**
+ * @param {Appointment} a
+ * @param {HTMLButtonElement} button
+ * @param {string | null} [inviteUrl]
+ */
 async function forceStart(a, button, inviteUrl = null) {
-  if (state.admitting || state.forceStart || state.room?.active) return;
+  if (state.admitting || state.forceStart || consultation.active) return;
   if (!state.signalling?.isOpen) {
     showError('There is no connection to the server right now. Try again in a moment.');
     return;
@@ -315,7 +358,7 @@ async function forceStart(a, button, inviteUrl = null) {
       : code === 'not_found' || code === 'forbidden'
         ? 'This appointment cannot be started (it may have been cancelled or belong to someone else).'
         : `The consultation could not be started: ${(err && err.message) || 'unknown error'}`);
-    if (!state.room?.active) {
+    if (!consultation.active) {
       stopStream(state.localStream);
       state.localStream = null;
     }
@@ -335,18 +378,25 @@ const PRACTITIONER_COLOURS = ['#0072b2', '#e69f00', '#009e73', '#cc79a7', '#56b4
  * organisation), each row gets its practitioner's colour, and a legend names the colours (never
  * colour alone: the name is on every row too).
  */
+/** @param {Appointment[]} list */
 function practitionerColours(list) {
+  /** @type {string[]} */
   const ids = [];
   for (const a of list) {
     const id = a.practitioner && a.practitioner.id;
     if (id && !ids.includes(id)) ids.push(id);
   }
+  /** @type {Map<string, string>} */
   const colours = new Map();
   if (ids.length < 2) return colours;
   ids.forEach((id, i) => colours.set(id, PRACTITIONER_COLOURS[i % PRACTITIONER_COLOURS.length]));
   return colours;
 }
 
+/**
+ * @param {Appointment[]} list
+ * @param {Map<string, string>} colours
+ */
 function renderLegend(list, colours) {
   const legend = document.getElementById('appointments-legend');
   if (!legend) return;
@@ -364,6 +414,7 @@ function renderLegend(list, colours) {
   legend.hidden = seen.size === 0;
 }
 
+/** @param {Appointment[]} list */
 function renderAppointments(list) {
   const sorted = [...list].sort((a, b) => Date.parse(a.starts_at) - Date.parse(b.starts_at));
   const colours = practitionerColours(sorted);
@@ -390,7 +441,7 @@ function renderAppointments(list) {
         canForceStart(a) ? h('button', {
           type: 'button',
           class: 'btn btn-secondary btn-small appt-start',
-          onclick: (ev) => forceStart(a, ev.currentTarget),
+          onclick: (/** @type {MouseEvent} */ ev) => forceStart(a, /** @type {HTMLButtonElement} */ (ev.currentTarget)),
         }, 'Start now', h('span', { class: 'visually-hidden' }, ` with ${(a.client && a.client.name) || 'the patient'}`)) : null));
     if (colour) li.style.setProperty('--practitioner-colour', colour);
     return li;
@@ -411,7 +462,7 @@ function showsRoomLabels() {
 
 function renderWaiting() {
   const entries = [...state.waiting.values()];
-  const existing = new Map([...el.waitingList.children].map((li) => [li.dataset.participantId, li]));
+  const existing = new Map(/** @type {HTMLElement[]} */ ([...el.waitingList.children]).map((li) => [li.dataset.participantId, li]));
   // Keep existing <li> nodes (focus, live region) and update them in place; add new, remove gone.
   for (const [id, li] of existing) if (!state.waiting.has(id)) li.remove();
   const labels = showsRoomLabels();
@@ -435,7 +486,10 @@ function renderWaiting() {
   roomWaiting.hidden = n === 0;
 }
 
-/** Creates the (empty) nodes of one waiting entry; `updateWaitingItem` fills them. */
+/**
+ * Creates the (empty) nodes of one waiting entry; `updateWaitingItem` fills them.
+ * @param {WaitingEntry} e
+ */
 function waitingItem(e) {
   const id = e.participant_id;
   const admitBtn = h('button', {
@@ -468,12 +522,22 @@ function waitingItem(e) {
   return h('li', { class: 'waiting-item', dataset: { participantId: id } }, admitBtn, transferBtn);
 }
 
+/**
+ * @param {Element} node
+ * @param {string} text
+ */
 function setText(node, text) {
   if (node.textContent !== text) node.textContent = text;
 }
 
+/**
+ * @param {HTMLElement} li
+ * @param {WaitingEntry} e
+ * @param {boolean} labels
+ */
 function updateWaitingItem(li, e, labels) {
   const p = ['on_time', 'late', 'walk_in'].includes(e.punctuality) ? e.punctuality : 'on_time';
+  /** @type {HTMLButtonElement} */
   const btn = li.querySelector('.waiting-entry');
   btn.className = `waiting-entry ${p}`;
   btn.dataset.punctuality = p;
@@ -483,6 +547,7 @@ function updateWaitingItem(li, e, labels) {
   const tag = btn.querySelector('.we-tag');
   tag.className = `we-tag ${p}`;
   setText(tag, PUNCTUALITY_LABEL[p]);
+  /** @type {HTMLElement} */
   const q = btn.querySelector('.we-queue');
   const label = labels ? state.directory.roomLabel(e.queue, state.me) : '';
   q.hidden = !label;
@@ -491,15 +556,19 @@ function updateWaitingItem(li, e, labels) {
   const reconnecting = e.reconnecting === true;
   li.classList.toggle('reconnecting', reconnecting);
   li.dataset.reconnecting = String(reconnecting);
-  btn.querySelector('.we-reconnecting').hidden = !reconnecting;
-  btn.querySelector('.we-action').hidden = reconnecting;
+  /** @type {HTMLElement} */ (btn.querySelector('.we-reconnecting')).hidden = !reconnecting;
+  /** @type {HTMLElement} */ (btn.querySelector('.we-action')).hidden = reconnecting;
   // A reconnecting patient cannot be admitted (the server refuses it); the button says why.
   if (state.admitting !== e.participant_id) btn.disabled = reconnecting;
   setText(li.querySelector('.we-transfer-name'), ` ${e.display_name || 'patient'}`);
 }
 
+/**
+ * @param {string} participantId
+ * @param {HTMLButtonElement} button
+ */
 async function admit(participantId, button) {
-  if (state.admitting || state.room?.active) return;
+  if (state.admitting || consultation.active) return;
   state.admitting = participantId;
   button.disabled = true;
   button.setAttribute('aria-busy', 'true');
@@ -519,7 +588,7 @@ async function admit(participantId, button) {
       ? 'That patient is no longer in the waiting room.'
       : `The patient could not be let in: ${(err && err.message) || 'unknown error'}`;
     showError(text);
-    if (!state.room?.active) {
+    if (!consultation.active) {
       stopStream(state.localStream);
       state.localStream = null;
     }
@@ -546,7 +615,7 @@ function startSignalling() {
       if (state.signalling !== client) return;
       delete document.body.dataset.signalling;
       if (reason === 'replaced') {
-        if (state.room?.active) state.room.abort();
+        consultation.abort();
         state.waiting.clear();
         renderWaiting();
         setConnState('Opened in another window — reload to use this one');
@@ -558,12 +627,9 @@ function startSignalling() {
         showLogin('Your session has ended. Please sign in again.');
         return;
       }
-      if (state.room?.active) {
-        // Keep the room and its peer connection; the server holds our seat for 30 seconds and
-        // gives it back to a join that names the consultation (then ICE is restarted).
-        client.resume = state.room.consultationId;
-        setRoomReconnecting(el.roomView, 'self', 'Connection lost. Reconnecting…');
-      }
+      // In a consultation the room and its peer connection are kept; the server holds our seat
+      // for 30 seconds and gives it back to a join that names the consultation.
+      consultation.holdSeat(client);
       state.waiting.clear();
       renderWaiting();
       setConnState('Reconnecting…');
@@ -583,7 +649,7 @@ function reconnect() {
   state.retry = connectWithRetry(client, {
     onConnected: (joined) => {
       state.joined = joined;
-      client.resume = null;
+      consultation.connected(client);
       if (joined.display_name) el.staffName.textContent = joined.display_name;
       document.body.dataset.signalling = 'joined';
       setConnState('');
@@ -600,18 +666,10 @@ function reconnect() {
   });
 }
 
+/** @param {ServerMessage} msg */
 function onSignal(msg) {
   if (state.chat && state.chat.handle(msg)) return;
-  if (state.files && state.files.handle(msg)) return;
-  if (handleOthersReconnecting(state.room, msg)) return;
-  if (msg.type === 'consultation_started' && msg.resumed && state.room?.active) {
-    setRoomReconnecting(el.roomView, null);
-    state.room.resume(msg);
-    announce(el.status, 'Connected again.');
-    return;
-  }
-  if (msg.type === 'consultation_ended' && state.room?.active) setRoomReconnecting(el.roomView, null);
-  if (state.room && state.room.handle(msg)) return;
+  if (consultation.handle(msg)) return;
   switch (msg.type) {
     case 'waiting_snapshot':
       state.waiting.clear();
@@ -655,6 +713,7 @@ function onSignal(msg) {
   }
 }
 
+/** @param {import('./protocol.js').ConsultationStartedMessage} msg */
 async function enterRoom(msg) {
   if (!state.localStream) {
     try {
@@ -664,50 +723,46 @@ async function enterRoom(msg) {
       return;
     }
   }
-  if (!state.room) {
-    state.room = new ConsultationRoom({
-      root: el.roomView,
-      role: 'staff',
-      signalling: state.signalling,
-      onEnded: () => { setRoomReconnecting(el.roomView, null); leaveRoom(); },
-      onError: showError,
-      onTransfer: (p) => openTransfer({ participantId: p.participant_id, name: p.display_name, fromRoom: true }),
-      // TURN credentials for the session cookie, fresh for every consultation.
-      getIceServers: () => fetchIceServers(api),
-    });
-  }
-  state.room.signalling = state.signalling;
-  // Screen sharing as the organisation allows it now (the server enforces it either way).
-  state.room.allowScreenShare = orgSettings()?.screen_sharing !== false && !!navigator.mediaDevices?.getDisplayMedia;
   // A force-started consultation begins with only us in it: say whom we are waiting for.
   const selfId = state.joined?.participant_id;
   const alone = !(msg.participants || []).some((p) => p.participant_id !== selfId);
   const waitingFor = state.forceStart && alone ? state.forceStart.name : null;
   const inviteUrl = (state.forceStart && alone && state.forceStart.inviteUrl) || null;
   state.forceStart = null;
-  if (!state.files) {
-    const allowed = api('/api/v1/organisation/settings').then((s) => s?.file_sharing !== false);
-    state.files = new FilePanel({ root: el.roomView, allowed });
-  }
-  state.files.start({ signalling: state.signalling, selfId, nameOf: (id) => state.room.others.get(id)?.display_name });
-  showView(VIEWS, 'room-view');
-  state.room.start(msg, { selfId, localStream: state.localStream, waitingFor, inviteUrl });
+  consultation.enter(msg, { signalling: state.signalling, selfId, localStream: state.localStream, waitingFor, inviteUrl });
   // "Add participant…" for the appointment being seen (issue #4; none for a walk-in).
   guests.panel ||= new GuestPanel(el.roomView);
   guests.panel.start(guests.appointmentId);
-  state.room.media?.watchIce();
   announce(el.status, waitingFor
     ? `The consultation has started. Waiting for ${waitingFor} to join.`
     : 'The consultation has started.');
 }
 
+/** The consultation room, its files and reconnection (shared with the patient page). */
+const consultation = new ConsultationController({
+  root: el.roomView,
+  role: 'staff',
+  status: el.status,
+  signalling: () => state.signalling,
+  onEnded: () => leaveRoom(),
+  onError: showError,
+  onTransfer: (p) => openTransfer({ participantId: p.participant_id, name: p.display_name, fromRoom: true }),
+  // TURN credentials for the session cookie, fresh for every consultation.
+  getIceServers: () => fetchIceServers(api),
+  // Screen sharing as the organisation allows it now (the server enforces it either way).
+  allowScreenShare: () => orgSettings()?.screen_sharing !== false,
+  filesAllowed: () => api('/api/v1/organisation/settings').then((s) => s?.file_sharing !== false),
+});
+
 // ---------------------------------------------------------------- guests (issue #4)
 
 /** The appointment of the consultation being entered (from `admit` or `force_start`). */
+/** @type {{ panel: GuestPanel | null, appointmentId: string | null }} */
 const guests = { panel: null, appointmentId: null };
 
 // ---------------------------------------------------------------- transfer
 
+/** @param {import('./transfer.js').TransferContext} ctx */
 function openTransfer(ctx) {
   if (!state.signalling?.isOpen) {
     showError('There is no connection to the server right now. Try again in a moment.');
@@ -730,7 +785,7 @@ const transferDialog = new TransferDialog({
   },
   onDone: (text, ctx) => {
     announce(el.status, text);
-    if (ctx.fromRoom && state.room?.active) {
+    if (ctx.fromRoom && consultation.active) {
       // The patient has left our consultation; nobody is left to talk to, so close it.
       state.signalling?.request({ type: 'end_consultation' }).catch(() => {});
     }
@@ -752,7 +807,7 @@ function leaveRoom() {
   stopStream(state.localStream);
   state.localStream = null;
   if (!state.loggedIn) return;
-  showView(VIEWS, 'dashboard-view');
+  navigate('dashboard-view');
   announce(el.status, 'The consultation has ended.');
   loadAppointments();
 }

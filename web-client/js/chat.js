@@ -1,3 +1,4 @@
+// @ts-check
 // Chat channels (issue #5; docs/protocol.md `chat_*`): one practitioner and one client per
 // channel. Used by the staff app (Messages dialog, unread badge in the top bar, a chat button on
 // appointments) and the patient page (a chat panel while waiting and in the consultation, and a
@@ -18,7 +19,19 @@ const EMERGENCY_NOTICE = 'Chat is not meant for emergencies. In an emergency, ca
 const MAX_TEXT = 4000;
 const URL_RE = /\bhttps?:\/\/[^\s<>"']+/gi;
 
-/** Text with clickable http(s) links, as DOM nodes (never HTML). */
+/** @typedef {import('./signalling.js').SignallingClient} SignallingClient_ */
+/** @typedef {import('./protocol.js').ChatChannelInfo} ChatChannelInfo */
+/**
+ * A message as the chat keeps it: a stored one (`ChatMessageInfo`), our own just acknowledged
+ * (`mine`), or one still in the outbox (`pending`, no seq yet).
+ * @typedef {Partial<import('./protocol.js').ChatMessageInfo> & { channel_id: string, text: string,
+ *   mine?: boolean, pending?: boolean }} ChatEntry
+ */
+
+/**
+ * Text with clickable http(s) links, as DOM nodes (never HTML).
+ * @param {string} text
+ */
 export function linkify(text) {
   const frag = document.createDocumentFragment();
   let last = 0;
@@ -44,6 +57,7 @@ function uuid() {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
 }
 
+/** @param {string | undefined} iso */
 function timeOf(iso) {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
@@ -54,23 +68,39 @@ function timeOf(iso) {
  * Views subscribe with `onChange`.
  */
 export class ChatSession {
+  /** @param {{ mine: (m: ChatEntry) => boolean }} opts */
   constructor({ mine }) {
     /** (message) => true when the message is the caller's own. */
     this.mine = mine;
+    /** @type {SignallingClient_ | null} */
     this.signalling = null;
-    this.channels = new Map(); // channel_id → info from chat_channel_list (+ unread)
-    this.messages = new Map(); // channel_id → Map(seq → message)
+    /** @type {Map<string, ChatChannelInfo>} channel_id → info from chat_channel_list (+ unread) */
+    this.channels = new Map();
+    /** @type {Map<string, Map<number, ChatEntry>>} channel_id → Map(seq → message) */
+    this.messages = new Map();
+    /** @type {Set<string>} */
     this.opened = new Set();
-    this.outbox = new Map(); // client_msg_id → {channel_id, text}
+    /** @type {Map<string, { channel_id: string, text: string }>} client_msg_id → unsent message */
+    this.outbox = new Map();
+    /** @type {Set<(channelId: string | null) => void>} */
     this.listeners = new Set();
-    this.unavailable = null; // reason text when the server refuses chat
+    /** @type {string | null} reason text when the server refuses chat */
+    this.unavailable = null;
+    /** @type {string | null} why the last message could not be sent */
+    this.failed = null;
+    /** @type {import('./protocol.js').ChatSender | undefined} set by the owner */
+    this.selfKind = undefined;
+    /** @type {((channelId: string) => boolean) | undefined} set by the owner: the channel is on screen */
+    this.isVisible = undefined;
   }
 
+  /** @param {(channelId: string | null) => void} f */
   onChange(f) {
     this.listeners.add(f);
     return () => this.listeners.delete(f);
   }
 
+  /** @param {string | null} channelId */
   #changed(channelId) {
     for (const f of this.listeners) f(channelId);
   }
@@ -82,6 +112,7 @@ export class ChatSession {
   }
 
   /** After every (re)connect: list channels, catch up on open ones, resend the outbox. */
+  /** @param {SignallingClient_} signalling */
   async connected(signalling) {
     this.signalling = signalling;
     await this.refresh();
@@ -95,13 +126,14 @@ export class ChatSession {
       const r = await this.signalling.request({ type: 'chat_channels' });
       this.unavailable = null;
       // The server lists the most recently active first.
-      this.channels = new Map((r.channels || []).map((c) => [c.channel_id, c]));
+      this.channels = new Map((r.channels || []).map((/** @type {ChatChannelInfo} */ c) => [c.channel_id, c]));
     } catch (e) {
       this.unavailable = e.code === 'forbidden' ? (e.message || 'Chat is not available now.') : this.unavailable;
     }
     this.#changed(null);
   }
 
+  /** @param {string} channelId */
   lastSeq(channelId) {
     const msgs = this.messages.get(channelId);
     let max = 0;
@@ -110,12 +142,14 @@ export class ChatSession {
   }
 
   /** Opens a channel: loads what is missing and receives its messages live from now on. */
+  /** @param {string} channelId */
   async open(channelId) {
     this.opened.add(channelId);
     await this.#sync(channelId);
     this.markRead(channelId);
   }
 
+  /** @param {string} channelId */
   async #sync(channelId) {
     if (!this.signalling?.isOpen) return;
     let after = this.lastSeq(channelId);
@@ -129,12 +163,17 @@ export class ChatSession {
     this.#changed(channelId);
   }
 
+  /** @param {ChatEntry} m */
   #add(m) {
     if (!this.messages.has(m.channel_id)) this.messages.set(m.channel_id, new Map());
     this.messages.get(m.channel_id).set(m.seq, m);
     this.outbox.delete(m.client_msg_id && this.mine(m) ? m.client_msg_id : '');
   }
 
+  /**
+   * @param {string} channelId
+   * @param {number} through
+   */
   #clearThrough(channelId, through) {
     const msgs = this.messages.get(channelId);
     if (!msgs) return;
@@ -142,6 +181,10 @@ export class ChatSession {
   }
 
   /** Queues a message; it is sent now if connected, or after the next reconnect. */
+  /**
+   * @param {string} channelId
+   * @param {string} text
+   */
   send(channelId, text) {
     const t = text.trim();
     if (!t) return null;
@@ -152,6 +195,10 @@ export class ChatSession {
     return cid;
   }
 
+  /**
+   * @param {string} cid
+   * @param {{ channel_id: string, text: string }} m
+   */
   #send(cid, m) {
     if (!this.signalling?.isOpen) return;
     this.signalling
@@ -174,6 +221,7 @@ export class ChatSession {
       });
   }
 
+  /** @param {string} channelId */
   markRead(channelId) {
     const seq = this.lastSeq(channelId);
     const c = this.channels.get(channelId);
@@ -182,7 +230,10 @@ export class ChatSession {
     if (seq > 0) this.signalling?.request({ type: 'chat_read', channel_id: channelId, seq }).catch(() => {});
   }
 
-  /** Pushed frames; returns true when consumed. */
+  /**
+   * Pushed frames; returns true when consumed.
+   * @param {import('./protocol.js').ServerMessage} msg
+   */
   handle(msg) {
     switch (msg.type) {
       case 'chat_message': {
@@ -217,7 +268,11 @@ export class ChatSession {
     }
   }
 
-  /** Messages of a channel in seq order, then the unacknowledged ones. */
+  /**
+   * Messages of a channel in seq order, then the unacknowledged ones.
+   * @param {string} channelId
+   * @returns {ChatEntry[]}
+   */
   list(channelId) {
     const msgs = [...(this.messages.get(channelId)?.values() || [])].sort((a, b) => a.seq - b.seq);
     const pending = [...this.outbox.entries()]
@@ -229,8 +284,13 @@ export class ChatSession {
 
 /** One conversation: notice, messages, and a send form. */
 export class ChatPanel {
+  /**
+   * @param {ChatSession} session
+   * @param {{ title?: string }} opts
+   */
   constructor(session, { title }) {
     this.session = session;
+    /** @type {string | null} */
     this.channelId = null;
     this.heading = h('h2', { class: 'chat-title' }, title || 'Chat');
     this.list = h('ol', { class: 'chat-messages', 'aria-live': 'polite', 'aria-label': 'Messages' });
@@ -257,6 +317,10 @@ export class ChatPanel {
     this.unsubscribe = session.onChange((id) => { if (id === null || id === this.channelId) this.render(); });
   }
 
+  /**
+   * @param {string} channelId
+   * @param {string} [title]
+   */
   async show(channelId, title) {
     this.channelId = channelId;
     if (title) this.heading.textContent = title;
@@ -292,11 +356,12 @@ export class ChatPanel {
  * appointment rows (F139).
  */
 export class StaffChat {
+  /** @param {{ selfStaffId?: string | null }} [opts] */
   constructor({ selfStaffId } = {}) {
     this.selfStaffId = selfStaffId || null;
     this.session = new ChatSession({ mine: (m) => m.mine || (m.sender === 'staff' && m.sender_id === this.selfStaffId) });
     this.session.selfKind = 'staff';
-    this.session.isVisible = (id) => this.dialog.open && this.panel.channelId === id;
+    this.session.isVisible = (/** @type {string} */ id) => this.dialog.open && this.panel.channelId === id;
     this.badge = h('span', { class: 'badge chat-badge', hidden: true });
     this.button = h('button', { type: 'button', id: 'messages-btn', class: 'btn btn-quiet', onclick: () => this.openDialog() },
       'Messages', ' ', this.badge);
@@ -312,17 +377,21 @@ export class StaffChat {
       h('div', { class: 'chat-dialog-body' }, this.channelList, this.panel.root));
     document.body.append(this.dialog);
     this.session.onChange(() => this.render());
-    this.appointmentButtons = new Map(); // client id → buttons to update
+    /** @type {Map<string, Set<HTMLButtonElement>>} client id → buttons to update */
+    this.appointmentButtons = new Map();
   }
 
+  /** @param {string | null | undefined} staffId */
   setSelf(staffId) {
     this.selfStaffId = staffId;
   }
 
+  /** @param {import('./protocol.js').ServerMessage} msg */
   handle(msg) {
     return this.session.handle(msg);
   }
 
+  /** @param {SignallingClient_} signalling */
   connected(signalling) {
     return this.session.connected(signalling);
   }
@@ -332,6 +401,10 @@ export class StaffChat {
     this.dialog.remove();
   }
 
+  /**
+   * @param {string | null} [clientId]
+   * @param {string | null} [channelId]
+   */
   async openDialog(clientId = null, channelId = null) {
     await this.session.refresh();
     if (!this.dialog.open) this.dialog.showModal();
@@ -368,6 +441,7 @@ export class StaffChat {
     for (const [clientId, buttons] of this.appointmentButtons) {
       const n = [...this.session.channels.values()].filter((c) => c.client_id === clientId).reduce((a, c) => a + (c.unread || 0), 0);
       for (const b of buttons) {
+        /** @type {HTMLElement} */
         const badge = b.querySelector('.badge');
         badge.textContent = String(n);
         badge.hidden = n === 0;
@@ -391,6 +465,10 @@ export class StaffChat {
   }
 
   /** F137: joins a colleague's conversation with a client, then opens it. */
+  /**
+   * @param {string} channelId
+   * @param {string} clientId
+   */
   async join(channelId, clientId) {
     await api(`/api/v1/chat/channels/${encodeURIComponent(channelId)}/join`, { method: 'POST' });
     await this.session.refresh();
@@ -400,6 +478,7 @@ export class StaffChat {
   /**
    * F136/F139: the conversation with `client` — a channel the caller may use, or else a new one
    * between the caller and the client (a practitioner can add only themselves).
+   * @param {{ id?: string, name?: string }} client
    */
   async openForClient(client) {
     await this.session.refresh();
@@ -410,7 +489,10 @@ export class StaffChat {
     await this.openDialog(client.id);
   }
 
-  /** A "Chat" button with the client's unread count, for appointment and client rows (F139). */
+  /**
+   * A "Chat" button with the client's unread count, for appointment and client rows (F139).
+   * @param {{ id?: string, name?: string } | null | undefined} client
+   */
   appointmentButton(client) {
     if (!client || !client.id) return null;
     const b = h('button', {
@@ -453,10 +535,15 @@ export class PatientChat {
     });
   }
 
+  /** @param {import('./protocol.js').ServerMessage} msg */
   handle(msg) {
     return this.session.handle(msg);
   }
 
+  /**
+   * @param {SignallingClient_} signalling
+   * @param {{ open?: boolean }} [opts]
+   */
   async connected(signalling, { open = false } = {}) {
     await this.session.connected(signalling);
     const first = [...this.session.channels.values()][0];
@@ -480,6 +567,8 @@ export class PatientChat {
 /**
  * F146: outside the invitation window, the link still opens the chat (when the organisation has
  * continuous chat): a chat-only connection that never enters a waiting room.
+ * @param {string} invitationToken
+ * @param {HTMLElement | null} container
  */
 export async function offerInvitationChat(invitationToken, container) {
   if (!invitationToken || !container || container.querySelector('.invitation-chat')) return;
@@ -505,6 +594,7 @@ export async function offerInvitationChat(invitationToken, container) {
       retry = connectWithRetry(client, { onConnected: () => chat.connected(client) });
     },
   });
+  /** @type {{ stop(): void } | null} */
   let retry = null;
   const button = h('button', {
     type: 'button',

@@ -1,3 +1,4 @@
+// @ts-check
 // The client list (issue #5; F137–F139, F142) in the staff app: a "Clients" button in the top
 // bar opens a dialog with the organisation's clients, searchable by name. Each row has a chat
 // button with that client's unread count (F139: the client-list balloon; it opens the
@@ -16,6 +17,7 @@ import { h } from './dom.js';
 /** Rows shown at once; the search narrows the rest. */
 const MAX_ROWS = 200;
 
+/** @param {any} err an ApiError (or anything thrown) */
 function errorText(err) {
   if (err && err.status === 403) return 'Only the practitioner\'s department admin or an organisation admin may change that.';
   if (err && err.status === 404) return 'It was deleted meanwhile.';
@@ -23,6 +25,7 @@ function errorText(err) {
   return `That did not work${err && err.message ? `: ${err.message}` : '.'} Try again.`;
 }
 
+/** @param {any} entry a channel with its patient access (`GET /api/v1/chat/access`) */
 function accessText(entry) {
   const state = entry.open_between_visits ? 'open between visits' : 'closed between visits';
   if (entry.patient_access === 'granted') return `${state} (allowed by an admin)`;
@@ -38,6 +41,7 @@ export class ClientList {
   constructor(me, chat) {
     this.admin = me && (me.role === 'organisation_admin' || me.role === 'department_admin');
     this.chat = chat;
+    /** @type {any[]} the client list (`GET /api/v1/clients`), read defensively */
     this.clients = [];
     this.button = h('button', { type: 'button', id: 'clients-btn', class: 'btn btn-quiet', 'aria-haspopup': 'dialog', onclick: () => this.open() }, 'Clients');
     const right = document.querySelector('.topbar-right');
@@ -66,6 +70,7 @@ export class ClientList {
       this.count, this.list);
   }
 
+  /** @param {string} text */
   #error(text) {
     this.error.textContent = text;
     this.error.hidden = !text;
@@ -94,6 +99,7 @@ export class ClientList {
     this.list.replaceChildren(...shown.map((c) => this.#row(c)));
   }
 
+  /** @param {any} c a client */
   #row(c) {
     const chat = this.chat();
     const access = h('div', { class: 'client-access', hidden: true });
@@ -110,6 +116,7 @@ export class ClientList {
       access);
   }
 
+  /** @param {any} client @param {HTMLButtonElement} button @param {HTMLElement} box */
   async #toggleAccess(client, button, box) {
     const open = box.hidden;
     box.hidden = !open;
@@ -117,6 +124,7 @@ export class ClientList {
     if (open) await this.#loadAccess(client, box);
   }
 
+  /** @param {any} client @param {HTMLElement} box */
   async #loadAccess(client, box) {
     box.replaceChildren(h('p', { class: 'hint' }, 'Loading…'));
     let r;
@@ -126,9 +134,9 @@ export class ClientList {
       box.replaceChildren(h('p', { class: 'field-error' }, errorText(err)));
       return;
     }
-    const items = (r.channels || []).map((e) => {
+    const items = (r.channels || []).map((/** @type {any} */ e) => {
       const status = h('span', { class: 'client-access-state', dataset: { open: String(e.open_between_visits) } }, accessText(e));
-      const set = async (value) => {
+      const set = async (/** @type {string} */ value) => {
         try {
           await api(`/api/v1/chat/channels/${encodeURIComponent(e.channel_id)}/patient-access`, { method: 'PUT', body: { patient_access: value } });
         } catch (err) {

@@ -1,3 +1,4 @@
+// @ts-check
 // The waiting-room doorbell, synthesised with WebAudio (no audio file): a two-tone "ding-dong".
 // Browsers only start an AudioContext after a user gesture, so `unlockAudio()` is called from the
 // login click (and any later click or key press); until then the bell cannot sound and the UI
@@ -5,12 +6,13 @@
 
 import { countDoorbell } from './hooks.js';
 
+/** @type {AudioContext | null} */
 let ctx = null;
 
 /** Creates/resumes the shared AudioContext. Call it from a user gesture handler. */
 export function unlockAudio() {
   try {
-    if (!ctx) ctx = new (window.AudioContext || window.webkitAudioContext)();
+    if (!ctx) ctx = new (window.AudioContext || /** @type {any} */ (window).webkitAudioContext)();
     if (ctx.state === 'suspended') ctx.resume().catch(() => {});
   } catch {
     ctx = null;
@@ -27,6 +29,12 @@ export function audioUnlocked() {
   return !!ctx && ctx.state === 'running';
 }
 
+/**
+ * @param {number} freq Hz
+ * @param {number} start seconds on the context's clock
+ * @param {number} duration seconds
+ * @param {number} peak gain
+ */
 function tone(freq, start, duration, peak) {
   const osc = ctx.createOscillator();
   const overtone = ctx.createOscillator();

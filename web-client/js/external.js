@@ -1,3 +1,4 @@
+// @ts-check
 // External participants and their groups (issue #4; F16, F17) in the staff app: a "People" button
 // in the top bar opens a dialog that lists the organisation's external participants (family, home
 // care, interpreters: people who join appointments without being the client), filtered by group;
@@ -20,6 +21,7 @@ export async function invitables() {
   return { groups: g.groups || [], people: p.external_participants || [] };
 }
 
+/** @param {any} err an ApiError (or anything thrown) @param {string} what */
 function errorText(err, what) {
   if (err && err.status === 422) return err.message || `Check the ${what}.`;
   if (err && err.status === 409) return err.message || 'That name is already used.';
@@ -32,7 +34,9 @@ export class ExternalPeople {
   /** @param {{role: string}} me the signed-in staff member */
   constructor(me) {
     this.admin = me && (me.role === 'organisation_admin' || me.role === 'department_admin');
+    /** @type {any[]} groups of external participants (`GET /api/v1/external-participant-groups`) */
     this.groups = [];
+    /** @type {any[]} external participants (`GET /api/v1/external-participants`) */
     this.people = [];
     this.editing = null; // record id being edited, or null for a new one
     this.button = h('button', { type: 'button', id: 'people-btn', class: 'btn btn-quiet', 'aria-haspopup': 'dialog', onclick: () => this.open() }, 'People');
@@ -108,6 +112,7 @@ export class ExternalPeople {
     return dialog;
   }
 
+  /** @param {string} text */
   #error(text) {
     this.el.error.textContent = text;
     this.el.error.hidden = !text;
@@ -128,6 +133,7 @@ export class ExternalPeople {
     this.#renderGroups();
   }
 
+  /** @param {string} id */
   #groupName(id) {
     return this.groups.find((g) => g.id === id)?.name || '';
   }
@@ -143,7 +149,7 @@ export class ExternalPeople {
     const filter = this.el.filter.value;
     const shown = this.people.filter((p) => !filter || p.group_ids.includes(filter));
     const items = shown.map((p) => {
-      const groups = p.group_ids.map((id) => this.#groupName(id)).filter(Boolean).join(', ');
+      const groups = p.group_ids.map((/** @type {string} */ id) => this.#groupName(id)).filter(Boolean).join(', ');
       return h('li', { class: 'people-item', dataset: { personId: p.id } },
         h('span', { class: 'people-name' }, p.name),
         h('span', { class: 'people-meta' }, groups || 'No group'),
@@ -157,7 +163,7 @@ export class ExternalPeople {
   }
 
   #renderGroupBoxes() {
-    const checked = new Set([...this.el.groupBoxes.querySelectorAll('input:checked')].map((i) => i.value));
+    const checked = new Set([...this.el.groupBoxes.querySelectorAll('input:checked')].map((i) => /** @type {HTMLInputElement} */ (i)).map((i) => i.value));
     const boxes = this.groups.map((g) => h('label', { class: 'people-check' },
       h('input', { type: 'checkbox', name: 'group', value: g.id, checked: checked.has(g.id) }), ' ', g.name));
     this.el.groupBoxes.replaceChildren(...(boxes.length ? boxes : [h('p', { class: 'hint' }, this.admin ? 'No groups yet; add one below.' : 'No groups yet.')]));
@@ -183,6 +189,7 @@ export class ExternalPeople {
     this.el.cancel.hidden = true;
   }
 
+  /** @param {any} p an external participant */
   #edit(p) {
     this.#error('');
     this.editing = p.id;
@@ -209,7 +216,7 @@ export class ExternalPeople {
       email: this.el.email.value.trim() || null,
       phone: this.el.phone.value.trim() || null,
       date_of_birth: this.el.dob.value || null,
-      group_ids: [...this.el.groupBoxes.querySelectorAll('input:checked')].map((i) => i.value),
+      group_ids: [...this.el.groupBoxes.querySelectorAll('input:checked')].map((i) => /** @type {HTMLInputElement} */ (i)).map((i) => i.value),
     };
     this.#error('');
     this.el.save.disabled = true;
@@ -230,6 +237,7 @@ export class ExternalPeople {
     }
   }
 
+  /** @param {any} p an external participant */
   async #delete(p) {
     if (!window.confirm(`Delete ${p.name}? Links already sent keep working.`)) return;
     try {
@@ -259,6 +267,7 @@ export class ExternalPeople {
     }
   }
 
+  /** @param {any} g a group */
   async #renameGroup(g) {
     const name = window.prompt(`New name for the group ${g.name}`, g.name);
     if (name === null || !name.trim() || name.trim() === g.name) return;
@@ -271,6 +280,7 @@ export class ExternalPeople {
     }
   }
 
+  /** @param {any} g a group */
   async #deleteGroup(g) {
     if (!window.confirm(`Delete the group ${g.name}? Its people are kept.`)) return;
     try {

@@ -1,3 +1,4 @@
+// @ts-check
 // File sharing in a consultation (issue #5, F108–F111), for staff and patients alike: a
 // "Send file" button (hidden when the organisation does not allow it, F126), upload progress with
 // Cancel, and the list of files shared so far with name, size, type and a Download button.
@@ -25,6 +26,7 @@ const PANEL_HTML = `
   <p class="files-note">Files are deleted when the consultation ends.</p>
 `;
 
+/** @type {Record<string, string>} */
 const TYPE_LABEL = {
   'application/pdf': 'PDF',
   'image/png': 'PNG image',
@@ -38,13 +40,17 @@ const TYPE_LABEL = {
   'application/vnd.oasis.opendocument.spreadsheet': 'OpenDocument sheet',
 };
 
-/** Human size: 1.2 MB, 840 KB, 12 bytes. */
+/**
+ * Human size: 1.2 MB, 840 KB, 12 bytes.
+ * @param {number} bytes
+ */
 export function formatSize(bytes) {
   if (bytes < 1024) return `${bytes} bytes`;
   if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
   return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }
 
+/** @type {Record<string, string>} */
 const OFFER_ERRORS = {
   too_large: 'This file is too large to send.',
   unsupported_type: 'Files of this type cannot be sent.',
@@ -65,16 +71,32 @@ export class FilePanel {
     this.section.setAttribute('aria-label', 'Shared files');
     this.section.innerHTML = PANEL_HTML; // static markup only
     root.appendChild(this.section);
-    const q = (name) => this.section.querySelector(`[data-files-${name}]`);
-    this.el = {
-      send: q('send'), input: q('input'), progress: q('progress'), bar: q('bar'),
-      progressLabel: q('progress-label'), cancel: q('cancel'), error: q('error'),
-      empty: q('empty'), list: q('list'),
+    /**
+     * @template {HTMLElement} T
+     * @param {string} name
+     * @param {{ new (): T, prototype: T }} type
+     * @returns {T}
+     */
+    const q = (name, type) => {
+      const node = this.section.querySelector(`[data-files-${name}]`);
+      if (!(node instanceof type)) throw new Error(`files panel: [data-files-${name}] is not a ${type.name}`);
+      return node;
     };
+    this.el = {
+      send: q('send', HTMLButtonElement), input: q('input', HTMLInputElement), progress: q('progress', HTMLElement),
+      bar: q('bar', HTMLProgressElement), progressLabel: q('progress-label', HTMLElement),
+      cancel: q('cancel', HTMLButtonElement), error: q('error', HTMLElement),
+      empty: q('empty', HTMLElement), list: q('list', HTMLElement),
+    };
+    /** @type {import('./signalling.js').SignallingClient | null} */
     this.signalling = null;
+    /** @type {string | null} */
     this.selfId = null;
+    /** @type {(participantId: string) => string | null | undefined} */
     this.nameOf = () => null;
+    /** @type {Map<string, import('./protocol.js').FileSharedMessage>} the files shared so far, by id */
     this.files = new Map();
+    /** @type {XMLHttpRequest | null} */
     this.xhr = null;
     this.el.send.addEventListener('click', () => this.el.input.click());
     this.el.input.addEventListener('change', () => {
@@ -86,7 +108,11 @@ export class FilePanel {
     Promise.resolve(allowed).then((ok) => { this.el.send.hidden = ok === false; }, () => { this.el.send.hidden = false; });
   }
 
-  /** A consultation starts: forget the previous one's files. */
+  /**
+   * A consultation starts: forget the previous one's files.
+   * @param {{ signalling: import('./signalling.js').SignallingClient, selfId: string,
+   *   nameOf?: (participantId: string) => string | null | undefined }} consultation
+   */
   start({ signalling, selfId, nameOf }) {
     this.signalling = signalling;
     this.selfId = selfId;
@@ -97,7 +123,10 @@ export class FilePanel {
     this.#showError('');
   }
 
-  /** Feeds a signalling frame; returns true when the panel consumed it. */
+  /**
+   * Feeds a signalling frame; returns true when the panel consumed it.
+   * @param {import('./protocol.js').ServerMessage} msg
+   */
   handle(msg) {
     if (msg.type === 'file_shared') {
       this.files.set(msg.file_id, msg);
@@ -112,7 +141,10 @@ export class FilePanel {
     return false;
   }
 
-  /** Offers `file` and uploads it with progress. */
+  /**
+   * Offers `file` and uploads it with progress.
+   * @param {File} file
+   */
   async send(file) {
     if (this.xhr || !this.signalling) return;
     this.#showError('');
@@ -133,7 +165,7 @@ export class FilePanel {
     xhr.upload.addEventListener('progress', (ev) => {
       if (ev.lengthComputable) this.el.bar.value = Math.round((ev.loaded / ev.total) * 100);
     });
-    const done = new Promise((resolve) => {
+    const done = new Promise((/** @type {(v?: unknown) => void} */ resolve) => {
       xhr.addEventListener('loadend', () => resolve());
     });
     xhr.open('PUT', ready.url);
@@ -147,11 +179,13 @@ export class FilePanel {
     if (xhr.status === 201) return; // everyone, us included, gets `file_shared`
     let code = '';
     try { code = JSON.parse(xhr.responseText).error.code; } catch { /* not JSON */ }
-    this.#showError({
+    /** @type {Record<string, string>} */
+    const uploadErrors = {
       unsupported_type: 'This file cannot be sent: its content is not an allowed type, or does not match its name.',
       too_large: 'This file is too large to send.',
       gone: 'The consultation has ended.',
-    }[code] || 'The file could not be sent. Please try again.');
+    };
+    this.#showError(uploadErrors[code] || 'The file could not be sent. Please try again.');
   }
 
   /** Cancels a running upload (the server deletes what it received). */
@@ -162,6 +196,7 @@ export class FilePanel {
     this.el.progress.hidden = true;
   }
 
+  /** @param {string} fileId */
   async #download(fileId) {
     this.#showError('');
     try {
@@ -178,6 +213,7 @@ export class FilePanel {
     }
   }
 
+  /** @param {string} text */
   #showError(text) {
     this.el.error.textContent = text;
     this.el.error.hidden = !text;

@@ -1,8 +1,13 @@
+// @ts-check
 // Small formatting helpers. All times are shown in the browser's local time zone, 24-hour.
 
+/** @param {number} n */
 const pad2 = (n) => String(n).padStart(2, '0');
 
-/** RFC 3339 (or Date) → "HH:MM" in local time; "" when missing or invalid. */
+/**
+ * RFC 3339 (or Date) → "HH:MM" in local time; "" when missing or invalid.
+ * @param {string | number | Date | null | undefined} value
+ */
 export function hhmm(value) {
   if (!value) return '';
   const d = value instanceof Date ? value : new Date(value);
@@ -10,7 +15,10 @@ export function hhmm(value) {
   return `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
 }
 
-/** True when the date is on the browser's current local day. */
+/**
+ * True when the date is on the browser's current local day.
+ * @param {string | number | Date} value
+ */
 export function isToday(value, now = new Date()) {
   const d = new Date(value);
   return (
@@ -20,28 +28,41 @@ export function isToday(value, now = new Date()) {
   );
 }
 
-/** A short local date, e.g. "Tue 24 Nov". */
+/**
+ * A short local date, e.g. "Tue 24 Nov".
+ * @param {string | number | Date} value
+ */
 export function shortDate(value) {
   const d = new Date(value);
   if (Number.isNaN(d.getTime())) return '';
   return d.toLocaleDateString(undefined, { weekday: 'short', day: 'numeric', month: 'short' });
 }
 
-/** Milliseconds → "mm:ss" (minutes may exceed 59). Negative values clamp to 00:00. */
+/**
+ * Milliseconds → "mm:ss" (minutes may exceed 59). Negative values clamp to 00:00.
+ * @param {number} ms
+ */
 export function mmss(ms) {
   const total = Math.max(0, Math.floor(ms / 1000));
   return `${pad2(Math.floor(total / 60))}:${pad2(total % 60)}`;
 }
 
-/** Human words for a punctuality value from the signalling protocol. */
+/**
+ * Human words for a punctuality value from the signalling protocol.
+ * @type {Record<import('./protocol.js').Punctuality, string>}
+ */
 export const PUNCTUALITY_LABEL = {
   on_time: 'On time',
   late: 'Late',
   walk_in: 'Walk-in',
 };
 
-/** Human words for appointment statuses we know; unknown ones are shown as-is, tidied. */
+/**
+ * Human words for appointment statuses we know; unknown ones are shown as-is, tidied.
+ * @param {string} status
+ */
 export function statusLabel(status) {
+  /** @type {Record<string, string>} */
   const known = {
     scheduled: 'Scheduled',
     booked: 'Booked',

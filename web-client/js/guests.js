@@ -1,3 +1,4 @@
+// @ts-check
 // "Add participant…" in the staff consultation room (issue #4, F116): invite a colleague, a family
 // member or an interpreter to the appointment of the current consultation by link. The dialog
 // asks for a name, creates the guest (POST /api/v1/appointments/{id}/guests), shows the link with
@@ -12,6 +13,7 @@ import { api } from './api.js';
 import { h } from './dom.js';
 import { invitables } from './external.js';
 
+/** @param {any} err an ApiError (or anything thrown) */
 function errorText(err) {
   if (err && err.status === 422) return err.message && !/name/.test(err.message) ? err.message : 'Enter a name of at most 100 characters.';
   if (err && err.status === 409) return err.message || 'No more guests can be added to this appointment.';
@@ -32,6 +34,7 @@ export class GuestPanel {
   }
 
   /** Offers "Add participant…" for `appointmentId` (none for a walk-in: no button). */
+  /** @param {string | null} appointmentId */
   start(appointmentId) {
     this.appointmentId = appointmentId || null;
     if (!this.button || !this.button.isConnected) {
@@ -72,6 +75,7 @@ export class GuestPanel {
   }
 
   /** "Guests…" for a scheduled appointment in the appointment list. */
+  /** @param {any} appointment an appointment row (`GET /api/v1/appointments`) */
   listButton(appointment) {
     if (!appointment || appointment.status !== 'scheduled') return null;
     const who = (appointment.client && appointment.client.name) || 'the client';
@@ -91,13 +95,13 @@ export class GuestPanel {
       lists = { groups: [], people: [] };
     }
     const keep = this.el.pick.value;
-    const groups = lists.groups.filter((g) => g.member_count > 0);
+    const groups = lists.groups.filter((/** @type {any} */ g) => g.member_count > 0);
     this.el.pick.replaceChildren(
       h('option', { value: '' }, 'Someone else: type a name below'),
       groups.length ? h('optgroup', { label: 'A whole group' },
-        ...groups.map((g) => h('option', { value: `group:${g.id}` }, `Everyone in ${g.name} (${g.member_count})`))) : null,
+        ...groups.map((/** @type {any} */ g) => h('option', { value: `group:${g.id}` }, `Everyone in ${g.name} (${g.member_count})`))) : null,
       lists.people.length ? h('optgroup', { label: 'A person from your records' },
-        ...lists.people.map((p) => h('option', { value: `person:${p.id}` }, p.name))) : null);
+        ...lists.people.map((/** @type {any} */ p) => h('option', { value: `person:${p.id}` }, p.name))) : null);
     this.el.pick.value = [...this.el.pick.options].some((o) => o.value === keep) ? keep : '';
     this.el.pickField.hidden = groups.length === 0 && lists.people.length === 0;
     this.#pickChanged();
@@ -157,6 +161,7 @@ export class GuestPanel {
     return dialog;
   }
 
+  /** @param {string} text */
   #setError(text) {
     this.el.error.textContent = text;
     this.el.error.hidden = !text;
@@ -190,7 +195,7 @@ export class GuestPanel {
       this.el.url.value = first.invitation_url;
       this.el.copied.textContent = '';
       this.el.link.hidden = false;
-      this.el.more.replaceChildren(...rest.map((r) => h('li', {},
+      this.el.more.replaceChildren(...rest.map((/** @type {any} */ r) => h('li', {},
         h('span', { class: 'guest-name' }, r.guest.name), ': ',
         h('input', { readonly: true, value: r.invitation_url, 'aria-label': `Link for ${r.guest.name}` }))));
       this.el.name.value = '';
@@ -212,7 +217,7 @@ export class GuestPanel {
     try {
       const res = await api(`/api/v1/appointments/${encodeURIComponent(id)}/guests`);
       if (id !== this.target) return;
-      const items = (res.guests || []).map((g) => h('li', { dataset: { guestId: g.id } },
+      const items = (res.guests || []).map((/** @type {any} */ g) => h('li', { dataset: { guestId: g.id } },
         h('span', { class: 'guest-name' }, g.name), ' ',
         h('button', {
           type: 'button',
@@ -225,6 +230,7 @@ export class GuestPanel {
     }
   }
 
+  /** @param {any} guest */
   async #revoke(guest) {
     try {
       await api(`/api/v1/appointments/${encodeURIComponent(this.target)}/guests/${encodeURIComponent(guest.id)}`, { method: 'DELETE' });

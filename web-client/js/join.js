@@ -1,27 +1,21 @@
+// @ts-check
 // Patient page (served at `/join#<token>`): reads the invitation token from the URL fragment
 // (fragments are never sent to servers; the token is then removed from the address bar and kept
 // only in this tab's sessionStorage so a reload still works), resolves it, runs a device check,
 // enters the waiting room over the WebSocket and follows the consultation to the after page.
 
 import { api, ApiError } from './api.js';
-import { $, showView, announce } from './dom.js';
+import { $, announce } from './dom.js';
+import { navigate, registerView, currentView } from './nav.js';
 import { hhmm } from './format.js';
 import { SignallingClient, connectWithRetry } from './signalling.js';
 import { openCameraAndMic, stopStream, deviceErrorHelp, startLevelMeter, playTestTone, fetchIceServers } from './media.js';
-import { ConsultationRoom } from './room.js';
-import { FilePanel } from './files.js';
+import { ConsultationController } from './consultation.js';
 import { PatientChat, offerInvitationChat } from './chat.js';
-import { setRoomReconnecting, handleOthersReconnecting } from './reconnect.js';
 import { renderVerdict, runNetworkCheck, verdictOf } from './netcheck.js';
 import './hooks.js';
 
-// A closed or reloaded tab cannot resume (its peer connection is gone): hang up at once rather
-// than leave the others looking at "reconnecting" for 30 s. A dropped network keeps the seat.
-window.addEventListener('pagehide', () => {
-  if (state.room?.active) state.signalling?.send({ type: 'leave_consultation' });
-});
-
-const VIEWS = ['loading-view', 'message-view', 'check-view', 'waiting-view', 'room-view', 'after-view'];
+for (const view of ['loading-view', 'message-view', 'check-view', 'waiting-view', 'room-view', 'after-view']) registerView(view);
 const TOKEN_KEY = 'consultroom.invitation';
 // Set once the patient entered the waiting room in this tab: a reload goes straight back in
 // (within the server's 30 s grace period the patient keeps their place).
@@ -33,15 +27,15 @@ const el = {
   toast: $('toast'),
   messageTitle: $('message-title'),
   messageText: $('message-text'),
-  messageRetry: $('message-retry'),
+  messageRetry: $('message-retry', HTMLButtonElement),
   summary: $('appointment-summary'),
-  preview: $('preview-video'),
+  preview: $('preview-video', HTMLVideoElement),
   previewEmpty: $('preview-empty'),
-  meter: $('mic-meter'),
+  meter: $('mic-meter', HTMLMeterElement),
   checkHelp: $('check-help'),
   checkStatus: $('check-status'),
-  checkStart: $('check-start'),
-  enter: $('enter-btn'),
+  checkStart: $('check-start', HTMLButtonElement),
+  enter: $('enter-btn', HTMLButtonElement),
   waitingMessage: $('waiting-message'),
   waitingAppointment: $('waiting-appointment'),
   waitingConn: $('waiting-conn'),
@@ -52,16 +46,43 @@ const el = {
   announcementsList: $('announcements-list'),
   waitingDevices: $('waiting-devices'),
   waitingDevicesText: $('waiting-devices-text'),
-  waitingDevicesBtn: $('waiting-devices-btn'),
-  speakerPlay: $('speaker-play'),
+  waitingDevicesBtn: $('waiting-devices-btn', HTMLButtonElement),
+  speakerPlay: $('speaker-play', HTMLButtonElement),
   speakerAsk: $('speaker-ask'),
-  speakerYes: $('speaker-yes'),
-  speakerNo: $('speaker-no'),
+  speakerYes: $('speaker-yes', HTMLButtonElement),
+  speakerNo: $('speaker-no', HTMLButtonElement),
   speakerHelp: $('speaker-help'),
   roomView: $('room-view'),
   afterAppointment: $('after-appointment'),
 };
 
+/** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
+/** @typedef {import('./protocol.js').AnnouncementInfo} AnnouncementInfo */
+/** @typedef {'ok' | 'warn' | 'fail' | 'unknown'} Verdict */
+/** @typedef {'camera' | 'microphone' | 'speakers' | 'connection'} CheckedDevice */
+/**
+ * @typedef {object} PatientState
+ * @property {string} token the invitation token (never logged)
+ * @property {any} invitation last successful resolve (`POST /api/v1/invitations/resolve`:
+ *   appointment, names, settings); never logged
+ * @property {MediaStream | null} stream
+ * @property {AudioContext | null} meterCtx
+ * @property {(() => void) | null} stopMeter
+ * @property {SignallingClient | null} signalling
+ * @property {{ stop(): void } | null} retry
+ * @property {string | null} selfId
+ * @property {boolean} finished
+ * @property {Promise<MediaStream> | null} streamPromise
+ * @property {Record<CheckedDevice, Verdict>} verdict
+ * @property {Promise<import('./netcheck.js').NetworkCheck> | null} netCheck the running connection check
+ * @property {AbortController | null} netCheckAbort its AbortController
+ * @property {AnnouncementInfo[]} announcements current list from the server (plain text only)
+ * @property {ReturnType<typeof setTimeout> | undefined} announcementTimer
+ * @property {boolean} [devicesReady] camera and microphone were started on the check page
+ * @property {PatientChat} [chat]
+ */
+
+/** @type {PatientState} */
 const state = {
   token: '',
   invitation: null, // last successful resolve (appointment, names); never logged
@@ -70,7 +91,6 @@ const state = {
   stopMeter: null,
   signalling: null,
   retry: null,
-  room: null,
   selfId: null,
   finished: false,
   streamPromise: null,
@@ -78,10 +98,12 @@ const state = {
   netCheck: null, // the running connection check (a promise), if any
   netCheckAbort: null, // its AbortController
   announcements: [], // current list from the server (plain text only)
-  announcementTimer: null,
+  announcementTimer: undefined,
 };
 
-let toastTimer = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let toastTimer;
+/** @param {string} text */
 function showError(text) {
   el.toast.textContent = text;
   el.toast.hidden = false;
@@ -119,6 +141,7 @@ function forgetToken() {
   } catch { /* ignore */ }
 }
 
+/** @param {boolean} on */
 function markEntered(on) {
   try {
     if (on) sessionStorage.setItem(ENTERED_KEY, '1');
@@ -150,7 +173,10 @@ async function iceServersForPatient() {
   return fetchIceServers(api, { Authorization: `Bearer ${token}` });
 }
 
-/** Shows the page for a link problem. Returns true when the error was a link problem. */
+/**
+ * Shows the page for a link problem. Returns true when the error was a link problem.
+ * @param {any} err an ApiError (or anything thrown)
+ */
 function showLinkProblem(err) {
   let title;
   let text;
@@ -198,11 +224,13 @@ function showLinkProblem(err) {
   el.messageText.textContent = text;
   el.messageRetry.hidden = !retry;
   document.body.dataset.linkState = code || 'error';
-  showView(VIEWS, 'message-view');
+  navigate('message-view');
   return true;
 }
 
-let reopenTimer = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let reopenTimer;
+/** @param {string} opensAt */
 function scheduleReopen(opensAt) {
   clearTimeout(reopenTimer);
   const ms = Date.parse(opensAt) - Date.now();
@@ -215,6 +243,7 @@ el.messageRetry.addEventListener('click', () => {
   if (document.body.dataset.linkState !== 'replaced') start();
 });
 
+/** @param {any} inv the resolved invitation */
 function describeAppointment(inv) {
   if (inv && inv.walk_in) {
     // A walk-in visit from a clinic's website widget: no appointment time.
@@ -233,7 +262,7 @@ function describeAppointment(inv) {
 }
 
 async function start() {
-  showView(VIEWS, 'loading-view', { focus: false });
+  navigate('loading-view', { focus: false });
   delete document.body.dataset.linkState;
   if (!state.token) {
     showLinkProblem(new ApiError(404, 'invitation_not_found', ''));
@@ -254,7 +283,7 @@ async function start() {
     resumeWaiting();
     return;
   }
-  showView(VIEWS, 'check-view');
+  navigate('check-view');
 }
 
 function resumeWaiting() {
@@ -343,7 +372,7 @@ async function runConnectionCheck() {
     await state.netCheck.catch(() => {});
     if (state.netCheck || state.signalling) return;
   }
-  const run = $('net-run');
+  const run = $('net-run', HTMLButtonElement);
   const result = $('net-result');
   run.disabled = true;
   result.hidden = true;
@@ -355,8 +384,8 @@ async function runConnectionCheck() {
     getToken: async () => (await resolveInvitation()).signalling_token,
     getIceServers: iceServersForPatient,
     stream: state.stream,
-    echoVideo: $('net-echo'),
-    onStep: (text) => { $('net-step').textContent = text; },
+    echoVideo: $('net-echo', HTMLVideoElement),
+    onStep: (/** @type {string} */ text) => { $('net-step').textContent = text; },
   });
   let checked;
   try {
@@ -379,15 +408,16 @@ function stopConnectionCheck() {
   state.netCheckAbort?.abort();
 }
 
+/** @param {import('./netcheck.js').ConnectionVerdict} v */
 function showConnectionVerdict(v) {
   renderVerdict(v, { result: $('net-result'), title: $('net-title'), details: $('net-details'), advice: $('net-advice') });
-  $('net-run').textContent = 'Test my connection again';
+  $('net-run', HTMLButtonElement).textContent = 'Test my connection again';
   document.body.dataset.netCheck = v.level;
   setVerdict('connection', v.level === 'good' ? 'ok' : v.level === 'poor' ? 'warn' : 'fail');
   announce(el.status, v.title);
 }
 
-$('net-run').addEventListener('click', () => { runConnectionCheck(); });
+$('net-run', HTMLButtonElement).addEventListener('click', () => { runConnectionCheck(); });
 
 // ---------------------------------------------------------------- organisation texts (F97, F102)
 
@@ -396,6 +426,7 @@ $('net-run').addEventListener('click', () => { runConnectionCheck(); });
  * its waiting-room text with {appointment_time}, {opens_at} and {practitioner} filled in. Both
  * are plain text: set with textContent, line breaks kept by CSS.
  */
+/** @param {any} invitation the resolved invitation */
 function applyOrgTexts(invitation) {
   const settings = (invitation && invitation.settings) || {};
   const disclaimer = (settings.disclaimer || '').trim();
@@ -405,36 +436,43 @@ function applyOrgTexts(invitation) {
   const text = (settings.waiting_room_text || '').trim();
   const slot = document.getElementById('waiting-org-text');
   const a = invitation && invitation.appointment;
+  /** @type {Record<string, string>} */
   const values = {
     '{appointment_time}': a && a.starts_at ? hhmm(a.starts_at) : '',
     '{opens_at}': a && a.opens_at ? hhmm(a.opens_at) : '',
     '{practitioner}': (a && a.practitioner_name) || (invitation && invitation.visit && invitation.visit.practitioner_name) || '',
   };
-  slot.textContent = text.replace(/\{appointment_time\}|\{opens_at\}|\{practitioner\}/g, (m) => values[m]);
+  slot.textContent = text.replace(/\{appointment_time\}|\{opens_at\}|\{practitioner\}/g, (/** @type {string} */ m) => values[m]);
   slot.hidden = !text;
 }
 
 /** True when there is no disclaimer or the patient accepted it. */
 function disclaimerAccepted() {
   const box = document.getElementById('disclaimer-box');
-  return box.hidden || document.getElementById('disclaimer-accept').checked;
+  return box.hidden || $('disclaimer-accept', HTMLInputElement).checked;
 }
 
-document.getElementById('disclaimer-accept').addEventListener('change', () => {
+$('disclaimer-accept', HTMLInputElement).addEventListener('change', () => {
   el.enter.disabled = !(state.devicesReady && disclaimerAccepted());
 });
 
 // ---------------------------------------------------------------- verdict and speaker test
 
+/** @type {Record<Verdict, string>} */
 const VERDICT_WORDS = {
   ok: 'working',
   warn: 'working, but video may be poor',
   fail: 'not working',
   unknown: 'not checked yet',
 };
+/** @type {Record<Verdict, string>} */
 const VERDICT_MARK = { ok: '✓', warn: '!', fail: '✗', unknown: '?' };
 
-/** One line summing up the check: "Camera ✓ Microphone ✓ Speakers ?" (with words for screen readers). */
+/**
+ * One line summing up the check: "Camera ✓ Microphone ✓ Speakers ?" (with words for screen readers).
+ * @param {CheckedDevice} device
+ * @param {Verdict} value
+ */
 function setVerdict(device, value) {
   state.verdict[device] = value;
   const li = document.getElementById(`verdict-${device}`);
@@ -513,6 +551,7 @@ function ensureStream() {
   return state.streamPromise;
 }
 
+/** @param {string} [text] */
 function showDevicePrompt(text) {
   el.waitingDevicesText.textContent = text || 'Your camera and microphone are not on yet. They are needed when you are let in.';
   el.waitingDevices.hidden = false;
@@ -531,6 +570,7 @@ el.waitingDevicesBtn.addEventListener('click', async () => {
 });
 
 /** 'connected' | 'reconnecting' on <body data-connection>, with a visible banner while down. */
+/** @param {'connected' | 'reconnecting'} value */
 function setConnection(value) {
   const before = document.body.dataset.connection;
   document.body.dataset.connection = value;
@@ -553,19 +593,17 @@ function connect() {
         if (state.finished) return;
         if (reason === 'revoked') {
           // The clinic withdrew this (guest) invitation: out at once, no reconnect.
-          if (state.room?.active) state.room.abort();
+          consultation.abort();
           showLinkProblem(new ApiError(410, 'invitation_revoked', ''));
           return;
         }
-        if (state.room?.active && reason !== 'replaced') {
-          // In a consultation: keep the room and its peer connection, and ask for the seat back
-          // (the server holds it for 30 seconds; media resumes after an ICE restart).
-          state.signalling.resume = state.room.consultationId;
-          setRoomReconnecting(el.roomView, 'self', 'Connection lost. Reconnecting…');
+        if (reason !== 'replaced' && consultation.holdSeat(state.signalling)) {
+          // In a consultation: the room and its peer connection are kept, and the next join asks
+          // for the seat back (the server holds it for 30 seconds).
           connect();
           return;
         }
-        if (state.room?.active) state.room.abort();
+        consultation.abort();
         if (reason === 'replaced') {
           // The same invitation was opened in another window or device: reconnecting here would
           // throw that one out again, so stop and let the patient choose.
@@ -584,13 +622,13 @@ function connect() {
   state.retry = connectWithRetry(state.signalling, {
     onConnected: (joined) => {
       state.selfId = joined.participant_id;
-      if (state.signalling) state.signalling.resume = null;
+      if (state.signalling) consultation.connected(state.signalling);
       setConnection('connected');
       (state.chat ??= new PatientChat()).connected(state.signalling);
     },
-    onRetry: (err) => {
-      if (document.body.dataset.view === 'waiting-view') setConnection('reconnecting');
-      if (document.body.dataset.view === 'check-view') {
+    onRetry: () => {
+      if (currentView() === 'waiting-view') setConnection('reconnecting');
+      if (currentView() === 'check-view') {
         el.checkStatus.textContent = 'Could not reach the waiting room yet. Trying again…';
       }
     },
@@ -619,9 +657,10 @@ function showReplaced() {
   };
   markEntered(false);
   document.body.dataset.linkState = 'replaced';
-  showView(VIEWS, 'message-view');
+  navigate('message-view');
 }
 
+/** @param {import('./protocol.js').Punctuality} punctuality */
 function waitingText(punctuality) {
   if (punctuality === 'late') return 'You are late; your practitioner has been told you are here.';
   if (punctuality === 'walk_in') return 'You are in the waiting room; the practitioner will let you in soon.';
@@ -631,6 +670,10 @@ function waitingText(punctuality) {
 /** A guest (issue #4) waits for the client, not in the waiting room. */
 const GUEST_WAITING_TEXT = 'You will join the consultation as soon as the client is in it. Please keep this page open.';
 
+/**
+ * @param {import('./protocol.js').WaitingMessage | null} msg
+ * @param {string | null} overrideText
+ */
 function showWaiting(msg, overrideText) {
   const starts = (msg && msg.appointment_starts_at) || state.invitation?.appointment?.starts_at;
   const guestWaits = msg && msg.reason === 'waiting_for_client';
@@ -640,12 +683,15 @@ function showWaiting(msg, overrideText) {
   if (text && el.waitingMessage.textContent !== text) el.waitingMessage.textContent = text;
   if (msg) document.body.dataset.punctuality = msg.punctuality || '';
   el.waitingAppointment.textContent = starts ? `Appointment time: ${hhmm(starts)}` : '';
-  if (document.body.dataset.view !== 'waiting-view') showView(VIEWS, 'waiting-view');
+  if (currentView() !== 'waiting-view') navigate('waiting-view');
 }
 
 // ---------------------------------------------------------------- queue position and announcements
 
-/** "You are next" / "1 person before you" / "3 people before you". */
+/**
+ * "You are next" / "1 person before you" / "3 people before you".
+ * @param {number} position
+ */
 function positionText(position) {
   const p = Number(position);
   if (!Number.isInteger(p) || p < 1) return '';
@@ -654,6 +700,7 @@ function positionText(position) {
   return before === 1 ? '1 person before you' : `${before} people before you`;
 }
 
+/** @param {import('./protocol.js').QueueStatusMessage} msg */
 function showQueueStatus(msg) {
   const pos = positionText(msg.position);
   // Only an estimate the server made; never one of our own.
@@ -673,6 +720,7 @@ function clearQueueStatus() {
 }
 
 /** Shows the clinic's current announcements; items are diffed so unchanged ones are not re-read. */
+/** @param {AnnouncementInfo[]} items */
 function showAnnouncements(items) {
   const now = Date.now();
   state.announcements = (Array.isArray(items) ? items : [])
@@ -686,8 +734,8 @@ function renderAnnouncements() {
   const items = state.announcements.filter((a) => !a.expires_at || !(Date.parse(a.expires_at) <= now));
   state.announcements = items;
   const keep = new Set(items.map((a) => String(a.id)));
-  for (const li of [...el.announcementsList.children]) if (!keep.has(li.dataset.id)) li.remove();
-  const byId = new Map([...el.announcementsList.children].map((li) => [li.dataset.id, li]));
+  for (const li of /** @type {HTMLElement[]} */ ([...el.announcementsList.children])) if (!keep.has(li.dataset.id)) li.remove();
+  const byId = new Map(/** @type {HTMLElement[]} */ ([...el.announcementsList.children]).map((li) => [li.dataset.id, li]));
   items.forEach((a, i) => {
     const id = String(a.id);
     let li = byId.get(id);
@@ -708,28 +756,20 @@ function renderAnnouncements() {
   }
 }
 
+/** @param {ServerMessage} msg */
 function onMessage(msg) {
   if (state.chat && state.chat.handle(msg)) return;
-  if (msg.type === 'waiting' && state.room?.active) {
+  if (msg.type === 'waiting' && consultation.active) {
     // The practitioner moved us out of the consultation (a transfer): leave the room cleanly.
-    state.room.abort();
+    consultation.abort();
     clearQueueStatus();
     announce(el.status, 'You are back in a waiting room. Please wait to be let in again.');
   }
-  if (state.files && state.files.handle(msg)) return;
-  if (handleOthersReconnecting(state.room, msg)) return;
-  if (msg.type === 'consultation_started' && msg.resumed && state.room?.active) {
-    setRoomReconnecting(el.roomView, null);
-    state.room.resume(msg);
-    announce(el.status, 'Connected again.');
-    return;
-  }
-  if (msg.type === 'consultation_ended' && state.room?.active) setRoomReconnecting(el.roomView, null);
-  if (state.room && state.room.handle(msg)) return;
+  if (consultation.handle(msg)) return;
   switch (msg.type) {
     case 'waiting':
       setConnection('connected');
-      showWaiting(msg);
+      showWaiting(msg, null);
       break;
     case 'queue_status':
       showQueueStatus(msg);
@@ -751,6 +791,7 @@ function onMessage(msg) {
   }
 }
 
+/** @param {import('./protocol.js').ConsultationStartedMessage} msg */
 async function enterRoom(msg) {
   if (!state.stream) {
     try {
@@ -763,39 +804,34 @@ async function enterRoom(msg) {
   }
   if (state.stopMeter) state.stopMeter();
   state.stopMeter = null;
-  if (!state.room) {
-    state.room = new ConsultationRoom({
-      root: el.roomView,
-      role: 'patient',
-      signalling: state.signalling,
-      onEnded: (endMsg) => {
-        setRoomReconnecting(el.roomView, null);
-        // Our seat could not be kept (away too long): the server puts us back in the waiting
-        // room, whose frames follow.
-        if (endMsg && endMsg.reason === 'connection_lost') showWaiting(null, null);
-        else if (endMsg) showAfter();
-        // else: connection lost; onClose shows the reconnecting state.
-      },
-      onError: showError,
-      // If the practitioner's connection drops, the patient can go back and wait again: a new
-      // connection puts them back in the waiting room (and replaces the old one).
-      otherLeftAction: { label: 'Back to the waiting room', onClick: backToWaiting },
-      getIceServers: iceServersForPatient,
-      allowScreenShare: state.invitation?.settings?.screen_sharing !== false,
-    });
-  }
-  if (!state.files) {
-    state.files = new FilePanel({ root: el.roomView, allowed: state.invitation?.settings?.file_sharing !== false });
-  }
-  state.files.start({ signalling: state.signalling, selfId: state.selfId, nameOf: (id) => state.room.others.get(id)?.display_name });
-  showView(VIEWS, 'room-view');
-  state.room.start(msg, { selfId: state.selfId, localStream: state.stream });
-  state.room.media?.watchIce();
+  consultation.enter(msg, { signalling: state.signalling, selfId: state.selfId, localStream: state.stream });
   announce(el.status, 'Your practitioner let you in. The consultation has started.');
 }
 
+/** The consultation room, its files and reconnection (shared with the staff app). */
+const consultation = new ConsultationController({
+  root: el.roomView,
+  role: 'patient',
+  status: el.status,
+  signalling: () => state.signalling,
+  onEnded: (endMsg) => {
+    // Our seat could not be kept (away too long): the server puts us back in the waiting
+    // room, whose frames follow.
+    if (endMsg && endMsg.reason === 'connection_lost') showWaiting(null, null);
+    else if (endMsg) showAfter();
+    // else: connection lost; onClose shows the reconnecting state.
+  },
+  onError: showError,
+  // If the practitioner's connection drops, the patient can go back and wait again: a new
+  // connection puts them back in the waiting room (and replaces the old one).
+  otherLeftAction: { label: 'Back to the waiting room', onClick: backToWaiting },
+  getIceServers: iceServersForPatient,
+  allowScreenShare: () => state.invitation?.settings?.screen_sharing !== false,
+  filesAllowed: () => state.invitation?.settings?.file_sharing !== false,
+});
+
 function backToWaiting() {
-  if (state.room?.active) state.room.abort();
+  consultation.abort();
   state.retry?.stop();
   state.signalling?.close();
   state.signalling = null;
@@ -812,7 +848,7 @@ function showAfter() {
   el.afterAppointment.textContent = a && a.starts_at
     ? `Appointment: ${hhmm(a.starts_at)}${a.practitioner_name ? ` with ${a.practitioner_name}` : ''}`
     : '';
-  showView(VIEWS, 'after-view');
+  navigate('after-view');
   // Follow-up questions after the consultation (F132), where the organisation keeps the chat.
   offerInvitationChat(state.token, document.getElementById('after-view'));
 }
@@ -822,7 +858,7 @@ function stopEverything() {
   clearTimeout(state.announcementTimer);
   state.retry?.stop();
   state.retry = null;
-  if (state.room?.active) state.room.abort();
+  consultation.abort();
   if (state.signalling) state.signalling.close();
   state.signalling = null;
   state.chat?.hide();

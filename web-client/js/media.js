@@ -1,3 +1,4 @@
+// @ts-check
 // Local devices and the WebRTC peer connection to the SFU.
 //
 // Negotiation contract (docs/protocol.md): after `consultation_started` the client publishes its
@@ -15,6 +16,8 @@ const RENEGOTIATE_ATTEMPTS = 10;
  * Simulcast layers for a camera track: quarter, half and full resolution (rids q, h, f), with
  * bitrate caps so the low layers stay cheap. The SFU gives each viewer the layer that fits its
  * tile and bandwidth. Below 360 lines there is nothing to scale down: one layer.
+ * @param {MediaStreamTrack} track
+ * @returns {RTCRtpEncodingParameters[] | undefined}
  */
 export function simulcastEncodings(track) {
   const height = (track.getSettings && track.getSettings().height) || 720;
@@ -26,7 +29,10 @@ export function simulcastEncodings(track) {
   ];
 }
 
-/** The publisher's stream id for a remote stream id (`participant-7-screen` → `participant-7`). */
+/**
+ * The publisher's stream id for a remote stream id (`participant-7-screen` → `participant-7`).
+ * @param {string | null | undefined} streamId
+ */
 export function publisherStreamId(streamId) {
   return String(streamId || '').replace(/-screen$/, '');
 }
@@ -38,6 +44,9 @@ const ICE_SERVERS_TIMEOUT_MS = 5_000;
  * as `RTCIceServer` objects. `headers` can carry `Authorization: Bearer <join token>` for
  * patients; staff use their session cookie. Never throws: without an answer (no TURN configured,
  * an error, a timeout) the list is empty and the SFU's own candidates are used.
+ * @param {typeof import('./api.js').api} api
+ * @param {Record<string, string>} [headers]
+ * @returns {Promise<RTCIceServer[]>}
  */
 export async function fetchIceServers(api, headers) {
   const controller = new AbortController();
@@ -46,8 +55,8 @@ export async function fetchIceServers(api, headers) {
     const data = await api('/api/v1/ice-servers', { headers, signal: controller.signal });
     const list = Array.isArray(data && data.ice_servers) ? data.ice_servers : [];
     return list
-      .filter((s) => s && Array.isArray(s.urls) && s.urls.length)
-      .map((s) => ({ urls: s.urls, username: s.username, credential: s.credential }));
+      .filter((/** @type {any} */ s) => s && Array.isArray(s.urls) && s.urls.length)
+      .map((/** @type {RTCIceServer} */ s) => ({ urls: s.urls, username: s.username, credential: s.credential }));
   } catch {
     return [];
   } finally {
@@ -63,13 +72,17 @@ export async function openCameraAndMic() {
   });
 }
 
-/** Stops every track of a stream (turns the camera light off). */
+/**
+ * Stops every track of a stream (turns the camera light off).
+ * @param {MediaStream | null | undefined} stream
+ */
 export function stopStream(stream) {
   if (!stream) return;
   for (const t of stream.getTracks()) t.stop();
 }
 
 /** Which browser's menus to describe: 'edge', 'chrome', 'firefox', 'safari' or 'other'. */
+/** @param {string} [ua] */
 export function browserFamily(ua = navigator.userAgent) {
   if (/Edg(e|A|iOS)?\//.test(ua)) return 'edge';
   if (/Firefox\/|FxiOS\//.test(ua)) return 'firefox';
@@ -79,6 +92,7 @@ export function browserFamily(ua = navigator.userAgent) {
 }
 
 /** True on iPhone/iPad (where Safari's permissions live in the system Settings app). */
+/** @param {string} ua */
 function isIos(ua) {
   return /iPhone|iPad|iPod/.test(ua);
 }
@@ -105,6 +119,10 @@ export function permissionHelp(ua = navigator.userAgent) {
 }
 
 /** Plain-language help for a failed getUserMedia, for patients and staff alike. */
+/**
+ * @param {any} err what getUserMedia threw (a DOMException, usually)
+ * @param {string} [ua]
+ */
 export function deviceErrorHelp(err, ua = navigator.userAgent) {
   const name = err && err.name;
   if (name === 'NotAllowedError' || name === 'SecurityError') {
@@ -125,6 +143,7 @@ export function deviceErrorHelp(err, ua = navigator.userAgent) {
 /**
  * Plays a short, gentle two-note test tone (about 1.2 s) on the default output. Resolves when it
  * has finished; rejects when audio cannot play (no AudioContext).
+ * @param {AudioContext | null} audioContext
  */
 export async function playTestTone(audioContext) {
   if (!audioContext) throw new Error('no audio');
@@ -149,6 +168,10 @@ export async function playTestTone(audioContext) {
 /**
  * Drives a small level meter (0..1) from a microphone stream with WebAudio. Returns `stop()`.
  * `audioContext` must be resumed from a user gesture by the caller.
+ * @param {MediaStream} stream
+ * @param {AudioContext | null} audioContext
+ * @param {(level: number) => void} onLevel
+ * @returns {() => void}
  */
 export function startLevelMeter(stream, audioContext, onLevel) {
   const track = stream.getAudioTracks()[0];
@@ -207,18 +230,25 @@ export class MediaSession {
     this.remoteMids = new Map();
     /** @type {Map<string, string>} last `view` sent per mid (to send only changes) */
     this.views = new Map();
+    /** @type {RTCRtpTransceiver | null} */
     this.screenTransceiver = null;
+    /** @type {MediaStream | null} */
     this.screenStream = null;
     this.onConnectionState = onConnectionState || (() => {});
     this.onError = onError || (() => {});
     this.getIceServers = getIceServers || (async () => []);
     this.onPeerConnection = onPeerConnection || (() => {});
+    /** @type {RTCPeerConnection | null} */
     this.pc = null;
+    /** @type {Promise<unknown>} */
     this.queue = Promise.resolve();
+    /** @type {{ resolve: (value?: unknown) => void, reject: (err: unknown) => void, timer: ReturnType<typeof setTimeout> } | null} */
     this.answerWaiter = null;
     this.offerSent = false;
+    /** @type {string[]} candidates gathered before the offer was sent */
     this.pendingCandidates = [];
     this.closed = false;
+    this.iceWatched = false;
   }
 
   /**
@@ -234,11 +264,13 @@ export class MediaSession {
     });
   }
 
+  /** @param {RTCIceServer[]} iceServers */
   #createPeerConnection(iceServers) {
     const pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
     this.pc = pc;
     this.onPeerConnection(pc);
     for (const track of this.localStream.getTracks()) {
+      /** @type {RTCRtpTransceiverInit} */
       const init = { direction: 'sendonly', streams: [this.localStream] };
       const encodings = track.kind === 'video' && this.simulcast ? simulcastEncodings(track) : undefined;
       if (encodings) init.sendEncodings = encodings;
@@ -269,7 +301,10 @@ export class MediaSession {
     });
   }
 
-  /** Feeds a signalling frame; returns true when it was a media frame. */
+  /**
+   * Feeds a signalling frame; returns true when it was a media frame.
+   * @param {import('./protocol.js').ServerMessage} msg
+   */
   handle(msg) {
     if (this.closed || !this.pc) return false;
     if (msg.type === 'media_answer') {
@@ -284,7 +319,11 @@ export class MediaSession {
     return false;
   }
 
-  /** Enables/disables the local tracks of one kind (the track keeps running; no renegotiation). */
+  /**
+   * Enables/disables the local tracks of one kind (the track keeps running; no renegotiation).
+   * @param {'audio' | 'video'} kind
+   * @param {boolean} enabled
+   */
   setEnabled(kind, enabled) {
     const tracks = kind === 'audio' ? this.localStream.getAudioTracks() : this.localStream.getVideoTracks();
     for (const t of tracks) t.enabled = enabled;
@@ -348,6 +387,8 @@ export class MediaSession {
    * Tells the server how the remote video `track` is shown: hidden (`visible` false) or at
    * `width`×`height` device pixels, so it forwards a fitting simulcast layer or nothing.
    * Sends only changes.
+   * @param {MediaStreamTrack} track
+   * @param {{ visible: boolean, width?: number, height?: number }} view
    */
   setView(track, { visible, width = 0, height = 0 }) {
     const mid = track && this.remoteMids.get(track.id);
@@ -377,9 +418,11 @@ export class MediaSession {
 
   /** What each sending m-line carries, for `media_offer.tracks`. */
   #trackList() {
+    /** @type {import('./protocol.js').TrackInfo[]} */
     const list = [];
     for (const [transceiver, source] of this.sources) {
-      if (transceiver.mid !== null && transceiver.mid !== undefined && !transceiver.stopped) {
+      // `stopped` is not in every browser's (nor TypeScript's) RTCRtpTransceiver.
+      if (transceiver.mid !== null && transceiver.mid !== undefined && !(/** @type {any} */ (transceiver).stopped)) {
         list.push({ mid: transceiver.mid, source });
       }
     }
@@ -415,6 +458,7 @@ export class MediaSession {
     }
   }
 
+  /** @param {string} sdp */
   async #applyAnswer(sdp) {
     const waiter = this.answerWaiter;
     try {
@@ -436,6 +480,7 @@ export class MediaSession {
     }
   }
 
+  /** @param {string} sdp */
   async #answerServerOffer(sdp) {
     const pc = this.pc;
     await pc.setRemoteDescription({ type: 'offer', sdp });
@@ -444,6 +489,7 @@ export class MediaSession {
     this.signalling.send({ type: 'media_answer', sdp: pc.localDescription.sdp });
   }
 
+  /** @param {RTCTrackEvent} ev */
   #onTrack(ev) {
     const track = ev.track;
     if (ev.transceiver && ev.transceiver.mid) this.remoteMids.set(track.id, ev.transceiver.mid);
@@ -483,6 +529,7 @@ export class MediaSession {
     this.onRemoteStreams(live);
   }
 
+  /** @param {() => unknown} fn */
   #enqueue(fn) {
     this.queue = this.queue.then(fn).catch((e) => {
       if (!this.closed) this.onError(e);
@@ -539,7 +586,8 @@ export class MediaSession {
       const pc = this.pc;
       if (!pc || this.closed || this.iceWatched) return;
       this.iceWatched = true;
-      let timer = null;
+      /** @type {ReturnType<typeof setTimeout> | undefined} */
+      let timer;
       const restartIfSignalling = () => {
         if (!this.closed && this.signalling.isOpen) this.restartIce().catch(() => {});
       };

@@ -1,3 +1,4 @@
+// @ts-check
 // Network check of the device-check page (issue #4, F33/F37): can this browser reach our own
 // video server (the SFU), directly or through the clinic's TURN relay, and how well?
 //
@@ -19,12 +20,71 @@ const MEASURE_MS = 4_000;
 /** Above these, video may be poor. */
 export const LIMITS = { rttMs: 300, lossPercent: 5, minFps: 8 };
 
+/** @typedef {import('./protocol.js').ClientMessage} ClientMessage */
+/** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
+/** @typedef {{ protocol: string, address: string, port: number, type: string }} Candidate an SFU ICE candidate */
+/** @typedef {{ type: string, protocol: string, relayProtocol: string | null }} Path the selected local candidate */
+/**
+ * @typedef {object} Sample one getStats() sample, reduced
+ * @property {number} at
+ * @property {number | null} rtt seconds
+ * @property {Path | null} path
+ * @property {{ packets: number, lost: number, frames: number, videoPackets: number, audioPackets: number }} inbound
+ * @property {{ packets: number }} outbound
+ * @property {number} remoteLost
+ * @property {number | null} remoteRtt seconds
+ */
+/**
+ * @typedef {object} Measured measurements over a window
+ * @property {number | null} rttMs
+ * @property {number} lossPercent
+ * @property {number} echoPackets
+ * @property {number} echoVideoPackets
+ * @property {number} echoAudioPackets
+ * @property {number} echoFrames
+ * @property {number} fps
+ * @property {Path | null} path
+ */
+/**
+ * @typedef {object} Leg the result of one probe
+ * @property {RTCIceTransportPolicy} policy
+ * @property {boolean} connected
+ * @property {Candidate[]} candidates
+ * @property {string | null} error
+ * @property {Measured | null} measured
+ * @property {import('./protocol.js').ProbeEndReason} [ended]
+ * @property {{ udp: number[], tcp: number[] }} [ports] all of the SFU's media ports
+ */
+/**
+ * @typedef {object} NetworkCheck the result of `runNetworkCheck`
+ * @property {boolean} signalling
+ * @property {Leg | null} direct
+ * @property {Leg | null} relay
+ * @property {boolean} turnConfigured
+ * @property {string[]} [turnUrls]
+ * @property {boolean} hasVideo
+ * @property {boolean} aborted
+ */
+/**
+ * @typedef {{ connected: boolean, path: Path | null } | null} LegSummary
+ * @typedef {object} ConnectionVerdict the verdict of `verdictOf`
+ * @property {'good' | 'poor' | 'unreachable'} level
+ * @property {string} title
+ * @property {string[]} details
+ * @property {string} advice
+ * @property {Measured | {}} [measured]
+ * @property {{ direct: LegSummary, relay: LegSummary }} [legs]
+ */
+
 /** A minimal client for the one check-only connection (request/reply by `id`, events). */
 class CheckConnection {
+  /** @param {WebSocket} ws */
   constructor(ws) {
     this.ws = ws;
     this.nextId = 1;
+    /** @type {Map<string, { resolve: (msg: any) => void, reject: (err: Error) => void, timer: ReturnType<typeof setTimeout> }>} */
     this.pending = new Map();
+    /** @type {(msg: ServerMessage) => void} */
     this.onEvent = () => {};
     ws.addEventListener('message', (ev) => this.#frame(ev.data));
     ws.addEventListener('close', () => {
@@ -36,9 +96,13 @@ class CheckConnection {
     });
   }
 
+  /**
+   * @param {string} token
+   * @param {string} [url]
+   */
   static async open(token, url = signallingUrl()) {
     const ws = new WebSocket(url);
-    await new Promise((resolve, reject) => {
+    await new Promise((/** @type {(v?: unknown) => void} */ resolve, reject) => {
       const t = setTimeout(() => reject(new Error('timeout')), JOIN_TIMEOUT_MS);
       ws.addEventListener('open', () => { clearTimeout(t); resolve(); }, { once: true });
       ws.addEventListener('error', () => { clearTimeout(t); reject(new Error('network')); }, { once: true });
@@ -53,12 +117,18 @@ class CheckConnection {
     return conn;
   }
 
+  /** @param {ClientMessage} msg */
   send(msg) {
     if (this.ws.readyState !== WebSocket.OPEN) return false;
     this.ws.send(JSON.stringify(msg));
     return true;
   }
 
+  /**
+   * The reply is typed `any` like SignallingClient.request's.
+   * @param {ClientMessage} msg
+   * @returns {Promise<any>}
+   */
   request(msg, timeoutMs = REQUEST_TIMEOUT_MS) {
     const id = `n${this.nextId++}`;
     return new Promise((resolve, reject) => {
@@ -79,7 +149,9 @@ class CheckConnection {
     try { this.ws.close(1000, 'check done'); } catch { /* ignore */ }
   }
 
+  /** @param {string} data */
   #frame(data) {
+    /** @type {any} */
     let msg;
     try { msg = JSON.parse(data); } catch { return; }
     if (!msg || typeof msg.type !== 'string') return;
@@ -95,8 +167,12 @@ class CheckConnection {
   }
 }
 
-/** The SFU's ICE candidates in an SDP answer: `{ protocol, address, port }` (for IT advice). */
+/**
+ * The SFU's ICE candidates in an SDP answer: `{ protocol, address, port }` (for IT advice).
+ * @param {string} sdp
+ */
 export function serverCandidates(sdp) {
+  /** @type {Candidate[]} */
   const out = [];
   for (const line of String(sdp || '').split(/\r?\n/)) {
     const m = /^a=candidate:\S+ \d+ (udp|tcp) \d+ (\S+) (\d+) typ (\w+)/i.exec(line.trim());
@@ -107,21 +183,29 @@ export function serverCandidates(sdp) {
   return out;
 }
 
-/** One getStats() sample, reduced to what the verdict needs. */
+/**
+ * One getStats() sample, reduced to what the verdict needs (the stats are typed `any`: which
+ * fields a report has depends on its `type` and the browser).
+ * @param {RTCPeerConnection} pc
+ * @returns {Promise<Sample>}
+ */
 async function sample(pc) {
   const report = await pc.getStats();
+  /** @type {Map<string, any>} */
   const byId = new Map();
-  report.forEach((s) => byId.set(s.id, s));
+  report.forEach((/** @type {any} */ s) => byId.set(s.id, s));
+  /** @type {any} */
   let pair = null;
-  report.forEach((s) => {
+  report.forEach((/** @type {any} */ s) => {
     if (s.type === 'transport' && s.selectedCandidatePairId) pair = byId.get(s.selectedCandidatePairId) || pair;
   });
   if (!pair) {
-    report.forEach((s) => {
+    report.forEach((/** @type {any} */ s) => {
       if (!pair && s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
     });
   }
   const local = pair && byId.get(pair.localCandidateId);
+  /** @type {Sample} */
   const out = {
     at: performance.now(),
     rtt: pair && typeof pair.currentRoundTripTime === 'number' ? pair.currentRoundTripTime : null,
@@ -131,7 +215,7 @@ async function sample(pc) {
     remoteLost: 0,
     remoteRtt: null,
   };
-  report.forEach((s) => {
+  report.forEach((/** @type {any} */ s) => {
     if (s.type === 'inbound-rtp') {
       out.inbound.packets += s.packetsReceived || 0;
       out.inbound.lost += Math.max(0, s.packetsLost || 0);
@@ -151,13 +235,22 @@ async function sample(pc) {
   return out;
 }
 
-/** Measurements over the window between two samples. */
+/**
+ * Measurements over the window between two samples.
+ * @param {Sample} a
+ * @param {Sample} b
+ * @returns {Measured}
+ */
 function measure(a, b) {
   const seconds = Math.max(0.001, (b.at - a.at) / 1000);
   const received = b.inbound.packets - a.inbound.packets;
   const lostDown = Math.max(0, b.inbound.lost - a.inbound.lost);
   const sent = b.outbound.packets - a.outbound.packets;
   const lostUp = Math.max(0, b.remoteLost - a.remoteLost);
+  /**
+   * @param {number} lost
+   * @param {number} total
+   */
   const pct = (lost, total) => (total > 0 ? (100 * lost) / total : 0);
   const rtt = b.rtt ?? b.remoteRtt;
   return {
@@ -172,13 +265,20 @@ function measure(a, b) {
   };
 }
 
+/** @param {number} ms */
 function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Resolves true once `pc` is connected, false on failure or after `timeoutMs`. */
+/**
+ * Resolves true once `pc` is connected, false on failure or after `timeoutMs`.
+ * @param {RTCPeerConnection} pc
+ * @param {number} timeoutMs
+ * @returns {Promise<boolean>}
+ */
 function connected(pc, timeoutMs) {
   return new Promise((resolve) => {
+    /** @param {boolean} v */
     const done = (v) => { clearTimeout(t); pc.removeEventListener('connectionstatechange', check); resolve(v); };
     const check = () => {
       if (pc.connectionState === 'connected') done(true);
@@ -193,9 +293,15 @@ function connected(pc, timeoutMs) {
 /**
  * One probe over `conn`: our tracks go to the SFU and come back. Never throws; the result says
  * `connected` (bool), the server's candidates, and the measurements once connected.
+ * @param {CheckConnection} conn
+ * @param {{ tracks: MediaStreamTrack[], iceServers: RTCIceServer[], policy: RTCIceTransportPolicy,
+ *   echoVideo: HTMLVideoElement | null, signal: AbortSignal | null }} leg
+ * @returns {Promise<Leg>}
  */
 async function runLeg(conn, { tracks, iceServers, policy, echoVideo, signal }) {
+  /** @type {Leg} */
   const result = { policy, connected: false, candidates: [], error: null, measured: null };
+  /** @type {RTCPeerConnection | undefined} */
   let pc;
   let sdpQueue = Promise.resolve();
   // Stopped from outside (the patient entered the waiting room): closing ends every wait.
@@ -282,8 +388,13 @@ function canvasTrack() {
  * used without it), `echoVideo` a <video> that shows the picture coming back, `signal` an
  * AbortSignal that stops the check (the result then has `aborted: true`). `onStep(text)` reports progress. Resolves with
  * `{ signalling, direct, relay, turnConfigured, hasVideo }` for `verdictOf`; never throws.
+ * @param {{ getToken: () => Promise<string>, getIceServers: () => Promise<RTCIceServer[]>,
+ *   stream?: MediaStream | null, echoVideo?: HTMLVideoElement | null, signal?: AbortSignal | null,
+ *   onStep?: (text: string) => void }} check
+ * @returns {Promise<NetworkCheck>}
  */
 export async function runNetworkCheck({ getToken, getIceServers, stream, echoVideo = null, signal = null, onStep = () => {} }) {
+  /** @type {NetworkCheck} */
   const out = { signalling: false, direct: null, relay: null, turnConfigured: false, hasVideo: false, aborted: false };
   let conn = null;
   let drawn = null;
@@ -306,10 +417,12 @@ export async function runNetworkCheck({ getToken, getIceServers, stream, echoVid
     onStep('Sending a test picture to the video server and back…');
     out.direct = await runLeg(conn, { tracks, iceServers: [], policy: 'all', echoVideo, signal });
     if (signal?.aborted) return out;
-    const iceServers = await getIceServers().catch(() => []);
-    const turn = iceServers.filter((s) => [].concat(s.urls).some((u) => /^turns?:/.test(u)));
+    const iceServers = await getIceServers().catch(() => /** @type {RTCIceServer[]} */ ([]));
+    /** @param {RTCIceServer} s */
+    const urlsOf = (s) => /** @type {string[]} */ ([].concat(s.urls));
+    const turn = iceServers.filter((s) => urlsOf(s).some((u) => /^turns?:/.test(u)));
     out.turnConfigured = turn.length > 0;
-    out.turnUrls = turn.flatMap((t) => [].concat(t.urls)).filter((u) => typeof u === 'string');
+    out.turnUrls = turn.flatMap(urlsOf).filter((u) => typeof u === 'string');
     if (out.turnConfigured) {
       onStep('Testing the route through the relay server…');
       out.relay = await runLeg(conn, { tracks, iceServers: turn, policy: 'relay', echoVideo, signal });
@@ -322,7 +435,10 @@ export async function runNetworkCheck({ getToken, getIceServers, stream, echoVid
   return out;
 }
 
-/** "UDP", "TCP" or "the relay server (TURN over UDP)" for a selected local candidate. */
+/**
+ * "UDP", "TCP" or "the relay server (TURN over UDP)" for a selected local candidate.
+ * @param {Path | null | undefined} path
+ */
 function pathWords(path) {
   if (!path) return 'an unknown route';
   if (path.type === 'relay') return `the relay server (TURN over ${(path.relayProtocol || 'udp').toUpperCase()})`;
@@ -333,12 +449,15 @@ function pathWords(path) {
  * Where the video server listens: its addresses (from the candidates) and all its media ports
  * (from `probe_answer`; the candidates name only one media loop's), e.g.
  * "203.0.113.5, UDP ports 50000 and 50001, TCP ports 50100 and 50101".
+ * @param {Candidate[]} candidates
+ * @param {{ udp: number[], tcp: number[] } | undefined} ports
  */
 export function portsText(candidates, ports) {
+  /** @param {string[]} xs */
   const list = (xs) => (xs.length <= 1 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
   const addresses = [...new Set(candidates.map((c) => c.address))];
   const parts = [];
-  for (const proto of ['udp', 'tcp']) {
+  for (const proto of /** @type {const} */ (['udp', 'tcp'])) {
     const known = (ports && ports[proto]) || [];
     const seen = candidates.filter((c) => c.protocol === proto).map((c) => c.port);
     const all = [...new Set([...known, ...seen])].sort((a, b) => a - b);
@@ -350,8 +469,10 @@ export function portsText(candidates, ports) {
 /**
  * The TURN servers as IT reads them: "turn.example.org port 3478 over UDP and TCP" from
  * `turn:turn.example.org:3478?transport=udp` URLs (`turns:` is TLS).
+ * @param {string[]} urls
  */
 export function relayText(urls) {
+  /** @type {Map<string, string[]>} */
   const byHost = new Map();
   for (const u of urls) {
     const m = /^(turns?):([^?]+?)(?::(\d+))?(?:\?transport=(udp|tcp))?$/i.exec(u);
@@ -369,6 +490,8 @@ export function relayText(urls) {
 /**
  * The verdict for a check result (pure): `{ level, title, details[], advice, path, … }` with
  * level `good`, `poor` or `unreachable`.
+ * @param {NetworkCheck | null} r
+ * @returns {ConnectionVerdict}
  */
 export function verdictOf(r) {
   const advice = {
@@ -400,9 +523,11 @@ export function verdictOf(r) {
       legs: { direct: r.direct ? { connected: false, path: null } : null, relay: r.relay ? { connected: false, path: null } : null },
     };
   }
-  const m = best.measured || {};
+  const m = best.measured || /** @type {Measured} */ ({});
+  /** @param {Leg | null} l */
   const legSummary = (l) => (l ? { connected: l.connected, path: l.measured ? l.measured.path : null } : null);
   const legs2 = { direct: legSummary(r.direct), relay: legSummary(r.relay) };
+  /** @type {string[]} */
   const details = [`Connected through ${pathWords(m.path)}.`];
   if (r.direct && !r.direct.connected && best === r.relay) {
     details.push('Your network blocks direct connections; video takes the detour through the relay server.');
@@ -427,6 +552,8 @@ export function verdictOf(r) {
  * Shows verdict `v` (from `verdictOf`) in a result box: its title, details and advice as plain
  * text, and `data-level` on `result` (plus the measured figures and legs as data attributes, for
  * tests and IT). Shared by the patient's and the practitioner's checks.
+ * @param {ConnectionVerdict} v
+ * @param {{ result: HTMLElement, title: HTMLElement, details: HTMLElement, advice: HTMLElement }} where
  */
 export function renderVerdict(v, { result, title, details, advice }) {
   title.textContent = v.title;
@@ -437,12 +564,13 @@ export function renderVerdict(v, { result, title, details, advice }) {
   }));
   advice.textContent = v.advice || '';
   result.dataset.level = v.level;
-  const m = v.measured || {};
+  const m = /** @type {Partial<Measured>} */ (v.measured || {});
   result.dataset.rttMs = typeof m.rttMs === 'number' ? String(m.rttMs) : '';
   result.dataset.lossPercent = typeof m.lossPercent === 'number' ? String(m.lossPercent) : '';
   result.dataset.echoFrames = typeof m.echoFrames === 'number' ? String(m.echoFrames) : '';
   result.dataset.echoPackets = typeof m.echoPackets === 'number' ? `${m.echoAudioPackets}/${m.echoVideoPackets}` : '';
   result.dataset.path = m.path ? `${m.path.type}/${m.path.protocol}${m.path.relayProtocol ? `/${m.path.relayProtocol}` : ''}` : '';
+  /** @param {LegSummary | undefined} l */
   const leg = (l) => (!l ? 'skipped' : !l.connected ? 'failed' : l.path ? `${l.path.type}/${l.path.protocol}` : 'connected');
   result.dataset.direct = leg(v.legs && v.legs.direct);
   result.dataset.relay = leg(v.legs && v.legs.relay);

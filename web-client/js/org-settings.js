@@ -1,25 +1,35 @@
+// @ts-check
 // Organisation settings in the staff app: every staff member's app reads them (screen sharing
 // allowed? browser notification on arrival?), and organisation admins get a "Settings" page to
 // change them (GET/PUT /api/v1/organisation/settings): screen and file sharing (F126), chat
 // (F129–F133, F141), arrival notification (F93), waiting-room text (F97) and disclaimer (F102).
 //
-// Self-contained like walk-in.js: it follows app.js through `<body data-view>`, shows its own
-// page as the view `settings-view`, and offers `current()` and `notifyArrival()` to app.js.
+// Self-contained like walkin.js: it follows the staff app's views through nav.js
+// (`followViews`), shows its own page as the view `settings-view` (`navigate`), and offers
+// `current()` and `notifyArrival()` to app.js.
 
 import { api, ApiError } from './api.js';
 import { $, announce } from './dom.js';
+import { navigate, registerView, followViews, currentView } from './nav.js';
 
 const el = {
-  pageBtn: $('settings-page-btn'),
+  pageBtn: $('settings-page-btn', HTMLButtonElement),
   view: $('settings-view'),
-  back: $('settings-back'),
-  form: $('settings-form'),
+  back: $('settings-back', HTMLButtonElement),
+  form: $('settings-form', HTMLFormElement),
   error: $('settings-error'),
   saved: $('settings-saved'),
   departmentTexts: $('settings-department-texts'),
-  notifyBtn: $('notify-btn'),
+  notifyBtn: $('notify-btn', HTMLButtonElement),
   status: $('status'),
 };
+
+/**
+ * The settings form's named controls (checkboxes, texts, the `chat_after_consultation` radio
+ * group), read by name: typed `any`, the markup in index.html defines them.
+ * @type {any}
+ */
+const fields = el.form.elements;
 
 const BOOLEAN_FIELDS = [
   'screen_sharing', 'file_sharing', 'continuous_chat', 'continuous_chat_by_grant', 'chat_in_waiting_room',
@@ -27,6 +37,10 @@ const BOOLEAN_FIELDS = [
 ];
 const TEXT_FIELDS = ['waiting_room_text', 'disclaimer'];
 
+/**
+ * `settings`: `GET /api/v1/organisation/settings` (clinic/openapi.json), read defensively.
+ * @type {{ me: import('./directory.js').StaffMe | null, settings: any, loading: Promise<void> | null }}
+ */
 const state = { me: null, settings: null, loading: null };
 
 /** The organisation's settings as last loaded (null until then). */
@@ -43,11 +57,11 @@ export function notifyArrival() {
   if (typeof Notification !== 'function' || Notification.permission !== 'granted') return false;
   if (document.visibilityState === 'visible' && document.hasFocus()) return false; // the list shows it
   try {
-    const n = new Notification('Someone is waiting', {
+    const n = new Notification('Someone is waiting', /** @type {NotificationOptions} */ ({
       body: 'A patient arrived in your waiting room.',
       tag: 'consultroom-arrival',
-      renotify: true,
-    });
+      renotify: true, // not in TypeScript's NotificationOptions yet
+    }));
     n.addEventListener('click', () => { window.focus(); n.close(); });
     return true;
   } catch {
@@ -57,18 +71,18 @@ export function notifyArrival() {
 
 // ---------------------------------------------------------------- following app.js
 
-function onViewChange() {
-  const view = document.body.dataset.view;
+/** @param {string} view the view app.js (or another module) just showed */
+function onViewChange(view) {
   const signedIn = view === 'dashboard-view' || view === 'room-view' || view === 'walkin-view' || view === 'settings-view';
   if (!signedIn) {
     if (view === 'login-view') reset();
     return;
   }
-  if (view !== 'settings-view') el.view.hidden = true;
   if (!state.me && !state.loading) state.loading = start().finally(() => { state.loading = null; });
 }
 
-new MutationObserver(onViewChange).observe(document.body, { attributes: true, attributeFilter: ['data-view'] });
+registerView('settings-view');
+followViews(onViewChange);
 
 function reset() {
   state.me = null;
@@ -110,21 +124,14 @@ el.notifyBtn.addEventListener('click', async () => {
 // ---------------------------------------------------------------- the admin page
 
 el.pageBtn.addEventListener('click', async () => {
-  const room = document.getElementById('room-view');
-  if (room && !room.hidden) return; // never hide a running consultation
-  for (const id of ['dashboard-view', 'walkin-view']) {
-    const v = document.getElementById(id);
-    if (v) v.hidden = true;
-  }
-  el.view.hidden = false;
-  document.body.dataset.view = 'settings-view';
-  el.view.querySelector('h1').focus();
+  if (currentView() === 'room-view') return; // never hide a running consultation
+  navigate('settings-view');
   showError('');
   el.saved.hidden = true;
   try {
     const [settings, directory] = await Promise.all([
       api('/api/v1/organisation/settings'),
-      api('/api/v1/directory').catch(() => null),
+      api('/api/v1/directory').catch(() => /** @type {any} */ (null)),
     ]);
     state.settings = settings;
     renderDepartmentTexts((directory && directory.departments) || []);
@@ -134,7 +141,10 @@ el.pageBtn.addEventListener('click', async () => {
   }
 });
 
-/** One textarea per department: its own waiting-room text (empty = the organisation's). */
+/**
+ * One textarea per department: its own waiting-room text (empty = the organisation's).
+ * @param {{ id: string, name: string }[]} departments
+ */
 function renderDepartmentTexts(departments) {
   el.departmentTexts.replaceChildren(...departments.map((d) => {
     const id = `settings-dept-text-${d.id}`;
@@ -156,46 +166,45 @@ function renderDepartmentTexts(departments) {
   }));
 }
 
-el.back.addEventListener('click', () => {
-  el.view.hidden = true;
-  const dash = document.getElementById('dashboard-view');
-  if (dash) dash.hidden = false;
-  document.body.dataset.view = 'dashboard-view';
-});
+el.back.addEventListener('click', () => navigate('dashboard-view', { focus: false }));
 
+/** @param {any} s the organisation's settings */
 function fill(s) {
-  for (const f of BOOLEAN_FIELDS) el.form.elements[f].checked = !!s[f];
-  for (const f of TEXT_FIELDS) el.form.elements[f].value = s[f] || '';
+  for (const f of BOOLEAN_FIELDS) fields[f].checked = !!s[f];
+  for (const f of TEXT_FIELDS) fields[f].value = s[f] || '';
   const texts = s.department_waiting_room_texts || {};
   for (const area of el.departmentTexts.querySelectorAll('textarea')) area.value = texts[area.dataset.departmentId] || '';
-  el.form.elements.chat_after_consultation.value = s.chat_after_consultation || 'keep';
+  fields.chat_after_consultation.value = s.chat_after_consultation || 'keep';
   syncChatFields();
 }
 
 /** Without continuous chat, messages cannot be kept (F130, F133): the form says so itself. */
 function syncChatFields() {
-  const continuous = el.form.elements.continuous_chat.checked;
+  const continuous = fields.continuous_chat.checked;
+  /** @type {HTMLInputElement} */
   const keep = el.form.querySelector('input[name="chat_after_consultation"][value="keep"]');
   keep.disabled = !continuous;
-  el.form.elements.continuous_chat_by_grant.disabled = !continuous;
-  if (!continuous) el.form.elements.chat_after_consultation.value = 'delete';
+  fields.continuous_chat_by_grant.disabled = !continuous;
+  if (!continuous) fields.chat_after_consultation.value = 'delete';
 }
 
-el.form.elements.continuous_chat.addEventListener('change', syncChatFields);
+fields.continuous_chat.addEventListener('change', syncChatFields);
 
 el.form.addEventListener('submit', async (ev) => {
   ev.preventDefault();
   showError('');
   el.saved.hidden = true;
-  for (const p of el.form.querySelectorAll('.field-error')) p.hidden = true;
+  for (const p of el.form.querySelectorAll('.field-error')) /** @type {HTMLElement} */ (p).hidden = true;
+  /** @type {Record<string, any>} */
   const body = {};
-  for (const f of BOOLEAN_FIELDS) body[f] = el.form.elements[f].checked;
-  for (const f of TEXT_FIELDS) body[f] = el.form.elements[f].value;
-  body.chat_after_consultation = el.form.elements.chat_after_consultation.value;
+  for (const f of BOOLEAN_FIELDS) body[f] = fields[f].checked;
+  for (const f of TEXT_FIELDS) body[f] = fields[f].value;
+  body.chat_after_consultation = fields.chat_after_consultation.value;
   body.department_waiting_room_texts = {};
   for (const area of el.departmentTexts.querySelectorAll('textarea')) {
     if (area.value.trim()) body.department_waiting_room_texts[area.dataset.departmentId] = area.value;
   }
+  /** @type {HTMLButtonElement} */
   const submit = el.form.querySelector('button[type="submit"]');
   submit.disabled = true;
   try {
@@ -205,7 +214,8 @@ el.form.addEventListener('submit', async (ev) => {
     announce(el.status, 'Settings saved. They apply to consultations that start from now on.');
   } catch (err) {
     const field = err instanceof ApiError && err.details && err.details.field;
-    const slot = field && document.getElementById(`settings-${field.replaceAll('_', '-')}-error`);
+    /** @type {HTMLElement | null} */
+  const slot = field && document.getElementById(`settings-${field.replaceAll('_', '-')}-error`);
     if (slot) {
       slot.textContent = err.message;
       slot.hidden = false;
@@ -216,11 +226,13 @@ el.form.addEventListener('submit', async (ev) => {
   }
 });
 
+/** @param {string} text */
 function showError(text) {
   el.error.textContent = text || '';
   el.error.hidden = !text;
 }
 
+/** @param {unknown} err */
 function errorText(err) {
   if (err instanceof ApiError) {
     if (err.status === 403) return 'Only an organisation admin can change these settings.';

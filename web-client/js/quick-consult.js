@@ -1,3 +1,4 @@
+// @ts-check
 // Quick consult (F77): start a consultation at once, without the patient waiting first. The
 // practitioner picks a client (or types a new name), the app books an appointment that starts
 // now and force-starts it (F78), and the room shows the invitation link to send, so the patient
@@ -11,21 +12,22 @@ const DURATIONS = [10, 15, 20, 30];
 /**
  * Wires the "Quick consult" button and dialog.
  * @param {object} opts
- * @param {(appointment: object, invitationUrl: string) => Promise<void>} opts.onCreated starts the
+ * @param {(appointment: any, invitationUrl: string) => Promise<void>} opts.onCreated starts the
  *   consultation for the new appointment (app.js force-starts it)
  */
 export function initQuickConsult({ onCreated }) {
   const el = {
-    open: $('quick-consult-btn'),
-    dialog: $('quick-dialog'),
-    form: $('quick-form'),
-    client: $('quick-client'),
-    clientList: $('quick-client-list'),
-    duration: $('quick-duration'),
+    open: $('quick-consult-btn', HTMLButtonElement),
+    dialog: $('quick-dialog', HTMLDialogElement),
+    form: $('quick-form', HTMLFormElement),
+    client: $('quick-client', HTMLInputElement),
+    clientList: $('quick-client-list', HTMLDataListElement),
+    duration: $('quick-duration', HTMLSelectElement),
     error: $('quick-error'),
-    cancel: $('quick-cancel'),
-    submit: $('quick-submit'),
+    cancel: $('quick-cancel', HTMLButtonElement),
+    submit: $('quick-submit', HTMLButtonElement),
   };
+  /** @type {any[]} the practitioner's clients (`GET /api/v1/clients`) */
   let clients = [];
 
   el.duration.replaceChildren(...DURATIONS.map((m) => {
@@ -95,6 +97,7 @@ export function initQuickConsult({ onCreated }) {
     }
   });
 
+  /** @param {string} text */
   function showError(text) {
     el.error.textContent = text || '';
     el.error.hidden = !text;

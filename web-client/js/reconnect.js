@@ -1,3 +1,4 @@
+// @ts-check
 // Reconnection (issue #3), the client side shared by the staff app and the patient page: a room
 // in progress survives a dropped signalling connection. The owner reconnects with a fresh token
 // and `join {resume: <consultation id>}`; on `consultation_started {resumed: true}` the room keeps
@@ -8,9 +9,12 @@
  * Shows (text) or hides (null) the reconnection banner in the room section `root`, and marks
  * `root.dataset.reconnecting` as `self` (our connection is down), `other` (someone else's) or
  * absent. The banner is a polite live region, so screen readers hear it once.
+ * @param {HTMLElement} root
+ * @param {'self' | 'other' | null} who
+ * @param {string} [text]
  */
 export function setRoomReconnecting(root, who, text) {
-  let banner = root.querySelector(':scope > .room-reconnecting');
+  let banner = /** @type {HTMLElement | null} */ (root.querySelector(':scope > .room-reconnecting'));
   if (!banner) {
     banner = document.createElement('p');
     banner.className = 'room-reconnecting';
@@ -33,6 +37,8 @@ export function setRoomReconnecting(root, who, text) {
 /**
  * Handles the reconnection frames about others for `room` (a ConsultationRoom). Returns true
  * when the frame was one of them.
+ * @param {import('./room.js').ConsultationRoom | null} room
+ * @param {import('./protocol.js').ServerMessage} msg
  */
 export function handleOthersReconnecting(room, msg) {
   if (!room || !room.active) return false;

@@ -1,3 +1,4 @@
+// @ts-check
 // The consultation room, shared by staff and patient: a large main video (a screen share when
 // someone shares, else the other participant — with several, the one speaking), a strip of tiles
 // for everyone else, a small self view, microphone/camera/screen toggles (aria-pressed), remote
@@ -9,6 +10,11 @@ import { $, announce } from './dom.js';
 import { mmss } from './format.js';
 import { MediaSession, publisherStreamId } from './media.js';
 import { setPeerConnection } from './hooks.js';
+
+/** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
+/** @typedef {import('./protocol.js').ParticipantInfo} ParticipantInfo */
+/** @typedef {import('./protocol.js').ConsultationStartedMessage} ConsultationStartedMessage */
+/** @typedef {import('./protocol.js').ConsultationEndedMessage} ConsultationEndedMessage */
 
 /** The stage moves to a new speaker at most this often (milliseconds). */
 const STAGE_HOLD_MS = 4000;
@@ -76,11 +82,12 @@ export class ConsultationRoom {
    * @param {HTMLElement} opts.root the (empty) room section
    * @param {'staff'|'patient'} opts.role
    * @param {import('./signalling.js').SignallingClient} opts.signalling
-   * @param {(msg: object) => void} opts.onEnded called once with `consultation_ended` (or a synthetic one)
+   * @param {(msg: ConsultationEndedMessage | null) => void} opts.onEnded called once with
+   *   `consultation_ended`, or null when the room was left without one (`abort`)
    * @param {(text: string) => void} opts.onError shows a readable error
    * @param {{label: string, onClick: () => void}} [opts.otherLeftAction] a button offered when
    *   the other participant left (the patient's way back to the waiting room)
-   * @param {(patient: object) => void} [opts.onTransfer] staff: "Transfer patient…" was pressed
+   * @param {(patient: ParticipantInfo) => void} [opts.onTransfer] staff: "Transfer patient…" was pressed
    * @param {() => Promise<RTCIceServer[]>} [opts.getIceServers] TURN servers for each consultation
    * @param {boolean} [opts.allowScreenShare] the organisation allows screen sharing (default true;
    *   the server enforces it either way)
@@ -89,7 +96,9 @@ export class ConsultationRoom {
     this.allowScreenShare = allowScreenShare && !!(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
     /** @type {Map<string, MediaStream>} remote streams by msid stream id */
     this.streams = new Map();
+    /** @type {string | null} participant id of the active speaker */
     this.speaker = null;
+    /** @type {string | null} */
     this.mainStreamId = null;
     this.resizeObserver = typeof ResizeObserver === 'function' ? new ResizeObserver(() => this.#sendViews()) : null;
     this.onVisibility = () => this.#sendViews();
@@ -99,19 +108,29 @@ export class ConsultationRoom {
     this.signalling = signalling;
     this.onEnded = onEnded;
     this.onError = onError;
+    /** @type {MediaSession | null} */
     this.media = null;
+    /** @type {MediaStream | null} */
     this.localStream = null;
+    /** @type {string | null} */
     this.consultationId = null;
+    /** @type {string | null} */
     this.selfId = null;
+    /** @type {Map<string, ParticipantInfo>} everyone else in the consultation, by participant id */
     this.others = new Map();
+    /** @type {ReturnType<typeof setInterval> | null} */
     this.clockTimer = null;
+    this.audioOn = true;
+    this.videoOn = true;
+    this.startedAt = 0;
     this.active = false;
     this.otherLeftAction = otherLeftAction || null;
     this.onTransfer = role === 'staff' ? onTransfer || null : null;
+    /** @type {string | null} */
     this.waitingFor = null;
     root.innerHTML = ROOM_HTML; // static markup only; names are set with textContent
     this.el = {
-      remoteVideo: $('remote-video'),
+      remoteVideo: $('remote-video', HTMLVideoElement),
       placeholder: $('remote-placeholder'),
       placeholderText: $('remote-placeholder-text'),
       remoteName: $('remote-name'),
@@ -119,25 +138,25 @@ export class ConsultationRoom {
       remoteCamOff: $('remote-cam-off'),
       notice: $('room-notice-box'),
       noticeText: $('room-notice'),
-      noticeAction: $('btn-notice-action'),
-      soundBtn: $('btn-sound'),
-      selfVideo: $('self-video'),
+      noticeAction: $('btn-notice-action', HTMLButtonElement),
+      soundBtn: $('btn-sound', HTMLButtonElement),
+      selfVideo: $('self-video', HTMLVideoElement),
       selfMicOff: $('self-mic-off'),
       selfCamOff: $('self-cam-off'),
       clock: $('room-clock'),
-      mic: $('btn-mic'),
-      cam: $('btn-cam'),
-      end: $('btn-end'),
-      transfer: $('btn-transfer'),
-      screen: $('btn-screen'),
+      mic: $('btn-mic', HTMLButtonElement),
+      cam: $('btn-cam', HTMLButtonElement),
+      end: $('btn-end', HTMLButtonElement),
+      transfer: $('btn-transfer', HTMLButtonElement),
+      screen: $('btn-screen', HTMLButtonElement),
       tiles: $('tiles'),
       remote: $('remote'),
       self: $('self'),
       selfSharing: $('self-sharing'),
       invite: $('room-invite'),
       inviteName: $('room-invite-name'),
-      inviteUrl: $('room-invite-url'),
-      inviteCopy: $('btn-invite-copy'),
+      inviteUrl: $('room-invite-url', HTMLInputElement),
+      inviteCopy: $('btn-invite-copy', HTMLButtonElement),
       status: $('room-status'),
     };
     this.el.transfer.addEventListener('click', () => {
@@ -159,7 +178,7 @@ export class ConsultationRoom {
       }
     });
     this.el.soundBtn.addEventListener('click', () => {
-      for (const v of this.root.querySelectorAll('.remote video, .tiles video')) {
+      for (const v of /** @type {NodeListOf<HTMLVideoElement>} */ (this.root.querySelectorAll('.remote video, .tiles video'))) {
         v.muted = false;
         v.play().catch(() => {});
       }
@@ -178,6 +197,8 @@ export class ConsultationRoom {
   /**
    * Enters the room for a `consultation_started` frame with the given local stream.
    * `waitingFor` (a name) marks a force-started consultation whose patient has not arrived yet.
+   * @param {ConsultationStartedMessage} msg
+   * @param {{ selfId: string, localStream: MediaStream, waitingFor?: string | null, inviteUrl?: string | null }} how
    */
   start(msg, { selfId, localStream, waitingFor = null, inviteUrl = null }) {
     this.active = true;
@@ -232,7 +253,10 @@ export class ConsultationRoom {
     if (!this.audioOn || !this.videoOn) this.signalling.send({ type: 'mute', audio: this.audioOn, video: this.videoOn });
   }
 
-  /** Feeds a signalling frame; returns true when the room used it. */
+  /**
+   * Feeds a signalling frame; returns true when the room used it.
+   * @param {ServerMessage} msg
+   */
   handle(msg) {
     if (!this.active) return false;
     switch (msg.type) {
@@ -303,6 +327,7 @@ export class ConsultationRoom {
    * Reconnection (issue #3): our seat was resumed on a new signalling connection
    * (`consultation_started` with `resumed: true`). Keeps the peer connection and tiles, takes
    * the current participant list, and restarts ICE through the new connection.
+   * @param {ConsultationStartedMessage} msg
    */
   resume(msg) {
     if (!this.active) return;
@@ -315,6 +340,7 @@ export class ConsultationRoom {
     if (this.media) this.media.restartIce().catch(() => this.onError('The video connection could not be restored.'));
   }
 
+  /** @param {ConsultationEndedMessage | null} msg */
   #finish(msg) {
     if (!this.active) return;
     this.active = false;
@@ -346,12 +372,16 @@ export class ConsultationRoom {
     this.el.clock.textContent = mmss(Date.now() - this.startedAt);
   }
 
+  /** @param {Map<string, MediaStream>} streams */
   #onStreams(streams) {
     this.streams = streams;
     this.#layout();
   }
 
-  /** The other participant whose camera stream is `streamId` (or its screen share), or null. */
+  /**
+   * The other participant whose camera stream is `streamId` (or its screen share), or null.
+   * @param {string} streamId
+   */
   #participantOf(streamId) {
     const base = publisherStreamId(streamId);
     for (const p of this.others.values()) {
@@ -361,7 +391,10 @@ export class ConsultationRoom {
     return this.others.size === 1 ? [...this.others.values()][0] : null;
   }
 
-  /** The camera stream of participant `p`, if it has arrived. */
+  /**
+   * The camera stream of participant `p`, if it has arrived.
+   * @param {ParticipantInfo | null} p
+   */
   #cameraStreamOf(p) {
     if (p && p.stream_id && this.streams.has(p.stream_id)) return p.stream_id;
     if (this.others.size === 1) {
@@ -406,6 +439,7 @@ export class ConsultationRoom {
     const keep = new Set();
     for (const p of wanted) {
       keep.add(p.participant_id);
+      /** @type {HTMLLIElement | null} */
       let li = this.el.tiles.querySelector(`li[data-participant-id="${CSS.escape(p.participant_id)}"]`);
       if (!li) {
         li = document.createElement('li');
@@ -426,7 +460,7 @@ export class ConsultationRoom {
       li.dataset.speaking = String(this.speaker === p.participant_id);
       this.#show(li.querySelector('video'), this.#cameraStreamOf(p));
     }
-    for (const li of [...this.el.tiles.children]) {
+    for (const li of /** @type {HTMLElement[]} */ ([...this.el.tiles.children])) {
       if (!keep.has(li.dataset.participantId)) {
         const v = li.querySelector('video');
         if (this.resizeObserver && v) this.resizeObserver.unobserve(v);
@@ -440,7 +474,11 @@ export class ConsultationRoom {
     this.#sendViews();
   }
 
-  /** Plays stream `id` (or nothing) in `video`, unmuted, offering a sound button if refused. */
+  /**
+   * Plays stream `id` (or nothing) in `video`, unmuted, offering a sound button if refused.
+   * @param {HTMLVideoElement} video
+   * @param {string | null} id
+   */
   #show(video, id) {
     const stream = id ? this.streams.get(id) : null;
     if (video.srcObject === stream || (!stream && !video.srcObject)) return;
@@ -463,7 +501,7 @@ export class ConsultationRoom {
     const hidden = document.visibilityState === 'hidden';
     const dpr = window.devicePixelRatio || 1;
     for (const v of [this.el.remoteVideo, ...this.el.tiles.querySelectorAll('video')]) {
-      const stream = v.srcObject;
+      const stream = /** @type {MediaStream | null} */ (v.srcObject);
       const track = stream && stream.getVideoTracks ? stream.getVideoTracks()[0] : null;
       if (!track) continue;
       const visible = !hidden && v.clientWidth > 0 && v.clientHeight > 0;
@@ -542,6 +580,7 @@ export class ConsultationRoom {
     this.el.selfCamOff.hidden = this.videoOn;
   }
 
+  /** @param {'audio' | 'video'} kind */
   #toggle(kind) {
     if (!this.media) return;
     if (kind === 'audio') this.audioOn = !this.audioOn;

@@ -1,3 +1,4 @@
+// @ts-check
 // WebSocket client for the signalling protocol v1 (see signalling/src/protocol.rs and
 // docs/protocol.md): JSON text frames with a snake_case `type`; requests may carry `id`, and the
 // server's direct reply carries it back as `reply_to`.
@@ -9,7 +10,22 @@ const PING_INTERVAL_MS = 20_000;
 const REQUEST_TIMEOUT_MS = 15_000;
 const JOIN_TIMEOUT_MS = 10_000;
 
+/** @typedef {import('./protocol.js').ClientMessage} ClientMessage */
+/** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
+/** @typedef {import('./protocol.js').JoinedMessage} JoinedMessage */
+/**
+ * @typedef {object} Pending a request waiting for its reply
+ * @property {(msg: ServerMessage) => void} resolve
+ * @property {(err: SignallingError) => void} reject
+ * @property {ReturnType<typeof setTimeout>} timer
+ */
+
 export class SignallingError extends Error {
+  /**
+   * @param {string} code a protocol error code (docs/protocol.md) or a local one (`timeout`,
+   *   `network_error`, `closed`, `not_connected`, `unexpected`)
+   * @param {string} [message]
+   */
   constructor(code, message) {
     super(message || code);
     this.name = 'SignallingError';
@@ -27,7 +43,7 @@ export class SignallingClient {
   /**
    * @param {object} opts
    * @param {() => Promise<string>} opts.getToken fetches a fresh join token
-   * @param {(msg: object) => void} opts.onMessage every server frame except replies consumed by a request
+   * @param {(msg: ServerMessage) => void} opts.onMessage every server frame except replies consumed by a request
    * @param {(info: {code:number, reason:string, wasJoined:boolean}) => void} [opts.onClose]
    *   not called after close(). Close reasons used by the server: "replaced" (1001: the same
    *   patient connected again elsewhere), "revoked" (1008: the clinic withdrew this guest's
@@ -40,14 +56,22 @@ export class SignallingClient {
     this.onMessage = onMessage;
     this.onClose = onClose || (() => {});
     this.url = url || signallingUrl();
+    /** @type {WebSocket | null} */
     this.ws = null;
     this.nextId = 1;
+    /** @type {Map<string, Pending>} */
     this.pending = new Map();
+    /** @type {ReturnType<typeof setInterval> | null} */
     this.pingTimer = null;
+    /** @type {JoinedMessage | null} */
     this.joined = null;
     this.closedByUs = false;
+    /** @type {string | null} */
     this.joinId = null;
-    /** The consultation id to resume on the next connect (`join.resume`), or null. */
+    /**
+     * The consultation id to resume on the next connect (`join.resume`), or null.
+     * @type {string | null}
+     */
     this.resume = null;
   }
 
@@ -55,24 +79,28 @@ export class SignallingClient {
     return !!this.ws && this.ws.readyState === WebSocket.OPEN && !!this.joined;
   }
 
-  /** Fetches a token, opens the socket and joins. Resolves with the `joined` frame. */
+  /**
+   * Fetches a token, opens the socket and joins. Resolves with the `joined` frame.
+   * @returns {Promise<JoinedMessage>}
+   */
   async connect() {
     this.closedByUs = false;
     const token = await this.getToken();
     const ws = new WebSocket(this.url);
     this.ws = ws;
-    await new Promise((resolve, reject) => {
+    await /** @type {Promise<void>} */ (new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new SignallingError('timeout', 'Connecting took too long.')), JOIN_TIMEOUT_MS);
       ws.addEventListener('open', () => { clearTimeout(t); resolve(); }, { once: true });
       ws.addEventListener('error', () => { clearTimeout(t); reject(new SignallingError('network_error', 'Could not connect to the server.')); }, { once: true });
       ws.addEventListener('close', () => { clearTimeout(t); reject(new SignallingError('closed', 'The connection was closed.')); }, { once: true });
-    }).catch((e) => {
+    })).catch((e) => {
       try { ws.close(); } catch { /* already closed */ }
       throw e;
     });
     ws.addEventListener('message', (ev) => this.#onFrame(ev.data));
     ws.addEventListener('close', (ev) => this.#onSocketClose(ws, ev));
     // Reconnection: `resume` (set by the owner while a room survives a drop) asks for the seat.
+    /** @type {import('./protocol.js').JoinMessage} */
     const join = this.resume ? { type: 'join', token, resume: this.resume } : { type: 'join', token };
     const joinPromise = this.request(join, JOIN_TIMEOUT_MS);
     this.joinId = String(this.nextId - 1);
@@ -83,7 +111,10 @@ export class SignallingClient {
     return joined;
   }
 
-  /** Sends a frame without waiting for a reply. Returns false when the socket is not open. */
+  /**
+   * Sends a frame without waiting for a reply. Returns false when the socket is not open.
+   * @param {ClientMessage} msg
+   */
   send(msg) {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
     this.ws.send(JSON.stringify(msg));
@@ -92,7 +123,11 @@ export class SignallingClient {
 
   /**
    * Sends a frame with an `id` and resolves with the reply (`reply_to` = id). An `error` reply
-   * rejects with `SignallingError` (and is not passed to `onMessage`).
+   * rejects with `SignallingError` (and is not passed to `onMessage`). The reply is typed `any`:
+   * which frame answers which request is docs/protocol.md's business, and callers check `type`
+   * where it matters.
+   * @param {ClientMessage} msg
+   * @returns {Promise<any>}
    */
   request(msg, timeoutMs = REQUEST_TIMEOUT_MS) {
     const id = String(this.nextId++);
@@ -120,7 +155,9 @@ export class SignallingClient {
     this.ws = null;
   }
 
+  /** @param {string} data */
   #onFrame(data) {
+    /** @type {ServerMessage} */
     let msg;
     try {
       msg = JSON.parse(data);
@@ -157,6 +194,10 @@ export class SignallingClient {
     }
   }
 
+  /**
+   * @param {WebSocket} ws
+   * @param {CloseEvent} ev
+   */
   #onSocketClose(ws, ev) {
     if (ws !== this.ws) return;
     const wasJoined = !!this.joined;
@@ -181,11 +222,16 @@ export class SignallingClient {
  * Keeps a `SignallingClient` connected: retries with exponential backoff (1 s … 30 s, jittered),
  * fetching a fresh token each time. `shouldRetry(err)` can stop retrying (e.g. the invitation
  * expired). Returns a handle with `stop()`.
+ * @param {SignallingClient} client
+ * @param {{ onConnected?: (joined: JoinedMessage) => void, onRetry?: (err: unknown, delay: number) => void,
+ *   shouldRetry?: (err: unknown) => boolean }} [handlers]
+ * @returns {{ stop(): void }}
  */
 export function connectWithRetry(client, { onConnected, onRetry, shouldRetry = () => true } = {}) {
   let attempt = 0;
   let stopped = false;
-  let timer = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
   const tryOnce = async () => {
     if (stopped) return;
     try {

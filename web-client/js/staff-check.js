@@ -1,36 +1,44 @@
+// @ts-check
 // "Always show the settings first" (F36): a practitioner who chooses it checks camera and
 // microphone (self-preview, level meter) and the connection (F33: a probe through our SFU and,
 // when configured, TURN; js/netcheck.js) after signing in, before the waiting list is shown;
 // "Check devices" in the top bar opens the same check at any time outside a consultation.
 // The choice is remembered per staff member on this device (localStorage; it holds no patient
 // data): the camera and network being checked are this device's. Self-contained: it follows
-// app.js through `<body data-view>`.
+// the staff app's views through nav.js (`followViews`) and shows its page as `staff-check-view`.
 
 import { api } from './api.js';
 import { $, announce } from './dom.js';
+import { navigate, registerView, followViews, currentView } from './nav.js';
 import { openCameraAndMic, stopStream, startLevelMeter, deviceErrorHelp, fetchIceServers } from './media.js';
 import { renderVerdict, runNetworkCheck, verdictOf } from './netcheck.js';
 
 const el = {
   view: $('staff-check-view'),
-  video: $('staff-check-video'),
-  level: $('staff-check-level'),
+  video: $('staff-check-video', HTMLVideoElement),
+  level: $('staff-check-level', HTMLMeterElement),
   help: $('staff-check-help'),
-  cont: $('staff-check-continue'),
-  pref: $('check-first-pref'),
+  cont: $('staff-check-continue', HTMLButtonElement),
+  pref: $('check-first-pref', HTMLInputElement),
   status: $('status'),
-  open: $('check-devices-btn'),
-  netRun: $('staff-net-run'),
+  open: $('check-devices-btn', HTMLButtonElement),
+  netRun: $('staff-net-run', HTMLButtonElement),
   netStep: $('staff-net-step'),
-  netEcho: $('staff-net-echo'),
+  netEcho: $('staff-net-echo', HTMLVideoElement),
   netResult: $('staff-net-result'),
   netTitle: $('staff-net-title'),
   netDetails: $('staff-net-details'),
   netAdvice: $('staff-net-advice'),
 };
 
+/**
+ * @type {{ me: import('./directory.js').StaffMe | null, checkedThisSession: boolean, stream: MediaStream | null,
+ *   stopMeter: (() => void) | null, audio: AudioContext | null, netAbort: AbortController | null,
+ *   net: Promise<import('./netcheck.js').NetworkCheck> | null }}
+ */
 const state = { me: null, checkedThisSession: false, stream: null, stopMeter: null, audio: null, netAbort: null, net: null };
 
+/** @param {string} id */
 const key = (id) => `consultroom.checkFirst.${id}`;
 
 function wanted() {
@@ -41,8 +49,8 @@ function wanted() {
   }
 }
 
-async function onViewChange() {
-  const view = document.body.dataset.view;
+/** @param {string} view the view app.js (or another module) just showed */
+async function onViewChange(view) {
   // "Check devices" only where it cannot disturb a consultation.
   el.open.hidden = view !== 'dashboard-view';
   if (view === 'login-view') {
@@ -63,7 +71,8 @@ async function onViewChange() {
   if (wanted() && !state.checkedThisSession) show();
 }
 
-new MutationObserver(onViewChange).observe(document.body, { attributes: true, attributeFilter: ['data-view'] });
+registerView('staff-check-view');
+followViews(onViewChange);
 
 el.pref.addEventListener('change', () => {
   if (!state.me) return;
@@ -79,11 +88,7 @@ el.pref.addEventListener('change', () => {
 async function show() {
   if (!el.view.hidden) return;
   state.checkedThisSession = true;
-  const dash = document.getElementById('dashboard-view');
-  if (dash) dash.hidden = true;
-  el.view.hidden = false;
-  document.body.dataset.view = 'staff-check-view';
-  el.view.querySelector('h1').focus();
+  navigate('staff-check-view');
   el.help.hidden = true;
   try {
     state.stream = await openCameraAndMic();
@@ -141,7 +146,7 @@ async function runNetCheck() {
 
 el.netRun.addEventListener('click', () => runNetCheck());
 el.open.addEventListener('click', () => {
-  if (document.body.dataset.view === 'dashboard-view') show();
+  if (currentView() === 'dashboard-view') show();
 });
 
 el.cont.addEventListener('click', () => {
@@ -153,8 +158,5 @@ el.cont.addEventListener('click', () => {
   stopStream(state.stream);
   state.stream = null;
   el.video.srcObject = null;
-  el.view.hidden = true;
-  const dash = document.getElementById('dashboard-view');
-  if (dash) dash.hidden = false;
-  document.body.dataset.view = 'dashboard-view';
+  navigate('dashboard-view', { focus: false });
 });

@@ -1,3 +1,4 @@
+// @ts-check
 // "Transfer patient" dialog (staff): move a waiting patient, or the patient of the current
 // consultation, to another waiting room of the organisation — a colleague's or a department's
 // (signalling `transfer`, docs/protocol.md). Uses the native <dialog> (focus is kept inside,
@@ -5,7 +6,16 @@
 
 import { $, h } from './dom.js';
 
-/** Human text for a refused transfer. */
+/**
+ * Whom the dialog moves: a waiting patient (`queue`: the room they wait in) or the patient of
+ * the current consultation (`fromRoom`).
+ * @typedef {{ participantId: string, name: string, queue?: import('./protocol.js').QueueRef, fromRoom?: boolean }} TransferContext
+ */
+
+/**
+ * Human text for a refused transfer.
+ * @param {any} err a SignallingError (or anything thrown)
+ */
 export function transferErrorText(err) {
   const code = err && err.code;
   if (code === 'not_found') return 'No one is online for that waiting room. Choose another one, or try again when a colleague is online.';
@@ -19,25 +29,26 @@ export class TransferDialog {
   /**
    * @param {object} opts
    * @param {import('./directory.js').Directory} opts.directory
-   * @param {() => object|null} opts.me the signed-in staff member (`/api/v1/me`)
-   * @param {(participantId: string, to: {kind: string, id: string}) => Promise<void>} opts.send
+   * @param {() => { id?: string } | null} opts.me the signed-in staff member (`/api/v1/me`)
+   * @param {(participantId: string, to: import('./protocol.js').QueueRef, ctx: TransferContext) => Promise<void>} opts.send
    *   sends `transfer`; rejects with a SignallingError
-   * @param {(text: string) => void} opts.onDone called with a confirmation after success
+   * @param {(text: string, ctx: TransferContext) => void} opts.onDone called with a confirmation after success
    */
   constructor({ directory, me, send, onDone }) {
     this.directory = directory;
     this.me = me;
     this.send = send;
     this.onDone = onDone;
+    /** @type {TransferContext | null} */
     this.ctx = null;
     this.el = {
-      dialog: $('transfer-dialog'),
-      form: $('transfer-form'),
+      dialog: $('transfer-dialog', HTMLDialogElement),
+      form: $('transfer-form', HTMLFormElement),
       who: $('transfer-who'),
       error: $('transfer-error'),
-      target: $('transfer-target'),
-      submit: $('transfer-submit'),
-      cancel: $('transfer-cancel'),
+      target: $('transfer-target', HTMLSelectElement),
+      submit: $('transfer-submit', HTMLButtonElement),
+      cancel: $('transfer-cancel', HTMLButtonElement),
     };
     this.el.form.addEventListener('submit', (ev) => {
       ev.preventDefault();
@@ -53,7 +64,7 @@ export class TransferDialog {
 
   /**
    * Opens the dialog for one patient.
-   * @param {{participantId: string, name: string, queue?: {kind: string, id: string}, fromRoom?: boolean}} ctx
+   * @param {TransferContext} ctx
    */
   async open(ctx) {
     this.ctx = ctx;
@@ -81,6 +92,10 @@ export class TransferDialog {
   #fillTargets() {
     const me = this.me();
     const current = this.ctx?.queue;
+    /**
+     * @param {string} kind
+     * @param {string} id
+     */
     const isCurrent = (kind, id) => current && current.kind === kind && current.id === id;
     const deps = this.directory.departments
       .filter((d) => !isCurrent('department', d.id))
@@ -98,6 +113,7 @@ export class TransferDialog {
     if (empty && this.directory.loaded) this.#setError('There is no other waiting room to transfer to.');
   }
 
+  /** @param {string} text */
   #setError(text) {
     this.el.error.textContent = text;
     this.el.error.hidden = !text;
@@ -111,7 +127,7 @@ export class TransferDialog {
     const value = this.el.target.value;
     const sep = value.indexOf(':');
     if (sep < 0) return;
-    const to = { kind: value.slice(0, sep), id: value.slice(sep + 1) };
+    const to = { kind: /** @type {import('./protocol.js').QueueKind} */ (value.slice(0, sep)), id: value.slice(sep + 1) };
     const targetName = this.el.target.selectedOptions[0]?.textContent || '';
     this.#setError('');
     this.el.submit.disabled = true;

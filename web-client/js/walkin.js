@@ -1,59 +1,71 @@
+// @ts-check
 // Walk-in hours in the staff app: the one-click walk-in switch in the top bar (visible on the
 // dashboard and in the consultation room, F49/F124), and the "Walk-in hours" page with the
 // practitioner's scheduled availability (one-off and weekly ranges, F56/F59) and, for
 // organisation admins, the widget wizard (js/widget-admin.js).
 //
-// Self-contained: it follows app.js through `<body data-view>` (no hooks into app.js), shows its
-// own page as the view `walkin-view`, and steps aside whenever app.js shows another view.
+// Self-contained: it follows the staff app's views through nav.js (`followViews`; no hooks into
+// app.js), and shows its own page as the view `walkin-view` (`navigate`).
 
 import { api, ApiError } from './api.js';
 import { $, h, announce } from './dom.js';
+import { navigate, registerView, followViews, currentView } from './nav.js';
 import { initWidgetAdmin } from './widget-admin.js';
 
 const WEEKDAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
 const REFRESH_MS = 60_000; // scheduled ranges start and end by themselves
 
 const el = {
-  toggle: $('walkin-toggle'),
+  toggle: $('walkin-toggle', HTMLButtonElement),
   toggleState: $('walkin-toggle-state'),
-  pageBtn: $('walkin-page-btn'),
+  pageBtn: $('walkin-page-btn', HTMLButtonElement),
   view: $('walkin-view'),
-  back: $('walkin-back'),
+  back: $('walkin-back', HTMLButtonElement),
   error: $('walkin-error'),
   summary: $('walkin-summary'),
-  tz: $('walkin-tz'),
-  tzSave: $('walkin-tz-save'),
+  tz: $('walkin-tz', HTMLInputElement),
+  tzSave: $('walkin-tz-save', HTMLButtonElement),
   ranges: $('walkin-ranges'),
   rangesEmpty: $('walkin-ranges-empty'),
-  form: $('walkin-range-form'),
-  kind: $('walkin-range-kind'),
-  weekday: $('walkin-range-weekday'),
+  form: $('walkin-range-form', HTMLFormElement),
+  kind: $('walkin-range-kind', HTMLSelectElement),
+  weekday: $('walkin-range-weekday', HTMLSelectElement),
   weekdayField: $('walkin-range-weekday-field'),
-  date: $('walkin-range-date'),
+  date: $('walkin-range-date', HTMLInputElement),
   dateField: $('walkin-range-date-field'),
-  start: $('walkin-range-start'),
-  end: $('walkin-range-end'),
+  start: $('walkin-range-start', HTMLInputElement),
+  end: $('walkin-range-end', HTMLInputElement),
   formError: $('walkin-range-error'),
   widgets: $('widget-admin'),
   status: $('status'),
 };
 
+/**
+ * A walk-in range of `GET /api/v1/walkin/me` (clinic/openapi.json).
+ * @typedef {{ id?: string, kind: string, start: string, end: string, weekday?: number, date?: string }} WalkinRange
+ */
+
+/**
+ * `walkin`: `GET /api/v1/walkin/me` (switch, availability, ranges), read defensively.
+ * @type {{ me: any, walkin: any, timer: ReturnType<typeof setInterval> | null, busy: boolean,
+ *   admin: ReturnType<typeof initWidgetAdmin> | null }}
+ */
 const state = { me: null, walkin: null, timer: null, busy: false, admin: null };
 
 // ---------------------------------------------------------------- session following app.js
 
-function onViewChange() {
-  const view = document.body.dataset.view;
+/** @param {string} view the view app.js (or another module) just showed */
+function onViewChange(view) {
   const signedIn = view === 'dashboard-view' || view === 'room-view' || view === 'walkin-view';
   if (!signedIn) {
     if (view === 'login-view') reset();
     return;
   }
-  if (view !== 'walkin-view') el.view.hidden = true;
   if (!state.me) start();
 }
 
-new MutationObserver(onViewChange).observe(document.body, { attributes: true, attributeFilter: ['data-view'] });
+registerView('walkin-view');
+followViews(onViewChange);
 
 function reset() {
   state.me = null;
@@ -87,6 +99,7 @@ async function refresh() {
 
 // ---------------------------------------------------------------- the switch
 
+/** @param {any} walkin `GET /api/v1/walkin/me` */
 function render(walkin) {
   state.walkin = walkin;
   const on = !!walkin.switch_on;
@@ -126,14 +139,8 @@ el.toggle.addEventListener('click', async () => {
 // ---------------------------------------------------------------- the page
 
 el.pageBtn.addEventListener('click', () => {
-  for (const id of ['dashboard-view', 'room-view']) {
-    const v = document.getElementById(id);
-    if (v && id === 'room-view' && !v.hidden) return; // never hide a running consultation
-    if (v) v.hidden = true;
-  }
-  el.view.hidden = false;
-  document.body.dataset.view = 'walkin-view';
-  el.view.querySelector('h1').focus();
+  if (currentView() === 'room-view') return; // never hide a running consultation
+  navigate('walkin-view');
   if (state.me && state.me.role === 'organisation_admin') {
     el.widgets.hidden = false;
     if (!state.admin) state.admin = initWidgetAdmin();
@@ -144,18 +151,15 @@ el.pageBtn.addEventListener('click', () => {
   refresh().catch((err) => showError(errorText(err)));
 });
 
-el.back.addEventListener('click', () => {
-  el.view.hidden = true;
-  const dash = document.getElementById('dashboard-view');
-  if (dash) dash.hidden = false;
-  document.body.dataset.view = 'dashboard-view';
-});
+el.back.addEventListener('click', () => navigate('dashboard-view', { focus: false }));
 
+/** @param {string} text */
 function showError(text) {
   el.error.textContent = text || '';
   el.error.hidden = !text;
 }
 
+/** @param {unknown} err */
 function errorText(err) {
   if (err instanceof ApiError) {
     if (err.status === 0) return 'The server could not be reached.';
@@ -167,6 +171,7 @@ function errorText(err) {
 
 // ---------------------------------------------------------------- scheduled availability
 
+/** @param {WalkinRange} r */
 function describe(r) {
   if (r.kind === 'weekly') return `Every ${WEEKDAYS[(r.weekday || 1) - 1]}, ${r.start}–${r.end}`;
   const d = new Date(`${r.date}T12:00:00`);
@@ -174,6 +179,7 @@ function describe(r) {
   return `${day}, ${r.start}–${r.end}`;
 }
 
+/** @param {WalkinRange[]} ranges */
 function renderRanges(ranges) {
   const items = ranges.filter((r) => r && r.id).map((r) => {
     const text = describe(r);
@@ -205,6 +211,7 @@ syncKind();
 el.form.addEventListener('submit', async (ev) => {
   ev.preventDefault();
   el.formError.hidden = true;
+  /** @type {WalkinRange} */
   const body = { kind: el.kind.value, start: el.start.value, end: el.end.value };
   if (body.kind === 'weekly') body.weekday = Number(el.weekday.value);
   else body.date = el.date.value;
@@ -236,4 +243,5 @@ el.tzSave.addEventListener('click', async () => {
   }
 });
 
-onViewChange();
+// This module may load after app.js has already shown its first view: catch up.
+if (currentView()) onViewChange(currentView());

@@ -1,3 +1,4 @@
+// @ts-check
 // "Walk-in widgets" for organisation admins (F44–F48): the list of widgets and the four-step
 // wizard — 1 name and departments, 2 texts and colours (live preview), 3 intake fields, 4 logo,
 // background, custom CSS and the sites allowed to show the widget — plus the snippet to paste.
@@ -21,43 +22,50 @@ export function initWidgetAdmin() {
     error: $('widget-admin-error'),
     list: $('widget-list'),
     empty: $('widget-list-empty'),
-    newBtn: $('widget-new'),
+    newBtn: $('widget-new', HTMLButtonElement),
     wizard: $('widget-wizard'),
     wizardTitle: $('widget-wizard-title'),
     steps: $('widget-steps'),
-    form: $('widget-form'),
+    form: $('widget-form', HTMLFormElement),
     formError: $('widget-form-error'),
-    name: $('wf-name'),
+    name: $('wf-name', HTMLInputElement),
     departments: $('wf-departments'),
-    title: $('wf-title'),
-    walkIn: $('wf-walk-in'),
-    absent: $('wf-absent'),
-    titleColour: $('wf-title-colour'),
-    textColour: $('wf-text-colour'),
-    acceptTerms: $('wf-accept-terms'),
-    termsText: $('wf-terms-text'),
-    logo: $('wf-logo'),
+    title: $('wf-title', HTMLInputElement),
+    walkIn: $('wf-walk-in', HTMLTextAreaElement),
+    absent: $('wf-absent', HTMLTextAreaElement),
+    titleColour: $('wf-title-colour', HTMLInputElement),
+    textColour: $('wf-text-colour', HTMLInputElement),
+    acceptTerms: $('wf-accept-terms', HTMLInputElement),
+    termsText: $('wf-terms-text', HTMLTextAreaElement),
+    logo: $('wf-logo', HTMLInputElement),
     logoState: $('wf-logo-state'),
-    logoRemove: $('wf-logo-remove'),
-    background: $('wf-background'),
+    logoRemove: $('wf-logo-remove', HTMLButtonElement),
+    background: $('wf-background', HTMLInputElement),
     backgroundState: $('wf-background-state'),
-    backgroundRemove: $('wf-background-remove'),
-    css: $('wf-css'),
-    origins: $('wf-origins'),
-    prev: $('wf-prev'),
-    next: $('wf-next'),
-    close: $('wf-close'),
-    preview: $('widget-preview'),
+    backgroundRemove: $('wf-background-remove', HTMLButtonElement),
+    css: $('wf-css', HTMLTextAreaElement),
+    origins: $('wf-origins', HTMLTextAreaElement),
+    prev: $('wf-prev', HTMLButtonElement),
+    next: $('wf-next', HTMLButtonElement),
+    close: $('wf-close', HTMLButtonElement),
+    preview: $('widget-preview', HTMLIFrameElement),
     previewEmpty: $('widget-preview-empty'),
-    snippet: $('widget-snippet'),
+    snippet: $('widget-snippet', HTMLTextAreaElement),
     snippetBox: $('widget-snippet-box'),
-    copy: $('widget-snippet-copy'),
+    copy: $('widget-snippet-copy', HTMLButtonElement),
     status: $('status'),
   };
+  /**
+   * Widgets (`GET /api/v1/widgets`, clinic/openapi.json) and departments, read defensively.
+   * @type {{ widgets: any[], departments: any[], current: any, step: number }}
+   */
   const state = { widgets: [], departments: [], current: null, step: 1 };
 
+  /** @param {unknown} err */
   const errText = (err) => (err instanceof ApiError && err.message) || 'Something went wrong. Try again.';
+  /** @param {string} text */
   const showError = (text) => { el.error.textContent = text || ''; el.error.hidden = !text; };
+  /** @param {string} text */
   const formError = (text) => { el.formError.textContent = text || ''; el.formError.hidden = !text; };
 
   async function load() {
@@ -82,6 +90,7 @@ export function initWidgetAdmin() {
 
   // ---------------------------------------------------------------- wizard
 
+  /** @param {any} widget a widget, or null for a new one */
   function openWizard(widget) {
     state.current = widget || null;
     el.wizardTitle.textContent = widget ? `Widget “${widget.name}”` : 'New walk-in widget';
@@ -91,6 +100,7 @@ export function initWidgetAdmin() {
     refreshPreview();
   }
 
+  /** @param {any} w a widget, or null */
   function fill(w) {
     const d = w || {};
     const texts = d.texts || {};
@@ -108,7 +118,7 @@ export function initWidgetAdmin() {
     el.absent.value = texts.absent || '';
     el.titleColour.value = normColour(colours.title, '#1f3a5f');
     el.textColour.value = normColour(colours.text, '#222222');
-    for (const [f] of FIELDS) $(`wf-field-${f}`).value = intake[f] || (f === 'name' ? 'required' : 'hidden');
+    for (const [f] of FIELDS) $(`wf-field-${f}`, HTMLSelectElement).value = intake[f] || (f === 'name' ? 'required' : 'hidden');
     el.acceptTerms.checked = !!intake.accept_terms;
     el.termsText.value = intake.terms_text || '';
     el.css.value = d.custom_css || '';
@@ -120,7 +130,11 @@ export function initWidgetAdmin() {
     formError('');
   }
 
-  /** `<input type=color>` needs #rrggbb. */
+  /**
+   * `<input type=color>` needs #rrggbb.
+   * @param {unknown} c
+   * @param {string} fallback
+   */
   function normColour(c, fallback) {
     if (typeof c !== 'string') return fallback;
     if (/^#[0-9a-f]{6}$/i.test(c)) return c.toLowerCase();
@@ -129,13 +143,14 @@ export function initWidgetAdmin() {
   }
 
   function collect() {
+    /** @type {Record<string, string | boolean>} */
     const intake = {};
-    for (const [f] of FIELDS) intake[f] = $(`wf-field-${f}`).value;
+    for (const [f] of FIELDS) intake[f] = $(`wf-field-${f}`, HTMLSelectElement).value;
     intake.accept_terms = el.acceptTerms.checked;
     intake.terms_text = el.termsText.value;
     return {
       name: el.name.value.trim(),
-      department_ids: [...el.departments.querySelectorAll('input:checked')].map((i) => i.value),
+      department_ids: [...el.departments.querySelectorAll('input:checked')].map((i) => /** @type {HTMLInputElement} */ (i).value),
       texts: { title: el.title.value, walk_in: el.walkIn.value, absent: el.absent.value },
       colours: { title: el.titleColour.value, text: el.textColour.value },
       intake,
@@ -144,16 +159,17 @@ export function initWidgetAdmin() {
     };
   }
 
+  /** @param {number} step */
   function goTo(step) {
     state.step = step;
-    for (const fs of el.form.querySelectorAll('fieldset[data-step]')) fs.hidden = Number(fs.dataset.step) !== step;
+    for (const fs of /** @type {NodeListOf<HTMLFieldSetElement>} */ (el.form.querySelectorAll('fieldset[data-step]'))) fs.hidden = Number(fs.dataset.step) !== step;
     for (const li of el.steps.querySelectorAll('li')) {
       if (Number(li.dataset.step) === step) li.setAttribute('aria-current', 'step');
       else li.removeAttribute('aria-current');
     }
     el.prev.hidden = step === 1;
     el.next.textContent = step === STEPS ? 'Save' : 'Save and continue';
-    el.form.querySelector(`fieldset[data-step="${step}"] legend`)?.focus();
+    /** @type {HTMLElement | null} */ (el.form.querySelector(`fieldset[data-step="${step}"] legend`))?.focus();
   }
 
   el.newBtn.addEventListener('click', () => openWizard(null));
@@ -186,6 +202,10 @@ export function initWidgetAdmin() {
 
   // ---------------------------------------------------------------- images
 
+  /**
+   * @param {'logo' | 'background'} kind
+   * @param {HTMLInputElement} input
+   */
   async function upload(kind, input) {
     const file = input.files && input.files[0];
     if (!file || !state.current) return;
@@ -204,7 +224,7 @@ export function initWidgetAdmin() {
       const res = await fetch(`/api/v1/widgets/${encodeURIComponent(state.current.id)}/images/${kind}`, {
         method: 'PUT', credentials: 'same-origin', headers: { 'Content-Type': file.type }, body: file,
       });
-      const data = await res.json().catch(() => null);
+      const data = await res.json().catch(() => /** @type {any} */ (null));
       if (!res.ok) throw new ApiError(res.status, data?.error?.code || 'error', data?.error?.message || '');
       state.current = data.widget;
       fill(state.current);
@@ -218,6 +238,7 @@ export function initWidgetAdmin() {
     }
   }
 
+  /** @param {'logo' | 'background'} kind */
   async function removeImage(kind) {
     if (!state.current) return;
     try {
@@ -262,6 +283,7 @@ export function initWidgetAdmin() {
   // A reloaded preview (after a save) gets the unsaved draft again.
   el.preview.addEventListener('load', sendDraft);
 
+  /** @param {any} w a saved widget */
   function snippet(w) {
     const url = w.frame_url;
     const origin = new URL(url).origin;
