@@ -407,6 +407,9 @@ export async function runNetworkCheck({ getToken, getIceServers, stream, echoVid
     } catch {
       return out;
     }
+    // Stopped while connecting (the patient entered the waiting room): an AbortSignal does not
+    // fire for listeners added after the abort, so a leg started now would run to its end.
+    if (signal?.aborted) return out;
     out.signalling = true;
     let tracks = stream ? stream.getTracks().filter((t) => t.readyState === 'live') : [];
     if (!tracks.some((t) => t.kind === 'video')) {
@@ -423,7 +426,7 @@ export async function runNetworkCheck({ getToken, getIceServers, stream, echoVid
     const turn = iceServers.filter((s) => urlsOf(s).some((u) => /^turns?:/.test(u)));
     out.turnConfigured = turn.length > 0;
     out.turnUrls = turn.flatMap(urlsOf).filter((u) => typeof u === 'string');
-    if (out.turnConfigured) {
+    if (out.turnConfigured && !signal?.aborted) {
       onStep('Testing the route through the relay server…');
       out.relay = await runLeg(conn, { tracks, iceServers: turn, policy: 'relay', echoVideo, signal });
     }
