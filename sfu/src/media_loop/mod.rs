@@ -345,6 +345,12 @@ impl MediaLoop {
         // the one its view wants (str0m pads up to `minimum`, capped by the estimate).
         for (p, target) in self.rooms.take_bwe_targets() {
             if let Some(peer) = self.peers.get_mut(&p) {
+                tracing::debug!(
+                    participant = p.0,
+                    minimum = target.minimum,
+                    desired = target.desired,
+                    "bwe target"
+                );
                 peer.rtc.bwe().set_bitrate(
                     str0m::bwe::Bitrate::bps(target.minimum),
                     str0m::bwe::Bitrate::bps(target.desired),

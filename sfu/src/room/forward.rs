@@ -230,7 +230,13 @@ impl Rooms {
                 .iter_mut()
                 .find(|l| l.subscriber == subscriber && l.mid == mid)
             {
-                let chosen = choose_layer(&infos, budget, leg.view);
+                let current = leg
+                    .switch
+                    .target()
+                    .and_then(|rid| rids.iter().position(|r| *r == rid));
+                let chosen = leg
+                    .hysteresis
+                    .choose(&infos, budget, leg.view, current, now);
                 if let (Some(c), Some(w)) = (chosen, choose_layer(&infos, None, leg.view)) {
                     let rate = |i: usize| infos.get(i).map_or(0, |l| l.bitrate);
                     let next = (c + 1..=w)

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use str0m::media::{MediaKind, Mid, Rid};
 
 use crate::keyframe::KeyframeThrottle;
-use crate::simulcast::{LayerSwitch, Layers, Rebaser};
+use crate::simulcast::{Hysteresis, LayerSwitch, Layers, Rebaser};
 use crate::{ParticipantId, RoomId, SfuError, TrackSource, View};
 
 mod forward;
@@ -57,6 +57,8 @@ struct Leg {
     mid: Mid,
     view: View,
     switch: LayerSwitch,
+    /// Keeps the layer choice from flapping (see `simulcast::select`).
+    hysteresis: Hysteresis,
     rebase: Rebaser,
 }
 
@@ -420,6 +422,7 @@ impl Rooms {
                         mid,
                         view: down.view,
                         switch: LayerSwitch::default(),
+                        hysteresis: Hysteresis::default(),
                         rebase: Rebaser::default(),
                     });
                 }
