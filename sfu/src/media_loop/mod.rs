@@ -343,7 +343,7 @@ impl MediaLoop {
         }
         // Let each subscriber's estimator sustain the next simulcast layer up and probe for
         // the one its view wants (str0m pads up to `minimum`, capped by the estimate).
-        for (p, target) in self.rooms.take_bwe_targets() {
+        for (p, target) in self.rooms.take_bwe_targets(now) {
             if let Some(peer) = self.peers.get_mut(&p) {
                 tracing::debug!(
                     participant = p.0,

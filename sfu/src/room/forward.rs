@@ -14,6 +14,11 @@ use crate::{ParticipantId, SfuError, View};
 /// usual rate plus headers); audio itself is never gated by the estimate.
 const AUDIO_RESERVE_BPS: u64 = 64_000;
 
+/// How often a subscriber whose estimate stays below its desired rate has str0m probe again
+/// (see [`Rooms::take_bwe_targets`]). Each probe may double the estimate, so a subscriber at
+/// 250 kbit/s after a throttle can reach a 2 Mbit/s top layer within about three of these.
+pub(crate) const REPROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Whether two rates differ by more than 10 % (smaller changes are measurement noise and are
 /// not worth re-arming the estimator for).
 fn differs(a: u64, b: u64) -> bool {
@@ -291,16 +296,52 @@ impl Rooms {
         }
     }
 
-    /// Subscribers whose bandwidth-estimator target changed since the last call, with the new
-    /// target: the media loop hands it to their `Rtc` (`bwe().set_bitrate`). Without it str0m
-    /// would not probe above what it sends, so a subscriber moved to a low layer by a passing
-    /// dip could never grow back into a higher one.
-    pub(crate) fn take_bwe_targets(&mut self) -> Vec<(ParticipantId, super::BweTarget)> {
+    /// What to hand each subscriber's bandwidth estimator now (the media loop calls
+    /// `bwe().set_bitrate(minimum, desired)`): the targets that changed since the last call,
+    /// and re-probes. Without targets str0m would not probe above what it sends, so a subscriber
+    /// moved to a low layer by a passing dip could never grow back into a higher one.
+    ///
+    /// Re-probes: str0m probes for the desired rate only when it *rises* above the estimate
+    /// (an allocation probe, capped at twice the estimate; `str0m::bwe::probe::control`), and
+    /// drops a rise that comes during its initial probing. After a throttle the desired rate is
+    /// what it was before, so nothing would probe again but str0m's ALR probes (only when the
+    /// media sent is below 65 % of the estimate) and the estimate could stay low for as long as
+    /// the link is up (the e2e "high layer" flake: a patient held on the lowest layer for
+    /// 30–60 s). So while a subscriber's estimate is below its desired rate, every
+    /// [`REPROBE_INTERVAL`] the desired rate is handed over raised by 5 %, and on the next call
+    /// as it is again (the baseline for the next rise): each rise is one allocation probe.
+    pub(crate) fn take_bwe_targets(
+        &mut self,
+        now: Instant,
+    ) -> Vec<(ParticipantId, super::BweTarget)> {
+        let mut out = Vec::new();
         let changed = std::mem::take(&mut self.bwe_changed);
-        changed
-            .into_iter()
-            .filter_map(|p| Some((p, self.members.get(&p)?.bwe_target?)))
-            .collect()
+        for (p, m) in &mut self.members {
+            let Some(target) = m.bwe_target else {
+                continue;
+            };
+            if changed.contains(p) {
+                m.raised = false;
+                m.reprobe_at = Some(now + REPROBE_INTERVAL);
+                out.push((*p, target));
+                continue;
+            }
+            let below = m.estimate.is_some_and(|e| e < target.desired);
+            if m.raised {
+                m.raised = false;
+                out.push((*p, target));
+            } else if below && m.reprobe_at.is_none_or(|at| now >= at) {
+                m.raised = true;
+                m.reprobe_at = Some(now + REPROBE_INTERVAL);
+                let raised = super::BweTarget {
+                    minimum: target.minimum,
+                    desired: target.desired + target.desired / 20,
+                };
+                out.push((*p, raised));
+            }
+        }
+        out.sort_by_key(|(p, _)| *p);
+        out
     }
 
     /// Keyframe requests for down tracks waiting to switch (throttled per down track and per

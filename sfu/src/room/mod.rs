@@ -107,6 +107,11 @@ struct Member {
     /// What the participant's BWE was last told to sustain and to probe for (bit/s), see
     /// [`Rooms::take_bwe_targets`].
     bwe_target: Option<BweTarget>,
+    /// Re-probing while the estimate stays below the desired rate (see
+    /// [`Rooms::take_bwe_targets`]): when the next raised desired rate is due, and whether the
+    /// last one handed over was raised.
+    reprobe_at: Option<std::time::Instant>,
+    raised: bool,
 }
 
 /// The rates to hand to a subscriber's bandwidth estimator (str0m `Bwe::set_bitrate`): the
@@ -222,6 +227,8 @@ impl Rooms {
                 ready: false,
                 estimate: None,
                 bwe_target: None,
+                reprobe_at: None,
+                raised: false,
             },
         );
         Ok(())
