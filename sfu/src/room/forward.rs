@@ -19,6 +19,10 @@ const AUDIO_RESERVE_BPS: u64 = 64_000;
 /// 250 kbit/s after a throttle can reach a 2 Mbit/s top layer within about three of these.
 pub(crate) const REPROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// The lowest desired rate handed to a subscriber's estimator while it has visible simulcast
+/// video: its starting estimate (see `reselect`).
+pub(crate) const DESIRED_FLOOR_BPS: u64 = 2_500_000;
+
 /// Whether two rates differ by more than 10 % (smaller changes are measurement noise and are
 /// not worth re-arming the estimator for).
 fn differs(a: u64, b: u64) -> bool {
@@ -222,6 +226,8 @@ impl Rooms {
         // What the estimator should sustain (the next layer up for each visible leg below
         // the layer its view wants) and probe for (every visible leg at that layer).
         let (mut minimum, mut desired) = (0u64, 0u64);
+        // Some visible leg is below the layer its view wants for lack of budget.
+        let mut limited = false;
         for (id, mid) in open {
             let Some(track) = self.tracks.get_mut(&id) else {
                 continue;
@@ -249,6 +255,7 @@ impl Rooms {
                         .unwrap_or(c);
                     minimum += rate(next);
                     desired += rate(w);
+                    limited |= c < w;
                 }
                 let to = chosen.and_then(|i| rids.get(i)).copied();
                 if to != leg.switch.target() {
@@ -265,20 +272,22 @@ impl Rooms {
             }
         }
         // The budget keeps 10 % headroom and an audio reserve: ask for the same. Without
-        // visible simulcast video there is nothing to sustain or probe for.
+        // visible simulcast video there is nothing to sustain or probe for. The desired rate is
+        // never below the estimator's starting rate: str0m caps its probes at twice the desired
+        // rate and takes a probe's result as the estimate, so while the publisher's encoders
+        // ramp up (layers measured at 50-150 kbit/s in the first seconds) a desired rate made
+        // of their measured rates had the initial probes pull the 2.5 Mbit/s starting estimate
+        // down to 50-200 kbit/s (seen in the e2e server log: 2.5 Mbit/s -> 85 kbit/s 1.5 s
+        // after a desired rate of 111 kbit/s), and nothing probed it up again.
         let with_headroom = |video: u64| (video + AUDIO_RESERVE_BPS * audio) * 10 / 9;
         let target = match (minimum, desired) {
             (_, 0) => super::BweTarget {
                 minimum: 0,
                 desired: 0,
             },
-            (0, d) => super::BweTarget {
-                minimum: 0,
-                desired: with_headroom(d),
-            },
             (m, d) => super::BweTarget {
-                minimum: with_headroom(m),
-                desired: with_headroom(d),
+                minimum: if m == 0 { 0 } else { with_headroom(m) },
+                desired: with_headroom(d).max(DESIRED_FLOOR_BPS),
             },
         };
         if let Some(m) = self.members.get_mut(&subscriber) {
@@ -289,6 +298,7 @@ impl Rooms {
                     differs(old.minimum, target.minimum) || differs(old.desired, target.desired)
                 }
             };
+            m.budget_limited = limited;
             if changed {
                 m.bwe_target = Some(target);
                 self.bwe_changed.push(subscriber);
@@ -307,7 +317,8 @@ impl Rooms {
     /// what it was before, so nothing would probe again but str0m's ALR probes (only when the
     /// media sent is below 65 % of the estimate) and the estimate could stay low for as long as
     /// the link is up (the e2e "high layer" flake: a patient held on the lowest layer for
-    /// 30–60 s). So while a subscriber's estimate is below its desired rate, every
+    /// 30–60 s). So while a subscriber is held below the layer its view wants for lack of
+    /// budget and its estimate is below its desired rate, every
     /// [`REPROBE_INTERVAL`] the desired rate is handed over raised by 5 %, and on the next call
     /// as it is again (the baseline for the next rise): each rise is one allocation probe.
     pub(crate) fn take_bwe_targets(
@@ -326,7 +337,7 @@ impl Rooms {
                 out.push((*p, target));
                 continue;
             }
-            let below = m.estimate.is_some_and(|e| e < target.desired);
+            let below = m.budget_limited && m.estimate.is_some_and(|e| e < target.desired);
             if m.raised {
                 m.raised = false;
                 out.push((*p, target));

@@ -21,7 +21,7 @@ use crate::{ParticipantId, RoomId, SfuError, TrackSource, View};
 
 mod forward;
 mod loopback;
-pub(crate) use forward::{Delivery, Frame, KeyframeAsk};
+pub(crate) use forward::{DESIRED_FLOOR_BPS, Delivery, Frame, KeyframeAsk};
 
 /// Identifies a published track inside one media loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -112,6 +112,8 @@ struct Member {
     /// last one handed over was raised.
     reprobe_at: Option<std::time::Instant>,
     raised: bool,
+    /// A visible simulcast leg is below the layer its view wants for lack of budget.
+    budget_limited: bool,
 }
 
 /// The rates to hand to a subscriber's bandwidth estimator (str0m `Bwe::set_bitrate`): the
@@ -229,6 +231,7 @@ impl Rooms {
                 bwe_target: None,
                 reprobe_at: None,
                 raised: false,
+                budget_limited: false,
             },
         );
         Ok(())

@@ -467,11 +467,13 @@ fn the_estimator_is_asked_to_grow_towards_the_layer_the_view_wants() {
     };
     rooms.set_view(B, mid("b0"), large, now).unwrap();
     // An estimate that affords only "q" (16 kbit/s): sustain "h" (64 kbit/s, the next layer
-    // up, plus 10 % headroom) and probe for "f" (256 kbit/s), which the view wants.
+    // up, plus 10 % headroom) and probe for "f" (256 kbit/s), which the view wants; the
+    // desired rate is never below the estimator's starting rate (its probes are capped at
+    // twice the desired rate, and a probe's result becomes the estimate).
     rooms.set_estimate(B, 30_000);
     let t = target(&mut rooms, now).expect("a target");
     assert!((60_000..=80_000).contains(&t.minimum), "{t:?}");
-    assert!((250_000..=310_000).contains(&t.desired), "{t:?}");
+    assert_eq!(t.desired, super::DESIRED_FLOOR_BPS);
     // Unchanged: nothing new to hand over.
     assert_eq!(target(&mut rooms, now), None);
     // The estimate stays below the desired rate: a re-probe (the desired rate raised by 5 %)
@@ -489,14 +491,28 @@ fn the_estimator_is_asked_to_grow_towards_the_layer_the_view_wants() {
     feed(&mut rooms, later, held);
     let t = target(&mut rooms, held).expect("a new target");
     assert!((250_000..=310_000).contains(&t.minimum), "{t:?}");
-    assert_eq!(t.minimum, t.desired);
+    assert_eq!(t.desired, super::DESIRED_FLOOR_BPS);
+    // On the layer the view wants (once the estimate affords "f" and the up-hold passed): no
+    // re-probes, although the estimate is below the desired rate.
+    rooms.set_estimate(B, 400_000);
+    target(&mut rooms, held);
+    let on_top = held + crate::simulcast::select::UP_HOLD;
+    feed(&mut rooms, held, on_top);
+    target(&mut rooms, on_top);
+    for n in 1..4u32 {
+        let at = on_top + super::forward::REPROBE_INTERVAL * n;
+        feed(&mut rooms, at - super::forward::REPROBE_INTERVAL, at);
+        assert_eq!(target(&mut rooms, at), None, "{n}");
+    }
+    let held = on_top;
     // Hidden: nothing to sustain or probe for.
     let hidden = View {
         visible: false,
         ..large
     };
-    rooms.set_view(B, mid("b0"), hidden, held).unwrap();
-    let t = target(&mut rooms, held).expect("cleared");
+    let at = held + super::forward::REPROBE_INTERVAL * 3;
+    rooms.set_view(B, mid("b0"), hidden, at).unwrap();
+    let t = target(&mut rooms, at).expect("cleared");
     assert_eq!((t.minimum, t.desired), (0, 0));
 }
 
