@@ -110,7 +110,10 @@ function senderReport(page) {
     const rids = {};
     for (const [rid, s] of Object.entries(b)) {
       const bytes = s.bytesSent - (a[rid] ? a[rid].bytesSent : 0);
-      rids[rid] = { kbps: Math.round(bytes * 8 / secs / 1000), targetKbps: Math.round((s.targetBitrate || 0) / 1000), width: s.frameWidth || 0, limitation: s.qualityLimitationReason };
+      const rtx = (s.retransmittedBytesSent || 0) - (a[rid] ? a[rid].retransmittedBytesSent || 0 : 0);
+      const kbps = (n) => Math.round(n * 8 / secs / 1000);
+      // bytesSent counts retransmissions (and Chromium's RTX probing padding) too.
+      rids[rid] = { kbps: kbps(bytes), rtxKbps: kbps(rtx), targetKbps: Math.round((s.targetBitrate || 0) / 1000), width: s.frameWidth || 0, limitation: s.qualityLimitationReason };
     }
     return { encodings, rids };
   });

@@ -156,7 +156,12 @@ impl MediaLoop {
                 estimate,
                 can_probe,
             }) => {
-                tracing::trace!(participant = p.0, bps = estimate.as_u64(), can_probe, "bwe estimate");
+                tracing::trace!(
+                    participant = p.0,
+                    bps = estimate.as_u64(),
+                    can_probe,
+                    "bwe estimate"
+                );
                 self.rooms.set_estimate(p, estimate.as_u64());
             }
             Event::PeerStats(stats) => {

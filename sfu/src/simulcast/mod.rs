@@ -108,7 +108,8 @@ impl Layers {
     pub(crate) fn ordered(&self, now: Instant) -> (Vec<Rid>, Vec<LayerInfo>) {
         let mut order: Vec<&Layer> = self.layers.iter().collect();
         let ranks: Option<Vec<u8>> = order.iter().map(|l| rid_rank(&l.rid)).collect();
-        let distinct = |r: &Vec<u8>| r.iter().collect::<std::collections::HashSet<_>>().len() == r.len();
+        let distinct =
+            |r: &Vec<u8>| r.iter().collect::<std::collections::HashSet<_>>().len() == r.len();
         if order.iter().all(|l| l.height > 0) {
             order.sort_by_key(|l| (l.height, l.meter.bps()));
         } else if ranks.as_ref().is_some_and(distinct) {

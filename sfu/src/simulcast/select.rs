@@ -315,7 +315,10 @@ mod tests {
         // Recovery: above "f" with margin; it takes UP_HOLD (8 ticks) of that to climb.
         budgets.extend([5_000_000; 12]);
         let choices = run(&budgets, large);
-        assert_eq!(&choices[..5], &[Some(2), Some(2), Some(2), Some(2), Some(0)]);
+        assert_eq!(
+            &choices[..5],
+            &[Some(2), Some(2), Some(2), Some(2), Some(0)]
+        );
         assert_eq!(choices[7], Some(0));
         let climbed = choices.iter().skip(8).position(|c| *c == Some(2));
         assert_eq!(climbed, Some(8), "{choices:?}");
