@@ -113,7 +113,11 @@ function senderReport(page) {
       const rtx = (s.retransmittedBytesSent || 0) - (a[rid] ? a[rid].retransmittedBytesSent || 0 : 0);
       const kbps = (n) => Math.round(n * 8 / secs / 1000);
       // bytesSent counts retransmissions (and Chromium's RTX probing padding) too.
-      rids[rid] = { kbps: kbps(bytes), rtxKbps: kbps(rtx), targetKbps: Math.round((s.targetBitrate || 0) / 1000), width: s.frameWidth || 0, limitation: s.qualityLimitationReason };
+      rids[rid] = {
+        kbps: kbps(bytes), rtxKbps: kbps(rtx), targetKbps: Math.round((s.targetBitrate || 0) / 1000), width: s.frameWidth || 0, limitation: s.qualityLimitationReason,
+        // Keyframes asked for (PLI/FIR from the SFU) and made, since the call started.
+        keyframes: s.keyFramesEncoded, pli: s.pliCount, fir: s.firCount,
+      };
     }
     return { encodings, rids };
   });
