@@ -17,7 +17,7 @@ use consultroom_clinic::ids::AppointmentId;
 use consultroom_clinic::{
     Clinic, ClinicConfig, Clock, JoinClaims, JoinPermissions, JoinTokenError, Store,
 };
-use consultroom_sfu::{Sfu, SfuConfig, SfuOptions};
+use consultroom_sfu::{Sfu, SfuConfig};
 use consultroom_signalling::files::{BoxFuture, DownloadLog, DownloadRecord, FilesConfig};
 use consultroom_signalling::protocol::Role as ParticipantRole;
 use consultroom_signalling::state::Announcement;
@@ -304,12 +304,10 @@ impl App {
 
         let registry = prometheus::Registry::new();
         crate::clinic_metrics::register(&registry, &clinic);
-        let sfu = Sfu::start_with(
+        let sfu = Sfu::start(
             SfuConfig {
                 bind: args.media_bind,
                 announce: args.media_announce.clone(),
-            },
-            SfuOptions {
                 loops: args.media_loops,
                 tcp_bind: args.media_tcp_bind,
             },

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use consultroom_sfu::{ParticipantId, RoomId, Sfu, SfuConfig, SfuEvent};
+use consultroom_sfu::{ParticipantId, PublishPolicy, RoomId, Sfu, SfuConfig, SfuEvent};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -31,6 +31,8 @@ pub async fn serve() -> anyhow::Result<()> {
     let config = SfuConfig {
         bind: "127.0.0.1:0".parse()?,
         announce: vec!["127.0.0.1".parse()?],
+        loops: 1,
+        tcp_bind: None,
     };
     let sfu = Sfu::start(config, &registry).await?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -164,7 +166,7 @@ async fn connection(
                 me = Some(p);
             }
             ("offer", Some(p)) => {
-                let answer = sfu.offer(p, sdp).await?;
+                let answer = sfu.offer(p, sdp, PublishPolicy::default()).await?;
                 tx.send(json!({"t": "answer", "sdp": answer})).await?;
             }
             ("answer", Some(p)) => sfu.answer(p, sdp).await?,

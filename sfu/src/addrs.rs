@@ -82,6 +82,8 @@ mod tests {
 
     fn config(bind: &str, announce: &[&str]) -> SfuConfig {
         SfuConfig {
+            loops: 1,
+            tcp_bind: None,
             bind: bind.parse().unwrap(),
             announce: announce.iter().map(|a| a.parse().unwrap()).collect(),
         }

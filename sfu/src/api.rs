@@ -1,4 +1,4 @@
-//! Public value types of the SFU API added for issue #3 (loops, views, publish policy, stats).
+//! Public value types of the SFU API (views, publish policy, offer errors, stats).
 //!
 //! Invariant: plain data, no behaviour that touches sockets or `Rtc`s; every type here is
 //! `Send` and cheap to move through the command channels.
@@ -6,18 +6,6 @@
 use std::net::SocketAddr;
 
 use crate::SfuError;
-
-/// How the media plane is laid out on the machine (the part of the configuration added by
-/// issue #3; kept apart from [`crate::SfuConfig`] so existing struct literals still compile).
-#[derive(Debug, Clone, Default)]
-pub struct SfuOptions {
-    /// Number of media loops, each an OS thread with its own UDP socket and sessions.
-    /// `0` means one per CPU core. [`crate::Sfu::start`] uses `1`.
-    pub loops: usize,
-    /// Where to accept ICE over TCP (RFC 4571 framing). `None` disables ICE-TCP. Loop `i`
-    /// listens on this port `+ i` (or on a free port each when the port is 0).
-    pub tcp_bind: Option<SocketAddr>,
-}
 
 /// How a subscriber shows one remote video track (one of its own m-lines).
 ///
@@ -97,17 +85,14 @@ impl PublishPolicy {
     }
 }
 
-/// Errors of [`crate::Sfu::offer_with_policy`].
-///
-/// `Forbidden` lives here rather than in [`SfuError`] so that adding it did not break
-/// exhaustive matches on `SfuError` outside this crate; fold it in when signalling is updated.
+/// Errors of [`crate::Sfu::offer`]: a refusal by the [`PublishPolicy`], or any [`SfuError`].
 #[derive(Debug, thiserror::Error)]
 pub enum OfferError {
     /// The offer publishes something the policy forbids (a screen share without permission).
     /// Nothing of the offer was applied.
     #[error("forbidden: {0}")]
     Forbidden(String),
-    /// Any other failure, as from [`crate::Sfu::offer`].
+    /// Any other failure.
     #[error(transparent)]
     Sfu(#[from] SfuError),
 }

@@ -411,7 +411,7 @@ pub enum OfferOutcome {
     Answer(String),
 }
 
-/// The SDP offer path: `Sfu::offer_with_policy`'s size check, publish-policy check and parse, then `accept_offer` into a fresh
+/// The SDP offer path: `Sfu::offer`'s size check, publish-policy check and parse, then `accept_offer` into a fresh
 /// `Rtc` built like the SFU's. A refused first offer that killed the `Rtc` is retried on a fresh
 /// one (as `accept_offer` does) with [`BASE_OFFER`], which must then succeed; an accepted one
 /// is offered a second time (renegotiation), and its answer must parse again.
@@ -423,7 +423,7 @@ pub fn apply_offer(sdp: &str) -> OfferOutcome {
         );
         return OfferOutcome::TooLarge;
     };
-    // `Sfu::offer_with_policy` reads the text before str0m does: a patient whose organisation
+    // `Sfu::offer` reads the text before str0m does: a patient whose organisation
     // forbids screen share, declaring mid "2" a screen (the seeds' camera is mid "1").
     let policy = PublishPolicy {
         sources: vec![

@@ -5,13 +5,13 @@
 //! bounded channels) and hears back through the per-participant [`SfuEvent`] channel.
 //!
 //! CONTRACT (used by `signalling`; keep these signatures stable):
-//! - [`Sfu::start`] (one loop, UDP only) / [`Sfu::start_with`] ([`SfuOptions`]: `loops`, 0 = one
-//!   per core; `tcp_bind` for ICE-TCP) bind the sockets and start the media loops.
+//! - [`Sfu::start`] binds the sockets and starts the media loops ([`SfuConfig`]: `loops`, 0 =
+//!   one per core; `tcp_bind` for ICE-TCP).
 //! - [`Sfu::join`] registers a participant in a room (no media until it offers). The room's
 //!   first participant places the room on the least-loaded loop.
-//! - [`Sfu::offer`] takes the participant's SDP offer and returns the SDP answer;
-//!   [`Sfu::offer_with_policy`] does the same under a [`PublishPolicy`] (which m-line is
-//!   microphone/camera/screen; whether a screen share is allowed → [`OfferError::Forbidden`]).
+//! - [`Sfu::offer`] takes the participant's SDP offer under a [`PublishPolicy`] (which m-line
+//!   is microphone/camera/screen; whether a screen share is allowed → [`OfferError::Forbidden`])
+//!   and returns the SDP answer.
 //!   A second offer with new ICE credentials is an ICE restart on the same session.
 //! - Server-initiated renegotiation arrives as [`SfuEvent::Offer`]; the reply goes to [`Sfu::answer`].
 //! - [`Sfu::candidate`] adds a trickled remote ICE candidate (`candidate:...` line).
@@ -28,10 +28,11 @@
 //! - [`Sfu::stats`], [`Sfu::local_addrs`], [`Sfu::tcp_addrs`] for tests and diagnostics.
 //!
 //! ```ignore
-//! let sfu = Sfu::start_with(config, SfuOptions { loops: 0, tcp_bind: Some(addr) }, &registry).await?;
+//! let config = SfuConfig { bind, announce: vec![], loops: 0, tcp_bind: Some(addr) };
+//! let sfu = Sfu::start(config, &registry).await?;
 //! sfu.join(RoomId(1), ParticipantId(7), events_tx).await?;   // events_tx: mpsc::Sender<SfuEvent>
 //! let policy = PublishPolicy { sources: vec![("2".into(), TrackSource::Screen)], allow_screen: true };
-//! let answer_sdp = sfu.offer_with_policy(ParticipantId(7), offer_sdp, policy).await?;
+//! let answer_sdp = sfu.offer(ParticipantId(7), offer_sdp, policy).await?;
 //! sfu.answer(ParticipantId(7), answer_sdp).await?;          // after an SfuEvent::Offer
 //! sfu.set_view(ParticipantId(7), "3".into(), View { visible: true, width: 640, height: 360 }).await?;
 //! sfu.leave(ParticipantId(7)).await;
@@ -84,7 +85,7 @@ mod simulcast;
 mod speaker;
 mod tcp;
 
-pub use api::{LoopStats, OfferError, PublishPolicy, SfuOptions, SfuStats, TrackSource, View};
+pub use api::{LoopStats, OfferError, PublishPolicy, SfuStats, TrackSource, View};
 use media_loop::Command;
 use placement::Placement;
 
@@ -118,6 +119,12 @@ pub struct SfuConfig {
     /// Addresses announced as ICE host candidates. When empty, the bound address is announced
     /// (if it is unspecified, 0.0.0.0, every non-loopback interface address is announced).
     pub announce: Vec<IpAddr>,
+    /// Number of media loops, each an OS thread with its own UDP socket and sessions.
+    /// `0` means one per CPU core.
+    pub loops: usize,
+    /// Where to accept ICE over TCP (RFC 4571 framing). `None` disables ICE-TCP. Loop `i`
+    /// listens on this port `+ i` (or on a free port each when the port is 0).
+    pub tcp_bind: Option<SocketAddr>,
 }
 
 /// What the SFU tells the signalling layer about one participant.
@@ -193,30 +200,16 @@ impl std::fmt::Debug for Sfu {
 }
 
 impl Sfu {
-    /// Binds the UDP socket, registers the metrics on `registry` and starts one media loop
-    /// (the behaviour before issue #3). Same as [`Sfu::start_with`] with `loops: 1` and no TCP.
+    /// Starts `config.loops` media loops (0 = one per core), each on its own OS thread with
+    /// its own UDP socket (and TCP listener when `config.tcp_bind` is set), and registers the
+    /// metrics on `registry`. Loop 0 binds `config.bind`; loop `i` binds its port `+ i`, or
+    /// port 0 when the configured port is 0.
     pub async fn start(
         config: SfuConfig,
         registry: &prometheus::Registry,
     ) -> Result<Sfu, SfuError> {
-        let options = SfuOptions {
-            loops: 1,
-            tcp_bind: None,
-        };
-        Sfu::start_with(config, options, registry).await
-    }
-
-    /// Starts `options.loops` media loops (0 = one per core), each on its own OS thread with
-    /// its own UDP socket (and TCP listener when `options.tcp_bind` is set), and registers the
-    /// metrics on `registry`. Loop 0 binds `config.bind`; loop `i` binds its port `+ i`, or
-    /// port 0 when the configured port is 0.
-    pub async fn start_with(
-        config: SfuConfig,
-        options: SfuOptions,
-        registry: &prometheus::Registry,
-    ) -> Result<Sfu, SfuError> {
         let metrics = metrics::Metrics::register(registry)?;
-        let count = match options.loops {
+        let count = match config.loops {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
@@ -227,7 +220,7 @@ impl Sfu {
         })?;
         let mut loops = Vec::with_capacity(count);
         for index in 0..count {
-            let sockets = media_loop::spawn::bind(&config, &options, index)?;
+            let sockets = media_loop::spawn::bind(&config, index)?;
             let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
             let handle = LoopHandle {
                 commands,
@@ -292,25 +285,11 @@ impl Sfu {
         result
     }
 
-    /// Applies the participant's SDP offer and returns the SDP answer. Same as
-    /// [`Sfu::offer_with_policy`] with [`PublishPolicy::default`] (no declared sources, screen
-    /// share allowed).
+    /// Applies the participant's SDP offer under `policy` and returns the SDP answer
+    /// ([`PublishPolicy::default`]: no declared sources, screen share allowed).
     ///
     /// Fails with [`SfuError::NegotiationInProgress`] while a server offer
     /// ([`SfuEvent::Offer`]) awaits its answer: answer that first, then offer again.
-    pub async fn offer(&self, p: ParticipantId, sdp: String) -> Result<String, SfuError> {
-        match self
-            .offer_with_policy(p, sdp, PublishPolicy::default())
-            .await
-        {
-            Ok(answer) => Ok(answer),
-            Err(OfferError::Sfu(e)) => Err(e),
-            // Unreachable with screen share allowed; kept total rather than panicking.
-            Err(OfferError::Forbidden(why)) => Err(SfuError::InvalidSdp(why)),
-        }
-    }
-
-    /// Applies the participant's SDP offer under `policy` and returns the SDP answer.
     ///
     /// `policy.sources` says what each of the client's m-lines is (undeclared video is
     /// [`TrackSource::Camera`], audio [`TrackSource::Microphone`]); subscribers see it in the
@@ -321,7 +300,7 @@ impl Sfu {
     /// A second offer from a connected participant with new ICE credentials is an ICE restart:
     /// it is applied to the same session, so its published tracks and subscriptions survive
     /// and nobody else sees new tracks.
-    pub async fn offer_with_policy(
+    pub async fn offer(
         &self,
         p: ParticipantId,
         sdp: String,

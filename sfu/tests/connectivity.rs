@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use consultroom_sfu::{ParticipantId, RoomId, Sfu, SfuConfig, SfuOptions};
+use consultroom_sfu::{ParticipantId, PublishPolicy, RoomId, Sfu, SfuConfig};
 use support::{Kind, SfuClient, TestPeer};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -15,14 +15,10 @@ async fn start_sfu(tcp: bool) -> Sfu {
     let config = SfuConfig {
         bind: "127.0.0.1:0".parse().expect("addr"),
         announce: vec!["127.0.0.1".parse().expect("ip")],
-    };
-    let options = SfuOptions {
         loops: 1,
         tcp_bind: tcp.then(|| "127.0.0.1:0".parse().expect("addr")),
     };
-    Sfu::start_with(config, options, &registry)
-        .await
-        .expect("sfu starts")
+    Sfu::start(config, &registry).await.expect("sfu starts")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,7 +69,10 @@ async fn ice_restart_keeps_tracks_without_new_ones_for_the_other_side() {
     let old_ufrag = ufrag(&alice.peer.offer_sdp().await);
     let offer = alice.peer.restart_offer().await;
     assert_ne!(ufrag(&offer), old_ufrag, "the offer restarts ICE");
-    let answer = sfu.offer(alice.id, offer).await.expect("restart accepted");
+    let answer = sfu
+        .offer(alice.id, offer, PublishPolicy::default())
+        .await
+        .expect("restart accepted");
     alice.peer.accept_answer(answer).await;
 
     // Media keeps flowing both ways.

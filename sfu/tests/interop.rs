@@ -8,7 +8,7 @@ mod support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use consultroom_sfu::{ParticipantId, RoomId, Sfu, SfuConfig, SfuError};
+use consultroom_sfu::{OfferError, ParticipantId, PublishPolicy, RoomId, Sfu, SfuConfig, SfuError};
 use support::{Kind, SfuClient};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -18,6 +18,8 @@ async fn start_sfu() -> (Sfu, prometheus::Registry) {
     let config = SfuConfig {
         bind: "127.0.0.1:0".parse().expect("addr"),
         announce: vec!["127.0.0.1".parse().expect("ip")],
+        loops: 1,
+        tcp_bind: None,
     };
     let sfu = Sfu::start(config, &registry).await.expect("sfu starts");
     (sfu, registry)
@@ -144,8 +146,9 @@ async fn garbage_and_bad_sdp_do_not_break_the_sfu() {
         "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n".to_string(),
     ] {
         assert!(matches!(
-            sfu.offer(ParticipantId(10), bad).await,
-            Err(SfuError::InvalidSdp(_))
+            sfu.offer(ParticipantId(10), bad, PublishPolicy::default())
+                .await,
+            Err(OfferError::Sfu(SfuError::InvalidSdp(_)))
         ));
     }
     assert!(matches!(
@@ -164,8 +167,11 @@ async fn garbage_and_bad_sdp_do_not_break_the_sfu() {
     .await
     .expect("valid candidate");
     assert!(matches!(
-        sfu.offer(ParticipantId(99), "v=0".into()).await,
-        Err(SfuError::InvalidSdp(_) | SfuError::UnknownParticipant)
+        sfu.offer(ParticipantId(99), "v=0".into(), PublishPolicy::default())
+            .await,
+        Err(OfferError::Sfu(
+            SfuError::InvalidSdp(_) | SfuError::UnknownParticipant
+        ))
     ));
     let (tx, _rx2) = tokio::sync::mpsc::channel(8);
     assert!(matches!(

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use consultroom_sfu::{ParticipantId, RoomId, Sfu, SfuConfig, SfuOptions};
+use consultroom_sfu::{ParticipantId, RoomId, Sfu, SfuConfig};
 use support::{Kind, SfuClient};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -16,14 +16,10 @@ async fn two_rooms_on_two_loops_both_forward_media() {
     let config = SfuConfig {
         bind: "127.0.0.1:0".parse().expect("addr"),
         announce: vec!["127.0.0.1".parse().expect("ip")],
-    };
-    let options = SfuOptions {
         loops: 2,
         tcp_bind: None,
     };
-    let sfu = Sfu::start_with(config, options, &registry)
-        .await
-        .expect("sfu starts");
+    let sfu = Sfu::start(config, &registry).await.expect("sfu starts");
     let addrs = sfu.local_addrs();
     assert_eq!(addrs.len(), 2);
     assert_ne!(

@@ -15,6 +15,8 @@ async fn start_sfu() -> (Sfu, prometheus::Registry) {
     let config = SfuConfig {
         bind: "127.0.0.1:0".parse().expect("addr"),
         announce: vec!["127.0.0.1".parse().expect("ip")],
+        loops: 1,
+        tcp_bind: None,
     };
     let sfu = Sfu::start(config, &registry).await.expect("sfu starts");
     (sfu, registry)

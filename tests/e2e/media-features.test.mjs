@@ -84,6 +84,45 @@ function outboundVideo(page) {
   });
 }
 
+/**
+ * What the page's camera sender is told and does per simulcast layer: the encoding parameters
+ * (`getParameters().encodings`) and, over ~1 s of `outbound-rtp` stats, each rid's measured
+ * bitrate, Chromium's `targetBitrate` and resolution.
+ */
+function senderReport(page) {
+  return page.evaluate(async () => {
+    const pc = window.__consultroom.pc();
+    if (!pc) return null;
+    const sender = pc.getSenders().find((s) => s.track && s.track.kind === 'video');
+    const encodings = sender ? sender.getParameters().encodings.map((e) => ({ rid: e.rid, maxBitrate: e.maxBitrate, scale: e.scaleResolutionDownBy, active: e.active })) : [];
+    const sample = async () => {
+      const out = {};
+      for (const s of (await pc.getStats()).values()) {
+        if (s.type === 'outbound-rtp' && s.kind === 'video') out[s.rid || s.mid] = s;
+      }
+      return out;
+    };
+    const a = await sample();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 1000));
+    const b = await sample();
+    const secs = (performance.now() - t0) / 1000;
+    const rids = {};
+    for (const [rid, s] of Object.entries(b)) {
+      const bytes = s.bytesSent - (a[rid] ? a[rid].bytesSent : 0);
+      const rtx = (s.retransmittedBytesSent || 0) - (a[rid] ? a[rid].retransmittedBytesSent || 0 : 0);
+      const kbps = (n) => Math.round(n * 8 / secs / 1000);
+      // bytesSent counts retransmissions (and Chromium's RTX probing padding) too.
+      rids[rid] = {
+        kbps: kbps(bytes), rtxKbps: kbps(rtx), targetKbps: Math.round((s.targetBitrate || 0) / 1000), width: s.frameWidth || 0, limitation: s.qualityLimitationReason,
+        // Keyframes asked for (PLI/FIR from the SFU) and made, since the call started.
+        keyframes: s.keyFramesEncoded, pli: s.pliCount, fir: s.firCount,
+      };
+    }
+    return { encodings, rids };
+  });
+}
+
 /** Inbound video streams: list of { mid, frameWidth, framesDecoded }. */
 function inboundVideo(page) {
   return page.evaluate(async () => {
@@ -211,6 +250,7 @@ test('simulcast: the camera goes out in layers; a throttled viewer gets a lower 
       return published.widths.length >= 2 ? published : null;
     }, { what: 'at least two simulcast layers encoded by the practitioner', timeoutMs: 45_000, seen: () => published }));
     console.log(`practitioner simulcast layers: ${JSON.stringify(layers)}`);
+    console.log(`practitioner camera sender: ${JSON.stringify(await senderReport(staff))}`);
 
     // Unthrottled, the patient gets a high layer: 640 wide, or the practitioner's top layer when
     // Chromium (CPU-limited) encodes nothing that wide right now. 60 s: once in a full run the

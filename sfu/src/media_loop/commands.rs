@@ -23,7 +23,8 @@ use crate::{ParticipantId, PublishPolicy, RoomId, SfuError, SfuEvent};
 const STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 /// Starting send-side bandwidth estimate of every session (see `build_rtc`): the high layer of a
 /// typical camera simulcast (1280x720 at ~1.5-2.5 Mbit/s) fits, and pacing keeps up with bursts.
-const INITIAL_BWE: Bitrate = Bitrate::kbps(2_500);
+/// Also the lowest desired rate the rooms hand the estimator (`room::forward`).
+const INITIAL_BWE: Bitrate = Bitrate::bps(crate::room::DESIRED_FLOOR_BPS);
 
 impl MediaLoop {
     pub(super) fn handle_command(&mut self, cmd: Command) {

@@ -343,8 +343,14 @@ impl MediaLoop {
         }
         // Let each subscriber's estimator sustain the next simulcast layer up and probe for
         // the one its view wants (str0m pads up to `minimum`, capped by the estimate).
-        for (p, target) in self.rooms.take_bwe_targets() {
+        for (p, target) in self.rooms.take_bwe_targets(now) {
             if let Some(peer) = self.peers.get_mut(&p) {
+                tracing::debug!(
+                    participant = p.0,
+                    minimum = target.minimum,
+                    desired = target.desired,
+                    "bwe target"
+                );
                 peer.rtc.bwe().set_bitrate(
                     str0m::bwe::Bitrate::bps(target.minimum),
                     str0m::bwe::Bitrate::bps(target.desired),

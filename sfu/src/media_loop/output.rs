@@ -152,7 +152,16 @@ impl MediaLoop {
             }
             Event::MediaData(data) => self.forward(p, data),
             Event::KeyframeRequest(req) => self.keyframe_requested(p, req),
-            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+            Event::EgressBitrateEstimate(BweKind::Twcc {
+                estimate,
+                can_probe,
+            }) => {
+                tracing::trace!(
+                    participant = p.0,
+                    bps = estimate.as_u64(),
+                    can_probe,
+                    "bwe estimate"
+                );
                 self.rooms.set_estimate(p, estimate.as_u64());
             }
             Event::PeerStats(stats) => {

@@ -1,5 +1,5 @@
 //! Starting a media loop: binding its sockets on the caller's thread (so errors reach
-//! `Sfu::start_with`), then running it on its own OS thread with a current-thread runtime.
+//! `Sfu::start`), then running it on its own OS thread with a current-thread runtime.
 //!
 //! Why an OS thread per loop rather than tasks on the shared multi-thread runtime: a loop is a
 //! busy, latency-sensitive task whose state (every `Rtc` of its rooms) is touched by nothing
@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::{Command, MediaLoop};
 use crate::metrics::Metrics;
 use crate::placement::Placement;
-use crate::{SfuConfig, SfuError, SfuOptions, addrs};
+use crate::{SfuConfig, SfuError, addrs};
 
 /// The bound sockets of one loop and what it announces.
 pub(crate) struct LoopSockets {
@@ -52,11 +52,7 @@ fn loop_addr(base: SocketAddr, index: usize) -> Result<SocketAddr, SfuError> {
 }
 
 /// Binds loop `index`'s UDP socket (and TCP listener) and computes its ICE candidates.
-pub(crate) fn bind(
-    config: &SfuConfig,
-    options: &SfuOptions,
-    index: usize,
-) -> Result<LoopSockets, SfuError> {
+pub(crate) fn bind(config: &SfuConfig, index: usize) -> Result<LoopSockets, SfuError> {
     let udp = std::net::UdpSocket::bind(loop_addr(config.bind, index)?)?;
     udp.set_nonblocking(true)?;
     super::recv_time::enable(&udp);
@@ -67,7 +63,7 @@ pub(crate) fn bind(
             "no address to announce as ICE candidate (set SfuConfig::announce)",
         )));
     }
-    let (tcp, tcp_addr, tcp_candidates) = match options.tcp_bind {
+    let (tcp, tcp_addr, tcp_candidates) = match config.tcp_bind {
         Some(base) => {
             let listener = std::net::TcpListener::bind(loop_addr(base, index)?)?;
             listener.set_nonblocking(true)?;

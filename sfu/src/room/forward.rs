@@ -14,6 +14,15 @@ use crate::{ParticipantId, SfuError, View};
 /// usual rate plus headers); audio itself is never gated by the estimate.
 const AUDIO_RESERVE_BPS: u64 = 64_000;
 
+/// How often a subscriber whose estimate stays below its desired rate has str0m probe again
+/// (see [`Rooms::take_bwe_targets`]). Each probe may double the estimate, so a subscriber at
+/// 250 kbit/s after a throttle can reach a 2 Mbit/s top layer within about three of these.
+pub(crate) const REPROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The lowest desired rate handed to a subscriber's estimator while it has visible simulcast
+/// video: its starting estimate (see `reselect`).
+pub(crate) const DESIRED_FLOOR_BPS: u64 = 2_500_000;
+
 /// Whether two rates differ by more than 10 % (smaller changes are measurement noise and are
 /// not worth re-arming the estimator for).
 fn differs(a: u64, b: u64) -> bool {
@@ -217,6 +226,8 @@ impl Rooms {
         // What the estimator should sustain (the next layer up for each visible leg below
         // the layer its view wants) and probe for (every visible leg at that layer).
         let (mut minimum, mut desired) = (0u64, 0u64);
+        // Some visible leg is below the layer its view wants for lack of budget.
+        let mut limited = false;
         for (id, mid) in open {
             let Some(track) = self.tracks.get_mut(&id) else {
                 continue;
@@ -230,7 +241,13 @@ impl Rooms {
                 .iter_mut()
                 .find(|l| l.subscriber == subscriber && l.mid == mid)
             {
-                let chosen = choose_layer(&infos, budget, leg.view);
+                let current = leg
+                    .switch
+                    .target()
+                    .and_then(|rid| rids.iter().position(|r| *r == rid));
+                let chosen = leg
+                    .hysteresis
+                    .choose(&infos, budget, leg.view, current, now);
                 if let (Some(c), Some(w)) = (chosen, choose_layer(&infos, None, leg.view)) {
                     let rate = |i: usize| infos.get(i).map_or(0, |l| l.bitrate);
                     let next = (c + 1..=w)
@@ -238,6 +255,7 @@ impl Rooms {
                         .unwrap_or(c);
                     minimum += rate(next);
                     desired += rate(w);
+                    limited |= c < w;
                 }
                 let to = chosen.and_then(|i| rids.get(i)).copied();
                 if to != leg.switch.target() {
@@ -254,20 +272,22 @@ impl Rooms {
             }
         }
         // The budget keeps 10 % headroom and an audio reserve: ask for the same. Without
-        // visible simulcast video there is nothing to sustain or probe for.
+        // visible simulcast video there is nothing to sustain or probe for. The desired rate is
+        // never below the estimator's starting rate: str0m caps its probes at twice the desired
+        // rate and takes a probe's result as the estimate, so while the publisher's encoders
+        // ramp up (layers measured at 50-150 kbit/s in the first seconds) a desired rate made
+        // of their measured rates had the initial probes pull the 2.5 Mbit/s starting estimate
+        // down to 50-200 kbit/s (seen in the e2e server log: 2.5 Mbit/s -> 85 kbit/s 1.5 s
+        // after a desired rate of 111 kbit/s), and nothing probed it up again.
         let with_headroom = |video: u64| (video + AUDIO_RESERVE_BPS * audio) * 10 / 9;
         let target = match (minimum, desired) {
             (_, 0) => super::BweTarget {
                 minimum: 0,
                 desired: 0,
             },
-            (0, d) => super::BweTarget {
-                minimum: 0,
-                desired: with_headroom(d),
-            },
             (m, d) => super::BweTarget {
-                minimum: with_headroom(m),
-                desired: with_headroom(d),
+                minimum: if m == 0 { 0 } else { with_headroom(m) },
+                desired: with_headroom(d).max(DESIRED_FLOOR_BPS),
             },
         };
         if let Some(m) = self.members.get_mut(&subscriber) {
@@ -278,6 +298,7 @@ impl Rooms {
                     differs(old.minimum, target.minimum) || differs(old.desired, target.desired)
                 }
             };
+            m.budget_limited = limited;
             if changed {
                 m.bwe_target = Some(target);
                 self.bwe_changed.push(subscriber);
@@ -285,16 +306,53 @@ impl Rooms {
         }
     }
 
-    /// Subscribers whose bandwidth-estimator target changed since the last call, with the new
-    /// target: the media loop hands it to their `Rtc` (`bwe().set_bitrate`). Without it str0m
-    /// would not probe above what it sends, so a subscriber moved to a low layer by a passing
-    /// dip could never grow back into a higher one.
-    pub(crate) fn take_bwe_targets(&mut self) -> Vec<(ParticipantId, super::BweTarget)> {
+    /// What to hand each subscriber's bandwidth estimator now (the media loop calls
+    /// `bwe().set_bitrate(minimum, desired)`): the targets that changed since the last call,
+    /// and re-probes. Without targets str0m would not probe above what it sends, so a subscriber
+    /// moved to a low layer by a passing dip could never grow back into a higher one.
+    ///
+    /// Re-probes: str0m probes for the desired rate only when it *rises* above the estimate
+    /// (an allocation probe, capped at twice the estimate; `str0m::bwe::probe::control`), and
+    /// drops a rise that comes during its initial probing. After a throttle the desired rate is
+    /// what it was before, so nothing would probe again but str0m's ALR probes (only when the
+    /// media sent is below 65 % of the estimate) and the estimate could stay low for as long as
+    /// the link is up (the e2e "high layer" flake: a patient held on the lowest layer for
+    /// 30–60 s). So while a subscriber is held below the layer its view wants for lack of
+    /// budget and its estimate is below its desired rate, every
+    /// [`REPROBE_INTERVAL`] the desired rate is handed over raised by 5 %, and on the next call
+    /// as it is again (the baseline for the next rise): each rise is one allocation probe.
+    pub(crate) fn take_bwe_targets(
+        &mut self,
+        now: Instant,
+    ) -> Vec<(ParticipantId, super::BweTarget)> {
+        let mut out = Vec::new();
         let changed = std::mem::take(&mut self.bwe_changed);
-        changed
-            .into_iter()
-            .filter_map(|p| Some((p, self.members.get(&p)?.bwe_target?)))
-            .collect()
+        for (p, m) in &mut self.members {
+            let Some(target) = m.bwe_target else {
+                continue;
+            };
+            if changed.contains(p) {
+                m.raised = false;
+                m.reprobe_at = Some(now + REPROBE_INTERVAL);
+                out.push((*p, target));
+                continue;
+            }
+            let below = m.budget_limited && m.estimate.is_some_and(|e| e < target.desired);
+            if m.raised {
+                m.raised = false;
+                out.push((*p, target));
+            } else if below && m.reprobe_at.is_none_or(|at| now >= at) {
+                m.raised = true;
+                m.reprobe_at = Some(now + REPROBE_INTERVAL);
+                let raised = super::BweTarget {
+                    minimum: target.minimum,
+                    desired: target.desired + target.desired / 20,
+                };
+                out.push((*p, raised));
+            }
+        }
+        out.sort_by_key(|(p, _)| *p);
+        out
     }
 
     /// Keyframe requests for down tracks waiting to switch (throttled per down track and per

@@ -16,12 +16,12 @@ use std::collections::{HashMap, HashSet};
 use str0m::media::{MediaKind, Mid, Rid};
 
 use crate::keyframe::KeyframeThrottle;
-use crate::simulcast::{LayerSwitch, Layers, Rebaser};
+use crate::simulcast::{Hysteresis, LayerSwitch, Layers, Rebaser};
 use crate::{ParticipantId, RoomId, SfuError, TrackSource, View};
 
 mod forward;
 mod loopback;
-pub(crate) use forward::{Delivery, Frame, KeyframeAsk};
+pub(crate) use forward::{DESIRED_FLOOR_BPS, Delivery, Frame, KeyframeAsk};
 
 /// Identifies a published track inside one media loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57,6 +57,8 @@ struct Leg {
     mid: Mid,
     view: View,
     switch: LayerSwitch,
+    /// Keeps the layer choice from flapping (see `simulcast::select`).
+    hysteresis: Hysteresis,
     rebase: Rebaser,
 }
 
@@ -105,6 +107,13 @@ struct Member {
     /// What the participant's BWE was last told to sustain and to probe for (bit/s), see
     /// [`Rooms::take_bwe_targets`].
     bwe_target: Option<BweTarget>,
+    /// Re-probing while the estimate stays below the desired rate (see
+    /// [`Rooms::take_bwe_targets`]): when the next raised desired rate is due, and whether the
+    /// last one handed over was raised.
+    reprobe_at: Option<std::time::Instant>,
+    raised: bool,
+    /// A visible simulcast leg is below the layer its view wants for lack of budget.
+    budget_limited: bool,
 }
 
 /// The rates to hand to a subscriber's bandwidth estimator (str0m `Bwe::set_bitrate`): the
@@ -220,6 +229,9 @@ impl Rooms {
                 ready: false,
                 estimate: None,
                 bwe_target: None,
+                reprobe_at: None,
+                raised: false,
+                budget_limited: false,
             },
         );
         Ok(())
@@ -420,6 +432,7 @@ impl Rooms {
                         mid,
                         view: down.view,
                         switch: LayerSwitch::default(),
+                        hysteresis: Hysteresis::default(),
                         rebase: Rebaser::default(),
                     });
                 }

@@ -332,6 +332,19 @@ fn simulcast_room() -> (Rooms, Instant) {
     (rooms, t0 + Duration::from_secs(2))
 }
 
+/// Keeps A's q/h/f layers flowing from `from` to `to` as in `simulcast_room`.
+fn feed(rooms: &mut Rooms, from: Instant, to: Instant) {
+    let mut at = from;
+    while at <= to {
+        for (rid, bytes) in [("q", 100), ("h", 400), ("f", 1600)] {
+            let mut f = frame(A, "v", Some(rid), false, at);
+            f.bytes = bytes;
+            rooms.route_frame(&f, at, &mut Vec::new());
+        }
+        at += Duration::from_millis(50);
+    }
+}
+
 fn delivered(rooms: &mut Rooms, rid: &str, keyframe: bool, at: Instant) -> Vec<Delivery> {
     let mut out = Vec::new();
     rooms.route_frame(&frame(A, "v", Some(rid), keyframe, at), at, &mut out);
@@ -444,34 +457,168 @@ fn the_estimator_is_asked_to_grow_towards_the_layer_the_view_wants() {
         width: 1280,
         height: 720,
     };
-    let target = |rooms: &mut Rooms| {
-        rooms.reselect_all(now);
+    let target = |rooms: &mut Rooms, at: Instant| {
+        rooms.reselect_all(at);
         rooms
-            .take_bwe_targets()
+            .take_bwe_targets(at)
             .into_iter()
             .find(|(p, _)| *p == B)
             .map(|(_, t)| t)
     };
     rooms.set_view(B, mid("b0"), large, now).unwrap();
     // An estimate that affords only "q" (16 kbit/s): sustain "h" (64 kbit/s, the next layer
-    // up, plus 10 % headroom) and probe for "f" (256 kbit/s), which the view wants.
+    // up, plus 10 % headroom) and probe for "f" (256 kbit/s), which the view wants; the
+    // desired rate is never below the estimator's starting rate (its probes are capped at
+    // twice the desired rate, and a probe's result becomes the estimate).
     rooms.set_estimate(B, 30_000);
-    let t = target(&mut rooms).expect("a target");
+    let t = target(&mut rooms, now).expect("a target");
     assert!((60_000..=80_000).contains(&t.minimum), "{t:?}");
-    assert!((250_000..=310_000).contains(&t.desired), "{t:?}");
+    assert_eq!(t.desired, super::DESIRED_FLOOR_BPS);
     // Unchanged: nothing new to hand over.
-    assert_eq!(target(&mut rooms), None);
-    // The estimate grew into "h": now sustain "f".
+    assert_eq!(target(&mut rooms, now), None);
+    // The estimate stays below the desired rate: a re-probe (the desired rate raised by 5 %)
+    // every REPROBE_INTERVAL, and the plain target again on the next call.
+    let later = now + super::forward::REPROBE_INTERVAL;
+    feed(&mut rooms, now, later);
+    let raised = target(&mut rooms, later).expect("a re-probe");
+    assert_eq!(raised.desired, t.desired + t.desired / 20);
+    assert_eq!(target(&mut rooms, later), Some(t));
+    assert_eq!(target(&mut rooms, later), None);
+    // The estimate grew into "h" (after the up-hold): now sustain "f".
     rooms.set_estimate(B, 100_000);
-    let t = target(&mut rooms).expect("a new target");
+    target(&mut rooms, later);
+    let held = later + crate::simulcast::select::UP_HOLD;
+    feed(&mut rooms, later, held);
+    let t = target(&mut rooms, held).expect("a new target");
     assert!((250_000..=310_000).contains(&t.minimum), "{t:?}");
-    assert_eq!(t.minimum, t.desired);
+    assert_eq!(t.desired, super::DESIRED_FLOOR_BPS);
+    // On the layer the view wants (once the estimate affords "f" and the up-hold passed): no
+    // re-probes, although the estimate is below the desired rate.
+    rooms.set_estimate(B, 400_000);
+    target(&mut rooms, held);
+    let on_top = held + crate::simulcast::select::UP_HOLD;
+    feed(&mut rooms, held, on_top);
+    target(&mut rooms, on_top);
+    for n in 1..4u32 {
+        let at = on_top + super::forward::REPROBE_INTERVAL * n;
+        feed(&mut rooms, at - super::forward::REPROBE_INTERVAL, at);
+        assert_eq!(target(&mut rooms, at), None, "{n}");
+    }
+    let held = on_top;
     // Hidden: nothing to sustain or probe for.
     let hidden = View {
         visible: false,
         ..large
     };
-    rooms.set_view(B, mid("b0"), hidden, now).unwrap();
-    let t = target(&mut rooms).expect("cleared");
+    let at = held + super::forward::REPROBE_INTERVAL * 3;
+    rooms.set_view(B, mid("b0"), hidden, at).unwrap();
+    let t = target(&mut rooms, at).expect("cleared");
     assert_eq!((t.minimum, t.desired), (0, 0));
+}
+
+/// A model of the subscriber's send-side estimator as str0m 0.25 runs it
+/// (`bwe/probe/control.rs`): it probes only when the desired rate handed to it rises above
+/// both the previous desired rate and the estimate (an allocation probe at 1× and 2× the
+/// desired rate, capped at twice the estimate), and a probe's result becomes the estimate;
+/// the link never carries more than its capacity. Media alone never raises it (the worst case
+/// for a subscriber moved down to a low layer: it sends too little to grow by AIMD).
+struct ModelBwe {
+    estimate: u64,
+    prev_desired: Option<u64>,
+    capacity: u64,
+}
+
+impl ModelBwe {
+    fn hand(&mut self, t: BweTarget) {
+        if self
+            .prev_desired
+            .is_some_and(|prev| t.desired > prev && t.desired > self.estimate)
+        {
+            let probe = (t.desired * 2).min(self.estimate * 2);
+            self.estimate = probe.min(self.capacity);
+        }
+        self.prev_desired = Some(t.desired);
+    }
+}
+
+/// The climb back after a throttle, deterministically (issue #11): a subscriber of a q/h/f
+/// publisher (150/500/1500 kbit/s) shows it large on a 5 Mbit/s link; the link is throttled
+/// to 250 kbit/s for 10 s, then freed. It must move down to "q" within a second, and be back
+/// on "f" within 12 s of the throttle's end. This fails without the re-probes of
+/// `take_bwe_targets` (the desired rate is the same before and after the throttle, so the
+/// estimator never probes again: it stays on "q").
+#[test]
+fn a_throttled_subscriber_climbs_back_to_the_top_layer_once_the_link_recovers() {
+    let mut rooms = ready_pair();
+    let rids = vec![Rid::from("q"), Rid::from("h"), Rid::from("f")];
+    rooms.publish(A, mid("v"), MediaKind::Video, TrackSource::Camera, rids);
+    negotiate(&mut rooms, B, &["b0"]);
+    let large = View {
+        visible: true,
+        width: 1280,
+        height: 720,
+    };
+    let t0 = Instant::now();
+    rooms.set_view(B, mid("b0"), large, t0).unwrap();
+    // Starts at the media loop's initial estimate, 2.5 Mbit/s.
+    let mut bwe = ModelBwe {
+        estimate: 2_500_000,
+        prev_desired: None,
+        capacity: 5_000_000,
+    };
+    let throttled = t0 + Duration::from_secs(5);
+    let freed = t0 + Duration::from_secs(15);
+    // Per 50 ms at 150/500/1500 kbit/s.
+    let layers = [("q", 937), ("h", 3125), ("f", 9375)];
+    let mut keyframes_due: Vec<Rid> = Vec::new();
+    let mut receiving: Option<Rid> = None;
+    let (mut down_at, mut up_at) = (None, None);
+    for step in 0..(40 * 20u64) {
+        let now = t0 + Duration::from_millis(step * 50);
+        bwe.capacity = if now >= throttled && now < freed {
+            250_000
+        } else {
+            5_000_000
+        };
+        // Delay and loss bring the estimate down to what the link carries.
+        bwe.estimate = bwe.estimate.min(bwe.capacity);
+        for (rid, bytes) in layers {
+            let rid = Rid::from(rid);
+            let keyframe = keyframes_due.contains(&rid);
+            keyframes_due.retain(|r| *r != rid);
+            let mut f = frame(A, "v", Some(&rid), keyframe, now);
+            f.bytes = bytes;
+            let mut out = Vec::new();
+            rooms.route_frame(&f, now, &mut out);
+            if out.iter().any(|d| d.subscriber == B) {
+                receiving = Some(rid);
+            }
+        }
+        if step % 5 == 0 {
+            // The media loop's tick (every 250 ms): estimate in, layers chosen, targets out.
+            rooms.set_estimate(B, bwe.estimate);
+            for ask in rooms.reselect_all(now) {
+                keyframes_due.extend(ask.rid);
+            }
+            for (p, target) in rooms.take_bwe_targets(now) {
+                if p == B {
+                    bwe.hand(target);
+                }
+            }
+        }
+        if now >= throttled && down_at.is_none() && receiving == Some(Rid::from("q")) {
+            down_at = Some(now - throttled);
+        }
+        if now >= freed && up_at.is_none() && receiving == Some(Rid::from("f")) {
+            up_at = Some(now - freed);
+        }
+        if now == throttled {
+            assert_eq!(receiving, Some(Rid::from("f")), "on the top layer before");
+        }
+    }
+    let down_at = down_at.expect("moved down to q under the throttle");
+    assert!(down_at <= Duration::from_secs(1), "down after {down_at:?}");
+    let up_at = up_at.expect("climbed back to f once the throttle was gone");
+    assert!(up_at <= Duration::from_secs(12), "back up after {up_at:?}");
+    eprintln!("moved down {down_at:?} after the throttle, back on f {up_at:?} after its end");
 }

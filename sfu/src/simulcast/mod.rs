@@ -4,7 +4,9 @@
 //! Invariants:
 //! - A track with rids (RFC 8851/8853) is simulcast; each down track gets at most one layer at a
 //!   time (`switch`), chosen by `select::choose_layer` from the subscriber's send-side
-//!   bandwidth estimate (str0m TWCC BWE) and the tile size it reported with `Sfu::set_view`.
+//!   bandwidth estimate (str0m TWCC BWE) and the tile size it reported with `Sfu::set_view`,
+//!   with hysteresis (`select::Hysteresis`: down at once, up only with a margin held for a
+//!   while), so an estimate hovering at a layer's bitrate does not flap.
 //! - A layer nobody is given is neither forwarded nor asked for keyframes. (Pausing it at the
 //!   publisher needs the client's `RTCRtpSender.setParameters`; the SFU cannot stop a browser
 //!   encoder from the server side without renegotiation.)
@@ -20,7 +22,7 @@ use crate::keyframe::KeyframeThrottle;
 pub(crate) mod select;
 pub(crate) mod switch;
 
-pub(crate) use select::{LayerInfo, choose_layer};
+pub(crate) use select::{Hysteresis, LayerInfo, choose_layer};
 pub(crate) use switch::{Decision, LayerSwitch, Rebaser};
 
 /// A layer with no media for this long is not chosen. Browsers suspend simulcast layers under
@@ -98,12 +100,20 @@ impl Layers {
     }
 
     /// The layers from the lowest quality to the highest, as rids and selection inputs.
-    /// Ordered by keyframe height when every layer's is known, else by measured bitrate when
-    /// every layer has one, else in announced order.
+    /// Ordered by keyframe height when every layer's is known; else by rid when every rid is
+    /// a conventional name ([`rid_rank`]: the web client's q < h < f); else by measured bitrate
+    /// when every layer has one; else in announced order. (Before this, bitrate came second:
+    /// while a Firefox sender's heights were unknown its layers' first bitrates put "q" on
+    /// top, and the SFU forwarded it for 250–500 ms before "h" or "f".)
     pub(crate) fn ordered(&self, now: Instant) -> (Vec<Rid>, Vec<LayerInfo>) {
         let mut order: Vec<&Layer> = self.layers.iter().collect();
+        let ranks: Option<Vec<u8>> = order.iter().map(|l| rid_rank(&l.rid)).collect();
+        let distinct =
+            |r: &Vec<u8>| r.iter().collect::<std::collections::HashSet<_>>().len() == r.len();
         if order.iter().all(|l| l.height > 0) {
             order.sort_by_key(|l| (l.height, l.meter.bps()));
+        } else if ranks.as_ref().is_some_and(distinct) {
+            order.sort_by_key(|l| rid_rank(&l.rid));
         } else if order.iter().all(|l| l.meter.bps() > 0) {
             order.sort_by_key(|l| l.meter.bps());
         }
@@ -125,6 +135,18 @@ impl Layers {
     /// Whether a keyframe request for `rid` may go upstream now (one per 500 ms per layer).
     pub(crate) fn allow_keyframe(&mut self, rid: Rid, now: Instant) -> bool {
         self.layer_mut(rid).keyframe.allow(now)
+    }
+}
+
+/// The rank of a conventional simulcast rid, lowest quality first: `q` < `h` < `f` (the web
+/// client's, docs/protocol.md; also LiveKit's), `low` < `mid` < `high`, `l` < `m`, `r0` < `r1` <
+/// `r2` (mediasoup's examples). `None` for any other name.
+fn rid_rank(rid: &Rid) -> Option<u8> {
+    match &**rid {
+        "q" | "l" | "low" | "r0" => Some(0),
+        "h" | "m" | "mid" | "r1" => Some(1),
+        "f" | "high" | "r2" => Some(2),
+        _ => None,
     }
 }
 
@@ -190,13 +212,38 @@ mod tests {
     }
 
     #[test]
-    fn layers_are_ordered_by_resolution_then_bitrate() {
+    fn layers_are_ordered_by_resolution_then_rid_then_bitrate() {
         let t0 = Instant::now();
         let mut layers = Layers::new([Rid::from("f"), Rid::from("q"), Rid::from("h")]);
-        // Before any media: announced order, all inactive.
+        // Before any media: by the rid convention q < h < f, all inactive.
         let (rids, infos) = layers.ordered(t0);
-        assert_eq!(rids, vec![Rid::from("f"), Rid::from("q"), Rid::from("h")]);
+        assert_eq!(rids, vec![Rid::from("q"), Rid::from("h"), Rid::from("f")]);
         assert!(infos.iter().all(|l| !l.active));
+        // A Firefox-like start: the layers' first measured bitrates are upside down (the top
+        // layer's encoder ramps up last) and no keyframe height is known yet: still by rid.
+        for step in 0..=40u64 {
+            let now = t0 + Duration::from_millis(step * 50);
+            layers.observe(Rid::from("q"), 1600, None, now);
+            layers.observe(Rid::from("h"), 400, None, now);
+            layers.observe(Rid::from("f"), 100, None, now);
+        }
+        let (rids, _) = layers.ordered(t0 + Duration::from_secs(2));
+        assert_eq!(rids, vec![Rid::from("q"), Rid::from("h"), Rid::from("f")]);
+        // Names outside the convention: by measured bitrate once every layer has one, else
+        // in announced order.
+        let mut other = Layers::new([Rid::from("a"), Rid::from("b"), Rid::from("c")]);
+        let (rids, _) = other.ordered(t0);
+        assert_eq!(rids, vec![Rid::from("a"), Rid::from("b"), Rid::from("c")]);
+        for step in 0..=40u64 {
+            let now = t0 + Duration::from_millis(step * 50);
+            other.observe(Rid::from("a"), 1600, None, now);
+            other.observe(Rid::from("b"), 100, None, now);
+            other.observe(Rid::from("c"), 400, None, now);
+        }
+        let (rids, _) = other.ordered(t0 + Duration::from_secs(2));
+        assert_eq!(rids, vec![Rid::from("b"), Rid::from("c"), Rid::from("a")]);
+
+        let mut layers = Layers::new([Rid::from("f"), Rid::from("q"), Rid::from("h")]);
         for step in 0..=40u64 {
             let now = t0 + Duration::from_millis(step * 50);
             layers.observe(Rid::from("q"), 100, None, now);

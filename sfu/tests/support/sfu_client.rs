@@ -61,7 +61,7 @@ impl SfuClient {
             .expect("sfu answers our offer")
     }
 
-    /// Joins with what `publish` says, offering through `Sfu::offer_with_policy` when a
+    /// Joins with what `publish` says, offering under a `PublishPolicy` when a
     /// policy is given (the screen m-line, if any, is declared `Screen`, others undeclared).
     pub async fn connect_with(
         sfu: &Sfu,
@@ -117,7 +117,7 @@ impl SfuClient {
         };
         let offer = peer.offer().await;
         let answer = match allow_screen {
-            None => sfu.offer(id, offer.clone()).await.map_err(OfferError::from),
+            None => sfu.offer(id, offer.clone(), PublishPolicy::default()).await,
             Some(allow_screen) => {
                 let videos: Vec<_> = m_lines(&offer)
                     .into_iter()
@@ -133,7 +133,7 @@ impl SfuClient {
                     sources,
                     allow_screen,
                 };
-                sfu.offer_with_policy(id, offer.clone(), policy).await
+                sfu.offer(id, offer.clone(), policy).await
             }
         };
         let answer = match answer {

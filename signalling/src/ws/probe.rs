@@ -4,7 +4,7 @@
 //! Invariant: a probe's frames go to its own connection only, and its SFU participant is
 //! addressed only through `HubState::probe_media` (never a consultation's).
 
-use consultroom_sfu::SfuEvent;
+use consultroom_sfu::{OfferError, PublishPolicy, SfuError, SfuEvent};
 
 use super::Session;
 use crate::protocol::{ClientMessage, ErrorCode, ServerMessage};
@@ -30,7 +30,15 @@ impl Session {
                     }
                 };
                 hub.inner.metrics.probes_started.inc();
-                match hub.inner.sfu.offer(participant, sdp).await {
+                // The default policy allows everything, so only an `SfuError` can come back.
+                let offered = hub
+                    .inner
+                    .sfu
+                    .offer(participant, sdp, PublishPolicy::default());
+                match offered.await.map_err(|e| match e {
+                    OfferError::Sfu(e) => e,
+                    OfferError::Forbidden(why) => SfuError::InvalidSdp(why),
+                }) {
                     Ok(sdp) => {
                         let sfu = &hub.inner.sfu;
                         self.send(
