@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Reports cycles in a crate's module graph (issue #11: the clinic's modules must form a DAG).
 
-Usage: scripts/module-cycles.py [--top] [--edges] [SRC_DIR]   (default SRC_DIR: clinic/src)
+Usage: scripts/module-cycles.py [--top] [--edges] [--known=FILE] [SRC_DIR]
+       (default SRC_DIR: clinic/src)
 
 A node is a file module (`chat/service.rs` is `chat::service`, `chat/mod.rs` is `chat`). An
 edge M -> T means M's code names something in T: a `use` of `crate::…`, `super::…`, `self::…`
@@ -15,6 +16,9 @@ parent's re-export is no edge to the parent. Not counted:
 `--top` folds submodules into their top-level module (`chat::service` -> `chat`) and reports
 cycles between top-level modules only; edges inside one top-level module are dropped.
 `--edges` prints every edge as well.
+`--known=FILE` lists cycles already known (one per line, as printed: `a <-> b <-> c`; `#`
+comments): they are reported but do not fail, and a listed cycle that is gone fails, so the file
+must shrink as cycles are removed (it is meant to be empty).
 
 Exit status: 0 when the graph is acyclic, 1 when there is a cycle (each strongly connected
 component is printed with the edges that close it), 2 on usage errors.
@@ -134,6 +138,13 @@ INLINE_RE = re.compile(r"\b((?:crate|super|self|[a-z_][a-z0-9_]*)(?:::[A-Za-z_][
 def main(argv):
     top = "--top" in argv
     show_edges = "--edges" in argv
+    known = set()
+    for a in argv:
+        if a.startswith("--known="):
+            for line in open(a[len("--known="):], encoding="utf-8"):
+                line = line.split("#")[0].strip()
+                if line:
+                    known.add(" <-> ".join(sorted(p.strip() for p in line.split("<->"))))
     args = [a for a in argv if not a.startswith("--")]
     if len(args) > 1:
         print(__doc__, file=sys.stderr)
@@ -251,18 +262,24 @@ def main(argv):
             strong(v)
 
     level = "top-level modules" if top else "modules"
+    found = {" <-> ".join(comp): comp for comp in sccs}
+    new = sorted(set(found) - known)
+    gone = sorted(known - set(found))
     if not sccs:
         print(f"{src}: {len(nodes)} {level}, no cycles")
-        return 0
-    print(f"{src}: {len(sccs)} cycle(s) between {level}:")
-    for comp in sorted(sccs):
-        inside = set(comp)
-        print("  " + " <-> ".join(comp))
-        for s in comp:
+    else:
+        print(f"{src}: {len(sccs)} cycle(s) between {level}:")
+    for name in sorted(found):
+        inside = set(found[name])
+        tag = " (known)" if name in known else ""
+        print(f"  {name}{tag}")
+        for s in found[name]:
             for d in sorted(edges.get(s, ())):
                 if d in inside:
                     print(f"      {s} -> {d}")
-    return 1
+    for name in gone:
+        print(f"  gone, remove it from the known list: {name}")
+    return 1 if new or gone else 0
 
 
 if __name__ == "__main__":

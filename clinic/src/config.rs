@@ -177,4 +177,3 @@ impl fmt::Debug for TurnConfig {
             .finish()
     }
 }
-

@@ -125,12 +125,15 @@ async fn update(
     tracing::info!(staff_id = %staff.id, "organisation settings changed");
     // The settings are saved: a failure to look up the channels to close is logged, not
     // reported as a failed change (their next send or reconnect is refused anyway).
-    if let Err(e) =
-        crate::chat::service::close_chats_no_longer_open(&clinic, staff.organisation_id, &before, &settings)
-            .await
+    if let Err(e) = crate::chat::service::close_chats_no_longer_open(
+        &clinic,
+        staff.organisation_id,
+        &before,
+        &settings,
+    )
+    .await
     {
         tracing::warn!(error = %e, "closing chats no longer open between visits failed");
     }
     Ok(Json(settings))
 }
-

@@ -26,9 +26,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::appointments::PersonRef;
-use crate::events::ClinicEvent;
 use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::events::ClinicEvent;
 use crate::ids::{DepartmentId, StaffId};
 use crate::staff::Staff;
 use crate::waiting_room::{WaitingRoomRef, may_manage};

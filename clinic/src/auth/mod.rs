@@ -25,8 +25,7 @@ pub use hasher::PasswordCheckStats;
 pub(crate) use hasher::PasswordPool;
 pub use password::{hash_password, verify_password};
 pub use session::{
-    CurrentStaff, SESSION_COOKIE, SESSION_COOKIE_HTTPS, SessionEndReason,
-    session_cookie_name,
+    CurrentStaff, SESSION_COOKIE, SESSION_COOKIE_HTTPS, SessionEndReason, session_cookie_name,
 };
 pub(crate) use throttle::LoginThrottle;
 

@@ -25,7 +25,10 @@ pub(crate) struct Access {
 }
 
 /// The department whose staff share a practitioner's chats, when the organisation allows it.
-pub(crate) fn shared_department(settings: &OrganisationSettings, ch: &ChannelRow) -> Option<DepartmentId> {
+pub(crate) fn shared_department(
+    settings: &OrganisationSettings,
+    ch: &ChannelRow,
+) -> Option<DepartmentId> {
     settings
         .department_chat_access
         .then_some(ch.practitioner_department_id)

@@ -293,7 +293,6 @@ async fn clear(
     Ok(Json(json!({ "cleared_through_seq": through })))
 }
 
-
 #[derive(Deserialize)]
 struct InvitationChatRequest {
     token: String,
@@ -351,7 +350,6 @@ async fn invitation_chat(
         "chat_token_expires_at": expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
     })))
 }
-
 
 #[derive(Deserialize)]
 struct AccessListParams {
