@@ -15,7 +15,7 @@ use consultroom_clinic::TurnConfig;
 use consultroom_clinic::WaitingRoomRef;
 use consultroom_clinic::ids::AppointmentId;
 use consultroom_clinic::{
-    Clinic, ClinicConfig, Clock, JoinClaims, JoinPermissions, JoinTokenError, Store,
+    Clinic, ClinicConfig, ClinicEvent, Clock, JoinClaims, JoinPermissions, JoinTokenError, Store,
 };
 use consultroom_sfu::{Sfu, SfuConfig};
 use consultroom_signalling::files::{BoxFuture, DownloadLog, DownloadRecord, FilesConfig};
@@ -189,6 +189,31 @@ async fn sync_announcements(clinic: &Clinic, hub: &Hub) {
     }
 }
 
+/// Applies one clinic event to the hub.
+async fn apply_clinic_event(clinic: &Clinic, hub: &Hub, event: ClinicEvent) {
+    match event {
+        ClinicEvent::AnnouncementsChanged => sync_announcements(clinic, hub).await,
+        ClinicEvent::GuestRevoked {
+            organisation_id,
+            guest_id,
+        } => {
+            hub.revoke_guest(&organisation_id.to_string(), &guest_id.to_string())
+                .await
+        }
+        ClinicEvent::ChatCleared {
+            channel_id,
+            through_seq,
+        } => hub.chat_cleared(&channel_id.to_string(), through_seq).await,
+        ClinicEvent::ChatClosedBetweenVisits { channel_id } => {
+            hub.chat_closed_between_visits(&channel_id.to_string())
+                .await
+        }
+        ClinicEvent::StaffSessionEnded { session_id } => {
+            hub.end_staff_session(&session_id.to_string()).await
+        }
+    }
+}
+
 /// Read the server secret from `data_dir/secret.key`, creating it (mode 0600) on first start.
 fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     use rand::RngExt;
@@ -352,56 +377,31 @@ impl App {
         );
 
         // Announcements live in the clinic's database; the hub keeps the active ones and pushes
-        // them to waiting patients. Reload after every change (and once now).
+        // them to waiting patients: loaded once now, and again on every `AnnouncementsChanged`.
         sync_announcements(&clinic, &hub).await;
+        // What the clinic changed and the hub must act on (announcements, a revoked guest link,
+        // a deleted or closed chat, an ended staff session) comes as one stream of events in the
+        // order the changes were committed. The subscriber runs on the request's task, so it only
+        // queues the event (never blocks); one task applies them to the hub in that order.
+        let (events, mut queued) = tokio::sync::mpsc::unbounded_channel::<ClinicEvent>();
+        clinic.subscribe(Arc::new(move |event| {
+            // Fails only once the task below has ended with the runtime.
+            let _ = events.send(event);
+        }));
         {
-            let (clinic2, hub2) = (clinic.clone(), hub.clone());
-            clinic.on_announcements_changed(Arc::new(move || {
-                let (clinic, hub) = (clinic2.clone(), hub2.clone());
-                tokio::spawn(async move { sync_announcements(&clinic, &hub).await });
-            }));
-        }
-
-        // A chat history deleted through the HTTP API disappears from open chats at once.
-        {
-            let hub2 = hub.clone();
-            clinic.on_chat_cleared(Arc::new(move |channel, through| {
-                let hub = hub2.clone();
-                tokio::spawn(async move { hub.chat_cleared(&channel.to_string(), through).await });
-            }));
-        }
-
-        // Chat between visits stopped by an admin (F142): chat-only connections to it end.
-        {
-            let hub2 = hub.clone();
-            clinic.on_chat_closed_between_visits(Arc::new(move |channel| {
-                let hub = hub2.clone();
-                tokio::spawn(
-                    async move { hub.chat_closed_between_visits(&channel.to_string()).await },
-                );
-            }));
-        }
-
-        // An ended staff session (logout; later deactivation or a password change) closes the
-        // WebSockets opened with it at once.
-        {
-            let hub2 = hub.clone();
-            clinic.on_staff_session_ended(Arc::new(move |session| {
-                let hub = hub2.clone();
-                tokio::spawn(async move { hub.end_staff_session(&session.to_string()).await });
-            }));
-        }
-
-        // A revoked guest link closes that guest's connection at once.
-        {
-            let hub2 = hub.clone();
-            clinic.on_guest_revoked(Arc::new(move |organisation, guest| {
-                let hub = hub2.clone();
-                tokio::spawn(async move {
-                    hub.revoke_guest(&organisation.to_string(), &guest.to_string())
-                        .await
-                });
-            }));
+            let (clinic, hub) = (clinic.clone(), hub.clone());
+            tokio::spawn(async move {
+                while let Some(event) = queued.recv().await {
+                    // Its own task, awaited: a panic in one event's handling is logged and the
+                    // next events still apply, in order.
+                    let (clinic, hub) = (clinic.clone(), hub.clone());
+                    let applied =
+                        tokio::spawn(async move { apply_clinic_event(&clinic, &hub, event).await });
+                    if let Err(e) = applied.await {
+                        tracing::error!(error = %e, "applying a clinic event to the hub failed");
+                    }
+                }
+            });
         }
 
         let mut router = Router::new()

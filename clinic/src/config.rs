@@ -7,8 +7,6 @@ use chrono::Duration;
 use rand::RngExt;
 use secrecy::SecretBox;
 
-use crate::ice::TurnConfig;
-
 /// Settings the composing binary hands to [`Clinic::new`](crate::Clinic::new).
 pub struct ClinicConfig {
     /// Public base URL of the server (no trailing slash), e.g. `https://video.example-clinic.nl`.
@@ -85,6 +83,97 @@ impl fmt::Debug for ClinicConfig {
             .field("cookie_key", &"[redacted]")
             .field("join_token_ttl", &self.join_token_ttl)
             .field("turn", &self.turn)
+            .finish()
+    }
+}
+
+/// Longest allowed credential lifetime: one day.
+pub const MAX_TTL_MINUTES: i64 = 24 * 60;
+
+/// Why a TURN configuration was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TurnConfigError {
+    /// No `turn:`/`turns:` URL given.
+    #[error("at least one TURN URL is needed")]
+    NoUrls,
+    /// A URL that is not `turn:` or `turns:` with a host.
+    #[error("not a turn: or turns: URL: {0:?}")]
+    BadUrl(String),
+    /// An empty shared secret.
+    #[error("the TURN shared secret is empty")]
+    EmptySecret,
+    /// Lifetime outside 1 minute ..= 1 day.
+    #[error("TURN credential lifetime must be 1..={MAX_TTL_MINUTES} minutes, got {0}")]
+    BadTtl(i64),
+}
+
+/// TURN servers sharing one coturn `static-auth-secret` (credentials are minted in
+/// [`crate::ice`]).
+pub struct TurnConfig {
+    urls: Vec<String>,
+    pub(crate) secret: SecretBox<[u8]>,
+    pub(crate) ttl: Duration,
+}
+
+impl TurnConfig {
+    /// Validates and builds a TURN configuration: `urls` are `turn:` or `turns:` URLs (e.g.
+    /// `turn:turn.example.org:3478?transport=udp`, `turns:turn.example.org:443?transport=tcp`),
+    /// `secret` is coturn's `static-auth-secret`, `ttl_minutes` the credential lifetime.
+    pub fn new(
+        urls: Vec<String>,
+        secret: Vec<u8>,
+        ttl_minutes: i64,
+    ) -> Result<Self, TurnConfigError> {
+        if urls.is_empty() {
+            return Err(TurnConfigError::NoUrls);
+        }
+        for url in &urls {
+            let rest = url
+                .strip_prefix("turns:")
+                .or_else(|| url.strip_prefix("turn:"));
+            let host_ok = rest.is_some_and(|r| {
+                let host = r.split(['?', ':']).next().unwrap_or("");
+                let host = if r.starts_with('[') {
+                    r.split(']').next().unwrap_or("")
+                } else {
+                    host
+                };
+                !host.is_empty()
+            });
+            if !host_ok || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(TurnConfigError::BadUrl(url.clone()));
+            }
+        }
+        if secret.is_empty() {
+            return Err(TurnConfigError::EmptySecret);
+        }
+        if !(1..=MAX_TTL_MINUTES).contains(&ttl_minutes) {
+            return Err(TurnConfigError::BadTtl(ttl_minutes));
+        }
+        Ok(Self {
+            urls,
+            secret: SecretBox::new(secret.into_boxed_slice()),
+            ttl: Duration::minutes(ttl_minutes),
+        })
+    }
+
+    /// The TURN URLs, as given.
+    pub fn urls(&self) -> &[String] {
+        &self.urls
+    }
+
+    /// The credential lifetime.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+}
+
+impl fmt::Debug for TurnConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TurnConfig")
+            .field("urls", &self.urls)
+            .field("secret", &"[redacted]")
+            .field("ttl", &self.ttl)
             .finish()
     }
 }

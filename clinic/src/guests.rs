@@ -8,8 +8,6 @@
 //! follows the appointment's visibility (another organisation's appointment is a 404); a revoked
 //! guest link is refused like an unknown one; guest names and tokens are never logged.
 
-use std::sync::{Arc, RwLock};
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -24,6 +22,7 @@ use subtle::ConstantTimeEq;
 use crate::appointments::{Appointment, AppointmentStatus};
 use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::events::ClinicEvent;
 use crate::ids::{
     AppointmentId, DepartmentId, ExternalParticipantId, GuestInvitationId, OrganisationId,
     ParticipantGroupId, StaffId,
@@ -51,40 +50,6 @@ pub(crate) fn routes() -> Vec<Route> {
             delete(revoke),
         ),
     ]
-}
-
-/// Called with (organisation, guest) after a guest link was revoked, so that the signalling hub
-/// can close that guest's connection at once.
-pub type GuestRevokedListener = Arc<dyn Fn(OrganisationId, GuestInvitationId) + Send + Sync>;
-
-/// The registered listeners (a field of the clinic's shared state).
-#[derive(Default)]
-pub(crate) struct Listeners(RwLock<Vec<GuestRevokedListener>>);
-
-impl Clinic {
-    /// Registers `f` to run after a guest link was revoked. It runs on the request's task:
-    /// return quickly.
-    pub fn on_guest_revoked(&self, f: GuestRevokedListener) {
-        self.inner
-            .guest_listeners
-            .0
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(f);
-    }
-
-    fn guest_revoked(&self, organisation: OrganisationId, guest: GuestInvitationId) {
-        let listeners = self
-            .inner
-            .guest_listeners
-            .0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        for f in listeners {
-            f(organisation, guest);
-        }
-    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -383,7 +348,10 @@ async fn revoke(
     }
     tracing::info!(appointment_id = %id, %guest_id, staff_id = %current.staff.id, "guest revoked");
     // A guest already connected leaves at once (not only at the next reconnect).
-    clinic.guest_revoked(appointment.organisation_id, guest_id);
+    clinic.emit(ClinicEvent::GuestRevoked {
+        organisation_id: appointment.organisation_id,
+        guest_id,
+    });
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -11,8 +11,6 @@
 //! Callable by a staff session (cookie) or by anyone holding a valid join token (`Bearer`), so a
 //! patient can fetch credentials right before creating the peer connection.
 
-use std::fmt;
-
 use aws_lc_rs::hmac;
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
@@ -21,94 +19,18 @@ use axum::http::request::Parts;
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rand::RngExt;
-use secrecy::{ExposeSecret, SecretBox};
+use secrecy::ExposeSecret;
 use serde::Serialize;
+
+pub use crate::config::{MAX_TTL_MINUTES, TurnConfig, TurnConfigError};
 
 use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiResult};
 use crate::{Clinic, Route};
 
-/// Longest allowed credential lifetime: one day.
-pub const MAX_TTL_MINUTES: i64 = 24 * 60;
-
-/// Why a TURN configuration was refused.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum TurnConfigError {
-    /// No `turn:`/`turns:` URL given.
-    #[error("at least one TURN URL is needed")]
-    NoUrls,
-    /// A URL that is not `turn:` or `turns:` with a host.
-    #[error("not a turn: or turns: URL: {0:?}")]
-    BadUrl(String),
-    /// An empty shared secret.
-    #[error("the TURN shared secret is empty")]
-    EmptySecret,
-    /// Lifetime outside 1 minute ..= 1 day.
-    #[error("TURN credential lifetime must be 1..={MAX_TTL_MINUTES} minutes, got {0}")]
-    BadTtl(i64),
-}
-
-/// TURN servers sharing one coturn `static-auth-secret`.
-pub struct TurnConfig {
-    urls: Vec<String>,
-    secret: SecretBox<[u8]>,
-    ttl: Duration,
-}
-
 impl TurnConfig {
-    /// Validates and builds a TURN configuration: `urls` are `turn:` or `turns:` URLs (e.g.
-    /// `turn:turn.example.org:3478?transport=udp`, `turns:turn.example.org:443?transport=tcp`),
-    /// `secret` is coturn's `static-auth-secret`, `ttl_minutes` the credential lifetime.
-    pub fn new(
-        urls: Vec<String>,
-        secret: Vec<u8>,
-        ttl_minutes: i64,
-    ) -> Result<Self, TurnConfigError> {
-        if urls.is_empty() {
-            return Err(TurnConfigError::NoUrls);
-        }
-        for url in &urls {
-            let rest = url
-                .strip_prefix("turns:")
-                .or_else(|| url.strip_prefix("turn:"));
-            let host_ok = rest.is_some_and(|r| {
-                let host = r.split(['?', ':']).next().unwrap_or("");
-                let host = if r.starts_with('[') {
-                    r.split(']').next().unwrap_or("")
-                } else {
-                    host
-                };
-                !host.is_empty()
-            });
-            if !host_ok || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(TurnConfigError::BadUrl(url.clone()));
-            }
-        }
-        if secret.is_empty() {
-            return Err(TurnConfigError::EmptySecret);
-        }
-        if !(1..=MAX_TTL_MINUTES).contains(&ttl_minutes) {
-            return Err(TurnConfigError::BadTtl(ttl_minutes));
-        }
-        Ok(Self {
-            urls,
-            secret: SecretBox::new(secret.into_boxed_slice()),
-            ttl: Duration::minutes(ttl_minutes),
-        })
-    }
-
-    /// The TURN URLs, as given.
-    pub fn urls(&self) -> &[String] {
-        &self.urls
-    }
-
-    /// The credential lifetime.
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
     /// Fresh credentials valid from `now` for the configured lifetime, with a random id.
     pub fn credentials(&self, now: DateTime<Utc>) -> TurnCredentials {
         let mut id = [0u8; 12];
@@ -121,16 +43,6 @@ impl TurnConfig {
             credential,
             expires_at,
         }
-    }
-}
-
-impl fmt::Debug for TurnConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TurnConfig")
-            .field("urls", &self.urls)
-            .field("secret", &"[redacted]")
-            .field("ttl", &self.ttl)
-            .finish()
     }
 }
 
@@ -222,6 +134,7 @@ async fn ice_servers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Duration;
 
     #[test]
     fn credential_matches_known_vectors() {

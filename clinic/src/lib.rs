@@ -18,6 +18,7 @@ pub mod consultation_files;
 pub mod demo;
 pub mod directory;
 pub mod error;
+pub mod events;
 pub mod external_participants;
 pub mod guests;
 pub mod ice;
@@ -26,6 +27,7 @@ pub mod invitations;
 mod json_int;
 pub mod openapi;
 pub mod org_settings;
+mod org_settings_http;
 pub mod staff;
 pub mod store;
 pub mod tokens;
@@ -48,9 +50,9 @@ pub use announcements::{ActiveAnnouncement, Announcement};
 pub use appointments::{Appointment, AppointmentStatus};
 pub use clients::Client;
 pub use clock::{Clock, MockClock, SystemClock};
-pub use config::ClinicConfig;
+pub use config::{ClinicConfig, TurnConfig, TurnConfigError};
 pub use error::ApiError;
-pub use ice::{TurnConfig, TurnConfigError};
+pub use events::{ClinicEvent, EventSubscriber};
 pub use ids::{AppointmentId, ClientId, DepartmentId, OrganisationId, StaffId, WidgetId};
 pub use org_settings::{ChatAfterConsultation, JoinPermissions, OrganisationSettings};
 pub use staff::{Role, Staff};
@@ -74,10 +76,7 @@ struct Inner {
     config: ClinicConfig,
     clock: Arc<dyn Clock>,
     join_keys: tokens::JoinKeys,
-    announcement_listeners: announcements::Listeners,
-    chat_listeners: chat::Listeners,
-    guest_listeners: guests::Listeners,
-    session_listeners: auth::SessionListeners,
+    events: events::Subscriber,
     walkin: widgets::WalkInState,
     login_throttle: auth::LoginThrottle,
     password_pool: auth::PasswordPool,
@@ -93,10 +92,7 @@ impl Clinic {
                 config,
                 clock,
                 join_keys,
-                announcement_listeners: Default::default(),
-                chat_listeners: Default::default(),
-                guest_listeners: Default::default(),
-                session_listeners: Default::default(),
+                events: Default::default(),
                 walkin: widgets::WalkInState::default(),
                 login_throttle: Default::default(),
                 password_pool: Default::default(),
@@ -228,13 +224,13 @@ fn all_routes() -> Vec<Route> {
     routes.extend(guests::routes());
     routes.extend(external_participants::routes());
     routes.extend(announcements::routes());
-    routes.extend(chat::routes());
+    routes.extend(chat::http::routes());
     routes.extend(tokens::routes());
     routes.extend(invitations::routes());
     routes.extend(ice::routes());
     routes.extend(walkin::routes());
     routes.extend(widgets::routes());
-    routes.extend(org_settings::routes());
+    routes.extend(org_settings_http::routes());
     routes.extend(openapi::routes());
     routes
 }

@@ -10,13 +10,11 @@
 //!   deleted one is kept too (soft delete, with who and when), but never shown again.
 //! - [`Clinic::active_announcements`] is what the signalling hub shows to waiting patients; the
 //!   composing binary reloads it after every change, learnt through
-//!   [`Clinic::on_announcements_changed`].
+//!   [`ClinicEvent::AnnouncementsChanged`].
 //!
 //! Invariant: announcement texts never reach the logs.
 
 mod db;
-
-use std::sync::{Arc, RwLock};
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -30,6 +28,7 @@ use serde_json::json;
 use crate::appointments::PersonRef;
 use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::events::ClinicEvent;
 use crate::ids::{DepartmentId, StaffId};
 use crate::staff::Staff;
 use crate::waiting_room::{WaitingRoomRef, may_manage};
@@ -70,41 +69,7 @@ pub struct ActiveAnnouncement {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// A callback run after announcements changed.
-pub type ChangeListener = Arc<dyn Fn() + Send + Sync>;
-
-/// The registered [`ChangeListener`]s (a field of the clinic's shared state).
-#[derive(Default)]
-pub(crate) struct Listeners(RwLock<Vec<ChangeListener>>);
-
 impl Clinic {
-    /// Registers `f` to run after every successful create or delete of announcements, so the
-    /// composing binary can reload [`Clinic::active_announcements`] into the signalling hub.
-    ///
-    /// `f` runs on the request's task, after the change is committed: it must return quickly
-    /// and must not block (notify a task or send on a channel instead).
-    pub fn on_announcements_changed(&self, f: ChangeListener) {
-        self.inner
-            .announcement_listeners
-            .0
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(f);
-    }
-
-    fn announcements_changed(&self) {
-        let listeners = self
-            .inner
-            .announcement_listeners
-            .0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        for f in listeners {
-            f();
-        }
-    }
-
     /// Every non-deleted, non-expired announcement of all organisations, newest first.
     pub async fn active_announcements(&self) -> anyhow::Result<Vec<ActiveAnnouncement>> {
         self.store()
@@ -250,7 +215,7 @@ async fn create(
         })
         .await?;
     tracing::info!(announcement_id = %id, staff_id = %caller.id, scope_kind = req.scope.kind().as_str(), "announcement created");
-    clinic.announcements_changed();
+    clinic.emit(ClinicEvent::AnnouncementsChanged);
     let announcement = Announcement {
         id,
         text: text.to_owned(),
@@ -324,7 +289,7 @@ async fn delete_one(
         return Err(ApiError::NotFound("announcement"));
     }
     tracing::info!(announcement_id = %id, staff_id = %caller.id, "announcement deleted");
-    clinic.announcements_changed();
+    clinic.emit(ClinicEvent::AnnouncementsChanged);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -365,7 +330,7 @@ async fn delete_room(
         .await?;
     tracing::info!(staff_id = %caller.id, scope_kind = room.kind().as_str(), deleted, "announcements of a room deleted");
     if deleted > 0 {
-        clinic.announcements_changed();
+        clinic.emit(ClinicEvent::AnnouncementsChanged);
     }
     Ok(Json(json!({ "deleted": deleted })))
 }

@@ -24,10 +24,8 @@ pub use device::{DEVICE_COOKIE, DEVICE_COOKIE_HTTPS};
 pub use hasher::PasswordCheckStats;
 pub(crate) use hasher::PasswordPool;
 pub use password::{hash_password, verify_password};
-pub(crate) use session::SessionListeners;
 pub use session::{
-    CurrentStaff, SESSION_COOKIE, SESSION_COOKIE_HTTPS, SessionEndReason, SessionEndedListener,
-    session_cookie_name,
+    CurrentStaff, SESSION_COOKIE, SESSION_COOKIE_HTTPS, SessionEndReason, session_cookie_name,
 };
 pub(crate) use throttle::LoginThrottle;
 

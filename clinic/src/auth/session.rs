@@ -3,13 +3,11 @@
 //! timeout and revocation.
 //!
 //! Ending a session ([`Clinic::end_session`], [`Clinic::end_staff_sessions`]) revokes its row and
-//! tells the `on_staff_session_ended` listeners, so that the signalling hub closes the WebSockets
+//! emits [`ClinicEvent::StaffSessionEnded`], so that the signalling hub closes the WebSockets
 //! opened with it; staff join tokens carry the session's row id (`sid`) and are refused once it
 //! has ended ([`Clinic::verify_join_token_live`](crate::Clinic::verify_join_token_live)).
 //!
 //! Invariant: the raw session id (the cookie's secret) never touches the database or the logs.
-
-use std::sync::{Arc, RwLock};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -19,6 +17,7 @@ use chrono::{DateTime, Utc};
 
 use crate::Clinic;
 use crate::error::ApiError;
+use crate::events::ClinicEvent;
 use crate::ids::{SessionId, StaffId};
 use crate::staff::{Staff, StaffRow};
 use crate::store::{Store, dispatch};
@@ -61,14 +60,6 @@ impl SessionEndReason {
         }
     }
 }
-
-/// Called with a session's row id after it ended, so that the signalling hub can close the
-/// connections opened with it. It runs on the caller's task: return quickly.
-pub type SessionEndedListener = Arc<dyn Fn(SessionId) + Send + Sync>;
-
-/// The registered listeners (a field of the clinic's shared state).
-#[derive(Default)]
-pub(crate) struct SessionListeners(RwLock<Vec<SessionEndedListener>>);
 
 /// The authenticated staff user of a request. Extracting it rejects with 401 `unauthenticated`.
 #[derive(Clone, Debug)]
@@ -216,31 +207,8 @@ fn is_live(
 }
 
 impl Clinic {
-    /// Registers `f` to run after a staff session ended (logout, deactivation, password change).
-    pub fn on_staff_session_ended(&self, f: SessionEndedListener) {
-        self.inner
-            .session_listeners
-            .0
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(f);
-    }
-
-    fn staff_session_ended(&self, session: SessionId) {
-        let listeners = self
-            .inner
-            .session_listeners
-            .0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        for f in listeners {
-            f(session);
-        }
-    }
-
     /// Ends one staff session (logout): its row is revoked, so its cookie and the join tokens
-    /// minted with it are refused from now on, and the listeners are told, so that its
+    /// minted with it are refused from now on, and the event subscriber is told, so that its
     /// WebSockets close. Ending an ended session again is harmless.
     pub async fn end_session(
         &self,
@@ -249,7 +217,9 @@ impl Clinic {
     ) -> Result<(), sqlx::Error> {
         self.store().revoke_session(session, self.now()).await?;
         tracing::info!(reason = reason.as_str(), "staff session ended");
-        self.staff_session_ended(session);
+        self.emit(ClinicEvent::StaffSessionEnded {
+            session_id: session,
+        });
         Ok(())
     }
 
@@ -271,7 +241,9 @@ impl Clinic {
             "staff sessions ended"
         );
         for session in &ended {
-            self.staff_session_ended(*session);
+            self.emit(ClinicEvent::StaffSessionEnded {
+                session_id: *session,
+            });
         }
         Ok(ended.len())
     }

@@ -366,8 +366,10 @@ pub async fn active_feed_and_change_callback(backend: Backend) {
     let w = app.world().await;
     let changes = Arc::new(AtomicUsize::new(0));
     let counter = changes.clone();
-    app.clinic.on_announcements_changed(Arc::new(move || {
-        counter.fetch_add(1, Ordering::SeqCst);
+    app.clinic.subscribe(Arc::new(move |event| {
+        if event == consultroom_clinic::ClinicEvent::AnnouncementsChanged {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
     }));
     let doc = app.login(DOC_CARDIO).await;
     let doc_b = app.login(DOC_B).await;

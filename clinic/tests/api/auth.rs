@@ -371,8 +371,10 @@ pub async fn ending_sessions_revokes_them_refuses_their_tokens_and_tells_the_lis
     let w = app.world().await;
     let ended: Arc<Mutex<Vec<SessionId>>> = Arc::default();
     let seen = ended.clone();
-    app.clinic.on_staff_session_ended(Arc::new(move |s| {
-        seen.lock().unwrap().push(s);
+    app.clinic.subscribe(Arc::new(move |event| {
+        if let consultroom_clinic::ClinicEvent::StaffSessionEnded { session_id } = event {
+            seen.lock().unwrap().push(session_id);
+        }
     }));
     let token = |http: reqwest::Client| {
         let url = app.url("/signalling/token");

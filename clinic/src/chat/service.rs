@@ -1,0 +1,334 @@
+//! Chat operations, used by the HTTP handlers and by the signalling hub (through the composing
+//! binary's `ChatStore`): list channels, send (idempotent by `client_msg_id`), read history, mark
+//! read, delete history, the consultation-end cleanup (F133), closing chats no longer open between
+//! visits (F142), and chat-only tokens for the invitation link (F146).
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::access::shared_department;
+use super::model::{
+    CHAT_AUDIENCE, ChatAudience, ChatChannelSummary, ChatError, ChatMessage, ChatPage,
+    ChatPresence, ChatPrincipal, ChatRange, ChatSent, MAX_CLIENT_MSG_ID, MAX_PAGE, MAX_TEXT_CHARS,
+    PatientAccess, api_to_chat, message, summary,
+};
+use crate::Clinic;
+use crate::error::ApiResult;
+use crate::events::ClinicEvent;
+use crate::ids::{AppointmentId, ChatChannelId, ClientId, OrganisationId};
+use crate::org_settings::{ChatAfterConsultation, OrganisationSettings};
+
+/// The organisation's settings changed from `before` to `after`: end the live chat-only
+/// connections of every channel that was open between visits and no longer is (continuous chat
+/// switched off, or switched to "by grant" for the channels left at the default). Without this
+/// a patient's open chat page kept working until its next reconnect.
+pub(crate) async fn close_chats_no_longer_open(
+    clinic: &Clinic,
+    organisation_id: OrganisationId,
+    before: &OrganisationSettings,
+    after: &OrganisationSettings,
+) -> ApiResult<()> {
+    for access in [PatientAccess::Default, PatientAccess::Granted] {
+        if access.open_between_visits(before) && !access.open_between_visits(after) {
+            let ids = clinic
+                .store()
+                .chat_channel_ids_with_access(organisation_id, access.as_str())
+                .await?;
+            for id in ids {
+                clinic.emit(ClinicEvent::ChatClosedBetweenVisits { channel_id: id });
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Clinic {
+    /// The channel of an appointment's practitioner and client, created if missing (F135).
+    pub async fn ensure_chat_channel_for_appointment(
+        &self,
+        appointment_id: AppointmentId,
+    ) -> Result<Option<ChatChannelId>, ChatError> {
+        let Some((org, practitioner, client, _)) =
+            self.store().appointment_pair(appointment_id).await?
+        else {
+            return Ok(None);
+        };
+        let (id, _) = self
+            .store()
+            .ensure_chat_channel(org, practitioner, client, None, self.now())
+            .await?;
+        Ok(Some(id))
+    }
+
+    /// The channels `who` may use (a patient through an appointment: that appointment's
+    /// channel, created if missing), with unread counts.
+    pub async fn chat_channels(
+        &self,
+        who: ChatPrincipal,
+        org: OrganisationId,
+        client_filter: Option<ClientId>,
+    ) -> Result<Vec<ChatChannelSummary>, ChatError> {
+        let store = self.store();
+        let settings = self.organisation_settings(org).await.map_err(api_to_chat)?;
+        let rows = match who {
+            ChatPrincipal::Staff(staff_id) => {
+                let staff = store
+                    .staff_by_id(staff_id)
+                    .await?
+                    .ok_or(ChatError::NotFound)?
+                    .into_staff()?;
+                if staff.organisation_id != org {
+                    return Err(ChatError::NotFound);
+                }
+                let department = staff
+                    .department_id
+                    .filter(|_| settings.department_chat_access);
+                store
+                    .chat_channels_for_staff(org, staff_id, department, client_filter)
+                    .await?
+            }
+            ChatPrincipal::Appointment(a) => {
+                let Some((a_org, practitioner, client, status)) = store.appointment_pair(a).await?
+                else {
+                    return Ok(vec![]);
+                };
+                if a_org != org || status == "cancelled" {
+                    return Ok(vec![]);
+                }
+                store
+                    .ensure_chat_channel(org, practitioner, client, None, self.now())
+                    .await?;
+                store
+                    .chat_channels_for_client(org, client, Some(practitioner))
+                    .await?
+            }
+            ChatPrincipal::Client(c) => store.chat_channels_for_client(org, c, None).await?,
+        };
+        Ok(rows.into_iter().map(|r| summary(&settings, r)).collect())
+    }
+
+    /// Stores a message and returns it once committed, with who should see it live. A retry
+    /// (same sender and `client_msg_id`) returns the first copy with `duplicate: true`.
+    pub async fn chat_send(
+        &self,
+        who: ChatPrincipal,
+        org: OrganisationId,
+        presence: ChatPresence,
+        id: ChatChannelId,
+        client_msg_id: &str,
+        text: &str,
+    ) -> Result<ChatSent, ChatError> {
+        if client_msg_id.is_empty() || client_msg_id.len() > MAX_CLIENT_MSG_ID {
+            return Err(ChatError::Invalid("client_msg_id must be 1 to 64 bytes"));
+        }
+        let chars = text.chars().count();
+        if text.trim().is_empty() || chars > MAX_TEXT_CHARS {
+            return Err(ChatError::Invalid("text must be 1 to 4000 characters"));
+        }
+        if text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            return Err(ChatError::Invalid("control characters are not allowed"));
+        }
+        let access = self.chat_access(who, org, id).await?;
+        Clinic::chat_presence_allowed(&access.settings, &access.channel, presence)?;
+        let (kind, sender_id) = &access.reader;
+        let appended = self
+            .store()
+            .append_chat_message(id, *kind, sender_id, client_msg_id, text, self.now())
+            .await?;
+        let sender_name = access.reader_name.clone();
+        let mut staff_ids = vec![access.channel.practitioner_id];
+        staff_ids.extend(access.members.iter().copied());
+        Ok(ChatSent {
+            message: ChatMessage {
+                channel_id: id,
+                seq: appended.seq,
+                sender_kind: *kind,
+                sender_id: sender_id.clone(),
+                sender_name,
+                client_msg_id: client_msg_id.to_owned(),
+                text: if appended.deleted {
+                    String::new()
+                } else {
+                    text.to_owned()
+                },
+                sent_at: appended.created_at,
+            },
+            duplicate: appended.duplicate,
+            audience: ChatAudience {
+                staff_ids,
+                department_id: shared_department(&access.settings, &access.channel),
+            },
+        })
+    }
+
+    /// A page of a channel's history.
+    pub async fn chat_history(
+        &self,
+        who: ChatPrincipal,
+        org: OrganisationId,
+        presence: ChatPresence,
+        id: ChatChannelId,
+        range: ChatRange,
+        limit: i64,
+    ) -> Result<ChatPage, ChatError> {
+        let access = self.chat_access(who, org, id).await?;
+        Clinic::chat_presence_allowed(&access.settings, &access.channel, presence)?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        let store = self.store();
+        // One more than asked tells whether there is more.
+        let (mut rows, forward) = match range {
+            ChatRange::After(after) => (
+                store
+                    .chat_messages_after(id, after.max(0), limit + 1)
+                    .await?,
+                true,
+            ),
+            ChatRange::Before(before) => (
+                store
+                    .chat_messages_before(id, before.unwrap_or(i64::MAX), limit + 1)
+                    .await?,
+                false,
+            ),
+        };
+        let has_more = rows.len() as i64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        if !forward {
+            rows.reverse();
+        }
+        Ok(ChatPage {
+            messages: rows.into_iter().map(|r| message(id, r)).collect(),
+            has_more,
+            cleared_through_seq: access.channel.cleared_through_seq,
+            last_seq: access.channel.last_seq,
+        })
+    }
+
+    /// Records that `who` has read channel `id` up to `seq`.
+    pub async fn chat_mark_read(
+        &self,
+        who: ChatPrincipal,
+        org: OrganisationId,
+        id: ChatChannelId,
+        seq: i64,
+    ) -> Result<(), ChatError> {
+        let access = self.chat_access(who, org, id).await?;
+        let seq = seq.clamp(0, access.channel.last_seq);
+        let (kind, reader) = &access.reader;
+        self.store()
+            .mark_chat_read(id, *kind, reader, seq, self.now())
+            .await?;
+        Ok(())
+    }
+
+    /// After an appointment's consultation: with `chat_after_consultation: delete` (F133), its
+    /// channel's messages are deleted. Returns the channel and the seq deleted through.
+    pub async fn chat_consultation_completed(
+        &self,
+        appointment_id: AppointmentId,
+    ) -> Result<Option<(ChatChannelId, i64)>, ChatError> {
+        let Some(channel) = self
+            .store()
+            .chat_channel_of_appointment(appointment_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let settings = self
+            .organisation_settings(channel.organisation_id)
+            .await
+            .map_err(api_to_chat)?;
+        if settings.chat_after_consultation != ChatAfterConsultation::Delete {
+            return Ok(None);
+        }
+        let through = self
+            .store()
+            .clear_chat_history(channel.chat_channel_id, self.now())
+            .await?;
+        tracing::info!(channel_id = %channel.chat_channel_id, "chat deleted after consultation");
+        Ok(Some((channel.chat_channel_id, through)))
+    }
+
+    /// Deletes a channel's history (F143) for `who`, who must have access to it; everyone
+    /// connected is told (`chat_cleared`). Returns the seq it was deleted through.
+    pub async fn chat_clear_history(
+        &self,
+        who: ChatPrincipal,
+        org: OrganisationId,
+        id: ChatChannelId,
+    ) -> Result<i64, ChatError> {
+        self.chat_access(who, org, id).await?;
+        let through = self.store().clear_chat_history(id, self.now()).await?;
+        self.emit(ClinicEvent::ChatCleared {
+            channel_id: id,
+            through_seq: through,
+        });
+        Ok(through)
+    }
+
+    /// Signs a chat-only token for an appointment (valid as long as a join token: the configured
+    /// `join_token_ttl`, 120 s by default; with its own audience, so the signalling hub's join
+    /// verifier and the TURN endpoint refuse it).
+    pub(crate) fn issue_chat_token(
+        &self,
+        org: OrganisationId,
+        appointment_id: AppointmentId,
+    ) -> anyhow::Result<(String, DateTime<Utc>)> {
+        let now = self.now();
+        let expires_at = now + self.config().join_token_ttl;
+        let claims = ChatTokenClaims {
+            aud: CHAT_AUDIENCE.to_owned(),
+            iss: crate::tokens::JOIN_ISSUER.to_owned(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            exp: expires_at.timestamp(),
+            organisation_id: org,
+            appointment_id,
+        };
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.join_keys().encoding,
+        )?;
+        Ok((token, expires_at))
+    }
+
+    /// Verifies a chat-only token: the organisation and appointment it grants chat for.
+    pub fn verify_chat_token(&self, token: &str) -> Option<(OrganisationId, AppointmentId)> {
+        if token.len() > 4096 {
+            return None;
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.set_audience(&[CHAT_AUDIENCE]);
+        validation.set_issuer(&[crate::tokens::JOIN_ISSUER]);
+        validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss"]);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.leeway = 0;
+        let data =
+            jsonwebtoken::decode::<ChatTokenClaims>(token, &self.join_keys().decoding, &validation)
+                .ok()?;
+        let now = self.now().timestamp();
+        let c = data.claims;
+        let leeway = crate::tokens::JOIN_LEEWAY_SECS;
+        if c.nbf > now + leeway || c.exp < now - leeway {
+            return None;
+        }
+        Some((c.organisation_id, c.appointment_id))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct ChatTokenClaims {
+    aud: String,
+    iss: String,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+    organisation_id: OrganisationId,
+    appointment_id: AppointmentId,
+}
