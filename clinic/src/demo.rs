@@ -108,7 +108,14 @@ pub async fn seed(
     password: &str,
     public_url: &str,
 ) -> anyhow::Result<DemoInfo> {
-    seed_organisation(store, &DemoOrganisation::default(), now, password, public_url).await
+    seed_organisation(
+        store,
+        &DemoOrganisation::default(),
+        now,
+        password,
+        public_url,
+    )
+    .await
 }
 
 /// Upserts organisation `demo`, its department, practitioner (password set to `password` on every
@@ -286,7 +293,9 @@ mod tests {
         assert_eq!(o.practitioner_email, "demo@e2e-waiting-room-1f2e3d4c.test");
         assert_eq!(o.admin_email, "admin@e2e-waiting-room-1f2e3d4c.test");
         assert_eq!(
-            DemoOrganisation::named("Ünïcode & Co!").unwrap().admin_email,
+            DemoOrganisation::named("Ünïcode & Co!")
+                .unwrap()
+                .admin_email,
             "admin@n-code-co.test"
         );
         for bad in ["", "   ", "--", "éé", &"x".repeat(101)] {

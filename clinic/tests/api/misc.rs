@@ -367,14 +367,22 @@ pub async fn demo_organisation_is_separate_from_the_demo_clinic(backend: Backend
     // Its link is open now and leads to its own practitioner.
     let (status, body) = app.resolve(&token_of(&info.invitation_url)).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["appointment"]["practitioner_name"], "Dr. Anna de Vries");
+    assert_eq!(
+        body["appointment"]["practitioner_name"],
+        "Dr. Anna de Vries"
+    );
 
     // Seeding it again updates it in place (no second organisation, logins still unique).
     let again = demo::seed_organisation(store, &org, now, "third-password", "http://demo.test")
         .await
         .unwrap();
     assert_ne!(again.invitation_url, info.invitation_url);
-    assert_eq!(login(org.practitioner_email.clone(), "third-password").await.0, 200);
+    assert_eq!(
+        login(org.practitioner_email.clone(), "third-password")
+            .await
+            .0,
+        200
+    );
     let (_, clients) = get(&doc, &app.url("/clients")).await;
     assert_eq!(clients["clients"].as_array().unwrap().len(), 2, "{clients}");
 }
