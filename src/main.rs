@@ -82,9 +82,10 @@ async fn demo_organisation(args: consultroom::config::DemoOrganisationArgs) -> a
     let demo = consultroom_clinic::demo::DemoOrganisation::named(&args.name).context(
         "--name must have 1 to 100 characters, with at least one letter or digit (a-z, 0-9)",
     )?;
-    let public_url = args.serve.public_url.clone().context(
-        "--public-url is needed: the running server's address, for the invitation link",
-    )?;
+    let public_url =
+        args.serve.public_url.clone().context(
+            "--public-url is needed: the running server's address, for the invitation link",
+        )?;
     let password = args.demo_password.clone().unwrap_or_else(random_password);
     let url = args.serve.database_url();
     // An existing database only: a mistyped path must not create an empty one.
