@@ -39,6 +39,8 @@ pub fn backends() -> Vec<Backend> {
 /// Stamps one `#[tokio::test]` per backend for each listed `async fn(Backend)`: `sqlite::<name>`
 /// always runs, `postgres::<name>` runs when `TEST_PG_URL` is set (else it says so and passes).
 /// Paths are relative to the crate root of the test binary (`module::name`).
+// `crate::` is meant: the listed functions live in the calling test crate, not in this one.
+#[allow(clippy::crate_in_macro_def)]
 #[macro_export]
 macro_rules! backend_tests {
     ($($module:ident :: $name:ident),* $(,)?) => {
