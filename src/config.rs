@@ -25,6 +25,9 @@ pub enum Command {
     Migrate(ServeArgs),
     /// Run the server with a demo clinic: prints a practitioner login and a patient link.
     Demo(DemoArgs),
+    /// Seed one more organisation shaped like the demo clinic into an existing (migrated)
+    /// database, e.g. a running demo server's, print its logins and a patient link, and exit.
+    DemoOrganisation(DemoOrganisationArgs),
 }
 
 /// Log output format.
@@ -234,6 +237,23 @@ pub struct DemoArgs {
     /// Password for the demo practitioner (random when not given).
     #[arg(long, env = "CONSULTROOM_DEMO_PASSWORD")]
     pub demo_password: Option<String>,
+}
+
+/// `demo-organisation` options: the database is found as for `serve` (`--data-dir`,
+/// `--database-url`); `--public-url` is the running server's address, for the invitation link.
+#[derive(Debug, Clone, Args)]
+pub struct DemoOrganisationArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Organisation name; its logins are demo@<name as slug>.test and admin@<name as slug>.test.
+    #[arg(long)]
+    pub name: String,
+    /// Password for both logins (random when not given).
+    #[arg(long, env = "CONSULTROOM_DEMO_PASSWORD")]
+    pub demo_password: Option<String>,
+    /// Print one JSON object instead of `demo key=value` lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A trusted proxy: a CIDR range, or one address (`/32`, `/128`).

@@ -77,6 +77,59 @@ async fn demo(args: consultroom::config::DemoArgs) -> anyhow::Result<()> {
     app.run(shutdown_signal()).await
 }
 
+/// Seeds one more demo-shaped organisation into the database of `args.serve` and prints it.
+async fn demo_organisation(args: consultroom::config::DemoOrganisationArgs) -> anyhow::Result<()> {
+    let demo = consultroom_clinic::demo::DemoOrganisation::named(&args.name).context(
+        "--name must have 1 to 100 characters, with at least one letter or digit (a-z, 0-9)",
+    )?;
+    let public_url =
+        args.serve.public_url.clone().context(
+            "--public-url is needed: the running server's address, for the invitation link",
+        )?;
+    let password = args.demo_password.clone().unwrap_or_else(random_password);
+    let url = args.serve.database_url();
+    // An existing database only: a mistyped path must not create an empty one.
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        anyhow::ensure!(
+            std::path::Path::new(path).exists(),
+            "no database at {path} (start the server or run `consultroom migrate` first)"
+        );
+    }
+    let store = Store::connect_with(&url, args.serve.sqlite_synchronous.into()).await?;
+    let info = consultroom_clinic::demo::seed_organisation(
+        &store,
+        &demo,
+        SystemClock.now(),
+        &password,
+        &public_url,
+    )
+    .await
+    .context("seeding the organisation (is the database migrated?)")?;
+    store.close().await;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "organisation": info.organisation,
+                "department": info.department,
+                "practitioner_email": info.email,
+                "practitioner_name": info.practitioner_name,
+                "admin_email": info.admin_email,
+                "password": info.password,
+                "invitation_url": info.invitation_url,
+            })
+        );
+    } else {
+        println!("demo organisation={}", info.organisation);
+        println!("demo practitioner_email={}", info.email);
+        println!("demo admin_email={}", info.admin_email);
+        println!("demo practitioner_password={}", info.password);
+        println!("demo invitation_url={}", info.invitation_url);
+    }
+    Ok(())
+}
+
 fn random_password() -> String {
     use rand::RngExt;
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
@@ -103,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
     let format = match &cli.command {
         Some(Command::Serve(a) | Command::Migrate(a)) => a.log_format,
         Some(Command::Demo(d)) => d.serve.log_format,
+        Some(Command::DemoOrganisation(d)) => d.serve.log_format,
         None => cli.serve.log_format,
     };
     init_tracing(format);
@@ -117,5 +171,6 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Serve(a)) => serve(a).await,
         Some(Command::Migrate(a)) => migrate(a).await,
         Some(Command::Demo(d)) => demo(d).await,
+        Some(Command::DemoOrganisation(d)) => demo_organisation(d).await,
     }
 }

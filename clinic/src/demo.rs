@@ -1,5 +1,7 @@
-//! Demo data for `consultroom serve --demo` and manual testing: one organisation with a
-//! practitioner, an admin, two clients, and a fresh appointment starting now.
+//! Demo data for `consultroom demo` and manual testing: one organisation with a practitioner, an
+//! admin, two clients, a walk-in widget, and a fresh appointment starting now. `consultroom
+//! demo-organisation` seeds one more organisation of the same shape under another name and other
+//! logins ([`DemoOrganisation::named`]; the browser tests give each test file its own).
 //!
 //! Invariant: idempotent for the fixed records (looked up by name/e-mail and updated); each run adds
 //! new appointments so there is always one whose invitation is open.
@@ -27,21 +29,101 @@ pub const ADMIN_EMAIL: &str = "admin@consultroom.test";
 const ADMIN_NAME: &str = "Demo Admin";
 const CLIENTS: [&str; 2] = ["Jan Jansen", "Sanne Bakker"];
 
+/// Which organisation to seed: its name and its two logins (the rest, department, names, clients,
+/// widget, is the same for every demo organisation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DemoOrganisation {
+    /// Organisation name (looked up by it: seeding the same name again updates it).
+    pub name: String,
+    /// The practitioner's login.
+    pub practitioner_email: String,
+    /// The organisation admin's login.
+    pub admin_email: String,
+}
+
+impl Default for DemoOrganisation {
+    /// The demo clinic of `consultroom demo`.
+    fn default() -> Self {
+        Self {
+            name: ORGANISATION.to_owned(),
+            practitioner_email: PRACTITIONER_EMAIL.to_owned(),
+            admin_email: ADMIN_EMAIL.to_owned(),
+        }
+    }
+}
+
+impl DemoOrganisation {
+    /// An organisation called `name`, with logins `demo@<slug>.test` and `admin@<slug>.test`
+    /// (`<slug>`: `name` lower-cased, every run of other characters than a–z and 0–9 made one `-`).
+    /// `None` when `name` is blank, longer than 100 characters, or has nothing for a slug.
+    pub fn named(name: &str) -> Option<Self> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return None;
+        }
+        let mut slug = String::new();
+        for c in name.chars().flat_map(char::to_lowercase) {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                slug.push(c);
+            } else if !slug.is_empty() && !slug.ends_with('-') {
+                slug.push('-');
+            }
+        }
+        let slug = slug.trim_end_matches('-');
+        if slug.is_empty() {
+            return None;
+        }
+        Some(Self {
+            name: name.to_owned(),
+            practitioner_email: format!("demo@{slug}.test"),
+            admin_email: format!("admin@{slug}.test"),
+        })
+    }
+}
+
 /// What the seed produced, for printing at start-up.
 #[derive(Clone, Debug)]
 pub struct DemoInfo {
+    /// Organisation name.
+    pub organisation: String,
+    /// Department name.
+    pub department: String,
     /// Practitioner login e-mail.
     pub email: String,
+    /// Practitioner name.
+    pub practitioner_name: String,
+    /// Organisation admin login e-mail (same password).
+    pub admin_email: String,
     /// Practitioner password (as given).
     pub password: String,
     /// Patient link for the appointment starting now.
     pub invitation_url: String,
 }
 
-/// Upserts the demo organisation, department, practitioner (password set to `password` on every
-/// run), admin and two clients, then books a new appointment starting at `now` and one later today.
+/// Upserts the demo organisation of `consultroom demo` ([`DemoOrganisation::default`]); see
+/// [`seed_organisation`].
 pub async fn seed(
     store: &Store,
+    now: DateTime<Utc>,
+    password: &str,
+    public_url: &str,
+) -> anyhow::Result<DemoInfo> {
+    seed_organisation(
+        store,
+        &DemoOrganisation::default(),
+        now,
+        password,
+        public_url,
+    )
+    .await
+}
+
+/// Upserts organisation `demo`, its department, practitioner (password set to `password` on every
+/// run), admin, two clients and walk-in widget, then books a new appointment starting at `now` and
+/// one later today.
+pub async fn seed_organisation(
+    store: &Store,
+    demo: &DemoOrganisation,
     now: DateTime<Utc>,
     password: &str,
     public_url: &str,
@@ -49,9 +131,9 @@ pub async fn seed(
     let pw = password.to_owned();
     let password_hash = tokio::task::spawn_blocking(move || hash_password(&pw)).await??;
 
-    let org = match store.find_organisation_by_name(ORGANISATION).await? {
+    let org = match store.find_organisation_by_name(&demo.name).await? {
         Some(id) => id,
-        None => store.insert_organisation(ORGANISATION, now).await?,
+        None => store.insert_organisation(&demo.name, now).await?,
     };
     let dept = match store.find_department_by_name(org, DEPARTMENT).await? {
         Some(id) => id,
@@ -62,7 +144,7 @@ pub async fn seed(
         org,
         Some(dept),
         PRACTITIONER_NAME,
-        PRACTITIONER_EMAIL,
+        &demo.practitioner_email,
         Role::Practitioner,
         &password_hash,
         now,
@@ -73,7 +155,7 @@ pub async fn seed(
         org,
         None,
         ADMIN_NAME,
-        ADMIN_EMAIL,
+        &demo.admin_email,
         Role::OrganisationAdmin,
         &password_hash,
         now,
@@ -134,7 +216,11 @@ pub async fn seed(
     crate::widgets::seed_demo_widget(store, org, dept, now).await?;
 
     Ok(DemoInfo {
-        email: PRACTITIONER_EMAIL.to_owned(),
+        organisation: demo.name.clone(),
+        department: DEPARTMENT.to_owned(),
+        email: demo.practitioner_email.clone(),
+        practitioner_name: PRACTITIONER_NAME.to_owned(),
+        admin_email: demo.admin_email.clone(),
         password: password.to_owned(),
         invitation_url: format!("{}/join#{token}", public_url.trim_end_matches('/')),
     })
@@ -194,4 +280,30 @@ async fn book(
     };
     store.insert_appointment(&new, &sha256(token), now).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DemoOrganisation;
+
+    #[test]
+    fn named_organisations_get_logins_from_a_slug_of_the_name() {
+        let o = DemoOrganisation::named("  E2E Waiting-room 1f2e3d4c ").unwrap();
+        assert_eq!(o.name, "E2E Waiting-room 1f2e3d4c");
+        assert_eq!(o.practitioner_email, "demo@e2e-waiting-room-1f2e3d4c.test");
+        assert_eq!(o.admin_email, "admin@e2e-waiting-room-1f2e3d4c.test");
+        assert_eq!(
+            DemoOrganisation::named("Ünïcode & Co!")
+                .unwrap()
+                .admin_email,
+            "admin@n-code-co.test"
+        );
+        for bad in ["", "   ", "--", "éé", &"x".repeat(101)] {
+            assert_eq!(DemoOrganisation::named(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            DemoOrganisation::default().practitioner_email,
+            super::PRACTITIONER_EMAIL
+        );
+    }
 }

@@ -31,30 +31,9 @@ mod support;
 #[path = "api/walkin.rs"]
 mod walkin;
 
-/// Stamps one `#[tokio::test]` per backend for each listed `async fn(Backend)`.
-macro_rules! backend_tests {
-    ($($module:ident :: $name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    crate::$module::$name(crate::support::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    match crate::support::pg_url() {
-                        Some(url) => crate::$module::$name(crate::support::Backend::Postgres(url)).await,
-                        None => eprintln!("TEST_PG_URL not set; skipping the PostgreSQL run"),
-                    }
-                }
-            )*
-        }
-    };
-}
+// One `#[tokio::test]` per backend for each listed `async fn(Backend)`: `sqlite::<name>` and
+// `postgres::<name>` (the latter runs when `TEST_PG_URL` is set).
+use consultroom_testkit::backend_tests;
 
 backend_tests! {
     auth::login_sets_session_and_me_returns_profile,
@@ -108,6 +87,7 @@ backend_tests! {
     settings::join_tokens_carry_the_permissions,
     settings::department_waiting_room_texts,
     misc::demo_seed_is_idempotent_and_usable,
+    misc::demo_organisation_is_separate_from_the_demo_clinic,
     misc::directory_lists_own_organisation_only,
     misc::security_headers_on_api_responses,
     logs::no_pii_in_logs,

@@ -18,6 +18,8 @@
 //!   `participant_joined`); after the grace period the seat is released as a leave.
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod guest_tests;
 mod probe;
 #[cfg(test)]

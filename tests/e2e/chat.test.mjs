@@ -6,10 +6,13 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, newContext, captureConsole, requireEnv, snap, signIn } from './lib/harness.mjs';
+import { launchBrowser, newContext, captureConsole, requireEnv, snap, signIn, seedOrganisation } from './lib/harness.mjs';
 import { bookAppointment } from './lib/clinic-api.mjs';
 
-const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD');
+const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
+/** This file's own organisation, shaped like the demo clinic (no state shared with other files). */
+let org;
+before(async () => { org = await seedOrganisation('chat'); });
 let browser;
 
 before(async () => {
@@ -42,8 +45,8 @@ test('practitioner and patient chat before, during and after a consultation', { 
   try {
     await step('login and book', pages, async () => {
       await staff.goto('/');
-      await staff.getByLabel('Email address').fill(env.DEMO_EMAIL);
-      await staff.getByLabel('Password').fill(env.DEMO_PASSWORD);
+      await staff.getByLabel('Email address').fill(org.email);
+      await staff.getByLabel('Password').fill(org.password);
       await staff.getByRole('button', { name: 'Sign in' }).click();
       await staff.locator('body[data-signalling="joined"]').waitFor();
       const booked = await bookAppointment(staff, { baseUrl: env.BASE_URL, clientName: 'Chat Testpatiënt', inMinutes: 2 });
@@ -153,7 +156,7 @@ test('client list: chat from the client row (F139), and an admin stops chat betw
   let invitationUrl;
   try {
     await step('the practitioner writes from the client list', pages, async () => {
-      await signIn(staff, env.DEMO_EMAIL);
+      await signIn(staff, org.email);
       // Tomorrow: the link is outside its window, so it opens the chat only (F146).
       const booked = await bookAppointment(staff, { baseUrl: env.BASE_URL, clientName: NAME, inMinutes: 24 * 60 });
       assert.ok(!booked.error, booked.error);
@@ -185,7 +188,7 @@ test('client list: chat from the client row (F139), and an admin stops chat betw
     });
 
     await step('an admin stops chat between visits', pages, async () => {
-      await signIn(admin, 'admin@consultroom.test');
+      await signIn(admin, org.adminEmail);
       await admin.getByRole('button', { name: 'Clients' }).click();
       const dialog = admin.locator('#clients-dialog');
       await dialog.getByLabel('Find a client by name').fill('Clientlist');
@@ -202,10 +205,12 @@ test('client list: chat from the client row (F139), and an admin stops chat betw
 
     await step('the patient is told, and the link no longer opens the chat', pages, async () => {
       await patient.getByText('The clinic has closed this chat between visits', { exact: false }).waitFor({ timeout: 10_000 });
+      // The offer is made only when the server grants a chat token: wait for its answer.
+      const asked = patient.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/invitations/chat' && r.request().method() === 'POST');
       await patient.reload();
       await patient.getByText(/too early|not open yet|opens/i).first().waitFor();
-      // The offer is made only when the server grants a chat token.
-      await patient.waitForTimeout(1000);
+      const answer = await asked;
+      assert.ok(answer.status() >= 400, `no chat token for a stopped chat (got ${answer.status()})`);
       assert.equal(await patient.getByRole('button', { name: 'Chat with your practitioner' }).count(), 0);
     });
 

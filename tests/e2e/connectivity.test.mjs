@@ -12,11 +12,14 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import {
-  launchBrowser, newContext, captureConsole, requireEnv, assertMediaFlowing, snap, waitFor,
+  launchBrowser, newContext, captureConsole, requireEnv, assertMediaFlowing, snap, waitFor, seedOrganisation,
 } from './lib/harness.mjs';
 import { bookAppointment } from './lib/clinic-api.mjs';
 
-const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD', 'CONSULTROOM_SERVER_LOG', 'E2E_TURN_URLS', 'E2E_TURN_LOG');
+const env = requireEnv('BASE_URL', 'DEMO_PASSWORD', 'CONSULTROOM_SERVER_LOG', 'E2E_TURN_URLS', 'E2E_TURN_LOG');
+/** This file's own organisation, shaped like the demo clinic (no state shared with other files). */
+let org;
+before(async () => { org = await seedOrganisation('connectivity'); });
 let browser;
 
 before(async () => {
@@ -81,9 +84,10 @@ async function step(name, pages, fn) {
 
 /**
  * Practitioner and patient (each in its own context, set up by `prepare(context)`) go through a
- * whole consultation; `check(staff, patient)` runs while media flows. Ends the consultation.
+ * whole consultation; `check(staff, patient)` runs while media flows. Ends the consultation, then
+ * runs `afterEnd()` while both browsers are still open.
  */
-async function consultation(label, prepare, check) {
+async function consultation(label, prepare, check, afterEnd = async () => {}) {
   const staffCtx = await newContext(browser, { baseURL: env.BASE_URL });
   const patientCtx = await newContext(browser, { baseURL: env.BASE_URL });
   await prepare(staffCtx);
@@ -95,8 +99,8 @@ async function consultation(label, prepare, check) {
   try {
     await step(`${label}: admitted`, pages, async () => {
       await staff.goto('/');
-      await staff.getByLabel('Email address').fill(env.DEMO_EMAIL);
-      await staff.getByLabel('Password').fill(env.DEMO_PASSWORD);
+      await staff.getByLabel('Email address').fill(org.email);
+      await staff.getByLabel('Password').fill(org.password);
       await staff.getByRole('button', { name: 'Sign in' }).click();
       await staff.locator('body[data-signalling="joined"]').waitFor();
       const booked = await bookAppointment(staff, { baseUrl: env.BASE_URL, clientName: `${label} Testpatiënt`, inMinutes: 3 });
@@ -123,10 +127,7 @@ async function consultation(label, prepare, check) {
       await staff.getByRole('button', { name: 'End consultation' }).click();
       await patient.getByText('Your consultation has ended. You can close this window.').waitFor();
       await staff.locator('#dashboard-view:not([hidden])').waitFor();
-      // Give the browsers a moment to send their TURN deallocations (Refresh, lifetime 0) after
-      // closing their peer connections: closing the contexts at once can cut them off, and coturn
-      // then logs the allocation's usage only when its 10-minute lifetime runs out.
-      await new Promise((r) => setTimeout(r, 1500));
+      await afterEnd();
     });
     const problems = lines.flat().filter((l) => /^pageerror|Refused to|Content Security Policy/.test(l));
     assert.deepEqual(problems, [], 'no uncaught errors or CSP violations');
@@ -169,6 +170,24 @@ function turnUsage(offset) {
 test('relay only: both browsers reach the SFU through coturn with our time-limited credentials', { timeout: 120_000 }, async () => {
   const logStart = readFileSync(env.E2E_TURN_LOG, 'utf8').length;
   const pairs = {};
+  let usage;
+  // coturn's own account (usage lines, logged every few seconds and when an allocation closes):
+  // for each browser's credentials, media went through coturn both ways, browser side and peer
+  // (SFU) side. Summed over that username's sessions: a browser may send on one relayed address
+  // and be answered on another of its allocations (seen: Chromium's UDP and TCP allocations to
+  // the same coturn, the SFU answering on the other one), which is still relayed media.
+  const waitForRelayedUsage = () => {
+    const usernames = [pairs.staff, pairs.patient].map((p) => p.iceServers[0].username);
+    const totals = (u, username, side) => u.sessions
+      .filter((s) => s.username === username && s.side === side)
+      .reduce((a, s) => ({ rb: a.rb + s.rb, sb: a.sb + s.sb, sessions: a.sessions + 1 }), { rb: 0, sb: 0, sessions: 0 });
+    const relayed = (t) => t.rb > 20_000 && t.sb > 20_000;
+    return waitFor(() => {
+      const u = turnUsage(logStart);
+      const found = usernames.map((name) => ({ name, client: totals(u, name, 'client'), peer: totals(u, name, 'peer') }));
+      return found.every((f) => relayed(f.client) && relayed(f.peer)) ? { text: u.text, found } : null;
+    }, { timeoutMs: 20_000, intervalMs: 500, what: "coturn usage lines with relayed media both ways for both browsers' credentials" });
+  };
   await consultation('relay', (ctx) => ctx.addInitScript(forceRelayOnly), async (staff, patient) => {
     for (const [who, page] of Object.entries({ staff, patient })) {
       const pair = await busySelectedPair(page, who);
@@ -186,22 +205,12 @@ test('relay only: both browsers reach the SFU through coturn with our time-limit
       const inSeconds = expiry - Date.now() / 1000;
       assert.ok(inSeconds > 9 * 60 && inSeconds <= 10 * 60 + 5, `${who}: credentials expire in --turn-ttl-minutes 10 (${inSeconds.toFixed(0)} s)`);
     }
+  }, async () => {
+    // Waited for with the browsers still open: closing them at once after the peer connections
+    // can cut off their TURN deallocations (Refresh, lifetime 0), and coturn then logs a cut-off
+    // allocation's usage only when its 10-minute lifetime runs out.
+    usage = await waitForRelayedUsage();
   });
-  // coturn's own account (usage lines, logged every few seconds and when an allocation closes):
-  // for each browser's credentials, media went through coturn both ways, browser side and peer
-  // (SFU) side. Summed over that username's sessions: a browser may send on one relayed address
-  // and be answered on another of its allocations (seen: Chromium's UDP and TCP allocations to
-  // the same coturn, the SFU answering on the other one), which is still relayed media.
-  const usernames = [pairs.staff, pairs.patient].map((p) => p.iceServers[0].username);
-  const totals = (u, username, side) => u.sessions
-    .filter((s) => s.username === username && s.side === side)
-    .reduce((a, s) => ({ rb: a.rb + s.rb, sb: a.sb + s.sb, sessions: a.sessions + 1 }), { rb: 0, sb: 0, sessions: 0 });
-  const relayed = (t) => t.rb > 20_000 && t.sb > 20_000;
-  const usage = await waitFor(() => {
-    const u = turnUsage(logStart);
-    const found = usernames.map((name) => ({ name, client: totals(u, name, 'client'), peer: totals(u, name, 'peer') }));
-    return found.every((f) => relayed(f.client) && relayed(f.peer)) ? { text: u.text, found } : null;
-  }, { timeoutMs: 20_000, intervalMs: 500, what: "coturn usage lines with relayed media both ways for both browsers' credentials" });
   for (const f of usage.found) {
     console.log(`coturn relayed for ${f.name} (${f.client.sessions} usage lines): client rb=${f.client.rb} sb=${f.client.sb}, peer rb=${f.peer.rb} sb=${f.peer.sb}`);
   }

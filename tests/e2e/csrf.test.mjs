@@ -4,15 +4,18 @@
 // `fetch(..., {mode: 'no-cors', credentials: 'include'})` to the appointment cancel endpoint and a
 // form POST to logout. The appointment must still be scheduled and the session alive (checked
 // through the API from the practitioner's own page); then the same cancel from our own page works.
-// Run through tests/e2e/run.sh (BASE_URL, DEMO_EMAIL, DEMO_PASSWORD).
+// Run through tests/e2e/run.sh (BASE_URL, DEMO_PASSWORD; the file seeds its own organisation).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { launchBrowser, newContext, requireEnv, snap, waitFor, signIn } from './lib/harness.mjs';
+import { launchBrowser, newContext, requireEnv, snap, waitFor, signIn, seedOrganisation } from './lib/harness.mjs';
 import { apiCall, bookAppointment } from './lib/clinic-api.mjs';
 
-const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD');
+const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
+/** This file's own organisation, shaped like the demo clinic (no state shared with other files). */
+let org;
+before(async () => { org = await seedOrganisation('csrf'); });
 let browser;
 const servers = [];
 
@@ -72,7 +75,7 @@ test('CSRF: a same-site, cross-origin page cannot cancel an appointment or log t
   const staff = await ctx.newPage();
   const attacker = await ctx.newPage();
   try {
-    await signIn(staff, env.DEMO_EMAIL, { until: '#dashboard-view:not([hidden])' });
+    await signIn(staff, org.email, { until: '#dashboard-view:not([hidden])' });
     const booked = await bookAppointment(staff, { baseUrl: env.BASE_URL, clientName: 'Carla Csrf', inMinutes: 90 });
     assert.ok(!booked.error, booked.error);
     const id = booked.appointment.id;

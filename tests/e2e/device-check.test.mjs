@@ -11,11 +11,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { launchBrowser, newContext, captureConsole, requireEnv, snap, signIn } from './lib/harness.mjs';
+import { launchBrowser, newContext, captureConsole, requireEnv, snap, signIn, seedOrganisation } from './lib/harness.mjs';
 import { bookAppointment } from './lib/clinic-api.mjs';
 import { verdictOf, serverCandidates, portsText, relayText, LIMITS } from '../../web-client/js/netcheck.js';
 
-const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD', 'CONSULTROOM_SERVER_LOG');
+const env = requireEnv('BASE_URL', 'DEMO_PASSWORD', 'CONSULTROOM_SERVER_LOG');
+/** This file's own organisation, shaped like the demo clinic (no state shared with other files). */
+let org;
+before(async () => { org = await seedOrganisation('device-check'); });
 const withTurn = !!process.env.E2E_TURN_URLS;
 let browser;
 
@@ -96,7 +99,7 @@ async function setUp(name) {
   const staff = await staffCtx.newPage();
   const patient = await patientCtx.newPage();
   const lines = [staff, patient].map(captureConsole);
-  await signIn(staff);
+  await signIn(staff, org.email);
   const booked = await bookAppointment(staff, { baseUrl: env.BASE_URL, clientName: name, inMinutes: 3 });
   assert.ok(!booked.error, booked.error);
   return {

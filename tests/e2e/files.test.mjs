@@ -1,15 +1,18 @@
 // File sharing in the consultation room (issue #5): the patient sends a file with progress, the
 // practitioner sees name, size and type and downloads it; then the reverse; a disguised file is
 // refused with a readable message; the list is cleared when the consultation ends.
-// Run through tests/e2e/run.sh (BASE_URL, DEMO_EMAIL, DEMO_PASSWORD, DEMO_INVITATION_URL).
+// Run through tests/e2e/run.sh (BASE_URL, DEMO_PASSWORD; the file seeds its own organisation).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { launchBrowser, newContext, captureConsole, requireEnv, snap } from './lib/harness.mjs';
+import { launchBrowser, newContext, captureConsole, requireEnv, snap, seedOrganisation } from './lib/harness.mjs';
 import { bookAppointment } from './lib/clinic-api.mjs';
 
-const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD', 'DEMO_INVITATION_URL');
+const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
+/** This file's own organisation, shaped like the demo clinic (no state shared with other files). */
+let org;
+before(async () => { org = await seedOrganisation('files'); });
 let browser;
 
 before(async () => {
@@ -41,11 +44,11 @@ test('the patient sends a file, the practitioner downloads it, and the reverse',
   const consoles = [...[staff, patient].map(captureConsole)];
 
   try {
-    let invitationUrl = env.DEMO_INVITATION_URL;
+    let invitationUrl = org.invitationUrl;
     await step('login and book', pages, async () => {
       await staff.goto('/');
-      await staff.getByLabel('Email address').fill(env.DEMO_EMAIL);
-      await staff.getByLabel('Password').fill(env.DEMO_PASSWORD);
+      await staff.getByLabel('Email address').fill(org.email);
+      await staff.getByLabel('Password').fill(org.password);
       await staff.getByRole('button', { name: 'Sign in' }).click();
       await staff.getByRole('heading', { name: "Today's appointments" }).waitFor();
       await staff.locator('body[data-signalling="joined"]').waitFor();

@@ -8,11 +8,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
-  launchBrowser, newContext, requireEnv, assertMediaFlowing, snap, captureConsole,
+  launchBrowser, newContext, requireEnv, assertMediaFlowing, snap, captureConsole, seedOrganisation,
 } from './lib/harness.mjs';
 import { bookAppointment, apiCall } from './lib/clinic-api.mjs';
 
-const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD', 'DEMO_INVITATION_URL');
+const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
+/** This file's own organisation, shaped like the demo clinic (no state shared with other files). */
+let org;
+before(async () => { org = await seedOrganisation('media-features'); });
 let browser;
 
 before(async () => {
@@ -43,8 +46,8 @@ async function step(name, pages, fn) {
 async function intoConsultation(staff, patient, clientName, pages) {
   await step('login', pages, async () => {
     await staff.goto('/');
-    await staff.getByLabel('Email address').fill(env.DEMO_EMAIL);
-    await staff.getByLabel('Password').fill(env.DEMO_PASSWORD);
+    await staff.getByLabel('Email address').fill(org.email);
+    await staff.getByLabel('Password').fill(org.password);
     await staff.getByRole('button', { name: 'Sign in' }).click();
     await staff.locator('body[data-signalling="joined"]').waitFor();
   });
@@ -356,8 +359,8 @@ test('screen sharing switched off by the organisation: no button on either side'
   try {
     // The demo organisation admin shares the practitioner's password (clinic/src/demo.rs).
     await admin.goto('/');
-    await admin.getByLabel('Email address').fill('admin@consultroom.test');
-    await admin.getByLabel('Password').fill(env.DEMO_PASSWORD);
+    await admin.getByLabel('Email address').fill(org.adminEmail);
+    await admin.getByLabel('Password').fill(org.password);
     await admin.getByRole('button', { name: 'Sign in' }).click();
     await admin.locator('body[data-signalling="joined"]').waitFor();
     const set = await apiCall(admin, 'PUT', '/api/v1/organisation/settings', { screen_sharing: false });

@@ -4,11 +4,13 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, newContext, requireEnv, snap, signIn } from './lib/harness.mjs';
+import { launchBrowser, newContext, requireEnv, snap, signIn, seedOrganisation } from './lib/harness.mjs';
 import { bookAppointment, apiCall } from './lib/clinic-api.mjs';
 
-const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD');
-const ADMIN_EMAIL = 'admin@consultroom.test'; // clinic/src/demo.rs; same password as the practitioner
+const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
+/** This file's own organisation, shaped like the demo clinic (no state shared with other files). */
+let org;
+before(async () => { org = await seedOrganisation('org-settings'); });
 let browser;
 
 before(async () => { browser = await launchBrowser(); });
@@ -22,11 +24,11 @@ test('admin sets a disclaimer and waiting text; the patient must accept, then se
   const staff = await staffCtx.newPage();
   const patient = await patientCtx.newPage();
   try {
-    await signIn(admin, ADMIN_EMAIL);
+    await signIn(admin, org.adminEmail);
     await admin.getByRole('button', { name: 'Settings' }).click();
     await admin.getByRole('heading', { name: 'Organisation settings' }).waitFor();
     // The practitioner has no Settings button.
-    await signIn(staff, env.DEMO_EMAIL);
+    await signIn(staff, org.email);
     await staff.locator('#walkin-toggle:not([hidden])').waitFor();
     assert.equal(await staff.getByRole('button', { name: 'Settings' }).isVisible(), false);
 

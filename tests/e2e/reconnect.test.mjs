@@ -2,14 +2,17 @@
 // the practitioner's room shows the patient reconnecting, the patient's page resumes the seat on
 // a new socket (fresh token, `join {resume}`), restarts ICE on the same RTCPeerConnection, and
 // frames are decoded again on both sides with no extra tile.
-// Run through tests/e2e/run.sh (BASE_URL, DEMO_EMAIL, DEMO_PASSWORD).
+// Run through tests/e2e/run.sh (BASE_URL, DEMO_PASSWORD; the file seeds its own organisation).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, newContext, requireEnv, snap } from './lib/harness.mjs';
+import { launchBrowser, newContext, requireEnv, snap, seedOrganisation } from './lib/harness.mjs';
 import { bookAppointment } from './lib/clinic-api.mjs';
 
-const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD');
+const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
+/** This file's own organisation, shaped like the demo clinic (no state shared with other files). */
+let org;
+before(async () => { org = await seedOrganisation('reconnect'); });
 let browser;
 
 before(async () => {
@@ -71,8 +74,8 @@ test('patient socket drops mid-consultation: reconnecting shown, seat resumed, m
   try {
     await step('reconnect: setup', pages, async () => {
       await staff.goto('/');
-      await staff.getByLabel('Email address').fill(env.DEMO_EMAIL);
-      await staff.getByLabel('Password').fill(env.DEMO_PASSWORD);
+      await staff.getByLabel('Email address').fill(org.email);
+      await staff.getByLabel('Password').fill(org.password);
       await staff.getByRole('button', { name: 'Sign in' }).click();
       await staff.locator('body[data-signalling="joined"]').waitFor();
       const booked = await bookAppointment(staff, { baseUrl: env.BASE_URL, clientName: 'Reconnect Testpatiënt', inMinutes: 3 });
@@ -91,9 +94,11 @@ test('patient socket drops mid-consultation: reconnecting shown, seat resumed, m
     const tilesBefore = await staff.locator('#room-view video').count();
 
     await step('reconnect: the patient socket drops', pages, async () => {
-      // Hold the patient's reconnect (its fresh token) for 3 s so the gap is visible.
+      // Hold the patient's reconnect (its fresh token) until both sides have shown the gap.
+      let release;
+      const gap = new Promise((r) => { release = r; });
       await patientCtx.route('**/api/v1/invitations/resolve', async (route) => {
-        await new Promise((r) => setTimeout(r, 3000));
+        await gap;
         await route.continue();
       });
       const closed = await patient.evaluate(() => {
@@ -107,6 +112,7 @@ test('patient socket drops mid-consultation: reconnecting shown, seat resumed, m
       await staff.locator('#room-view[data-reconnecting="other"]').waitFor({ timeout: 5_000 });
       await staff.getByText('is reconnecting…').waitFor();
       assert.equal(await staff.locator('#room-notice-box:not([hidden])').count(), 0, 'no "left" notice');
+      release();
     });
 
     await step('reconnect: resumed', pages, async () => {

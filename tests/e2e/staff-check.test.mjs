@@ -3,17 +3,20 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, newContext, requireEnv, snap } from './lib/harness.mjs';
+import { launchBrowser, newContext, requireEnv, snap, seedOrganisation } from './lib/harness.mjs';
 
-const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD');
+const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
+/** This file's own organisation, shaped like the demo clinic (no state shared with other files). */
+let org;
+before(async () => { org = await seedOrganisation('staff-check'); });
 let browser;
 
 before(async () => { browser = await launchBrowser(); });
 after(async () => { await browser?.close(); });
 
 async function signIn(page) {
-  await page.getByLabel('Email address').fill(env.DEMO_EMAIL);
-  await page.getByLabel('Password').fill(env.DEMO_PASSWORD);
+  await page.getByLabel('Email address').fill(org.email);
+  await page.getByLabel('Password').fill(org.password);
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
 

@@ -1,9 +1,9 @@
 // Waiting rooms against the real server (issue #4): arrival and queue position, two practitioner
 // pages racing for a department patient, force start, transfer (out of a waiting room and out of
 // a consultation), announcements with expiry, and a patient's reload keeping one entry.
-// Run through tests/e2e/run.sh (demo server in a lo-only netns; BASE_URL, DEMO_EMAIL, DEMO_PASSWORD).
+// Run through tests/e2e/run.sh (demo server in a lo-only netns; BASE_URL, DEMO_PASSWORD; the file seeds its own organisation).
 //
-// The demo organisation has ONE practitioner (Dr. Anna de Vries, department "General practice")
+// The file's own organisation (seedOrganisation: the demo clinic's shape) has ONE practitioner (Dr. Anna de Vries, department "General practice")
 // and an organisation admin without a waiting room. So "two practitioners of the department" are
 // two independent sessions of the demo practitioner (two browsers), and transfers go to the
 // department's room. Patients left waiting linger 30 s (reconnect grace), so every test finishes
@@ -12,11 +12,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  launchBrowser, newContext, captureConsole, requireEnv, assertMediaFlowing, snap, waitFor,
+  launchBrowser, newContext, captureConsole, requireEnv, assertMediaFlowing, snap, waitFor, seedOrganisation,
 } from './lib/harness.mjs';
 import { bookAppointment, apiCall } from './lib/clinic-api.mjs';
 
-const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD');
+const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
+/** This file's own organisation, shaped like the demo clinic (no state shared with other files). */
+let org;
+before(async () => { org = await seedOrganisation('waiting-room'); });
 let browser;
 
 before(async () => {
@@ -37,11 +40,21 @@ async function step(name, pages, fn) {
   }
 }
 
+/** page → the signalling frames it sent and received (JSON), recorded from its login on. */
+const signallingFrames = new WeakMap();
+
 async function staffLogin(browserCtx) {
   const page = await browserCtx.newPage();
+  const frames = { sent: [], received: [] };
+  const parse = (payload) => { try { return JSON.parse(payload); } catch { return null; } };
+  page.on('websocket', (ws) => {
+    ws.on('framesent', (f) => frames.sent.push(parse(f.payload)));
+    ws.on('framereceived', (f) => frames.received.push(parse(f.payload)));
+  });
+  signallingFrames.set(page, frames);
   await page.goto('/');
-  await page.getByLabel('Email address').fill(env.DEMO_EMAIL);
-  await page.getByLabel('Password').fill(env.DEMO_PASSWORD);
+  await page.getByLabel('Email address').fill(org.email);
+  await page.getByLabel('Password').fill(org.password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.locator('body[data-signalling="joined"]').waitFor();
   return page;
@@ -78,12 +91,9 @@ test('arrival: green entry, badge and doorbell; patients see their position and 
     const a = pages.a = await aCtx.newPage();
     const b = pages.b = await bCtx.newPage();
     const logs = [captureConsole(staff), captureConsole(a), captureConsole(b)];
-    // The positions below assume nobody else waits in this practitioner's room. Files share one
-    // server; a patient whose page an earlier file closed keeps their place as `reconnecting`
-    // for 30 s (e.g. org-settings' patient, when this file follows it closely), so wait until
-    // the room is empty (bounded: the grace period plus a margin).
-    await waitFor(async () => (await staff.locator('#waiting-list li.waiting-item').count()) === 0,
-      { timeoutMs: 40_000, what: 'no patient left waiting by an earlier test file' });
+    // The positions below assume nobody else waits in this practitioner's room: this file's
+    // organisation is its own, so no patient of an earlier file can be left in it.
+    assert.equal(await staff.locator('#waiting-list li.waiting-item').count(), 0, 'nobody waiting yet');
     const bookA = await bookAppointment(staff, { baseUrl: env.BASE_URL, clientName: 'Queue First', inMinutes: 2 });
     const bookB = await bookAppointment(staff, { baseUrl: env.BASE_URL, clientName: 'Queue Second', inMinutes: 3 });
     assert.ok(!bookA.error && !bookB.error, bookA.error || bookB.error);
@@ -177,7 +187,14 @@ test('department room: two practitioner pages race to admit; exactly one gets th
         const v = await Promise.all([s1, s2].map((s) => s.evaluate(() => document.body.dataset.view)));
         return v.includes('room-view') ? v : null;
       }, { timeoutMs: 15_000, what: 'one practitioner page in the room' });
-      await new Promise((r) => setTimeout(r, 1500)); // give the loser time to (wrongly) enter too
+      // Both pages sent an admit (both clicks start one); wait until the server answered each, so
+      // that the loser has had its chance to (wrongly) enter too.
+      const admitsAnswered = (page) => {
+        const f = signallingFrames.get(page);
+        const ids = f.sent.filter((m) => m?.type === 'admit').map((m) => m.id);
+        return ids.length > 0 && ids.every((id) => f.received.some((m) => m?.reply_to === id));
+      };
+      await waitFor(async () => admitsAnswered(s1) && admitsAnswered(s2), { timeoutMs: 15_000, what: 'both pages\' admits answered' });
       const views = await Promise.all([s1, s2].map((s) => s.evaluate(() => document.body.dataset.view)));
       assert.equal(views.filter((v) => v === 'room-view').length, 1, `exactly one page in the room (${views} / first ${inRoom})`);
       const winner = views[0] === 'room-view' ? s1 : s2;

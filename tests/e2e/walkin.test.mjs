@@ -2,18 +2,20 @@
 // page on another local origin frames the demo widget and shows them, a visitor fills the intake,
 // lands in the waiting room marked yellow, is admitted and has media both ways. Framing rules:
 // the widget framed by an origin that is not allowed does not render, and the staff app cannot
-// be framed at all. Run through tests/e2e/run.sh (BASE_URL, DEMO_EMAIL, DEMO_PASSWORD).
+// be framed at all. Run through tests/e2e/run.sh (BASE_URL, DEMO_PASSWORD; the file seeds its own organisation).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import {
-  launchBrowser, newContext, captureConsole, requireEnv, assertMediaFlowing, snap, waitFor, signIn,
+  launchBrowser, newContext, captureConsole, requireEnv, assertMediaFlowing, snap, waitFor, signIn, seedOrganisation,
 } from './lib/harness.mjs';
 import { apiCall } from './lib/clinic-api.mjs';
 
-const env = requireEnv('BASE_URL', 'DEMO_EMAIL', 'DEMO_PASSWORD');
-const ADMIN_EMAIL = 'admin@consultroom.test'; // the demo seed's organisation admin (same password)
+const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
+/** This file's own organisation, shaped like the demo clinic (no state shared with other files). */
+let org;
+before(async () => { org = await seedOrganisation('walkin'); });
 const PRACTITIONER = 'Dr. Anna de Vries';
 const VISITOR = 'Walter Walk-in';
 let browser;
@@ -75,7 +77,7 @@ test('walk-in: switch on → framed widget → intake → yellow entry → admit
 
   try {
     await step('admin finds the widget and its snippet', pages, async () => {
-      await signIn(admin, ADMIN_EMAIL, { until: '#dashboard-view:not([hidden])' });
+      await signIn(admin, org.adminEmail, { until: '#dashboard-view:not([hidden])' });
       const res = await apiCall(admin, 'GET', '/api/v1/widgets');
       assert.equal(res.status, 200);
       const demo = res.body.widgets.find((w) => w.name === 'Demo walk-in widget');
@@ -96,7 +98,7 @@ test('walk-in: switch on → framed widget → intake → yellow entry → admit
     });
 
     await step('practitioner switches walk-in on', pages, async () => {
-      await signIn(staff, env.DEMO_EMAIL, { until: '#dashboard-view:not([hidden])' });
+      await signIn(staff, org.email, { until: '#dashboard-view:not([hidden])' });
       const toggle = staff.locator('#walkin-toggle');
       await toggle.waitFor();
       if ((await toggle.getAttribute('aria-pressed')) === 'true') {
@@ -204,15 +206,19 @@ async function frameRenders(host, src, selector) {
   const lines = captureConsole(page);
   try {
     await page.goto(url);
-    await page.waitForTimeout(3000);
-    const frame = page.frames().find((f) => f !== page.mainFrame());
-    let rendered = false;
-    try {
-      rendered = !!frame && (await frame.locator(selector).count()) > 0;
-    } catch {
-      rendered = false;
-    }
-    return { rendered, frameUrl: frame ? frame.url() : null, console: lines.join('\n') };
+    // Until the outcome is known: the frame renders `selector`, or Chromium reports the block.
+    const renderedIn = async (frame) => {
+      try {
+        return !!frame && (await frame.locator(selector).count()) > 0;
+      } catch {
+        return false;
+      }
+    };
+    const frameOf = () => page.frames().find((f) => f !== page.mainFrame());
+    await waitFor(async () => (await renderedIn(frameOf())) || lines.some((l) => /frame-ancestors|X-Frame-Options/.test(l)),
+      { timeoutMs: 10_000, what: `${src} framed on ${host}: rendered or blocked` });
+    const frame = frameOf();
+    return { rendered: await renderedIn(frame), frameUrl: frame ? frame.url() : null, console: lines.join('\n') };
   } finally {
     await ctx.close();
   }
@@ -221,7 +227,7 @@ async function frameRenders(host, src, selector) {
 test('framing rules: widget blocked on a disallowed origin, staff app never framed', { timeout: 60_000 }, async () => {
   const adminCtx = await newContext(browser, { baseURL: env.BASE_URL });
   const admin = await adminCtx.newPage();
-  await signIn(admin, ADMIN_EMAIL, { until: '#dashboard-view:not([hidden])' });
+  await signIn(admin, org.adminEmail, { until: '#dashboard-view:not([hidden])' });
   const res = await apiCall(admin, 'GET', '/api/v1/widgets');
   const widgetId = res.body.widgets.find((w) => w.name === 'Demo walk-in widget').id;
   await adminCtx.close();

@@ -1,5 +1,5 @@
 //! `spawn_app()`: a real server on port 0 with a fresh SQLite database (or a fresh PostgreSQL
-//! database when `TEST_PG_URL` is set and the test asks for it), a controllable clock, the demo
+//! database, `consultroom_testkit::TestDatabase`, when `TEST_PG_URL` is set and the test asks for it), a controllable clock, the demo
 //! clinic seeded, and small HTTP/WebSocket client helpers.
 
 use std::sync::Arc;
@@ -9,27 +9,14 @@ use chrono::{DateTime, Utc};
 use consultroom::App;
 use consultroom::config::ServeArgs;
 use consultroom_clinic::MockClock;
+use consultroom_testkit::TestDatabase;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// Which database a test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// The backends to run on: SQLite always, PostgreSQL when `TEST_PG_URL` is set.
-pub fn backends() -> Vec<Backend> {
-    let mut b = vec![Backend::Sqlite];
-    if std::env::var("TEST_PG_URL").is_ok_and(|u| !u.is_empty()) {
-        b.push(Backend::Postgres);
-    }
-    b
-}
+pub use consultroom_testkit::{Backend, backends};
 
 /// A running server.
 pub struct TestApp {
@@ -46,7 +33,8 @@ pub struct TestApp {
     pub clinic: consultroom_clinic::Clinic,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    pg_db: Option<(String, String)>,
+    /// The PostgreSQL database (SQLite lives in `data_dir`); removed after the server stopped.
+    database: Option<TestDatabase>,
     _dir: tempfile::TempDir,
 }
 
@@ -145,8 +133,8 @@ impl TestApp {
         if let Some(t) = self.task.take() {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
         }
-        if let Some((url, db)) = self.pg_db.take() {
-            drop_pg_db(&url, &db).await;
+        if let Some(db) = self.database.take() {
+            db.remove().await;
         }
     }
 }
@@ -156,17 +144,6 @@ impl Drop for TestApp {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-    }
-}
-
-async fn drop_pg_db(admin_url: &str, db: &str) {
-    use sqlx::Connection;
-    if let Ok(mut c) = sqlx::PgConnection::connect(admin_url).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "drop database if exists {db} with (force)"
-        )))
-        .execute(&mut c)
-        .await;
     }
 }
 
@@ -204,19 +181,11 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut ServeA
         drain_window_secs: 0,
         ..ServeArgs::default()
     };
-    let mut pg_db = None;
+    let mut database = None;
     if backend == Backend::Postgres {
-        use sqlx::Connection;
-        let admin_url = std::env::var("TEST_PG_URL").expect("TEST_PG_URL");
-        let db = format!("it_{}", uuid::Uuid::new_v4().simple());
-        let mut c = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("create database {db}")))
-            .execute(&mut c)
-            .await
-            .unwrap();
-        let (base, _) = admin_url.rsplit_once('/').unwrap();
-        args.database_url = Some(format!("{base}/{db}"));
-        pg_db = Some((admin_url, db));
+        let db = TestDatabase::create(backend).await;
+        args.database_url = Some(db.url().to_owned());
+        database = Some(db);
     }
     configure(&mut args);
     let now = test_now();
@@ -245,7 +214,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut ServeA
         clinic,
         stop: Some(stop_tx),
         task: Some(task),
-        pg_db,
+        database,
         _dir: dir,
     }
 }

@@ -298,6 +298,95 @@ pub async fn demo_seed_is_idempotent_and_usable(backend: Backend) {
     );
 }
 
+/// `consultroom demo-organisation` (the browser tests give every file its own organisation): a
+/// second demo-shaped organisation beside the demo clinic, with its own logins, widget,
+/// clients and appointments, and nothing of the other organisation in view.
+pub async fn demo_organisation_is_separate_from_the_demo_clinic(backend: Backend) {
+    use consultroom_clinic::demo::{self, DemoOrganisation};
+    let app = spawn_app(&backend).await;
+    let store = app.clinic.store();
+    let now = app.clock_now();
+    demo::seed(store, now, "demo-password", "http://demo.test")
+        .await
+        .unwrap();
+    let org = DemoOrganisation::named("E2E chat 1a2b").expect("a valid name");
+    assert_eq!(org.practitioner_email, "demo@e2e-chat-1a2b.test");
+    assert_eq!(org.admin_email, "admin@e2e-chat-1a2b.test");
+    let info = demo::seed_organisation(store, &org, now, "other-password", "http://demo.test")
+        .await
+        .unwrap();
+    assert_eq!(info.organisation, "E2E chat 1a2b");
+    assert_eq!(info.email, org.practitioner_email);
+    assert_eq!(info.admin_email, org.admin_email);
+    assert_eq!(info.practitioner_name, "Dr. Anna de Vries");
+    assert_eq!(info.department, "General practice");
+
+    let login = |email: String, password: &'static str| {
+        let url = app.url("/auth/login");
+        async move {
+            let http = reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .unwrap();
+            let res = http
+                .post(url)
+                .json(&json!({ "email": email, "password": password }))
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), http)
+        }
+    };
+    // Its own password; the demo clinic's logins are untouched.
+    assert_eq!(
+        login(org.practitioner_email.clone(), "demo-password")
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        login(demo::PRACTITIONER_EMAIL.into(), "demo-password")
+            .await
+            .0,
+        200
+    );
+    let (status, doc) = login(org.practitioner_email.clone(), "other-password").await;
+    assert_eq!(status, 200);
+    let (status, admin) = login(org.admin_email.clone(), "other-password").await;
+    assert_eq!(status, 200);
+
+    // Only its own clients, appointments and widget are in view.
+    let (_, clients) = get(&doc, &app.url("/clients")).await;
+    assert_eq!(clients["clients"].as_array().unwrap().len(), 2, "{clients}");
+    let (_, list) = get(&doc, &app.url("/appointments")).await;
+    assert_eq!(list["appointments"].as_array().unwrap().len(), 2, "{list}");
+    let (_, widgets) = get(&admin, &app.url("/widgets")).await;
+    let widgets = widgets["widgets"].as_array().unwrap();
+    assert_eq!(widgets.len(), 1, "{widgets:?}");
+    assert_eq!(widgets[0]["name"], "Demo walk-in widget");
+    // Its link is open now and leads to its own practitioner.
+    let (status, body) = app.resolve(&token_of(&info.invitation_url)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["appointment"]["practitioner_name"],
+        "Dr. Anna de Vries"
+    );
+
+    // Seeding it again updates it in place (no second organisation, logins still unique).
+    let again = demo::seed_organisation(store, &org, now, "third-password", "http://demo.test")
+        .await
+        .unwrap();
+    assert_ne!(again.invitation_url, info.invitation_url);
+    assert_eq!(
+        login(org.practitioner_email.clone(), "third-password")
+            .await
+            .0,
+        200
+    );
+    let (_, clients) = get(&doc, &app.url("/clients")).await;
+    assert_eq!(clients["clients"].as_array().unwrap().len(), 2, "{clients}");
+}
+
 pub async fn directory_lists_own_organisation_only(backend: Backend) {
     let app = spawn_app(&backend).await;
     let w = app.world().await;

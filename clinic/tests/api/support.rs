@@ -1,7 +1,7 @@
 //! Test harness: a clinic server on 127.0.0.1:0 over a fresh database (a temp SQLite file, or a
-//! new PostgreSQL database when `TEST_PG_URL` is set), plus fixtures and HTTP helpers.
+//! new PostgreSQL database when `TEST_PG_URL` is set: `consultroom_testkit::TestDatabase`), plus
+//! fixtures and HTTP helpers.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum_extra::extract::cookie::Key;
@@ -12,6 +12,7 @@ use consultroom_clinic::staff::NewStaff;
 use consultroom_clinic::{
     ClientId, Clinic, ClinicConfig, DepartmentId, MockClock, OrganisationId, Role, StaffId, Store,
 };
+use consultroom_testkit::TestDatabase;
 use serde_json::{Value, json};
 
 /// Password of every fixture staff user.
@@ -19,17 +20,7 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// HMAC secret of the test clinics (tests forge tokens with it).
 pub const JWT_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 
-/// Which database a test runs against.
-#[derive(Clone, Debug)]
-pub enum Backend {
-    Sqlite,
-    Postgres(String),
-}
-
-/// `TEST_PG_URL`, if set.
-pub fn pg_url() -> Option<String> {
-    std::env::var("TEST_PG_URL").ok().filter(|v| !v.is_empty())
-}
+pub use consultroom_testkit::Backend;
 
 /// The instant the mock clock starts at.
 pub fn t0() -> DateTime<Utc> {
@@ -42,12 +33,8 @@ pub struct TestApp {
     pub clinic: Clinic,
     pub clock: Arc<MockClock>,
     server: tokio::task::JoinHandle<()>,
-    cleanup: Cleanup,
-}
-
-enum Cleanup {
-    Dir(PathBuf),
-    Database { admin_url: String, name: String },
+    /// Dropped after `Drop::drop` has aborted the server: the database goes with the app.
+    _database: TestDatabase,
 }
 
 /// Options for [`spawn_app_with`].
@@ -78,107 +65,26 @@ pub async fn spawn_app_configured(
     configure: impl FnOnce(&mut ClinicConfig),
 ) -> TestApp {
     init_logging();
-    let (url, cleanup) = match backend {
-        Backend::Sqlite => {
-            let dir = std::env::temp_dir().join(format!(
-                "consultroom-clinic-test-{}",
-                uuid::Uuid::new_v4().simple()
-            ));
-            std::fs::create_dir_all(&dir).expect("temp dir");
-            let url = format!("sqlite://{}", dir.join("clinic.db").display());
-            (url, Cleanup::Dir(dir))
-        }
-        Backend::Postgres(admin_url) => {
-            let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-            let admin = sqlx::PgPool::connect(admin_url)
-                .await
-                .expect("connect TEST_PG_URL");
-            sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
-                .execute(&admin)
-                .await
-                .expect("create test database");
-            admin.close().await;
-            (
-                database_url(admin_url, &name),
-                Cleanup::Database {
-                    admin_url: admin_url.clone(),
-                    name,
-                },
-            )
-        }
-    };
-    let store = Store::connect(&url).await.expect("connect store");
+    let database = TestDatabase::create(*backend).await;
+    let store = Store::connect(database.url()).await.expect("connect store");
     store.migrate().await.expect("migrate");
     let clock = Arc::new(MockClock::new(t0()));
     let mut config = ClinicConfig::new(options.public_url, JWT_SECRET.to_vec(), Key::generate());
     configure(&mut config);
     let clinic = Clinic::new(store, config, clock.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = clinic.router();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router).await.expect("serve");
-    });
+    let (base, server) = consultroom_testkit::serve(clinic.router()).await;
     TestApp {
-        base: format!("http://{addr}"),
+        base,
         clinic,
         clock,
         server,
-        cleanup,
-    }
-}
-
-/// `admin_url` with its database name replaced by `name`.
-fn database_url(admin_url: &str, name: &str) -> String {
-    let (main, query) = match admin_url.split_once('?') {
-        Some((m, q)) => (m, Some(q)),
-        None => (admin_url, None),
-    };
-    let scheme_end = main.find("://").map(|i| i + 3).unwrap_or(0);
-    let base = match main[scheme_end..].find('/') {
-        Some(i) => &main[..scheme_end + i],
-        None => main,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
+        _database: database,
     }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
-        match &self.cleanup {
-            Cleanup::Dir(dir) => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            Cleanup::Database { admin_url, name } => {
-                // Runs during unwinding too, so it cannot await: use a private runtime on a thread.
-                let (admin_url, db) = (admin_url.clone(), name.clone());
-                let dropped = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .expect("runtime");
-                    rt.block_on(async move {
-                        let admin = sqlx::PgPool::connect(&admin_url).await?;
-                        sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "drop database if exists {db} with (force)"
-                        )))
-                        .execute(&admin)
-                        .await?;
-                        admin.close().await;
-                        Ok::<_, sqlx::Error>(())
-                    })
-                })
-                .join();
-                if !matches!(dropped, Ok(Ok(()))) {
-                    eprintln!("warning: could not drop test database {name}");
-                }
-            }
-        }
     }
 }
 

@@ -2,37 +2,8 @@
 //! appointment only while its client is in it, waits for the client otherwise, never appears in
 //! a waiting list, and leaves with the consultation.
 
+use super::fixtures::{doc1_patient as patient, sent_to, staff, t};
 use super::*;
-use chrono::TimeZone;
-
-fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, h, m, s).unwrap()
-}
-
-fn staff(id: &str) -> Identity {
-    Identity::Staff {
-        staff_id: id.into(),
-        organisation_id: "org".into(),
-        display_name: format!("Dr {id}"),
-        department_ids: vec![],
-        permissions: Default::default(),
-        session: format!("session-{id}"),
-    }
-}
-
-fn patient(appointment: &str) -> Identity {
-    Identity::Patient(PatientIdentity {
-        organisation_id: "org".into(),
-        display_name: format!("Patient {appointment}"),
-        visit: Visit::Appointment {
-            appointment_id: appointment.into(),
-            starts_at: t(10, 0, 0),
-            duration_minutes: 20,
-        },
-        queue: QueueKey::Practitioner("doc1".into()),
-        permissions: Default::default(),
-    })
-}
 
 fn guest_in(org: &str, appointment: &str, guest: &str) -> Identity {
     Identity::Patient(PatientIdentity {
@@ -49,14 +20,6 @@ fn guest_in(org: &str, appointment: &str, guest: &str) -> Identity {
 
 fn guest(appointment: &str, guest: &str) -> Identity {
     guest_in("org", appointment, guest)
-}
-
-fn sent_to(fx: &Effects, c: ConnId) -> Vec<&ServerMessage> {
-    fx.sends
-        .iter()
-        .filter(|(to, _)| *to == c)
-        .map(|(_, m)| m)
-        .collect()
 }
 
 fn waits_for_client(fx: &Effects, c: ConnId) -> bool {

@@ -2,37 +2,8 @@
 //! time, limited in number and time, cleaned up on stop, expiry, leave and admission, and
 //! never seen by anyone but the prober.
 
+use super::fixtures::{doc1_patient as patient, staff, t};
 use super::*;
-use chrono::TimeZone;
-
-fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, h, m, s).unwrap()
-}
-
-fn staff(id: &str) -> Identity {
-    Identity::Staff {
-        staff_id: id.into(),
-        organisation_id: "org".into(),
-        display_name: format!("Dr {id}"),
-        department_ids: vec![],
-        permissions: Default::default(),
-        session: format!("session-{id}"),
-    }
-}
-
-fn patient(appointment: &str) -> Identity {
-    Identity::Patient(PatientIdentity {
-        organisation_id: "org".into(),
-        display_name: format!("Patient {appointment}"),
-        visit: Visit::Appointment {
-            appointment_id: appointment.into(),
-            starts_at: t(10, 0, 0),
-            duration_minutes: 20,
-        },
-        queue: QueueKey::Practitioner("doc1".into()),
-        permissions: Default::default(),
-    })
-}
 
 const DOC: ConnId = ConnId(1);
 const PAT: ConnId = ConnId(2);

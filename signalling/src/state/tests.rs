@@ -1,26 +1,7 @@
 //! Table-style tests of the waiting-room and consultation state machine.
 
+use super::fixtures::{patient, patient_q, sent_to, staff, staff_in, t};
 use super::*;
-use chrono::TimeZone;
-
-fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, h, m, s).unwrap()
-}
-
-fn staff(id: &str) -> Identity {
-    staff_in(id, &[])
-}
-
-fn staff_in(id: &str, departments: &[&str]) -> Identity {
-    Identity::Staff {
-        staff_id: id.into(),
-        organisation_id: "org".into(),
-        display_name: format!("Dr {id}"),
-        department_ids: departments.iter().map(|d| d.to_string()).collect(),
-        permissions: Default::default(),
-        session: format!("session-{id}"),
-    }
-}
 
 /// Staff member `id` logged in with session `session` (another login than [`staff`]'s).
 fn staff_session(id: &str, session: &str) -> Identity {
@@ -29,29 +10,6 @@ fn staff_session(id: &str, session: &str) -> Identity {
         *s = session.into();
     }
     identity
-}
-
-fn patient(appointment: &str, practitioner: &str, starts: DateTime<Utc>) -> Identity {
-    patient_q(
-        appointment,
-        QueueKey::Practitioner(practitioner.into()),
-        starts,
-        20,
-    )
-}
-
-fn patient_q(appointment: &str, queue: QueueKey, starts: DateTime<Utc>, minutes: u32) -> Identity {
-    Identity::Patient(PatientIdentity {
-        organisation_id: "org".into(),
-        display_name: format!("Patient {appointment}"),
-        visit: Visit::Appointment {
-            appointment_id: appointment.into(),
-            starts_at: starts,
-            duration_minutes: minutes,
-        },
-        queue,
-        permissions: Default::default(),
-    })
 }
 
 fn walk_in(visit: &str, practitioner: &str) -> Identity {
@@ -64,14 +22,6 @@ fn walk_in(visit: &str, practitioner: &str) -> Identity {
         queue: QueueKey::Practitioner(practitioner.into()),
         permissions: Default::default(),
     })
-}
-
-fn sent_to(fx: &Effects, c: ConnId) -> Vec<&ServerMessage> {
-    fx.sends
-        .iter()
-        .filter(|(to, _)| *to == c)
-        .map(|(_, m)| m)
-        .collect()
 }
 
 fn completed_ids(fx: &Effects) -> Vec<String> {

@@ -2,6 +2,9 @@
 // Debian Chromium via playwright-core, fake camera/microphone, loopback-only WebRTC, and
 // getStats() sampling through the page's `window.__consultroom.pc()` hook.
 
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 
 export { chromium };
@@ -139,6 +142,7 @@ export async function assertMediaFlowing(page, assert, label) {
   }, { timeoutMs: 20_000, intervalMs: 250, what: `${label}: first decoded remote frame and audio packets` });
   // The second sample is ≥ 1.2 s later and waits (bounded, 8 s) for video and audio to have
   // grown: a layer switch can hold one stream for a moment under load, a broken one never grows.
+  // The 1.2 s is part of what is measured (flow over an interval), not a wait for a condition.
   await new Promise((r) => setTimeout(r, 1200));
   let second = await sampleStats(page);
   const grown = (s) => s && s.video && s.audio && s.video.framesDecoded > first.video.framesDecoded
@@ -172,14 +176,45 @@ export async function snap(page, name) {
 }
 
 /**
- * Signs `page` in to the staff app as `email` (the demo practitioner by default; every demo
+ * Seeds an organisation of its own for one test file (`consultroom demo-organisation`, the same
+ * shape as the demo clinic: department "General practice", practitioner Dr. Anna de Vries, an
+ * organisation admin, two clients, the demo walk-in widget, an appointment starting now) into the
+ * running server's database, so that no state (waiting patients, settings, widgets) leaks between
+ * files. Runs in the test's network namespace, like the server (PostgreSQL through its unix
+ * socket). Both logins have DEMO_PASSWORD. Resolves `{ organisation, department, email,
+ * practitionerName, adminEmail, password, invitationUrl }`.
+ */
+export async function seedOrganisation(label) {
+  const env = requireEnv('CONSULTROOM_BIN', 'CR_DATA_DIR', 'BASE_URL', 'DEMO_PASSWORD');
+  const args = ['demo-organisation', '--data-dir', env.CR_DATA_DIR, '--public-url', env.BASE_URL,
+    '--name', `E2E ${label} ${randomUUID().slice(0, 8)}`, '--json'];
+  if (process.env.E2E_DATABASE_URL) args.push('--database-url', process.env.E2E_DATABASE_URL);
+  // The password goes through the environment, not the command line.
+  const { stdout } = await promisify(execFile)(env.CONSULTROOM_BIN, args, {
+    env: { ...process.env, CONSULTROOM_DEMO_PASSWORD: env.DEMO_PASSWORD, RUST_LOG: 'warn' },
+    timeout: 60_000,
+  });
+  const o = JSON.parse(stdout);
+  return {
+    organisation: o.organisation,
+    department: o.department,
+    email: o.practitioner_email,
+    practitionerName: o.practitioner_name,
+    adminEmail: o.admin_email,
+    password: o.password,
+    invitationUrl: o.invitation_url,
+  };
+}
+
+/**
+ * Signs `page` in to the staff app as `email` (the demo practitioner by default; every seeded
  * account has DEMO_PASSWORD) and waits for `until` (by default: the signalling connection has
  * joined, i.e. the dashboard is live).
  */
-export async function signIn(page, email = process.env.DEMO_EMAIL, { until = 'body[data-signalling="joined"]' } = {}) {
+export async function signIn(page, email = process.env.DEMO_EMAIL, { until = 'body[data-signalling="joined"]', password = process.env.DEMO_PASSWORD } = {}) {
   await page.goto('/');
   await page.getByLabel('Email address').fill(email);
-  await page.getByLabel('Password').fill(process.env.DEMO_PASSWORD);
+  await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.locator(until).waitFor();
 }

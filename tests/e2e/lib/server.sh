@@ -1,6 +1,7 @@
 # Sourced by tests/e2e/run.sh and loadtest/browser/run.sh (bash). Starts the consultroom demo
 # server inside a fresh network namespace that has only `lo` (STACK.md §4.4), waits for its
-# ready line and exports BASE_URL, DEMO_EMAIL, DEMO_PASSWORD, DEMO_INVITATION_URL and NETNS.
+# ready line and exports BASE_URL, DEMO_EMAIL, DEMO_PASSWORD, DEMO_INVITATION_URL, NETNS,
+# CONSULTROOM_BIN, CR_DATA_DIR (and E2E_DATABASE_URL when set).
 # Cleanup (server, coturn, namespace, temp dir) is registered with `trap ... EXIT`.
 #
 # Options (environment, set by the caller before cr_start_server):
@@ -73,7 +74,11 @@ cr_start_server() {
   DEMO_PASSWORD="${DEMO_PASSWORD:-$pw}" # we chose it with --demo-password anyway
   DEMO_INVITATION_URL="$(sed -n 's/^demo invitation_url=//p' "$CR_TMP/server.out" | head -n1)"
   [ -n "$BASE_URL" ] || cr_die "could not parse http= from: $ready"
-  export BASE_URL DEMO_EMAIL DEMO_PASSWORD DEMO_INVITATION_URL NETNS CONSULTROOM_BIN
+  # CR_DATA_DIR and E2E_DATABASE_URL: where `consultroom demo-organisation` finds the server's
+  # database (tests/e2e/lib/harness.mjs seedOrganisation).
+  CR_DATA_DIR="$CR_TMP/data"
+  export BASE_URL DEMO_EMAIL DEMO_PASSWORD DEMO_INVITATION_URL NETNS CONSULTROOM_BIN CR_DATA_DIR
+  [ -n "${E2E_DATABASE_URL:-}" ] && export E2E_DATABASE_URL
   export CONSULTROOM_SERVER_LOG="$CR_TMP/server.log"
   echo "server ready: $ready (netns $NETNS, logs $CR_TMP/server.log)" >&2
 }
