@@ -13,7 +13,8 @@
 //! - `chat_ack` is sent only after the store committed the message; a retry with the same
 //!   `client_msg_id` is acknowledged again and fanned out no second time;
 //! - the hub's state lock is never held across a store call (only a short look at whether a
-//!   patient is in a consultation).
+//!   patient is in a consultation, passed in as a future);
+//! - replies and pushes go through the [`Outbox`] it is given, never through the hub itself.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -536,7 +537,7 @@ impl ChatHub {
     }
 
     /// Tell every connection that opened `channel_id` that its history up to `through_seq`
-    /// was deleted. The composing binary calls this after a deletion through the HTTP API.
+    /// was deleted (see `Hub::chat_cleared`).
     pub(crate) async fn cleared(&self, channel_id: &str, through_seq: i64) {
         let chat = self;
         let _order = chat.stripe(channel_id).lock().await;
