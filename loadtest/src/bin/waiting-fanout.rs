@@ -195,8 +195,15 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     if args.media_pairs > 0 {
         let want = 2 * args.media_pairs as u64;
         let deadline = Instant::now() + Duration::from_secs(60);
-        while media_stats.connected.load(std::sync::atomic::Ordering::Relaxed) < want {
-            anyhow::ensure!(Instant::now() < deadline, "media participants did not connect");
+        while media_stats
+            .connected
+            .load(std::sync::atomic::Ordering::Relaxed)
+            < want
+        {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "media participants did not connect"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         media_stats
@@ -333,9 +340,15 @@ async fn media_pair(
     let token = staff.signalling_token().await?;
     send_json(&mut staff_ws, &json!({"type":"join","token":token})).await?;
     frame_of(&mut staff_ws, "waiting_snapshot").await?;
-    send_json(&mut patient_ws, &json!({"type":"join","token":patient_token})).await?;
+    send_json(
+        &mut patient_ws,
+        &json!({"type":"join","token":patient_token}),
+    )
+    .await?;
     let joined = frame_of(&mut patient_ws, "joined").await?;
-    let pid = joined["participant_id"].as_str().context("participant_id")?;
+    let pid = joined["participant_id"]
+        .as_str()
+        .context("participant_id")?;
     send_json(
         &mut staff_ws,
         &json!({"id":"a","type":"admit","participant_id":pid}),

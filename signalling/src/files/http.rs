@@ -65,7 +65,11 @@ impl FilesHttp {
     /// consultation has ended meanwhile. Under the state lock, so the consultation cannot end
     /// between the check and the registration, and `file_shared` is ordered with the
     /// consultation's other frames. A member whose queue is full is dropped as too slow.
-    pub(crate) async fn share_file(&self, t: &UploadTicket, file: StoredFile) -> Option<StoredFile> {
+    pub(crate) async fn share_file(
+        &self,
+        t: &UploadTicket,
+        file: StoredFile,
+    ) -> Option<StoredFile> {
         let state = self.state.lock().await;
         let members = state.consultation_members(&t.consultation_id)?;
         let file = self.files.complete(t, file)?;

@@ -319,7 +319,9 @@ impl Hub {
             self.inner.outbox.close(c, CLOSE_POLICY, "revoked");
         }
         for c in fx.session_ended {
-            self.inner.outbox.close(c, CLOSE_POLICY, REASON_SESSION_ENDED);
+            self.inner
+                .outbox
+                .close(c, CLOSE_POLICY, REASON_SESSION_ENDED);
         }
         // Whoever enters a consultation sees the files shared there before.
         self.send_files_shared_before(state, &fx.sfu_join);

@@ -108,7 +108,12 @@ impl Session {
     }
 
     /// `media_offer`: the client's offer under its publish policy; replies `media_answer`.
-    pub(super) async fn media_offer(&self, id: Option<String>, sdp: String, tracks: Vec<TrackInfo>) {
+    pub(super) async fn media_offer(
+        &self,
+        id: Option<String>,
+        sdp: String,
+        tracks: Vec<TrackInfo>,
+    ) {
         let Some(participant) = self.media_participant().await else {
             self.error(id, ErrorCode::InvalidState, "not in a consultation");
             return;

@@ -20,9 +20,7 @@ use tokio::sync::{MutexGuard, mpsc};
 use super::Hub;
 use super::hub::ConnMedia;
 use crate::Permissions;
-use crate::outbox::{
-    CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG, ConnQueue, Outgoing, lock,
-};
+use crate::outbox::{CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG, ConnQueue, Outgoing, lock};
 use crate::protocol::{ClientMessage, ErrorCode, ServerFrame, ServerMessage, decode_client_frame};
 use crate::state::{ConnId, Effects, HubState, Refusal};
 
@@ -286,7 +284,11 @@ impl Session {
     async fn dispatch(&mut self, id: Option<String>, msg: ClientMessage) -> bool {
         use ClientMessage as M;
         match msg {
-            M::Join { token, resume, check } => return self.join(id, token, resume, check).await,
+            M::Join {
+                token,
+                resume,
+                check,
+            } => return self.join(id, token, resume, check).await,
             _ if !self.joined => self.error(id, ErrorCode::NotJoined, "send join first"),
             msg @ (M::ProbeOffer { .. }
             | M::ProbeAnswer { .. }
@@ -304,7 +306,8 @@ impl Session {
             }
             M::Mute { audio, video } => self.operate(id, |s, c, _| s.mute(c, audio, video)).await,
             M::LeaveConsultation {} => {
-                self.operate(id, |s, c, _| s.leave_consultation_now(c)).await
+                self.operate(id, |s, c, _| s.leave_consultation_now(c))
+                    .await
             }
             M::EndConsultation {} => self.operate(id, |s, c, now| s.end(c, now)).await,
             M::ForceStart { appointment_id } => {
@@ -333,9 +336,10 @@ impl Session {
             M::IceCandidate { candidate } => self.ice_candidate(id, candidate).await,
             M::FileOffer { name, size, .. } => self.file_offer(id, name, size).await,
             M::FileDownload { file_id } => self.file_download(id, file_id).await,
-            msg @ (M::ChatChannels {} | M::ChatSync { .. } | M::ChatSend { .. } | M::ChatRead { .. }) => {
-                self.chat(id, msg).await
-            }
+            msg @ (M::ChatChannels {}
+            | M::ChatSync { .. }
+            | M::ChatSend { .. }
+            | M::ChatRead { .. }) => self.chat(id, msg).await,
         }
         true
     }

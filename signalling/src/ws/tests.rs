@@ -17,9 +17,7 @@ use crate::files::{FilesConfig, StoredFile};
 use crate::outbox::{ConnQueue, Outgoing};
 use crate::protocol::{ServerFrame, ServerMessage};
 use crate::state::ConnId;
-use crate::{
-    Identity, PatientIdentity, Permissions, QueueKey, TokenError, TokenVerifier, Visit,
-};
+use crate::{Identity, PatientIdentity, Permissions, QueueKey, TokenError, TokenVerifier, Visit};
 
 struct NoTokens;
 
