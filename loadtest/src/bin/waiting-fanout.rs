@@ -287,7 +287,12 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     println!(
         "media pairs beside: {} ({} participants connected, {} frames sent, {} frames received \
          during the rounds)",
-        args.media_pairs, media.connected, media.frames_sent, media.frames_recv
+        args.media_pairs,
+        media_stats
+            .connected
+            .load(std::sync::atomic::Ordering::Relaxed),
+        media.frames_sent,
+        media.frames_recv
     );
     let per_patient_kib = (rss_waiting.saturating_sub(rss_before)) as f64 / patients.len() as f64;
     let cpu = cpu_model();
