@@ -166,6 +166,9 @@ pub enum SfuError {
     /// The media loop is gone ([`Sfu::shutdown`] was called).
     #[error("the media loop has stopped")]
     Stopped,
+    /// The media loop's command queue is full (a `*_queued` command that cannot wait).
+    #[error("the media loop is too busy")]
+    Busy,
     /// Binding the socket or another start-up step failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
@@ -427,6 +430,161 @@ impl Sfu {
         }
     }
 
+    /// [`Sfu::join`] without waiting: the participant is placed and the command queued on its
+    /// loop before this returns; the returned future (`'static`, await it outside any lock)
+    /// gives the loop's reply. Commands for `participant` made after this call (offer, answer,
+    /// candidate, leave…) queue behind it on the same loop, whose queue is FIFO. Fails at once
+    /// with [`SfuError::Busy`] when the loop's queue is full (nothing is placed then).
+    pub fn join_queued(
+        &self,
+        room: RoomId,
+        participant: ParticipantId,
+        events: mpsc::Sender<SfuEvent>,
+    ) -> impl std::future::Future<Output = Result<(), SfuError>> + Send + 'static {
+        let queued = self.place_and_queue(room, participant, |reply| Command::Join {
+            room,
+            participant,
+            events,
+            reply,
+        });
+        self.clone().join_reply(participant, queued)
+    }
+
+    /// [`Sfu::join_loopback`] without waiting; see [`Sfu::join_queued`].
+    pub fn join_loopback_queued(
+        &self,
+        room: RoomId,
+        participant: ParticipantId,
+        events: mpsc::Sender<SfuEvent>,
+    ) -> impl std::future::Future<Output = Result<(), SfuError>> + Send + 'static {
+        let queued = self.place_and_queue(room, participant, |reply| Command::JoinLoopback {
+            room,
+            participant,
+            events,
+            reply,
+        });
+        self.clone().join_reply(participant, queued)
+    }
+
+    /// [`Sfu::leave`] without waiting: the command is queued on the participant's loop and
+    /// the participant forgotten by placement before this returns (so it may join again at
+    /// once, queued behind its leave when it lands on the same loop). The future completes
+    /// when the loop has removed it. When the loop's queue is full, the command is sent by the
+    /// future instead (it waits for room; a leave is never dropped).
+    pub fn leave_queued(
+        &self,
+        p: ParticipantId,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let index = self.placement().remove(p);
+        let queued = index.map(|index| {
+            self.queue_on(index, |reply| Command::Leave {
+                participant: p,
+                reply,
+            })
+        });
+        let sfu = self.clone();
+        async move {
+            match queued {
+                None | Some(Err(Overflow::Stopped)) => {}
+                Some(Ok(reply)) => {
+                    let _ = reply.await;
+                }
+                Some(Err(Overflow::Full(command, index))) => {
+                    if let Some(handle) = sfu.inner.loops.get(index) {
+                        let _ = handle.commands.send(command).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`Sfu::rebind`] without waiting: queued on the participant's loop before this returns;
+    /// the future gives the loop's reply. When the loop's queue is full, the future sends it
+    /// (waiting for room), so later commands may overtake it then.
+    pub fn rebind_queued(
+        &self,
+        p: ParticipantId,
+        events: mpsc::Sender<SfuEvent>,
+    ) -> impl std::future::Future<Output = Result<(), SfuError>> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        let command = Command::Rebind {
+            participant: p,
+            events,
+            reply: tx,
+        };
+        let queued = match self.placement().loop_of(p) {
+            None => Err(SfuError::UnknownParticipant),
+            Some(index) => match self.try_queue(index, command) {
+                Ok(()) => Ok(None),
+                Err(Overflow::Stopped) => Err(SfuError::Stopped),
+                Err(Overflow::Full(command, index)) => Ok(Some((command, index))),
+            },
+        };
+        let sfu = self.clone();
+        async move {
+            if let Some((command, index)) = queued? {
+                let handle = sfu.inner.loops.get(index).ok_or(SfuError::Stopped)?;
+                handle
+                    .commands
+                    .send(command)
+                    .await
+                    .map_err(|_| SfuError::Stopped)?;
+            }
+            rx.await.map_err(|_| SfuError::Stopped)?
+        }
+    }
+
+    /// Places `participant` in `room` and queues the join command on that loop; on failure
+    /// the placement is undone at once.
+    fn place_and_queue(
+        &self,
+        room: RoomId,
+        participant: ParticipantId,
+        make: impl FnOnce(oneshot::Sender<Result<(), SfuError>>) -> Command,
+    ) -> Result<oneshot::Receiver<Result<(), SfuError>>, SfuError> {
+        let index = self.placement().place(room, participant)?;
+        self.queue_on(index, make).map_err(|e| {
+            self.placement().remove(participant);
+            match e {
+                Overflow::Full(..) => SfuError::Busy,
+                Overflow::Stopped => SfuError::Stopped,
+            }
+        })
+    }
+
+    /// The reply of a queued join; a failed join is taken out of placement.
+    async fn join_reply(
+        self,
+        participant: ParticipantId,
+        queued: Result<oneshot::Receiver<Result<(), SfuError>>, SfuError>,
+    ) -> Result<(), SfuError> {
+        let reply = queued?;
+        let result = reply.await.map_err(|_| SfuError::Stopped).and_then(|r| r);
+        if result.is_err() {
+            self.placement().remove(participant);
+        }
+        result
+    }
+
+    /// Queues a command on loop `index` without waiting; see [`Overflow`].
+    fn queue_on<T>(
+        &self,
+        index: usize,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<oneshot::Receiver<T>, Overflow> {
+        let (tx, rx) = oneshot::channel();
+        self.try_queue(index, make(tx))?;
+        Ok(rx)
+    }
+
+    fn try_queue(&self, index: usize, command: Command) -> Result<(), Overflow> {
+        let handle = self.inner.loops.get(index).ok_or(Overflow::Stopped)?;
+        handle.commands.try_send(command).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(command) => Overflow::Full(command, index),
+            mpsc::error::TrySendError::Closed(_) => Overflow::Stopped,
+        })
+    }
+
     fn placement(&self) -> std::sync::MutexGuard<'_, Placement> {
         // A panic while holding this lock cannot leave the map inconsistent in a way that
         // matters more than refusing all control traffic would, so recover the guard.
@@ -463,6 +621,14 @@ impl Sfu {
             .map_err(|_| SfuError::Stopped)?;
         rx.await.map_err(|_| SfuError::Stopped)
     }
+}
+
+/// Why a command could not be queued without waiting.
+enum Overflow {
+    /// The loop's queue is full: the command back, and the loop it was for.
+    Full(Command, usize),
+    /// The loop is gone.
+    Stopped,
 }
 
 /// Most lines an SDP may have. Chromium 156 writes 120–170 lines per video m-line (every codec

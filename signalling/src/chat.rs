@@ -13,7 +13,8 @@
 //! - `chat_ack` is sent only after the store committed the message; a retry with the same
 //!   `client_msg_id` is acknowledged again and fanned out no second time;
 //! - the hub's state lock is never held across a store call (only a short look at whether a
-//!   patient is in a consultation).
+//!   patient is in a consultation, passed in as a future);
+//! - replies and pushes go through the [`Outbox`] it is given, never through the hub itself.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -21,9 +22,9 @@ use std::hash::{Hash, Hasher};
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::outbox::{CLOSE_POLICY, Outbox, lock};
 use crate::protocol::{ChatChannelInfo, ChatMessageInfo, ClientMessage, ErrorCode, ServerMessage};
 use crate::state::ConnId;
-use crate::ws::Hub;
 use crate::{Identity, Permissions, Visit};
 
 /// A boxed, sendable future (the [`ChatStore`] methods are async).
@@ -182,23 +183,22 @@ struct Registry {
     departments: HashMap<String, HashSet<ConnId>>,
 }
 
-/// The hub's chat part: the store, who is connected, and the ordering locks.
+/// The hub's chat part: the store, who is connected, the ordering locks, and the outbox its
+/// replies and pushes go through.
 pub(crate) struct ChatHub {
     store: Option<Arc<dyn ChatStore>>,
     registry: std::sync::Mutex<Registry>,
     stripes: Vec<tokio::sync::Mutex<()>>,
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    outbox: Outbox,
 }
 
 impl ChatHub {
-    pub(crate) fn new(store: Option<Arc<dyn ChatStore>>) -> ChatHub {
+    pub(crate) fn new(store: Option<Arc<dyn ChatStore>>, outbox: Outbox) -> ChatHub {
         ChatHub {
             store,
             registry: Default::default(),
             stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            outbox,
         }
     }
 
@@ -376,22 +376,35 @@ fn store_error(e: ChatStoreError) -> (ErrorCode, String) {
     }
 }
 
-impl Hub {
+impl ChatHub {
+    fn push(&self, to: ConnId, reply_to: Option<String>, msg: ServerMessage) {
+        self.outbox.push(to, reply_to, msg);
+    }
+
     /// Handle one chat frame of connection `conn`; replies and pushes go through its queue.
-    pub(crate) async fn chat_dispatch(&self, conn: ConnId, id: Option<String>, msg: ClientMessage) {
-        match self.chat_request(conn, id.clone(), msg).await {
+    /// `in_consultation` says whether `conn` is in a consultation now; it is awaited only for
+    /// a patient (a short look under the hub's state lock, never held across a store call).
+    pub(crate) async fn dispatch(
+        &self,
+        conn: ConnId,
+        id: Option<String>,
+        msg: ClientMessage,
+        in_consultation: impl Future<Output = bool>,
+    ) {
+        match self.request(conn, id.clone(), msg, in_consultation).await {
             Ok(()) => {}
             Err((code, message)) => self.push(conn, id, ServerMessage::Error { code, message }),
         }
     }
 
-    async fn chat_request(
+    async fn request(
         &self,
         conn: ConnId,
         id: Option<String>,
         msg: ClientMessage,
+        in_consultation: impl Future<Output = bool>,
     ) -> Result<(), (ErrorCode, String)> {
-        let chat = self.chat_hub();
+        let chat = self;
         let Some(store) = chat.store.clone() else {
             return Err((ErrorCode::Forbidden, "chat is not available".to_owned()));
         };
@@ -405,7 +418,7 @@ impl Hub {
             ConnKind::Staff { .. } => ChatPresence::Staff,
             ConnKind::ChatOnly => ChatPresence::Away,
             ConnKind::Patient { permissions } => {
-                if self.is_in_consultation(conn).await {
+                if in_consultation.await {
                     ChatPresence::InConsultation
                 } else if permissions.chat_in_waiting_room {
                     ChatPresence::Waiting
@@ -524,9 +537,9 @@ impl Hub {
     }
 
     /// Tell every connection that opened `channel_id` that its history up to `through_seq`
-    /// was deleted. The composing binary calls this after a deletion through the HTTP API.
-    pub async fn chat_cleared(&self, channel_id: &str, through_seq: i64) {
-        let chat = self.chat_hub();
+    /// was deleted (see `Hub::chat_cleared`).
+    pub(crate) async fn cleared(&self, channel_id: &str, through_seq: i64) {
+        let chat = self;
         let _order = chat.stripe(channel_id).lock().await;
         for c in chat.opened_by(channel_id) {
             self.push(
@@ -544,8 +557,8 @@ impl Hub {
     /// chat-only connection that opened the channel is closed with 1008 `chat_closed`, so no
     /// further message reaches the patient outside a visit (a reconnect is refused by the store).
     /// Waiting-room and consultation connections keep the channel.
-    pub async fn chat_closed_between_visits(&self, channel_id: &str) {
-        let chat = self.chat_hub();
+    pub(crate) async fn closed_between_visits(&self, channel_id: &str) {
+        let chat = self;
         let _order = chat.stripe(channel_id).lock().await;
         let chat_only: Vec<ConnId> = {
             let reg = lock(&chat.registry);
@@ -563,14 +576,14 @@ impl Hub {
                 .collect()
         };
         for c in chat_only {
-            self.close_policy(c, "chat_closed");
+            self.outbox.close(c, CLOSE_POLICY, "chat_closed");
         }
     }
 
     /// Completed visits: let the store delete their chats where the organisation wants that,
     /// then tell whoever has them open. Runs in the background.
-    pub(crate) fn chat_visits_completed(&self, visits: &[Visit]) {
-        let Some(store) = self.chat_hub().store.clone() else {
+    pub(crate) fn visits_completed(self: &Arc<Self>, visits: &[Visit]) {
+        let Some(store) = self.store.clone() else {
             return;
         };
         for visit in visits {
@@ -580,7 +593,7 @@ impl Hub {
             let (hub, store, visit) = (self.clone(), store.clone(), visit.clone());
             tokio::spawn(async move {
                 match store.visit_completed(visit).await {
-                    Ok(Some((channel_id, through))) => hub.chat_cleared(&channel_id, through).await,
+                    Ok(Some((channel_id, through))) => hub.cleared(&channel_id, through).await,
                     Ok(None) => {}
                     Err(e) => {
                         store_error(e);

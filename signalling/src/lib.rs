@@ -7,6 +7,7 @@
 pub mod chat;
 pub mod files;
 mod metrics;
+mod outbox;
 pub mod protocol;
 pub mod state;
 pub mod ws;

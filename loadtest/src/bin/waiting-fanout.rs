@@ -14,6 +14,24 @@
 
 mod common;
 
+// SFU load beside the fan-out (`--media-pairs`): the synthetic WebRTC participants of the
+// `loadtest` binary, driven through the same server's signalling.
+#[allow(dead_code, unused_imports)]
+#[path = "../consultroom.rs"]
+mod consultroom;
+#[allow(dead_code)]
+#[path = "../media.rs"]
+mod media;
+#[allow(dead_code)]
+#[path = "../peer.rs"]
+mod peer;
+#[allow(dead_code)]
+#[path = "../procfs.rs"]
+mod procfs;
+#[allow(dead_code)]
+#[path = "../stats.rs"]
+mod stats;
+
 use common::{
     Staff, TempDir, Ws, cores, cpu_model, p50_p99, publish, resolve_invitation, rss_kib,
     seed_practitioners, send_json, start_server, today, ws_connect,
@@ -42,6 +60,11 @@ struct Args {
     /// Admit/end rounds to measure (each round: one practitioner admits, then ends).
     #[arg(long, default_value_t = 40)]
     rounds: usize,
+    /// Consultations with media (a staff member and a patient, both publishing audio and
+    /// simulcast-free VP8-shaped video through the SFU) running on the same server during the
+    /// rounds, so that the media loops are busy while the hub admits and ends.
+    #[arg(long, default_value_t = 0)]
+    media_pairs: usize,
     /// Write the results into this Markdown file (section replaced if present).
     #[arg(long)]
     out: Option<String>,
@@ -124,7 +147,7 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
         Some("General"),
         "fanout.test",
         PASSWORD,
-        args.practitioners,
+        args.practitioners + args.media_pairs,
     )
     .await?;
     let server = start_server(&args.server_bin, dir, &[])?;
@@ -137,7 +160,7 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     let starts = (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339();
     let mut staff = Vec::new();
     let mut invitations: Vec<(usize, String)> = Vec::new();
-    for (i, email) in emails.iter().enumerate() {
+    for (i, email) in emails.iter().take(args.practitioners).enumerate() {
         let c = Staff::login(&server.base, email, PASSWORD).await?;
         for j in 0..per {
             let token = c.book(&format!("Patient {i}-{j}"), &starts).await?;
@@ -154,6 +177,39 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
         staff.push(tabs);
     }
     let rss_before = rss_kib(pid)?;
+
+    // SFU load: consultations with media, up before the patients arrive.
+    let media_stats = std::sync::Arc::new(stats::Stats::default());
+    let mut media_tasks = Vec::new();
+    let media_until = Instant::now() + Duration::from_secs(600);
+    for (m, email) in emails.iter().skip(args.practitioners).enumerate() {
+        let (staff_ws, patient_ws) = media_pair(&server, &http, email, m, &starts).await?;
+        for ws in [staff_ws, patient_ws] {
+            media_tasks.push(tokio::spawn(consultroom::participant(
+                ws,
+                media_stats.clone(),
+                media_until,
+            )));
+        }
+    }
+    if args.media_pairs > 0 {
+        let want = 2 * args.media_pairs as u64;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while media_stats
+            .connected
+            .load(std::sync::atomic::Ordering::Relaxed)
+            < want
+        {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "media participants did not connect"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        media_stats
+            .recording
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 
     // Patients join their practitioners' waiting rooms.
     let mut patients: Vec<(usize, Client)> = Vec::new();
@@ -223,7 +279,21 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
             p.drain();
         }
     }
+    let media = media_stats.snapshot();
+    for t in &media_tasks {
+        t.abort();
+    }
     let (p50, p99) = p50_p99(&mut latencies);
+    println!(
+        "media pairs beside: {} ({} participants connected, {} frames sent, {} frames received \
+         during the rounds)",
+        args.media_pairs,
+        media_stats
+            .connected
+            .load(std::sync::atomic::Ordering::Relaxed),
+        media.frames_sent,
+        media.frames_recv
+    );
     let per_patient_kib = (rss_waiting.saturating_sub(rss_before)) as f64 / patients.len() as f64;
     let cpu = cpu_model();
     let report = format!(
@@ -256,4 +326,59 @@ Machine: {cores} CPUs ({cpu}), the load generator on the same machine.\n",
     publish(&report, args.out.as_deref(), "## Waiting-room fan-out")?;
     drop(server);
     Ok(())
+}
+
+/// One consultation with media for `--media-pairs`: practitioner `email` books an appointment,
+/// both join, the practitioner admits; returns the two sockets (staff, patient).
+async fn media_pair(
+    server: &common::Server,
+    http: &reqwest::Client,
+    email: &str,
+    m: usize,
+    starts: &str,
+) -> anyhow::Result<(common::Ws, common::Ws)> {
+    let staff = Staff::login(&server.base, email, PASSWORD).await?;
+    let invitation = staff.book(&format!("Media patient {m}"), starts).await?;
+    let patient_token = resolve_invitation(http, &server.base, &invitation).await?;
+    let mut staff_ws = ws_connect(&server.ws).await?;
+    let mut patient_ws = ws_connect(&server.ws).await?;
+    let token = staff.signalling_token().await?;
+    send_json(&mut staff_ws, &json!({"type":"join","token":token})).await?;
+    frame_of(&mut staff_ws, "waiting_snapshot").await?;
+    send_json(
+        &mut patient_ws,
+        &json!({"type":"join","token":patient_token}),
+    )
+    .await?;
+    let joined = frame_of(&mut patient_ws, "joined").await?;
+    let pid = joined["participant_id"]
+        .as_str()
+        .context("participant_id")?;
+    send_json(
+        &mut staff_ws,
+        &json!({"id":"a","type":"admit","participant_id":pid}),
+    )
+    .await?;
+    frame_of(&mut staff_ws, "consultation_started").await?;
+    frame_of(&mut patient_ws, "consultation_started").await?;
+    Ok((staff_ws, patient_ws))
+}
+
+/// Reads frames until one of type `ty` (bounded: 20 s); an `error` frame aborts.
+async fn frame_of(ws: &mut common::Ws, ty: &str) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .with_context(|| format!("no {ty} within 20 s"))?
+            .context("socket closed")??;
+        let Message::Text(t) = msg else { continue };
+        let v: Value = serde_json::from_str(t.as_str())?;
+        if v["type"] == ty {
+            return Ok(v);
+        }
+        if v["type"] == "error" {
+            bail!("server error while waiting for {ty}: {v}");
+        }
+    }
 }

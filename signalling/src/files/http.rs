@@ -13,6 +13,7 @@
 //! Only this router accepts bodies above the server's 64 KiB cap: it streams, never buffers.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -21,14 +22,16 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 
 use super::sniff::{self, SNIFF_LEN, SniffError};
-use super::{StoredFile, UploadTicket, names};
-use crate::Hub;
+use super::{Files, StoredFile, UploadTicket, names};
+use crate::outbox::Outbox;
 use crate::protocol::ServerMessage;
+use crate::state::HubState;
 
 const UPLOAD: &str = "/api/v1/consultation-files/uploads/{ticket}";
 const DOWNLOAD: &str = "/api/v1/consultation-files/downloads/{ticket}";
@@ -38,7 +41,46 @@ pub fn routes() -> Vec<(Method, &'static str)> {
     vec![(Method::PUT, UPLOAD), (Method::GET, DOWNLOAD)]
 }
 
-pub(crate) fn router(hub: Hub) -> Router {
+/// What the file routes need of the hub: the files, the connections' outbox, and a look at who
+/// is in a consultation (the hub's state lock). Not the whole hub, so `files` does not depend on
+/// `ws`.
+#[derive(Clone)]
+pub(crate) struct FilesHttp {
+    pub files: Arc<Files>,
+    pub outbox: Outbox,
+    pub state: Arc<tokio::sync::Mutex<HubState>>,
+    pub now: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+}
+
+impl FilesHttp {
+    fn files(&self) -> &Arc<Files> {
+        &self.files
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        (self.now)()
+    }
+
+    /// Register a completed upload and tell everyone in its consultation; `None` when the
+    /// consultation has ended meanwhile. Under the state lock, so the consultation cannot end
+    /// between the check and the registration, and `file_shared` is ordered with the
+    /// consultation's other frames. A member whose queue is full is dropped as too slow.
+    pub(crate) async fn share_file(
+        &self,
+        t: &UploadTicket,
+        file: StoredFile,
+    ) -> Option<StoredFile> {
+        let state = self.state.lock().await;
+        let members = state.consultation_members(&t.consultation_id)?;
+        let file = self.files.complete(t, file)?;
+        let frame = shared_frame(&file);
+        self.outbox
+            .push_all(members.into_iter().map(|m| (m, frame.clone())));
+        Some(file)
+    }
+}
+
+pub(crate) fn router(ctx: FilesHttp) -> Router {
     Router::new()
         .route(UPLOAD, put(upload))
         .route(DOWNLOAD, get(download))
@@ -49,7 +91,7 @@ pub(crate) fn router(hub: Hub) -> Router {
                 "method not allowed",
             )
         })
-        .with_state(hub)
+        .with_state(ctx)
 }
 
 /// The `{ticket}` segment; one that does not even decode (e.g. `%FF`) is an unknown ticket, in
@@ -93,7 +135,7 @@ fn internal(e: impl std::fmt::Display, what: &str) -> Response {
 
 /// Gives the reservation back and deletes a partial file unless the upload completed.
 struct Pending<'a> {
-    hub: &'a Hub,
+    ctx: &'a FilesHttp,
     ticket: UploadTicket,
     path: Option<PathBuf>,
     done: bool,
@@ -104,12 +146,12 @@ impl Drop for Pending<'_> {
         if self.done {
             return;
         }
-        self.hub.files().release(&self.ticket);
+        self.ctx.files().release(&self.ticket);
         if let Some(p) = &self.path {
             // Also runs when the client disconnects and the handler future is dropped.
             let _ = std::fs::remove_file(p);
         }
-        self.hub
+        self.ctx
             .files()
             .metrics
             .uploads
@@ -119,12 +161,12 @@ impl Drop for Pending<'_> {
 }
 
 async fn upload(
-    State(hub): State<Hub>,
+    State(ctx): State<FilesHttp>,
     Ticket(ticket): Ticket,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Some(ticket) = hub.files().redeem_upload(&ticket, hub.now()) else {
+    let Some(ticket) = ctx.files().redeem_upload(&ticket, ctx.now()) else {
         return error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -132,7 +174,7 @@ async fn upload(
         );
     };
     let mut pending = Pending {
-        hub: &hub,
+        ctx: &ctx,
         ticket,
         path: None,
         done: false,
@@ -207,7 +249,7 @@ async fn upload(
         }
     };
 
-    let path = match hub.files().storage_path(&pending.ticket) {
+    let path = match ctx.files().storage_path(&pending.ticket) {
         Ok(Some(p)) => p,
         Ok(None) => return gone(),
         Err(e) => return internal(e, "creating the consultation file directory failed"),
@@ -261,14 +303,14 @@ async fn upload(
         size: received,
         content_type: ty.mime,
         from: pending.ticket.participant_id.clone(),
-        shared_at: hub.now(),
+        shared_at: ctx.now(),
         path,
     };
-    let Some(stored) = hub.share_file(&pending.ticket, stored).await else {
+    let Some(stored) = ctx.share_file(&pending.ticket, stored).await else {
         return gone();
     };
     pending.done = true;
-    let metrics = &hub.files().metrics;
+    let metrics = &ctx.files().metrics;
     metrics.uploads.with_label_values(&["stored"]).inc();
     metrics.upload_bytes.inc_by(received);
     (
@@ -308,9 +350,9 @@ fn gone() -> Response {
     )
 }
 
-async fn download(State(hub): State<Hub>, Ticket(ticket): Ticket) -> Response {
+async fn download(State(ctx): State<FilesHttp>, Ticket(ticket): Ticket) -> Response {
     let not_found = || error(StatusCode::NOT_FOUND, "not_found", "no such file");
-    let Some((file, record)) = hub.files().redeem_download(&ticket, hub.now()) else {
+    let Some((file, record)) = ctx.files().redeem_download(&ticket, ctx.now()) else {
         return not_found();
     };
     let handle = match tokio::fs::File::open(&file.path).await {
@@ -319,7 +361,7 @@ async fn download(State(hub): State<Hub>, Ticket(ticket): Ticket) -> Response {
         Err(e) => return internal(e, "opening a consultation file failed"),
     };
     // Fail closed: no record, no download.
-    match hub.files().config.download_log.clone() {
+    match ctx.files().config.download_log.clone() {
         Some(log) => {
             if let Err(e) = log.record(record).await {
                 return internal(e, "recording a file download failed");
@@ -331,7 +373,7 @@ async fn download(State(hub): State<Hub>, Ticket(ticket): Ticket) -> Response {
             "consultation file downloaded"
         ),
     }
-    hub.files().metrics.downloads.inc();
+    ctx.files().metrics.downloads.inc();
     let content_type = if file.content_type == sniff::TEXT.mime {
         "text/plain; charset=utf-8"
     } else {

@@ -6,7 +6,7 @@
 
 use consultroom_sfu::{OfferError, PublishPolicy, SfuError, SfuEvent};
 
-use super::Session;
+use super::session::Session;
 use crate::protocol::{ClientMessage, ErrorCode, ServerMessage};
 use crate::state::PROBE_DURATION;
 
@@ -20,7 +20,9 @@ impl Session {
                     let mut state = hub.inner.state.lock().await;
                     match state.probe_start(self.conn, hub.now()) {
                         Ok((fx, participant)) => {
-                            hub.apply(&state, fx).await;
+                            let replies = hub.apply(&state, fx);
+                            drop(state);
+                            replies.finish().await;
                             participant
                         }
                         Err(r) => {
@@ -54,12 +56,16 @@ impl Session {
                     Err(e) => {
                         // Nothing to measure without a session: free it for another try.
                         let mut state = hub.inner.state.lock().await;
+                        let mut replies = None;
                         if state.probe_media(self.conn) == Some(participant)
                             && let Ok(fx) = state.probe_stop(self.conn)
                         {
-                            hub.apply(&state, fx).await;
+                            replies = Some(hub.apply(&state, fx));
                         }
                         drop(state);
+                        if let Some(replies) = replies {
+                            replies.finish().await;
+                        }
                         self.sfu_error(id, e);
                     }
                 }
@@ -91,7 +97,7 @@ impl Session {
             ClientMessage::ProbeStop {} => {
                 let mut state = hub.inner.state.lock().await;
                 let r = state.probe_stop(self.conn);
-                self.reply(&hub, &state, id, r).await;
+                self.reply(state, id, r).await;
             }
             _ => {}
         }
@@ -115,7 +121,9 @@ impl Session {
             SfuEvent::Disconnected => {
                 let mut state = hub.inner.state.lock().await;
                 let fx = state.probe_lost(self.conn);
-                hub.apply(&state, fx).await;
+                let replies = hub.apply(&state, fx);
+                drop(state);
+                replies.finish().await;
             }
             SfuEvent::Speaking { .. } => {}
         }
