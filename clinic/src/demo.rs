@@ -12,7 +12,7 @@ use crate::clients::NewClient;
 use crate::ids::{ClientId, DepartmentId, OrganisationId, StaffId};
 use crate::staff::{NewStaff, Role};
 use crate::store::Store;
-use crate::tokens::{random_token, sha256};
+use crate::secrets::{random_token, sha256};
 
 /// Demo organisation name.
 pub const ORGANISATION: &str = "Demo Clinic";

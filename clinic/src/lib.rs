@@ -22,10 +22,11 @@ pub mod external_participants;
 pub mod guests;
 pub mod ice;
 pub mod ids;
-pub mod invitations;
+pub mod links;
 mod json_int;
 pub mod openapi;
 pub mod org_settings;
+mod secrets;
 pub mod staff;
 pub mod store;
 pub mod tokens;
@@ -55,7 +56,9 @@ pub use ids::{AppointmentId, ClientId, DepartmentId, OrganisationId, StaffId, Wi
 pub use org_settings::{ChatAfterConsultation, JoinPermissions, OrganisationSettings};
 pub use staff::{Role, Staff};
 pub use store::Store;
-pub use tokens::{GuestJoin, JoinClaims, JoinTokenError, PatientJoin, StaffJoin, WalkInJoin};
+pub use tokens::{
+    ChatClaims, GuestJoin, Grant, JoinClaims, JoinTokenError, PatientJoin, StaffJoin, WalkInJoin,
+};
 pub use waiting_room::{WaitingRoomKind, WaitingRoomRef};
 
 /// Prefix of every clinic route.
@@ -229,8 +232,7 @@ fn all_routes() -> Vec<Route> {
     routes.extend(external_participants::routes());
     routes.extend(announcements::routes());
     routes.extend(chat::routes());
-    routes.extend(tokens::routes());
-    routes.extend(invitations::routes());
+    routes.extend(links::routes());
     routes.extend(ice::routes());
     routes.extend(walkin::routes());
     routes.extend(widgets::routes());

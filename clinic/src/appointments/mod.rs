@@ -26,7 +26,7 @@ use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::ids::{AppointmentId, ClientId, DepartmentId, StaffId};
 use crate::staff::Role;
-use crate::tokens::{random_token, sha256};
+use crate::secrets::{random_token, sha256};
 use crate::waiting_room::WaitingRoomKind;
 use crate::{Clinic, Route};
 

@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::ids::{SessionId, StaffId};
 use crate::staff::{Staff, StaffRow};
 use crate::store::{Store, dispatch};
-use crate::tokens::{random_token, sha256};
+use crate::secrets::{random_token, sha256};
 
 /// Name of the session cookie on plain http (local development).
 pub const SESSION_COOKIE: &str = "cr_session";

@@ -30,13 +30,9 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use jsonwebtoken::{Algorithm, Header, Validation};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
 pub use db::PartyKind;
 use db::{ChannelListRow, ChannelRow, MessageRow};
@@ -46,7 +42,7 @@ use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::ids::{AppointmentId, ChatChannelId, ClientId, DepartmentId, OrganisationId, StaffId};
 use crate::org_settings::{ChatAfterConsultation, OrganisationSettings};
 use crate::staff::Role;
-use crate::tokens::sha256;
+use crate::tokens::{ChatClaims, Grant};
 use crate::{Clinic, Route};
 
 /// Longest message, in characters.
@@ -56,9 +52,9 @@ pub const MAX_CLIENT_MSG_ID: usize = 64;
 /// Largest history page.
 pub const MAX_PAGE: i64 = 200;
 /// How long after the appointment its invitation link still opens the chat (F146).
-pub const CHAT_LINK_DAYS: i64 = 30;
+pub const CHAT_LINK_DAYS: i64 = crate::links::CHAT_LINK_DAYS;
 /// `aud` of chat-only tokens (distinct from join tokens: they never open a waiting room).
-pub const CHAT_AUDIENCE: &str = "consultroom-chat";
+pub const CHAT_AUDIENCE: &str = crate::tokens::CHAT_AUDIENCE;
 
 /// Whether a channel's patient may chat between visits (F142), as set by an admin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -679,58 +675,6 @@ impl Clinic {
         tracing::info!(channel_id = %channel.chat_channel_id, "chat deleted after consultation");
         Ok(Some((channel.chat_channel_id, through)))
     }
-
-    /// Signs a chat-only token for an appointment (valid as long as a join token: the configured
-    /// `join_token_ttl`, 120 s by default; with its own audience, so the signalling hub's join
-    /// verifier and the TURN endpoint refuse it).
-    fn issue_chat_token(
-        &self,
-        org: OrganisationId,
-        appointment_id: AppointmentId,
-    ) -> anyhow::Result<(String, DateTime<Utc>)> {
-        let now = self.now();
-        let expires_at = now + self.config().join_token_ttl;
-        let claims = ChatTokenClaims {
-            aud: CHAT_AUDIENCE.to_owned(),
-            iss: crate::tokens::JOIN_ISSUER.to_owned(),
-            iat: now.timestamp(),
-            nbf: now.timestamp(),
-            exp: expires_at.timestamp(),
-            organisation_id: org,
-            appointment_id,
-        };
-        let token = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.join_keys().encoding,
-        )?;
-        Ok((token, expires_at))
-    }
-
-    /// Verifies a chat-only token: the organisation and appointment it grants chat for.
-    pub fn verify_chat_token(&self, token: &str) -> Option<(OrganisationId, AppointmentId)> {
-        if token.len() > 4096 {
-            return None;
-        }
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = vec![Algorithm::HS256];
-        validation.set_audience(&[CHAT_AUDIENCE]);
-        validation.set_issuer(&[crate::tokens::JOIN_ISSUER]);
-        validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss"]);
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.leeway = 0;
-        let data =
-            jsonwebtoken::decode::<ChatTokenClaims>(token, &self.join_keys().decoding, &validation)
-                .ok()?;
-        let now = self.now().timestamp();
-        let c = data.claims;
-        let leeway = crate::tokens::JOIN_LEEWAY_SECS;
-        if c.nbf > now + leeway || c.exp < now - leeway {
-            return None;
-        }
-        Some((c.organisation_id, c.appointment_id))
-    }
 }
 
 fn api_to_chat(e: ApiError) -> ChatError {
@@ -738,17 +682,6 @@ fn api_to_chat(e: ApiError) -> ChatError {
         ApiError::Internal(e) => ChatError::Internal(e),
         other => ChatError::Internal(anyhow::anyhow!("{other}")),
     }
-}
-
-#[derive(Serialize, Deserialize)]
-struct ChatTokenClaims {
-    aud: String,
-    iss: String,
-    iat: i64,
-    nbf: i64,
-    exp: i64,
-    organisation_id: OrganisationId,
-    appointment_id: AppointmentId,
 }
 
 /// Routes of this module (relative to `/api/v1`).
@@ -1030,27 +963,10 @@ struct InvitationChatRequest {
 async fn invitation_chat(
     State(clinic): State<Clinic>,
     ApiJson(req): ApiJson<InvitationChatRequest>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let decoded_len = URL_SAFE_NO_PAD
-        .decode(req.token.as_bytes())
-        .map(|b| b.len());
-    if req.token.len() > 128 || decoded_len.is_err() {
-        return Err(ApiError::InvitationNotFound);
-    }
-    let hash = sha256(&req.token);
-    let row = clinic
-        .store()
-        .invitation_by_hash(&hash)
-        .await?
-        .filter(|row| bool::from(row.token_hash.ct_eq(&hash)))
-        .ok_or(ApiError::InvitationNotFound)?;
-    if row.status == "cancelled" {
-        return Err(ApiError::InvitationCancelled);
-    }
-    if clinic.now() > row.starts_at + Duration::days(CHAT_LINK_DAYS) {
-        return Err(ApiError::InvitationExpired);
-    }
-    let settings = clinic.organisation_settings(row.organisation_id).await?;
+) -> ApiResult<Json<InvitationChat>> {
+    let (organisation_id, appointment_id) =
+        crate::links::resolve_for_chat(&clinic, &req.token).await?;
+    let settings = clinic.organisation_settings(organisation_id).await?;
     if !settings.continuous_chat {
         return Err(ApiError::Forbidden(
             "this organisation offers chat only during consultations",
@@ -1060,7 +976,7 @@ async fn invitation_chat(
     // opens it only when granted; a channel not created yet has the default).
     let access = clinic
         .store()
-        .chat_channel_of_appointment(row.appointment_id)
+        .chat_channel_of_appointment(appointment_id)
         .await?
         .map_or(PatientAccess::Default, |ch| {
             PatientAccess::from_db(&ch.patient_access)
@@ -1070,11 +986,21 @@ async fn invitation_chat(
             "chat between visits is not open for this conversation",
         ));
     }
-    let (token, expires_at) = clinic.issue_chat_token(row.organisation_id, row.appointment_id)?;
-    Ok(Json(json!({
-        "chat_token": token,
-        "chat_token_expires_at": expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-    })))
+    let (chat_token, expires_at) = clinic.issue_token(&Grant::Chat(ChatClaims {
+        organisation_id,
+        appointment_id,
+    }))?;
+    Ok(Json(InvitationChat {
+        chat_token,
+        chat_token_expires_at: expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+    }))
+}
+
+/// The response of `POST /invitations/chat`.
+#[derive(Serialize)]
+struct InvitationChat {
+    chat_token: String,
+    chat_token_expires_at: String,
 }
 
 /// One of a client's channels as a staff member sees it in the client list (F137, F138, F142):
