@@ -22,12 +22,12 @@ use crate::appointments::{Appointment, AppointmentStatus};
 use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::ids::{
-    AppointmentId, ExternalParticipantId, GuestInvitationId, OrganisationId,
-    ParticipantGroupId, StaffId,
+    AppointmentId, ExternalParticipantId, GuestInvitationId, OrganisationId, ParticipantGroupId,
+    StaffId,
 };
 use crate::links::GUEST_PREFIX;
-use crate::store::{Store, dispatch};
 use crate::secrets::{random_token, sha256};
+use crate::store::{Store, dispatch};
 use crate::{Clinic, Route};
 
 /// Guest links carry this prefix before their token (`/join#g.<token>`).

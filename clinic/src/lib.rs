@@ -22,8 +22,8 @@ pub mod external_participants;
 pub mod guests;
 pub mod ice;
 pub mod ids;
-pub mod links;
 mod json_int;
+pub mod links;
 pub mod openapi;
 pub mod org_settings;
 mod secrets;
@@ -57,7 +57,7 @@ pub use org_settings::{ChatAfterConsultation, JoinPermissions, OrganisationSetti
 pub use staff::{Role, Staff};
 pub use store::Store;
 pub use tokens::{
-    ChatClaims, GuestJoin, Grant, JoinClaims, JoinTokenError, PatientJoin, StaffJoin, WalkInJoin,
+    ChatClaims, Grant, GuestJoin, JoinClaims, JoinTokenError, PatientJoin, StaffJoin, WalkInJoin,
 };
 pub use waiting_room::{WaitingRoomKind, WaitingRoomRef};
 

@@ -353,15 +353,14 @@ impl Clinic {
         )
         .map_err(|_| JoinTokenError::Invalid)?;
         let value = data.claims;
-        let registered =
-            Registered::deserialize(&value).map_err(|_| JoinTokenError::Invalid)?;
+        let registered = Registered::deserialize(&value).map_err(|_| JoinTokenError::Invalid)?;
         let grant = match registered.aud.as_str() {
-            JOIN_AUDIENCE => Grant::Join(
-                JoinClaims::deserialize(&value).map_err(|_| JoinTokenError::Invalid)?,
-            ),
-            CHAT_AUDIENCE => Grant::Chat(
-                ChatClaims::deserialize(&value).map_err(|_| JoinTokenError::Invalid)?,
-            ),
+            JOIN_AUDIENCE => {
+                Grant::Join(JoinClaims::deserialize(&value).map_err(|_| JoinTokenError::Invalid)?)
+            }
+            CHAT_AUDIENCE => {
+                Grant::Chat(ChatClaims::deserialize(&value).map_err(|_| JoinTokenError::Invalid)?)
+            }
             _ => return Err(JoinTokenError::Invalid),
         };
         let expires_at = Utc
@@ -370,8 +369,7 @@ impl Clinic {
             .ok_or(JoinTokenError::Invalid)?;
         if time == TimeCheck::Now {
             let now = self.now().timestamp();
-            if registered.nbf > now + JOIN_LEEWAY_SECS || registered.iat > now + JOIN_LEEWAY_SECS
-            {
+            if registered.nbf > now + JOIN_LEEWAY_SECS || registered.iat > now + JOIN_LEEWAY_SECS {
                 return Err(JoinTokenError::Invalid);
             }
             if registered.exp < now - JOIN_LEEWAY_SECS {

@@ -28,9 +28,10 @@ use crate::protocol::{
     ClientMessage, ErrorCode, ServerFrame, ServerMessage, TrackSourceKind, decode_client_frame,
 };
 use crate::state::{Announcement, ConnId, Effects, HubState, Refusal};
-use crate::{Permissions, TokenError, TokenVerifier, Visit};
+use crate::{Permissions, TokenError, TokenRefresher, TokenVerifier, Verified, Visit};
 
 mod probe;
+mod refresh;
 
 /// Close code: message too big (RFC 6455).
 pub const CLOSE_TOO_BIG: u16 = 1009;
@@ -67,6 +68,8 @@ pub struct HubConfig {
     pub files: FilesConfig,
     /// Chat storage and rules (chat is off without one).
     pub chat: Option<Arc<dyn crate::chat::ChatStore>>,
+    /// Mints fresh join tokens for joined connections (`token_refresh`; none without one).
+    pub token_refresher: Option<Arc<dyn TokenRefresher>>,
 }
 
 impl Default for HubConfig {
@@ -80,6 +83,7 @@ impl Default for HubConfig {
             allow_screen_share: true,
             files: FilesConfig::default(),
             chat: None,
+            token_refresher: None,
         }
     }
 }
@@ -160,6 +164,8 @@ struct Inner {
     chat: crate::chat::ChatHub,
     /// Written and read under the `state` lock, so a join and a session's end are ordered.
     ended_sessions: std::sync::Mutex<EndedSessions>,
+    /// The join token each joined connection holds, for `token_refresh` (`ws/refresh.rs`).
+    held_tokens: refresh::HeldTokens,
 }
 
 /// The signalling hub of this node. Cheap to clone.
@@ -191,6 +197,7 @@ impl Hub {
                 files,
                 chat,
                 ended_sessions: Default::default(),
+                held_tokens: Default::default(),
             }),
         }
     }
@@ -341,6 +348,7 @@ impl Hub {
     /// Run the periodic clock: grace periods and announcement expiries are checked every
     /// `period` (one second in the server) against the injected clock.
     pub fn spawn_ticker(&self, period: Duration) -> tokio::task::JoinHandle<()> {
+        self.spawn_token_refresh(period);
         let hub = self.clone();
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(period);
@@ -597,6 +605,7 @@ async fn run_connection(hub: Hub, socket: WebSocket) {
         hub.apply(&state, fx).await;
     }
     hub.chat_hub().unregister(conn);
+    hub.inner.held_tokens.release(conn);
     lock(&hub.inner.conns).remove(&conn);
     hub.inner.metrics.connections.dec();
     drop(session);
@@ -747,11 +756,15 @@ impl Session {
                     self.error(id, ErrorCode::NotJoined, "already joined");
                     return true;
                 }
+                let verified = hub.inner.verifier.verify(&token).await;
                 // A chat-only token (the invitation link outside its window, F146): chat and
-                // nothing else; it never enters a waiting room.
-                if let Some(principal) = hub.chat_hub().verify_chat_token(&token) {
+                // nothing else; it never enters a waiting room. Refused when chat is off.
+                if let Ok(Verified::ChatOnly(principal)) = &verified
+                    && hub.chat_hub().enabled()
+                {
                     self.joined = true;
-                    hub.chat_hub().register_chat_only(self.conn, principal);
+                    hub.chat_hub()
+                        .register_chat_only(self.conn, principal.clone());
                     self.send(
                         id,
                         ServerMessage::Joined {
@@ -763,12 +776,15 @@ impl Session {
                     );
                     return true;
                 }
-                let identity = match hub.inner.verifier.verify(&token).await {
-                    Ok(i) => i,
-                    Err(e) => {
+                let (identity, expires_at) = match verified {
+                    Ok(Verified::Consultation {
+                        identity,
+                        expires_at,
+                    }) => (identity, expires_at),
+                    e => {
                         let message = match e {
-                            TokenError::Expired => "token expired",
-                            TokenError::Invalid => "token invalid",
+                            Err(TokenError::Expired) => "token expired",
+                            _ => "token invalid",
                         };
                         self.error(id, ErrorCode::InvalidToken, message);
                         self.close(CLOSE_POLICY, "invalid token");
@@ -813,6 +829,10 @@ impl Session {
                 }
                 self.permissions = identity.permissions();
                 hub.chat_hub().register(self.conn, &identity);
+                // Refreshed before it expires while the connection lasts (`ws/refresh.rs`).
+                hub.inner
+                    .held_tokens
+                    .hold(self.conn, token, expires_at, hub.now());
                 let mut fx = state.join_resuming(
                     self.conn,
                     identity,

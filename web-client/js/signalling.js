@@ -3,7 +3,9 @@
 // server's direct reply carries it back as `reply_to`.
 //
 // The join token lives 120 s, so a fresh one is fetched (via `getToken`) right before every
-// connect, including reconnects. Frames are never logged (they carry names and SDP).
+// connect — except that a reconnect uses the newest token the server pushed (`token_refresh`)
+// while it is still valid: after the invitation window a patient's link no longer yields one.
+// Frames are never logged (they carry names and SDP).
 
 const PING_INTERVAL_MS = 20_000;
 const REQUEST_TIMEOUT_MS = 15_000;
@@ -49,6 +51,8 @@ export class SignallingClient {
     this.joinId = null;
     /** The consultation id to resume on the next connect (`join.resume`), or null. */
     this.resume = null;
+    /** The newest pushed join token (`token_refresh`): {token, expiresAt} or null; used once. */
+    this.refreshed = null;
   }
 
   get isOpen() {
@@ -58,7 +62,9 @@ export class SignallingClient {
   /** Fetches a token, opens the socket and joins. Resolves with the `joined` frame. */
   async connect() {
     this.closedByUs = false;
-    const token = await this.getToken();
+    const pushed = this.refreshed;
+    this.refreshed = null;
+    const token = pushed && pushed.expiresAt - Date.now() > 10_000 ? pushed.token : await this.getToken();
     const ws = new WebSocket(this.url);
     this.ws = ws;
     await new Promise((resolve, reject) => {
@@ -149,6 +155,10 @@ export class SignallingClient {
       return;
     }
     if (msg.type === 'pong') return;
+    if (msg.type === 'token_refresh') {
+      this.refreshed = { token: msg.token, expiresAt: Date.parse(msg.expires_at) };
+      return;
+    }
     try {
       this.onMessage(msg);
     } catch (e) {

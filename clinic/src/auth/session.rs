@@ -20,9 +20,9 @@ use chrono::{DateTime, Utc};
 use crate::Clinic;
 use crate::error::ApiError;
 use crate::ids::{SessionId, StaffId};
+use crate::secrets::{random_token, sha256};
 use crate::staff::{Staff, StaffRow};
 use crate::store::{Store, dispatch};
-use crate::secrets::{random_token, sha256};
 
 /// Name of the session cookie on plain http (local development).
 pub const SESSION_COOKIE: &str = "cr_session";

@@ -99,17 +99,18 @@ async fn resolve(
             appointment: a,
             client_name,
         } => {
-            let (token, expires_at) = clinic.issue_join_token(JoinClaims::Patient(PatientJoin {
-                appointment_id: a.appointment_id,
-                organisation_id: a.organisation_id,
-                practitioner_id: a.practitioner_id,
-                display_name: client_name.clone(),
-                appointment_starts_at: a.starts_at,
-                duration_minutes: u32::try_from(a.duration_minutes)
-                    .map_err(anyhow::Error::from)?,
-                waiting_room: waiting_room(&a)?,
-                permissions,
-            }))?;
+            let (token, expires_at) =
+                clinic.issue_join_token(JoinClaims::Patient(PatientJoin {
+                    appointment_id: a.appointment_id,
+                    organisation_id: a.organisation_id,
+                    practitioner_id: a.practitioner_id,
+                    display_name: client_name.clone(),
+                    appointment_starts_at: a.starts_at,
+                    duration_minutes: u32::try_from(a.duration_minutes)
+                        .map_err(anyhow::Error::from)?,
+                    waiting_room: waiting_room(&a)?,
+                    permissions,
+                }))?;
             tracing::info!(appointment_id = %a.appointment_id, "invitation resolved");
             Resolved {
                 appointment: Some(AppointmentView::new(&clinic, &a)),

@@ -223,7 +223,10 @@ pub(crate) async fn resolve_for_chat(
     if clinic.now() > row.appointment.starts_at + Duration::days(CHAT_LINK_DAYS) {
         return Err(ApiError::InvitationExpired);
     }
-    Ok((row.appointment.organisation_id, row.appointment.appointment_id))
+    Ok((
+        row.appointment.organisation_id,
+        row.appointment.appointment_id,
+    ))
 }
 
 #[cfg(test)]

@@ -313,3 +313,170 @@ pub async fn completed_consultation_closes_the_invitation(backend: Backend) {
     assert_eq!(status, 410);
     assert_eq!(body["error"]["code"], "invitation_expired");
 }
+
+/// Issue #11: the successor of a held join token follows the seat, not the invitation window —
+/// a patient still gets one after start + 60 min (when the link is refused), nobody gets one
+/// once the appointment is cancelled, a guest link revoked or a staff session ended, and a
+/// chat-only token is never turned into a join token.
+pub async fn refreshed_join_tokens_follow_the_seat(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let w = app.world().await;
+    let start = t0() + Duration::hours(3);
+    let (id, token) = booked(&app, &w, start).await;
+    let http = app.login(DOC_CARDIO).await;
+    app.clock.set(start);
+    let (status, body) = app.resolve(&token).await;
+    assert_eq!(status, 200, "{body}");
+    let held = body["signalling_token"].as_str().unwrap().to_owned();
+    let status = http
+        .post(app.url(&format!("/appointments/{id}/guests")))
+        .json(&json!({ "name": "Interpreter" }))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 201);
+    let (_, guests) = get(&http, &app.url(&format!("/appointments/{id}/guests"))).await;
+    let guest_id = guests["guests"][0]["id"].as_str().unwrap().to_owned();
+    let (status, staff) = post_empty(&http, &app.url("/signalling/token")).await;
+    assert_eq!(status, 200, "{staff}");
+    let staff_token = staff["token"].as_str().unwrap().to_owned();
+
+    // Past the window: the link is refused, the held token is refreshed with the same claims.
+    app.clock.set(start + Duration::minutes(61));
+    assert_eq!(app.resolve(&token).await.0, 410);
+    let (fresh, expires_at) = app
+        .clinic
+        .refresh_join_token(&held)
+        .await
+        .unwrap()
+        .expect("the seat is valid");
+    assert_eq!(expires_at, app.clock_now() + Duration::seconds(120));
+    // The held token itself has expired (it is not checked against the clock when refreshed).
+    assert_eq!(
+        app.clinic.verify_join_token(&held),
+        Err(JoinTokenError::Expired)
+    );
+    match app.clinic.verify_join_token(&fresh).unwrap() {
+        JoinClaims::Patient(p) => assert_eq!(p.appointment_id.to_string(), id),
+        other => panic!("expected a patient token, got {other:?}"),
+    }
+    // A refreshed token is refreshed again; a staff token while its session lives.
+    assert!(
+        app.clinic
+            .refresh_join_token(&fresh)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        app.clinic
+            .refresh_join_token(&staff_token)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Not a token of ours, or tampered: nothing.
+    assert!(
+        app.clinic
+            .refresh_join_token("x.y.z")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let mut tampered = fresh.clone();
+    tampered.pop();
+    assert!(
+        app.clinic
+            .refresh_join_token(&tampered)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Revoked guest: nothing (its token is minted here directly, as the hub would hold it).
+    let guest_token = {
+        app.clock.set(start);
+        let (_, list) = get(&http, &app.url(&format!("/appointments/{id}/guests"))).await;
+        assert_eq!(list["guests"].as_array().unwrap().len(), 1);
+        let claims = consultroom_clinic::GuestJoin {
+            appointment_id: id.parse().unwrap(),
+            organisation_id: w.org_a,
+            practitioner_id: w.doc_cardio,
+            display_name: "Interpreter".into(),
+            guest_id: guest_id.parse().unwrap(),
+            permissions: Default::default(),
+        };
+        app.clinic
+            .issue_join_token(JoinClaims::Guest(claims))
+            .unwrap()
+            .0
+    };
+    app.clock.set(start + Duration::minutes(61));
+    assert!(
+        app.clinic
+            .refresh_join_token(&guest_token)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let status = http
+        .delete(app.url(&format!("/appointments/{id}/guests/{guest_id}")))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 204);
+    assert!(
+        app.clinic
+            .refresh_join_token(&guest_token)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Cancelled appointment: nothing for the patient.
+    let (status, _) = post_empty(&http, &app.url(&format!("/appointments/{id}/cancel"))).await;
+    assert_eq!(status, 200);
+    assert!(
+        app.clinic
+            .refresh_join_token(&fresh)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Ended staff session: nothing.
+    let (status, _) = post_empty(&http, &app.url("/auth/logout")).await;
+    assert_eq!(status, 204);
+    assert!(
+        app.clinic
+            .refresh_join_token(&staff_token)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A chat-only token is never refreshed into a join token.
+    let (chat, _) = app
+        .clinic
+        .issue_token(&consultroom_clinic::Grant::Chat(
+            consultroom_clinic::ChatClaims {
+                organisation_id: w.org_a,
+                appointment_id: id.parse().unwrap(),
+            },
+        ))
+        .unwrap();
+    assert!(
+        app.clinic
+            .refresh_join_token(&chat)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        app.clinic.verify_join_token(&chat),
+        Err(JoinTokenError::Invalid),
+        "one audience is never taken for the other"
+    );
+}
