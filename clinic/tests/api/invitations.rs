@@ -323,28 +323,45 @@ pub async fn refreshed_join_tokens_follow_the_seat(backend: Backend) {
     let w = app.world().await;
     let start = t0() + Duration::hours(3);
     let (id, token) = booked(&app, &w, start).await;
-    let http = app.login(DOC_CARDIO).await;
     app.clock.set(start);
+    let http = app.login(DOC_CARDIO).await;
     let (status, body) = app.resolve(&token).await;
     assert_eq!(status, 200, "{body}");
     let held = body["signalling_token"].as_str().unwrap().to_owned();
-    let status = http
+    let res = http
         .post(app.url(&format!("/appointments/{id}/guests")))
         .json(&json!({ "name": "Interpreter" }))
         .send()
         .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 201);
-    let (_, guests) = get(&http, &app.url(&format!("/appointments/{id}/guests"))).await;
-    let guest_id = guests["guests"][0]["id"].as_str().unwrap().to_owned();
-    let (status, staff) = post_empty(&http, &app.url("/signalling/token")).await;
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let invited: Value = res.json().await.unwrap();
+    let guest_id = invited["guest"]["id"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .resolve(&token_of(invited["invitation_url"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let guest_token = body["signalling_token"].as_str().unwrap().to_owned();
+
+    // A staff token is refreshed while its login session lives, and not after logout.
+    let other = app.login(DOC_CARDIO).await;
+    let (status, staff) = post_empty(&other, &app.url("/signalling/token")).await;
     assert_eq!(status, 200, "{staff}");
     let staff_token = staff["token"].as_str().unwrap().to_owned();
+    let refreshed = app.clinic.refresh_join_token(&staff_token).await.unwrap();
+    assert!(refreshed.is_some());
+    assert_eq!(post_empty(&other, &app.url("/auth/logout")).await.0, 204);
+    let refreshed = app.clinic.refresh_join_token(&staff_token).await.unwrap();
+    assert!(refreshed.is_none(), "ended session");
 
-    // Past the window: the link is refused, the held token is refreshed with the same claims.
+    // Past the window: the link is refused, the held token is refreshed (same patient).
     app.clock.set(start + Duration::minutes(61));
     assert_eq!(app.resolve(&token).await.0, 410);
+    assert_eq!(
+        app.clinic.verify_join_token(&held),
+        Err(JoinTokenError::Expired),
+        "the held token itself is not checked against the clock when refreshed"
+    );
     let (fresh, expires_at) = app
         .clinic
         .refresh_join_token(&held)
@@ -352,16 +369,13 @@ pub async fn refreshed_join_tokens_follow_the_seat(backend: Backend) {
         .unwrap()
         .expect("the seat is valid");
     assert_eq!(expires_at, app.clock_now() + Duration::seconds(120));
-    // The held token itself has expired (it is not checked against the clock when refreshed).
-    assert_eq!(
-        app.clinic.verify_join_token(&held),
-        Err(JoinTokenError::Expired)
-    );
     match app.clinic.verify_join_token(&fresh).unwrap() {
-        JoinClaims::Patient(p) => assert_eq!(p.appointment_id.to_string(), id),
+        JoinClaims::Patient(p) => {
+            assert_eq!(p.appointment_id.to_string(), id);
+            assert_eq!(p.display_name, CLIENT_A_NAME);
+        }
         other => panic!("expected a patient token, got {other:?}"),
     }
-    // A refreshed token is refreshed again; a staff token while its session lives.
     assert!(
         app.clinic
             .refresh_join_token(&fresh)
@@ -371,7 +385,7 @@ pub async fn refreshed_join_tokens_follow_the_seat(backend: Backend) {
     );
     assert!(
         app.clinic
-            .refresh_join_token(&staff_token)
+            .refresh_join_token(&guest_token)
             .await
             .unwrap()
             .is_some()
@@ -394,32 +408,8 @@ pub async fn refreshed_join_tokens_follow_the_seat(backend: Backend) {
             .is_none()
     );
 
-    // Revoked guest: nothing (its token is minted here directly, as the hub would hold it).
-    let guest_token = {
-        app.clock.set(start);
-        let (_, list) = get(&http, &app.url(&format!("/appointments/{id}/guests"))).await;
-        assert_eq!(list["guests"].as_array().unwrap().len(), 1);
-        let claims = consultroom_clinic::GuestJoin {
-            appointment_id: id.parse().unwrap(),
-            organisation_id: w.org_a,
-            practitioner_id: w.doc_cardio,
-            display_name: "Interpreter".into(),
-            guest_id: guest_id.parse().unwrap(),
-            permissions: Default::default(),
-        };
-        app.clinic
-            .issue_join_token(JoinClaims::Guest(claims))
-            .unwrap()
-            .0
-    };
-    app.clock.set(start + Duration::minutes(61));
-    assert!(
-        app.clinic
-            .refresh_join_token(&guest_token)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    // A revoked guest gets nothing.
+    let http = app.login(DOC_CARDIO).await;
     let status = http
         .delete(app.url(&format!("/appointments/{id}/guests/{guest_id}")))
         .send()
@@ -435,29 +425,7 @@ pub async fn refreshed_join_tokens_follow_the_seat(backend: Backend) {
             .is_none()
     );
 
-    // Cancelled appointment: nothing for the patient.
-    let (status, _) = post_empty(&http, &app.url(&format!("/appointments/{id}/cancel"))).await;
-    assert_eq!(status, 200);
-    assert!(
-        app.clinic
-            .refresh_join_token(&fresh)
-            .await
-            .unwrap()
-            .is_none()
-    );
-
-    // Ended staff session: nothing.
-    let (status, _) = post_empty(&http, &app.url("/auth/logout")).await;
-    assert_eq!(status, 204);
-    assert!(
-        app.clinic
-            .refresh_join_token(&staff_token)
-            .await
-            .unwrap()
-            .is_none()
-    );
-
-    // A chat-only token is never refreshed into a join token.
+    // A chat-only token is never refreshed into a join token, nor taken for one.
     let (chat, _) = app
         .clinic
         .issue_token(&consultroom_clinic::Grant::Chat(
@@ -476,7 +444,17 @@ pub async fn refreshed_join_tokens_follow_the_seat(backend: Backend) {
     );
     assert_eq!(
         app.clinic.verify_join_token(&chat),
-        Err(JoinTokenError::Invalid),
-        "one audience is never taken for the other"
+        Err(JoinTokenError::Invalid)
+    );
+
+    // A cancelled appointment: nothing for the patient.
+    let (status, body) = post_empty(&http, &app.url(&format!("/appointments/{id}/cancel"))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        app.clinic
+            .refresh_join_token(&fresh)
+            .await
+            .unwrap()
+            .is_none()
     );
 }
