@@ -15,15 +15,16 @@ use consultroom_clinic::TurnConfig;
 use consultroom_clinic::WaitingRoomRef;
 use consultroom_clinic::ids::AppointmentId;
 use consultroom_clinic::{
-    Clinic, ClinicConfig, ClinicEvent, Clock, JoinClaims, JoinPermissions, JoinTokenError, Store,
+    Clinic, ClinicConfig, ClinicEvent, Clock, Grant, JoinClaims, JoinPermissions, JoinTokenError,
+    Store,
 };
 use consultroom_sfu::{Sfu, SfuConfig};
 use consultroom_signalling::files::{BoxFuture, DownloadLog, DownloadRecord, FilesConfig};
 use consultroom_signalling::protocol::Role as ParticipantRole;
 use consultroom_signalling::state::Announcement;
 use consultroom_signalling::{
-    Hub, HubConfig, Identity, PatientIdentity, Permissions, QueueKey, TokenError, TokenVerifier,
-    Visit,
+    Hub, HubConfig, Identity, PatientIdentity, Permissions, QueueKey, TokenError, TokenRefresher,
+    TokenVerifier, Verified, Visit,
 };
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -51,22 +52,55 @@ pub struct App {
     pub store: Store,
 }
 
-/// Verifies join tokens with the clinic's key (and a staff token's session against the
-/// database) and maps them onto signalling identities.
+/// Verifies tokens with the clinic's key (and a staff token's session against the database)
+/// once, and maps them onto signalling identities: a join token's seat, or a chat-only token's
+/// appointment chat. Also mints the successors of held join tokens (`token_refresh`).
 struct ClinicTokens(Clinic);
 
 impl TokenVerifier for ClinicTokens {
     fn verify<'a>(
         &'a self,
         token: &'a str,
-    ) -> futures_util::future::BoxFuture<'a, Result<Identity, TokenError>> {
-        Box::pin(async move { identity(self.0.verify_join_token_live(token).await) })
+    ) -> futures_util::future::BoxFuture<'a, Result<Verified, TokenError>> {
+        Box::pin(async move {
+            match self.0.verify_token_live(token).await {
+                Ok((Grant::Join(claims), expires_at)) => Ok(Verified::Consultation {
+                    identity: identity(claims),
+                    expires_at,
+                }),
+                Ok((Grant::Chat(c), _)) => Ok(Verified::ChatOnly(
+                    consultroom_signalling::chat::ChatPrincipal::Appointment {
+                        organisation_id: c.organisation_id.to_string(),
+                        appointment_id: c.appointment_id.to_string(),
+                    },
+                )),
+                Err(JoinTokenError::Expired) => Err(TokenError::Expired),
+                Err(JoinTokenError::Invalid) => Err(TokenError::Invalid),
+            }
+        })
     }
 }
 
-fn identity(claims: Result<JoinClaims, JoinTokenError>) -> Result<Identity, TokenError> {
+impl TokenRefresher for ClinicTokens {
+    fn refresh<'a>(
+        &'a self,
+        held: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Option<(String, chrono::DateTime<chrono::Utc>)>> {
+        Box::pin(async move {
+            match self.0.refresh_join_token(held).await {
+                Ok(fresh) => fresh,
+                Err(e) => {
+                    tracing::warn!(error = %e, "refreshing a join token failed");
+                    None
+                }
+            }
+        })
+    }
+}
+
+fn identity(claims: JoinClaims) -> Identity {
     match claims {
-        Ok(JoinClaims::Staff(s)) => Ok(Identity::Staff {
+        JoinClaims::Staff(s) => Identity::Staff {
             staff_id: s.staff_id.to_string(),
             organisation_id: s.organisation_id.to_string(),
             display_name: s.display_name,
@@ -74,8 +108,8 @@ fn identity(claims: Result<JoinClaims, JoinTokenError>) -> Result<Identity, Toke
             permissions: permissions(s.permissions),
             // The hub's key for "the connections of this login session".
             session: s.session_id.to_string(),
-        }),
-        Ok(JoinClaims::Patient(p)) => Ok(Identity::Patient(PatientIdentity {
+        },
+        JoinClaims::Patient(p) => Identity::Patient(PatientIdentity {
             organisation_id: p.organisation_id.to_string(),
             display_name: p.display_name,
             visit: Visit::Appointment {
@@ -85,8 +119,8 @@ fn identity(claims: Result<JoinClaims, JoinTokenError>) -> Result<Identity, Toke
             },
             queue: queue_key(&p.waiting_room),
             permissions: permissions(p.permissions),
-        })),
-        Ok(JoinClaims::WalkIn(w)) => Ok(Identity::Patient(PatientIdentity {
+        }),
+        JoinClaims::WalkIn(w) => Identity::Patient(PatientIdentity {
             organisation_id: w.organisation_id.to_string(),
             display_name: w.display_name,
             visit: Visit::WalkIn {
@@ -94,10 +128,10 @@ fn identity(claims: Result<JoinClaims, JoinTokenError>) -> Result<Identity, Toke
             },
             queue: QueueKey::Practitioner(w.practitioner_id.to_string()),
             permissions: permissions(w.permissions),
-        })),
+        }),
         // A guest waits in the practitioner's room key only nominally: the hub keeps
         // guests out of every waiting list (they wait for the client, issue #4).
-        Ok(JoinClaims::Guest(g)) => Ok(Identity::Patient(PatientIdentity {
+        JoinClaims::Guest(g) => Identity::Patient(PatientIdentity {
             organisation_id: g.organisation_id.to_string(),
             display_name: g.display_name,
             visit: Visit::Guest {
@@ -106,9 +140,7 @@ fn identity(claims: Result<JoinClaims, JoinTokenError>) -> Result<Identity, Toke
             },
             queue: QueueKey::Practitioner(g.practitioner_id.to_string()),
             permissions: permissions(g.permissions),
-        })),
-        Err(JoinTokenError::Expired) => Err(TokenError::Expired),
-        Err(_) => Err(TokenError::Invalid),
+        }),
     }
 }
 
@@ -367,6 +399,7 @@ impl App {
             })),
             files,
             chat: Some(Arc::new(crate::chat::ClinicChat(clinic.clone()))),
+            token_refresher: Some(Arc::new(ClinicTokens(clinic.clone()))),
             ..HubConfig::default()
         };
         let hub = Hub::new(

@@ -101,14 +101,6 @@ fn wire_channel(c: ChatChannelSummary) -> ChatChannelInfo {
 }
 
 impl ChatStore for ClinicChat {
-    fn verify_chat_token(&self, token: &str) -> Option<ChatPrincipal> {
-        let (org, appointment) = self.0.verify_chat_token(token)?;
-        Some(ChatPrincipal::Appointment {
-            organisation_id: org.to_string(),
-            appointment_id: appointment.to_string(),
-        })
-    }
-
     fn channels(
         &self,
         who: ChatPrincipal,

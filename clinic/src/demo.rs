@@ -12,9 +12,9 @@ use crate::appointments::NewAppointment;
 use crate::auth::hash_password;
 use crate::clients::NewClient;
 use crate::ids::{ClientId, DepartmentId, OrganisationId, StaffId};
+use crate::secrets::{random_token, sha256};
 use crate::staff::{NewStaff, Role};
 use crate::store::Store;
-use crate::tokens::{random_token, sha256};
 
 /// Demo organisation name.
 pub const ORGANISATION: &str = "Demo Clinic";

@@ -1,7 +1,7 @@
 //! Guests of a consultation (issue #4; F16–F17, F74, F116): a staff member who may manage an
 //! appointment invites an extra participant (colleague, family member, interpreter) by link.
 //! `POST /invitations/resolve` with the link's `g.` token mints a guest join token, inside the
-//! appointment's invitation window; the signalling hub lets the guest in only while the
+//! appointment's invitation window ([`crate::links`]); the signalling hub lets the guest in only while the
 //! appointment's client is in the consultation.
 //!
 //! Invariants: only SHA-256 digests of guest tokens are stored; the guest list of an appointment
@@ -12,28 +12,25 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 
 use crate::appointments::{Appointment, AppointmentStatus};
 use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::events::ClinicEvent;
 use crate::ids::{
-    AppointmentId, DepartmentId, ExternalParticipantId, GuestInvitationId, OrganisationId,
-    ParticipantGroupId, StaffId,
+    AppointmentId, ExternalParticipantId, GuestInvitationId, OrganisationId, ParticipantGroupId,
+    StaffId,
 };
-use crate::invitations::{Window, window};
+use crate::links::GUEST_PREFIX;
+use crate::secrets::{random_token, sha256};
 use crate::store::{Store, dispatch};
-use crate::tokens::{GuestJoin, JoinClaims, random_token, sha256};
 use crate::{Clinic, Route};
 
 /// Guest links carry this prefix before their token (`/join#g.<token>`).
-pub const GUEST_TOKEN_PREFIX: &str = "g.";
+pub const GUEST_TOKEN_PREFIX: &str = GUEST_PREFIX;
 /// Longest guest display name, in characters.
 const MAX_NAME_CHARS: usize = 100;
 /// Most active (unrevoked) guests per appointment.
@@ -69,21 +66,6 @@ impl GuestRow {
             "external_participant_id": self.external_participant_id,
         })
     }
-}
-
-#[derive(sqlx::FromRow)]
-struct GuestTokenRow {
-    token_hash: Vec<u8>,
-    guest_invitation_id: GuestInvitationId,
-    display_name: String,
-    appointment_id: AppointmentId,
-    organisation_id: OrganisationId,
-    practitioner_id: StaffId,
-    practitioner_name: String,
-    starts_at: DateTime<Utc>,
-    duration_minutes: i32,
-    status: String,
-    department_id: Option<DepartmentId>,
 }
 
 impl Store {
@@ -154,24 +136,6 @@ impl Store {
             .map(|r| r.rows_affected())
         })?;
         Ok(n > 0)
-    }
-
-    /// An active (unrevoked) guest invitation by token hash, with its appointment.
-    async fn guest_by_hash(&self, hash: &[u8]) -> Result<Option<GuestTokenRow>, sqlx::Error> {
-        dispatch!(self, pool => {
-            sqlx::query_as::<_, GuestTokenRow>(
-                "select g.token_hash, g.guest_invitation_id, g.display_name, a.appointment_id, \
-                 a.organisation_id, a.practitioner_id, p.name as practitioner_name, a.starts_at, \
-                 a.duration_minutes, a.status, a.department_id \
-                 from guest_invitation g \
-                 join appointment a on a.appointment_id = g.appointment_id \
-                 join staff p on p.staff_id = a.practitioner_id \
-                 where g.token_hash = $1 and g.revoked_at is null",
-            )
-            .bind(hash)
-            .fetch_optional(pool)
-            .await
-        })
     }
 }
 
@@ -353,62 +317,6 @@ async fn revoke(
         guest_id,
     });
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// `POST /invitations/resolve` for a `g.` token: a guest join token inside the appointment's
-/// invitation window. Refusals reveal nothing of the appointment.
-pub(crate) async fn resolve_guest(clinic: &Clinic, token: &str) -> ApiResult<Json<Value>> {
-    let decoded_len = URL_SAFE_NO_PAD.decode(token.as_bytes()).map(|b| b.len());
-    if token.len() > 128 || decoded_len.is_err() {
-        return Err(ApiError::InvitationNotFound);
-    }
-    let hash = sha256(token);
-    let row = clinic
-        .store()
-        .guest_by_hash(&hash)
-        .await?
-        .filter(|row| bool::from(row.token_hash.ct_eq(&hash)))
-        .ok_or(ApiError::InvitationNotFound)?;
-    match row.status.as_str() {
-        "cancelled" => return Err(ApiError::InvitationCancelled),
-        "completed" => return Err(ApiError::InvitationExpired),
-        _ => {}
-    }
-    match window(clinic, row.starts_at, clinic.now()) {
-        Window::TooEarly(opens_at) => return Err(ApiError::InvitationTooEarly { opens_at }),
-        Window::Expired => return Err(ApiError::InvitationExpired),
-        Window::Open => {}
-    }
-    let settings = clinic.organisation_settings(row.organisation_id).await?;
-    let (join, expires_at) = clinic.issue_join_token(JoinClaims::Guest(GuestJoin {
-        appointment_id: row.appointment_id,
-        organisation_id: row.organisation_id,
-        practitioner_id: row.practitioner_id,
-        display_name: row.display_name.clone(),
-        guest_id: row.guest_invitation_id,
-        permissions: settings.permissions(),
-    }))?;
-    tracing::info!(
-        appointment_id = %row.appointment_id,
-        guest_id = %row.guest_invitation_id,
-        "guest invitation resolved"
-    );
-    Ok(Json(json!({
-        "walk_in": false,
-        "guest": true,
-        // The department's waiting-room text, as the client sees it.
-        "settings": settings.patient_view(row.department_id),
-        "appointment": {
-            "starts_at": row.starts_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-            "duration_minutes": row.duration_minutes,
-            "practitioner_name": row.practitioner_name,
-            "opens_at": (row.starts_at - clinic.config().invitation_before)
-                .to_rfc3339_opts(SecondsFormat::Secs, true),
-        },
-        "patient_display_name": row.display_name,
-        "signalling_token": join,
-        "signalling_token_expires_at": expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-    })))
 }
 
 #[cfg(test)]

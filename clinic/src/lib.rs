@@ -23,11 +23,12 @@ pub mod external_participants;
 pub mod guests;
 pub mod ice;
 pub mod ids;
-pub mod invitations;
 mod json_int;
+pub mod links;
 pub mod openapi;
 pub mod org_settings;
 mod org_settings_http;
+mod secrets;
 pub mod staff;
 pub mod store;
 pub mod tokens;
@@ -57,7 +58,9 @@ pub use ids::{AppointmentId, ClientId, DepartmentId, OrganisationId, StaffId, Wi
 pub use org_settings::{ChatAfterConsultation, JoinPermissions, OrganisationSettings};
 pub use staff::{Role, Staff};
 pub use store::Store;
-pub use tokens::{GuestJoin, JoinClaims, JoinTokenError, PatientJoin, StaffJoin, WalkInJoin};
+pub use tokens::{
+    ChatClaims, Grant, GuestJoin, JoinClaims, JoinTokenError, PatientJoin, StaffJoin, WalkInJoin,
+};
 pub use waiting_room::{WaitingRoomKind, WaitingRoomRef};
 
 /// Prefix of every clinic route.
@@ -225,8 +228,7 @@ fn all_routes() -> Vec<Route> {
     routes.extend(external_participants::routes());
     routes.extend(announcements::routes());
     routes.extend(chat::http::routes());
-    routes.extend(tokens::routes());
-    routes.extend(invitations::routes());
+    routes.extend(links::routes());
     routes.extend(ice::routes());
     routes.extend(walkin::routes());
     routes.extend(widgets::routes());

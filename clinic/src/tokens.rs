@@ -1,52 +1,55 @@
-//! Secrets and tokens: random opaque tokens (sessions, invitations), their SHA-256 digests, and
-//! the short-lived HS256 join tokens the signalling server accepts.
+//! Signed tokens: one HS256 token type with two audiences — a *join* token (a seat in the
+//! signalling hub: staff, patient, walk-in or guest) and a *chat-only* token (an appointment's
+//! chat outside its window, F146, which never opens a waiting room). One issue path and one
+//! verify path serve both; the audience decides which claims a token carries.
 //!
-//! Invariants: join tokens are HS256 only (no `none`, no algorithm confusion), carry `aud`, `iss`,
+//! Random opaque tokens and their digests live in [`crate::secrets`]; the staff-session check of
+//! a staff join token in [`crate::auth`] ([`Clinic::verify_token_live`]).
+//!
+//! Invariants: tokens are HS256 only (no `none`, no algorithm confusion), carry `aud`, `iss`,
 //! `iat`, `nbf` and `exp`, and are checked against the injected clock with at most 5 s leeway; a
-//! staff token carries its login session's row id (`sid`) and is refused at join once that
-//! session has ended ([`Clinic::verify_join_token_live`]).
+//! token of one audience is never accepted where the other is expected; a staff token carries
+//! its login session's row id (`sid`).
 
-use axum::Json;
-use axum::extract::State;
-use axum::routing::post;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rand::RngExt;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use sha2::{Digest, Sha256};
 
-use crate::auth::CurrentStaff;
-use crate::error::ApiResult;
+use crate::Clinic;
 use crate::ids::{
     AppointmentId, DepartmentId, GuestInvitationId, OrganisationId, SessionId, StaffId,
     WalkInVisitId,
 };
 use crate::org_settings::JoinPermissions;
 use crate::waiting_room::WaitingRoomRef;
-use crate::{Clinic, Route};
 
 /// `aud` of every join token.
 pub const JOIN_AUDIENCE: &str = "consultroom-signalling";
-/// `iss` of every join token.
+/// `aud` of chat-only tokens (distinct from join tokens: they never open a waiting room).
+pub const CHAT_AUDIENCE: &str = "consultroom-chat";
+/// `iss` of every token.
 pub const JOIN_ISSUER: &str = "consultroom";
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 pub const JOIN_LEEWAY_SECS: i64 = 5;
-/// Join tokens longer than this are refused before parsing.
+/// Tokens longer than this are refused before parsing.
 const MAX_TOKEN_LEN: usize = 4096;
 
-/// 256 random bits, base64url without padding.
-pub(crate) fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill(&mut bytes[..]);
-    URL_SAFE_NO_PAD.encode(bytes)
+/// What a verified token grants: a seat (join audience) or an appointment's chat (chat audience).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// A join token's claims.
+    Join(JoinClaims),
+    /// A chat-only token's claims.
+    Chat(ChatClaims),
 }
 
-/// SHA-256 of a token, as stored in the database.
-pub(crate) fn sha256(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
+/// Claims of a chat-only token: the appointment whose chat it opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatClaims {
+    /// The appointment's organisation.
+    pub organisation_id: OrganisationId,
+    /// The appointment.
+    pub appointment_id: AppointmentId,
 }
 
 /// What a join token grants, by kind.
@@ -205,7 +208,7 @@ pub struct GuestJoin {
     pub permissions: JoinPermissions,
 }
 
-/// Why a join token was refused.
+/// Why a token was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum JoinTokenError {
     /// Well-formed and correctly signed, but past `exp` (plus leeway).
@@ -216,18 +219,26 @@ pub enum JoinTokenError {
     Invalid,
 }
 
+/// The registered claims every token carries.
 #[derive(Serialize, Deserialize)]
-struct WireClaims {
+struct Registered {
     aud: String,
     iss: String,
     iat: i64,
     nbf: i64,
     exp: i64,
-    #[serde(flatten)]
-    claims: JoinClaims,
 }
 
-/// HMAC keys for join tokens, derived once from the configured secret.
+/// A token on the wire: registered claims and the audience's own claims, side by side.
+#[derive(Serialize, Deserialize)]
+struct Wire<C> {
+    #[serde(flatten)]
+    registered: Registered,
+    #[serde(flatten)]
+    claims: C,
+}
+
+/// HMAC keys for tokens, derived once from the configured secret.
 pub(crate) struct JoinKeys {
     pub(crate) encoding: EncodingKey,
     pub(crate) decoding: DecodingKey,
@@ -242,106 +253,129 @@ impl JoinKeys {
     }
 }
 
+/// Whether [`Clinic::decode_token`] checks `nbf`/`exp` against the clock.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimeCheck {
+    /// Requests: the token must be valid now.
+    Now,
+    /// A token the hub verified at join and kept (never one from the network): only its
+    /// signature, audience and issuer, for minting its successor ([`crate::links`]).
+    Ignore,
+}
+
 impl Clinic {
-    /// Signs a join token for `claims`, valid from now for the configured TTL (120 s by default).
-    /// Returns the token and its expiry.
-    pub fn issue_join_token(&self, claims: JoinClaims) -> anyhow::Result<(String, DateTime<Utc>)> {
+    /// Signs a token for `grant`, valid from now for the configured TTL (120 s by default), with
+    /// the grant's audience. Returns the token and its expiry.
+    pub fn issue_token(&self, grant: &Grant) -> anyhow::Result<(String, DateTime<Utc>)> {
         let now = self.now();
         let expires_at = now + self.config().join_token_ttl;
-        let wire = WireClaims {
-            aud: JOIN_AUDIENCE.to_owned(),
+        let registered = |aud: &str| Registered {
+            aud: aud.to_owned(),
             iss: JOIN_ISSUER.to_owned(),
             iat: now.timestamp(),
             nbf: now.timestamp(),
             exp: expires_at.timestamp(),
-            claims,
         };
-        let token = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &wire,
-            &self.join_keys().encoding,
-        )?;
+        let header = Header::new(Algorithm::HS256);
+        let key = &self.join_keys().encoding;
+        let token = match grant {
+            Grant::Join(claims) => jsonwebtoken::encode(
+                &header,
+                &Wire {
+                    registered: registered(JOIN_AUDIENCE),
+                    claims,
+                },
+                key,
+            )?,
+            Grant::Chat(claims) => jsonwebtoken::encode(
+                &header,
+                &Wire {
+                    registered: registered(CHAT_AUDIENCE),
+                    claims,
+                },
+                key,
+            )?,
+        };
         Ok((token, expires_at))
     }
 
-    /// Verifies a join token (HS256 only; `aud`, `iss`, `exp`, `nbf` checked against the clinic's
-    /// clock with ≤ 5 s leeway) and returns its claims. It does not look at a staff token's
-    /// session: whoever admits with a token uses [`Clinic::verify_join_token_live`].
+    /// Signs a join token for `claims` ([`Clinic::issue_token`] with the join audience).
+    pub fn issue_join_token(&self, claims: JoinClaims) -> anyhow::Result<(String, DateTime<Utc>)> {
+        self.issue_token(&Grant::Join(claims))
+    }
+
+    /// Verifies a token of either audience (HS256 only; `aud`, `iss`, `exp`, `nbf` checked
+    /// against the clinic's clock with ≤ 5 s leeway) and returns what it grants and its expiry.
+    /// It does not look at a staff token's session: whoever admits with a token uses
+    /// [`Clinic::verify_token_live`].
+    pub fn verify_token(&self, token: &str) -> Result<(Grant, DateTime<Utc>), JoinTokenError> {
+        self.decode_token(token, TimeCheck::Now)
+    }
+
+    /// [`Clinic::verify_token`] for a join token only (a chat-only token is `Invalid`).
     pub fn verify_join_token(&self, token: &str) -> Result<JoinClaims, JoinTokenError> {
+        match self.verify_token(token)? {
+            (Grant::Join(claims), _) => Ok(claims),
+            (Grant::Chat(_), _) => Err(JoinTokenError::Invalid),
+        }
+    }
+
+    /// [`Clinic::verify_token`] for a chat-only token only: the organisation and appointment it
+    /// grants chat for.
+    pub fn verify_chat_token(&self, token: &str) -> Option<(OrganisationId, AppointmentId)> {
+        match self.verify_token(token) {
+            Ok((Grant::Chat(c), _)) => Some((c.organisation_id, c.appointment_id)),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn decode_token(
+        &self,
+        token: &str,
+        time: TimeCheck,
+    ) -> Result<(Grant, DateTime<Utc>), JoinTokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(JoinTokenError::Invalid);
         }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
-        validation.set_audience(&[JOIN_AUDIENCE]);
+        validation.set_audience(&[JOIN_AUDIENCE, CHAT_AUDIENCE]);
         validation.set_issuer(&[JOIN_ISSUER]);
         validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss"]);
         // Time is checked below against the injected clock instead of the system clock.
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.leeway = 0;
-        let data =
-            jsonwebtoken::decode::<WireClaims>(token, &self.join_keys().decoding, &validation)
-                .map_err(|_| JoinTokenError::Invalid)?;
-        let now = self.now().timestamp();
-        let wire = data.claims;
-        if wire.nbf > now + JOIN_LEEWAY_SECS || wire.iat > now + JOIN_LEEWAY_SECS {
-            return Err(JoinTokenError::Invalid);
-        }
-        if wire.exp < now - JOIN_LEEWAY_SECS {
-            return Err(JoinTokenError::Expired);
-        }
-        Ok(wire.claims)
-    }
-
-    /// [`Clinic::verify_join_token`], and for a staff token also that the login session it was
-    /// minted under is still live: a database read, so it holds on every node. A token whose
-    /// session has ended (logout) is `Invalid`; so is one whose session cannot be read (fail
-    /// closed; the failure is logged).
-    pub async fn verify_join_token_live(&self, token: &str) -> Result<JoinClaims, JoinTokenError> {
-        let claims = self.verify_join_token(token)?;
-        if let JoinClaims::Staff(s) = &claims {
-            match self.staff_session_live(s.session_id).await {
-                Ok(true) => {}
-                Ok(false) => return Err(JoinTokenError::Invalid),
-                Err(e) => {
-                    tracing::error!(error = %e, "reading a join token's session failed");
-                    return Err(JoinTokenError::Invalid);
-                }
+        let data = jsonwebtoken::decode::<serde_json::Value>(
+            token,
+            &self.join_keys().decoding,
+            &validation,
+        )
+        .map_err(|_| JoinTokenError::Invalid)?;
+        let value = data.claims;
+        let registered = Registered::deserialize(&value).map_err(|_| JoinTokenError::Invalid)?;
+        let grant = match registered.aud.as_str() {
+            JOIN_AUDIENCE => {
+                Grant::Join(JoinClaims::deserialize(&value).map_err(|_| JoinTokenError::Invalid)?)
+            }
+            CHAT_AUDIENCE => {
+                Grant::Chat(ChatClaims::deserialize(&value).map_err(|_| JoinTokenError::Invalid)?)
+            }
+            _ => return Err(JoinTokenError::Invalid),
+        };
+        let expires_at = Utc
+            .timestamp_opt(registered.exp, 0)
+            .single()
+            .ok_or(JoinTokenError::Invalid)?;
+        if time == TimeCheck::Now {
+            let now = self.now().timestamp();
+            if registered.nbf > now + JOIN_LEEWAY_SECS || registered.iat > now + JOIN_LEEWAY_SECS {
+                return Err(JoinTokenError::Invalid);
+            }
+            if registered.exp < now - JOIN_LEEWAY_SECS {
+                return Err(JoinTokenError::Expired);
             }
         }
-        Ok(claims)
+        Ok((grant, expires_at))
     }
-}
-
-/// Routes of this module (relative to `/api/v1`).
-pub(crate) fn routes() -> Vec<Route> {
-    vec![Route::new(
-        "POST",
-        "/signalling/token",
-        post(signalling_token),
-    )]
-}
-
-async fn signalling_token(
-    State(clinic): State<Clinic>,
-    current: CurrentStaff,
-) -> ApiResult<Json<serde_json::Value>> {
-    let staff = current.staff;
-    let permissions = clinic
-        .organisation_settings(staff.organisation_id)
-        .await?
-        .permissions();
-    let (token, expires_at) = clinic.issue_join_token(JoinClaims::Staff(StaffJoin {
-        staff_id: staff.id,
-        organisation_id: staff.organisation_id,
-        display_name: staff.name,
-        department_ids: staff.department_id.into_iter().collect(),
-        permissions,
-        session_id: current.session_id,
-    }))?;
-    Ok(Json(json!({
-        "token": token,
-        "expires_at": expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-    })))
 }

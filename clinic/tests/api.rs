@@ -72,6 +72,7 @@ backend_tests! {
     invitations::refusals_reveal_no_names,
     invitations::join_tokens_verify_and_reject,
     invitations::completed_consultation_closes_the_invitation,
+    invitations::refreshed_join_tokens_follow_the_seat,
     ice::ice_servers_for_staff_and_join_token_holders,
     chat::chat_channel_rules,
     chat::chat_settings_close_the_patient_side,

@@ -107,8 +107,6 @@ pub struct ChatPage {
 
 /// Durable chat storage and its access rules. Every method checks that `who` may do this.
 pub trait ChatStore: Send + Sync + 'static {
-    /// A chat-only token (from the invitation link outside its window, F146): who it is for.
-    fn verify_chat_token(&self, token: &str) -> Option<ChatPrincipal>;
     /// The channels `who` may use.
     fn channels(
         &self,
@@ -208,9 +206,9 @@ impl ChatHub {
         &self.stripes[(h.finish() as usize) % STRIPES]
     }
 
-    /// A chat-only token: who it is for (`None`: not a chat token, or chat is off).
-    pub(crate) fn verify_chat_token(&self, token: &str) -> Option<ChatPrincipal> {
-        self.store.as_ref()?.verify_chat_token(token)
+    /// Whether chat is on (a store is configured): chat-only tokens are refused otherwise.
+    pub(crate) fn enabled(&self) -> bool {
+        self.store.is_some()
     }
 
     /// Remember a joined connection's chat identity (walk-ins have none: no client record).

@@ -125,12 +125,34 @@ pub enum QueueKey {
     Department(String),
 }
 
-/// Checks a join token (audience, expiry, signature) and says who it belongs to.
+/// What a verified token lets its holder do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    /// A join token: waiting rooms and consultations as `identity`, until `expires_at`.
+    Consultation {
+        identity: Identity,
+        expires_at: DateTime<Utc>,
+    },
+    /// A chat-only token (the invitation link outside its window, F146): chat and nothing else;
+    /// it never enters a waiting room.
+    ChatOnly(chat::ChatPrincipal),
+}
+
+/// Checks a token (audience, expiry, signature) once and says what it grants.
 ///
 /// Asynchronous so that a verifier can look at its database: the clinic refuses a staff token
 /// whose login session has ended (logout), which no signature check can see.
 pub trait TokenVerifier: Send + Sync + 'static {
-    fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Identity, TokenError>>;
+    fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Verified, TokenError>>;
+}
+
+/// Mints the successor of a join token the hub holds for a joined connection (the token it
+/// joined with, or the last one pushed), so a participant who drops can resume with a valid
+/// token (`token_refresh`). Opaque to the hub: it never looks inside a token.
+pub trait TokenRefresher: Send + Sync + 'static {
+    /// The new token and its expiry; `None` when the identity's seat is no longer valid (visit
+    /// over, guest revoked, staff session ended) or the refresh failed: no more refreshes then.
+    fn refresh<'a>(&'a self, held: &'a str) -> BoxFuture<'a, Option<(String, DateTime<Utc>)>>;
 }
 
 /// Why a join token was refused. Deliberately coarse: the client only learns "invalid".

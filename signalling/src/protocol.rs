@@ -402,6 +402,11 @@ pub enum ServerMessage {
     /// A reconnecting participant is back on a new connection (same participant id, same
     /// tracks): no `participant_joined` follows.
     ParticipantResumed { participant_id: String },
+    /// A fresh join token for this connection's identity, pushed before the current one expires
+    /// (RFC 3339 `expires_at`): keep the newest and use it for a reconnect `join` (`resume`).
+    /// Only while the seat is valid (not after the visit ended, the guest link was revoked or the
+    /// staff login session ended).
+    TokenRefresh { token: String, expires_at: String },
     /// The loudest participant of your consultation changed (at most twice a second).
     Speaking { participant_id: String },
     /// Someone's microphone/camera state changed.
@@ -796,6 +801,10 @@ mod tests {
             ServerMessage::ParticipantResumed {
                 participant_id: "p".into(),
             },
+            ServerMessage::TokenRefresh {
+                token: "t".into(),
+                expires_at: "2026-03-02T10:02:00Z".into(),
+            },
             ServerMessage::Speaking {
                 participant_id: "p".into(),
             },
@@ -897,6 +906,7 @@ mod tests {
                 | ServerMessage::ParticipantLeft { .. }
                 | ServerMessage::ParticipantReconnecting { .. }
                 | ServerMessage::ParticipantResumed { .. }
+                | ServerMessage::TokenRefresh { .. }
                 | ServerMessage::Speaking { .. }
                 | ServerMessage::ParticipantMuted { .. }
                 | ServerMessage::MediaAnswer { .. }

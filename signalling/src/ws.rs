@@ -19,6 +19,7 @@ mod hub;
 mod join;
 mod media;
 mod probe;
+mod refresh;
 mod session;
 
 pub use crate::outbox::{CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG};

@@ -252,3 +252,59 @@ async fn after_the_grace_period_the_seat_is_released_and_resume_is_refused() {
     back.recv_type("waiting").await;
     app.stop().await;
 }
+
+/// Issue #11: a consultation that started on time runs past start + 60 min, when the invitation
+/// link no longer yields a join token. The hub has pushed the patient a fresh one meanwhile
+/// (`token_refresh`), and with it a dropped patient gets their seat back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_who_drops_after_the_invitation_window_resumes_with_the_pushed_token() {
+    let app = spawn_app().await;
+    let (mut staff, _) = WsClient::join(&app, &app.staff_token().await).await;
+    staff.recv_type("waiting_snapshot").await;
+    let (mut patient, joined) = WsClient::join(&app, &app.patient_token().await).await;
+    let pid = joined["participant_id"].as_str().unwrap().to_owned();
+    staff.recv_type("waiting_arrived").await;
+    let r = staff
+        .request(json!({"type":"admit","participant_id":pid}))
+        .await;
+    assert_eq!(r["type"], "ok", "{r}");
+    let started = patient.recv_type("consultation_started").await;
+    let cid = started["consultation_id"].as_str().unwrap().to_owned();
+
+    // The consultation runs on past the window (the demo appointment starts within three
+    // minutes of the test's start, its window closes an hour later): the link is refused now.
+    app.clock.advance(chrono::Duration::minutes(65));
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/invitations/resolve", app.base))
+        .json(&json!({"token": app.invitation_token()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410, "the window is closed");
+
+    // The hub pushes a fresh token (its refresh runs every second on the injected clock).
+    let pushed = patient.recv_type("token_refresh").await;
+    let token = pushed["token"].as_str().expect("a token").to_owned();
+    let expires_at: chrono::DateTime<chrono::Utc> =
+        pushed["expires_at"].as_str().unwrap().parse().unwrap();
+    assert!(expires_at > app.clinic.now(), "{pushed}");
+
+    // The patient's socket drops; their seat is held.
+    drop(patient);
+    let reconnecting = staff.recv_type("participant_reconnecting").await;
+    assert_eq!(reconnecting["participant_id"], pid.as_str());
+
+    // Back with the pushed token: the same seat.
+    let mut back = WsClient::connect(&app).await;
+    let joined = back
+        .request(json!({"type":"join","token":token,"resume":cid}))
+        .await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    assert_eq!(joined["participant_id"], pid.as_str(), "same seat");
+    let started = back.recv_type("consultation_started").await;
+    assert_eq!(started["resumed"], true, "{started}");
+    let resumed = staff.recv_type("participant_resumed").await;
+    assert_eq!(resumed["participant_id"], pid.as_str());
+
+    app.stop().await;
+}

@@ -146,6 +146,7 @@
 /** @typedef {Reply & {type: 'probe_answer', sdp: string, seconds: number, udp_ports?: number[], tcp_ports?: number[]}} ServerProbeAnswerMessage */
 /** @typedef {Reply & {type: 'probe_offer', sdp: string}} ServerProbeOfferMessage */
 /** @typedef {Reply & {type: 'probe_ended', reason: ProbeEndReason}} ProbeEndedMessage */
+/** @typedef {Reply & {type: 'token_refresh', token: string, expires_at: string}} TokenRefreshMessage */
 /** @typedef {Reply & {type: 'ok'}} OkMessage */
 /** @typedef {Reply & {type: 'pong'}} PongMessage */
 /** @typedef {Reply & {type: 'error', code: ErrorCode, message: string}} ErrorMessage */
@@ -160,8 +161,8 @@
  *   | ConsultationEndedMessage | FileUploadReadyMessage | FileSharedMessage
  *   | FileDownloadReadyMessage | ChatChannelListMessage | ChatHistoryMessage | ChatAckMessage
  *   | ChatMessageMessage | ChatActivityMessage | ChatClearedMessage | ServerProbeAnswerMessage
- *   | ServerProbeOfferMessage | ProbeEndedMessage | OkMessage | PongMessage
- *   | ErrorMessage} ServerMessage
+ *   | ServerProbeOfferMessage | ProbeEndedMessage | TokenRefreshMessage | OkMessage
+ *   | PongMessage | ErrorMessage} ServerMessage
  */
 
 export {};

@@ -4,7 +4,9 @@
 // server's direct reply carries it back as `reply_to`.
 //
 // The join token lives 120 s, so a fresh one is fetched (via `getToken`) right before every
-// connect, including reconnects. Frames are never logged (they carry names and SDP).
+// connect — except that a reconnect uses the newest token the server pushed (`token_refresh`)
+// while it is still valid: after the invitation window a patient's link no longer yields one.
+// Frames are never logged (they carry names and SDP).
 
 const PING_INTERVAL_MS = 20_000;
 const REQUEST_TIMEOUT_MS = 15_000;
@@ -73,6 +75,8 @@ export class SignallingClient {
      * @type {string | null}
      */
     this.resume = null;
+    /** The newest pushed join token (`token_refresh`): {token, expiresAt} or null; used once. */
+    this.refreshed = null;
   }
 
   get isOpen() {
@@ -85,7 +89,9 @@ export class SignallingClient {
    */
   async connect() {
     this.closedByUs = false;
-    const token = await this.getToken();
+    const pushed = this.refreshed;
+    this.refreshed = null;
+    const token = pushed && pushed.expiresAt - Date.now() > 10_000 ? pushed.token : await this.getToken();
     const ws = new WebSocket(this.url);
     this.ws = ws;
     await /** @type {Promise<void>} */ (new Promise((resolve, reject) => {
@@ -186,6 +192,10 @@ export class SignallingClient {
       return;
     }
     if (msg.type === 'pong') return;
+    if (msg.type === 'token_refresh') {
+      this.refreshed = { token: msg.token, expiresAt: Date.parse(msg.expires_at) };
+      return;
+    }
     try {
       this.onMessage(msg);
     } catch (e) {

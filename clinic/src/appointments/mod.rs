@@ -25,8 +25,8 @@ pub use db::{Appointment, AppointmentStatus, NewAppointment, PersonRef};
 use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::ids::{AppointmentId, ClientId, DepartmentId, StaffId};
+use crate::secrets::{random_token, sha256};
 use crate::staff::Role;
-use crate::tokens::{random_token, sha256};
 use crate::waiting_room::WaitingRoomKind;
 use crate::{Clinic, Route};
 

@@ -1,4 +1,5 @@
-//! Staff authentication: login, logout and the caller's profile.
+//! Staff authentication: login, logout, the caller's profile and staff join tokens
+//! (`join.rs`: `POST /signalling/token`, the session check of a staff token).
 //!
 //! Invariant: a wrong password and an unknown e-mail produce byte-identical 401 responses and cost
 //! the same Argon2 work; every Argon2 run of a request goes through the bounded password-check
@@ -7,6 +8,7 @@
 
 mod device;
 mod hasher;
+mod join;
 mod password;
 mod session;
 mod throttle;
@@ -40,6 +42,7 @@ pub(crate) fn routes() -> Vec<Route> {
         Route::new("POST", "/auth/login", post(login)),
         Route::new("POST", "/auth/logout", post(logout)),
         Route::new("GET", "/me", get(me)),
+        Route::new("POST", "/signalling/token", post(join::signalling_token)),
     ]
 }
 

@@ -19,9 +19,9 @@ use crate::Clinic;
 use crate::error::ApiError;
 use crate::events::ClinicEvent;
 use crate::ids::{SessionId, StaffId};
+use crate::secrets::{random_token, sha256};
 use crate::staff::{Staff, StaffRow};
 use crate::store::{Store, dispatch};
-use crate::tokens::{random_token, sha256};
 
 /// Name of the session cookie on plain http (local development).
 pub const SESSION_COOKIE: &str = "cr_session";

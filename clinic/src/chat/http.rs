@@ -7,12 +7,9 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{Duration, SecondsFormat};
-use serde::Deserialize;
+use chrono::SecondsFormat;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
 use super::access::{client_channel_entries, manages_patient_access, shared_department};
 use super::model::{
@@ -24,7 +21,7 @@ use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::events::ClinicEvent;
 use crate::ids::{ChatChannelId, ClientId};
 use crate::staff::Role;
-use crate::tokens::sha256;
+use crate::tokens::{ChatClaims, Grant};
 use crate::{Clinic, Route};
 
 /// Routes of this module (relative to `/api/v1`).
@@ -304,27 +301,10 @@ struct InvitationChatRequest {
 async fn invitation_chat(
     State(clinic): State<Clinic>,
     ApiJson(req): ApiJson<InvitationChatRequest>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let decoded_len = URL_SAFE_NO_PAD
-        .decode(req.token.as_bytes())
-        .map(|b| b.len());
-    if req.token.len() > 128 || decoded_len.is_err() {
-        return Err(ApiError::InvitationNotFound);
-    }
-    let hash = sha256(&req.token);
-    let row = clinic
-        .store()
-        .invitation_by_hash(&hash)
-        .await?
-        .filter(|row| bool::from(row.token_hash.ct_eq(&hash)))
-        .ok_or(ApiError::InvitationNotFound)?;
-    if row.status == "cancelled" {
-        return Err(ApiError::InvitationCancelled);
-    }
-    if clinic.now() > row.starts_at + Duration::days(CHAT_LINK_DAYS) {
-        return Err(ApiError::InvitationExpired);
-    }
-    let settings = clinic.organisation_settings(row.organisation_id).await?;
+) -> ApiResult<Json<InvitationChat>> {
+    let (organisation_id, appointment_id) =
+        crate::links::resolve_for_chat(&clinic, &req.token).await?;
+    let settings = clinic.organisation_settings(organisation_id).await?;
     if !settings.continuous_chat {
         return Err(ApiError::Forbidden(
             "this organisation offers chat only during consultations",
@@ -334,7 +314,7 @@ async fn invitation_chat(
     // opens it only when granted; a channel not created yet has the default).
     let access = clinic
         .store()
-        .chat_channel_of_appointment(row.appointment_id)
+        .chat_channel_of_appointment(appointment_id)
         .await?
         .map_or(PatientAccess::Default, |ch| {
             PatientAccess::from_db(&ch.patient_access)
@@ -344,11 +324,21 @@ async fn invitation_chat(
             "chat between visits is not open for this conversation",
         ));
     }
-    let (token, expires_at) = clinic.issue_chat_token(row.organisation_id, row.appointment_id)?;
-    Ok(Json(json!({
-        "chat_token": token,
-        "chat_token_expires_at": expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-    })))
+    let (chat_token, expires_at) = clinic.issue_token(&Grant::Chat(ChatClaims {
+        organisation_id,
+        appointment_id,
+    }))?;
+    Ok(Json(InvitationChat {
+        chat_token,
+        chat_token_expires_at: expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+    }))
+}
+
+/// The response of `POST /invitations/chat`.
+#[derive(Serialize)]
+struct InvitationChat {
+    chat_token: String,
+    chat_token_expires_at: String,
 }
 
 #[derive(Deserialize)]

@@ -16,9 +16,9 @@ pub const MAX_CLIENT_MSG_ID: usize = 64;
 /// Largest history page.
 pub const MAX_PAGE: i64 = 200;
 /// How long after the appointment its invitation link still opens the chat (F146).
-pub const CHAT_LINK_DAYS: i64 = 30;
+pub const CHAT_LINK_DAYS: i64 = crate::links::CHAT_LINK_DAYS;
 /// `aud` of chat-only tokens (distinct from join tokens: they never open a waiting room).
-pub const CHAT_AUDIENCE: &str = "consultroom-chat";
+pub const CHAT_AUDIENCE: &str = crate::tokens::CHAT_AUDIENCE;
 
 /// Whether a channel's patient may chat between visits (F142), as set by an admin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -49,19 +49,6 @@ pub(crate) struct NewVisit<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-/// A walk-in visit looked up by its token hash.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub(crate) struct VisitRow {
-    pub walkin_visit_id: WalkInVisitId,
-    pub organisation_id: OrganisationId,
-    pub practitioner_id: StaffId,
-    pub practitioner_name: String,
-    pub display_name: String,
-    pub token_hash: Vec<u8>,
-    pub status: String,
-    pub expires_at: DateTime<Utc>,
-}
-
 macro_rules! widget_select {
     () => {
         "select w.widget_id, w.organisation_id, w.name, w.settings, w.custom_css, \
@@ -275,20 +262,6 @@ impl Store {
             .map(|_| ())
         })?;
         Ok(id)
-    }
-
-    pub(crate) async fn visit_by_hash(&self, hash: &[u8]) -> Result<Option<VisitRow>, sqlx::Error> {
-        dispatch!(self, pool => {
-            sqlx::query_as::<_, VisitRow>(
-                "select v.walkin_visit_id, v.organisation_id, v.practitioner_id, \
-                 p.name as practitioner_name, v.display_name, v.token_hash, v.status, v.expires_at \
-                 from walkin_visit v join staff p on p.staff_id = v.practitioner_id \
-                 where v.token_hash = $1",
-            )
-            .bind(hash)
-            .fetch_optional(pool)
-            .await
-        })
     }
 
     /// Marks a waiting walk-in visit completed; false when it was not waiting.

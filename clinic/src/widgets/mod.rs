@@ -23,7 +23,6 @@ use axum::routing::{delete, get, post, put};
 use serde_json::{Value, json};
 
 pub(crate) use limit::Limits;
-pub(crate) use visits::resolve_walk_in;
 
 use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
@@ -39,6 +38,18 @@ use settings::{Settings, WidgetInput};
 pub(crate) struct WalkInState {
     pub(crate) limits: Limits,
     pub(crate) streams: streams::StreamSlots,
+}
+
+/// The widget with this public id, or 404.
+pub(crate) async fn widget(clinic: &Clinic, raw: &str) -> ApiResult<(WidgetRow, Settings)> {
+    let id: WidgetId = raw.parse().map_err(|_| ApiError::NotFound("widget"))?;
+    let row = clinic
+        .store()
+        .widget_by_id(id)
+        .await?
+        .ok_or(ApiError::NotFound("widget"))?;
+    let settings = parse_settings(&row)?;
+    Ok((row, settings))
 }
 
 /// Most widgets one organisation may have.

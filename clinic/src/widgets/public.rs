@@ -21,7 +21,7 @@ use super::db::WidgetRow;
 use super::image::ImageKind;
 use super::settings::Settings;
 use super::streams::StreamSlot;
-use super::{parse_settings, visits};
+use super::{parse_settings, visits, widget};
 use crate::client_ip::ClientIp;
 use crate::error::{ApiError, ApiPath, ApiResult};
 use crate::ids::WidgetId;
@@ -56,18 +56,6 @@ pub(crate) fn routes() -> Vec<Route> {
             post(visits::create).layer(DefaultBodyLimit::max(visits::MAX_VISIT_BODY)),
         ),
     ]
-}
-
-/// The widget with this public id, or 404.
-pub(crate) async fn widget(clinic: &Clinic, raw: &str) -> ApiResult<(WidgetRow, Settings)> {
-    let id: WidgetId = raw.parse().map_err(|_| ApiError::NotFound("widget"))?;
-    let row = clinic
-        .store()
-        .widget_by_id(id)
-        .await?
-        .ok_or(ApiError::NotFound("widget"))?;
-    let settings = parse_settings(&row)?;
-    Ok((row, settings))
 }
 
 async fn config(

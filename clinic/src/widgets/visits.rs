@@ -11,21 +11,18 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, NaiveDate, SecondsFormat};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 
 use super::db::NewVisit;
-use super::public::widget;
 use super::settings::{FieldRule, Intake};
+use super::widget;
 use crate::Clinic;
 use crate::client_ip::ClientIp;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::ids::StaffId;
-use crate::tokens::{JoinClaims, WalkInJoin, random_token, sha256};
+use crate::secrets::{random_token, sha256};
 
 /// Largest intake body (a 10 KB name still gets a readable 422; far larger is refused unread).
 pub(crate) const MAX_VISIT_BODY: usize = 16 * 1024;
@@ -33,8 +30,8 @@ pub(crate) const MAX_VISIT_BODY: usize = 16 * 1024;
 const VISIT_TTL_HOURS: i64 = 2;
 /// Name shown when the widget does not ask for one.
 const ANONYMOUS_NAME: &str = "Walk-in visitor";
-/// Prefix that marks a walk-in visit token in `POST /invitations/resolve`.
-pub const VISIT_TOKEN_PREFIX: &str = "w.";
+/// Prefix that marks a walk-in visit token in `POST /invitations/resolve` ([`crate::links`]).
+pub const VISIT_TOKEN_PREFIX: &str = crate::links::VISIT_PREFIX;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -248,46 +245,6 @@ pub(crate) async fn create(
             "join_url": format!("{}/join#{VISIT_TOKEN_PREFIX}{token}", clinic.config().public_url),
         })),
     ))
-}
-
-/// Resolves a walk-in visit token (without its `w.` prefix) into a join token, in the same shape
-/// as an invitation plus `"walk_in": true` and no appointment.
-pub(crate) async fn resolve_walk_in(clinic: &Clinic, token: &str) -> ApiResult<Json<Value>> {
-    let decoded_len = URL_SAFE_NO_PAD.decode(token.as_bytes()).map(|b| b.len());
-    if token.len() > 128 || decoded_len.is_err() {
-        return Err(ApiError::InvitationNotFound);
-    }
-    let hash = sha256(token);
-    let row = clinic
-        .store()
-        .visit_by_hash(&hash)
-        .await?
-        .filter(|row| bool::from(row.token_hash.ct_eq(&hash)))
-        .ok_or(ApiError::InvitationNotFound)?;
-    if row.status != "waiting" || row.expires_at < clinic.now() {
-        return Err(ApiError::InvitationExpired);
-    }
-    let settings = clinic.organisation_settings(row.organisation_id).await?;
-    let (join, expires_at) = clinic.issue_join_token(JoinClaims::WalkIn(WalkInJoin {
-        visit_id: row.walkin_visit_id,
-        organisation_id: row.organisation_id,
-        practitioner_id: row.practitioner_id,
-        display_name: row.display_name.clone(),
-        permissions: settings.permissions(),
-    }))?;
-    tracing::info!(visit_id = %row.walkin_visit_id, "walk-in visit resolved");
-    Ok(Json(json!({
-        "walk_in": true,
-        "settings": settings.patient_view(None),
-        "appointment": null,
-        "visit": {
-            "practitioner_name": row.practitioner_name,
-            "expires_at": row.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-        },
-        "patient_display_name": row.display_name,
-        "signalling_token": join,
-        "signalling_token_expires_at": expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-    })))
 }
 
 impl Clinic {

@@ -313,3 +313,148 @@ pub async fn completed_consultation_closes_the_invitation(backend: Backend) {
     assert_eq!(status, 410);
     assert_eq!(body["error"]["code"], "invitation_expired");
 }
+
+/// Issue #11: the successor of a held join token follows the seat, not the invitation window —
+/// a patient still gets one after start + 60 min (when the link is refused), nobody gets one
+/// once the appointment is cancelled, a guest link revoked or a staff session ended, and a
+/// chat-only token is never turned into a join token.
+pub async fn refreshed_join_tokens_follow_the_seat(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let w = app.world().await;
+    let start = t0() + Duration::hours(3);
+    let (id, token) = booked(&app, &w, start).await;
+    app.clock.set(start);
+    let http = app.login(DOC_CARDIO).await;
+    let (status, body) = app.resolve(&token).await;
+    assert_eq!(status, 200, "{body}");
+    let held = body["signalling_token"].as_str().unwrap().to_owned();
+    let res = http
+        .post(app.url(&format!("/appointments/{id}/guests")))
+        .json(&json!({ "name": "Interpreter" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let invited: Value = res.json().await.unwrap();
+    let guest_id = invited["guest"]["id"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .resolve(&token_of(invited["invitation_url"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let guest_token = body["signalling_token"].as_str().unwrap().to_owned();
+
+    // A staff token is refreshed while its login session lives, and not after logout.
+    let other = app.login(DOC_CARDIO).await;
+    let (status, staff) = post_empty(&other, &app.url("/signalling/token")).await;
+    assert_eq!(status, 200, "{staff}");
+    let staff_token = staff["token"].as_str().unwrap().to_owned();
+    let refreshed = app.clinic.refresh_join_token(&staff_token).await.unwrap();
+    assert!(refreshed.is_some());
+    assert_eq!(post_empty(&other, &app.url("/auth/logout")).await.0, 204);
+    let refreshed = app.clinic.refresh_join_token(&staff_token).await.unwrap();
+    assert!(refreshed.is_none(), "ended session");
+
+    // Past the window: the link is refused, the held token is refreshed (same patient).
+    app.clock.set(start + Duration::minutes(61));
+    assert_eq!(app.resolve(&token).await.0, 410);
+    assert_eq!(
+        app.clinic.verify_join_token(&held),
+        Err(JoinTokenError::Expired),
+        "the held token itself is not checked against the clock when refreshed"
+    );
+    let (fresh, expires_at) = app
+        .clinic
+        .refresh_join_token(&held)
+        .await
+        .unwrap()
+        .expect("the seat is valid");
+    assert_eq!(expires_at, app.clock_now() + Duration::seconds(120));
+    match app.clinic.verify_join_token(&fresh).unwrap() {
+        JoinClaims::Patient(p) => {
+            assert_eq!(p.appointment_id.to_string(), id);
+            assert_eq!(p.display_name, CLIENT_A_NAME);
+        }
+        other => panic!("expected a patient token, got {other:?}"),
+    }
+    assert!(
+        app.clinic
+            .refresh_join_token(&fresh)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        app.clinic
+            .refresh_join_token(&guest_token)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Not a token of ours, or tampered: nothing.
+    assert!(
+        app.clinic
+            .refresh_join_token("x.y.z")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let mut tampered = fresh.clone();
+    tampered.pop();
+    assert!(
+        app.clinic
+            .refresh_join_token(&tampered)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A revoked guest gets nothing.
+    let http = app.login(DOC_CARDIO).await;
+    let status = http
+        .delete(app.url(&format!("/appointments/{id}/guests/{guest_id}")))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 204);
+    assert!(
+        app.clinic
+            .refresh_join_token(&guest_token)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A chat-only token is never refreshed into a join token, nor taken for one.
+    let (chat, _) = app
+        .clinic
+        .issue_token(&consultroom_clinic::Grant::Chat(
+            consultroom_clinic::ChatClaims {
+                organisation_id: w.org_a,
+                appointment_id: id.parse().unwrap(),
+            },
+        ))
+        .unwrap();
+    assert!(
+        app.clinic
+            .refresh_join_token(&chat)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        app.clinic.verify_join_token(&chat),
+        Err(JoinTokenError::Invalid)
+    );
+
+    // A cancelled appointment: nothing for the patient.
+    let (status, body) = post_empty(&http, &app.url(&format!("/appointments/{id}/cancel"))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        app.clinic
+            .refresh_join_token(&fresh)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -25,7 +25,7 @@ use crate::files::{Files, FilesConfig, HandOffError, HandOffTarget};
 use crate::metrics::Metrics;
 use crate::outbox::{CLOSE_GOING_AWAY, CLOSE_POLICY, Outbox, lock};
 use crate::state::{Announcement, ConnId, Effects, HubState};
-use crate::{TokenVerifier, Visit};
+use crate::{TokenRefresher, TokenVerifier, Visit};
 
 /// Close reason (with [`CLOSE_POLICY`]) of a staff connection whose login session ended.
 pub const REASON_SESSION_ENDED: &str = "session_ended";
@@ -56,6 +56,8 @@ pub struct HubConfig {
     pub files: FilesConfig,
     /// Chat storage and rules (chat is off without one).
     pub chat: Option<Arc<dyn crate::chat::ChatStore>>,
+    /// Mints fresh join tokens for joined connections (`token_refresh`; none without one).
+    pub token_refresher: Option<Arc<dyn TokenRefresher>>,
 }
 
 impl Default for HubConfig {
@@ -69,6 +71,7 @@ impl Default for HubConfig {
             allow_screen_share: true,
             files: FilesConfig::default(),
             chat: None,
+            token_refresher: None,
         }
     }
 }
@@ -125,6 +128,8 @@ pub(super) struct Inner {
     pub chat: Arc<ChatHub>,
     /// Written and read under the `state` lock, so a join and a session's end are ordered.
     ended_sessions: std::sync::Mutex<EndedSessions>,
+    /// The join token each joined connection holds, for `token_refresh` (`ws/refresh.rs`).
+    pub held_tokens: super::refresh::HeldTokens,
 }
 
 /// The signalling hub of this node. Cheap to clone.
@@ -159,6 +164,7 @@ impl Hub {
                 files,
                 chat,
                 ended_sessions: Default::default(),
+                held_tokens: Default::default(),
             }),
         }
     }
@@ -225,7 +231,7 @@ impl Hub {
     }
 
     /// A staff login session ended (logout; later deactivation or a password change — the
-    /// composing binary calls this through the clinic's `on_staff_session_ended` listener). Every
+    /// composing binary calls this on the clinic's `ClinicEvent::StaffSessionEnded`). Every
     /// connection joined with a token of that session leaves at once — out of its consultation
     /// as with `leave_consultation` (the others get `participant_left`; no seat is held), out of
     /// its waiting rooms and chats, its probes stopped — and is closed with 1008
@@ -278,6 +284,7 @@ impl Hub {
     /// Run the periodic clock: grace periods and announcement expiries are checked every
     /// `period` (one second in the server) against the injected clock.
     pub fn spawn_ticker(&self, period: Duration) -> tokio::task::JoinHandle<()> {
+        self.spawn_token_refresh(period);
         let hub = self.clone();
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(period);

@@ -10,7 +10,7 @@
 use super::session::Session;
 use crate::outbox::{CLOSE_POLICY, lock};
 use crate::protocol::{ErrorCode, ServerMessage};
-use crate::{Identity, TokenError};
+use crate::{Identity, TokenError, Verified};
 
 impl Session {
     /// Handles `join`. Returns false when the connection must end (bad token).
@@ -26,11 +26,16 @@ impl Session {
             self.error(id, ErrorCode::NotJoined, "already joined");
             return true;
         }
+        let verified = hub.inner.verifier.verify(&token).await;
         // A chat-only token (the invitation link outside its window, F146): chat and
-        // nothing else; it never enters a waiting room.
-        if let Some(principal) = hub.inner.chat.verify_chat_token(&token) {
+        // nothing else; it never enters a waiting room. Refused when chat is off.
+        if let Ok(Verified::ChatOnly(principal)) = &verified
+            && hub.inner.chat.enabled()
+        {
             self.joined = true;
-            hub.inner.chat.register_chat_only(self.conn, principal);
+            hub.inner
+                .chat
+                .register_chat_only(self.conn, principal.clone());
             self.send(
                 id,
                 ServerMessage::Joined {
@@ -42,12 +47,15 @@ impl Session {
             );
             return true;
         }
-        let identity = match hub.inner.verifier.verify(&token).await {
-            Ok(i) => i,
-            Err(e) => {
+        let (identity, expires_at) = match verified {
+            Ok(Verified::Consultation {
+                identity,
+                expires_at,
+            }) => (identity, expires_at),
+            e => {
                 let message = match e {
-                    TokenError::Expired => "token expired",
-                    TokenError::Invalid => "token invalid",
+                    Err(TokenError::Expired) => "token expired",
+                    _ => "token invalid",
                 };
                 self.error(id, ErrorCode::InvalidToken, message);
                 self.close(CLOSE_POLICY, "invalid token");
@@ -92,6 +100,10 @@ impl Session {
         }
         self.permissions = identity.permissions();
         hub.inner.chat.register(self.conn, &identity);
+        // Refreshed before it expires while the connection lasts (`ws/refresh.rs`).
+        hub.inner
+            .held_tokens
+            .hold(self.conn, token, expires_at, hub.now());
         let mut fx = state.join_resuming(
             self.conn,
             identity,

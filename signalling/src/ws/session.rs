@@ -135,6 +135,7 @@ async fn run_connection(hub: Hub, socket: WebSocket) {
         replies.finish().await;
     }
     hub.inner.chat.unregister(conn);
+    hub.inner.held_tokens.release(conn);
     lock(&hub.inner.conns).remove(&conn);
     hub.inner.outbox.remove(conn);
     hub.inner.metrics.connections.dec();
