@@ -228,7 +228,7 @@ fn all_routes() -> Vec<Route> {
     routes.extend(external_participants::routes());
     routes.extend(announcements::routes());
     routes.extend(chat::http::routes());
-    routes.extend(links::routes());
+    routes.extend(links::http::routes());
     routes.extend(ice::routes());
     routes.extend(walkin::routes());
     routes.extend(widgets::routes());

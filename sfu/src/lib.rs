@@ -491,7 +491,7 @@ impl Sfu {
                 }
                 Some(Err(Overflow::Full(command, index))) => {
                     if let Some(handle) = sfu.inner.loops.get(index) {
-                        let _ = handle.commands.send(command).await;
+                        let _ = handle.commands.send(*command).await;
                     }
                 }
             }
@@ -517,7 +517,7 @@ impl Sfu {
             Some(index) => match self.try_queue(index, command) {
                 Ok(()) => Ok(None),
                 Err(Overflow::Stopped) => Err(SfuError::Stopped),
-                Err(Overflow::Full(command, index)) => Ok(Some((command, index))),
+                Err(Overflow::Full(command, index)) => Ok(Some((*command, index))),
             },
         };
         let sfu = self.clone();
@@ -580,7 +580,7 @@ impl Sfu {
     fn try_queue(&self, index: usize, command: Command) -> Result<(), Overflow> {
         let handle = self.inner.loops.get(index).ok_or(Overflow::Stopped)?;
         handle.commands.try_send(command).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(command) => Overflow::Full(command, index),
+            mpsc::error::TrySendError::Full(command) => Overflow::Full(Box::new(command), index),
             mpsc::error::TrySendError::Closed(_) => Overflow::Stopped,
         })
     }
@@ -626,7 +626,7 @@ impl Sfu {
 /// Why a command could not be queued without waiting.
 enum Overflow {
     /// The loop's queue is full: the command back, and the loop it was for.
-    Full(Command, usize),
+    Full(Box<Command>, usize),
     /// The loop is gone.
     Stopped,
 }

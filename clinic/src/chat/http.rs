@@ -13,8 +13,7 @@ use serde_json::json;
 
 use super::access::{client_channel_entries, manages_patient_access, shared_department};
 use super::model::{
-    CHAT_LINK_DAYS, ChatChannelSummary, ChatPresence, ChatPrincipal, ChatRange, MAX_PAGE,
-    PatientAccess,
+    ChatChannelSummary, ChatPresence, ChatPrincipal, ChatRange, MAX_PAGE, PatientAccess,
 };
 use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};

@@ -3,15 +3,11 @@
 //! read, delete history, the consultation-end cleanup (F133), closing chats no longer open between
 //! visits (F142), and chat-only tokens for the invitation link (F146).
 
-use chrono::{DateTime, Utc};
-use jsonwebtoken::{Algorithm, Header, Validation};
-use serde::{Deserialize, Serialize};
-
 use super::access::shared_department;
 use super::model::{
-    CHAT_AUDIENCE, ChatAudience, ChatChannelSummary, ChatError, ChatMessage, ChatPage,
-    ChatPresence, ChatPrincipal, ChatRange, ChatSent, MAX_CLIENT_MSG_ID, MAX_PAGE, MAX_TEXT_CHARS,
-    PatientAccess, api_to_chat, message, summary,
+    ChatAudience, ChatChannelSummary, ChatError, ChatMessage, ChatPage, ChatPresence,
+    ChatPrincipal, ChatRange, ChatSent, MAX_CLIENT_MSG_ID, MAX_PAGE, MAX_TEXT_CHARS, PatientAccess,
+    api_to_chat, message, summary,
 };
 use crate::Clinic;
 use crate::error::ApiResult;

@@ -27,8 +27,6 @@ use crate::ids::{
 };
 use crate::secrets::{digest_eq, sha256};
 
-pub(crate) use http::routes;
-
 /// Guest links carry this prefix before their token (`/join#g.<token>`).
 pub const GUEST_PREFIX: &str = "g.";
 /// Walk-in visit links carry this prefix before their token (`/join#w.<token>`).

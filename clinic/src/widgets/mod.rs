@@ -9,6 +9,7 @@ pub mod css;
 mod db;
 pub mod image;
 mod limit;
+mod lookup;
 mod public;
 pub mod settings;
 mod streams;
@@ -31,6 +32,7 @@ use crate::staff::{Role, Staff};
 use crate::{Clinic, Route};
 use db::WidgetRow;
 use image::ImageKind;
+use lookup::parse_settings;
 use settings::{Settings, WidgetInput};
 
 /// In-memory state of the walk-in endpoints: rate limiters and the stream slots.
@@ -38,18 +40,6 @@ use settings::{Settings, WidgetInput};
 pub(crate) struct WalkInState {
     pub(crate) limits: Limits,
     pub(crate) streams: streams::StreamSlots,
-}
-
-/// The widget with this public id, or 404.
-pub(crate) async fn widget(clinic: &Clinic, raw: &str) -> ApiResult<(WidgetRow, Settings)> {
-    let id: WidgetId = raw.parse().map_err(|_| ApiError::NotFound("widget"))?;
-    let row = clinic
-        .store()
-        .widget_by_id(id)
-        .await?
-        .ok_or(ApiError::NotFound("widget"))?;
-    let settings = parse_settings(&row)?;
-    Ok((row, settings))
 }
 
 /// Most widgets one organisation may have.
@@ -89,11 +79,6 @@ fn require_admin(staff: &Staff) -> ApiResult<()> {
 
 fn parse_id(raw: &str) -> ApiResult<WidgetId> {
     raw.parse().map_err(|_| ApiError::NotFound("widget"))
-}
-
-pub(crate) fn parse_settings(row: &WidgetRow) -> ApiResult<Settings> {
-    serde_json::from_str(&row.settings)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored widget settings unreadable: {e}")))
 }
 
 fn widget_json(clinic: &Clinic, row: &WidgetRow) -> ApiResult<Value> {

@@ -19,9 +19,10 @@ use serde_json::{Value, json};
 
 use super::db::WidgetRow;
 use super::image::ImageKind;
+use super::lookup::{parse_settings, widget};
 use super::settings::Settings;
 use super::streams::StreamSlot;
-use super::{parse_settings, visits, widget};
+use super::visits;
 use crate::client_ip::ClientIp;
 use crate::error::{ApiError, ApiPath, ApiResult};
 use crate::ids::WidgetId;

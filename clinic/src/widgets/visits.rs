@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::db::NewVisit;
+use super::lookup::widget;
 use super::settings::{FieldRule, Intake};
-use super::widget;
 use crate::Clinic;
 use crate::client_ip::ClientIp;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};

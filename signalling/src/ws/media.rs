@@ -133,12 +133,7 @@ impl Session {
                 .collect(),
             allow_screen: hub.inner.config.allow_screen_share && self.permissions.screen_share,
         };
-        match hub
-            .inner
-            .sfu
-            .offer(participant, sdp, policy)
-            .await
-        {
+        match hub.inner.sfu.offer(participant, sdp, policy).await {
             Ok(sdp) => self.send(id, ServerMessage::MediaAnswer { sdp }),
             Err(OfferError::Forbidden(_)) => self.error(
                 id,

@@ -17,12 +17,14 @@ use crate::files::{FilesConfig, StoredFile};
 use crate::outbox::{ConnQueue, Outgoing};
 use crate::protocol::{ServerFrame, ServerMessage};
 use crate::state::ConnId;
-use crate::{Identity, PatientIdentity, Permissions, QueueKey, TokenError, TokenVerifier, Visit};
+use crate::{
+    Identity, PatientIdentity, Permissions, QueueKey, TokenError, TokenVerifier, Verified, Visit,
+};
 
 struct NoTokens;
 
 impl TokenVerifier for NoTokens {
-    fn verify<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Identity, TokenError>> {
+    fn verify<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Verified, TokenError>> {
         Box::pin(async { Err(TokenError::Invalid) })
     }
 }
@@ -73,6 +75,8 @@ async fn file_frames_to_a_full_queue_drop_the_connection() {
         SfuConfig {
             bind: "127.0.0.1:0".parse().unwrap(),
             announce: vec![],
+            loops: 1,
+            tcp_bind: None,
         },
         &registry,
     )
