@@ -19,8 +19,8 @@
 //!   layer choice and pausing hidden tiles.
 //! - [`SfuEvent::Speaking`] announces the room's active speaker (≤ 2/s per room).
 //! - [`Sfu::leave`] removes a participant; its published tracks stop for everyone.
-//! - [`Sfu::rebind`] sends a participant's events to a new channel (a resumed connection).
-//! - [`Sfu::join_loopback`] makes a one-member room that sends the participant its own tracks
+//! - [`Sfu::rebind_queued`] sends a participant's events to a new channel (a resumed connection).
+//! - [`Sfu::join_loopback_queued`] makes a one-member room that sends the participant its own tracks
 //!   back (a connectivity probe; `loopback`).
 //! - A peer that vanishes without `leave` (no ICE consent for [`CONSENT_EXPIRY`], or a DTLS
 //!   close) is removed and reported as [`SfuEvent::Disconnected`]; until then an ICE restart
@@ -369,23 +369,6 @@ impl Sfu {
         self.placement().remove(p);
     }
 
-    /// Sends `p`'s events from now on to `events` instead of the channel given at
-    /// [`Sfu::join`] (signalling resumes a participant on a new connection). A server offer
-    /// that still awaits its answer is sent again on the new channel, since the old one may
-    /// have been dropped before it was read.
-    pub async fn rebind(
-        &self,
-        p: ParticipantId,
-        events: mpsc::Sender<SfuEvent>,
-    ) -> Result<(), SfuError> {
-        self.request(p, |reply| Command::Rebind {
-            participant: p,
-            events,
-            reply,
-        })
-        .await?
-    }
-
     /// Tells the SFU how `subscriber` shows the remote video on its own m-line `mid` (a down
     /// track from an [`SfuEvent::Offer`]): hidden tiles get nothing, and a simulcast track is
     /// sent in the layer that fits `view` and the subscriber's bandwidth. Switching waits for
@@ -450,22 +433,6 @@ impl Sfu {
         self.clone().join_reply(participant, queued)
     }
 
-    /// [`Sfu::join_loopback`] without waiting; see [`Sfu::join_queued`].
-    pub fn join_loopback_queued(
-        &self,
-        room: RoomId,
-        participant: ParticipantId,
-        events: mpsc::Sender<SfuEvent>,
-    ) -> impl std::future::Future<Output = Result<(), SfuError>> + Send + 'static {
-        let queued = self.place_and_queue(room, participant, |reply| Command::JoinLoopback {
-            room,
-            participant,
-            events,
-            reply,
-        });
-        self.clone().join_reply(participant, queued)
-    }
-
     /// [`Sfu::leave`] without waiting: the command is queued on the participant's loop and
     /// the participant forgotten by placement before this returns (so it may join again at
     /// once, queued behind its leave when it lands on the same loop). The future completes
@@ -475,68 +442,89 @@ impl Sfu {
         &self,
         p: ParticipantId,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let index = self.placement().remove(p);
-        let queued = index.map(|index| {
-            self.queue_on(index, |reply| Command::Leave {
-                participant: p,
-                reply,
-            })
+        let (tx, rx) = oneshot::channel();
+        let sent = self.placement().remove(p).map(|index| {
+            self.queue_or_defer(
+                index,
+                Command::Leave {
+                    participant: p,
+                    reply: tx,
+                },
+            )
         });
-        let sfu = self.clone();
         async move {
-            match queued {
-                None | Some(Err(Overflow::Stopped)) => {}
-                Some(Ok(reply)) => {
-                    let _ = reply.await;
-                }
-                Some(Err(Overflow::Full(command, index))) => {
-                    if let Some(handle) = sfu.inner.loops.get(index) {
-                        let _ = handle.commands.send(*command).await;
-                    }
-                }
+            if let Some(sent) = sent
+                && sent.await.is_ok()
+            {
+                let _ = rx.await;
             }
         }
     }
 
-    /// [`Sfu::rebind`] without waiting: queued on the participant's loop before this returns;
-    /// the future gives the loop's reply. When the loop's queue is full, the future sends it
-    /// (waiting for room), so later commands may overtake it then.
+    /// Sends `p`'s events from now on to `events` instead of the channel given at
+    /// [`Sfu::join_queued`] (signalling resumes a participant on a new connection). A server
+    /// offer that still awaits its answer is sent again on the new channel, since the old one
+    /// may have been dropped before it was read. Queued on the participant's loop before this
+    /// returns; the future gives the loop's reply. When the loop's queue is full, the future
+    /// sends it (waiting for room), so later commands may overtake it then.
     pub fn rebind_queued(
         &self,
         p: ParticipantId,
         events: mpsc::Sender<SfuEvent>,
     ) -> impl std::future::Future<Output = Result<(), SfuError>> + Send + 'static {
         let (tx, rx) = oneshot::channel();
-        let command = Command::Rebind {
-            participant: p,
-            events,
-            reply: tx,
-        };
-        let queued = match self.placement().loop_of(p) {
-            None => Err(SfuError::UnknownParticipant),
-            Some(index) => match self.try_queue(index, command) {
-                Ok(()) => Ok(None),
-                Err(Overflow::Stopped) => Err(SfuError::Stopped),
-                Err(Overflow::Full(command, index)) => Ok(Some((*command, index))),
-            },
-        };
-        let sfu = self.clone();
+        let sent = self
+            .placement()
+            .loop_of(p)
+            .ok_or(SfuError::UnknownParticipant)
+            .map(|index| {
+                self.queue_or_defer(
+                    index,
+                    Command::Rebind {
+                        participant: p,
+                        events,
+                        reply: tx,
+                    },
+                )
+            });
         async move {
-            if let Some((command, index)) = queued? {
-                let handle = sfu.inner.loops.get(index).ok_or(SfuError::Stopped)?;
-                handle
-                    .commands
+            sent?.await?;
+            rx.await.map_err(|_| SfuError::Stopped)?
+        }
+    }
+
+    /// Queues `command` on loop `index` now; when that queue is full, the returned future sends
+    /// it (waiting for room) instead of dropping it. Fails with [`SfuError::Stopped`] when the
+    /// loop is gone.
+    fn queue_or_defer(
+        &self,
+        index: usize,
+        command: Command,
+    ) -> impl std::future::Future<Output = Result<(), SfuError>> + Send + 'static {
+        let deferred = match self.try_queue(index, command) {
+            Ok(()) => Ok(None),
+            Err(Overflow::Stopped) => Err(SfuError::Stopped),
+            Err(Overflow::Full(command, index)) => self
+                .inner
+                .loops
+                .get(index)
+                .map(|handle| Some((handle.commands.clone(), *command)))
+                .ok_or(SfuError::Stopped),
+        };
+        async move {
+            if let Some((commands, command)) = deferred? {
+                commands
                     .send(command)
                     .await
                     .map_err(|_| SfuError::Stopped)?;
             }
-            rx.await.map_err(|_| SfuError::Stopped)?
+            Ok(())
         }
     }
 
     /// Places `participant` in `room` and queues the join command on that loop; on failure
     /// the placement is undone at once.
-    fn place_and_queue(
+    pub(crate) fn place_and_queue(
         &self,
         room: RoomId,
         participant: ParticipantId,
@@ -553,7 +541,7 @@ impl Sfu {
     }
 
     /// The reply of a queued join; a failed join is taken out of placement.
-    async fn join_reply(
+    pub(crate) async fn join_reply(
         self,
         participant: ParticipantId,
         queued: Result<oneshot::Receiver<Result<(), SfuError>>, SfuError>,

@@ -1,4 +1,4 @@
-//! [`Sfu::join_loopback`]: a private media session in which the SFU sends a participant its own
+//! [`Sfu::join_loopback_queued`]: a private media session in which the SFU sends a participant its own
 //! tracks back (a connectivity probe before a consultation; issue #4, F33/F37).
 //!
 //! Invariant: a loopback room has exactly one member, so a probe's media reaches nobody but
@@ -15,30 +15,26 @@ impl Sfu {
     /// it publishes comes back to it: after its offer, the SFU sends an [`SfuEvent::Offer`]
     /// with one send-only m-line per published track, and forwards the participant's media on
     /// them. Drive it with [`Sfu::offer`], [`Sfu::answer`], [`Sfu::candidate`] and end it with
-    /// [`Sfu::leave`] as any participant.
+    /// [`Sfu::leave_queued`] as any participant.
     ///
     /// Fails with [`SfuError::AlreadyJoined`] when the participant id is in use or `room`
     /// already exists (a loopback room never takes a second member, and an ordinary room is
     /// never turned into one).
-    pub async fn join_loopback(
+    ///
+    /// Queued without waiting, like [`Sfu::join_queued`]: the returned future gives the loop's
+    /// reply.
+    pub fn join_loopback_queued(
         &self,
         room: RoomId,
         participant: ParticipantId,
         events: mpsc::Sender<SfuEvent>,
-    ) -> Result<(), SfuError> {
-        let index = self.placement().place(room, participant)?;
-        let result = self
-            .request_on(index, |reply| Command::JoinLoopback {
-                room,
-                participant,
-                events,
-                reply,
-            })
-            .await
-            .and_then(|r| r);
-        if result.is_err() {
-            self.placement().remove(participant);
-        }
-        result
+    ) -> impl std::future::Future<Output = Result<(), SfuError>> + Send + 'static {
+        let queued = self.place_and_queue(room, participant, |reply| Command::JoinLoopback {
+            room,
+            participant,
+            events,
+            reply,
+        });
+        self.clone().join_reply(participant, queued)
     }
 }

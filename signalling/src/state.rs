@@ -84,7 +84,7 @@ pub struct Effects {
     /// Connections to close because the staff login session they joined with ended (logout).
     pub session_ended: Vec<ConnId>,
     /// Connectivity probes to start: `(room, participant, connection)` for
-    /// `Sfu::join_loopback`, with the connection's probe events (see `state::probe`).
+    /// `Sfu::join_loopback_queued`, with the connection's probe events (see `state::probe`).
     pub probe_join: Vec<(RoomId, ParticipantId, ConnId)>,
 }
 

@@ -378,12 +378,7 @@ async fn the_invitation_link_opens_the_chat_outside_the_window_and_nothing_else(
     let app = spawn_app().await;
     // Three hours after the appointment: the waiting room is closed.
     app.clock.advance(chrono::Duration::hours(3));
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/v1/invitations/resolve", app.base))
-        .json(&json!({"token": app.invitation_token()}))
-        .send()
-        .await
-        .unwrap();
+    let r = app.resolve(&app.invitation_token()).await;
     assert_eq!(r.status(), 410);
     let chat = invitation_chat;
     let r = chat(&app).await;

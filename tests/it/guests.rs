@@ -10,12 +10,9 @@ use crate::support::*;
 
 /// The demo appointment's id (the one whose invitation `app.invitation_url` is).
 async fn demo_appointment_id(app: &TestApp, staff: &reqwest::Client) -> String {
-    let resolved: Value = reqwest::Client::new()
-        .post(format!("{}/api/v1/invitations/resolve", app.base))
-        .json(&json!({"token": app.invitation_token()}))
-        .send()
+    let resolved: Value = app
+        .resolve(&app.invitation_token())
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -53,15 +50,7 @@ async fn a_guest_waits_for_the_client_and_follows_them_in_on_every_backend() {
         let body: Value = res.json().await.unwrap();
         let link = body["invitation_url"].as_str().unwrap();
         let token = link.split_once('#').unwrap().1;
-        let resolved: Value = reqwest::Client::new()
-            .post(format!("{}/api/v1/invitations/resolve", app.base))
-            .json(&json!({ "token": token }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let resolved: Value = app.resolve(token).await.json().await.unwrap();
         let guest_token = resolved["signalling_token"].as_str().unwrap().to_owned();
 
         let (mut staff, _) = WsClient::join(&app, &app.staff_token().await).await;
@@ -108,15 +97,7 @@ async fn a_guest_waits_for_the_client_and_follows_them_in_on_every_backend() {
         let second: Value = res.json().await.unwrap();
         let token = second["invitation_url"].as_str().unwrap();
         let token = token.split_once('#').unwrap().1;
-        let resolved: Value = reqwest::Client::new()
-            .post(format!("{}/api/v1/invitations/resolve", app.base))
-            .json(&json!({ "token": token }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let resolved: Value = app.resolve(token).await.json().await.unwrap();
         let (mut guest2, _) =
             WsClient::join(&app, resolved["signalling_token"].as_str().unwrap()).await;
         guest2.recv_type("consultation_started").await;
@@ -138,12 +119,7 @@ async fn a_guest_waits_for_the_client_and_follows_them_in_on_every_backend() {
         }
         // The revoked link no longer resolves.
         let link_token = link.split_once('#').unwrap().1;
-        let res = reqwest::Client::new()
-            .post(format!("{}/api/v1/invitations/resolve", app.base))
-            .json(&json!({ "token": link_token }))
-            .send()
-            .await
-            .unwrap();
+        let res = app.resolve(link_token).await;
         assert_eq!(res.status().as_u16(), 404);
 
         let r = staff.request(json!({"type":"end_consultation"})).await;

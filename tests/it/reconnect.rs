@@ -274,12 +274,7 @@ async fn a_patient_who_drops_after_the_invitation_window_resumes_with_the_pushed
     // The consultation runs on past the window (the demo appointment starts within three
     // minutes of the test's start, its window closes an hour later): the link is refused now.
     app.clock.advance(chrono::Duration::minutes(65));
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/v1/invitations/resolve", app.base))
-        .json(&json!({"token": app.invitation_token()}))
-        .send()
-        .await
-        .unwrap();
+    let r = app.resolve(&app.invitation_token()).await;
     assert_eq!(r.status(), 410, "the window is closed");
 
     // The hub pushes a fresh token (its refresh runs every second on the injected clock).

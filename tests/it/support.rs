@@ -81,14 +81,21 @@ impl TestApp {
         v["token"].as_str().expect("token").to_owned()
     }
 
-    /// A patient join token for the demo appointment.
-    pub async fn patient_token(&self) -> String {
-        let v: Value = reqwest::Client::new()
+    /// `POST /api/v1/invitations/resolve` with an invitation link's token.
+    pub async fn resolve(&self, token: &str) -> reqwest::Response {
+        reqwest::Client::new()
             .post(format!("{}/api/v1/invitations/resolve", self.base))
-            .json(&json!({"token": self.invitation_token()}))
+            .json(&json!({ "token": token }))
             .send()
             .await
             .unwrap()
+    }
+
+    /// A patient join token for the demo appointment.
+    pub async fn patient_token(&self) -> String {
+        let v: Value = self
+            .resolve(&self.invitation_token())
+            .await
             .json()
             .await
             .unwrap();

@@ -36,6 +36,25 @@ pub(crate) fn shared_department(
 }
 
 impl Clinic {
+    /// Staff member `staff_id` as a chat reader of organisation `org`; another organisation's
+    /// (or an unknown) staff member is `NotFound`.
+    pub(crate) async fn chat_staff(
+        &self,
+        staff_id: StaffId,
+        org: OrganisationId,
+    ) -> Result<Staff, ChatError> {
+        let staff = self
+            .store()
+            .staff_by_id(staff_id)
+            .await?
+            .ok_or(ChatError::NotFound)?
+            .into_staff()?;
+        if staff.organisation_id != org {
+            return Err(ChatError::NotFound);
+        }
+        Ok(staff)
+    }
+
     /// Checks that `who` (of organisation `org`) may use channel `id`.
     pub(crate) async fn chat_access(
         &self,
@@ -52,14 +71,7 @@ impl Clinic {
         let members = store.chat_members(id).await?;
         let (reader, reader_name) = match who {
             ChatPrincipal::Staff(staff_id) => {
-                let staff = store
-                    .staff_by_id(staff_id)
-                    .await?
-                    .ok_or(ChatError::NotFound)?
-                    .into_staff()?;
-                if staff.organisation_id != org {
-                    return Err(ChatError::NotFound);
-                }
+                let staff = self.chat_staff(staff_id, org).await?;
                 let allowed = channel.practitioner_id == staff_id
                     || members.contains(&staff_id)
                     || (staff.department_id.is_some()

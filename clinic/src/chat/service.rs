@@ -69,14 +69,7 @@ impl Clinic {
         let settings = self.organisation_settings(org).await.map_err(api_to_chat)?;
         let rows = match who {
             ChatPrincipal::Staff(staff_id) => {
-                let staff = store
-                    .staff_by_id(staff_id)
-                    .await?
-                    .ok_or(ChatError::NotFound)?
-                    .into_staff()?;
-                if staff.organisation_id != org {
-                    return Err(ChatError::NotFound);
-                }
+                let staff = self.chat_staff(staff_id, org).await?;
                 let department = staff
                     .department_id
                     .filter(|_| settings.department_chat_access);

@@ -67,7 +67,7 @@ pub(crate) enum Command {
         events: mpsc::Sender<SfuEvent>,
         reply: oneshot::Sender<Result<(), SfuError>>,
     },
-    /// `Sfu::join_loopback`: a one-member room whose member gets its own tracks back.
+    /// `Sfu::join_loopback_queued`: a one-member room whose member gets its own tracks back.
     JoinLoopback {
         room: RoomId,
         participant: ParticipantId,
@@ -119,7 +119,7 @@ struct Peer {
     events: mpsc::Sender<SfuEvent>,
     /// Our outstanding offer, waiting for `Sfu::answer`.
     pending: Option<SdpPendingOffer>,
-    /// The SDP of the last server offer (sent again by `Sfu::rebind` while `pending`).
+    /// The SDP of the last server offer (sent again by `Sfu::rebind_queued` while `pending`).
     offer_sdp: Option<String>,
     /// When str0m declared ICE disconnected (no consent for 15 s) on a connected session;
     /// the peer is removed [`ICE_LOST_GRACE`] later unless an ICE restart revives it.

@@ -4,7 +4,7 @@
 //! server offer and forwarded frame by frame like any other.
 //!
 //! Invariant: a loopback room never has a second member ([`Rooms::join_loopback`] refuses an
-//! existing room, and `Sfu::join_loopback` is the only way in), so a probe's media reaches
+//! existing room, and `Sfu::join_loopback_queued` is the only way in), so a probe's media reaches
 //! nobody but its sender.
 
 use super::Rooms;

@@ -1,6 +1,6 @@
 //! Connectivity probes (issue #4, F33/F37): before entering the waiting room (or while
 //! waiting), a client asks the SFU for a short private media session in which its own tracks
-//! come back to it (`Sfu::join_loopback`), and measures ICE, round-trip time and loss.
+//! come back to it (`Sfu::join_loopback_queued`), and measures ICE, round-trip time and loss.
 //!
 //! Invariants:
 //! - a probe belongs to one connection and is never part of a consultation: its SFU room and

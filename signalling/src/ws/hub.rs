@@ -285,6 +285,25 @@ impl Hub {
     /// `period` (one second in the server) against the injected clock.
     pub fn spawn_ticker(&self, period: Duration) -> tokio::task::JoinHandle<()> {
         self.spawn_token_refresh(period);
+        self.spawn_every(period, |hub| async move {
+            let mut state = hub.inner.state.lock().await;
+            let fx = state.tick(hub.now());
+            let replies = hub.apply(&state, fx);
+            drop(state);
+            replies.finish().await;
+        })
+    }
+
+    /// Runs `round` every `period` until the hub drains (a round is awaited before the next).
+    pub(super) fn spawn_every<F, Fut>(
+        &self,
+        period: Duration,
+        mut round: F,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        F: FnMut(Hub) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
         let hub = self.clone();
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(period);
@@ -293,11 +312,7 @@ impl Hub {
                 if hub.inner.draining.load(Ordering::SeqCst) {
                     break;
                 }
-                let mut state = hub.inner.state.lock().await;
-                let fx = state.tick(hub.now());
-                let replies = hub.apply(&state, fx);
-                drop(state);
-                replies.finish().await;
+                round(hub.clone()).await;
             }
         })
     }

@@ -10,7 +10,6 @@
 //! connection that ended is forgotten (its late refresh is dropped, never sent).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -91,14 +90,9 @@ impl Hub {
         let Some(refresher) = self.inner.config.token_refresher.clone() else {
             return;
         };
-        let hub = self.clone();
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(period);
-            loop {
-                interval.tick().await;
-                if hub.inner.draining.load(Ordering::SeqCst) {
-                    break;
-                }
+        self.spawn_every(period, move |hub| {
+            let refresher = refresher.clone();
+            async move {
                 for (conn, held) in hub.inner.held_tokens.due(hub.now()) {
                     match refresher.refresh(&held).await {
                         Some((token, expires_at)) => {
