@@ -272,18 +272,20 @@ impl Sfu {
         participant: ParticipantId,
         events: mpsc::Sender<SfuEvent>,
     ) -> Result<(), SfuError> {
-        let index = self.placement().place(room, participant)?;
+        let placed = self.placement().place(room, participant)?;
         let result = self
-            .request_on(index, |reply| Command::Join {
+            .request_on(placed.index, |reply| Command::Join {
                 room,
                 participant,
+                generation: placed.generation,
                 events,
                 reply,
             })
             .await
             .and_then(|r| r);
         if result.is_err() {
-            self.placement().remove(participant);
+            self.placement()
+                .remove_generation(participant, placed.generation);
         }
         result
     }
@@ -424,9 +426,10 @@ impl Sfu {
         participant: ParticipantId,
         events: mpsc::Sender<SfuEvent>,
     ) -> impl std::future::Future<Output = Result<(), SfuError>> + Send + 'static {
-        let queued = self.place_and_queue(room, participant, |reply| Command::Join {
+        let queued = self.place_and_queue(room, participant, |generation, reply| Command::Join {
             room,
             participant,
+            generation,
             events,
             reply,
         });
@@ -522,34 +525,41 @@ impl Sfu {
         }
     }
 
-    /// Places `participant` in `room` and queues the join command on that loop; on failure
-    /// the placement is undone at once.
+    /// Places `participant` in `room` and queues the join command (made from the placement's
+    /// generation) on that loop; on failure the placement is undone at once.
     pub(crate) fn place_and_queue(
         &self,
         room: RoomId,
         participant: ParticipantId,
-        make: impl FnOnce(oneshot::Sender<Result<(), SfuError>>) -> Command,
-    ) -> Result<oneshot::Receiver<Result<(), SfuError>>, SfuError> {
-        let index = self.placement().place(room, participant)?;
-        self.queue_on(index, make).map_err(|e| {
-            self.placement().remove(participant);
-            match e {
-                Overflow::Full(..) => SfuError::Busy,
-                Overflow::Stopped => SfuError::Stopped,
-            }
-        })
+        make: impl FnOnce(u64, oneshot::Sender<Result<(), SfuError>>) -> Command,
+    ) -> Result<QueuedJoin, SfuError> {
+        let placed = self.placement().place(room, participant)?;
+        self.queue_on(placed.index, |reply| make(placed.generation, reply))
+            .map(|reply| QueuedJoin {
+                generation: placed.generation,
+                reply,
+            })
+            .map_err(|e| {
+                self.placement()
+                    .remove_generation(participant, placed.generation);
+                match e {
+                    Overflow::Full(..) => SfuError::Busy,
+                    Overflow::Stopped => SfuError::Stopped,
+                }
+            })
     }
 
-    /// The reply of a queued join; a failed join is taken out of placement.
+    /// The reply of a queued join; a failed join is taken out of placement (only that
+    /// placement: the participant may have left and joined again meanwhile).
     pub(crate) async fn join_reply(
         self,
         participant: ParticipantId,
-        queued: Result<oneshot::Receiver<Result<(), SfuError>>, SfuError>,
+        queued: Result<QueuedJoin, SfuError>,
     ) -> Result<(), SfuError> {
-        let reply = queued?;
+        let QueuedJoin { generation, reply } = queued?;
         let result = reply.await.map_err(|_| SfuError::Stopped).and_then(|r| r);
         if result.is_err() {
-            self.placement().remove(participant);
+            self.placement().remove_generation(participant, generation);
         }
         result
     }
@@ -609,6 +619,12 @@ impl Sfu {
             .map_err(|_| SfuError::Stopped)?;
         rx.await.map_err(|_| SfuError::Stopped)
     }
+}
+
+/// A join command on its loop's queue: its placement's generation and the loop's reply.
+pub(crate) struct QueuedJoin {
+    generation: u64,
+    reply: oneshot::Receiver<Result<(), SfuError>>,
 }
 
 /// Why a command could not be queued without waiting.

@@ -29,11 +29,14 @@ impl Sfu {
         participant: ParticipantId,
         events: mpsc::Sender<SfuEvent>,
     ) -> impl std::future::Future<Output = Result<(), SfuError>> + Send + 'static {
-        let queued = self.place_and_queue(room, participant, |reply| Command::JoinLoopback {
-            room,
-            participant,
-            events,
-            reply,
+        let queued = self.place_and_queue(room, participant, |generation, reply| {
+            Command::JoinLoopback {
+                room,
+                participant,
+                generation,
+                events,
+                reply,
+            }
         });
         self.clone().join_reply(participant, queued)
     }

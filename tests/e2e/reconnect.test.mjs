@@ -118,6 +118,15 @@ test('patient socket drops mid-consultation: reconnecting shown, seat resumed, m
     await step('reconnect: resumed', pages, async () => {
       await patient.locator('#room-view:not([hidden]):not([data-reconnecting])').waitFor({ timeout: 20_000 });
       await staff.locator('#room-view:not([data-reconnecting])').waitFor({ timeout: 20_000 });
+      // The room clears "reconnecting" on `consultation_started {resumed}`; the ICE restart
+      // (createOffer, setLocalDescription) follows asynchronously, so wait for the new ufrag
+      // rather than read it at once (read at once, it raced the restart under load).
+      await patient.waitForFunction((old) => {
+        const pc = window.__consultroom.pc();
+        const ufrag = (pc?.localDescription?.sdp.match(/a=ice-ufrag:(\S+)/) || [])[1];
+        return !!ufrag && ufrag !== old;
+      }, before.patient.ufrag, { timeout: 10_000, polling: 100 })
+        .catch((e) => { throw new Error(`the patient did not restart ICE (ufrag still ${before.patient.ufrag}): ${e.message}`); });
       const after = { staff: await mediaState(staff), patient: await mediaState(patient) };
       assert.equal(after.patient.id, before.patient.id, 'the patient kept its RTCPeerConnection');
       assert.notEqual(after.patient.ufrag, before.patient.ufrag, 'the patient restarted ICE');

@@ -32,18 +32,20 @@ impl MediaLoop {
             Command::Join {
                 room,
                 participant,
+                generation,
                 events,
                 reply,
             } => {
-                let _ = reply.send(self.join(room, participant, events));
+                let _ = reply.send(self.join(room, participant, generation, events));
             }
             Command::JoinLoopback {
                 room,
                 participant,
+                generation,
                 events,
                 reply,
             } => {
-                let _ = reply.send(self.join_loopback(room, participant, events));
+                let _ = reply.send(self.join_loopback(room, participant, generation, events));
             }
             Command::Offer {
                 participant,
@@ -128,13 +130,14 @@ impl MediaLoop {
         &mut self,
         room: RoomId,
         p: ParticipantId,
+        generation: u64,
         events: mpsc::Sender<SfuEvent>,
     ) -> Result<(), SfuError> {
         if self.peers.contains_key(&p) {
             return Err(SfuError::AlreadyJoined);
         }
         self.rooms.join(room, p)?;
-        self.add_peer(p, events);
+        self.add_peer(p, generation, events);
         Ok(())
     }
 
@@ -143,23 +146,25 @@ impl MediaLoop {
         &mut self,
         room: RoomId,
         p: ParticipantId,
+        generation: u64,
         events: mpsc::Sender<SfuEvent>,
     ) -> Result<(), SfuError> {
         if self.peers.contains_key(&p) {
             return Err(SfuError::AlreadyJoined);
         }
         self.rooms.join_loopback(room, p)?;
-        self.add_peer(p, events);
+        self.add_peer(p, generation, events);
         Ok(())
     }
 
     /// A fresh session for `p`, already a member of a room.
-    fn add_peer(&mut self, p: ParticipantId, events: mpsc::Sender<SfuEvent>) {
+    fn add_peer(&mut self, p: ParticipantId, generation: u64, events: mpsc::Sender<SfuEvent>) {
         let rtc = self.new_rtc(p);
         self.peers.insert(
             p,
             Peer {
                 rtc,
+                generation,
                 events,
                 pending: None,
                 offer_sdp: None,

@@ -64,6 +64,8 @@ pub(crate) enum Command {
     Join {
         room: RoomId,
         participant: ParticipantId,
+        /// The placement's generation (a lost peer is removed from placement by it).
+        generation: u64,
         events: mpsc::Sender<SfuEvent>,
         reply: oneshot::Sender<Result<(), SfuError>>,
     },
@@ -71,6 +73,8 @@ pub(crate) enum Command {
     JoinLoopback {
         room: RoomId,
         participant: ParticipantId,
+        /// The placement's generation (a lost peer is removed from placement by it).
+        generation: u64,
         events: mpsc::Sender<SfuEvent>,
         reply: oneshot::Sender<Result<(), SfuError>>,
     },
@@ -116,6 +120,8 @@ pub(crate) enum Command {
 /// One participant's WebRTC session and what the loop knows about it.
 struct Peer {
     rtc: Rtc,
+    /// Its placement's generation: a lost peer removes only that placement.
+    generation: u64,
     events: mpsc::Sender<SfuEvent>,
     /// Our outstanding offer, waiting for `Sfu::answer`.
     pending: Option<SdpPendingOffer>,
@@ -454,7 +460,7 @@ impl MediaLoop {
                 self.placement
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .remove(p);
+                    .remove_generation(p, peer.generation);
                 tracing::info!(participant = p.0, "participant disconnected");
                 emit(&peer.events, SfuEvent::Disconnected);
             }
