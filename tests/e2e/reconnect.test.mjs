@@ -119,12 +119,13 @@ test('patient socket drops mid-consultation: reconnecting shown, seat resumed, m
       await patient.locator('#room-view:not([hidden]):not([data-reconnecting])').waitFor({ timeout: 20_000 });
       await staff.locator('#room-view:not([data-reconnecting])').waitFor({ timeout: 20_000 });
       // The room clears "reconnecting" on `consultation_started {resumed}`; the ICE restart
-      // (createOffer, setLocalDescription) follows asynchronously, so wait for the new ufrag
-      // rather than read it at once (read at once, it raced the restart under load).
+      // follows asynchronously, and its first offer may meet the server's re-sent offer
+      // (`invalid_state`: rolled back, the old ufrag again, retried 300 ms later). So wait for a
+      // restart that completed: a new ufrag with the answer applied (signalling state stable).
       await patient.waitForFunction((old) => {
         const pc = window.__consultroom.pc();
         const ufrag = (pc?.localDescription?.sdp.match(/a=ice-ufrag:(\S+)/) || [])[1];
-        return !!ufrag && ufrag !== old;
+        return !!ufrag && ufrag !== old && pc?.signalingState === 'stable';
       }, before.patient.ufrag, { timeout: 10_000, polling: 100 })
         .catch((e) => { throw new Error(`the patient did not restart ICE (ufrag still ${before.patient.ufrag}): ${e.message}`); });
       const after = { staff: await mediaState(staff), patient: await mediaState(patient) };
