@@ -43,13 +43,20 @@ async fn eventually(timeout: Duration, pred: impl Fn() -> bool) -> bool {
     pred()
 }
 
-/// The subscriber's own m-line carrying `publisher`'s video (from the SFU's last offer).
-fn video_mid(client: &SfuClient, stream: &str) -> String {
-    m_lines(&client.status().last_offer)
-        .into_iter()
-        .find(|m| m.kind == "video" && m.msid.as_ref().is_some_and(|(s, _)| s == stream))
-        .map(|m| m.mid)
-        .expect("a video down track")
+/// The subscriber's own m-line carrying `publisher`'s video, once an answered server offer has
+/// it (the first offer may carry only the audio: the publisher's video is published when its
+/// media arrives, and a later offer adds it).
+async fn video_mid(client: &SfuClient, stream: &str) -> String {
+    let find = |offer: &str| {
+        m_lines(offer)
+            .into_iter()
+            .find(|m| m.kind == "video" && m.msid.as_ref().is_some_and(|(s, _)| s == stream))
+            .map(|m| m.mid)
+    };
+    let status = client
+        .wait_status(WAIT, |s| s.offers_answered >= 1 && find(&s.last_offer).is_some())
+        .await;
+    find(&status.last_offer).expect("a video down track")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,7 +83,7 @@ async fn simulcast_subscriber_follows_its_view_from_720p_to_180p() {
             .offers_answered
             >= 1
     );
-    let mid = video_mid(&viewer, "participant-1");
+    let mid = video_mid(&viewer, "participant-1").await;
     let got = viewer.peer.received();
 
     let large = View {
