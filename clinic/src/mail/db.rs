@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{CalendarMethod, MailStatus, OutgoingMail};
+use super::model::{CalendarMethod, CalendarPart, MailKind, MailStatus, OutgoingMail};
 use crate::ids::{AppointmentId, ClientId, DepartmentId, JobId, MailId, OrganisationId, StaffId};
 use crate::jobs::QueueConn;
 use crate::store::{Store, dispatch};
@@ -95,13 +95,13 @@ pub struct MailRow {
 
 impl MailRow {
     /// The calendar part, if any.
-    pub fn calendar(&self) -> Option<super::CalendarPart> {
+    pub fn calendar(&self) -> Option<CalendarPart> {
         let method = match self.calendar_method.as_deref()? {
             "REQUEST" => CalendarMethod::Request,
             "CANCEL" => CalendarMethod::Cancel,
             _ => return None,
         };
-        Some(super::CalendarPart {
+        Some(CalendarPart {
             method,
             ics: self.calendar_ics.clone()?,
         })
@@ -135,7 +135,7 @@ impl MailScope {
 #[derive(Clone, Debug, Default)]
 pub struct MailFilter {
     pub status: Option<MailStatus>,
-    pub kind: Option<super::MailKind>,
+    pub kind: Option<MailKind>,
     pub limit: i64,
     pub offset: i64,
 }

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::db::{MailFilter, MailRow, MailScope};
-use super::{MailKind, MailStatus, OutgoingMail, Related};
+use super::model::{MailKind, MailStatus, OutgoingMail, Related};
 use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::ids::MailId;

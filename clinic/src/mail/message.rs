@@ -16,7 +16,7 @@ use super::db::MailRow;
 /// Builds the message of `mail` from `from`, dated `date`. `Err` (with a reason for the admin)
 /// when the stored address no longer parses.
 pub fn build(mail: &MailRow, from: &Mailbox, date: DateTime<Utc>) -> Result<Message, String> {
-    let address = super::parse_address(&mail.to_address)
+    let address = super::model::parse_address(&mail.to_address)
         .map_err(|_| "invalid recipient address".to_owned())?;
     let name = one_line(&mail.to_name);
     let to = Mailbox::new((!name.is_empty()).then_some(name), address);

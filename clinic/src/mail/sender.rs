@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
-use super::{MailStatus, SEND_JOB, SendError};
+use super::SEND_JOB;
+use super::model::MailStatus;
+use super::smtp::SendError;
 use crate::Clinic;
 use crate::ids::MailId;
 use crate::jobs::ClaimedJob;
