@@ -69,10 +69,6 @@ fn summary(m: &MailRow) -> Value {
         "status_text": status.label(),
         "attempts": m.attempts,
         "last_error": m.last_error,
-        "department_id": m.department_id,
-        "appointment_id": m.appointment_id,
-        "client_id": m.client_id,
-        "staff_id": m.staff_id,
         "has_calendar": m.calendar_ics.is_some(),
         "created_at": m.created_at,
         "sent_at": m.sent_at,
@@ -166,6 +162,16 @@ async fn read(
     let calendar = mail.calendar();
     if let Value::Object(map) = &mut body {
         map.insert("message_id".into(), json!(mail.message_id));
+        // Nested, not beside `id`: the records the mail is about, for links to them.
+        map.insert(
+            "related".into(),
+            json!({
+                "department_id": mail.department_id,
+                "appointment_id": mail.appointment_id,
+                "client_id": mail.client_id,
+                "staff_id": mail.staff_id,
+            }),
+        );
         map.insert("headers".into(), json!(headers));
         map.insert("text_body".into(), json!(mail.text_body));
         map.insert("html_body".into(), json!(mail.html_body));

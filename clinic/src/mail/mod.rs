@@ -18,18 +18,23 @@
 //! [`dispatch!`](crate::store::dispatch) block and transaction as the change:
 //!
 //! ```ignore
-//! // inside `impl Store` (crate code):
-//! let stamp = clinic.mail_stamp(); // the clock's now and the Message-ID domain
-//! dispatch!(self, pool => {
-//!     let mut tx = pool.begin().await?;
-//!     sqlx::query("update appointment set … where appointment_id = $1")
-//!         .bind(id)
-//!         .execute(&mut *tx)
-//!         .await?;
-//!     crate::mail::enqueue(&mut *tx, &mail, &stamp).await?;
-//!     tx.commit().await?;
-//! });
-//! clinic.wake_jobs(); // after the commit: send now rather than at the next poll
+//! // crate code: a Store method that changes an appointment and records its mail.
+//! pub(crate) async fn reschedule(&self, id: AppointmentId, mail: &OutgoingMail,
+//!                                stamp: &MailStamp) -> Result<Queued, MailError> {
+//!     dispatch!(self, pool => {
+//!         let mut tx = pool.begin().await?;
+//!         sqlx::query("update appointment set starts_at = $2 where appointment_id = $1")
+//!             .bind(id)
+//!             .bind(stamp.now)
+//!             .execute(&mut *tx)
+//!             .await?;
+//!         let queued = crate::mail::enqueue(&mut *tx, mail, stamp).await?;
+//!         tx.commit().await?;
+//!         Ok(queued)
+//!     })
+//! }
+//! // the handler: `let stamp = clinic.mail_stamp();` before, `clinic.wake_jobs();` after the
+//! // commit (the worker then sends at once instead of at its next poll).
 //! ```
 //!
 //! A refused mail (invalid address, oversized text) returns [`MailError`] before anything is
