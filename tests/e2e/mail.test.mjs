@@ -1,11 +1,12 @@
 // "Sent mail" (issue #12): an organisation admin sends a test mail from the page; with no mail
 // server configured (the demo) it is listed as "not sent: no mail server configured" and shown as
 // the recipient would get it: the HTML in a sandboxed frame, the plain text and the headers.
-// A practitioner has no "Sent mail". Run through tests/e2e/run.sh.
+// A practitioner has no "Sent mail". "Do not send e-mails" is switched on from the Settings page. Run through tests/e2e/run.sh.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, newContext, requireEnv, snap, signIn, seedOrganisation } from './lib/harness.mjs';
+import { apiCall } from './lib/clinic-api.mjs';
 
 const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
 let org;
@@ -42,6 +43,15 @@ test('an admin sends a test mail and sees it listed and rendered', { timeout: 90
     assert.equal(await frame.getAttribute('sandbox'), '');
     await admin.frameLocator('iframe[title="Message as HTML"]').getByRole('heading', { name: 'Test message' }).waitFor();
     assert.match(await admin.getByLabel('Headers').textContent(), /Message-ID: </);
+
+    // "Do not send e-mails" (F80) is an organisation setting on the Settings page.
+    await admin.getByRole('button', { name: 'Settings' }).click();
+    // The form is filled once the settings have loaded (screen sharing is on by default).
+    await admin.locator('#settings-form input[name="screen_sharing"]:checked').waitFor();
+    await admin.getByLabel(/Do not send e-mails/).check();
+    await admin.getByRole('button', { name: 'Save settings' }).click();
+    await admin.locator('#settings-saved:not([hidden])').waitFor();
+    assert.equal((await apiCall(admin, 'GET', '/api/v1/organisation/settings')).body.do_not_send_emails, true);
   } catch (e) {
     await snap(admin, 'fail-mail-admin');
     throw e;

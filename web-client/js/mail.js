@@ -166,7 +166,7 @@ async function load(fresh) {
 
 /** @param {any} m a MailSummary (clinic/openapi.json) */
 function row(m) {
-  const open = h('button', { type: 'button', class: 'btn-link', onclick: () => { void show(m.id); } }, m.subject || '(no subject)');
+  const open = h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => { void show(m.id); } }, m.subject || '(no subject)');
   const st = h('td', {}, m.status_text);
   if (m.status === 'failed') st.classList.add('mail-failed');
   return h('tr', { dataset: { mailId: m.id, status: m.status } },
