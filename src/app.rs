@@ -46,6 +46,8 @@ pub struct App {
     limits: serve::Limits,
     drain_window: Duration,
     shutdown_deadline: Duration,
+    /// The job queue's worker (sends the outbox's mails), started by `run`.
+    jobs: consultroom_clinic::jobs::worker::WorkerConfig,
     /// The clinic service (tests and `demo` use it directly).
     pub clinic: Clinic,
     /// The database.
@@ -322,6 +324,30 @@ pub fn turn_config(args: &ServeArgs) -> anyhow::Result<Option<TurnConfig>> {
     }
 }
 
+/// The outbox's `From` and SMTP transport from `--mail-from` and `--smtp-url`.
+pub fn mail_config(
+    args: &ServeArgs,
+    public_url: &str,
+) -> anyhow::Result<consultroom_clinic::mail::MailConfig> {
+    let mut mail = consultroom_clinic::mail::MailConfig::unconfigured(public_url);
+    if let Some(from) = &args.mail_from {
+        mail.from = from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--mail-from {from:?} is not a mailbox: {e}"))?;
+    }
+    if let Some(url) = &args.smtp_url {
+        let mailer = consultroom_clinic::mail::SmtpMailer::from_url(&url.0)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        mail.mailer = Some(Arc::new(mailer));
+        tracing::info!(from = %mail.from.email, "sending e-mail through the configured SMTP server");
+    } else {
+        tracing::info!(
+            "no mail server configured (--smtp-url): mail stays in the outbox, see \"Sent mail\" in the staff app"
+        );
+    }
+    Ok(mail)
+}
+
 impl App {
     /// Connect the database, run migrations, bind every listener and socket.
     pub async fn build(args: &ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
@@ -357,6 +383,7 @@ impl App {
         clinic_config.invitation_after = chrono::Duration::minutes(args.invitation_closes_minutes);
         clinic_config.turn = turn;
         clinic_config.trusted_proxies = args.trusted_proxies.clone();
+        clinic_config.mail = mail_config(args, &clinic_config.public_url)?;
         let clinic = Clinic::new(store.clone(), clinic_config, clock.clone());
 
         let registry = prometheus::Registry::new();
@@ -470,6 +497,7 @@ impl App {
             limits: serve::Limits::public(args),
             drain_window: Duration::from_secs(args.drain_window_secs),
             shutdown_deadline: Duration::from_secs(args.shutdown_deadline_secs),
+            jobs: consultroom_clinic::jobs::worker::WorkerConfig::default(),
             clinic,
             store,
         })
@@ -516,6 +544,14 @@ impl App {
                 .context("starting the admin listener")?;
 
         let ticker = self.hub.spawn_ticker(Duration::from_secs(1));
+        // The job worker (the outbox's sending): stopped after HTTP has drained, so a mail
+        // recorded by a last request is still picked up; what it cannot finish in its grace
+        // period runs again when its lease expires (on this or another node).
+        let jobs = consultroom_clinic::jobs::worker::Worker::spawn(
+            &self.clinic,
+            consultroom_clinic::mail::sender::MailSender::handlers(&self.clinic),
+            self.jobs.clone(),
+        );
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         let draining = self.draining.clone();
         let hub = self.hub.clone();
@@ -548,6 +584,7 @@ impl App {
         .await;
         signal.abort();
         ticker.abort();
+        jobs.shutdown().await;
         self.sfu.shutdown().await;
         self.store.close().await;
         let _ = admin_stop.send(());

@@ -174,6 +174,17 @@ pub struct ServeArgs {
         default_value = "full"
     )]
     pub sqlite_synchronous: SqliteSynchronousArg,
+    /// Mail server for the outbox: `smtp://user:pass@host:587` (STARTTLS, required),
+    /// `smtps://user:pass@host:465` (implicit TLS) or `smtp://host:25?tls=none` (a local relay).
+    /// User and password are percent-encoded. Without it (the default) mail stays in the outbox
+    /// ("not sent: no mail server configured") and is shown on the staff app's "Sent mail" page.
+    /// Prefer the environment variable: a password on the command line is visible in `ps`.
+    #[arg(long, env = "CONSULTROOM_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<Redacted>,
+    /// `From` of every mail, e.g. `"Clinic <noreply@clinic.example>"`. Default:
+    /// `Consultroom <noreply@HOST>` with the public URL's host.
+    #[arg(long, env = "CONSULTROOM_MAIL_FROM")]
+    pub mail_from: Option<String>,
 }
 
 /// `--sqlite-synchronous` values.

@@ -70,8 +70,19 @@ async fn demo(args: consultroom::config::DemoArgs) -> anyhow::Result<()> {
     println!("demo practitioner_password={}", info.password);
     println!("demo invitation_url={}", info.invitation_url);
     eprintln!(
-        "\n  Consultroom demo is running.\n\n  Practitioner: open {public_url}/ and log in as {} / {}\n  Patient:      open {} (in another browser or a private window)\n\n  Press Ctrl-C to stop.\n",
-        info.email, info.password, info.invitation_url
+        "\n  Consultroom demo is running.\n\n  Practitioner: open {public_url}/ and log in as {} / {}\n  Patient:      open {} (in another browser or a private window)\n  E-mail:       {}\n\n  Press Ctrl-C to stop.\n",
+        info.email,
+        info.password,
+        info.invitation_url,
+        if args.serve.smtp_url.is_some() {
+            "sent through --smtp-url; every mail is also listed under \"Sent mail\" (admin login)"
+                .to_owned()
+        } else {
+            format!(
+                "no mail server configured: mails stay in the outbox; see them under \"Sent mail\" in the staff app: log in as {} with the same password",
+                consultroom_clinic::demo::ADMIN_EMAIL
+            )
+        }
     );
     print_ready(&app);
     app.run(shutdown_signal()).await

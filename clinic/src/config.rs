@@ -32,13 +32,17 @@ pub struct ClinicConfig {
     /// Reverse proxies whose `X-Forwarded-For` is believed for per-address rate limits (walk-in
     /// entries, staff login). Empty (the default): the direct peer address counts.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The outbox's `From` and mail server. Default: no server (mail stays in the outbox).
+    pub mail: crate::mail::MailConfig,
 }
 
 impl ClinicConfig {
     /// A config with the given public URL and secrets and default timings.
     pub fn new(public_url: impl Into<String>, jwt_secret: Vec<u8>, cookie_key: Key) -> Self {
+        let public_url = public_url.into().trim_end_matches('/').to_owned();
         Self {
-            public_url: public_url.into().trim_end_matches('/').to_owned(),
+            mail: crate::mail::MailConfig::unconfigured(&public_url),
+            public_url,
             jwt_secret: SecretBox::new(jwt_secret.into_boxed_slice()),
             invitation_before: Duration::minutes(60),
             invitation_after: Duration::minutes(60),

@@ -137,3 +137,11 @@ id_type!(
     /// Id of a chat channel (one practitioner and one client).
     ChatChannelId
 );
+id_type!(
+    /// Id of a job of the durable queue (`jobs`).
+    JobId
+);
+id_type!(
+    /// Id of one outgoing e-mail in the outbox (`mail`).
+    MailId
+);

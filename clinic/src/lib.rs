@@ -23,8 +23,10 @@ pub mod external_participants;
 pub mod guests;
 pub mod ice;
 pub mod ids;
+pub mod jobs;
 mod json_int;
 pub mod links;
+pub mod mail;
 pub mod openapi;
 pub mod org_settings;
 mod org_settings_http;
@@ -83,6 +85,8 @@ struct Inner {
     walkin: widgets::WalkInState,
     login_throttle: auth::LoginThrottle,
     password_pool: auth::PasswordPool,
+    /// Wakes this process's job worker at once after an enqueue (`jobs`).
+    jobs_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Clinic {
@@ -99,6 +103,7 @@ impl Clinic {
                 walkin: widgets::WalkInState::default(),
                 login_throttle: Default::default(),
                 password_pool: Default::default(),
+                jobs_wake: Default::default(),
             }),
         }
     }
@@ -128,6 +133,16 @@ impl Clinic {
 
     pub(crate) fn login_throttle(&self) -> &auth::LoginThrottle {
         &self.inner.login_throttle
+    }
+
+    /// The injected clock.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.inner.clock.clone()
+    }
+
+    /// The signal this process's job worker waits on besides its poll interval.
+    pub fn jobs_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.jobs_wake.clone()
     }
 
     pub(crate) fn password_pool(&self) -> &auth::PasswordPool {
@@ -233,6 +248,7 @@ fn all_routes() -> Vec<Route> {
     routes.extend(walkin::routes());
     routes.extend(widgets::routes());
     routes.extend(org_settings_http::routes());
+    routes.extend(mail::http::routes());
     routes.extend(openapi::routes());
     routes
 }

@@ -70,6 +70,8 @@ pub struct OrganisationSettings {
     pub department_waiting_room_texts: BTreeMap<DepartmentId, String>,
     /// Disclaimer a patient must accept before entering the waiting room (F102). Empty = none.
     pub disclaimer: String,
+    /// Do not send e-mails (F80): the organisation's mails stay in the outbox, `held`.
+    pub do_not_send_emails: bool,
 }
 
 impl Default for OrganisationSettings {
@@ -86,6 +88,7 @@ impl Default for OrganisationSettings {
             waiting_room_text: String::new(),
             department_waiting_room_texts: BTreeMap::new(),
             disclaimer: String::new(),
+            do_not_send_emails: false,
         }
     }
 }

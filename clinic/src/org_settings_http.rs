@@ -31,6 +31,7 @@ struct UpdateRequest {
     waiting_room_text: Option<String>,
     department_waiting_room_texts: Option<BTreeMap<DepartmentId, String>>,
     disclaimer: Option<String>,
+    do_not_send_emails: Option<bool>,
 }
 
 impl UpdateRequest {
@@ -49,7 +50,8 @@ impl UpdateRequest {
             arrival_notification,
             waiting_room_text,
             department_waiting_room_texts,
-            disclaimer
+            disclaimer,
+            do_not_send_emails
         );
         s.waiting_room_text = s.waiting_room_text.trim().to_owned();
         // An empty department text means "use the organisation's": not stored.

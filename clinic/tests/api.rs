@@ -18,10 +18,14 @@ mod guests;
 mod ice;
 #[path = "api/invitations.rs"]
 mod invitations;
+#[path = "api/jobs.rs"]
+mod jobs;
 #[path = "api/login_limits.rs"]
 mod login_limits;
 #[path = "api/logs.rs"]
 mod logs;
+#[path = "api/mail.rs"]
+mod mail;
 #[path = "api/misc.rs"]
 mod misc;
 #[path = "api/settings.rs"]
@@ -36,6 +40,19 @@ mod walkin;
 use consultroom_testkit::backend_tests;
 
 backend_tests! {
+    jobs::claim_complete_and_a_second_claimer_gets_nothing,
+    jobs::an_expired_lease_is_claimed_again_and_the_old_owner_is_ignored,
+    jobs::a_unique_key_is_stored_once,
+    jobs::enqueue_commits_and_rolls_back_with_the_caller,
+    jobs::the_worker_retries_on_the_backoff_schedule_then_fails,
+    jobs::concurrent_claimers_never_take_the_same_job,
+    mail::the_received_message_has_both_parts_the_calendar_and_its_message_id,
+    mail::a_refused_connection_is_retried_until_the_server_is_up,
+    mail::a_4xx_reply_is_retried_then_delivered,
+    mail::a_5xx_at_rcpt_fails_is_not_retried_and_is_shown_to_the_admin,
+    mail::do_not_send_emails_holds_the_mail,
+    mail::enqueue_shares_the_callers_transaction,
+    mail::the_mail_api_by_role_with_no_server_configured,
     auth::login_sets_session_and_me_returns_profile,
     auth::wrong_password_and_unknown_email_get_identical_401,
     auth::session_cookie_flags_on_http,

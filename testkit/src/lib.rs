@@ -9,6 +9,8 @@
 //!
 //! Used only as a dev-dependency (`publish = false`).
 
+pub mod smtp;
+
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;

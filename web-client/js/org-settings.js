@@ -33,7 +33,7 @@ const fields = el.form.elements;
 
 const BOOLEAN_FIELDS = [
   'screen_sharing', 'file_sharing', 'continuous_chat', 'continuous_chat_by_grant', 'chat_in_waiting_room',
-  'department_chat_access', 'arrival_notification',
+  'department_chat_access', 'arrival_notification', 'do_not_send_emails',
 ];
 const TEXT_FIELDS = ['waiting_room_text', 'disclaimer'];
 
