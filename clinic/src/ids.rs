@@ -137,3 +137,7 @@ id_type!(
     /// Id of a chat channel (one practitioner and one client).
     ChatChannelId
 );
+id_type!(
+    /// A one-time set-password link (staff invitation or password reset).
+    SetPasswordLinkId
+);

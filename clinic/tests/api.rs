@@ -2,6 +2,8 @@
 //! runs on SQLite (always) and PostgreSQL (when `TEST_PG_URL` is set; each test gets a fresh
 //! database that is dropped afterwards).
 
+#[path = "api/admin.rs"]
+mod admin;
 #[path = "api/announcements.rs"]
 mod announcements;
 #[path = "api/appointments.rs"]
@@ -36,6 +38,12 @@ mod walkin;
 use consultroom_testkit::backend_tests;
 
 backend_tests! {
+    admin::staff_lists_and_invitations_follow_roles,
+    admin::roles_departments_deactivation_and_the_last_admin,
+    admin::set_password_links_work_once_before_expiry,
+    admin::organisation_profile_and_logo,
+    admin::own_profile_photo_and_password_change,
+    admin::first_run_creates_an_organisation_or_nothing,
     auth::login_sets_session_and_me_returns_profile,
     auth::wrong_password_and_unknown_email_get_identical_401,
     auth::session_cookie_flags_on_http,
