@@ -54,8 +54,9 @@ followViews((view) => {
 });
 
 /**
- * A page of the staff app: a registered view with a heading and a "Back" button, appended to
- * `<main>`, and a top-bar button that opens it (hidden until `setAllowed(true)`).
+ * A page of the staff app: a registered view with a heading and a "Back" button, in `<main>`
+ * while someone is signed in, and a top-bar button that opens it (hidden until
+ * `setAllowed(true)`).
  * @param {{ id: string, title: string, button: string, onEnter: () => void }} spec
  */
 export function page({ id, title, button, onEnter }) {
@@ -65,7 +66,12 @@ export function page({ id, title, button, onEnter }) {
   const section = h('section', { id, class: 'settings-page admin-page', 'aria-labelledby': headingId, hidden: true },
     h('div', { class: 'page-head' }, h('h1', { id: headingId, tabindex: '-1' }, title), back),
     body);
-  $('main').append(section);
+  // In the document only while someone is signed in: signed out, its forms (e-mail, password
+  // fields) must not sit hidden beside the login form's.
+  onMe((m) => {
+    if (m && !section.isConnected) $('main').append(section);
+    if (!m) section.remove();
+  });
   registerView(id, { enter: onEnter });
   back.addEventListener('click', () => navigate('dashboard-view'));
   const open = h('button', { type: 'button', class: 'btn btn-quiet', hidden: true }, button);

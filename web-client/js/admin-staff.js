@@ -45,6 +45,7 @@ const inviteForm = h('form', { class: 'panel', novalidate: true, 'aria-labelledb
     h('p', { class: 'field-error', 'data-error-for': 'department_id', hidden: true })),
   h('button', { type: 'submit', class: 'btn btn-primary' }, 'Send invitation'));
 
+renderRoleOptions();
 view.body.append(pageAlert, status, inviteForm, linkBox,
   h('section', { class: 'panel', 'aria-labelledby': 'staff-list-title' },
     h('h2', { id: 'staff-list-title' }, 'Staff members'), list),
@@ -52,6 +53,7 @@ view.body.append(pageAlert, status, inviteForm, linkBox,
 
 onMe((m) => {
   view.setAllowed(!!m && (m.role === 'organisation_admin' || m.role === 'department_admin'));
+  if (!m) linkBox.hidden = true;
 });
 
 function isOrgAdmin() {
@@ -77,11 +79,18 @@ async function load() {
   render();
 }
 
+/** The roles the caller may give (organisation admin only by an organisation admin). */
+function renderRoleOptions() {
+  const chosen = inviteRole.value;
+  inviteRole.replaceChildren(...ROLES
+    .filter(([v]) => isOrgAdmin() || v !== 'organisation_admin')
+    .map(([v, label]) => h('option', { value: v }, label)));
+  if (chosen) inviteRole.value = chosen;
+}
+
 function render() {
   const orgAdmin = isOrgAdmin();
-  inviteRole.replaceChildren(...ROLES
-    .filter(([v]) => orgAdmin || v !== 'organisation_admin')
-    .map(([v, label]) => h('option', { value: v }, label)));
+  renderRoleOptions();
   inviteDept.replaceChildren(
     ...(orgAdmin ? [h('option', { value: '' }, 'No department')] : []),
     ...data.departments.map((d) => h('option', { value: d.id }, d.name)));
