@@ -613,7 +613,25 @@ async fn change_role(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DepartmentRequest {
-    department_id: Option<DepartmentId>,
+    /// Required: a department id, or `null` for none (a missing field is refused, not read as
+    /// "no department").
+    department_id: serde_json::Value,
+}
+
+impl DepartmentRequest {
+    fn department(&self) -> ApiResult<Option<DepartmentId>> {
+        match &self.department_id {
+            serde_json::Value::Null => Ok(None),
+            serde_json::Value::String(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| ApiError::NotFound("department")),
+            _ => Err(ApiError::InvalidField {
+                field: "department_id",
+                message: "department_id must be a department id or null".into(),
+            }),
+        }
+    }
 }
 
 async fn move_department(
@@ -625,15 +643,10 @@ async fn move_department(
     let caller = &current.staff;
     let entry = target(&clinic, caller, &id).await?;
     require_org_admin(caller)?;
+    let department = req.department()?;
     let role: Role = entry.role.parse().map_err(ApiError::Internal)?;
-    check_department(&clinic, caller.organisation_id, role, req.department_id).await?;
-    guarded(
-        &clinic,
-        caller,
-        entry.id,
-        Change::Department(req.department_id),
-    )
-    .await?;
+    check_department(&clinic, caller.organisation_id, role, department).await?;
+    guarded(&clinic, caller, entry.id, Change::Department(department)).await?;
     tracing::info!(by = %caller.id, staff_id = %entry.id, "staff member moved");
     reply(&clinic, caller, entry.id).await
 }

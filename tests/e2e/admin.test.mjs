@@ -18,6 +18,8 @@ import { launchBrowser, newContext, requireEnv, waitFor, snap } from './lib/harn
 
 const env = requireEnv('CONSULTROOM_BIN');
 const run = promisify(execFile);
+/** A 1 × 1 PNG. */
+const TINY_PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
 
 /** @type {{ proc: import('node:child_process').ChildProcess, base: string, dataDir: string, dbArgs: string[], log: string[], dropDb?: () => Promise<void> }} */
 let server;
@@ -133,10 +135,15 @@ test('first run through the CLI link; invite a practitioner; deactivation signs 
     assert.ok(link.startsWith(`${server.base}/set-password#`), link);
     await page.locator('tr', { hasText: 'pieter@harbour.test' }).getByText('Invited').waitFor();
 
+    // The organisation's logo (scaled server-side) shows top left.
+    await page.getByRole('button', { name: 'Organisation', exact: true }).click();
+    await page.getByLabel(/Upload a logo/).setInputFiles({ name: 'logo.png', mimeType: 'image/png', buffer: Buffer.from(TINY_PNG, 'base64') });
+    await page.getByRole('img', { name: 'Harbour Clinic logo' }).waitFor();
+    await waitFor(() => page.locator('.brand-logo').evaluate((img) => img instanceof HTMLImageElement && img.complete && img.naturalWidth === 1), { what: 'logo loaded' });
+
     // The practitioner opens the link, sets a password and is in.
     await setPassword(pract, link, 'pieter practitioner passphrase');
     assert.equal(await pract.getByRole('button', { name: 'Staff', exact: true }).isVisible(), false, 'a practitioner manages no staff');
-    await page.getByRole('button', { name: 'Back to the waiting room' }).last().click();
     await page.getByRole('button', { name: 'Staff', exact: true }).click();
     await page.locator('tr', { hasText: 'pieter@harbour.test' }).getByText('Active').waitFor();
 

@@ -166,6 +166,30 @@ export async function uploadImage(path, file) {
   return data;
 }
 
+// ---------------------------------------------------------------- logo (F3)
+
+/** The organisation's logo, top left on every screen of the staff app while signed in. */
+const brandLogo = h('img', { class: 'brand-logo', alt: '', hidden: true });
+document.querySelector('.topbar .brand')?.prepend(brandLogo);
+
+/** Shows the organisation's logo (or none); called on sign-in and when the logo changes. */
+export async function refreshLogo() {
+  if (!session.me) {
+    brandLogo.hidden = true;
+    brandLogo.removeAttribute('src');
+    return;
+  }
+  try {
+    const profile = await api('/api/v1/organisation/profile');
+    brandLogo.hidden = !profile.has_logo;
+    brandLogo.alt = profile.has_logo ? `${profile.name} logo` : '';
+    if (profile.has_logo) brandLogo.src = `/api/v1/organisation/logo?v=${Date.now()}`;
+  } catch {
+    brandLogo.hidden = true;
+  }
+}
+onMe(() => { void refreshLogo(); });
+
 // ---------------------------------------------------------------- first run
 
 let firstRunChecked = false;

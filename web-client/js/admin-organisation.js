@@ -6,7 +6,7 @@
 
 import { api } from './api.js';
 import { h } from './dom.js';
-import { page, onMe, showError, clearErrors, field, alertBox, statusLine, uploadImage } from './admin-common.js';
+import { page, onMe, showError, clearErrors, field, alertBox, statusLine, uploadImage, refreshLogo } from './admin-common.js';
 
 const view = page({ id: 'organisation-view', title: 'Organisation', button: 'Organisation', onEnter: () => void load() });
 onMe((m) => view.setAllowed(m?.role === 'organisation_admin'));
@@ -95,6 +95,7 @@ logoInput.addEventListener('change', async () => {
   try {
     fill(await uploadImage('/api/v1/organisation/logo', file));
     status.textContent = 'Logo saved.';
+    void refreshLogo();
   } catch (err) {
     showError(err, logoAlert);
   }
@@ -106,6 +107,7 @@ logoRemove.addEventListener('click', async () => {
   try {
     await api('/api/v1/organisation/logo', { method: 'DELETE' });
     await load();
+    void refreshLogo();
   } catch (err) {
     showError(err, logoAlert);
   }

@@ -289,7 +289,16 @@ pub async fn roles_departments_deactivation_and_the_last_admin(backend: Backend)
     .await;
     assert_eq!(status, 409);
 
-    // Moving between departments; a department admin needs one.
+    // Moving between departments; a department admin needs one; the field is required.
+    for bad in [json!({}), json!({"department_id": 7})] {
+        let (status, body) = send(
+            derma_admin
+                .put(staff_url(&w.doc_cardio, "department"))
+                .json(&bad),
+        )
+        .await;
+        assert_eq!(status, 422, "{bad}: {body}");
+    }
     let (status, body) = send(
         derma_admin
             .put(staff_url(&w.doc_cardio, "department"))
