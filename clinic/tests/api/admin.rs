@@ -226,6 +226,12 @@ pub async fn roles_departments_deactivation_and_the_last_admin(backend: Backend)
     assert_eq!(body["staff"]["active"], false);
     assert_eq!(get(&doc, &app.url("/me")).await.0, 401);
     assert_eq!(login_status(&app, DOC_CARDIO, PASSWORD).await, 401);
+    // Nobody books a deactivated practitioner.
+    let starts = (app.clock_now() + chrono::Duration::minutes(30)).to_rfc3339();
+    let (status, body) = app
+        .book(&admin, json!({ "client_id": w.client_a, "practitioner_id": w.doc_cardio, "starts_at": starts, "duration_minutes": 10 }))
+        .await;
+    assert_eq!(status, 404, "{body}");
     let (status, body) = post_empty(&cardio_admin, &staff_url(&w.doc_cardio, "reactivate")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(login_status(&app, DOC_CARDIO, PASSWORD).await, 200);
