@@ -28,6 +28,70 @@ pub enum Command {
     /// Seed one more organisation shaped like the demo clinic into an existing (migrated)
     /// database, e.g. a running demo server's, print its logins and a patient link, and exit.
     DemoOrganisation(DemoOrganisationArgs),
+    /// First-run setup and account recovery on the database of `serve` (`--data-dir`,
+    /// `--database-url`); each prints a one-time set-password link.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `consultroom admin …`: each prints a one-time, time-limited set-password link built from
+/// `--public-url` (default http:// + `--http`).
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an organisation and its first organisation admin.
+    CreateOrganisation(CreateOrganisationArgs),
+    /// Invite a staff member into an organisation.
+    InviteStaff(InviteStaffArgs),
+    /// Make a new set-password link for a staff member (their other sessions end once it is used).
+    ResetPassword(ResetPasswordArgs),
+}
+
+/// `admin create-organisation` options.
+#[derive(Debug, Clone, Args)]
+pub struct CreateOrganisationArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// The organisation's name.
+    #[arg(long)]
+    pub name: String,
+    /// The first organisation admin's login e-mail.
+    #[arg(long)]
+    pub admin_email: String,
+    /// The admin's display name (default: the e-mail's local part).
+    #[arg(long)]
+    pub admin_name: Option<String>,
+}
+
+/// `admin invite-staff` options.
+#[derive(Debug, Clone, Args)]
+pub struct InviteStaffArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// The organisation's id or exact name.
+    #[arg(long)]
+    pub organisation: String,
+    /// The staff member's login e-mail.
+    #[arg(long)]
+    pub email: String,
+    /// `organisation_admin`, `department_admin` or `practitioner`.
+    #[arg(long)]
+    pub role: String,
+    /// The department's id or exact name.
+    #[arg(long)]
+    pub department: Option<String>,
+    /// Display name (default: the e-mail's local part).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// `admin reset-password` options.
+#[derive(Debug, Clone, Args)]
+pub struct ResetPasswordArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// The staff member's login e-mail.
+    #[arg(long)]
+    pub email: String,
 }
 
 /// Log output format.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use consultroom::App;
-use consultroom::config::{Cli, Command, LogFormat, ServeArgs};
+use consultroom::config::{AdminCommand, Cli, Command, LogFormat, ServeArgs};
 use consultroom_clinic::{Clock, Store, SystemClock};
 
 fn init_tracing(format: LogFormat) {
@@ -50,6 +50,14 @@ fn print_ready(app: &App) {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = App::build(&args, Arc::new(SystemClock)).await?;
+    if app.store.organisation_count().await? == 0 {
+        // Nobody can log in yet: say how to start (the login screen says the same).
+        tracing::warn!(
+            "no organisation yet: run `consultroom admin create-organisation --name <name> \
+             --admin-email <e-mail>` with the same --data-dir/--database-url and --public-url, \
+             then open the set-password link it prints"
+        );
+    }
     print_ready(&app);
     app.run(shutdown_signal()).await
 }
@@ -150,6 +158,88 @@ fn random_password() -> String {
         .collect()
 }
 
+/// The database of `serve`, migrated (the admin commands may run before the first `serve`).
+async fn admin_store(args: &ServeArgs) -> anyhow::Result<Store> {
+    consultroom::datadir::prepare(&args.data_dir)?;
+    consultroom::datadir::prepare_sqlite(&args.database_url())?;
+    let store = Store::connect_with(&args.database_url(), args.sqlite_synchronous.into()).await?;
+    store.migrate().await?;
+    consultroom::datadir::tighten_sqlite(&args.database_url())?;
+    Ok(store)
+}
+
+fn public_url_of(args: &ServeArgs) -> String {
+    args.public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.http))
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+fn print_link(what: &str, link: &consultroom_clinic::password_links::IssuedLink) {
+    println!("{what}");
+    println!("set_password_url={}", link.url);
+    println!(
+        "expires_at={}",
+        link.expires_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    eprintln!(
+        "\n  Open the link above to set the password (it works once, until {}).\n  No e-mail was sent.\n",
+        link.expires_at.format("%Y-%m-%d %H:%M UTC")
+    );
+}
+
+async fn admin(command: AdminCommand) -> anyhow::Result<()> {
+    use consultroom_clinic::setup;
+    let now = SystemClock.now();
+    match command {
+        AdminCommand::CreateOrganisation(a) => {
+            let store = admin_store(&a.serve).await?;
+            let created = setup::create_organisation(
+                &store,
+                now,
+                &public_url_of(&a.serve),
+                &a.name,
+                &a.admin_email,
+                a.admin_name.as_deref(),
+            )
+            .await;
+            store.close().await;
+            let created = created?;
+            print_link(
+                &format!("organisation={}", created.organisation_id),
+                &created.link,
+            );
+        }
+        AdminCommand::InviteStaff(a) => {
+            let store = admin_store(&a.serve).await?;
+            let link = setup::invite_staff(
+                &store,
+                now,
+                &public_url_of(&a.serve),
+                &a.organisation,
+                &a.email,
+                a.name.as_deref(),
+                &a.role,
+                a.department.as_deref(),
+            )
+            .await;
+            store.close().await;
+            let link = link?;
+            print_link(&format!("staff={}", link.staff_id), &link);
+        }
+        AdminCommand::ResetPassword(a) => {
+            let store = admin_store(&a.serve).await?;
+            let link = setup::reset_password(&store, now, &public_url_of(&a.serve), &a.email).await;
+            store.close().await;
+            let link = link?;
+            print_link(&format!("staff={}", link.staff_id), &link);
+        }
+    }
+    Ok(())
+}
+
 async fn migrate(args: ServeArgs) -> anyhow::Result<()> {
     consultroom::datadir::prepare(&args.data_dir)?;
     consultroom::datadir::prepare_sqlite(&args.database_url())?;
@@ -168,6 +258,14 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Serve(a) | Command::Migrate(a)) => a.log_format,
         Some(Command::Demo(d)) => d.serve.log_format,
         Some(Command::DemoOrganisation(d)) => d.serve.log_format,
+        Some(Command::Admin(
+            AdminCommand::CreateOrganisation(consultroom::config::CreateOrganisationArgs {
+                serve,
+                ..
+            })
+            | AdminCommand::InviteStaff(consultroom::config::InviteStaffArgs { serve, .. })
+            | AdminCommand::ResetPassword(consultroom::config::ResetPasswordArgs { serve, .. }),
+        )) => serve.log_format,
         None => cli.serve.log_format,
     };
     init_tracing(format);
@@ -183,5 +281,6 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Migrate(a)) => migrate(a).await,
         Some(Command::Demo(d)) => demo(d).await,
         Some(Command::DemoOrganisation(d)) => demo_organisation(d).await,
+        Some(Command::Admin(c)) => admin(c).await,
     }
 }

@@ -17,6 +17,11 @@ pub fn router() -> Router {
     Router::new()
         .route("/", get(|| async { serve("index.html") }))
         .route("/join", get(|| async { serve("join.html") }))
+        // A set-password link (token in the fragment): only a page with a form.
+        .route(
+            "/set-password",
+            get(|| async { serve("set-password.html") }),
+        )
         .fallback(get(|uri: Uri| async move {
             serve(uri.path().trim_start_matches('/'))
         }))

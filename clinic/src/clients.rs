@@ -221,7 +221,7 @@ pub(crate) fn is_valid_email(email: &str) -> bool {
         && !domain.contains("..")
 }
 
-fn is_valid_phone(phone: &str) -> bool {
+pub(crate) fn is_valid_phone(phone: &str) -> bool {
     let digits = phone.chars().filter(char::is_ascii_digit).count();
     phone.len() <= 32
         && (6..=20).contains(&digits)

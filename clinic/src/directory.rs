@@ -46,7 +46,7 @@ impl Store {
         dispatch!(self, pool => {
             sqlx::query_as::<_, DirectoryStaff>(
                 "select staff_id, name, department_id from staff \
-                 where organisation_id = $1 and role in ('practitioner', 'department_admin') \
+                 where organisation_id = $1 and active and role in ('practitioner', 'department_admin') \
                  order by name, staff_id",
             )
             .bind(organisation_id)

@@ -73,6 +73,10 @@ pub enum ApiError {
     /// The appointment was cancelled (410 `invitation_cancelled`).
     #[error("the appointment was cancelled")]
     InvitationCancelled,
+    /// A one-time link that was already used, has expired, or whose account was deactivated
+    /// (410 `link_expired`).
+    #[error("this link has expired or was already used; ask for a new one")]
+    LinkExpired,
     /// Too many attempts from this source or for this resource (429 `rate_limited`); the response
     /// carries `Retry-After` and `error.retry_after_seconds`.
     #[error("too many requests; try again later")]
@@ -100,7 +104,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::InvitationExpired | ApiError::InvitationCancelled => StatusCode::GONE,
+            ApiError::InvitationExpired | ApiError::InvitationCancelled | ApiError::LinkExpired => {
+                StatusCode::GONE
+            }
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -124,6 +130,7 @@ impl ApiError {
             ApiError::InvitationTooEarly { .. } => "invitation_too_early",
             ApiError::InvitationExpired => "invitation_expired",
             ApiError::InvitationCancelled => "invitation_cancelled",
+            ApiError::LinkExpired => "link_expired",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Internal(_) => "internal",
         }

@@ -145,3 +145,7 @@ id_type!(
     /// Id of one outgoing e-mail in the outbox (`mail`).
     MailId
 );
+id_type!(
+    /// A one-time set-password link (staff invitation or password reset).
+    SetPasswordLinkId
+);

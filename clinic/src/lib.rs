@@ -24,14 +24,20 @@ pub mod guests;
 pub mod ice;
 pub mod ids;
 pub mod jobs;
+pub mod images;
 mod json_int;
 pub mod links;
 pub mod mail;
 pub mod openapi;
 pub mod org_settings;
 mod org_settings_http;
+pub mod organisation_profile;
+pub mod password_links;
+pub mod profile;
 mod secrets;
+pub mod setup;
 pub mod staff;
+pub mod staff_admin;
 pub mod store;
 pub mod tokens;
 pub mod waiting_room;
@@ -249,6 +255,11 @@ fn all_routes() -> Vec<Route> {
     routes.extend(widgets::routes());
     routes.extend(org_settings_http::routes());
     routes.extend(mail::http::routes());
+    routes.extend(password_links::routes());
+    routes.extend(staff_admin::routes());
+    routes.extend(organisation_profile::routes());
+    routes.extend(profile::routes());
+    routes.extend(setup::routes());
     routes.extend(openapi::routes());
     routes
 }

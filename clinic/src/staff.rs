@@ -80,6 +80,8 @@ pub(crate) struct StaffRow {
     pub email: String,
     pub role: String,
     pub password_hash: String,
+    /// False once deactivated: no login, no session, no set-password link.
+    pub active: bool,
 }
 
 impl StaffRow {
@@ -114,7 +116,7 @@ pub struct NewStaff<'a> {
 
 macro_rules! staff_columns {
     () => {
-        "staff_id, organisation_id, department_id, name, email, role, password_hash"
+        "staff_id, organisation_id, department_id, name, email, role, password_hash, active"
     };
 }
 

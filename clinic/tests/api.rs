@@ -2,6 +2,8 @@
 //! runs on SQLite (always) and PostgreSQL (when `TEST_PG_URL` is set; each test gets a fresh
 //! database that is dropped afterwards).
 
+#[path = "api/admin.rs"]
+mod admin;
 #[path = "api/announcements.rs"]
 mod announcements;
 #[path = "api/appointments.rs"]
@@ -53,6 +55,12 @@ backend_tests! {
     mail::do_not_send_emails_holds_the_mail,
     mail::enqueue_shares_the_callers_transaction,
     mail::the_mail_api_by_role_with_no_server_configured,
+    admin::staff_lists_and_invitations_follow_roles,
+    admin::roles_departments_deactivation_and_the_last_admin,
+    admin::set_password_links_work_once_before_expiry,
+    admin::organisation_profile_and_logo,
+    admin::own_profile_photo_and_password_change,
+    admin::first_run_creates_an_organisation_or_nothing,
     auth::login_sets_session_and_me_returns_profile,
     auth::wrong_password_and_unknown_email_get_identical_401,
     auth::session_cookie_flags_on_http,

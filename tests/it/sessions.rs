@@ -115,3 +115,85 @@ async fn logout_closes_the_sessions_websockets_and_refuses_its_earlier_tokens_on
         app.stop().await;
     }
 }
+
+/// Issue #12: an admin deactivating a staff member over the API closes every WebSocket of theirs
+/// at once (1008 `session_ended`); their cookie, join tokens and login are refused from then on,
+/// and reactivation lets them log in again (their ended sessions stay ended).
+#[tokio::test]
+async fn deactivation_through_the_api_closes_the_staff_members_websockets_on_every_backend() {
+    for backend in backends() {
+        let app = spawn_app_on(backend).await;
+        let practitioner = app.staff_client().await;
+        let token = app.staff_token_with(&practitioner).await;
+        let unused = app.staff_token_with(&practitioner).await;
+        let (mut ws, _) = WsClient::join(&app, &token).await;
+        ws.recv_type("waiting_snapshot").await;
+        let me: Value = practitioner
+            .get(format!("{}/api/v1/me", app.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let staff_id = me["id"].as_str().unwrap().to_owned();
+
+        let admin = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let login = admin
+            .post(format!("{}/api/v1/auth/login", app.base))
+            .json(&json!({"email": consultroom_clinic::demo::ADMIN_EMAIL, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), 200);
+        let res = admin
+            .post(format!("{}/api/v1/staff/{staff_id}/deactivate", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+
+        assert_eq!(
+            ws.closed_with().await,
+            Some((1008, "session_ended".to_owned()))
+        );
+        assert_join_refused(&app, &unused).await;
+        assert_eq!(me_status(&app, &practitioner).await, 401);
+        let relogin = |password: &'static str| {
+            let base = app.base.clone();
+            let email = app.demo_email.clone();
+            async move {
+                reqwest::Client::new()
+                    .post(format!("{base}/api/v1/auth/login"))
+                    .json(&json!({"email": email, "password": password}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        };
+        assert_eq!(
+            relogin(PASSWORD).await,
+            401,
+            "a deactivated account cannot log in"
+        );
+
+        let res = admin
+            .post(format!("{}/api/v1/staff/{staff_id}/reactivate", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(relogin(PASSWORD).await, 200);
+        assert_eq!(
+            me_status(&app, &practitioner).await,
+            401,
+            "ended sessions stay ended"
+        );
+        app.stop().await;
+    }
+}

@@ -126,7 +126,8 @@ async fn create(
     let practitioner = store
         .staff_by_id(practitioner_id)
         .await?
-        .filter(|p| p.organisation_id == caller.organisation_id)
+        // A deactivated staff member takes no appointments (issue #12).
+        .filter(|p| p.organisation_id == caller.organisation_id && p.active)
         .ok_or(ApiError::NotFound("practitioner"))?;
     let department_id = match req.department_id {
         Some(id) => {

@@ -13,6 +13,8 @@ mod password;
 mod session;
 mod throttle;
 
+pub(crate) use session::start_session;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -25,7 +27,9 @@ use serde_json::json;
 pub use device::{DEVICE_COOKIE, DEVICE_COOKIE_HTTPS};
 pub use hasher::PasswordCheckStats;
 pub(crate) use hasher::PasswordPool;
-pub use password::{hash_password, verify_password};
+pub use password::{
+    MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, check_new_password, hash_password, verify_password,
+};
 pub use session::{
     CurrentStaff, SESSION_COOKIE, SESSION_COOKIE_HTTPS, SessionEndReason, session_cookie_name,
 };
@@ -53,7 +57,7 @@ struct LoginRequest {
 }
 
 /// Longest accepted password; longer input is refused without hashing (Argon2 cost is per byte).
-const MAX_PASSWORD_LEN: usize = 1024;
+const MAX_PASSWORD_LEN: usize = MAX_PASSWORD_BYTES;
 
 /// Seconds a login refused because every password-check slot is taken should wait.
 const BUSY_RETRY_SECS: u64 = 1;
@@ -85,7 +89,13 @@ async fn login(
     } else {
         None
     };
-    let row = clinic.store().staff_by_email(req.email.trim()).await?;
+    // A deactivated account, or an invited one whose password is not set yet, is refused exactly
+    // like an unknown e-mail (the dummy hash is checked).
+    let row = clinic
+        .store()
+        .staff_by_email(req.email.trim())
+        .await?
+        .filter(|r| r.active && !r.password_hash.is_empty());
     let attempt = match early {
         Some(attempt) => attempt,
         None => {

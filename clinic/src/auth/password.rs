@@ -18,6 +18,29 @@ use subtle::ConstantTimeEq;
 /// a stored hash with a larger memory cost gets a buffer of its own for that run.
 const KEPT_BLOCKS: usize = Params::DEFAULT_M_COST as usize;
 
+/// Shortest password a staff member may set, in characters (NIST SP 800-63B asks for at least 8;
+/// a phrase of 10 is easy to type and remember).
+pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Longest password accepted anywhere, in bytes (Argon2's cost grows with the input).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// The rules a new password must meet (set-password links, password change): at least
+/// [`MIN_PASSWORD_CHARS`] characters that are not all white space, at most [`MAX_PASSWORD_BYTES`]
+/// bytes. `Err` holds the reason, for the person typing it.
+pub fn check_new_password(password: &str) -> Result<(), String> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(format!(
+            "the password is too long (at most {MAX_PASSWORD_BYTES} bytes)"
+        ));
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS || password.trim().is_empty() {
+        return Err(format!(
+            "the password must have at least {MIN_PASSWORD_CHARS} characters"
+        ));
+    }
+    Ok(())
+}
+
 /// Hashes `password` with Argon2id and a random salt; returns the PHC string to store.
 ///
 /// This is deliberately slow (tens of milliseconds) and allocates 19 MiB; request paths go through

@@ -45,9 +45,9 @@ pub fn session_cookie_name(config: &crate::ClinicConfig) -> &'static str {
 pub enum SessionEndReason {
     /// The staff member logged out (that session only).
     Logout,
-    /// The account was deactivated (every session; no API yet).
+    /// The account was deactivated (every session).
     Deactivated,
-    /// The password was changed (every session; no API yet).
+    /// The password was changed (the other sessions) or set through a link (every session).
     PasswordChanged,
 }
 
@@ -119,7 +119,7 @@ impl Store {
             sqlx::query_as::<_, SessionRow>(
                 "select s.staff_session_id, s.expires_at, s.last_seen_at, s.revoked, \
                  st.staff_id, st.organisation_id, st.department_id, st.name, st.email, st.role, \
-                 st.password_hash \
+                 st.password_hash, st.active \
                  from staff_session s join staff st on st.staff_id = s.staff_id \
                  where s.token_hash = $1",
             )
@@ -156,19 +156,22 @@ impl Store {
         })
     }
 
-    /// Revokes every unrevoked session of `staff_id`; returns their ids.
+    /// Revokes every unrevoked session of `staff_id` but `keep`; returns their ids.
     async fn revoke_staff_sessions(
         &self,
         staff_id: StaffId,
+        keep: Option<SessionId>,
         now: DateTime<Utc>,
     ) -> Result<Vec<SessionId>, sqlx::Error> {
         dispatch!(self, pool => {
             sqlx::query_scalar::<_, SessionId>(
                 "update staff_session set revoked = true, updated_at = $2 \
-                 where staff_id = $1 and revoked = false returning staff_session_id",
+                 where staff_id = $1 and revoked = false and staff_session_id <> $3 \
+                 returning staff_session_id",
             )
             .bind(staff_id)
             .bind(now)
+            .bind(keep.map(|k| k.to_string()).unwrap_or_default())
             .fetch_all(pool)
             .await
         })
@@ -230,9 +233,29 @@ impl Clinic {
         staff_id: StaffId,
         reason: SessionEndReason,
     ) -> Result<usize, sqlx::Error> {
+        self.end_sessions_but(staff_id, None, reason).await
+    }
+
+    /// Ends every session of `staff_id` except `keep` (a password change ends the others), as
+    /// [`Clinic::end_staff_sessions`]. Returns how many were live.
+    pub async fn end_other_staff_sessions(
+        &self,
+        staff_id: StaffId,
+        keep: SessionId,
+        reason: SessionEndReason,
+    ) -> Result<usize, sqlx::Error> {
+        self.end_sessions_but(staff_id, Some(keep), reason).await
+    }
+
+    async fn end_sessions_but(
+        &self,
+        staff_id: StaffId,
+        keep: Option<SessionId>,
+        reason: SessionEndReason,
+    ) -> Result<usize, sqlx::Error> {
         let ended = self
             .store()
-            .revoke_staff_sessions(staff_id, self.now())
+            .revoke_staff_sessions(staff_id, keep, self.now())
             .await?;
         tracing::info!(
             %staff_id,
@@ -304,7 +327,7 @@ pub(crate) async fn authenticate(
         .await?
         .ok_or(ApiError::Unauthenticated)?;
     let now = clinic.now();
-    if !is_live(clinic, row.revoked, row.expires_at, row.last_seen_at, now) {
+    if !row.staff.active || !is_live(clinic, row.revoked, row.expires_at, row.last_seen_at, now) {
         return Err(ApiError::Unauthenticated);
     }
     clinic

@@ -228,7 +228,7 @@ impl Store {
             sqlx::query_as::<_, CandidateRow>(
                 "select s.staff_id, s.name, s.department_id, w.switch_on, w.time_zone \
                  from staff s left join walkin_practitioner w on w.staff_id = s.staff_id \
-                 where s.organisation_id = $1 order by s.name, s.staff_id",
+                 where s.organisation_id = $1 and s.active order by s.name, s.staff_id",
             )
             .bind(organisation_id)
             .fetch_all(pool)

@@ -1,0 +1,170 @@
+// First run and staff administration (issue #12), on a server of its own over an EMPTY database
+// (the shared demo server already has organisations): the login screen says there is no
+// organisation; `consultroom admin create-organisation` prints a set-password link; a mail
+// scanner opening it uses nothing up; the admin sets a password and is signed in; invites a
+// practitioner from the Staff page, who opens the link, sets a password and is signed in;
+// deactivating them signs their page out at once. Run through tests/e2e/run.sh (it runs inside
+// the test namespace; with E2E_DATABASE_URL set, the server gets a fresh PostgreSQL database).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { launchBrowser, newContext, requireEnv, waitFor, snap } from './lib/harness.mjs';
+
+const env = requireEnv('CONSULTROOM_BIN');
+const run = promisify(execFile);
+/** A 1 × 1 PNG. */
+const TINY_PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+
+/** @type {{ proc: import('node:child_process').ChildProcess, base: string, dataDir: string, dbArgs: string[], log: string[], dropDb?: () => Promise<void> }} */
+let server;
+let browser;
+
+/** A fresh PostgreSQL database next to E2E_DATABASE_URL's (same server and socket), or none. */
+async function freshDatabase() {
+  const shared = process.env.E2E_DATABASE_URL;
+  if (!shared) return { args: [], drop: async () => {} };
+  const url = new URL(shared);
+  const name = `e2e_admin_${randomUUID().slice(0, 8)}`;
+  const host = url.searchParams.get('host') || url.hostname;
+  const user = decodeURIComponent(url.username || 'postgres');
+  await run('psql', ['-h', host, '-U', user, '-d', 'postgres', '-c', `create database ${name}`]);
+  url.pathname = `/${name}`;
+  return {
+    args: ['--database-url', url.toString()],
+    drop: async () => { await run('psql', ['-h', host, '-U', user, '-d', 'postgres', '-c', `drop database if exists ${name} with (force)`]); },
+  };
+}
+
+before(async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'consultroom-admin-e2e-'));
+  const db = await freshDatabase();
+  const log = [];
+  const proc = spawn(env.CONSULTROOM_BIN, ['serve', '--http', '127.0.0.1:0', '--admin', '127.0.0.1:0',
+    '--media-bind', '127.0.0.1:0', '--media-announce', '127.0.0.1', '--data-dir', dataDir,
+    '--drain-window-secs', '0', ...db.args], { env: { ...process.env, RUST_LOG: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout.on('data', (d) => { out += d; });
+  proc.stderr.on('data', (d) => { log.push(String(d)); });
+  await waitFor(() => /^consultroom ready http=(\S+)/m.test(out) || proc.exitCode !== null, { timeoutMs: 60_000, what: 'server ready' });
+  const m = /^consultroom ready http=(\S+)/m.exec(out);
+  assert.ok(m, `server did not start: ${log.join('')}`);
+  server = { proc, base: m[1], dataDir, dbArgs: db.args, log, dropDb: db.drop };
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  if (server) {
+    server.proc.kill('SIGTERM');
+    await waitFor(() => server.proc.exitCode !== null || server.proc.signalCode !== null, { timeoutMs: 30_000, what: 'server exit' }).catch(() => server.proc.kill('SIGKILL'));
+    await server.dropDb?.();
+    rmSync(server.dataDir, { recursive: true, force: true });
+  }
+});
+
+/** Runs `consultroom admin …` on the server's database; returns its stdout as key=value pairs. */
+async function admin(...args) {
+  const { stdout } = await run(env.CONSULTROOM_BIN, ['admin', ...args, '--data-dir', server.dataDir,
+    '--public-url', server.base, ...server.dbArgs], { env: { ...process.env, RUST_LOG: 'warn' }, timeout: 60_000 });
+  return Object.fromEntries(stdout.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)));
+}
+
+/** Opens a set-password link, sets `password` and waits until the staff app is signed in. */
+async function setPassword(page, link, password) {
+  await page.goto(link);
+  await page.getByLabel('New password').fill(password);
+  await page.getByLabel('Repeat the password').fill(password);
+  await page.getByRole('button', { name: 'Set password and sign in' }).click();
+  await page.waitForURL((u) => u.pathname === '/');
+  await page.locator('body[data-signalling="joined"]').waitFor({ timeout: 30_000 });
+}
+
+test('first run through the CLI link; invite a practitioner; deactivation signs them out', { timeout: 180_000 }, async () => {
+  const adminCtx = await newContext(browser, { baseURL: server.base });
+  const scannerCtx = await newContext(browser, { baseURL: server.base });
+  const practCtx = await newContext(browser, { baseURL: server.base });
+  const page = await adminCtx.newPage();
+  const pract = await practCtx.newPage();
+  try {
+    // No organisation: the server logs how to create one and the login screen says so.
+    assert.match(server.log.join(''), /no organisation yet: run `consultroom admin create-organisation/);
+    await page.goto('/');
+    await page.getByText('No organisation yet:').waitFor();
+    assert.match(await page.locator('#first-run-notice').innerText(), /consultroom admin create-organisation/);
+
+    const created = await admin('create-organisation', '--name', 'Harbour Clinic', '--admin-email', 'head@harbour.test', '--admin-name', 'Hanna Head');
+    assert.ok(created.set_password_url.startsWith(`${server.base}/set-password#`), JSON.stringify(created));
+
+    // A mail scanner opens the link in a real browser: it sees the form, and uses nothing up.
+    const scanner = await scannerCtx.newPage();
+    await scanner.goto(created.set_password_url);
+    await scanner.getByText('Welcome, Hanna Head (head@harbour.test).').waitFor();
+    await scanner.close();
+
+    // A too-short password is refused at the field; then the admin sets one and is signed in.
+    await page.goto(created.set_password_url);
+    await page.getByLabel('New password').fill('short');
+    await page.getByLabel('Repeat the password').fill('short');
+    await page.getByRole('button', { name: 'Set password and sign in' }).click();
+    await page.locator('#sp-password-error:not([hidden])').waitFor();
+    await setPassword(page, created.set_password_url, 'harbour admin passphrase');
+    // The link works once.
+    const again = await scannerCtx.newPage();
+    await again.goto(created.set_password_url);
+    await again.getByText('This link has expired or was already used.').waitFor();
+
+    // Invite a practitioner from the Staff page; the link is shown to hand over.
+    await page.getByRole('button', { name: 'Staff', exact: true }).click();
+    await page.getByRole('heading', { name: 'Staff', exact: true }).waitFor();
+    await page.locator('tr', { hasText: 'head@harbour.test' }).waitFor();
+    await page.getByRole('textbox', { name: 'Name' }).fill('Pieter Practitioner');
+    await page.getByRole('textbox', { name: 'Email address' }).fill('not-an-address');
+    await page.getByRole('button', { name: 'Send invitation' }).click();
+    await page.locator('#invite-email-error:not([hidden])').waitFor();
+    await page.getByRole('textbox', { name: 'Email address' }).fill('pieter@harbour.test');
+    await page.getByRole('button', { name: 'Send invitation' }).click();
+    const linkField = page.getByRole('textbox', { name: 'Set-password link' });
+    await linkField.waitFor();
+    const link = await linkField.inputValue();
+    assert.ok(link.startsWith(`${server.base}/set-password#`), link);
+    await page.locator('tr', { hasText: 'pieter@harbour.test' }).getByText('Invited').waitFor();
+
+    // The organisation's logo (scaled server-side) shows top left.
+    await page.getByRole('button', { name: 'Organisation', exact: true }).click();
+    await page.getByLabel(/Upload a logo/).setInputFiles({ name: 'logo.png', mimeType: 'image/png', buffer: Buffer.from(TINY_PNG, 'base64') });
+    await page.getByRole('img', { name: 'Harbour Clinic logo' }).waitFor();
+    await waitFor(() => page.locator('.brand-logo').evaluate((img) => img instanceof HTMLImageElement && img.complete && img.naturalWidth === 1), { what: 'logo loaded' });
+
+    // The practitioner opens the link, sets a password and is in.
+    await setPassword(pract, link, 'pieter practitioner passphrase');
+    assert.equal(await pract.getByRole('button', { name: 'Staff', exact: true }).isVisible(), false, 'a practitioner manages no staff');
+    await page.getByRole('button', { name: 'Staff', exact: true }).click();
+    await page.locator('tr', { hasText: 'pieter@harbour.test' }).getByText('Active').waitFor();
+
+    // Deactivate: the practitioner's page is signed out at once (its WebSocket is closed).
+    page.once('dialog', (d) => { void d.accept(); });
+    await page.getByRole('button', { name: 'Deactivate Pieter Practitioner' }).click();
+    await page.locator('tr', { hasText: 'pieter@harbour.test' }).getByText('Deactivated').waitFor();
+    await pract.locator('body[data-view="login-view"]').waitFor({ timeout: 15_000 });
+    await pract.getByText('Your session has ended').waitFor();
+    // And cannot sign in again.
+    await pract.getByLabel('Email address').fill('pieter@harbour.test');
+    await pract.getByLabel('Password').fill('pieter practitioner passphrase');
+    await pract.getByRole('button', { name: 'Sign in' }).click();
+    await pract.locator('#login-error:not([hidden])').waitFor();
+  } catch (err) {
+    await snap(page, 'admin-admin').catch(() => {});
+    await snap(pract, 'admin-practitioner').catch(() => {});
+    throw err;
+  } finally {
+    await adminCtx.close();
+    await scannerCtx.close();
+    await practCtx.close();
+  }
+});

@@ -1,0 +1,275 @@
+// @ts-check
+// "Staff" page (issue #12; F1, F2, F5, F15) for organisation and department admins: the staff
+// list with role, department and status; invite by e-mail (the one-time set-password link is
+// shown to copy until mail is configured); change role, move between departments (organisation
+// admins), deactivate (their sessions and live connections end at once) and reactivate, and a new
+// set-password link. Organisation admins also manage departments (create, rename, delete when
+// empty). API: /api/v1/staff, /api/v1/departments (clinic/openapi.json).
+
+import { api } from './api.js';
+import { h } from './dom.js';
+import { page, onMe, me, showError, clearErrors, field, alertBox, statusLine } from './admin-common.js';
+
+const ROLES = [
+  ['practitioner', 'Practitioner'],
+  ['department_admin', 'Department admin'],
+  ['organisation_admin', 'Organisation admin'],
+];
+
+const view = page({ id: 'staff-admin-view', title: 'Staff', button: 'Staff', onEnter: () => void load() });
+
+/** @type {{ staff: any[], departments: any[] }} */
+const data = { staff: [], departments: [] };
+
+const pageAlert = alertBox();
+const status = statusLine();
+const linkBox = h('div', { class: 'panel', hidden: true });
+const list = h('table', { class: 'admin-table' });
+const departmentsPanel = h('section', { class: 'panel', 'aria-labelledby': 'departments-title' });
+
+// ---------------------------------------------------------------- invite form
+
+const inviteAlert = alertBox();
+const inviteName = field({ id: 'invite-name', label: 'Name', name: 'name', attrs: { maxlength: 100, required: true, autocomplete: 'off' } });
+const inviteEmail = field({ id: 'invite-email', label: 'Email address', name: 'email', type: 'email', attrs: { maxlength: 254, required: true, autocomplete: 'off' } });
+const inviteRole = h('select', { id: 'invite-role', name: 'role' });
+const inviteDept = h('select', { id: 'invite-department', name: 'department_id' });
+const inviteForm = h('form', { class: 'panel', novalidate: true, 'aria-labelledby': 'invite-title' },
+  h('h2', { id: 'invite-title' }, 'Invite a staff member'),
+  inviteAlert,
+  inviteName.wrap,
+  inviteEmail.wrap,
+  h('div', { class: 'field' }, h('label', { for: 'invite-role' }, 'Role'), inviteRole,
+    h('p', { class: 'field-error', 'data-error-for': 'role', hidden: true })),
+  h('div', { class: 'field' }, h('label', { for: 'invite-department' }, 'Department'), inviteDept,
+    h('p', { class: 'field-error', 'data-error-for': 'department_id', hidden: true })),
+  h('button', { type: 'submit', class: 'btn btn-primary' }, 'Send invitation'));
+
+renderRoleOptions();
+view.body.append(pageAlert, status, inviteForm, linkBox,
+  h('section', { class: 'panel', 'aria-labelledby': 'staff-list-title' },
+    h('h2', { id: 'staff-list-title' }, 'Staff members'), list),
+  departmentsPanel);
+
+onMe((m) => {
+  view.setAllowed(!!m && (m.role === 'organisation_admin' || m.role === 'department_admin'));
+  if (!m) linkBox.hidden = true;
+});
+
+function isOrgAdmin() {
+  return me()?.role === 'organisation_admin';
+}
+
+/** @param {string | null} id */
+function departmentName(id) {
+  if (!id) return 'No department';
+  return data.departments.find((d) => d.id === id)?.name || 'Another department';
+}
+
+async function load() {
+  clearErrors(pageAlert);
+  try {
+    const [staff, departments] = await Promise.all([api('/api/v1/staff'), api('/api/v1/departments')]);
+    data.staff = staff.staff || [];
+    data.departments = departments.departments || [];
+  } catch (err) {
+    showError(err, pageAlert);
+    return;
+  }
+  render();
+}
+
+/** The roles the caller may give (organisation admin only by an organisation admin). */
+function renderRoleOptions() {
+  const chosen = inviteRole.value;
+  inviteRole.replaceChildren(...ROLES
+    .filter(([v]) => isOrgAdmin() || v !== 'organisation_admin')
+    .map(([v, label]) => h('option', { value: v }, label)));
+  if (chosen) inviteRole.value = chosen;
+}
+
+function render() {
+  const orgAdmin = isOrgAdmin();
+  renderRoleOptions();
+  inviteDept.replaceChildren(
+    ...(orgAdmin ? [h('option', { value: '' }, 'No department')] : []),
+    ...data.departments.map((d) => h('option', { value: d.id }, d.name)));
+  renderList();
+  renderDepartments();
+}
+
+function renderList() {
+  const orgAdmin = isOrgAdmin();
+  const self = me()?.id;
+  list.replaceChildren(
+    h('thead', {}, h('tr', {},
+      h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Email'), h('th', { scope: 'col' }, 'Role'),
+      h('th', { scope: 'col' }, 'Department'), h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, 'Actions'))),
+    h('tbody', {}, ...data.staff.map((s) => {
+      const label = `${s.name}`;
+      const role = h('select', { 'aria-label': `Role of ${label}`, disabled: s.id === self && !orgAdmin });
+      for (const [v, text] of ROLES) {
+        if (!orgAdmin && v === 'organisation_admin' && s.role !== v) continue;
+        const opt = h('option', { value: v }, text);
+        if (v === s.role) opt.selected = true;
+        role.append(opt);
+      }
+      role.addEventListener('change', () => act(`/api/v1/staff/${s.id}/role`, 'PUT', { role: role.value }, `Role of ${label} changed.`));
+      /** @type {HTMLSelectElement | string} */
+      let dept;
+      if (orgAdmin) {
+        dept = h('select', { 'aria-label': `Department of ${label}` }, h('option', { value: '' }, 'No department'),
+          ...data.departments.map((d) => {
+            const opt = h('option', { value: d.id }, d.name);
+            if (d.id === s.department_id) opt.selected = true;
+            return opt;
+          }));
+        dept.addEventListener('change', () => act(`/api/v1/staff/${s.id}/department`, 'PUT',
+          { department_id: dept instanceof HTMLSelectElement && dept.value ? dept.value : null }, `${label} moved.`));
+      } else {
+        dept = departmentName(s.department_id);
+      }
+      const state = !s.active ? 'Deactivated' : s.invitation_pending ? 'Invited' : 'Active';
+      const actions = h('td', { class: 'admin-actions' });
+      if (s.id !== self) {
+        if (s.active) {
+          actions.append(h('button', {
+            type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': `Deactivate ${label}`,
+            onclick: () => { if (confirm(`Deactivate ${label}? They are signed out at once.`)) void act(`/api/v1/staff/${s.id}/deactivate`, 'POST', undefined, `${label} deactivated.`); },
+          }, 'Deactivate'));
+          actions.append(h('button', {
+            type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': `New set-password link for ${label}`,
+            onclick: /** @returns {void} */ () => { void newLink(s); },
+          }, s.invitation_pending ? 'New invitation link' : 'Password reset link'));
+        } else {
+          actions.append(h('button', {
+            type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': `Reactivate ${label}`,
+            onclick: /** @returns {void} */ () => { void act(`/api/v1/staff/${s.id}/reactivate`, 'POST', undefined, `${label} reactivated.`); },
+          }, 'Reactivate'));
+        }
+      }
+      return h('tr', { dataset: { staffId: s.id } },
+        h('td', {}, s.name), h('td', {}, s.email), h('td', {}, role), h('td', {}, dept), h('td', {}, state), actions);
+    })));
+}
+
+/**
+ * @param {string} path
+ * @param {string} method
+ * @param {unknown} body
+ * @param {string} done
+ */
+async function act(path, method, body, done) {
+  clearErrors(pageAlert);
+  status.textContent = '';
+  try {
+    await api(path, { method, body });
+    status.textContent = done;
+  } catch (err) {
+    showError(err, pageAlert);
+  }
+  await load();
+}
+
+/**
+ * Shows a set-password link to hand over (until mail is configured).
+ * @param {any} result `SetPasswordLink`
+ * @param {string} who
+ */
+function showLink(result, who) {
+  const input = h('input', { id: 'set-password-link', type: 'text', readonly: true, class: 'link-field' });
+  input.value = result.set_password_url;
+  const until = new Date(result.expires_at).toLocaleString();
+  linkBox.replaceChildren(
+    h('h2', {}, `Set-password link for ${who}`),
+    h('p', { class: 'hint' }, `Give this link to ${who}. It works once, until ${until}. (No e-mail is sent yet.)`),
+    h('label', { for: 'set-password-link' }, 'Set-password link'),
+    input,
+    h('button', {
+      type: 'button', class: 'btn btn-quiet btn-small',
+      onclick: () => { void navigator.clipboard?.writeText(input.value).then(() => { status.textContent = 'Link copied.'; }, () => input.select()); },
+    }, 'Copy link'));
+  linkBox.hidden = false;
+}
+
+/** @param {any} s */
+async function newLink(s) {
+  clearErrors(pageAlert);
+  try {
+    const result = await api(`/api/v1/staff/${s.id}/set-password-link`, { method: 'POST' });
+    showLink(result, s.name);
+  } catch (err) {
+    showError(err, pageAlert);
+  }
+}
+
+inviteForm.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  clearErrors(inviteAlert, inviteForm);
+  const body = {
+    name: inviteName.input.value.trim(),
+    email: inviteEmail.input.value.trim(),
+    role: inviteRole.value,
+    department_id: inviteDept.value || null,
+  };
+  try {
+    const result = await api('/api/v1/staff', { method: 'POST', body });
+    showLink(result, result.staff.name);
+    inviteForm.reset();
+    status.textContent = `${result.staff.name} invited.`;
+    await load();
+  } catch (err) {
+    showError(err, inviteAlert, inviteForm);
+  }
+});
+
+// ---------------------------------------------------------------- departments
+
+const deptAlert = alertBox();
+const newDept = field({ id: 'department-new-name', label: 'New department', name: 'name', attrs: { maxlength: 100, autocomplete: 'off' } });
+const deptForm = h('form', { novalidate: true }, newDept.wrap, h('button', { type: 'submit', class: 'btn btn-secondary btn-small' }, 'Add department'));
+deptForm.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  clearErrors(deptAlert, deptForm);
+  try {
+    await api('/api/v1/departments', { method: 'POST', body: { name: newDept.input.value.trim() } });
+    deptForm.reset();
+    status.textContent = 'Department added.';
+    await load();
+  } catch (err) {
+    showError(err, deptAlert, deptForm);
+  }
+});
+
+function renderDepartments() {
+  const orgAdmin = isOrgAdmin();
+  const rows = data.departments.map((d) => {
+    const name = h('input', { type: 'text', value: d.name, maxlength: 100, 'aria-label': `Name of department ${d.name}` });
+    return h('li', { class: 'admin-department' }, name,
+      h('span', { class: 'hint' }, ` ${d.staff_count} staff `),
+      orgAdmin ? h('button', {
+        type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': `Rename department ${d.name}`,
+        onclick: async () => {
+          clearErrors(deptAlert);
+          try { await api(`/api/v1/departments/${d.id}`, { method: 'PUT', body: { name: name.value.trim() } }); status.textContent = 'Department renamed.'; } catch (err) { showError(err, deptAlert); }
+          await load();
+        },
+      }, 'Rename') : null,
+      orgAdmin ? h('button', {
+        type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': `Delete department ${d.name}`,
+        onclick: async () => {
+          clearErrors(deptAlert);
+          try { await api(`/api/v1/departments/${d.id}`, { method: 'DELETE' }); status.textContent = 'Department deleted.'; } catch (err) { showError(err, deptAlert); }
+          await load();
+        },
+      }, 'Delete') : null);
+  });
+  if (!orgAdmin) {
+    for (const input of rows.map((r) => r.querySelector('input'))) if (input) input.readOnly = true;
+  }
+  departmentsPanel.replaceChildren(
+    h('h2', { id: 'departments-title' }, 'Departments'),
+    deptAlert,
+    h('ul', { class: 'admin-list' }, ...rows),
+    orgAdmin ? deptForm : null);
+}
