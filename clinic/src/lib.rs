@@ -23,6 +23,7 @@ pub mod external_participants;
 pub mod guests;
 pub mod ice;
 pub mod ids;
+mod invitees;
 mod json_int;
 pub mod links;
 pub mod openapi;

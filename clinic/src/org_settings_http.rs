@@ -31,6 +31,9 @@ struct UpdateRequest {
     waiting_room_text: Option<String>,
     department_waiting_room_texts: Option<BTreeMap<DepartmentId, String>>,
     disclaimer: Option<String>,
+    time_zone: Option<String>,
+    strict_department_segregation: Option<bool>,
+    strict_client_segregation: Option<bool>,
 }
 
 impl UpdateRequest {
@@ -49,8 +52,12 @@ impl UpdateRequest {
             arrival_notification,
             waiting_room_text,
             department_waiting_room_texts,
-            disclaimer
+            disclaimer,
+            time_zone,
+            strict_department_segregation,
+            strict_client_segregation
         );
+        s.time_zone = s.time_zone.trim().to_owned();
         s.waiting_room_text = s.waiting_room_text.trim().to_owned();
         // An empty department text means "use the organisation's": not stored.
         s.department_waiting_room_texts = std::mem::take(&mut s.department_waiting_room_texts)
