@@ -24,6 +24,8 @@ mod login_limits;
 mod logs;
 #[path = "api/misc.rs"]
 mod misc;
+#[path = "api/scheduling.rs"]
+mod scheduling;
 #[path = "api/settings.rs"]
 mod settings;
 #[path = "api/support.rs"]
@@ -104,6 +106,10 @@ backend_tests! {
     guests::guest_link_window_and_appointment_state,
     guests::guest_names_never_in_logs,
     external::external_participants_groups_and_invites,
+    scheduling::client_register_rules,
+    scheduling::segregation_narrows_the_register,
+    scheduling::local_times_dst_past_and_message,
+    scheduling::idempotency_reschedule_and_cancel,
 }
 
 #[test]

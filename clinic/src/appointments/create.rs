@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::db::{Booking, GuestSeed, NewAppointment};
-use super::{GUEST_LABEL, INVITATION_LABEL, answer, check_duration, when};
+use super::view::{GUEST_LABEL, INVITATION_LABEL, answer, check_duration};
+use super::when;
 use crate::Clinic;
 use crate::auth::CurrentStaff;
 use crate::clients::ClientScope;

@@ -16,6 +16,7 @@
 mod create;
 mod db;
 mod mail;
+mod view;
 mod when;
 
 use axum::Json;
@@ -31,11 +32,9 @@ pub use db::{Appointment, AppointmentStatus, NewAppointment, PersonRef};
 use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::ids::{AppointmentId, DepartmentId, StaffId};
-use crate::secrets::{derived_token, digest_eq, sha256};
+use crate::secrets::derived_token;
 use crate::{Clinic, Route};
 
-/// Longest appointment that can be booked, in minutes.
-const MAX_DURATION_MINUTES: i32 = 8 * 60;
 /// Widest range `GET /appointments` accepts.
 const MAX_LIST_RANGE_DAYS: i64 = 92;
 
@@ -141,67 +140,14 @@ async fn list(
     })))
 }
 
-impl Appointment {
-    /// With `local_start` in `tz`.
-    pub(crate) fn in_zone(mut self, tz: Tz) -> Self {
-        self.local_start = Some(local_string(tz, self.starts_at));
-        self
-    }
-}
-
+pub(crate) use view::load_visible;
+use view::{answer, check_duration};
 use when::{day_start, local_string};
 
 /// Path ids that are not UUIDs are simply not found.
 fn parse_id(raw: &str) -> ApiResult<AppointmentId> {
     raw.parse().map_err(|_| ApiError::NotFound("appointment"))
 }
-
-pub(crate) async fn load_visible(
-    clinic: &Clinic,
-    current: &CurrentStaff,
-    id: AppointmentId,
-) -> ApiResult<Appointment> {
-    let row = clinic
-        .store()
-        .get_appointment(&db::scope(&current.staff), id)
-        .await?
-        .ok_or(ApiError::NotFound("appointment"))?;
-    Ok(row.into_appointment()?)
-}
-
-/// The appointment as the API answers it: with its local start, the organisation's zone, and
-/// its invitation link when that can be rebuilt (appointments booked before links were derived
-/// from the server secret have none to show).
-async fn answer(clinic: &Clinic, current: &CurrentStaff, id: AppointmentId) -> ApiResult<Value> {
-    let tz = clinic
-        .organisation_settings(current.staff.organisation_id)
-        .await?
-        .tz();
-    let appointment = load_visible(clinic, current, id).await?.in_zone(tz);
-    let invitation_url = clinic
-        .store()
-        .invitation_digests(id)
-        .await?
-        .into_iter()
-        .map(|(invitation_id, digest)| {
-            (
-                clinic.link_token(INVITATION_LABEL, &invitation_id.to_string()),
-                digest,
-            )
-        })
-        .find(|(token, digest)| digest_eq(&sha256(token), digest))
-        .map(|(token, _)| clinic.invitation_url(&token));
-    Ok(json!({
-        "appointment": appointment,
-        "invitation_url": invitation_url,
-        "time_zone": tz.name(),
-    }))
-}
-
-/// Label of derived invitation tokens.
-const INVITATION_LABEL: &str = "invitation";
-/// Label of derived guest tokens.
-const GUEST_LABEL: &str = "guest";
 
 async fn read(
     State(clinic): State<Clinic>,
@@ -252,16 +198,6 @@ async fn reschedule(
     }
     tracing::info!(appointment_id = %id, staff_id = %current.staff.id, "appointment rescheduled");
     Ok(Json(answer(&clinic, &current, id).await?))
-}
-
-fn check_duration(minutes: i32) -> ApiResult<()> {
-    if !(1..=MAX_DURATION_MINUTES).contains(&minutes) {
-        return Err(ApiError::InvalidField {
-            field: "duration_minutes",
-            message: format!("duration_minutes must be 1 to {MAX_DURATION_MINUTES}"),
-        });
-    }
-    Ok(())
 }
 
 async fn cancel(

@@ -5,10 +5,10 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{Client, Language, NewClient};
+use super::model::{Client, Language, NewClient};
 use crate::ids::{ClientId, DepartmentId, OrganisationId, StaffId};
 use crate::org_settings::OrganisationSettings;
-use crate::staff::{Role, Staff};
+use crate::staff::Staff;
 use crate::store::{Store, dispatch};
 
 /// Who may see which clients, bound as `$1..$6` of [`visible_clients!`].

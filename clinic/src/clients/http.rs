@@ -14,8 +14,9 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::db::ClientScope;
 use super::db::{DeleteOutcome, Register, Search};
-use super::{ClientScope, Language, NewClient, validate};
+use super::model::{Language, NewClient, validate};
 use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::ids::{ClientId, DepartmentId, StaffId};
