@@ -112,7 +112,16 @@ export class ClientList {
     return h('li', { class: 'people-item client-item', dataset: { clientId: c.id } },
       h('span', { class: 'people-name' }, c.name),
       c.date_of_birth ? h('span', { class: 'people-meta' }, `born ${c.date_of_birth}`) : null,
-      h('span', { class: 'people-actions' }, chat ? chat.appointmentButton(c) : null, accessBtn),
+      h('span', { class: 'people-actions' }, chat ? chat.appointmentButton(c) : null, accessBtn,
+        // F84: schedule.js listens and opens "New appointment" for this client.
+        h('button', {
+          type: 'button',
+          class: 'btn btn-quiet btn-small',
+          onclick: () => {
+            this.dialog.close();
+            document.dispatchEvent(new CustomEvent('schedule-appointment', { detail: { client: { id: c.id, name: c.name } } }));
+          },
+        }, 'Schedule appointment', h('span', { class: 'visually-hidden' }, ` for ${c.name}`))),
       access);
   }
 
