@@ -89,6 +89,13 @@ el.back.addEventListener('click', () => state.back());
  */
 export async function openAppointment(id, { reschedule = false, cancel = false } = {}) {
   state.id = id;
+  // Never show the previous appointment while this one loads.
+  view.dataset.loaded = 'false';
+  for (const t of [el.when, el.who, el.state, el.message]) t.textContent = '';
+  el.link.value = '';
+  el.linkBox.hidden = true;
+  el.rescheduleForm.hidden = true;
+  el.cancel.hidden = true;
   navigate('appointment-view');
   showError('');
   el.status.textContent = '';
@@ -125,6 +132,8 @@ function render(data) {
   el.rescheduleForm.hidden = !scheduled;
   el.cancel.hidden = !scheduled;
   el.newStart.value = localInputValue(new Date(a.starts_at), tz);
+  view.dataset.appointmentId = a.id;
+  view.dataset.loaded = 'true';
 }
 
 el.copy.addEventListener('click', async () => {

@@ -43,6 +43,10 @@ export class ClientList {
     this.chat = chat;
     /** @type {any[]} the client list (`GET /api/v1/clients`), read defensively */
     this.clients = [];
+    /** matches in all pages */
+    this.total = 0;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.searchTimer = undefined;
     this.button = h('button', { type: 'button', id: 'clients-btn', class: 'btn btn-quiet', 'aria-haspopup': 'dialog', onclick: () => this.open() }, 'Clients');
     const right = document.querySelector('.topbar-right');
     right?.insertBefore(this.button, document.getElementById('walkin-toggle'));
@@ -58,7 +62,13 @@ export class ClientList {
   #build() {
     this.error = h('div', { id: 'clients-error', class: 'alert alert-error', role: 'alert', hidden: true });
     this.search = h('input', { id: 'clients-search', type: 'search', autocomplete: 'off', maxlength: 200 });
-    this.search.addEventListener('input', () => this.render());
+    // The register is searched on the server (name or client number), a page at a time.
+    // The page already loaded is narrowed at once; the server's answer follows.
+    this.search.addEventListener('input', () => {
+      this.render();
+      clearTimeout(this.searchTimer);
+      this.searchTimer = setTimeout(() => this.load().catch(() => {}), 200);
+    });
     this.count = h('p', { id: 'clients-count', class: 'hint', role: 'status', 'aria-live': 'polite' });
     this.list = h('ul', { id: 'clients-list', class: 'people-list clients-list', 'aria-label': 'Clients' });
     this.dialog = h('dialog', { id: 'clients-dialog', class: 'dialog people-dialog', 'aria-labelledby': 'clients-title' },
@@ -78,25 +88,40 @@ export class ClientList {
 
   async open() {
     this.#error('');
+    this.list.replaceChildren(); // fresh rows (chat counts) on every opening
     if (!this.dialog.open) this.dialog.showModal();
     try {
-      this.clients = (await api('/api/v1/clients')).clients || [];
+      await this.load();
     } catch (err) {
       this.#error(errorText(err));
       return;
     }
-    this.render();
     this.search.focus();
+  }
+
+  /** Loads the first page of clients matching the search (`GET /api/v1/clients?q=`). */
+  async load() {
+    const q = this.search.value.trim();
+    const data = await api(`/api/v1/clients?limit=${MAX_ROWS}&q=${encodeURIComponent(q)}`);
+    if (q !== this.search.value.trim()) return; // a newer search is on its way
+    this.clients = (data && data.clients) || [];
+    this.total = (data && data.total) || this.clients.length;
+    this.render();
   }
 
   render() {
     const q = this.search.value.trim().toLowerCase();
-    const matches = this.clients.filter((c) => !q || (c.name || '').toLowerCase().includes(q));
-    const shown = matches.slice(0, MAX_ROWS);
-    this.count.textContent = matches.length > shown.length
-      ? `${matches.length} clients; showing the first ${shown.length}. Narrow the search.`
-      : `${matches.length} ${matches.length === 1 ? 'client' : 'clients'}`;
-    this.list.replaceChildren(...shown.map((c) => this.#row(c)));
+    const shown = this.clients.filter((c) => !q || (c.name || '').toLowerCase().includes(q) || (c.client_number || '').toLowerCase() === q);
+    const total = shown.length < this.clients.length ? shown.length : Math.max(this.total || 0, shown.length);
+    this.count.textContent = total > shown.length
+      ? `${total} clients; showing the first ${shown.length}. Narrow the search.`
+      : `${total} ${total === 1 ? 'client' : 'clients'}`;
+    // Rows already shown are kept (an opened "Conversations…" stays open when the server's
+    // answer to the search arrives).
+    /** @type {Map<string, HTMLElement>} */
+    const existing = new Map();
+    for (const li of this.list.children) existing.set(/** @type {HTMLElement} */ (li).dataset.clientId || '', /** @type {HTMLElement} */ (li));
+    this.list.replaceChildren(...shown.map((c) => existing.get(c.id) || this.#row(c)));
   }
 
   /** @param {any} c a client */
