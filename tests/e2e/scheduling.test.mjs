@@ -97,6 +97,16 @@ test('book, reschedule, join and admit, then cancel from the list', { timeout: 1
     await staff.getByRole('button', { name: 'Clients' }).click();
     const clients = staff.getByRole('dialog', { name: 'Clients' });
     await clients.getByLabel('Find a client by name').fill(CLIENT);
+    // The register: the client number typed in the edit form shows in the list.
+    await clients.getByRole('button', { name: `Edit… ${CLIENT}` }).click();
+    const edit = staff.getByRole('dialog', { name: 'Client', exact: true });
+    await edit.getByLabel('Client number').fill('EPD-4711');
+    await edit.getByLabel('Phone').fill('call me');
+    await edit.getByRole('button', { name: 'Save client' }).click();
+    await edit.getByText('phone is not a valid number').waitFor();
+    await edit.getByLabel('Phone').fill('+31 6 1234 5678');
+    await edit.getByRole('button', { name: 'Save client' }).click();
+    await clients.locator('.client-item', { hasText: CLIENT }).locator('.client-number', { hasText: 'no. EPD-4711' }).waitFor();
     await clients.getByRole('button', { name: `Schedule appointment for ${CLIENT}` }).click();
     await dialog.waitFor();
     assert.equal(await dialog.getByLabel('Client', { exact: true }).inputValue() !== '', true, 'the client is chosen');

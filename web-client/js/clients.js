@@ -13,6 +13,7 @@
 
 import { api } from './api.js';
 import { h } from './dom.js';
+import { editClient } from './client-register.js';
 
 /** Rows shown at once; the search narrows the rest. */
 const MAX_ROWS = 200;
@@ -137,6 +138,7 @@ export class ClientList {
     return h('li', { class: 'people-item client-item', dataset: { clientId: c.id } },
       h('span', { class: 'people-name' }, c.name),
       c.date_of_birth ? h('span', { class: 'people-meta' }, `born ${c.date_of_birth}`) : null,
+      c.client_number ? h('span', { class: 'people-meta client-number' }, `no. ${c.client_number}`) : null,
       h('span', { class: 'people-actions' }, chat ? chat.appointmentButton(c) : null, accessBtn,
         // F84: schedule.js listens and opens "New appointment" for this client.
         h('button', {
@@ -146,7 +148,18 @@ export class ClientList {
             this.dialog.close();
             document.dispatchEvent(new CustomEvent('schedule-appointment', { detail: { client: { id: c.id, name: c.name } } }));
           },
-        }, 'Schedule appointment', h('span', { class: 'visually-hidden' }, ` for ${c.name}`))),
+        }, 'Schedule appointment', h('span', { class: 'visually-hidden' }, ` for ${c.name}`)),
+        h('button', {
+          type: 'button',
+          class: 'btn btn-quiet btn-small',
+          onclick: () => editClient(c, {
+            admin: !!this.admin,
+            done: () => {
+              this.list.replaceChildren(); // the row shows the saved fields
+              this.load().catch((err) => this.#error(errorText(err)));
+            },
+          }),
+        }, 'Edit…', h('span', { class: 'visually-hidden' }, ` ${c.name}`))),
       access);
   }
 
