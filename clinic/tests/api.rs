@@ -110,6 +110,7 @@ backend_tests! {
     scheduling::segregation_narrows_the_register,
     scheduling::local_times_dst_past_and_message,
     scheduling::idempotency_reschedule_and_cancel,
+    scheduling::roles_and_groups_at_booking,
 }
 
 #[test]

@@ -408,3 +408,93 @@ pub async fn idempotency_reschedule_and_cancel(backend: Backend) {
     assert_eq!(s, 201, "{b}");
     assert_ne!(b["appointment"]["id"], first["appointment"]["id"]);
 }
+
+pub async fn roles_and_groups_at_booking(backend: Backend) {
+    use reqwest::Method;
+    let app = spawn_app(&backend).await;
+    let w = app.world().await;
+    let admin = app.login(ADMIN_A).await;
+    let doc_cardio = app.login(DOC_CARDIO).await;
+    let doc_derma = app.login(DOC_DERMA).await;
+    let cardio_admin = app.login(CARDIO_ADMIN).await;
+    // A group with two members, booked as guests with the appointment (F74).
+    let (s, b, _) = send(
+        &admin,
+        Method::POST,
+        app.url("/participant-groups"),
+        json!({"name": "Family"}),
+        None,
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let family = b["group"]["id"].as_str().unwrap().to_owned();
+    for name in ["Zus Jansen", "Broer Jansen"] {
+        let (s, b, _) = send(
+            &admin,
+            Method::POST,
+            app.url("/external-participants"),
+            json!({"name": name, "group_ids": [family]}),
+            None,
+        )
+        .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let (s, b, _) = send(&admin, Method::POST, app.url("/appointments"), json!({"client_id": w.client_a, "practitioner_id": w.doc_derma, "starts_at": "2030-03-04T12:00:00Z", "duration_minutes": 20, "guests": [{"group_id": family}, {"name": "Tolk"}]}), None).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["guests"].as_array().unwrap().len(), 3, "{b}");
+    let id = b["appointment"]["id"].as_str().unwrap().to_owned();
+    let (_, listed) = get(&admin, &app.url(&format!("/appointments/{id}/guests"))).await;
+    assert_eq!(listed["guests"].as_array().unwrap().len(), 3);
+    // A group of another organisation is not found, and nothing is booked.
+    let before = count(&app, &admin).await;
+    let (s, _, _) = send(&admin, Method::POST, app.url("/appointments"), json!({"client_id": w.client_a, "starts_at": "2030-03-04T12:00:00Z", "duration_minutes": 20, "guests": [{"group_id": "01900000-0000-7000-8000-000000000000"}]}), None).await;
+    assert_eq!(s, 404);
+    assert_eq!(count(&app, &admin).await, before);
+    // Roles: the derma appointment is not the cardio practitioner's nor the cardio admin's.
+    for http in [&doc_cardio, &cardio_admin] {
+        let (s, _) = get(http, &app.url(&format!("/appointments/{id}"))).await;
+        assert_eq!(s, 404);
+        let (s, _, _) = send(
+            http,
+            Method::POST,
+            app.url(&format!("/appointments/{id}/reschedule")),
+            json!({"starts_at": "2030-03-04T13:00:00Z"}),
+            None,
+        )
+        .await;
+        assert_eq!(s, 404);
+        let (s, _) = post_empty(http, &app.url(&format!("/appointments/{id}/cancel"))).await;
+        assert_eq!(s, 404);
+    }
+    let (s, b, _) = send(
+        &doc_derma,
+        Method::POST,
+        app.url(&format!("/appointments/{id}/reschedule")),
+        json!({"local_start": "2030-03-04T14:00", "duration_minutes": 30}),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    // The organisation's default zone is UTC.
+    assert_eq!(b["appointment"]["starts_at"], "2030-03-04T14:00:00Z");
+    assert_eq!(b["time_zone"], "UTC");
+    // Per-practitioner overview (F66).
+    let (_, b) = get(
+        &admin,
+        &app.url(&format!(
+            "/appointments?day=2030-03-04&practitioner_id={}",
+            w.doc_cardio
+        )),
+    )
+    .await;
+    assert_eq!(b["appointments"].as_array().unwrap().len(), 0);
+    let (_, b) = get(
+        &admin,
+        &app.url(&format!(
+            "/appointments?day=2030-03-04&practitioner_id={}",
+            w.doc_derma
+        )),
+    )
+    .await;
+    assert_eq!(b["appointments"].as_array().unwrap().len(), 1);
+}
