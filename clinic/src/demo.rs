@@ -27,6 +27,8 @@ pub const PRACTITIONER_NAME: &str = "Dr. Anna de Vries";
 /// Demo organisation admin's login (same password as the practitioner).
 pub const ADMIN_EMAIL: &str = "admin@consultroom.test";
 const ADMIN_NAME: &str = "Demo Admin";
+/// The demo organisation's time zone.
+pub const DEMO_TIME_ZONE: &str = "Europe/Amsterdam";
 const CLIENTS: [&str; 2] = ["Jan Jansen", "Sanne Bakker"];
 
 /// Which organisation to seed: its name and its two logins (the rest, department, names, clients,
@@ -139,6 +141,17 @@ pub async fn seed_organisation(
         Some(id) => id,
         None => store.insert_department(org, DEPARTMENT, now).await?,
     };
+    // The demo clinic is Dutch: its local times are Amsterdam's (a clinic's own choice, once
+    // saved, is left alone).
+    if store.organisation_settings_json(org).await?.is_none() {
+        let settings = crate::org_settings::OrganisationSettings {
+            time_zone: DEMO_TIME_ZONE.to_owned(),
+            ..Default::default()
+        };
+        store
+            .insert_organisation_settings(org, &serde_json::to_string(&settings)?, now)
+            .await?;
+    }
     let practitioner = upsert_staff(
         store,
         org,
@@ -277,6 +290,7 @@ async fn book(
         waiting_room: crate::waiting_room::WaitingRoomKind::Practitioner,
         starts_at,
         duration_minutes: 20,
+        personal_message: String::new(),
     };
     store.insert_appointment(&new, &sha256(token), now).await?;
     Ok(())

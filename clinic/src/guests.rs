@@ -13,17 +13,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::appointments::{Appointment, AppointmentStatus};
 use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::events::ClinicEvent;
-use crate::ids::{
-    AppointmentId, ExternalParticipantId, GuestInvitationId, OrganisationId, ParticipantGroupId,
-    StaffId,
-};
+use crate::ids::{AppointmentId, ExternalParticipantId, GuestInvitationId, StaffId};
+use crate::invitees::{Invitee, invitees};
 use crate::links::GUEST_PREFIX;
 use crate::secrets::{random_token, sha256};
 use crate::store::{Store, dispatch};
@@ -31,8 +28,6 @@ use crate::{Clinic, Route};
 
 /// Guest links carry this prefix before their token (`/join#g.<token>`).
 pub const GUEST_TOKEN_PREFIX: &str = GUEST_PREFIX;
-/// Longest guest display name, in characters.
-const MAX_NAME_CHARS: usize = 100;
 /// Most active (unrevoked) guests per appointment.
 const MAX_GUESTS: i64 = 20;
 
@@ -139,23 +134,6 @@ impl Store {
     }
 }
 
-/// A guest's display name: trimmed, 1–100 characters, no control characters.
-fn valid_name(raw: &str) -> ApiResult<String> {
-    let name = raw.trim();
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS {
-        return Err(ApiError::invalid(format!(
-            "name must be 1 to {MAX_NAME_CHARS} characters"
-        )));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            "name must not contain control characters",
-        ));
-    }
-    Ok(name.to_owned())
-}
-
 /// The appointment `raw` if the caller may manage it (its practitioner, its department's admin,
 /// an admin of its organisation); anything else is a 404.
 async fn managed_appointment(
@@ -179,68 +157,11 @@ async fn list(
     ))
 }
 
-/// Who to invite: exactly one of a name (an ad-hoc guest), an external participant record, or a
-/// group of them (one link per member not yet invited).
-#[derive(Deserialize)]
-struct CreateRequest {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    external_participant_id: Option<String>,
-    #[serde(default)]
-    group_id: Option<String>,
-}
-
-/// The people to invite: (display name, record).
-async fn invitees(
-    clinic: &Clinic,
-    org: OrganisationId,
-    req: CreateRequest,
-) -> ApiResult<Vec<(String, Option<ExternalParticipantId>)>> {
-    let store = clinic.store();
-    match (req.name, req.external_participant_id, req.group_id) {
-        (Some(name), None, None) => Ok(vec![(valid_name(&name)?, None)]),
-        (None, Some(id), None) => {
-            let id: ExternalParticipantId = id
-                .parse()
-                .map_err(|_| ApiError::NotFound("external participant"))?;
-            let p = store
-                .external_participant(org, id)
-                .await?
-                .ok_or(ApiError::NotFound("external participant"))?;
-            Ok(vec![(guest_name(&p.name), Some(p.id))])
-        }
-        (None, None, Some(group)) => {
-            let group: ParticipantGroupId =
-                group.parse().map_err(|_| ApiError::NotFound("group"))?;
-            if store.existing_groups(org, &[group]).await? == 0 {
-                return Err(ApiError::NotFound("group"));
-            }
-            let members = store.list_external_participants(org, Some(group)).await?;
-            if members.is_empty() {
-                return Err(ApiError::invalid("the group has no members"));
-            }
-            Ok(members
-                .into_iter()
-                .map(|p| (guest_name(&p.name), Some(p.id)))
-                .collect())
-        }
-        _ => Err(ApiError::invalid(
-            "give exactly one of name, external_participant_id and group_id",
-        )),
-    }
-}
-
-/// A record's name as a guest's display name (records allow 200 characters, guests 100).
-fn guest_name(name: &str) -> String {
-    name.chars().take(MAX_NAME_CHARS).collect()
-}
-
 async fn create(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
     ApiPath(id): ApiPath<String>,
-    ApiJson(req): ApiJson<CreateRequest>,
+    ApiJson(req): ApiJson<Invitee>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let appointment = managed_appointment(&clinic, &current, &id).await?;
     let id = appointment.id;
@@ -317,20 +238,4 @@ async fn revoke(
         guest_id,
     });
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names() {
-        assert_eq!(valid_name("  Ann  ").unwrap(), "Ann");
-        assert!(valid_name("").is_err());
-        assert!(valid_name("   ").is_err());
-        assert!(valid_name("a\u{7}b").is_err());
-        assert!(valid_name("a\nb").is_err());
-        assert!(valid_name(&"é".repeat(100)).is_ok());
-        assert!(valid_name(&"é".repeat(101)).is_err());
-    }
 }

@@ -25,6 +25,7 @@ pub mod ice;
 pub mod ids;
 pub mod jobs;
 pub mod images;
+mod invitees;
 mod json_int;
 pub mod links;
 pub mod mail;

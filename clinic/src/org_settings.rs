@@ -1,6 +1,8 @@
 //! Organisation settings: the organisation admin's switches that shape every consultation of the
 //! organisation — screen and file sharing (F126), chat (F129–F133, F141), the arrival
-//! notification (F93), and the waiting-room text and disclaimer (F97, F102).
+//! notification (F93), the waiting-room text and disclaimer (F97, F102), the organisation's time
+//! zone (issue #12: every local date and time of the staff app and the API is in it) and the
+//! segregation switches (F6–F9) that narrow who sees which clients.
 //!
 //! This module is the settings *model*: types, defaults, validation, storage and the
 //! [`JoinPermissions`] derivation that join tokens carry. [`Clinic::organisation_settings`] is
@@ -72,7 +74,22 @@ pub struct OrganisationSettings {
     pub disclaimer: String,
     /// Do not send e-mails (F80): the organisation's mails stay in the outbox, `held`.
     pub do_not_send_emails: bool,
+    /// The organisation's IANA time zone (e.g. `Europe/Amsterdam`): local dates and times of
+    /// appointments are read and shown in it. Default [`DEFAULT_TIME_ZONE`].
+    pub time_zone: String,
+    /// "Strictly segregated departments" (F6, F8): practitioners and department admins see only
+    /// the clients of their own department (and clients assigned to themselves); a client in no
+    /// department is seen by organisation admins only.
+    pub strict_department_segregation: bool,
+    /// "Strictly segregated clients" (F9): a practitioner sees only their own clients — assigned
+    /// to them, or with an appointment with them — and books only with those.
+    pub strict_client_segregation: bool,
 }
+
+/// The time zone of an organisation that never chose one. UTC rather than a guess: every time
+/// the staff app shows carries the zone's name, so a clinic notices and sets its own (`demo`
+/// sets Europe/Amsterdam).
+pub const DEFAULT_TIME_ZONE: &str = "UTC";
 
 impl Default for OrganisationSettings {
     fn default() -> Self {
@@ -89,6 +106,9 @@ impl Default for OrganisationSettings {
             department_waiting_room_texts: BTreeMap::new(),
             disclaimer: String::new(),
             do_not_send_emails: false,
+            time_zone: DEFAULT_TIME_ZONE.to_owned(),
+            strict_department_segregation: false,
+            strict_client_segregation: false,
         }
     }
 }
@@ -120,7 +140,19 @@ impl OrganisationSettings {
         })
     }
 
+    /// The organisation's time zone ([`DEFAULT_TIME_ZONE`] if the stored name is unknown, which
+    /// validation prevents).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.time_zone.parse().unwrap_or(chrono_tz::UTC)
+    }
+
     pub(crate) fn validate(&self) -> ApiResult<()> {
+        if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ApiError::InvalidField {
+                field: "time_zone",
+                message: "must be an IANA time zone name such as Europe/Amsterdam".to_owned(),
+            });
+        }
         validate_text("waiting_room_text", &self.waiting_room_text)?;
         validate_text("disclaimer", &self.disclaimer)?;
         validate_placeholders("waiting_room_text", &self.waiting_room_text)?;
@@ -211,6 +243,27 @@ impl Store {
             .bind(organisation_id)
             .fetch_optional(pool)
             .await
+        })
+    }
+
+    /// Stores the first settings of `organisation_id` (the demo seed); an existing row is kept.
+    pub(crate) async fn insert_organisation_settings(
+        &self,
+        organisation_id: OrganisationId,
+        settings: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query(
+                "insert into organisation_settings (organisation_id, settings, updated_at) \
+                 values ($1, $2, $3) on conflict (organisation_id) do nothing",
+            )
+            .bind(organisation_id)
+            .bind(settings)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
         })
     }
 

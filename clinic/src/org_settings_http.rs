@@ -32,6 +32,9 @@ struct UpdateRequest {
     department_waiting_room_texts: Option<BTreeMap<DepartmentId, String>>,
     disclaimer: Option<String>,
     do_not_send_emails: Option<bool>,
+    time_zone: Option<String>,
+    strict_department_segregation: Option<bool>,
+    strict_client_segregation: Option<bool>,
 }
 
 impl UpdateRequest {
@@ -51,8 +54,12 @@ impl UpdateRequest {
             waiting_room_text,
             department_waiting_room_texts,
             disclaimer,
-            do_not_send_emails
+            do_not_send_emails,
+            time_zone,
+            strict_department_segregation,
+            strict_client_segregation
         );
+        s.time_zone = s.time_zone.trim().to_owned();
         s.waiting_room_text = s.waiting_room_text.trim().to_owned();
         // An empty department text means "use the organisation's": not stored.
         s.department_waiting_room_texts = std::mem::take(&mut s.department_waiting_room_texts)

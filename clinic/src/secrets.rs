@@ -17,6 +17,21 @@ pub(crate) fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A link token derived from the server secret and a record id: HMAC-SHA-256(`key`,
+/// `label:id`), base64url (43 characters). The database keeps only its SHA-256 as for random
+/// tokens, but the link can be shown again (an appointment's page, a repeated booking, the mails
+/// of a reschedule) without storing it: recomputing needs the server secret as well as the row.
+pub(crate) fn derived_token(key: &[u8], label: &str, id: &str) -> String {
+    use aws_lc_rs::hmac;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    let mut ctx = hmac::Context::with_key(&key);
+    ctx.update(b"consultroom link v1:");
+    ctx.update(label.as_bytes());
+    ctx.update(b":");
+    ctx.update(id.as_bytes());
+    URL_SAFE_NO_PAD.encode(ctx.sign().as_ref())
+}
+
 /// SHA-256 of a token, as stored in the database.
 pub(crate) fn sha256(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
@@ -39,5 +54,15 @@ mod tests {
         assert_ne!(a, random_token());
         assert!(digest_eq(&sha256(&a), &sha256(&a)));
         assert!(!digest_eq(&sha256(&a), &sha256("other")));
+    }
+
+    #[test]
+    fn derived_tokens_depend_on_key_label_and_id() {
+        let t = derived_token(b"k1", "invitation", "id-1");
+        assert_eq!(t.len(), 43);
+        assert_eq!(t, derived_token(b"k1", "invitation", "id-1"));
+        assert_ne!(t, derived_token(b"k2", "invitation", "id-1"));
+        assert_ne!(t, derived_token(b"k1", "guest", "id-1"));
+        assert_ne!(t, derived_token(b"k1", "invitation", "id-2"));
     }
 }

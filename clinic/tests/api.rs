@@ -30,6 +30,8 @@ mod logs;
 mod mail;
 #[path = "api/misc.rs"]
 mod misc;
+#[path = "api/scheduling.rs"]
+mod scheduling;
 #[path = "api/settings.rs"]
 mod settings;
 #[path = "api/support.rs"]
@@ -129,6 +131,11 @@ backend_tests! {
     guests::guest_link_window_and_appointment_state,
     guests::guest_names_never_in_logs,
     external::external_participants_groups_and_invites,
+    scheduling::client_register_rules,
+    scheduling::segregation_narrows_the_register,
+    scheduling::local_times_dst_past_and_message,
+    scheduling::idempotency_reschedule_and_cancel,
+    scheduling::roles_and_groups_at_booking,
 }
 
 #[test]

@@ -411,7 +411,8 @@ async fn files_are_deleted_from_disk_when_the_consultation_ends() {
 #[tokio::test]
 async fn the_organisation_can_switch_file_sharing_off() {
     let app = spawn_app().await;
-    // The demo practitioner is no organisation admin: write the setting as the admin API would.
+    // The demo practitioner is no organisation admin: write the setting as the admin API would
+    // (the demo seed already stored its settings: its time zone).
     let db = sqlx::SqlitePool::connect(&format!(
         "sqlite://{}",
         app.data_dir.join("consultroom.db").display()
@@ -420,7 +421,8 @@ async fn the_organisation_can_switch_file_sharing_off() {
     .unwrap();
     sqlx::query(
         "insert into organisation_settings (organisation_id, settings, updated_at) \
-         select organisation_id, '{\"file_sharing\":false}', '2026-01-01T00:00:00Z' from organisation",
+         select organisation_id, '{\"file_sharing\":false}', '2026-01-01T00:00:00Z' from organisation \
+         where true on conflict (organisation_id) do update set settings = excluded.settings",
     )
     .execute(&db)
     .await

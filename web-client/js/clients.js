@@ -13,6 +13,7 @@
 
 import { api } from './api.js';
 import { h } from './dom.js';
+import { editClient } from './client-register.js';
 
 /** Rows shown at once; the search narrows the rest. */
 const MAX_ROWS = 200;
@@ -43,6 +44,10 @@ export class ClientList {
     this.chat = chat;
     /** @type {any[]} the client list (`GET /api/v1/clients`), read defensively */
     this.clients = [];
+    /** matches in all pages */
+    this.total = 0;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.searchTimer = undefined;
     this.button = h('button', { type: 'button', id: 'clients-btn', class: 'btn btn-quiet', 'aria-haspopup': 'dialog', onclick: () => this.open() }, 'Clients');
     const right = document.querySelector('.topbar-right');
     right?.insertBefore(this.button, document.getElementById('walkin-toggle'));
@@ -58,7 +63,13 @@ export class ClientList {
   #build() {
     this.error = h('div', { id: 'clients-error', class: 'alert alert-error', role: 'alert', hidden: true });
     this.search = h('input', { id: 'clients-search', type: 'search', autocomplete: 'off', maxlength: 200 });
-    this.search.addEventListener('input', () => this.render());
+    // The register is searched on the server (name or client number), a page at a time.
+    // The page already loaded is narrowed at once; the server's answer follows.
+    this.search.addEventListener('input', () => {
+      this.render();
+      clearTimeout(this.searchTimer);
+      this.searchTimer = setTimeout(() => this.load().catch(() => {}), 200);
+    });
     this.count = h('p', { id: 'clients-count', class: 'hint', role: 'status', 'aria-live': 'polite' });
     this.list = h('ul', { id: 'clients-list', class: 'people-list clients-list', 'aria-label': 'Clients' });
     this.dialog = h('dialog', { id: 'clients-dialog', class: 'dialog people-dialog', 'aria-labelledby': 'clients-title' },
@@ -78,25 +89,40 @@ export class ClientList {
 
   async open() {
     this.#error('');
+    this.list.replaceChildren(); // fresh rows (chat counts) on every opening
     if (!this.dialog.open) this.dialog.showModal();
     try {
-      this.clients = (await api('/api/v1/clients')).clients || [];
+      await this.load();
     } catch (err) {
       this.#error(errorText(err));
       return;
     }
-    this.render();
     this.search.focus();
+  }
+
+  /** Loads the first page of clients matching the search (`GET /api/v1/clients?q=`). */
+  async load() {
+    const q = this.search.value.trim();
+    const data = await api(`/api/v1/clients?limit=${MAX_ROWS}&q=${encodeURIComponent(q)}`);
+    if (q !== this.search.value.trim()) return; // a newer search is on its way
+    this.clients = (data && data.clients) || [];
+    this.total = (data && data.total) || this.clients.length;
+    this.render();
   }
 
   render() {
     const q = this.search.value.trim().toLowerCase();
-    const matches = this.clients.filter((c) => !q || (c.name || '').toLowerCase().includes(q));
-    const shown = matches.slice(0, MAX_ROWS);
-    this.count.textContent = matches.length > shown.length
-      ? `${matches.length} clients; showing the first ${shown.length}. Narrow the search.`
-      : `${matches.length} ${matches.length === 1 ? 'client' : 'clients'}`;
-    this.list.replaceChildren(...shown.map((c) => this.#row(c)));
+    const shown = this.clients.filter((c) => !q || (c.name || '').toLowerCase().includes(q) || (c.client_number || '').toLowerCase() === q);
+    const total = shown.length < this.clients.length ? shown.length : Math.max(this.total || 0, shown.length);
+    this.count.textContent = total > shown.length
+      ? `${total} clients; showing the first ${shown.length}. Narrow the search.`
+      : `${total} ${total === 1 ? 'client' : 'clients'}`;
+    // Rows already shown are kept (an opened "Conversations…" stays open when the server's
+    // answer to the search arrives).
+    /** @type {Map<string, HTMLElement>} */
+    const existing = new Map();
+    for (const li of this.list.children) existing.set(/** @type {HTMLElement} */ (li).dataset.clientId || '', /** @type {HTMLElement} */ (li));
+    this.list.replaceChildren(...shown.map((c) => existing.get(c.id) || this.#row(c)));
   }
 
   /** @param {any} c a client */
@@ -112,7 +138,28 @@ export class ClientList {
     return h('li', { class: 'people-item client-item', dataset: { clientId: c.id } },
       h('span', { class: 'people-name' }, c.name),
       c.date_of_birth ? h('span', { class: 'people-meta' }, `born ${c.date_of_birth}`) : null,
-      h('span', { class: 'people-actions' }, chat ? chat.appointmentButton(c) : null, accessBtn),
+      c.client_number ? h('span', { class: 'people-meta client-number' }, `no. ${c.client_number}`) : null,
+      h('span', { class: 'people-actions' }, chat ? chat.appointmentButton(c) : null, accessBtn,
+        // F84: schedule.js listens and opens "New appointment" for this client.
+        h('button', {
+          type: 'button',
+          class: 'btn btn-quiet btn-small',
+          onclick: () => {
+            this.dialog.close();
+            document.dispatchEvent(new CustomEvent('schedule-appointment', { detail: { client: { id: c.id, name: c.name } } }));
+          },
+        }, 'Schedule appointment', h('span', { class: 'visually-hidden' }, ` for ${c.name}`)),
+        h('button', {
+          type: 'button',
+          class: 'btn btn-quiet btn-small',
+          onclick: () => editClient(c, {
+            admin: !!this.admin,
+            done: () => {
+              this.list.replaceChildren(); // the row shows the saved fields
+              this.load().catch((err) => this.#error(errorText(err)));
+            },
+          }),
+        }, 'Edit…', h('span', { class: 'visually-hidden' }, ` ${c.name}`))),
       access);
   }
 

@@ -2,7 +2,8 @@
 // Organisation settings in the staff app: every staff member's app reads them (screen sharing
 // allowed? browser notification on arrival?), and organisation admins get a "Settings" page to
 // change them (GET/PUT /api/v1/organisation/settings): screen and file sharing (F126), chat
-// (F129–F133, F141), arrival notification (F93), waiting-room text (F97) and disclaimer (F102).
+// (F129–F133, F141), arrival notification (F93), waiting-room text (F97) and disclaimer (F102),
+// the organisation's time zone and the client segregation switches (F6, F9; issue #12).
 //
 // Self-contained like walkin.js: it follows the staff app's views through nav.js
 // (`followViews`), shows its own page as the view `settings-view` (`navigate`), and offers
@@ -34,8 +35,9 @@ const fields = el.form.elements;
 const BOOLEAN_FIELDS = [
   'screen_sharing', 'file_sharing', 'continuous_chat', 'continuous_chat_by_grant', 'chat_in_waiting_room',
   'department_chat_access', 'arrival_notification', 'do_not_send_emails',
+  'strict_department_segregation', 'strict_client_segregation',
 ];
-const TEXT_FIELDS = ['waiting_room_text', 'disclaimer'];
+const TEXT_FIELDS = ['waiting_room_text', 'disclaimer', 'time_zone'];
 
 /**
  * `settings`: `GET /api/v1/organisation/settings` (clinic/openapi.json), read defensively.

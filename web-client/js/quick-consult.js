@@ -45,7 +45,7 @@ export function initQuickConsult({ onCreated }) {
     if (!el.dialog.open) el.dialog.showModal();
     el.client.focus();
     try {
-      const data = await api('/api/v1/clients');
+      const data = await api('/api/v1/clients?limit=200'); // the register is paged (default 50)
       clients = (data && data.clients) || [];
       el.clientList.replaceChildren(...clients.map((c) => {
         const o = document.createElement('option');

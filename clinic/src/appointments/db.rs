@@ -6,7 +6,11 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::ids::{AppointmentId, ClientId, DepartmentId, InvitationId, OrganisationId, StaffId};
+use super::mail;
+use crate::ids::{
+    AppointmentId, ClientId, DepartmentId, ExternalParticipantId, GuestInvitationId, InvitationId,
+    OrganisationId, StaffId,
+};
 use crate::staff::{Role, Staff};
 use crate::store::{Store, dispatch};
 use crate::waiting_room::WaitingRoomKind;
@@ -62,6 +66,12 @@ pub struct Appointment {
     pub duration_minutes: i32,
     /// Status.
     pub status: AppointmentStatus,
+    /// Personal message for the client and guests (F68); empty when none.
+    pub personal_message: String,
+    /// The start in the organisation's time zone (RFC 3339 with its offset), where the API
+    /// shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_start: Option<String>,
     /// Organisation (not serialised; used for checks).
     #[serde(skip)]
     pub organisation_id: OrganisationId,
@@ -80,6 +90,7 @@ pub(crate) struct AppointmentRow {
     starts_at: DateTime<Utc>,
     duration_minutes: i32,
     status: String,
+    personal_message: String,
 }
 
 impl AppointmentRow {
@@ -99,6 +110,8 @@ impl AppointmentRow {
             starts_at: self.starts_at,
             duration_minutes: self.duration_minutes,
             status: AppointmentStatus::parse(&self.status)?,
+            personal_message: self.personal_message,
+            local_start: None,
             organisation_id: self.organisation_id,
         })
     }
@@ -121,6 +134,38 @@ pub struct NewAppointment {
     pub starts_at: DateTime<Utc>,
     /// Length in minutes.
     pub duration_minutes: i32,
+    /// Personal message (F68), validated by the API; empty when none.
+    pub personal_message: String,
+}
+
+/// A guest invited with the booking: its id, display name, record and link digest.
+pub(crate) struct GuestSeed {
+    pub(crate) id: GuestInvitationId,
+    pub(crate) name: String,
+    pub(crate) external_participant_id: Option<ExternalParticipantId>,
+    pub(crate) token_hash: Vec<u8>,
+}
+
+/// Everything written when an appointment is booked, in one transaction.
+pub(crate) struct Booking<'a> {
+    pub(crate) new: &'a NewAppointment,
+    pub(crate) invitation_id: InvitationId,
+    pub(crate) invitation_hash: &'a [u8],
+    pub(crate) guests: &'a [GuestSeed],
+    pub(crate) created_by: Option<StaffId>,
+    /// `(key, SHA-256 of the request)` of an `Idempotency-Key` create.
+    pub(crate) idempotency: Option<(&'a str, &'a [u8])>,
+    /// Keys created before this are forgotten (deleted in the booking's transaction).
+    pub(crate) keys_expire_before: DateTime<Utc>,
+}
+
+/// An active guest link of an appointment, with its digest (to rebuild derived links).
+#[derive(sqlx::FromRow)]
+pub(crate) struct GuestLinkRow {
+    pub(crate) guest_invitation_id: GuestInvitationId,
+    pub(crate) display_name: String,
+    pub(crate) external_participant_id: Option<ExternalParticipantId>,
+    pub(crate) token_hash: Vec<u8>,
 }
 
 /// The caller-dependent part of the visibility predicate, bound as `$1..$4`.
@@ -147,7 +192,8 @@ pub(crate) fn scope(staff: &Staff) -> Scope {
 macro_rules! select_appointments {
     () => {
         "select a.appointment_id, a.organisation_id, a.practitioner_id, p.name as practitioner_name, \
-         a.client_id, c.name as client_name, a.department_id, a.waiting_room, a.starts_at, a.duration_minutes, a.status \
+         a.client_id, c.name as client_name, a.department_id, a.waiting_room, a.starts_at, a.duration_minutes, a.status, \
+         a.personal_message \
          from appointment a \
          join staff p on p.staff_id = a.practitioner_id \
          join client c on c.client_id = a.client_id \
@@ -165,11 +211,16 @@ impl Store {
         scope: &Scope,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
+        practitioner_id: Option<StaffId>,
+        department_id: Option<DepartmentId>,
     ) -> Result<Vec<AppointmentRow>, sqlx::Error> {
         dispatch!(self, pool => {
             sqlx::query_as::<_, AppointmentRow>(concat!(
                 select_appointments!(),
-                "and a.starts_at >= $5 and a.starts_at < $6 order by a.starts_at, a.appointment_id"
+                "and a.starts_at >= $5 and a.starts_at < $6 \
+                 and ($7 is null or a.practitioner_id = $7) \
+                 and ($8 is null or a.department_id = $8) \
+                 order by a.starts_at, a.appointment_id"
             ))
             .bind(scope.organisation_id)
             .bind(scope.role)
@@ -177,6 +228,8 @@ impl Store {
             .bind(scope.staff_id)
             .bind(from)
             .bind(to)
+            .bind(practitioner_id)
+            .bind(department_id)
             .fetch_all(pool)
             .await
         })
@@ -210,14 +263,39 @@ impl Store {
         invitation_token_hash: &[u8],
         now: DateTime<Utc>,
     ) -> Result<AppointmentId, sqlx::Error> {
+        self.book_appointment(
+            &Booking {
+                new,
+                invitation_id: InvitationId::new(),
+                invitation_hash: invitation_token_hash,
+                guests: &[],
+                created_by: None,
+                idempotency: None,
+                keys_expire_before: now,
+            },
+            now,
+        )
+        .await
+    }
+
+    /// Writes a [`Booking`] in one transaction: the appointment, its invitation, the pair's chat
+    /// channel, the guests, the idempotency key, and (next round) the invitation mails. A second
+    /// booking with the same organisation and key fails on the key's primary key and leaves
+    /// nothing behind.
+    pub(crate) async fn book_appointment(
+        &self,
+        b: &Booking<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<AppointmentId, sqlx::Error> {
         let id = AppointmentId::new();
-        let invitation_id = InvitationId::new();
+        let new = b.new;
         dispatch!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "insert into appointment (appointment_id, organisation_id, practitioner_id, client_id, \
                  department_id, starts_at, duration_minutes, status, created_at, updated_at, \
-                 waiting_room) values ($1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $8, $9)",
+                 waiting_room, personal_message) \
+                 values ($1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $8, $9, $10)",
             )
             .bind(id)
             .bind(new.organisation_id)
@@ -228,15 +306,16 @@ impl Store {
             .bind(new.duration_minutes)
             .bind(now)
             .bind(new.waiting_room.as_str())
+            .bind(&new.personal_message)
             .execute(&mut *tx)
             .await?;
             sqlx::query(
                 "insert into invitation (invitation_id, appointment_id, token_hash, created_at, updated_at) \
                  values ($1, $2, $3, $4, $4)",
             )
-            .bind(invitation_id)
+            .bind(b.invitation_id)
             .bind(id)
-            .bind(invitation_token_hash)
+            .bind(b.invitation_hash)
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -253,9 +332,156 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            for g in b.guests {
+                sqlx::query(
+                    "insert into guest_invitation (guest_invitation_id, appointment_id, display_name, \
+                     token_hash, created_by, created_at, external_participant_id) \
+                     values ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(g.id)
+                .bind(id)
+                .bind(&g.name)
+                .bind(&g.token_hash)
+                .bind(b.created_by.unwrap_or(new.practitioner_id))
+                .bind(now)
+                .bind(g.external_participant_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if let Some((key, hash)) = b.idempotency {
+                sqlx::query("delete from appointment_idempotency where created_at < $1")
+                    .bind(b.keys_expire_before)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "insert into appointment_idempotency (organisation_id, idempotency_key, \
+                     request_hash, appointment_id, created_at) values ($1, $2, $3, $4, $5)",
+                )
+                .bind(new.organisation_id)
+                .bind(key)
+                .bind(hash)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            mail::enqueue_invitation(&mut tx, id).await?;
             tx.commit().await
         })?;
         Ok(id)
+    }
+
+    /// The appointment an unexpired `Idempotency-Key` of `organisation_id` booked, with the
+    /// digest of the request it answered.
+    pub(crate) async fn idempotent_booking(
+        &self,
+        organisation_id: OrganisationId,
+        key: &str,
+        not_before: DateTime<Utc>,
+    ) -> Result<Option<(Vec<u8>, AppointmentId)>, sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query_as::<_, (Vec<u8>, AppointmentId)>(
+                "select request_hash, appointment_id from appointment_idempotency \
+                 where organisation_id = $1 and idempotency_key = $2 and created_at >= $3",
+            )
+            .bind(organisation_id)
+            .bind(key)
+            .bind(not_before)
+            .fetch_optional(pool)
+            .await
+        })
+    }
+
+    /// Moves a scheduled appointment to a new start and length, raising its calendar sequence;
+    /// `false` when it is not scheduled (any more).
+    pub(crate) async fn reschedule_appointment(
+        &self,
+        id: AppointmentId,
+        starts_at: DateTime<Utc>,
+        duration_minutes: i32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, sqlx::Error> {
+        dispatch!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(
+                "update appointment set starts_at = $2, duration_minutes = $3, \
+                 sequence = sequence + 1, updated_at = $4 \
+                 where appointment_id = $1 and status = 'scheduled'",
+            )
+            .bind(id)
+            .bind(starts_at)
+            .bind(duration_minutes)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                return Ok(false);
+            }
+            mail::enqueue_update(&mut tx, id).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Cancels a scheduled appointment, raising its calendar sequence; `false` when it is not
+    /// scheduled (any more).
+    pub(crate) async fn cancel_appointment(
+        &self,
+        id: AppointmentId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, sqlx::Error> {
+        dispatch!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(
+                "update appointment set status = 'cancelled', sequence = sequence + 1, \
+                 updated_at = $2 where appointment_id = $1 and status = 'scheduled'",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                return Ok(false);
+            }
+            mail::enqueue_cancellation(&mut tx, id).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// `(invitation id, token digest)` of an appointment's invitations.
+    pub(crate) async fn invitation_digests(
+        &self,
+        id: AppointmentId,
+    ) -> Result<Vec<(InvitationId, Vec<u8>)>, sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query_as::<_, (InvitationId, Vec<u8>)>(
+                "select invitation_id, token_hash from invitation where appointment_id = $1 \
+                 order by created_at, invitation_id",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
+    /// The active guest links of an appointment with their digests.
+    pub(crate) async fn guest_links(
+        &self,
+        id: AppointmentId,
+    ) -> Result<Vec<GuestLinkRow>, sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query_as::<_, GuestLinkRow>(
+                "select guest_invitation_id, display_name, external_participant_id, token_hash \
+                 from guest_invitation where appointment_id = $1 and revoked_at is null \
+                 order by created_at, guest_invitation_id",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await
+        })
     }
 
     /// Moves a `scheduled` appointment to `status`; returns whether a row changed.

@@ -1,4 +1,8 @@
-//! Appointments: list, book, read, cancel, and completion by the consultation.
+//! Appointments: list (a day, a week, or a range; per practitioner or department, F66), book
+//! (`create.rs`: a local time in the organisation's time zone, a personal message, guests and
+//! groups, an `Idempotency-Key`), read (with the invitation link), reschedule, cancel, and
+//! completion by the consultation. `when.rs` turns local times into instants (DST rules there);
+//! `mail.rs` is where the invitation, update and cancellation mails will be enqueued.
 //!
 //! An appointment's `waiting_room` is `practitioner` (default) or `department`: the patient then
 //! waits in the department's shared room, where any practitioner of it can admit them (F7, F75).
@@ -9,29 +13,28 @@
 //! organisation's appointment is a 404, never a 403. Booking returns the invitation link once; only
 //! the token's hash is stored.
 
+mod create;
 mod db;
+mod mail;
+mod view;
+mod when;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::routing::{get, post};
-use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 pub use db::{Appointment, AppointmentStatus, NewAppointment, PersonRef};
 
 use crate::auth::CurrentStaff;
-use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
-use crate::ids::{AppointmentId, ClientId, DepartmentId, StaffId};
-use crate::secrets::{random_token, sha256};
-use crate::staff::Role;
-use crate::waiting_room::WaitingRoomKind;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::ids::{AppointmentId, DepartmentId, StaffId};
+use crate::secrets::derived_token;
 use crate::{Clinic, Route};
 
-/// Longest appointment that can be booked, in minutes.
-const MAX_DURATION_MINUTES: i32 = 8 * 60;
 /// Widest range `GET /appointments` accepts.
 const MAX_LIST_RANGE_DAYS: i64 = 92;
 
@@ -39,8 +42,9 @@ const MAX_LIST_RANGE_DAYS: i64 = 92;
 pub(crate) fn routes() -> Vec<Route> {
     vec![
         Route::new("GET", "/appointments", get(list)),
-        Route::new("POST", "/appointments", post(create)),
+        Route::new("POST", "/appointments", post(create::create)),
         Route::new("GET", "/appointments/{id}", get(read)),
+        Route::new("POST", "/appointments/{id}/reschedule", post(reschedule)),
         Route::new("POST", "/appointments/{id}/cancel", post(cancel)),
     ]
 }
@@ -49,6 +53,12 @@ pub(crate) fn routes() -> Vec<Route> {
 struct ListParams {
     from: Option<String>,
     to: Option<String>,
+    /// A local day (`YYYY-MM-DD`) in the organisation's time zone.
+    day: Option<NaiveDate>,
+    /// The Monday-to-Sunday week, in the organisation's time zone, holding this day.
+    week: Option<NaiveDate>,
+    practitioner_id: Option<StaffId>,
+    department_id: Option<DepartmentId>,
 }
 
 fn parse_instant(name: &str, value: &str) -> ApiResult<DateTime<Utc>> {
@@ -57,21 +67,49 @@ fn parse_instant(name: &str, value: &str) -> ApiResult<DateTime<Utc>> {
         .map_err(|_| ApiError::invalid(format!("{name} must be an RFC 3339 timestamp")))
 }
 
+/// The range a list asks for: `day`, `week`, or `from`/`to` (default: today, locally).
+fn list_range(
+    tz: Tz,
+    p: &ListParams,
+    now: DateTime<Utc>,
+) -> ApiResult<(DateTime<Utc>, DateTime<Utc>)> {
+    let local_days = |first: NaiveDate, days: u64| {
+        let last = first
+            .checked_add_days(chrono::Days::new(days))
+            .ok_or_else(|| ApiError::invalid("the date is out of range"))?;
+        Ok::<_, ApiError>((day_start(tz, first), day_start(tz, last)))
+    };
+    match (p.day, p.week, &p.from, &p.to) {
+        (Some(day), None, None, None) => local_days(day, 1),
+        (None, Some(day), None, None) => {
+            let monday = day - Duration::days(i64::from(day.weekday().num_days_from_monday()));
+            local_days(monday, 7)
+        }
+        (None, None, from, to) => {
+            let from = match from {
+                Some(v) => parse_instant("from", v)?,
+                None => day_start(tz, now.with_timezone(&tz).date_naive()),
+            };
+            let to = match to {
+                Some(v) => parse_instant("to", v)?,
+                None => from + Duration::days(1),
+            };
+            Ok((from, to))
+        }
+        _ => Err(ApiError::invalid("give one of day, week, or from/to")),
+    }
+}
+
 async fn list(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
-    params: Result<Query<ListParams>, QueryRejection>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let today = clinic.now().date_naive().and_time(NaiveTime::MIN).and_utc();
-    let from = match &params.from {
-        Some(v) => parse_instant("from", v)?,
-        None => today,
-    };
-    let to = match &params.to {
-        Some(v) => parse_instant("to", v)?,
-        None => from + Duration::days(1),
-    };
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<Value>> {
+    let tz = clinic
+        .organisation_settings(current.staff.organisation_id)
+        .await?
+        .tz();
+    let (from, to) = list_range(tz, &params, clinic.now())?;
     if to <= from {
         return Err(ApiError::invalid("to must be after from"));
     }
@@ -82,141 +120,91 @@ async fn list(
     }
     let rows = clinic
         .store()
-        .list_appointments(&db::scope(&current.staff), from, to)
+        .list_appointments(
+            &db::scope(&current.staff),
+            from,
+            to,
+            params.practitioner_id,
+            params.department_id,
+        )
         .await?;
     let appointments = rows
         .into_iter()
-        .map(db::AppointmentRow::into_appointment)
+        .map(|r| Ok(r.into_appointment()?.in_zone(tz)))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Json(json!({ "appointments": appointments })))
+    Ok(Json(json!({
+        "appointments": appointments,
+        "time_zone": tz.name(),
+        "from": local_string(tz, from),
+        "to": local_string(tz, to),
+    })))
 }
 
-#[derive(Deserialize)]
-struct CreateRequest {
-    client_id: ClientId,
-    #[serde(default)]
-    practitioner_id: Option<StaffId>,
-    #[serde(default)]
-    department_id: Option<DepartmentId>,
-    starts_at: DateTime<Utc>,
-    #[serde(deserialize_with = "crate::json_int::int")]
-    duration_minutes: i32,
-    #[serde(default)]
-    waiting_room: Option<WaitingRoomKind>,
-}
-
-async fn create(
-    State(clinic): State<Clinic>,
-    current: CurrentStaff,
-    ApiJson(req): ApiJson<CreateRequest>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    let caller = &current.staff;
-    if !(1..=MAX_DURATION_MINUTES).contains(&req.duration_minutes) {
-        return Err(ApiError::invalid(format!(
-            "duration_minutes must be 1 to {MAX_DURATION_MINUTES}"
-        )));
-    }
-    let practitioner_id = req.practitioner_id.unwrap_or(caller.id);
-    if caller.role == Role::Practitioner && practitioner_id != caller.id {
-        return Err(ApiError::Forbidden(
-            "practitioners may only book appointments for themselves",
-        ));
-    }
-    let store = clinic.store();
-    let practitioner = store
-        .staff_by_id(practitioner_id)
-        .await?
-        // A deactivated staff member takes no appointments (issue #12).
-        .filter(|p| p.organisation_id == caller.organisation_id && p.active)
-        .ok_or(ApiError::NotFound("practitioner"))?;
-    let department_id = match req.department_id {
-        Some(id) => {
-            if !store
-                .department_in_organisation(caller.organisation_id, id)
-                .await?
-            {
-                return Err(ApiError::NotFound("department"));
-            }
-            Some(id)
-        }
-        None => practitioner.department_id,
-    };
-    if caller.role == Role::DepartmentAdmin
-        && (department_id.is_none() || department_id != caller.department_id)
-    {
-        return Err(ApiError::Forbidden(
-            "department admins may only book in their own department",
-        ));
-    }
-    let waiting_room = req.waiting_room.unwrap_or_default();
-    if waiting_room == WaitingRoomKind::Department && department_id.is_none() {
-        return Err(ApiError::invalid(
-            "waiting_room \"department\" needs a department: pass department_id, or book for a \
-             practitioner who belongs to a department",
-        ));
-    }
-    store
-        .client_in_organisation(caller.organisation_id, req.client_id)
-        .await?
-        .ok_or(ApiError::NotFound("client"))?;
-
-    let token = random_token();
-    let new = NewAppointment {
-        organisation_id: caller.organisation_id,
-        practitioner_id,
-        client_id: req.client_id,
-        department_id,
-        waiting_room,
-        // Sub-second precision means nothing for a booking and differs between backends.
-        starts_at: req.starts_at.with_nanosecond(0).unwrap_or(req.starts_at),
-        duration_minutes: req.duration_minutes,
-    };
-    let id = store
-        .insert_appointment(&new, &sha256(&token), clinic.now())
-        .await?;
-    let appointment = load_visible(&clinic, &current, id).await?;
-    tracing::info!(appointment_id = %id, staff_id = %caller.id, "appointment booked");
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "appointment": appointment,
-            "invitation_url": clinic.invitation_url(&token),
-        })),
-    ))
-}
+pub(crate) use view::load_visible;
+use view::{answer, check_duration};
+use when::{day_start, local_string};
 
 /// Path ids that are not UUIDs are simply not found.
 fn parse_id(raw: &str) -> ApiResult<AppointmentId> {
     raw.parse().map_err(|_| ApiError::NotFound("appointment"))
 }
 
-pub(crate) async fn load_visible(
-    clinic: &Clinic,
-    current: &CurrentStaff,
-    id: AppointmentId,
-) -> ApiResult<Appointment> {
-    let row = clinic
-        .store()
-        .get_appointment(&db::scope(&current.staff), id)
-        .await?
-        .ok_or(ApiError::NotFound("appointment"))?;
-    Ok(row.into_appointment()?)
-}
-
 async fn read(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let appointment = load_visible(&clinic, &current, parse_id(&id)?).await?;
-    Ok(Json(json!({ "appointment": appointment })))
+) -> ApiResult<Json<Value>> {
+    Ok(Json(answer(&clinic, &current, parse_id(&id)?).await?))
+}
+
+#[derive(Deserialize)]
+struct RescheduleRequest {
+    #[serde(default)]
+    starts_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    local_start: Option<String>,
+    #[serde(default, deserialize_with = "crate::json_int::opt_int")]
+    duration_minutes: Option<i32>,
+}
+
+async fn reschedule(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<RescheduleRequest>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let appointment = load_visible(&clinic, &current, id).await?;
+    let tz = clinic
+        .organisation_settings(current.staff.organisation_id)
+        .await?
+        .tz();
+    let starts_at = when::start(tz, req.starts_at, req.local_start.as_deref(), clinic.now())?;
+    let duration = req.duration_minutes.unwrap_or(appointment.duration_minutes);
+    check_duration(duration)?;
+    if appointment.status != AppointmentStatus::Scheduled {
+        return Err(ApiError::Conflict(
+            "only a scheduled appointment can be rescheduled",
+        ));
+    }
+    if !clinic
+        .store()
+        .reschedule_appointment(id, starts_at, duration, clinic.now())
+        .await?
+    {
+        return Err(ApiError::Conflict(
+            "only a scheduled appointment can be rescheduled",
+        ));
+    }
+    tracing::info!(appointment_id = %id, staff_id = %current.staff.id, "appointment rescheduled");
+    Ok(Json(answer(&clinic, &current, id).await?))
 }
 
 async fn cancel(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
     let appointment = load_visible(&clinic, &current, id).await?;
     match appointment.status {
@@ -228,14 +216,16 @@ async fn cancel(
         // Cancelling twice is harmless; answer with the current state.
         AppointmentStatus::Cancelled => {}
         AppointmentStatus::Scheduled => {
-            clinic
-                .store()
-                .set_appointment_status(id, AppointmentStatus::Cancelled, clinic.now())
-                .await?;
-            tracing::info!(appointment_id = %id, staff_id = %current.staff.id, "appointment cancelled");
+            if clinic.store().cancel_appointment(id, clinic.now()).await? {
+                tracing::info!(appointment_id = %id, staff_id = %current.staff.id, "appointment cancelled");
+            }
         }
     }
-    let appointment = load_visible(&clinic, &current, id).await?;
+    let tz = clinic
+        .organisation_settings(current.staff.organisation_id)
+        .await?
+        .tz();
+    let appointment = load_visible(&clinic, &current, id).await?.in_zone(tz);
     Ok(Json(json!({ "appointment": appointment })))
 }
 
@@ -260,5 +250,11 @@ impl Clinic {
     /// or proxy logs.
     pub fn invitation_url(&self, token: &str) -> String {
         format!("{}/join#{token}", self.config().public_url)
+    }
+
+    /// A link token derived from the server secret (see [`crate::secrets::derived_token`]).
+    pub(crate) fn link_token(&self, label: &str, id: &str) -> String {
+        use secrecy::ExposeSecret;
+        derived_token(self.config().jwt_secret.expose_secret(), label, id)
     }
 }

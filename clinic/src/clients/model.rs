@@ -1,21 +1,12 @@
-//! Clients (patients) of an organisation: list and create.
-//!
-//! Invariant: clients are scoped to the caller's organisation; their names, e-mails and phone
-//! numbers are never logged.
+//! The client record: its fields, the language of its mails, validation of the person fields,
+//! and the unscoped inserts the demo seed and tests use.
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::auth::CurrentStaff;
-use crate::error::{ApiError, ApiJson, ApiResult};
-use crate::ids::{ClientId, OrganisationId};
+use crate::error::{ApiError, ApiResult};
+use crate::ids::{ClientId, DepartmentId, OrganisationId, StaffId};
 use crate::store::{Store, dispatch};
-use crate::{Clinic, Route};
 
 /// A client (patient) as the API shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -31,9 +22,54 @@ pub struct Client {
     pub phone: Option<String>,
     /// Date of birth, if known.
     pub date_of_birth: Option<NaiveDate>,
+    /// The client's number in the clinic's own system (F67), unique in the organisation.
+    pub client_number: Option<String>,
+    /// Language of the mails to this client.
+    #[sqlx(try_from = "String")]
+    pub language: Language,
+    /// Department the client belongs to (decides visibility under F6).
+    pub department_id: Option<DepartmentId>,
+    /// Practitioner the client belongs to (decides visibility under F9).
+    pub practitioner_id: Option<StaffId>,
 }
 
-/// Fields for creating a client.
+/// Language of a client's mails (the templates come in these).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// English (the default).
+    #[default]
+    En,
+    /// Dutch.
+    Nl,
+    /// German.
+    De,
+}
+
+impl Language {
+    /// The stored and serialised code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::Nl => "nl",
+            Language::De => "de",
+        }
+    }
+}
+
+impl TryFrom<String> for Language {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "en" => Ok(Language::En),
+            "nl" => Ok(Language::Nl),
+            "de" => Ok(Language::De),
+            _ => Err(format!("unknown language {s:?}")),
+        }
+    }
+}
+
+/// The person fields of a client (and of an external participant).
 #[derive(Clone, Debug, Deserialize)]
 pub struct NewClient {
     /// Full name (1–200 characters).
@@ -80,40 +116,10 @@ impl Store {
             email: new.email.clone(),
             phone: new.phone.clone(),
             date_of_birth: new.date_of_birth,
-        })
-    }
-
-    /// All clients of `organisation_id`, by name.
-    pub async fn list_clients(
-        &self,
-        organisation_id: OrganisationId,
-    ) -> Result<Vec<Client>, sqlx::Error> {
-        dispatch!(self, pool => {
-            sqlx::query_as::<_, Client>(
-                "select client_id, name, email, phone, date_of_birth from client \
-                 where organisation_id = $1 order by name, client_id",
-            )
-            .bind(organisation_id)
-            .fetch_all(pool)
-            .await
-        })
-    }
-
-    /// A client, only if it belongs to `organisation_id`.
-    pub async fn client_in_organisation(
-        &self,
-        organisation_id: OrganisationId,
-        client_id: ClientId,
-    ) -> Result<Option<Client>, sqlx::Error> {
-        dispatch!(self, pool => {
-            sqlx::query_as::<_, Client>(
-                "select client_id, name, email, phone, date_of_birth from client \
-                 where organisation_id = $1 and client_id = $2",
-            )
-            .bind(organisation_id)
-            .bind(client_id)
-            .fetch_optional(pool)
-            .await
+            client_number: None,
+            language: Language::En,
+            department_id: None,
+            practitioner_id: None,
         })
     }
 
@@ -136,39 +142,6 @@ impl Store {
     }
 }
 
-/// Routes of this module (relative to `/api/v1`).
-pub(crate) fn routes() -> Vec<Route> {
-    vec![
-        Route::new("GET", "/clients", get(list)),
-        Route::new("POST", "/clients", post(create)),
-    ]
-}
-
-async fn list(
-    State(clinic): State<Clinic>,
-    current: CurrentStaff,
-) -> ApiResult<Json<serde_json::Value>> {
-    let clients = clinic
-        .store()
-        .list_clients(current.staff.organisation_id)
-        .await?;
-    Ok(Json(json!({ "clients": clients })))
-}
-
-async fn create(
-    State(clinic): State<Clinic>,
-    current: CurrentStaff,
-    ApiJson(new): ApiJson<NewClient>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    let new = validate(new, clinic.now())?;
-    let client = clinic
-        .store()
-        .insert_client(current.staff.organisation_id, &new, clinic.now())
-        .await?;
-    tracing::info!(client_id = %client.id, staff_id = %current.staff.id, "client created");
-    Ok((StatusCode::CREATED, Json(json!({ "client": client }))))
-}
-
 /// Trims and checks a new client; empty optional strings become `None`.
 pub(crate) fn validate(mut new: NewClient, now: DateTime<Utc>) -> ApiResult<NewClient> {
     new.name = new.name.trim().to_owned();
@@ -183,18 +156,30 @@ pub(crate) fn validate(mut new: NewClient, now: DateTime<Utc>) -> ApiResult<NewC
     if let Some(email) = &new.email
         && !is_valid_email(email)
     {
-        return Err(ApiError::invalid("email is not a valid address"));
+        return Err(ApiError::InvalidField {
+            field: "email",
+            message: "email is not a valid address (expected name@domain.tld, no spaces)"
+                .to_owned(),
+        });
     }
     new.phone = non_empty(new.phone);
     if let Some(phone) = &new.phone
         && !is_valid_phone(phone)
     {
-        return Err(ApiError::invalid("phone is not a valid number"));
+        return Err(ApiError::InvalidField {
+            field: "phone",
+            message: "phone is not a valid number (6 to 20 digits; +, spaces, -, ( ) and . \
+                      allowed)"
+                .to_owned(),
+        });
     }
     if let Some(dob) = new.date_of_birth {
         let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
         if dob > now.date_naive() || dob < earliest {
-            return Err(ApiError::invalid("date_of_birth is out of range"));
+            return Err(ApiError::InvalidField {
+                field: "date_of_birth",
+                message: "date_of_birth must be between 1900-01-01 and today".to_owned(),
+            });
         }
     }
     Ok(new)
