@@ -14,5 +14,5 @@ mod model;
 
 pub(crate) use db::ClientScope;
 pub(crate) use http::routes;
-pub(crate) use model::{is_valid_email, is_valid_phone, validate};
 pub use model::{Client, Language, NewClient};
+pub(crate) use model::{is_valid_email, is_valid_phone, validate};
