@@ -145,3 +145,7 @@ id_type!(
     /// Id of one outgoing e-mail in the outbox (`mail`).
     MailId
 );
+id_type!(
+    /// Id of a named e-mail template set (F171).
+    MailTemplateSetId
+);

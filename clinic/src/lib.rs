@@ -33,6 +33,7 @@ mod org_settings_http;
 mod secrets;
 pub mod staff;
 pub mod store;
+pub mod templates;
 pub mod tokens;
 pub mod waiting_room;
 pub mod walkin;
@@ -249,6 +250,7 @@ fn all_routes() -> Vec<Route> {
     routes.extend(widgets::routes());
     routes.extend(org_settings_http::routes());
     routes.extend(mail::http::routes());
+    routes.extend(templates::http::routes());
     routes.extend(openapi::routes());
     routes
 }

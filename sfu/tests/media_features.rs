@@ -54,7 +54,9 @@ async fn video_mid(client: &SfuClient, stream: &str) -> String {
             .map(|m| m.mid)
     };
     let status = client
-        .wait_status(WAIT, |s| s.offers_answered >= 1 && find(&s.last_offer).is_some())
+        .wait_status(WAIT, |s| {
+            s.offers_answered >= 1 && find(&s.last_offer).is_some()
+        })
         .await;
     find(&status.last_offer).expect("a video down track")
 }
