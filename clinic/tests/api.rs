@@ -32,6 +32,8 @@ mod misc;
 mod settings;
 #[path = "api/support.rs"]
 mod support;
+#[path = "api/templates.rs"]
+mod templates;
 #[path = "api/walkin.rs"]
 mod walkin;
 
@@ -53,6 +55,9 @@ backend_tests! {
     mail::do_not_send_emails_holds_the_mail,
     mail::enqueue_shares_the_callers_transaction,
     mail::the_mail_api_by_role_with_no_server_configured,
+    templates::template_sets_by_role_and_organisation,
+    templates::the_preview_fills_in_sample_data_escaped,
+    templates::a_composed_invitation_arrives_with_its_calendar,
     auth::login_sets_session_and_me_returns_profile,
     auth::wrong_password_and_unknown_email_get_identical_401,
     auth::session_cookie_flags_on_http,
