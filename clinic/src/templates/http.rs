@@ -194,15 +194,16 @@ struct SetRequest {
     is_default: bool,
 }
 
-fn checked_name(name: &str) -> ApiResult<String> {
-    let name = name.trim();
+fn checked_name(raw: &str) -> ApiResult<String> {
+    // Blank as JSON Schema's `\s` sees it (which also counts U+FEFF).
+    let name = raw.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
     if name.is_empty() {
         return Err(ApiError::InvalidField {
             field: "name",
             message: "a name is required".to_owned(),
         });
     }
-    if name.chars().count() > MAX_NAME_CHARS {
+    if raw.chars().count() > MAX_NAME_CHARS {
         return Err(ApiError::InvalidField {
             field: "name",
             message: format!("at most {MAX_NAME_CHARS} characters"),
