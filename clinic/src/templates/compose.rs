@@ -22,7 +22,7 @@ use chrono::{DateTime, Datelike, Duration, Utc, Weekday};
 use chrono_tz::Tz;
 
 use super::calendar::{self, CalendarEvent};
-use super::{Language, Template, TemplateKind, Values};
+use super::model::{Language, Template, TemplateKind, Values, one_line};
 use crate::Clinic;
 use crate::error::ApiError;
 use crate::ids::{AppointmentId, ClientId, DepartmentId, OrganisationId, StaffId};
@@ -298,7 +298,7 @@ pub fn compose_appointment(
     Ok(OutgoingMail {
         organisation_id: mail.organisation_id,
         kind: mail.kind.template_kind().mail_kind(),
-        to_name: super::one_line(&mail.recipient_name),
+        to_name: one_line(&mail.recipient_name),
         to_address: mail.recipient_email.trim().to_owned(),
         subject: rendered.subject,
         text_body: rendered.text_body,
@@ -320,9 +320,9 @@ fn calendar_summary(mail: &AppointmentMail) -> String {
         Language::Nl => "Video-afspraak",
         Language::De => "Videotermin",
     };
-    let with = super::one_line(&mail.practitioner_name);
+    let with = one_line(&mail.practitioner_name);
     if with.is_empty() {
-        format!("{what} – {}", super::one_line(&mail.organisation_name))
+        format!("{what} – {}", one_line(&mail.organisation_name))
     } else {
         format!("{what} – {with}")
     }
@@ -360,7 +360,7 @@ pub fn compose_staff(
             StaffMailKind::Invitation => MailKind::StaffInvitation,
             StaffMailKind::PasswordReset => MailKind::PasswordReset,
         },
-        to_name: super::one_line(&mail.name),
+        to_name: one_line(&mail.name),
         to_address: mail.email.trim().to_owned(),
         subject: rendered.subject,
         text_body: rendered.text_body,

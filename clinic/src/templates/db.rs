@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Language, Template, TemplateKind, defaults};
+use super::defaults;
+use super::model::{Language, Template, TemplateKind};
 use crate::ids::{DepartmentId, MailTemplateSetId, OrganisationId};
 use crate::store::{Store, dispatch};
 

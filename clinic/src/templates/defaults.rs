@@ -1,7 +1,7 @@
 //! The built-in texts (the fallback when an organisation's sets do not hold a kind/language):
 //! short and friendly, in English, Dutch and German.
 
-use super::{Language, Template, TemplateKind};
+use super::model::{Language, Template, TemplateKind};
 
 /// The built-in template of `kind` in `language`.
 pub fn builtin(kind: TemplateKind, language: Language) -> Template {
@@ -293,5 +293,21 @@ fn texts(kind: TemplateKind, language: Language) -> Texts {
             ],
             "Neues Passwort wählen",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_template_is_valid() {
+        for kind in TemplateKind::ALL {
+            for lang in Language::ALL {
+                builtin(kind, lang)
+                    .validate(kind)
+                    .unwrap_or_else(|e| panic!("{kind:?} {lang:?}: {e}"));
+            }
+        }
     }
 }

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use super::compose::{AppointmentMail, AppointmentMailKind, appointment_values};
 use super::db::{Assigned, SetRow};
-use super::{
+use super::model::{
     APPOINTMENT_PLACEHOLDERS, Language, STAFF_PLACEHOLDERS, Template, TemplateKind, Values,
 };
 use crate::auth::CurrentStaff;

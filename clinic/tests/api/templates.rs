@@ -419,6 +419,19 @@ pub async fn a_composed_invitation_arrives_with_its_calendar(backend: Backend) {
             input.appointment_id.0.simple()
         )
     );
+    // And by a second, independent parser (Python's `icalendar`, in the SMTP server's venv).
+    let parsed = python_parse_ics(&ics);
+    assert_eq!(parsed["method"], "REQUEST", "{parsed}");
+    let ev = parsed["events"][0].clone();
+    assert_eq!(ev["dtstart"], "2026-10-26T08:00:00+00:00", "{parsed}");
+    assert_eq!(ev["dtend"], "2026-10-26T08:20:00+00:00", "{parsed}");
+    assert_eq!(ev["dtstart_tzinfo"], true);
+    assert_eq!(ev["uid"], event.get_uid().unwrap());
+    assert_eq!(ev["sequence"], 0);
+    assert_eq!(ev["status"], "CONFIRMED");
+    assert_eq!(ev["url"], "https://consultroom.test/join#tok-jan");
+    assert_eq!(ev["organizer"], "mailto:info@clinic-a.test");
+    assert_eq!(ev["attendees"], json!(["mailto:jan@example.org"]));
     // The texts show the local time, the client's language, the escaped name.
     assert!(mail.text_body.contains("maandag 26 oktober 2026 om 09:00"));
     assert!(mail.html_body.contains("Jan &lt;script&gt;"));
@@ -427,17 +440,51 @@ pub async fn a_composed_invitation_arrives_with_its_calendar(backend: Backend) {
         mail.text_body
             .contains("https://consultroom.test/join#tok-jan")
     );
+
+    // The cancellation: the same UID, a higher SEQUENCE, METHOD:CANCEL inline.
+    let cancel = AppointmentMail {
+        kind: AppointmentMailKind::Cancellation,
+        sequence: 1,
+        ..input.clone()
+    };
+    let mail = templates::appointment_mail(&app.clinic, &cancel)
+        .await
+        .unwrap();
+    assert_eq!(mail.kind, MailKind::AppointmentCancellation);
+    let queued = enqueue(&app.clinic, &mail).await;
+    wait_status(app.clinic.store(), queued.id, "sent", 1).await;
+    let messages = wait_messages(&sink, 2).await;
+    let raw = messages
+        .iter()
+        .find(|m| m.contains(&queued.message_id))
+        .expect("the cancellation arrived");
+    let ics = part_body(
+        raw,
+        "Content-Type: text/calendar; charset=utf-8; method=CANCEL",
+    );
+    let parsed = python_parse_ics(&ics);
+    assert_eq!(parsed["method"], "CANCEL", "{parsed}");
+    assert_eq!(parsed["events"][0]["uid"], ev["uid"]);
+    assert_eq!(parsed["events"][0]["sequence"], 1);
+    assert_eq!(parsed["events"][0]["status"], "CANCELLED");
+    assert_eq!(parsed["events"][0]["dtstart"], "2026-10-26T08:00:00+00:00");
     worker.shutdown().await;
 }
 
 /// The body of the inline `text/calendar; method=REQUEST` part of a raw message, decoded
 /// (lettre sends it quoted-printable when it holds non-ASCII text, else 7bit).
 fn inline_calendar(raw: &str) -> String {
+    part_body(
+        raw,
+        "Content-Type: text/calendar; charset=utf-8; method=REQUEST",
+    )
+}
+
+/// The decoded body of the first part whose headers start with `content_type`.
+fn part_body(raw: &str, content_type: &str) -> String {
     // The test server's Maildir may store LF line ends: work on LF, give back CRLF.
     let raw = raw.replace("\r\n", "\n");
-    let start = raw
-        .find("Content-Type: text/calendar; charset=utf-8; method=REQUEST")
-        .expect("an inline calendar part");
+    let start = raw.find(content_type).expect("the part");
     let (head, rest) = raw[start..].split_once("\n\n").expect("part headers");
     let body = &rest[..rest.find("\n--").expect("the part's end")];
     let text = if head.contains("Content-Transfer-Encoding: quoted-printable") {
@@ -460,4 +507,26 @@ fn inline_calendar(raw: &str) -> String {
         body.to_owned()
     };
     text.trim_end().replace('\n', "\r\n") + "\r\n"
+}
+
+/// `tests/smtp/parse_ics.py` (Python's `icalendar` package) on `ics`.
+fn python_parse_ics(ics: &str) -> Value {
+    use std::io::Write as _;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/smtp/parse_ics.py");
+    let mut child = std::process::Command::new(consultroom_testkit::smtp::python())
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ics.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "parse_ics.py failed");
+    serde_json::from_slice(&out.stdout).expect("parse_ics.py prints JSON")
 }
