@@ -328,12 +328,8 @@ fn calendar_summary(mail: &AppointmentMail) -> String {
     }
 }
 
-/// Composes a staff mail from `template` (pure: no database).
-pub fn compose_staff(
-    mail: &StaffMail,
-    template: &Template,
-    _ctx: &ComposeContext,
-) -> Result<OutgoingMail, ComposeError> {
+/// The placeholder values of a staff mail.
+pub fn staff_values(mail: &StaffMail) -> Result<Values, ComposeError> {
     let tz = time_zone(&mail.time_zone)?;
     let expires = mail.expires_at.with_timezone(&tz);
     let mut v = Values::default();
@@ -353,6 +349,16 @@ pub fn compose_staff(
         ),
     );
     v.set("ORGANISATION", mail.organisation_name.as_str());
+    Ok(v)
+}
+
+/// Composes a staff mail from `template` (pure: no database).
+pub fn compose_staff(
+    mail: &StaffMail,
+    template: &Template,
+    _ctx: &ComposeContext,
+) -> Result<OutgoingMail, ComposeError> {
+    let v = staff_values(mail)?;
     let rendered = tidy(template.render(&v));
     Ok(OutgoingMail {
         organisation_id: mail.organisation_id,

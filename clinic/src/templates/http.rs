@@ -23,7 +23,10 @@ use chrono::{TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::compose::{AppointmentMail, AppointmentMailKind, appointment_values};
+use super::compose::{
+    AppointmentMail, AppointmentMailKind, StaffMail, StaffMailKind, appointment_values,
+    staff_values,
+};
 use super::db::{Assigned, SetRow};
 use super::model::{
     APPOINTMENT_PLACEHOLDERS, Language, STAFF_PLACEHOLDERS, Template, TemplateKind, Values,
@@ -406,9 +409,21 @@ struct PreviewRequest {
 /// language, the waiting room's opening time).
 fn sample_values(kind: TemplateKind, language: Language, organisation: &str) -> Values {
     if !kind.is_appointment() {
-        let mut v = Values::examples(kind);
-        v.set("ORGANISATION", organisation);
-        return v;
+        let sample = StaffMail {
+            kind: StaffMailKind::Invitation,
+            organisation_id: OrganisationId::new(),
+            organisation_name: organisation.to_owned(),
+            department_id: None,
+            staff_id: None,
+            name: "Dr. Anna Jansen".to_owned(),
+            email: "anna@example.org".to_owned(),
+            language,
+            link: "https://video.example.org/set-password#sample".to_owned(),
+            expires_at: Utc.with_ymd_and_hms(2026, 3, 31, 7, 0, 0).unwrap(),
+            time_zone: "Europe/Amsterdam".to_owned(),
+            created_by: None,
+        };
+        return staff_values(&sample).unwrap_or_else(|_| Values::examples(kind));
     }
     let sample = AppointmentMail {
         kind: AppointmentMailKind::Invitation,

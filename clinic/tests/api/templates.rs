@@ -316,6 +316,25 @@ pub async fn the_preview_fills_in_sample_data_escaped(backend: Backend) {
     let (status, out) = send(
         &app.login(ADMIN_A).await,
         reqwest::Method::POST,
+        url.clone(),
+        Some(json!({
+            "kind": "staff_invitation",
+            "language": "nl",
+            "subject": "Welkom *|NAME|*",
+            "html_body": "<p>Tot *|EXPIRES|*: *|LINK|*</p>",
+            "text_body": "*|ORGANISATION|*",
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["subject"], "Welkom Dr. Anna Jansen");
+    assert_eq!(
+        out["html_body"],
+        "<p>Tot dinsdag 31 maart 2026, 09:00: https://video.example.org/set-password#sample</p>"
+    );
+    let (status, out) = send(
+        &app.login(ADMIN_A).await,
+        reqwest::Method::POST,
         url,
         Some(json!({
             "kind": "password_reset",
