@@ -149,3 +149,7 @@ id_type!(
     /// A one-time set-password link (staff invitation or password reset).
     SetPasswordLinkId
 );
+id_type!(
+    /// Id of a named e-mail template set (F171).
+    MailTemplateSetId
+);

@@ -40,6 +40,7 @@ pub mod setup;
 pub mod staff;
 pub mod staff_admin;
 pub mod store;
+pub mod templates;
 pub mod tokens;
 pub mod waiting_room;
 pub mod walkin;
@@ -261,6 +262,7 @@ fn all_routes() -> Vec<Route> {
     routes.extend(organisation_profile::routes());
     routes.extend(profile::routes());
     routes.extend(setup::routes());
+    routes.extend(templates::http::routes());
     routes.extend(openapi::routes());
     routes
 }

@@ -36,6 +36,8 @@ mod scheduling;
 mod settings;
 #[path = "api/support.rs"]
 mod support;
+#[path = "api/templates.rs"]
+mod templates;
 #[path = "api/walkin.rs"]
 mod walkin;
 
@@ -63,6 +65,9 @@ backend_tests! {
     admin::organisation_profile_and_logo,
     admin::own_profile_photo_and_password_change,
     admin::first_run_creates_an_organisation_or_nothing,
+    templates::template_sets_by_role_and_organisation,
+    templates::the_preview_fills_in_sample_data_escaped,
+    templates::a_composed_invitation_arrives_with_its_calendar,
     auth::login_sets_session_and_me_returns_profile,
     auth::wrong_password_and_unknown_email_get_identical_401,
     auth::session_cookie_flags_on_http,

@@ -38,11 +38,13 @@ test('an admin sends a test mail and sees it listed and rendered', { timeout: 90
 
     await row.getByRole('button', { name: /Consultroom test message/ }).click();
     await admin.getByRole('heading', { name: /Consultroom test message/ }).waitFor();
-    assert.match(await admin.getByLabel('Plain text').innerText(), /This is a test message from Consultroom/);
+    // Scoped to the Sent mail page: the template editor has a "Plain text" field too.
+    const mailView = admin.locator('#mail-view');
+    assert.match(await mailView.getByLabel('Plain text', { exact: true }).innerText(), /This is a test message from Consultroom/);
     const frame = admin.getByTitle('Message as HTML');
     assert.equal(await frame.getAttribute('sandbox'), '');
     await admin.frameLocator('iframe[title="Message as HTML"]').getByRole('heading', { name: 'Test message' }).waitFor();
-    assert.match(await admin.getByLabel('Headers').textContent(), /Message-ID: </);
+    assert.match(await mailView.getByLabel('Headers', { exact: true }).textContent(), /Message-ID: </);
 
     // "Do not send e-mails" (F80) is an organisation setting on the Settings page.
     await admin.getByRole('button', { name: 'Settings' }).click();

@@ -46,7 +46,7 @@ fn mail_to(org: OrganisationId, name: &str, address: &str, subject: &str) -> Out
 }
 
 /// A clinic whose mail goes to `smtp_url`, with a worker that acts only when woken.
-async fn app_sending_to(backend: &Backend, smtp_url: Option<String>) -> (TestApp, Worker) {
+pub async fn app_sending_to(backend: &Backend, smtp_url: Option<String>) -> (TestApp, Worker) {
     let app = spawn_app_configured(backend, Options::default(), |config| {
         config.mail.from = "Clinic A <noreply@consultroom.test>".parse().unwrap();
         config.mail.mailer = smtp_url.map(|u| {
@@ -65,7 +65,7 @@ async fn app_sending_to(backend: &Backend, smtp_url: Option<String>) -> (TestApp
     (app, worker)
 }
 
-async fn enqueue(clinic: &Clinic, mail: &OutgoingMail) -> mail::Queued {
+pub async fn enqueue(clinic: &Clinic, mail: &OutgoingMail) -> mail::Queued {
     let stamp = clinic.mail_stamp();
     let queued = with_tx!(clinic.store(), tx => {
         let q = mail::enqueue(&mut *tx, mail, &stamp).await.unwrap();
@@ -76,7 +76,7 @@ async fn enqueue(clinic: &Clinic, mail: &OutgoingMail) -> mail::Queued {
     queued
 }
 
-async fn wait_status(
+pub async fn wait_status(
     store: &Store,
     id: consultroom_clinic::ids::MailId,
     status: &str,
@@ -92,7 +92,7 @@ async fn wait_status(
     .await
 }
 
-async fn wait_messages(sink: &SmtpSink, n: usize) -> Vec<String> {
+pub async fn wait_messages(sink: &SmtpSink, n: usize) -> Vec<String> {
     wait_until(
         Duration::from_secs(20),
         "messages at the SMTP server",
@@ -105,7 +105,7 @@ async fn wait_messages(sink: &SmtpSink, n: usize) -> Vec<String> {
 }
 
 /// The header block of a raw message, unfolded.
-fn header_lines(raw: &str) -> Vec<String> {
+pub fn header_lines(raw: &str) -> Vec<String> {
     let head = raw.replace("\r\n", "\n");
     let head = head.split("\n\n").next().unwrap_or("").to_owned();
     let mut lines: Vec<String> = Vec::new();
