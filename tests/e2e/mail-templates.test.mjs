@@ -29,30 +29,32 @@ test('an admin edits a template with a live preview and assigns the set', { time
     await signIn(admin, org.adminEmail);
     await admin.getByRole('button', { name: 'E-mail templates' }).click();
     await admin.getByRole('heading', { name: 'E-mail templates' }).waitFor();
-    await admin.getByLabel('Name of the set').fill('Huisstijl');
+    // Scoped to the templates page: other pages (client, new appointment) have a "Language" too.
+    const view = admin.getByRole('region', { name: 'E-mail templates' });
+    await view.getByLabel('Name of the set').fill('Huisstijl');
     await admin.getByRole('button', { name: 'Create set' }).click();
-    await admin.getByLabel('Template set').locator('option', { hasText: 'Huisstijl' }).waitFor({ state: 'attached' });
+    await view.getByLabel('Template set').locator('option', { hasText: 'Huisstijl' }).waitFor({ state: 'attached' });
 
-    await admin.getByLabel('Mail', { exact: true }).selectOption('appointment_invitation');
-    await admin.getByLabel('Language').selectOption('nl');
+    await view.getByLabel('Mail', { exact: true }).selectOption('appointment_invitation');
+    await view.getByLabel('Language').selectOption('nl');
     // The built-in Dutch text is shown and previewed with sample data in Dutch.
-    await admin.getByLabel('Preview as plain text').filter({ hasText: 'maandag 30 maart 2026' }).waitFor();
+    await view.getByLabel('Preview as plain text').filter({ hasText: 'maandag 30 maart 2026' }).waitFor();
 
-    await admin.getByRole('textbox', { name: 'Subject', exact: true }).fill('Afspraak op *|DATE|* om *|TIME|*');
-    await admin.getByRole('textbox', { name: 'HTML', exact: true }).fill('<h1>Welkom *|CLIENT_NAME|*</h1><p>Wachtkamer open vanaf *|OPENS_AT|*: <a href="*|LINK|*">link</a></p>');
-    await admin.getByRole('textbox', { name: 'Plain text', exact: true }).fill('Welkom *|CLIENT_NAME|*, vanaf *|OPENS_AT|*: *|LINK|*');
-    await admin.getByLabel('Preview subject').filter({ hasText: 'Subject: Afspraak op maandag 30 maart 2026 om 09:00' }).waitFor();
+    await view.getByRole('textbox', { name: 'Subject', exact: true }).fill('Afspraak op *|DATE|* om *|TIME|*');
+    await view.getByRole('textbox', { name: 'HTML', exact: true }).fill('<h1>Welkom *|CLIENT_NAME|*</h1><p>Wachtkamer open vanaf *|OPENS_AT|*: <a href="*|LINK|*">link</a></p>');
+    await view.getByRole('textbox', { name: 'Plain text', exact: true }).fill('Welkom *|CLIENT_NAME|*, vanaf *|OPENS_AT|*: *|LINK|*');
+    await view.getByLabel('Preview subject').filter({ hasText: 'Subject: Afspraak op maandag 30 maart 2026 om 09:00' }).waitFor();
     const frame = admin.getByTitle('Preview as HTML');
     assert.equal(await frame.getAttribute('sandbox'), '');
     await admin.frameLocator('iframe[title="Preview as HTML"]').getByRole('heading', { name: 'Welkom Jan de Vries' }).waitFor();
     await admin.frameLocator('iframe[title="Preview as HTML"]').getByText('Wachtkamer open vanaf 08:00').waitFor();
 
     // An unknown placeholder: refused with its name, in the preview and on save.
-    await admin.getByRole('textbox', { name: 'Plain text', exact: true }).fill('Welkom *|KLANT|*');
+    await view.getByRole('textbox', { name: 'Plain text', exact: true }).fill('Welkom *|KLANT|*');
     await admin.getByRole('alert').filter({ hasText: '*|KLANT|*' }).first().waitFor();
     await admin.getByRole('button', { name: 'Save template' }).click();
     await admin.locator('.alert-error:not([hidden])', { hasText: '*|KLANT|*' }).waitFor();
-    await admin.getByRole('textbox', { name: 'Plain text', exact: true }).fill('Welkom *|CLIENT_NAME|*, vanaf *|OPENS_AT|*: *|LINK|*');
+    await view.getByRole('textbox', { name: 'Plain text', exact: true }).fill('Welkom *|CLIENT_NAME|*, vanaf *|OPENS_AT|*: *|LINK|*');
     await admin.getByRole('button', { name: 'Save template' }).click();
     await admin.getByText('This set has its own text for this mail.').waitFor();
 
