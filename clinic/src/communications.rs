@@ -35,11 +35,7 @@ const MAX_LIMIT: i64 = 200;
 
 /// Routes of this module (relative to `/api/v1`).
 pub(crate) fn routes() -> Vec<Route> {
-    vec![Route::new(
-        "GET",
-        "/clients/{id}/communications",
-        get(list),
-    )]
+    vec![Route::new("GET", "/clients/{id}/communications", get(list))]
 }
 
 /// One entry of the history.

@@ -27,7 +27,9 @@ const PASSWORD: &str = "kill nine mail";
 /// Short, so the restarted server takes over the killed one's claims within seconds.
 const LEASE_SECS: &str = "3";
 
-consultroom_testkit::backend_tests!(mail_crash::every_mail_arrives_after_sigkill_duplicates_only_from_the_window);
+consultroom_testkit::backend_tests!(
+    mail_crash::every_mail_arrives_after_sigkill_duplicates_only_from_the_window
+);
 
 struct Server {
     child: Child,
@@ -187,10 +189,7 @@ pub async fn every_mail_arrives_after_sigkill_duplicates_only_from_the_window(ba
         let (base, http) = (base.clone(), http.clone());
         async move {
             let all = mails(&base, &http).await;
-            all.values()
-                .filter(|(_, s)| s == "sent")
-                .nth(1)
-                .map(|_| ())
+            all.values().filter(|(_, s)| s == "sent").nth(1).map(|_| ())
         }
     })
     .await;

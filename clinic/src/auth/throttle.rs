@@ -356,12 +356,18 @@ mod tests {
         assert!(l.try_take(&"a", now).is_ok());
         assert!(l.try_take(&"a", now).is_ok());
         assert_eq!(l.try_take(&"a", now), Err(60));
-        assert!(l.try_take(&"b", now).is_ok(), "another key has its own cells");
+        assert!(
+            l.try_take(&"b", now).is_ok(),
+            "another key has its own cells"
+        );
         assert_eq!(
             l.try_take(&"a", now + chrono::Duration::seconds(30)),
             Err(30)
         );
-        assert!(l.try_take(&"a", now + chrono::Duration::seconds(60)).is_ok());
+        assert!(
+            l.try_take(&"a", now + chrono::Duration::seconds(60))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -330,7 +330,9 @@ async fn acknowledge(
     tracing::info!(mail_id = %id, staff_id = %staff.id, "failed mail acknowledged");
     let row = load(&clinic, &current, &raw).await?;
     let failed = clinic.store().failed_mail_count(scope).await?;
-    Ok(Json(json!({ "mail": summary(&row), "failed_mail_count": failed })))
+    Ok(Json(
+        json!({ "mail": summary(&row), "failed_mail_count": failed }),
+    ))
 }
 
 /// Minimal HTML escaping for text put into the test mail.

@@ -106,8 +106,7 @@ pub async fn a_failed_mail_is_acknowledged_and_test_mails_are_limited(backend: B
     let acknowledged = &body["mail"]["acknowledged"];
     assert_eq!(acknowledged["by"], json!(w.cardio_admin), "{body}");
     assert_eq!(acknowledged["by_name"], "Cardio Admin");
-    let when: chrono::DateTime<chrono::Utc> =
-        acknowledged["at"].as_str().unwrap().parse().unwrap();
+    let when: chrono::DateTime<chrono::Utc> = acknowledged["at"].as_str().unwrap().parse().unwrap();
     assert_eq!(when, at);
     let (_, list) = get(&cardio, &app.url("/mail?status=failed")).await;
     assert_eq!(list["failed_mail_count"], 0);
@@ -137,7 +136,11 @@ pub async fn a_failed_mail_is_acknowledged_and_test_mails_are_limited(backend: B
         .await
         .unwrap();
     assert_eq!(res.status(), 429);
-    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(retry, TEST_MAIL_PERIOD.as_secs());
     // Another admin is not limited by it; after the period one more goes through.
     let (status, _) = post_json(
@@ -147,8 +150,7 @@ pub async fn a_failed_mail_is_acknowledged_and_test_mails_are_limited(backend: B
     )
     .await;
     assert_eq!(status, 202);
-    app.clock
-        .advance(Span::from_std(TEST_MAIL_PERIOD).unwrap());
+    app.clock.advance(Span::from_std(TEST_MAIL_PERIOD).unwrap());
     let (status, _) = post_json(
         &admin,
         &app.url("/mail/test"),
@@ -198,11 +200,7 @@ pub async fn a_clients_communication_history_follows_the_register(backend: Backe
     assert_eq!(body["total"], 2);
     let list = body["communications"].as_array().unwrap();
     let ids: Vec<&str> = list.iter().map(|m| m["id"].as_str().unwrap()).collect();
-    assert_eq!(
-        ids,
-        [second.to_string(), first.to_string()],
-        "newest first"
-    );
+    assert_eq!(ids, [second.to_string(), first.to_string()], "newest first");
     assert_eq!(list[0]["subject"], "Second");
     assert_eq!(list[0]["kind"], "appointment_invitation");
     assert_eq!(list[0]["status"], "sent");
@@ -428,5 +426,8 @@ pub async fn forgot_password_is_limited_per_address_and_per_source(backend: Back
     assert_eq!(status, 429);
     assert!(retry.is_some_and(|r| r > 0));
     let (status, _, _) = forgot(&http, &url, "last@x.test", Some("198.51.100.8")).await;
-    assert_eq!(status, 202, "another source, and the address was not charged");
+    assert_eq!(
+        status, 202,
+        "another source, and the address was not charged"
+    );
 }
