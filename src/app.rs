@@ -497,7 +497,10 @@ impl App {
             limits: serve::Limits::public(args),
             drain_window: Duration::from_secs(args.drain_window_secs),
             shutdown_deadline: Duration::from_secs(args.shutdown_deadline_secs),
-            jobs: consultroom_clinic::jobs::worker::WorkerConfig::default(),
+            jobs: consultroom_clinic::jobs::worker::WorkerConfig {
+                lease: Duration::from_secs(args.job_lease_secs),
+                ..consultroom_clinic::jobs::worker::WorkerConfig::default()
+            },
             clinic,
             store,
         })

@@ -249,6 +249,12 @@ pub struct ServeArgs {
     /// `Consultroom <noreply@HOST>` with the public URL's host.
     #[arg(long, env = "CONSULTROOM_MAIL_FROM")]
     pub mail_from: Option<String>,
+    /// How long a claimed job (sending one mail) is its worker's before another worker may take
+    /// it over, in seconds: after a crash, an unfinished mail is sent again this long after the
+    /// claim. Hidden: the default suits every installation; the crash tests shorten it.
+    #[arg(long, env = "CONSULTROOM_JOB_LEASE_SECS", default_value_t = 120, hide = true,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub job_lease_secs: u64,
 }
 
 /// `--sqlite-synchronous` values.

@@ -13,6 +13,7 @@ pub mod chat;
 pub mod client_ip;
 pub mod clients;
 pub mod clock;
+pub mod communications;
 pub mod config;
 pub mod consultation_files;
 pub mod demo;
@@ -20,6 +21,7 @@ pub mod directory;
 pub mod error;
 pub mod events;
 pub mod external_participants;
+pub mod forgot_password;
 pub mod guests;
 pub mod ice;
 pub mod ids;
@@ -95,6 +97,10 @@ struct Inner {
     password_pool: auth::PasswordPool,
     /// Wakes this process's job worker at once after an enqueue (`jobs`).
     jobs_wake: Arc<tokio::sync::Notify>,
+    /// `POST /auth/forgot-password`'s limits and background count.
+    forgot_password: forgot_password::ForgotPassword,
+    /// `POST /mail/test` per staff member.
+    test_mail_limit: auth::KeyedLimit<StaffId>,
 }
 
 impl Clinic {
@@ -112,6 +118,11 @@ impl Clinic {
                 login_throttle: Default::default(),
                 password_pool: Default::default(),
                 jobs_wake: Default::default(),
+                forgot_password: Default::default(),
+                test_mail_limit: auth::KeyedLimit::new(
+                    mail::http::TEST_MAIL_BURST,
+                    mail::http::TEST_MAIL_PERIOD,
+                ),
             }),
         }
     }
@@ -245,6 +256,7 @@ fn all_routes() -> Vec<Route> {
     let mut routes = Vec::new();
     routes.extend(auth::routes());
     routes.extend(clients::routes());
+    routes.extend(communications::routes());
     routes.extend(directory::routes());
     routes.extend(appointments::routes());
     routes.extend(guests::routes());
@@ -258,6 +270,7 @@ fn all_routes() -> Vec<Route> {
     routes.extend(org_settings_http::routes());
     routes.extend(mail::http::routes());
     routes.extend(password_links::routes());
+    routes.extend(forgot_password::routes());
     routes.extend(staff_admin::routes());
     routes.extend(organisation_profile::routes());
     routes.extend(profile::routes());

@@ -28,6 +28,8 @@ mod login_limits;
 mod logs;
 #[path = "api/mail.rs"]
 mod mail;
+#[path = "api/mail_ops.rs"]
+mod mail_ops;
 #[path = "api/misc.rs"]
 mod misc;
 #[path = "api/scheduling.rs"]
@@ -59,6 +61,10 @@ backend_tests! {
     mail::do_not_send_emails_holds_the_mail,
     mail::enqueue_shares_the_callers_transaction,
     mail::the_mail_api_by_role_with_no_server_configured,
+    mail_ops::a_failed_mail_is_acknowledged_and_test_mails_are_limited,
+    mail_ops::a_clients_communication_history_follows_the_register,
+    mail_ops::forgot_password_answers_the_same_and_issues_for_the_active_only,
+    mail_ops::forgot_password_is_limited_per_address_and_per_source,
     admin::staff_lists_and_invitations_follow_roles,
     admin::roles_departments_deactivation_and_the_last_admin,
     admin::set_password_links_work_once_before_expiry,

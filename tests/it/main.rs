@@ -15,6 +15,7 @@ mod csrf;
 mod files;
 mod guests;
 mod http;
+mod mail_crash;
 mod media;
 mod pii;
 mod probe;

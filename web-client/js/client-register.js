@@ -4,6 +4,9 @@
 // (`PUT /api/v1/clients/{id}`) and, for admins, Delete (`DELETE /api/v1/clients/{id}`; refused
 // while appointments or conversations refer to the client, with the server's reason). Opened
 // from the client list (clients.js, "Edit…"). The server checks every rule and names the field.
+// Below the form, "Communication" lists every mail sent to the client, newest first
+// (`GET /api/v1/clients/{id}/communications`, F196); an entry the caller may read opens it on the
+// "Sent mail" page (mail.js, through the document event `consultroom:open-mail`).
 
 import { api, ApiError } from './api.js';
 import { h } from './dom.js';
@@ -37,8 +40,14 @@ f.form.append(f.error,
   field('client-edit-number', 'Client number', f.number), field('client-edit-language', 'Language of mails', f.language),
   h('div', { class: 'dialog-actions' },
     h('button', { type: 'button', class: 'btn btn-quiet', onclick: () => dialog.close() }, 'Close'), f.remove, f.save));
+const comms = {
+  list: h('ul', { class: 'client-communications' }),
+  status: h('p', { class: 'hint', role: 'status' }),
+};
+const commsSection = h('section', { 'aria-labelledby': 'client-comms-title' },
+  h('h3', { id: 'client-comms-title' }, 'Communication'), comms.status, comms.list);
 const dialog = h('dialog', { id: 'client-edit-dialog', class: 'dialog', 'aria-labelledby': 'client-edit-title' },
-  h('h2', { id: 'client-edit-title' }, 'Client'), f.form);
+  h('h2', { id: 'client-edit-title' }, 'Client'), f.form, commsSection);
 document.body.append(dialog);
 
 /** @type {{ client: any, done: () => void }} */
@@ -63,6 +72,62 @@ export function editClient(client, { admin, done }) {
   f.remove.hidden = !admin;
   if (!dialog.open) dialog.showModal();
   f.name.focus();
+  void loadCommunications(client.id);
+}
+
+const KIND_LABEL = /** @type {Record<string, string>} */ ({
+  appointment_invitation: 'Invitation',
+  appointment_update: 'Appointment changed',
+  appointment_cancellation: 'Cancellation',
+  appointment_reminder: 'Reminder',
+  staff_invitation: 'Staff invitation',
+  password_reset: 'Password reset',
+  test: 'Test',
+});
+
+/** @param {string} iso */
+function when(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? '' : d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+/**
+ * Shows the client's mails, newest first (the newest 50).
+ * @param {string} id
+ */
+async function loadCommunications(id) {
+  comms.list.replaceChildren();
+  comms.status.textContent = 'Loading…';
+  try {
+    const page = await api(`/api/v1/clients/${encodeURIComponent(id)}/communications?limit=50`);
+    if (state.client?.id !== id) return; // another client was opened meanwhile
+    comms.status.textContent = page.total === 0 ? 'No mail sent to this client yet.'
+      : page.total > page.communications.length ? `The newest ${page.communications.length} of ${page.total} mails.` : '';
+    for (const m of page.communications) comms.list.append(entry(m));
+  } catch (err) {
+    comms.status.textContent = err instanceof ApiError && err.status === 404
+      ? 'This client was deleted meanwhile, or you cannot see it.'
+      : 'The communication history could not be loaded.';
+  }
+}
+
+/**
+ * One mail of the history: when, what, subject and status; a button to read it when allowed.
+ * @param {any} m
+ */
+function entry(m) {
+  const text = `${when(m.sent_at || m.created_at)} · ${KIND_LABEL[m.kind] || m.kind} · ${m.subject || '(no subject)'} · ${m.status_text}`;
+  const li = h('li', { dataset: { mailId: m.id, status: m.status } }, text);
+  if (m.viewable) {
+    li.append(' ', h('button', {
+      type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': `Open mail: ${m.subject || '(no subject)'}`,
+      onclick: () => {
+        dialog.close();
+        document.dispatchEvent(new CustomEvent('consultroom:open-mail', { detail: m.id }));
+      },
+    }, 'Open'));
+  }
+  return li;
 }
 
 f.form.addEventListener('submit', async (ev) => {

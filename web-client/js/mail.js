@@ -4,7 +4,10 @@
 // text, the .ics; the HTML through GET /api/v1/mail/{id}/html in an iframe with sandbox="" and a
 // strict CSP, so a mail's HTML runs no script and loads nothing remote), and can send a test mail
 // (POST /api/v1/mail/test). Permanent failures the admin is to act on show as a red count on the
-// "Sent mail" button.
+// "Sent mail" button; "Mark as dealt with" (POST /api/v1/mail/{id}/acknowledge) takes a failed
+// mail out of that count and shows who did it and when. Other screens open one message with the
+// document event `consultroom:open-mail` (detail: the mail id), e.g. a client's communication
+// history (client-register.js), so they need not import this module.
 //
 // Self-contained like org-settings.js: it builds its own button and page (so index.html only loads
 // this script), follows the staff app's views through nav.js and shows its page as `mail-view`.
@@ -55,6 +58,8 @@ const more = h('button', { type: 'button', class: 'btn btn-quiet btn-small', hid
 const msgTitle = h('h2', { id: 'mail-message-title', tabindex: '-1' });
 const msgMeta = h('p', {});
 const msgError = h('p', { class: 'alert alert-error', hidden: true });
+const msgAck = h('p', { class: 'hint', role: 'status' });
+const ackBtn = h('button', { type: 'button', class: 'btn btn-secondary btn-small', hidden: true }, 'Mark as dealt with');
 const msgHeaders = h('pre', { 'aria-label': 'Headers' });
 const msgText = h('pre', { 'aria-label': 'Plain text' });
 const msgIcs = h('pre', { 'aria-label': 'Calendar file' });
@@ -65,7 +70,7 @@ frame.style.minHeight = '20rem';
 frame.style.border = '1px solid #ccc';
 frame.style.background = '#fff';
 const message = h('section', { class: 'panel', 'aria-labelledby': 'mail-message-title', hidden: true },
-  msgTitle, msgMeta, msgError,
+  msgTitle, msgMeta, msgError, msgAck, ackBtn,
   h('h3', {}, 'As HTML'), frame,
   h('h3', {}, 'As plain text'), msgText,
   icsPart,
@@ -90,6 +95,8 @@ $('main').append(view);
 const PAGE = 50;
 /** @type {{ role: string | null, offset: number, total: number }} */
 const state = { role: null, offset: 0, total: 0 };
+/** @type {string | null} the message shown below the list */
+let shown = null;
 
 registerView('mail-view');
 followViews(onViewChange);
@@ -167,8 +174,8 @@ async function load(fresh) {
 /** @param {any} m a MailSummary (clinic/openapi.json) */
 function row(m) {
   const open = h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => { void show(m.id); } }, m.subject || '(no subject)');
-  const st = h('td', {}, m.status_text);
-  if (m.status === 'failed') st.classList.add('mail-failed');
+  const st = h('td', {}, m.acknowledged ? `${m.status_text} (dealt with)` : m.status_text);
+  if (m.status === 'failed' && !m.acknowledged) st.classList.add('mail-failed');
   return h('tr', { dataset: { mailId: m.id, status: m.status } },
     h('td', {}, m.to_name ? `${m.to_name} <${m.to_address}>` : m.to_address),
     h('td', {}, open),
@@ -183,9 +190,42 @@ function when(iso) {
   return Number.isNaN(d.getTime()) ? '' : d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
 }
 
+// Another screen asks to open a message.
+document.addEventListener('consultroom:open-mail', (ev) => {
+  const id = /** @type {CustomEvent<string>} */ (ev).detail;
+  if (typeof id !== 'string' || currentView() === 'room-view') return; // never hide a consultation
+  navigate('mail-view');
+  void load(true);
+  void show(id);
+});
+
+/** @param {any} mail a Mail (clinic/openapi.json) */
+function showAck(mail) {
+  const ack = mail.acknowledged;
+  msgAck.textContent = ack ? `Dealt with by ${ack.by_name || 'a former staff member'}, ${when(ack.at)}.` : '';
+  msgAck.hidden = !ack;
+  ackBtn.hidden = mail.status !== 'failed' || Boolean(ack);
+}
+
+ackBtn.addEventListener('click', async () => {
+  if (!shown) return;
+  showError('');
+  try {
+    const res = await api(`/api/v1/mail/${encodeURIComponent(shown)}/acknowledge`, { method: 'POST' });
+    showAck(res.mail);
+    showBadge(res.failed_mail_count);
+    await load(true);
+    msgAck.focus();
+  } catch (err) {
+    showError(errorText(err));
+  }
+});
+msgAck.setAttribute('tabindex', '-1');
+
 /** @param {string} id */
 async function show(id) {
   showError('');
+  shown = id;
   try {
     const { mail } = await api(`/api/v1/mail/${encodeURIComponent(id)}`);
     msgTitle.textContent = mail.subject || '(no subject)';
@@ -193,6 +233,7 @@ async function show(id) {
       (mail.attempts ? ` · ${mail.attempts} attempt${mail.attempts === 1 ? '' : 's'}` : '');
     msgError.hidden = !mail.last_error;
     msgError.textContent = mail.last_error ? `Last error: ${mail.last_error}` : '';
+    showAck(mail);
     msgHeaders.textContent = mail.headers;
     msgText.textContent = mail.text_body;
     icsPart.hidden = !mail.calendar_ics;
@@ -246,6 +287,7 @@ function errorText(err) {
   if (err instanceof ApiError) {
     if (err.status === 403) return 'Only organisation and department admins see the sent mail.';
     if (err.status === 422) return err.message || 'Check the address.';
+    if (err.status === 429) return 'Too many test mails. Wait a minute and try again.';
     if (err.status === 0) return 'No connection to the server. Try again.';
     return err.message || 'Something went wrong.';
   }

@@ -33,7 +33,7 @@ pub use password::{
 pub use session::{
     CurrentStaff, SESSION_COOKIE, SESSION_COOKIE_HTTPS, SessionEndReason, session_cookie_name,
 };
-pub(crate) use throttle::LoginThrottle;
+pub(crate) use throttle::{KeyedLimit, LoginThrottle};
 
 use crate::client_ip::ClientIp;
 use crate::error::{ApiError, ApiJson, ApiResult};

@@ -287,6 +287,45 @@ impl LoginThrottle {
     }
 }
 
+/// One keyed budget for other endpoints (forgot-password requests, test mails): `burst` at once,
+/// one more per `period`, per key; every request takes a cell (success or not). In memory.
+pub(crate) struct KeyedLimit<K> {
+    buckets: Mutex<Buckets<K>>,
+}
+
+impl<K: Hash + Eq + Clone> KeyedLimit<K> {
+    /// `burst` requests at once, one more per `period`.
+    pub(crate) fn new(burst: u32, period: Duration) -> Self {
+        Self {
+            buckets: Mutex::new(Buckets::new(Limit { burst, period })),
+        }
+    }
+
+    fn buckets(&self) -> std::sync::MutexGuard<'_, Buckets<K>> {
+        self.buckets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Seconds to wait if `key` has no cell now (taking nothing).
+    pub(crate) fn wait(&self, key: &K, now: DateTime<Utc>) -> Option<u64> {
+        self.buckets().wait(key, now)
+    }
+
+    /// Takes a cell of `key` (it may go below zero: callers check [`Self::wait`] first).
+    pub(crate) fn take(&self, key: &K, now: DateTime<Utc>) {
+        self.buckets().take(key, now);
+    }
+
+    /// Takes a cell of `key`, or `Err(seconds to wait)` taking none.
+    pub(crate) fn try_take(&self, key: &K, now: DateTime<Utc>) -> Result<(), u64> {
+        let mut b = self.buckets();
+        if let Some(wait) = b.wait(key, now) {
+            return Err(wait);
+        }
+        b.take(key, now);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,6 +347,27 @@ mod tests {
             let attempt = t.reserve(client(), now);
             assert!(attempt.is_ok(), "attempt {i}");
         }
+    }
+
+    #[test]
+    fn a_keyed_limit_refills_one_cell_per_period() {
+        let l = KeyedLimit::new(2, Duration::from_secs(60));
+        let now = t0();
+        assert!(l.try_take(&"a", now).is_ok());
+        assert!(l.try_take(&"a", now).is_ok());
+        assert_eq!(l.try_take(&"a", now), Err(60));
+        assert!(
+            l.try_take(&"b", now).is_ok(),
+            "another key has its own cells"
+        );
+        assert_eq!(
+            l.try_take(&"a", now + chrono::Duration::seconds(30)),
+            Err(30)
+        );
+        assert!(
+            l.try_take(&"a", now + chrono::Duration::seconds(60))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -91,6 +91,12 @@ pub struct MailRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// When an admin marked this failed mail as dealt with.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Who did.
+    pub acknowledged_by: Option<StaffId>,
+    /// Their name (now).
+    pub acknowledged_by_name: Option<String>,
 }
 
 impl MailRow {
@@ -142,7 +148,9 @@ pub struct MailFilter {
 
 const COLUMNS: &str = "mail_id, organisation_id, department_id, appointment_id, client_id, \
      staff_id, kind, to_name, to_address, subject, text_body, html_body, calendar_method, \
-     calendar_ics, message_id, status, attempts, last_error, created_at, updated_at, sent_at";
+     calendar_ics, message_id, status, attempts, last_error, created_at, updated_at, sent_at, \
+     acknowledged_at, acknowledged_by, \
+     (select s.name from staff s where s.staff_id = mail.acknowledged_by) as acknowledged_by_name";
 
 macro_rules! scoped {
     ($tail:literal) => {
@@ -233,7 +241,49 @@ impl Store {
         })
     }
 
-    /// Permanent failures the caller is to act on (F79): a department admin's are their
+    /// Marks failed mail `id` (within `scope`) as dealt with by `by` at `now`, unless it already
+    /// is. `None`: no such mail in the scope; `Some(false)`: it is not `failed`.
+    pub async fn acknowledge_mail(
+        &self,
+        scope: MailScope,
+        id: MailId,
+        by: StaffId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<bool>, sqlx::Error> {
+        let (org, dept) = scope.binds();
+        dispatch!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let status: Option<String> = sqlx::query_scalar(concat!(
+                "select status ",
+                scoped!("and mail_id = $3")
+            ))
+            .bind(org)
+            .bind(dept)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(status) = status else {
+                return Ok(None);
+            };
+            if status != MailStatus::Failed.as_str() {
+                return Ok(Some(false));
+            }
+            sqlx::query(
+                "update mail set acknowledged_at = $2, acknowledged_by = $3, updated_at = $2 \
+                 where mail_id = $1 and status = 'failed' and acknowledged_at is null",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(by)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some(true))
+        })
+    }
+
+    /// Permanent failures the caller is to act on (F79) and nobody marked as dealt with: a
+    /// department admin's are their
     /// department's; an organisation admin's are those of no department or of a department
     /// without a department admin (the fallback).
     pub async fn failed_mail_count(&self, scope: MailScope) -> Result<i64, sqlx::Error> {
@@ -241,7 +291,10 @@ impl Store {
             MailScope::Department(..) => {
                 let (org, dept) = scope.binds();
                 dispatch!(self, pool => {
-                    sqlx::query_scalar(concat!("select count(*) ", scoped!("and status = 'failed'")))
+                    sqlx::query_scalar(concat!(
+                        "select count(*) ",
+                        scoped!("and status = 'failed' and acknowledged_at is null")
+                    ))
                         .bind(org)
                         .bind(dept)
                         .fetch_one(pool)
@@ -251,7 +304,8 @@ impl Store {
             MailScope::Organisation(org) => dispatch!(self, pool => {
                 sqlx::query_scalar(
                     "select count(*) from mail m where m.organisation_id = $1 \
-                     and m.status = 'failed' and (m.department_id is null or not exists \
+                     and m.status = 'failed' and m.acknowledged_at is null \
+                     and (m.department_id is null or not exists \
                      (select 1 from staff s where s.department_id = m.department_id \
                      and s.role = 'department_admin'))",
                 )

@@ -6,7 +6,12 @@
 //! - `GET /mail/{id}/html` — the HTML body alone, for a `sandbox=""` iframe, served with a CSP
 //!   that allows no scripts, no remote loads (inline styles and `data:` images only) and framing
 //!   by our own pages only;
-//! - `POST /mail/test` — an admin sends a test mail to an address (checks the SMTP set-up).
+//! - `POST /mail/test` — an admin sends a test mail to an address (checks the SMTP set-up);
+//!   at most [`TEST_MAIL_BURST`] at once per staff member, one more per [`TEST_MAIL_PERIOD`]
+//!   (429 with `Retry-After` beyond), so the button cannot be used to flood an address;
+//! - `POST /mail/{id}/acknowledge` — an admin marks a permanently failed mail as dealt with: it
+//!   leaves `failed_mail_count` (the red badge) and shows who did it and when. Repeating it keeps
+//!   the first acknowledgement; a mail that is not `failed` is a 409.
 //!
 //! Who sees what: an organisation admin sees every mail of the organisation; a department admin
 //! those of their department (a department admin without a department: none); practitioners get
@@ -36,6 +41,11 @@ pub const MAX_LIMIT: i64 = 100;
 pub const HTML_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
                             frame-ancestors 'self'; form-action 'none'; base-uri 'none'; sandbox";
 
+/// Test mails one staff member may send at once.
+pub const TEST_MAIL_BURST: u32 = 10;
+/// One more test mail after this long.
+pub const TEST_MAIL_PERIOD: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Routes of this module (relative to `/api/v1`).
 pub(crate) fn routes() -> Vec<Route> {
     vec![
@@ -43,6 +53,7 @@ pub(crate) fn routes() -> Vec<Route> {
         Route::new("GET", "/mail/{id}", get(read)),
         Route::new("GET", "/mail/{id}/html", get(html)),
         Route::new("POST", "/mail/test", post(send_test)),
+        Route::new("POST", "/mail/{id}/acknowledge", post(acknowledge)),
     ]
 }
 
@@ -72,6 +83,11 @@ fn summary(m: &MailRow) -> Value {
         "has_calendar": m.calendar_ics.is_some(),
         "created_at": m.created_at,
         "sent_at": m.sent_at,
+        "acknowledged": m.acknowledged_at.map(|at| json!({
+            "at": at,
+            "by": m.acknowledged_by,
+            "by_name": m.acknowledged_by_name,
+        })),
     })
 }
 
@@ -227,6 +243,13 @@ async fn send_test(
         MailScope::Organisation(_) => None,
     };
     let name = req.name.unwrap_or_default().trim().to_owned();
+    if let Err(retry_after_secs) = clinic
+        .inner
+        .test_mail_limit
+        .try_take(&staff.id, clinic.now())
+    {
+        return Err(ApiError::RateLimited { retry_after_secs });
+    }
     if name.chars().any(char::is_control) {
         return Err(ApiError::InvalidField {
             field: "name",
@@ -281,6 +304,35 @@ async fn send_test(
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("queued mail vanished")))?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "mail": summary(&row) }))))
+}
+
+async fn acknowledge(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+    ApiPath(raw): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let staff = &current.staff;
+    let scope = scope(staff)?;
+    let id: MailId = raw.parse().map_err(|_| ApiError::NotFound("mail"))?;
+    match clinic
+        .store()
+        .acknowledge_mail(scope, id, staff.id, clinic.now())
+        .await?
+    {
+        None => return Err(ApiError::NotFound("mail")),
+        Some(false) => {
+            return Err(ApiError::Conflict(
+                "only a failed mail can be marked as dealt with",
+            ));
+        }
+        Some(true) => {}
+    }
+    tracing::info!(mail_id = %id, staff_id = %staff.id, "failed mail acknowledged");
+    let row = load(&clinic, &current, &raw).await?;
+    let failed = clinic.store().failed_mail_count(scope).await?;
+    Ok(Json(
+        json!({ "mail": summary(&row), "failed_mail_count": failed }),
+    ))
 }
 
 /// Minimal HTML escaping for text put into the test mail.

@@ -1,0 +1,158 @@
+//! "Forgot your password?" (F24): `POST /auth/forgot-password {email}`, public.
+//!
+//! The answer is the same — `202` with the same body, at the same speed — for an active staff
+//! member's address, an unknown one and a deactivated one: the handler only checks the address's
+//! form and the rate limits, hands the address to a background task and answers. The task looks
+//! the address up and, for an active staff member only, issues a set-password link through
+//! [`password_links`](crate::password_links) (a reset, or a new invitation link when they never
+//! set a password; earlier unused links are voided, in one transaction:
+//! `Store::replace_set_password_link`) and calls
+//! [`queue_set_password_mail`](crate::password_links::queue_set_password_mail). An unknown or
+//! deactivated address does nothing.
+//!
+//! Rate limits (in memory, the clinic's clock): per address (3 at once, one more per 10 min) and
+//! per client address ([`ClientIp`], 10 at once, one more per minute). A refused request is `429`
+//! with `Retry-After` — also the same for every kind of address, as the limit is keyed on what was
+//! typed, not on whether it exists.
+//!
+//! A request in the background task when the process stops is lost (the person asks again).
+//!
+//! Invariant: the address is never logged (the staff id of an issued link is).
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::KeyedLimit;
+use crate::client_ip::{ClientIp, source_key};
+use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::password_links::{self, Purpose};
+use crate::staff_admin::{clean_email, issue_link};
+use crate::{Clinic, Route};
+
+/// Requests per address at once.
+pub const PER_ADDRESS_BURST: u32 = 3;
+/// One more request per address after this long.
+pub const PER_ADDRESS_PERIOD: Duration = Duration::from_secs(600);
+/// Requests per client address at once.
+pub const PER_SOURCE_BURST: u32 = 10;
+/// One more request per client address after this long.
+pub const PER_SOURCE_PERIOD: Duration = Duration::from_secs(60);
+
+/// What every accepted request is told.
+pub const ANSWER: &str = "If this address belongs to an active account, a link to set a new \
+                          password is on its way. Check your e-mail.";
+
+/// The limits and the count of requests the background task has finished.
+pub(crate) struct ForgotPassword {
+    by_address: KeyedLimit<String>,
+    by_source: KeyedLimit<IpAddr>,
+    handled: AtomicU64,
+}
+
+impl Default for ForgotPassword {
+    fn default() -> Self {
+        Self {
+            by_address: KeyedLimit::new(PER_ADDRESS_BURST, PER_ADDRESS_PERIOD),
+            by_source: KeyedLimit::new(PER_SOURCE_BURST, PER_SOURCE_PERIOD),
+            handled: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Clinic {
+    /// How many accepted forgot-password requests the background task has finished (tests wait
+    /// on it; a request that issued nothing counts too).
+    pub fn forgot_password_handled(&self) -> u64 {
+        self.inner.forgot_password.handled.load(Ordering::SeqCst)
+    }
+}
+
+/// Routes of this module (relative to `/api/v1`).
+pub(crate) fn routes() -> Vec<Route> {
+    vec![Route::new(
+        "POST",
+        "/auth/forgot-password",
+        post(forgot_password),
+    )]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForgotRequest {
+    email: String,
+}
+
+async fn forgot_password(
+    State(clinic): State<Clinic>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<ForgotRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    if req.email.len() > 254 {
+        return Err(ApiError::InvalidField {
+            field: "email",
+            message: "email is not a valid address".into(),
+        });
+    }
+    let email = clean_email(&req.email)?;
+    let now = clinic.now();
+    let state = &clinic.inner.forgot_password;
+    let source = ip.map(source_key);
+    let wait = state
+        .by_address
+        .wait(&email, now)
+        .max(source.and_then(|s| state.by_source.wait(&s, now)));
+    if let Some(retry_after_secs) = wait {
+        tracing::info!("forgot-password request throttled");
+        return Err(ApiError::RateLimited { retry_after_secs });
+    }
+    state.by_address.take(&email, now);
+    if let Some(s) = source {
+        state.by_source.take(&s, now);
+    }
+    let background = clinic.clone();
+    tokio::spawn(async move {
+        if let Err(e) = handle(&background, &email).await {
+            tracing::warn!(error = %e, "a forgot-password request failed");
+        }
+        background
+            .inner
+            .forgot_password
+            .handled
+            .fetch_add(1, Ordering::SeqCst);
+    });
+    Ok((StatusCode::ACCEPTED, Json(json!({ "message": ANSWER }))))
+}
+
+/// Issues a link for an active staff member with this address; nothing otherwise.
+async fn handle(clinic: &Clinic, email: &str) -> Result<(), sqlx::Error> {
+    let Some(row) = clinic.store().staff_by_email(email).await? else {
+        return Ok(());
+    };
+    if !row.active {
+        return Ok(());
+    }
+    let purpose = if row.password_hash.is_empty() {
+        Purpose::Invite
+    } else {
+        Purpose::Reset
+    };
+    let issued = issue_link(
+        clinic.store(),
+        &clinic.config().public_url,
+        row.staff_id,
+        purpose,
+        clinic.now(),
+    )
+    .await?;
+    password_links::queue_set_password_mail(&issued);
+    tracing::info!(staff_id = %row.staff_id, "set-password link issued on a forgot-password request");
+    Ok(())
+}
