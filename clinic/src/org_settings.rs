@@ -74,6 +74,15 @@ pub struct OrganisationSettings {
     pub disclaimer: String,
     /// Do not send e-mails (F80): the organisation's mails stay in the outbox, `held`.
     pub do_not_send_emails: bool,
+    /// Appointment reminders by e-mail (F70) to the client and guests with an address, sent
+    /// `reminder_days_before` days before the appointment's local date at `reminder_time`
+    /// (local). A change applies to appointments booked or rescheduled afterwards.
+    pub appointment_reminders: bool,
+    /// 0 (on the day of the appointment) to [`MAX_REMINDER_DAYS_BEFORE`].
+    pub reminder_days_before: u32,
+    /// Local time of day of the reminder, `HH:MM`. When that is less than 30 minutes before the
+    /// start, the reminder goes two hours before the start instead.
+    pub reminder_time: String,
     /// The organisation's IANA time zone (e.g. `Europe/Amsterdam`): local dates and times of
     /// appointments are read and shown in it. Default [`DEFAULT_TIME_ZONE`].
     pub time_zone: String,
@@ -85,6 +94,11 @@ pub struct OrganisationSettings {
     /// to them, or with an appointment with them — and books only with those.
     pub strict_client_segregation: bool,
 }
+
+/// Most days before an appointment a reminder may go.
+pub const MAX_REMINDER_DAYS_BEFORE: u32 = 14;
+/// The reminder's time of day when never chosen: on the day, at eight.
+pub const DEFAULT_REMINDER_TIME: &str = "08:00";
 
 /// The time zone of an organisation that never chose one. UTC rather than a guess: every time
 /// the staff app shows carries the zone's name, so a clinic notices and sets its own (`demo`
@@ -106,6 +120,9 @@ impl Default for OrganisationSettings {
             department_waiting_room_texts: BTreeMap::new(),
             disclaimer: String::new(),
             do_not_send_emails: false,
+            appointment_reminders: true,
+            reminder_days_before: 0,
+            reminder_time: DEFAULT_REMINDER_TIME.to_owned(),
             time_zone: DEFAULT_TIME_ZONE.to_owned(),
             strict_department_segregation: false,
             strict_client_segregation: false,
@@ -146,11 +163,32 @@ impl OrganisationSettings {
         self.time_zone.parse().unwrap_or(chrono_tz::UTC)
     }
 
+    /// The reminder's local time of day (`None` if the stored text is not `HH:MM`, which
+    /// validation prevents).
+    pub fn reminder_time_of_day(&self) -> Option<chrono::NaiveTime> {
+        let t = self.reminder_time.trim();
+        (t.len() == 5)
+            .then(|| chrono::NaiveTime::parse_from_str(t, "%H:%M").ok())
+            .flatten()
+    }
+
     pub(crate) fn validate(&self) -> ApiResult<()> {
         if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
             return Err(ApiError::InvalidField {
                 field: "time_zone",
                 message: "must be an IANA time zone name such as Europe/Amsterdam".to_owned(),
+            });
+        }
+        if self.reminder_days_before > MAX_REMINDER_DAYS_BEFORE {
+            return Err(ApiError::InvalidField {
+                field: "reminder_days_before",
+                message: format!("must be 0 (on the day) to {MAX_REMINDER_DAYS_BEFORE}"),
+            });
+        }
+        if self.reminder_time_of_day().is_none() {
+            return Err(ApiError::InvalidField {
+                field: "reminder_time",
+                message: "must be a time of day, HH:MM (e.g. 08:00)".to_owned(),
             });
         }
         validate_text("waiting_room_text", &self.waiting_room_text)?;

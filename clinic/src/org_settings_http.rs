@@ -32,6 +32,10 @@ struct UpdateRequest {
     department_waiting_room_texts: Option<BTreeMap<DepartmentId, String>>,
     disclaimer: Option<String>,
     do_not_send_emails: Option<bool>,
+    appointment_reminders: Option<bool>,
+    #[serde(default, deserialize_with = "crate::json_int::opt_int")]
+    reminder_days_before: Option<u32>,
+    reminder_time: Option<String>,
     time_zone: Option<String>,
     strict_department_segregation: Option<bool>,
     strict_client_segregation: Option<bool>,
@@ -55,11 +59,15 @@ impl UpdateRequest {
             department_waiting_room_texts,
             disclaimer,
             do_not_send_emails,
+            appointment_reminders,
+            reminder_days_before,
+            reminder_time,
             time_zone,
             strict_department_segregation,
             strict_client_segregation
         );
         s.time_zone = s.time_zone.trim().to_owned();
+        s.reminder_time = s.reminder_time.trim().to_owned();
         s.waiting_room_text = s.waiting_room_text.trim().to_owned();
         // An empty department text means "use the organisation's": not stored.
         s.department_waiting_room_texts = std::mem::take(&mut s.department_waiting_room_texts)

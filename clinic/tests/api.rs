@@ -6,6 +6,8 @@
 mod admin;
 #[path = "api/announcements.rs"]
 mod announcements;
+#[path = "api/appointment_mail.rs"]
+mod appointment_mail;
 #[path = "api/appointments.rs"]
 mod appointments;
 #[path = "api/auth.rs"]
@@ -48,6 +50,9 @@ mod walkin;
 use consultroom_testkit::backend_tests;
 
 backend_tests! {
+    appointment_mail::booking_rescheduling_and_cancelling_mail_every_participant,
+    appointment_mail::reminders_go_once_at_the_local_time_and_never_for_a_cancelled_appointment,
+    appointment_mail::a_client_address_the_outbox_refuses_refuses_the_booking,
     jobs::claim_complete_and_a_second_claimer_gets_nothing,
     jobs::an_expired_lease_is_claimed_again_and_the_old_owner_is_ignored,
     jobs::a_unique_key_is_stored_once,

@@ -34,10 +34,10 @@ const fields = el.form.elements;
 
 const BOOLEAN_FIELDS = [
   'screen_sharing', 'file_sharing', 'continuous_chat', 'continuous_chat_by_grant', 'chat_in_waiting_room',
-  'department_chat_access', 'arrival_notification', 'do_not_send_emails',
+  'department_chat_access', 'arrival_notification', 'do_not_send_emails', 'appointment_reminders',
   'strict_department_segregation', 'strict_client_segregation',
 ];
-const TEXT_FIELDS = ['waiting_room_text', 'disclaimer', 'time_zone'];
+const TEXT_FIELDS = ['waiting_room_text', 'disclaimer', 'time_zone', 'reminder_time'];
 
 /**
  * `settings`: `GET /api/v1/organisation/settings` (clinic/openapi.json), read defensively.
@@ -177,7 +177,13 @@ function fill(s) {
   const texts = s.department_waiting_room_texts || {};
   for (const area of el.departmentTexts.querySelectorAll('textarea')) area.value = texts[area.dataset.departmentId] || '';
   fields.chat_after_consultation.value = s.chat_after_consultation || 'keep';
+  const days = String(s.reminder_days_before ?? 0);
+  /** @type {HTMLSelectElement} */
+  const daysSelect = fields.reminder_days_before;
+  if (![...daysSelect.options].some((o) => o.value === days)) daysSelect.add(new Option(`${days} days before`, days));
+  daysSelect.value = days;
   syncChatFields();
+  syncReminderFields();
 }
 
 /** Without continuous chat, messages cannot be kept (F130, F133): the form says so itself. */
@@ -192,6 +198,15 @@ function syncChatFields() {
 
 fields.continuous_chat.addEventListener('change', syncChatFields);
 
+/** The reminder's timing only matters when reminders are on. */
+function syncReminderFields() {
+  const on = fields.appointment_reminders.checked;
+  fields.reminder_days_before.disabled = !on;
+  fields.reminder_time.disabled = !on;
+}
+
+fields.appointment_reminders.addEventListener('change', syncReminderFields);
+
 el.form.addEventListener('submit', async (ev) => {
   ev.preventDefault();
   showError('');
@@ -202,6 +217,8 @@ el.form.addEventListener('submit', async (ev) => {
   for (const f of BOOLEAN_FIELDS) body[f] = fields[f].checked;
   for (const f of TEXT_FIELDS) body[f] = fields[f].value;
   body.chat_after_consultation = fields.chat_after_consultation.value;
+  if (fields.appointment_reminders.checked) body.reminder_days_before = Number(fields.reminder_days_before.value);
+  else delete body.reminder_time; // kept as stored while reminders are off
   body.department_waiting_room_texts = {};
   for (const area of el.departmentTexts.querySelectorAll('textarea')) {
     if (area.value.trim()) body.department_waiting_room_texts[area.dataset.departmentId] = area.value;

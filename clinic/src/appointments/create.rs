@@ -4,8 +4,8 @@
 //!
 //! `Idempotency-Key` (1–255 visible ASCII characters): per organisation, for
 //! [`IDEMPOTENCY_HOURS`]. A repeat with the same key and the same request answers the booking it
-//! made (201, `Idempotent-Replayed: true`; the mails, next round, go out once since they are
-//! enqueued in the booking's transaction); the same key with another request is refused (422). Two
+//! made (201, `Idempotent-Replayed: true`; the mails go out once, since they are recorded in
+//! the booking's transaction); the same key with another request is refused (422). Two
 //! concurrent requests with one key: the second's transaction fails on the key and it answers as
 //! a repeat. The invitation and the guests' links are derived from the server secret and the
 //! row ids ([`crate::secrets::derived_token`]), so a repeat returns the same links.
@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::db::{Booking, GuestSeed, NewAppointment};
+use super::mail::{GuestAddressee, Occasion, compose, invitation_link};
+use super::reminders::{reminder_at, reminder_job};
 use super::view::{GUEST_LABEL, INVITATION_LABEL, answer, check_duration};
 use super::when;
 use crate::Clinic;
@@ -30,6 +32,7 @@ use crate::invitees::{Invitee, invitees};
 use crate::links::GUEST_PREFIX;
 use crate::secrets::{digest_eq, sha256};
 use crate::staff::Role;
+use crate::templates::AppointmentMailKind;
 use crate::waiting_room::WaitingRoomKind;
 
 /// How long an `Idempotency-Key` is remembered.
@@ -246,6 +249,46 @@ pub(super) async fn create(
             }
         })
         .collect();
+    // The invitation mails (client and guests with an address) and the reminder job, composed
+    // before the transaction that records them with the booking.
+    let id = AppointmentId::new();
+    let mut addressees = Vec::new();
+    for g in &guests {
+        let email = match g.external_participant_id {
+            Some(pid) => store
+                .external_participant(org, pid)
+                .await?
+                .and_then(|p| p.email),
+            None => None,
+        };
+        addressees.push(GuestAddressee {
+            id: g.id,
+            name: g.name.clone(),
+            email,
+        });
+    }
+    let occasion = Occasion {
+        kind: AppointmentMailKind::Invitation,
+        appointment_id: id,
+        organisation_id: org,
+        department_id,
+        practitioner_name: &practitioner.name,
+        client_id: req.client_id,
+        starts_at,
+        duration_minutes: req.duration_minutes,
+        personal_message: &personal_message,
+        sequence: 0,
+        created_by: Some(caller.id),
+    };
+    let mails = compose(
+        &clinic,
+        &occasion,
+        Some(invitation_link(&clinic, invitation_id)),
+        &addressees,
+    )
+    .await?;
+    let stamp = clinic.mail_stamp();
+    let reminder = reminder_at(&settings, starts_at, now).map(|at| reminder_job(id, 0, at));
     let new = NewAppointment {
         organisation_id: org,
         practitioner_id,
@@ -257,6 +300,7 @@ pub(super) async fn create(
         personal_message,
     };
     let booking = Booking {
+        id,
         new: &new,
         invitation_id,
         invitation_hash: &invitation_hash,
@@ -264,6 +308,9 @@ pub(super) async fn create(
         created_by: Some(caller.id),
         idempotency: key.as_deref().map(|k| (k, request_hash.as_slice())),
         keys_expire_before,
+        mails: &mails,
+        stamp: Some(&stamp),
+        reminder: reminder.as_ref(),
     };
     let id = match store.book_appointment(&booking, now).await {
         Ok(id) => id,
@@ -278,7 +325,8 @@ pub(super) async fn create(
         }
         Err(e) => return Err(e.into()),
     };
-    tracing::info!(appointment_id = %id, staff_id = %caller.id, guests = guests.len(), "appointment booked");
+    clinic.wake_jobs();
+    tracing::info!(appointment_id = %id, staff_id = %caller.id, guests = guests.len(), mails = mails.len(), "appointment booked");
     Ok((
         StatusCode::CREATED,
         Json(booked(&clinic, &current, id).await?),

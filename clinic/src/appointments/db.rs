@@ -6,11 +6,12 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::mail;
 use crate::ids::{
     AppointmentId, ClientId, DepartmentId, ExternalParticipantId, GuestInvitationId, InvitationId,
     OrganisationId, StaffId,
 };
+use crate::jobs::NewJob;
+use crate::mail::{MailError, MailStamp, OutgoingMail};
 use crate::staff::{Role, Staff};
 use crate::store::{Store, dispatch};
 use crate::waiting_room::WaitingRoomKind;
@@ -75,6 +76,10 @@ pub struct Appointment {
     /// Organisation (not serialised; used for checks).
     #[serde(skip)]
     pub organisation_id: OrganisationId,
+    /// The calendar `SEQUENCE` of its mails, raised by every reschedule and the cancellation
+    /// (not serialised).
+    #[serde(skip)]
+    pub sequence: i32,
 }
 
 #[derive(sqlx::FromRow)]
@@ -91,6 +96,7 @@ pub(crate) struct AppointmentRow {
     duration_minutes: i32,
     status: String,
     personal_message: String,
+    sequence: i32,
 }
 
 impl AppointmentRow {
@@ -113,6 +119,7 @@ impl AppointmentRow {
             personal_message: self.personal_message,
             local_start: None,
             organisation_id: self.organisation_id,
+            sequence: self.sequence,
         })
     }
 }
@@ -148,6 +155,7 @@ pub(crate) struct GuestSeed {
 
 /// Everything written when an appointment is booked, in one transaction.
 pub(crate) struct Booking<'a> {
+    pub(crate) id: AppointmentId,
     pub(crate) new: &'a NewAppointment,
     pub(crate) invitation_id: InvitationId,
     pub(crate) invitation_hash: &'a [u8],
@@ -157,6 +165,58 @@ pub(crate) struct Booking<'a> {
     pub(crate) idempotency: Option<(&'a str, &'a [u8])>,
     /// Keys created before this are forgotten (deleted in the booking's transaction).
     pub(crate) keys_expire_before: DateTime<Utc>,
+    /// The invitation mails (one per participant with an address), recorded in the outbox.
+    pub(crate) mails: &'a [OutgoingMail],
+    /// The outbox's clock and Message-ID domain.
+    pub(crate) stamp: Option<&'a MailStamp>,
+    /// The reminder job (F70), if the organisation sends reminders and its time is ahead.
+    pub(crate) reminder: Option<&'a NewJob>,
+}
+
+/// What a reschedule or a cancellation writes besides the appointment row.
+pub(crate) struct Change<'a> {
+    /// The sequence the caller read: the change applies only if it is still the stored one.
+    pub(crate) expected_sequence: i32,
+    /// The update or cancellation mails.
+    pub(crate) mails: &'a [OutgoingMail],
+    /// The outbox's clock and Message-ID domain.
+    pub(crate) stamp: &'a MailStamp,
+    /// The reminder job for the new time (reschedule only).
+    pub(crate) reminder: Option<&'a NewJob>,
+}
+
+/// How a guarded change ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Changed {
+    /// Applied, with its mails and jobs.
+    Yes,
+    /// Not scheduled any more, or changed by someone else since it was read: nothing written.
+    Stale,
+}
+
+/// The outbox's error inside a store transaction: the mails were validated before the
+/// transaction, so only the database can fail here.
+fn mail_error(e: MailError) -> sqlx::Error {
+    match e {
+        MailError::Database(e) => e,
+        other => sqlx::Error::Protocol(format!("an unvalidated mail reached the outbox: {other}")),
+    }
+}
+
+/// Removes the reminder jobs of `id` that have not started (a reschedule replaces them, a
+/// cancellation ends them). Their unique keys all begin with [`reminder_key_prefix`].
+macro_rules! drop_pending_reminders {
+    ($tx:expr, $id:expr) => {
+        sqlx::query("delete from job where status = 'queued' and unique_key like $1")
+            .bind(format!("{}%", reminder_key_prefix($id)))
+            .execute(&mut *$tx)
+            .await
+    };
+}
+
+/// The common start of the unique keys of an appointment's reminder jobs.
+pub(crate) fn reminder_key_prefix(id: AppointmentId) -> String {
+    format!("appointment:{id}:reminder:")
 }
 
 /// An active guest link of an appointment, with its digest (to rebuild derived links).
@@ -189,18 +249,27 @@ pub(crate) fn scope(staff: &Staff) -> Scope {
     }
 }
 
-macro_rules! select_appointments {
+/// The columns and joins of an [`AppointmentRow`], without a `where`.
+macro_rules! appointment_rows {
     () => {
         "select a.appointment_id, a.organisation_id, a.practitioner_id, p.name as practitioner_name, \
          a.client_id, c.name as client_name, a.department_id, a.waiting_room, a.starts_at, a.duration_minutes, a.status, \
-         a.personal_message \
+         a.personal_message, a.sequence \
          from appointment a \
          join staff p on p.staff_id = a.practitioner_id \
-         join client c on c.client_id = a.client_id \
-         where a.organisation_id = $1 \
-         and ($2 = 'organisation_admin' \
-              or ($2 = 'department_admin' and a.department_id = $3) \
-              or ($2 = 'practitioner' and a.practitioner_id = $4)) "
+         join client c on c.client_id = a.client_id "
+    };
+}
+
+macro_rules! select_appointments {
+    () => {
+        concat!(
+            appointment_rows!(),
+            "where a.organisation_id = $1 \
+             and ($2 = 'organisation_admin' \
+                  or ($2 = 'department_admin' and a.department_id = $3) \
+                  or ($2 = 'practitioner' and a.practitioner_id = $4)) "
+        )
     };
 }
 
@@ -256,6 +325,22 @@ impl Store {
         })
     }
 
+    /// One appointment by id, whoever may see it (the reminder job; no caller to scope by).
+    pub(crate) async fn appointment_by_id(
+        &self,
+        id: AppointmentId,
+    ) -> Result<Option<AppointmentRow>, sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query_as::<_, AppointmentRow>(concat!(
+                appointment_rows!(),
+                "where a.appointment_id = $1"
+            ))
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+        })
+    }
+
     /// Books an appointment and its invitation (only the token's hash) in one transaction.
     pub async fn insert_appointment(
         &self,
@@ -265,6 +350,7 @@ impl Store {
     ) -> Result<AppointmentId, sqlx::Error> {
         self.book_appointment(
             &Booking {
+                id: AppointmentId::new(),
                 new,
                 invitation_id: InvitationId::new(),
                 invitation_hash: invitation_token_hash,
@@ -272,6 +358,9 @@ impl Store {
                 created_by: None,
                 idempotency: None,
                 keys_expire_before: now,
+                mails: &[],
+                stamp: None,
+                reminder: None,
             },
             now,
         )
@@ -279,15 +368,15 @@ impl Store {
     }
 
     /// Writes a [`Booking`] in one transaction: the appointment, its invitation, the pair's chat
-    /// channel, the guests, the idempotency key, and (next round) the invitation mails. A second
-    /// booking with the same organisation and key fails on the key's primary key and leaves
-    /// nothing behind.
+    /// channel, the guests, the idempotency key, the invitation mails and the reminder job. A
+    /// second booking with the same organisation and key fails on the key's primary key and
+    /// leaves nothing behind (so a repeat sends nothing twice).
     pub(crate) async fn book_appointment(
         &self,
         b: &Booking<'_>,
         now: DateTime<Utc>,
     ) -> Result<AppointmentId, sqlx::Error> {
-        let id = AppointmentId::new();
+        let id = b.id;
         let new = b.new;
         dispatch!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -365,7 +454,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            mail::enqueue_invitation(&mut tx, id).await?;
+            if let Some(stamp) = b.stamp {
+                for m in b.mails {
+                    crate::mail::enqueue(&mut *tx, m, stamp).await.map_err(mail_error)?;
+                }
+            }
+            if let Some(job) = b.reminder {
+                crate::jobs::enqueue(&mut *tx, job, now).await?;
+            }
             tx.commit().await
         })?;
         Ok(id)
@@ -392,62 +488,78 @@ impl Store {
         })
     }
 
-    /// Moves a scheduled appointment to a new start and length, raising its calendar sequence;
-    /// `false` when it is not scheduled (any more).
+    /// Moves a scheduled appointment to a new start and length, raising its calendar sequence,
+    /// replacing its pending reminder and recording the update mails — all only if it is still
+    /// scheduled with the sequence the caller read.
     pub(crate) async fn reschedule_appointment(
         &self,
         id: AppointmentId,
         starts_at: DateTime<Utc>,
         duration_minutes: i32,
-        now: DateTime<Utc>,
-    ) -> Result<bool, sqlx::Error> {
+        change: &Change<'_>,
+    ) -> Result<Changed, sqlx::Error> {
+        let now = change.stamp.now;
         dispatch!(self, pool => {
             let mut tx = pool.begin().await?;
             let n = sqlx::query(
                 "update appointment set starts_at = $2, duration_minutes = $3, \
                  sequence = sequence + 1, updated_at = $4 \
-                 where appointment_id = $1 and status = 'scheduled'",
+                 where appointment_id = $1 and status = 'scheduled' and sequence = $5",
             )
             .bind(id)
             .bind(starts_at)
             .bind(duration_minutes)
             .bind(now)
+            .bind(change.expected_sequence)
             .execute(&mut *tx)
             .await?
             .rows_affected();
             if n == 0 {
-                return Ok(false);
+                return Ok(Changed::Stale);
             }
-            mail::enqueue_update(&mut tx, id).await?;
+            drop_pending_reminders!(tx, id)?;
+            if let Some(job) = change.reminder {
+                crate::jobs::enqueue(&mut *tx, job, now).await?;
+            }
+            for m in change.mails {
+                crate::mail::enqueue(&mut *tx, m, change.stamp).await.map_err(mail_error)?;
+            }
             tx.commit().await?;
-            Ok(true)
+            Ok(Changed::Yes)
         })
     }
 
-    /// Cancels a scheduled appointment, raising its calendar sequence; `false` when it is not
-    /// scheduled (any more).
+    /// Cancels a scheduled appointment, raising its calendar sequence, dropping its pending
+    /// reminder and recording the cancellation mails — only if it is still scheduled with the
+    /// sequence the caller read.
     pub(crate) async fn cancel_appointment(
         &self,
         id: AppointmentId,
-        now: DateTime<Utc>,
-    ) -> Result<bool, sqlx::Error> {
+        change: &Change<'_>,
+    ) -> Result<Changed, sqlx::Error> {
+        let now = change.stamp.now;
         dispatch!(self, pool => {
             let mut tx = pool.begin().await?;
             let n = sqlx::query(
                 "update appointment set status = 'cancelled', sequence = sequence + 1, \
-                 updated_at = $2 where appointment_id = $1 and status = 'scheduled'",
+                 updated_at = $2 where appointment_id = $1 and status = 'scheduled' \
+                 and sequence = $3",
             )
             .bind(id)
             .bind(now)
+            .bind(change.expected_sequence)
             .execute(&mut *tx)
             .await?
             .rows_affected();
             if n == 0 {
-                return Ok(false);
+                return Ok(Changed::Stale);
             }
-            mail::enqueue_cancellation(&mut tx, id).await?;
+            drop_pending_reminders!(tx, id)?;
+            for m in change.mails {
+                crate::mail::enqueue(&mut *tx, m, change.stamp).await.map_err(mail_error)?;
+            }
             tx.commit().await?;
-            Ok(true)
+            Ok(Changed::Yes)
         })
     }
 

@@ -2,7 +2,9 @@
 //! (`create.rs`: a local time in the organisation's time zone, a personal message, guests and
 //! groups, an `Idempotency-Key`), read (with the invitation link), reschedule, cancel, and
 //! completion by the consultation. `when.rs` turns local times into instants (DST rules there);
-//! `mail.rs` is where the invitation, update and cancellation mails will be enqueued.
+//! `mail.rs` composes the invitation, update, cancellation and reminder mails that the store
+//! records in the outbox in the change's own transaction; `reminders.rs` times the reminder job
+//! and runs it.
 //!
 //! An appointment's `waiting_room` is `practitioner` (default) or `department`: the patient then
 //! waits in the department's shared room, where any practitioner of it can admit them (F7, F75).
@@ -16,6 +18,7 @@
 mod create;
 mod db;
 mod mail;
+mod reminders;
 mod view;
 mod when;
 
@@ -28,11 +31,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub use db::{Appointment, AppointmentStatus, NewAppointment, PersonRef};
+pub use reminders::{REMINDER_JOB, ReminderSender};
 
 use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::ids::{AppointmentId, DepartmentId, StaffId};
 use crate::secrets::derived_token;
+use crate::templates::AppointmentMailKind;
 use crate::{Clinic, Route};
 
 /// Widest range `GET /appointments` accepts.
@@ -167,6 +172,38 @@ struct RescheduleRequest {
     duration_minutes: Option<i32>,
 }
 
+/// What a reschedule or cancellation must know of the appointment before it changes it.
+async fn change_mails(
+    clinic: &Clinic,
+    current: &CurrentStaff,
+    appointment: &Appointment,
+    kind: AppointmentMailKind,
+    starts_at: DateTime<Utc>,
+    duration_minutes: i32,
+) -> ApiResult<Vec<crate::mail::OutgoingMail>> {
+    let id = appointment.id;
+    let link = mail::client_link(clinic, id).await?;
+    let guests = mail::guests_of(clinic, id).await?;
+    let occasion = mail::Occasion {
+        kind,
+        appointment_id: id,
+        organisation_id: appointment.organisation_id,
+        department_id: appointment.department_id,
+        practitioner_name: &appointment.practitioner.name,
+        client_id: appointment.client.id,
+        starts_at,
+        duration_minutes,
+        personal_message: &appointment.personal_message,
+        sequence: appointment.sequence + 1,
+        created_by: Some(current.staff.id),
+    };
+    mail::compose(clinic, &occasion, link, &guests).await
+}
+
+/// Someone else changed the appointment between our read and our write.
+const CHANGED_MEANWHILE: &str =
+    "the appointment was changed or cancelled meanwhile; reload it and try again";
+
 async fn reschedule(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
@@ -175,11 +212,12 @@ async fn reschedule(
 ) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
     let appointment = load_visible(&clinic, &current, id).await?;
-    let tz = clinic
+    let settings = clinic
         .organisation_settings(current.staff.organisation_id)
-        .await?
-        .tz();
-    let starts_at = when::start(tz, req.starts_at, req.local_start.as_deref(), clinic.now())?;
+        .await?;
+    let tz = settings.tz();
+    let now = clinic.now();
+    let starts_at = when::start(tz, req.starts_at, req.local_start.as_deref(), now)?;
     let duration = req.duration_minutes.unwrap_or(appointment.duration_minutes);
     check_duration(duration)?;
     if appointment.status != AppointmentStatus::Scheduled {
@@ -187,16 +225,34 @@ async fn reschedule(
             "only a scheduled appointment can be rescheduled",
         ));
     }
-    if !clinic
+    let mails = change_mails(
+        &clinic,
+        &current,
+        &appointment,
+        AppointmentMailKind::Update,
+        starts_at,
+        duration,
+    )
+    .await?;
+    let sequence = appointment.sequence + 1;
+    let reminder = reminders::reminder_at(&settings, starts_at, now)
+        .map(|at| reminders::reminder_job(id, sequence, at));
+    let stamp = clinic.mail_stamp();
+    let change = db::Change {
+        expected_sequence: appointment.sequence,
+        mails: &mails,
+        stamp: &stamp,
+        reminder: reminder.as_ref(),
+    };
+    match clinic
         .store()
-        .reschedule_appointment(id, starts_at, duration, clinic.now())
+        .reschedule_appointment(id, starts_at, duration, &change)
         .await?
     {
-        return Err(ApiError::Conflict(
-            "only a scheduled appointment can be rescheduled",
-        ));
+        db::Changed::Yes => clinic.wake_jobs(),
+        db::Changed::Stale => return Err(ApiError::Conflict(CHANGED_MEANWHILE)),
     }
-    tracing::info!(appointment_id = %id, staff_id = %current.staff.id, "appointment rescheduled");
+    tracing::info!(appointment_id = %id, staff_id = %current.staff.id, mails = mails.len(), "appointment rescheduled");
     Ok(Json(answer(&clinic, &current, id).await?))
 }
 
@@ -213,11 +269,38 @@ async fn cancel(
                 "a completed appointment cannot be cancelled",
             ));
         }
-        // Cancelling twice is harmless; answer with the current state.
+        // Cancelling twice is harmless; answer with the current state (no second mail).
         AppointmentStatus::Cancelled => {}
         AppointmentStatus::Scheduled => {
-            if clinic.store().cancel_appointment(id, clinic.now()).await? {
-                tracing::info!(appointment_id = %id, staff_id = %current.staff.id, "appointment cancelled");
+            let mails = change_mails(
+                &clinic,
+                &current,
+                &appointment,
+                AppointmentMailKind::Cancellation,
+                appointment.starts_at,
+                appointment.duration_minutes,
+            )
+            .await?;
+            let stamp = clinic.mail_stamp();
+            let change = db::Change {
+                expected_sequence: appointment.sequence,
+                mails: &mails,
+                stamp: &stamp,
+                reminder: None,
+            };
+            match clinic.store().cancel_appointment(id, &change).await? {
+                db::Changed::Yes => {
+                    clinic.wake_jobs();
+                    tracing::info!(appointment_id = %id, staff_id = %current.staff.id, mails = mails.len(), "appointment cancelled");
+                }
+                db::Changed::Stale => {
+                    // Cancelled by someone else meanwhile is the state asked for; anything else
+                    // (rescheduled, completed) is a conflict.
+                    let now = load_visible(&clinic, &current, id).await?;
+                    if now.status != AppointmentStatus::Cancelled {
+                        return Err(ApiError::Conflict(CHANGED_MEANWHILE));
+                    }
+                }
             }
         }
     }

@@ -10,7 +10,6 @@ use crate::Clinic;
 use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::AppointmentId;
-use crate::secrets::{digest_eq, sha256};
 
 /// Longest appointment that can be booked, in minutes.
 pub(crate) const MAX_DURATION_MINUTES: i32 = 8 * 60;
@@ -50,19 +49,7 @@ pub(crate) async fn answer(
         .await?
         .tz();
     let appointment = load_visible(clinic, current, id).await?.in_zone(tz);
-    let invitation_url = clinic
-        .store()
-        .invitation_digests(id)
-        .await?
-        .into_iter()
-        .map(|(invitation_id, digest)| {
-            (
-                clinic.link_token(INVITATION_LABEL, &invitation_id.to_string()),
-                digest,
-            )
-        })
-        .find(|(token, digest)| digest_eq(&sha256(token), digest))
-        .map(|(token, _)| clinic.invitation_url(&token));
+    let invitation_url = super::mail::client_link(clinic, id).await?;
     Ok(json!({
         "appointment": appointment,
         "invitation_url": invitation_url,

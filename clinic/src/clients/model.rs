@@ -33,41 +33,8 @@ pub struct Client {
     pub practitioner_id: Option<StaffId>,
 }
 
-/// Language of a client's mails (the templates come in these).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    /// English (the default).
-    #[default]
-    En,
-    /// Dutch.
-    Nl,
-    /// German.
-    De,
-}
-
-impl Language {
-    /// The stored and serialised code.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Language::En => "en",
-            Language::Nl => "nl",
-            Language::De => "de",
-        }
-    }
-}
-
-impl TryFrom<String> for Language {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        match s.as_str() {
-            "en" => Ok(Language::En),
-            "nl" => Ok(Language::Nl),
-            "de" => Ok(Language::De),
-            _ => Err(format!("unknown language {s:?}")),
-        }
-    }
-}
+/// Language of a client's mails: the templates' language (one type for the concept).
+pub use crate::templates::Language;
 
 /// The person fields of a client (and of an external participant).
 #[derive(Clone, Debug, Deserialize)]

@@ -140,6 +140,15 @@ pub trait QueueConn: Send {
         job: &'a NewJob,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<JobId>, sqlx::Error>> + Send + 'a;
+
+    /// Marks claimed `job` done on this connection (a handler's own transaction, so the job
+    /// ends exactly when its effects are committed; the handler then answers
+    /// [`JobOutcome::Recorded`](worker::JobOutcome::Recorded)). False when the lease was lost.
+    fn complete_claimed<'a>(
+        &'a mut self,
+        job: &'a ClaimedJob,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send + 'a;
 }
 
 macro_rules! impl_queue_conn {
@@ -169,6 +178,26 @@ macro_rules! impl_queue_conn {
                 .execute(&mut *self)
                 .await?;
                 Ok((done.rows_affected() > 0).then_some(id))
+            }
+
+            async fn complete_claimed(
+                &mut self,
+                job: &ClaimedJob,
+                now: DateTime<Utc>,
+            ) -> Result<bool, sqlx::Error> {
+                let attempts = i32::try_from(job.attempt).unwrap_or(i32::MAX);
+                sqlx::query(
+                    "update job set status = 'done', locked_by = null, locked_until = null, \
+                     updated_at = $3 \
+                     where job_id = $1 and locked_by = $2 and status = 'running' and attempts = $4",
+                )
+                .bind(job.id)
+                .bind(&job.locked_by)
+                .bind(now)
+                .bind(attempts)
+                .execute(&mut *self)
+                .await
+                .map(|r| r.rows_affected() > 0)
             }
         }
     };

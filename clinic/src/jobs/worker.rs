@@ -21,6 +21,10 @@ use crate::{Clinic, Clock, Store};
 pub enum JobOutcome {
     /// Done; never run again.
     Done,
+    /// Done, and already recorded by the handler in the transaction of its effects
+    /// ([`QueueConn::complete_claimed`](super::QueueConn::complete_claimed)), or the handler
+    /// found its lease lost there and wrote nothing: the worker records nothing more.
+    Recorded,
     /// Failed for now: run again after the backoff (or fail for good after the last attempt).
     Retry(String),
     /// Failed for good: never run again.
@@ -196,6 +200,7 @@ async fn run_one(
     };
     let now = clock.now();
     let recorded = match &outcome {
+        JobOutcome::Recorded => Ok(true),
         JobOutcome::Done => store.complete_job(&job, now).await,
         JobOutcome::Retry(e) if !job.is_last_attempt() => {
             store

@@ -9,11 +9,12 @@ pub const MAX_SUBJECT_CHARS: usize = 200;
 /// Largest template HTML or text body, in bytes (the request body limit is 64 KiB).
 pub const MAX_TEMPLATE_BYTES: usize = 24 * 1024;
 
-/// Language of a mail (the recipient's).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Language of a mail (the recipient's) and of a client (whose mails are written in it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
-    /// English.
+    /// English (the default).
+    #[default]
     En,
     /// Dutch.
     Nl,
@@ -32,6 +33,13 @@ impl Language {
             Language::Nl => "nl",
             Language::De => "de",
         }
+    }
+}
+
+impl TryFrom<String> for Language {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse().map_err(|()| format!("unknown language {s:?}"))
     }
 }
 

@@ -409,8 +409,12 @@ pub async fn a_composed_invitation_arrives_with_its_calendar(backend: Backend) {
     assert_eq!(mail.kind, MailKind::AppointmentInvitation);
     let queued = enqueue(&app.clinic, &mail).await;
     wait_status(app.clinic.store(), queued.id, "sent", 1).await;
-    let messages = wait_messages(&sink, 1).await;
-    let raw = &messages[0];
+    // The booking's own invitation to the client arrives too: find ours by its Message-ID.
+    let messages = wait_messages(&sink, 2).await;
+    let raw = messages
+        .iter()
+        .find(|m| m.contains(&queued.message_id))
+        .expect("the composed invitation arrived");
     let headers = header_lines(raw);
     assert!(
         headers
@@ -472,7 +476,7 @@ pub async fn a_composed_invitation_arrives_with_its_calendar(backend: Backend) {
     assert_eq!(mail.kind, MailKind::AppointmentCancellation);
     let queued = enqueue(&app.clinic, &mail).await;
     wait_status(app.clinic.store(), queued.id, "sent", 1).await;
-    let messages = wait_messages(&sink, 2).await;
+    let messages = wait_messages(&sink, 3).await;
     let raw = messages
         .iter()
         .find(|m| m.contains(&queued.message_id))
@@ -500,7 +504,7 @@ fn inline_calendar(raw: &str) -> String {
 }
 
 /// The decoded body of the first part whose headers start with `content_type`.
-fn part_body(raw: &str, content_type: &str) -> String {
+pub fn part_body(raw: &str, content_type: &str) -> String {
     // The test server's Maildir may store LF line ends: work on LF, give back CRLF.
     let raw = raw.replace("\r\n", "\n");
     let start = raw.find(content_type).expect("the part");
@@ -529,7 +533,7 @@ fn part_body(raw: &str, content_type: &str) -> String {
 }
 
 /// `tests/smtp/parse_ics.py` (Python's `icalendar` package) on `ics`.
-fn python_parse_ics(ics: &str) -> Value {
+pub fn python_parse_ics(ics: &str) -> Value {
     use std::io::Write as _;
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/smtp/parse_ics.py");
