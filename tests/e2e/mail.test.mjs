@@ -94,7 +94,7 @@ test('an admin sends a test mail and sees it listed and rendered', { timeout: 90
     const listed = await apiCall(admin, 'GET', '/api/v1/mail');
     const entry = listed.body.mails.find((m) => m.to_address === 'reception@mail-test.example' && m.kind === 'test');
     assert.equal(entry.status, 'sent');
-    assert.equal((await apiCall(admin, 'GET', `/api/v1/mail/${entry.id}`)).body.message_id, received.messageId);
+    assert.equal((await apiCall(admin, 'GET', `/api/v1/mail/${entry.id}`)).body.mail.message_id, received.messageId);
 
     await row.getByRole('button', { name: /Consultroom test message/ }).click();
     await mailView.getByRole('heading', { name: /Consultroom test message/ }).waitFor();

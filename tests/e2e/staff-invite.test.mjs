@@ -35,15 +35,15 @@ test('an invited staff member gets the mail, sets a password through its link an
     const view = admin.locator('#staff-admin-view');
     await view.getByRole('heading', { name: 'Staff', exact: true }).waitFor();
     await view.locator('tr', { hasText: org.adminEmail }).waitFor();
-    await view.getByRole('textbox', { name: 'Name' }).fill('Ina Invited');
-    await view.getByRole('textbox', { name: 'Email address' }).fill(address);
+    await view.getByRole('textbox', { name: 'Name', exact: true }).fill('Ina Invited');
+    await view.getByRole('textbox', { name: 'Email address', exact: true }).fill(address);
     await view.locator('#invite-department').selectOption({ label: 'General practice' });
     await view.getByRole('button', { name: 'Send invitation' }).click();
     const linkField = view.getByRole('textbox', { name: 'Set-password link' });
     await linkField.waitFor();
     const shown = await linkField.inputValue();
     assert.match(await view.locator('#set-password-link-note').innerText(), new RegExp(`e-mail with this link is on its way to ${address.replace(/[.]/g, '\\.')}`));
-    await view.locator('tr', { hasText: address }).getByText('Invited').waitFor();
+    await view.locator('tr', { hasText: address }).getByText('Invited', { exact: true }).waitFor();
 
     // The mail arrives at the SMTP sink: the built-in English invitation, to that address only.
     const mail = await waitForMail(env.E2E_MAILDIR, { to: address, subject: /You are invited to Consultroom/, timeoutMs: 30_000 });
@@ -62,7 +62,7 @@ test('an invited staff member gets the mail, sets a password through its link an
       return list.body?.mails?.find((m) => m.to_address === address && m.kind === 'staff_invitation' && m.status === 'sent');
     }, { timeoutMs: 20_000, what: 'the invitation listed as sent' });
     const detail = await apiCall(admin, 'GET', `/api/v1/mail/${row.id}`);
-    assert.equal(detail.body.message_id, mail.messageId);
+    assert.equal(detail.body.mail.message_id, mail.messageId);
 
     // The invited person follows the link from the mail in a fresh browser and sets a password.
     await invited.goto(link);
@@ -82,7 +82,7 @@ test('an invited staff member gets the mail, sets a password through its link an
     assert.equal(reused.status, 410, 'the link is used up');
     await admin.reload();
     await admin.getByRole('button', { name: 'Staff', exact: true }).click();
-    await view.locator('tr', { hasText: address }).getByText('Active').waitFor();
+    await view.locator('tr', { hasText: address }).getByText('Active', { exact: true }).waitFor();
   } catch (e) {
     await snap(admin, 'fail-staff-invite-admin');
     await snap(invited, 'fail-staff-invite-invited');
