@@ -134,7 +134,7 @@ fi
 # media, connectivity and mocked-UI files do not touch the database beyond a login.
 E2E_DB_FILES=(admin.test.mjs chat.test.mjs consultation.test.mjs guests.test.mjs mail.test.mjs
   mail-templates.test.mjs org-settings.test.mjs outbox-ops.test.mjs quick-consult.test.mjs
-  scheduling.test.mjs waiting-room.test.mjs walkin.test.mjs)
+  scheduling.test.mjs staff-invite.test.mjs waiting-room.test.mjs walkin.test.mjs)
 
 log "browser end-to-end on SQLite (database-dependent files)"
 suite_start

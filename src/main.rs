@@ -184,10 +184,26 @@ fn print_link(what: &str, link: &consultroom_clinic::password_links::IssuedLink)
         link.expires_at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
-    eprintln!(
-        "\n  Open the link above to set the password (it works once, until {}).\n  No e-mail was sent.\n",
-        link.expires_at.format("%Y-%m-%d %H:%M UTC")
-    );
+    match &link.mail {
+        Some(mail) => {
+            println!("mail_id={}", mail.id);
+            eprintln!(
+                "\n  Open the link above to set the password (it works once, until {}).\n  \
+                 The link was also queued as an e-mail to {} in the server's database: the \
+                 running `consultroom serve` sends it at its next poll (within seconds) through \
+                 its --smtp-url; without a mail server it stays in the outbox (\"Sent mail\" in \
+                 the staff app).\n",
+                link.expires_at.format("%Y-%m-%d %H:%M UTC"),
+                mail.to
+            );
+        }
+        None => eprintln!(
+            "\n  Open the link above to set the password (it works once, until {}).\n  \
+             No e-mail was queued: no e-mail can be sent to this staff member's address; hand \
+             the link over yourself.\n",
+            link.expires_at.format("%Y-%m-%d %H:%M UTC")
+        ),
+    }
 }
 
 async fn admin(command: AdminCommand) -> anyhow::Result<()> {

@@ -3,12 +3,18 @@
 //! The answer is the same — `202` with the same body, at the same speed — for an active staff
 //! member's address, an unknown one and a deactivated one: the handler only checks the address's
 //! form and the rate limits, hands the address to a background task and answers. The task looks
-//! the address up and, for an active staff member only, issues a set-password link through
-//! [`password_links`](crate::password_links) (a reset, or a new invitation link when they never
-//! set a password; earlier unused links are voided, in one transaction:
-//! `Store::replace_set_password_link`) and calls
-//! [`queue_set_password_mail`](crate::password_links::queue_set_password_mail). An unknown or
-//! deactivated address does nothing.
+//! the address up and, for an active staff member only, composes the mail and issues a
+//! set-password link with it through
+//! [`password_links::reissue_if_mailable`] (a reset, or a new invitation link when they never
+//! set a password; earlier unused links are voided and the mail is recorded in the outbox, in one
+//! transaction: `Store::replace_set_password_link`), then wakes the job worker. An unknown or
+//! deactivated address does nothing, and so does an address the outbox refuses (the link would
+//! reach no one).
+//!
+//! Why a task and not inline: the lookup, the template read and the transaction take time that
+//! only a known address costs; done before the answer they would tell known from unknown
+//! addresses by the response time (padding every answer to a fixed delay would have to guess a
+//! bound). The task keeps the answer independent of the address by construction.
 //!
 //! Rate limits (in memory, the clinic's clock): per address (3 at once, one more per 10 min) and
 //! per client address ([`ClientIp`], 10 at once, one more per minute). A refused request is `429`
@@ -33,8 +39,8 @@ use serde_json::{Value, json};
 use crate::auth::KeyedLimit;
 use crate::client_ip::{ClientIp, source_key};
 use crate::error::{ApiError, ApiJson, ApiResult};
-use crate::password_links::{self, Purpose};
-use crate::staff_admin::{clean_email, issue_link};
+use crate::password_links::{self, IssueError, Purpose, Recipient};
+use crate::staff_admin::clean_email;
 use crate::{Clinic, Route};
 
 /// Requests per address at once.
@@ -132,7 +138,7 @@ async fn forgot_password(
 }
 
 /// Issues a link for an active staff member with this address; nothing otherwise.
-async fn handle(clinic: &Clinic, email: &str) -> Result<(), sqlx::Error> {
+async fn handle(clinic: &Clinic, email: &str) -> Result<(), IssueError> {
     let Some(row) = clinic.store().staff_by_email(email).await? else {
         return Ok(());
     };
@@ -144,15 +150,24 @@ async fn handle(clinic: &Clinic, email: &str) -> Result<(), sqlx::Error> {
     } else {
         Purpose::Reset
     };
-    let issued = issue_link(
+    let to = Recipient {
+        organisation_id: row.organisation_id,
+        department_id: row.department_id,
+        staff_id: row.staff_id,
+        name: &row.name,
+        email: &row.email,
+    };
+    let issued = password_links::reissue_if_mailable(
         clinic.store(),
+        &clinic.mail_stamp(),
         &clinic.config().public_url,
-        row.staff_id,
         purpose,
-        clinic.now(),
+        &to,
     )
     .await?;
-    password_links::queue_set_password_mail(&issued);
-    tracing::info!(staff_id = %row.staff_id, "set-password link issued on a forgot-password request");
+    if issued.is_some() {
+        clinic.wake_jobs();
+        tracing::info!(staff_id = %row.staff_id, "set-password link and mail issued on a forgot-password request");
+    }
     Ok(())
 }

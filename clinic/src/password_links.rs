@@ -10,8 +10,24 @@
 //! other unused links, ends their sessions (so a reset locks out whoever had the old password) and
 //! logs the person in.
 //!
-//! Mail: until the outbox exists, the link is returned to the admin (API) or printed (CLI).
-//! [`queue_set_password_mail`] is the one place where the mail will be enqueued.
+//! Mail: every link is issued together with its mail (a staff invitation or a password reset,
+//! composed from the organisation's templates by [`prepare`] *before* the transaction) and the
+//! link row and the outbox row are written in **one** transaction
+//! (`Store::insert_invited_staff`, `Store::insert_organisation_with_admin`,
+//! [`Store::replace_set_password_link`]): a link exists exactly when its mail was recorded. The
+//! API callers then wake the job worker ([`Clinic::wake_jobs`]); the CLI (`consultroom admin …`)
+//! writes into the server's database from another process, so the running server's worker sends
+//! it at its next poll. The link is also still returned to the admin (API) and printed (CLI).
+//!
+//! A mail the outbox refuses (lettre cannot parse the stored address): a new invitation is
+//! refused before anything is written (`422`, field `email`; the CLI says so); a new link for an
+//! existing staff member (an admin's "new link", `admin reset-password`) is issued without a
+//! mail, for the admin to hand over; "forgot password" issues nothing (the link would reach no
+//! one, and issuing it would void the earlier ones). See [`reissue`] and
+//! [`reissue_if_mailable`].
+//!
+//! Staff members have no language yet: their mails are composed in English
+//! ([`Language::En`]) until they do.
 
 use axum::Json;
 use axum::extract::State;
@@ -24,9 +40,12 @@ use serde_json::json;
 
 use crate::auth::{SessionEndReason, check_new_password, start_session};
 use crate::error::{ApiError, ApiJson, ApiResult};
-use crate::ids::{OrganisationId, SetPasswordLinkId, StaffId};
+use crate::ids::{DepartmentId, MailId, OrganisationId, SetPasswordLinkId, StaffId};
+use crate::mail::{self, MailError, MailStamp, OutgoingMail, Queued};
+use crate::org_settings::{DEFAULT_TIME_ZONE, OrganisationSettings};
 use crate::secrets::{random_token, sha256};
 use crate::store::{Store, dispatch};
+use crate::templates::{ComposeContext, ComposeError, Language, StaffMail, StaffMailKind};
 use crate::{Clinic, Route};
 
 /// How long an invitation link is valid.
@@ -75,7 +94,8 @@ pub struct NewLink {
     pub expires_at: DateTime<Utc>,
 }
 
-/// A link made for a staff member: the URL to hand over (never logged) and its expiry.
+/// A link made for a staff member: the URL to hand over (never logged), its expiry and the mail
+/// that carries it.
 #[derive(Clone, Debug)]
 pub struct IssuedLink {
     /// `<public url>/set-password#<token>`.
@@ -86,6 +106,115 @@ pub struct IssuedLink {
     pub purpose: Purpose,
     /// Whom it is for.
     pub staff_id: StaffId,
+    /// The mail recorded with the link; `None` when the address cannot be mailed (only for a new
+    /// link of an existing staff member, see [`reissue`]).
+    pub mail: Option<LinkMail>,
+}
+
+/// The outbox row of a link's mail.
+#[derive(Clone, Debug)]
+pub struct LinkMail {
+    /// Mail id (`GET /mail/{id}`).
+    pub id: MailId,
+    /// The recipient address.
+    pub to: String,
+}
+
+/// Whom a link and its mail are for.
+#[derive(Clone, Copy, Debug)]
+pub struct Recipient<'a> {
+    /// Their organisation.
+    pub organisation_id: OrganisationId,
+    /// Their department (the template set; which department admin sees the mail).
+    pub department_id: Option<DepartmentId>,
+    /// The staff member (also for one not stored yet: ids are made before the transaction).
+    pub staff_id: StaffId,
+    /// Name.
+    pub name: &'a str,
+    /// Address.
+    pub email: &'a str,
+}
+
+/// A link and its composed mail, ready to be stored together.
+#[derive(Clone, Debug)]
+pub struct PreparedLink {
+    /// The row to store.
+    pub row: NewLink,
+    /// `<public url>/set-password#<token>`.
+    pub url: String,
+    /// The staff invitation or password-reset mail carrying [`url`](Self::url).
+    pub mail: OutgoingMail,
+}
+
+impl PreparedLink {
+    /// The issued link, once stored (with `mail` when its mail was recorded).
+    pub fn issued(&self, staff_id: StaffId, mail: Option<Queued>) -> IssuedLink {
+        IssuedLink {
+            url: self.url.clone(),
+            expires_at: self.row.expires_at,
+            purpose: self.row.purpose,
+            staff_id,
+            mail: mail.map(|q| LinkMail {
+                id: q.id,
+                to: self.mail.to_address.clone(),
+            }),
+        }
+    }
+}
+
+/// What to do when the outbox refuses a link's mail (lettre cannot parse the stored address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unmailable {
+    /// Store the link without a mail and return it: an admin hands it over.
+    IssueWithoutMail,
+    /// Store nothing (`Ok(None)`): "forgot password", whose link would reach no one.
+    IssueNothing,
+}
+
+/// Why a link (and its mail) could not be issued.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    /// The outbox refuses the mail (e.g. lettre cannot parse the address); nothing was written.
+    #[error("no e-mail can be sent to this address: {0}")]
+    Unmailable(MailError),
+    /// The mail could not be composed (an unknown stored time zone, or the template lookup).
+    #[error(transparent)]
+    Compose(ComposeError),
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<ComposeError> for IssueError {
+    fn from(e: ComposeError) -> Self {
+        match e {
+            ComposeError::Database(e) => IssueError::Database(e),
+            other => IssueError::Compose(other),
+        }
+    }
+}
+
+impl From<MailError> for IssueError {
+    fn from(e: MailError) -> Self {
+        match e {
+            MailError::Database(e) => IssueError::Database(e),
+            other => IssueError::Unmailable(other),
+        }
+    }
+}
+
+impl From<IssueError> for ApiError {
+    fn from(e: IssueError) -> Self {
+        match e {
+            IssueError::Unmailable(MailError::InvalidAddress) => ApiError::InvalidField {
+                field: "email",
+                message: "no e-mail can be sent to this address".into(),
+            },
+            IssueError::Unmailable(e) => e.into(),
+            IssueError::Compose(e) => e.into(),
+            IssueError::Database(e) => e.into(),
+        }
+    }
 }
 
 /// A fresh token and the row that stores its digest.
@@ -105,17 +234,158 @@ pub fn link_url(public_url: &str, token: &str) -> String {
     format!("{}/set-password#{token}", public_url.trim_end_matches('/'))
 }
 
-/// Where the staff invitation or password-reset mail will be enqueued once the outbox exists
-/// (issue #12, the e-mail slice): today it only records that a link was issued (no address, no
-/// token) and the caller shows or prints `link.url`. The outbox insert belongs in the same
-/// transaction as the link row (`Store::insert_invited_staff`, `Store::replace_set_password_link`,
-/// `Store::insert_organisation_with_admin`).
-pub fn queue_set_password_mail(link: &IssuedLink) {
-    tracing::info!(
-        staff_id = %link.staff_id,
-        purpose = link.purpose.as_str(),
-        "set-password link issued (no mail sent: the outbox does not exist yet)"
-    );
+/// The time zone of `organisation_id` (its settings; the default for one never saved, or whose
+/// stored settings do not parse — a set-password mail should not fail over them).
+async fn organisation_time_zone(
+    store: &Store,
+    organisation_id: OrganisationId,
+) -> Result<String, sqlx::Error> {
+    let text = store.organisation_settings_json(organisation_id).await?;
+    Ok(
+        match text.map(|t| serde_json::from_str::<OrganisationSettings>(&t)) {
+            None => DEFAULT_TIME_ZONE.to_owned(),
+            Some(Ok(settings)) => settings.time_zone,
+            Some(Err(e)) => {
+                tracing::warn!(%organisation_id, error = %e, "stored organisation settings do not parse: the set-password mail uses the default time zone");
+                DEFAULT_TIME_ZONE.to_owned()
+            }
+        },
+    )
+}
+
+/// Makes a fresh link of `purpose` for `to` and composes its mail (staff invitation or password
+/// reset, in English: staff have no language yet). Read-only (the template, the organisation's
+/// name and time zone): call it before the transaction that stores both. `new_organisation`: the
+/// name of an organisation that is not stored yet (its time zone is the default).
+///
+/// This is [`templates::staff_mail`](crate::templates::staff_mail) on a [`Store`], so that the
+/// CLI, which has no [`Clinic`], composes exactly like the API.
+pub async fn prepare(
+    store: &Store,
+    stamp: &MailStamp,
+    public_url: &str,
+    purpose: Purpose,
+    to: &Recipient<'_>,
+    new_organisation: Option<&str>,
+    created_by: Option<StaffId>,
+) -> Result<PreparedLink, IssueError> {
+    let (token, row) = new_link(purpose, stamp.now);
+    let url = link_url(public_url, &token);
+    let (organisation_name, time_zone) = match new_organisation {
+        Some(name) => (name.to_owned(), DEFAULT_TIME_ZONE.to_owned()),
+        None => (
+            store
+                .organisation_name(to.organisation_id)
+                .await?
+                .unwrap_or_default(),
+            organisation_time_zone(store, to.organisation_id).await?,
+        ),
+    };
+    let input = StaffMail {
+        kind: match purpose {
+            Purpose::Invite => StaffMailKind::Invitation,
+            Purpose::Reset => StaffMailKind::PasswordReset,
+        },
+        organisation_id: to.organisation_id,
+        organisation_name,
+        department_id: to.department_id,
+        staff_id: Some(to.staff_id),
+        name: to.name.to_owned(),
+        email: to.email.to_owned(),
+        language: Language::En,
+        link: url.clone(),
+        expires_at: row.expires_at,
+        time_zone,
+        created_by,
+    };
+    let template = store
+        .effective_template(
+            to.organisation_id,
+            to.department_id,
+            input.kind.template_kind(),
+            input.language,
+        )
+        .await?;
+    let ctx = ComposeContext {
+        now: stamp.now,
+        domain: stamp.domain.clone(),
+    };
+    let mail = crate::templates::compose_staff(&input, &template, &ctx)?;
+    Ok(PreparedLink { row, url, mail })
+}
+
+/// A new link of `purpose` for the existing staff member `to`, with its mail, voiding their
+/// earlier unused links — all in one transaction. When the outbox refuses the mail (an address
+/// lettre cannot parse), the link is stored without one (`mail: None`) for an admin to hand
+/// over. Call [`Clinic::wake_jobs`] after it when running in the server.
+pub async fn reissue(
+    store: &Store,
+    stamp: &MailStamp,
+    public_url: &str,
+    purpose: Purpose,
+    to: &Recipient<'_>,
+    created_by: Option<StaffId>,
+) -> Result<IssuedLink, IssueError> {
+    let issued = reissue_with(
+        store,
+        stamp,
+        public_url,
+        purpose,
+        to,
+        created_by,
+        Unmailable::IssueWithoutMail,
+    )
+    .await?;
+    Ok(issued.expect("IssueWithoutMail always stores the link"))
+}
+
+/// Like [`reissue`], but when the outbox refuses the mail nothing is stored (`Ok(None)`): for
+/// "forgot password", whose link would reach no one (and would void the earlier ones).
+pub async fn reissue_if_mailable(
+    store: &Store,
+    stamp: &MailStamp,
+    public_url: &str,
+    purpose: Purpose,
+    to: &Recipient<'_>,
+) -> Result<Option<IssuedLink>, IssueError> {
+    reissue_with(
+        store,
+        stamp,
+        public_url,
+        purpose,
+        to,
+        None,
+        Unmailable::IssueNothing,
+    )
+    .await
+}
+
+async fn reissue_with(
+    store: &Store,
+    stamp: &MailStamp,
+    public_url: &str,
+    purpose: Purpose,
+    to: &Recipient<'_>,
+    created_by: Option<StaffId>,
+    unmailable: Unmailable,
+) -> Result<Option<IssuedLink>, IssueError> {
+    let prepared = prepare(store, stamp, public_url, purpose, to, None, created_by).await?;
+    let mail = match prepared.mail.validate() {
+        Ok(()) => Some(&prepared.mail),
+        Err(MailError::Database(e)) => return Err(e.into()),
+        Err(_) if unmailable == Unmailable::IssueNothing => {
+            tracing::info!(staff_id = %to.staff_id, purpose = purpose.as_str(), "no set-password link issued: the stored address cannot be mailed");
+            return Ok(None);
+        }
+        Err(_) => {
+            tracing::info!(staff_id = %to.staff_id, purpose = purpose.as_str(), "set-password link issued without a mail: the stored address cannot be mailed");
+            None
+        }
+    };
+    let queued = store
+        .replace_set_password_link(to.staff_id, &prepared.row, mail, stamp)
+        .await?;
+    Ok(Some(prepared.issued(to.staff_id, queued)))
 }
 
 #[derive(sqlx::FromRow)]
@@ -151,14 +421,17 @@ macro_rules! insert_link {
 pub(crate) use insert_link;
 
 impl Store {
-    /// Stores `link` for `staff_id` and voids the staff member's earlier unused links, in one
-    /// transaction (a new invitation or reset replaces the previous one).
+    /// Stores `link` for `staff_id`, voids the staff member's earlier unused links and records
+    /// `mail` (when given) in the outbox, in one transaction (a new invitation or reset replaces
+    /// the previous one). A refused mail writes nothing.
     pub async fn replace_set_password_link(
         &self,
         staff_id: StaffId,
         link: &NewLink,
-        now: DateTime<Utc>,
-    ) -> Result<(), sqlx::Error> {
+        mail: Option<&OutgoingMail>,
+        stamp: &MailStamp,
+    ) -> Result<Option<Queued>, MailError> {
+        let now = stamp.now;
         dispatch!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
@@ -169,7 +442,12 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             insert_link!(tx, staff_id, link, now)?;
-            tx.commit().await
+            let queued = match mail {
+                Some(mail) => Some(mail::enqueue(&mut *tx, mail, stamp).await?),
+                None => None,
+            };
+            tx.commit().await?;
+            Ok(queued)
         })
     }
 

@@ -4,7 +4,12 @@
 //!
 //! Every command validates its input like the API does and writes in one transaction (nothing
 //! half-created); each returns a one-time set-password link ([`crate::password_links`]) for the
-//! caller to print (and, once mail exists, [`queue_set_password_mail`] sends it).
+//! caller to print, and records its mail (invitation or reset) in the outbox in the same
+//! transaction. These functions run in the CLI process, not in the server: the running server's
+//! job worker sends the mail at its next poll (no wake reaches it across processes), through its
+//! `--smtp-url` if it has one. An address the outbox refuses is refused like bad input (nothing
+//! written) for a new organisation or staff member; a reset of such an address still gets its
+//! link, without a mail (`IssuedLink::mail` is `None`).
 
 use axum::Json;
 use axum::extract::State;
@@ -13,10 +18,11 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
-use crate::ids::{DepartmentId, OrganisationId};
-use crate::password_links::{self, IssuedLink, Purpose, queue_set_password_mail};
+use crate::ids::{DepartmentId, OrganisationId, StaffId};
+use crate::mail::{MailError, MailStamp, message_id_domain};
+use crate::password_links::{self, IssueError, IssuedLink, Purpose, Recipient};
 use crate::staff::{NewStaff, Role};
-use crate::staff_admin::{clean_email, clean_name, issue_link};
+use crate::staff_admin::{clean_email, clean_name};
 use crate::store::{Store, dispatch, is_unique_violation};
 use crate::{Clinic, Route};
 
@@ -34,6 +40,39 @@ pub enum SetupError {
 impl From<ApiError> for SetupError {
     fn from(e: ApiError) -> Self {
         SetupError::Invalid(e.to_string())
+    }
+}
+
+impl From<IssueError> for SetupError {
+    fn from(e: IssueError) -> Self {
+        match e {
+            IssueError::Database(e) => SetupError::Database(e),
+            IssueError::Unmailable(MailError::InvalidAddress) => SetupError::Invalid(
+                "no e-mail can be sent to this address (the mail library refuses it); nothing \
+                 was written"
+                    .into(),
+            ),
+            other => SetupError::Invalid(format!("{other}; nothing was written")),
+        }
+    }
+}
+
+/// A store error of a staff insert: a duplicate address, the database, or a refused mail.
+fn insert_error(e: MailError) -> SetupError {
+    match e {
+        MailError::Database(e) if is_unique_violation(&e) => {
+            SetupError::Invalid(DUPLICATE_EMAIL.into())
+        }
+        other => IssueError::from(other).into(),
+    }
+}
+
+/// The outbox stamp of the CLI: its clock, and Message-IDs on the server's public host (what
+/// the server's own [`Clinic::mail_stamp`](crate::Clinic::mail_stamp) gives).
+fn stamp(now: DateTime<Utc>, public_url: &str) -> MailStamp {
+    MailStamp {
+        now,
+        domain: message_id_domain(public_url),
     }
 }
 
@@ -88,27 +127,49 @@ pub async fn create_organisation(
         Some(n) => clean_name("admin name", n)?,
         None => email.split('@').next().unwrap_or("admin").to_owned(),
     };
-    let (token, link) = password_links::new_link(Purpose::Invite, now);
-    let (organisation_id, staff_id) = store
-        .insert_organisation_with_admin(&name, &admin_name, &email, &link, now)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                SetupError::Invalid(DUPLICATE_EMAIL.into())
-            } else {
-                e.into()
-            }
-        })?;
-    let link = IssuedLink {
-        url: password_links::link_url(public_url, &token),
-        expires_at: link.expires_at,
-        purpose: Purpose::Invite,
+    let organisation_id = OrganisationId::new();
+    let staff_id = StaffId::new();
+    let stamp = stamp(now, public_url);
+    let to = Recipient {
+        organisation_id,
+        department_id: None,
         staff_id,
+        name: &admin_name,
+        email: &email,
     };
-    queue_set_password_mail(&link);
+    let prepared = password_links::prepare(
+        store,
+        &stamp,
+        public_url,
+        Purpose::Invite,
+        &to,
+        Some(&name),
+        None,
+    )
+    .await?;
+    prepared.mail.validate().map_err(IssueError::from)?;
+    let admin = NewStaff {
+        organisation_id,
+        department_id: None,
+        name: &admin_name,
+        email: &email,
+        role: Role::OrganisationAdmin,
+        password_hash: "",
+    };
+    let queued = store
+        .insert_organisation_with_admin(
+            &name,
+            staff_id,
+            &admin,
+            &prepared.row,
+            &prepared.mail,
+            &stamp,
+        )
+        .await
+        .map_err(insert_error)?;
     Ok(CreatedOrganisation {
         organisation_id,
-        link,
+        link: prepared.issued(staff_id, Some(queued)),
     })
 }
 
@@ -172,7 +233,19 @@ pub async fn invite_staff(
             "a department admin needs --department".into(),
         ));
     }
-    let (token, link) = password_links::new_link(Purpose::Invite, now);
+    let staff_id = StaffId::new();
+    let stamp = stamp(now, public_url);
+    let to = Recipient {
+        organisation_id: org,
+        department_id,
+        staff_id,
+        name: &name,
+        email: &email,
+    };
+    let prepared =
+        password_links::prepare(store, &stamp, public_url, Purpose::Invite, &to, None, None)
+            .await?;
+    prepared.mail.validate().map_err(IssueError::from)?;
     let new = NewStaff {
         organisation_id: org,
         department_id,
@@ -181,28 +254,15 @@ pub async fn invite_staff(
         role,
         password_hash: "",
     };
-    let staff_id = store
-        .insert_invited_staff(&new, &link, now)
+    let queued = store
+        .insert_invited_staff(staff_id, &new, &prepared.row, &prepared.mail, &stamp)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                SetupError::Invalid(DUPLICATE_EMAIL.into())
-            } else {
-                e.into()
-            }
-        })?;
-    let link = IssuedLink {
-        url: password_links::link_url(public_url, &token),
-        expires_at: link.expires_at,
-        purpose: Purpose::Invite,
-        staff_id,
-    };
-    queue_set_password_mail(&link);
-    Ok(link)
+        .map_err(insert_error)?;
+    Ok(prepared.issued(staff_id, Some(queued)))
 }
 
 /// A password-reset link for the active staff member with `email` (an invitation link while
-/// they have not set a password yet); their earlier unused links stop working.
+/// they have not set a password yet), with its mail; their earlier unused links stop working.
 pub async fn reset_password(
     store: &Store,
     now: DateTime<Utc>,
@@ -224,8 +284,22 @@ pub async fn reset_password(
     } else {
         Purpose::Reset
     };
-    let link = issue_link(store, public_url, row.staff_id, purpose, now).await?;
-    queue_set_password_mail(&link);
+    let to = Recipient {
+        organisation_id: row.organisation_id,
+        department_id: row.department_id,
+        staff_id: row.staff_id,
+        name: &row.name,
+        email: &row.email,
+    };
+    let link = password_links::reissue(
+        store,
+        &stamp(now, public_url),
+        public_url,
+        purpose,
+        &to,
+        None,
+    )
+    .await?;
     Ok(link)
 }
 

@@ -26,7 +26,10 @@ use crate::auth::{CurrentStaff, SessionEndReason};
 use crate::clients::is_valid_email;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::ids::{DepartmentId, OrganisationId, StaffId};
-use crate::password_links::{self, IssuedLink, NewLink, Purpose, insert_link};
+use crate::mail::{self, MailError, MailStamp, OutgoingMail, Queued};
+use crate::password_links::{
+    self, IssueError, IssuedLink, NewLink, Purpose, Recipient, insert_link,
+};
 use crate::staff::{NewStaff, Role, Staff};
 use crate::store::{Store, dispatch, is_unique_violation};
 use crate::{Clinic, Route};
@@ -131,15 +134,18 @@ impl Store {
         })
     }
 
-    /// Creates a staff member without a password and their invitation link, in one transaction.
-    /// A duplicate e-mail is a unique violation and creates nothing.
+    /// Creates staff member `id` without a password, their invitation link and the invitation
+    /// `mail` in the outbox, in one transaction. A duplicate e-mail is a unique violation and a
+    /// refused mail a [`MailError`]: either creates nothing.
     pub async fn insert_invited_staff(
         &self,
+        id: StaffId,
         new: &NewStaff<'_>,
         link: &NewLink,
-        now: DateTime<Utc>,
-    ) -> Result<StaffId, sqlx::Error> {
-        let id = StaffId::new();
+        mail: &OutgoingMail,
+        stamp: &MailStamp,
+    ) -> Result<Queued, MailError> {
+        let now = stamp.now;
         dispatch!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
@@ -156,23 +162,26 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             insert_link!(tx, id, link, now)?;
-            tx.commit().await
-        })?;
-        Ok(id)
+            let queued = mail::enqueue(&mut *tx, mail, stamp).await?;
+            tx.commit().await?;
+            Ok(queued)
+        })
     }
 
-    /// Creates an organisation and its first organisation admin (no password yet) with their
-    /// invitation link, in one transaction.
+    /// Creates organisation `admin.organisation_id` named `name` and its first organisation
+    /// admin `admin_id` (no password yet) with their invitation link and the invitation `mail`
+    /// in the outbox, in one transaction (a refused mail creates nothing).
     pub async fn insert_organisation_with_admin(
         &self,
         name: &str,
-        admin_name: &str,
-        admin_email: &str,
+        admin_id: StaffId,
+        admin: &NewStaff<'_>,
         link: &NewLink,
-        now: DateTime<Utc>,
-    ) -> Result<(OrganisationId, StaffId), sqlx::Error> {
-        let org = OrganisationId::new();
-        let admin = StaffId::new();
+        mail: &OutgoingMail,
+        stamp: &MailStamp,
+    ) -> Result<Queued, MailError> {
+        let org = admin.organisation_id;
+        let now = stamp.now;
         dispatch!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
@@ -189,17 +198,18 @@ impl Store {
                  password_hash, created_at, updated_at) \
                  values ($1, $2, null, $3, $4, 'organisation_admin', '', $5, $5)",
             )
-            .bind(admin)
+            .bind(admin_id)
             .bind(org)
-            .bind(admin_name)
-            .bind(admin_email.to_lowercase())
+            .bind(admin.name)
+            .bind(admin.email.to_lowercase())
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            insert_link!(tx, admin, link, now)?;
-            tx.commit().await
-        })?;
-        Ok((org, admin))
+            insert_link!(tx, admin_id, link, now)?;
+            let queued = mail::enqueue(&mut *tx, mail, stamp).await?;
+            tx.commit().await?;
+            Ok(queued)
+        })
     }
 
     /// Applies `change` to `staff_id` unless it leaves `organisation_id` without an active
@@ -472,6 +482,7 @@ fn link_json(link: &IssuedLink) -> serde_json::Value {
         "set_password_url": link.url,
         "expires_at": link.expires_at,
         "purpose": link.purpose.as_str(),
+        "mail_id": link.mail.as_ref().map(|m| m.id),
     })
 }
 
@@ -499,8 +510,28 @@ async fn invite(
         None => req.department_id,
     };
     check_department(&clinic, caller.organisation_id, req.role, department_id).await?;
-    let now = clinic.now();
-    let (token, link) = password_links::new_link(Purpose::Invite, now);
+    // Composed before the transaction (read-only); an address the outbox refuses is refused
+    // here, before anything is written.
+    let stamp = clinic.mail_stamp();
+    let staff_id = StaffId::new();
+    let to = Recipient {
+        organisation_id: caller.organisation_id,
+        department_id,
+        staff_id,
+        name: &name,
+        email: &email,
+    };
+    let prepared = password_links::prepare(
+        clinic.store(),
+        &stamp,
+        &clinic.config().public_url,
+        Purpose::Invite,
+        &to,
+        None,
+        Some(caller.id),
+    )
+    .await?;
+    prepared.mail.validate().map_err(IssueError::from)?;
     let new = NewStaff {
         organisation_id: caller.organisation_id,
         department_id,
@@ -509,22 +540,21 @@ async fn invite(
         role: req.role,
         password_hash: "",
     };
-    let staff_id = match clinic.store().insert_invited_staff(&new, &link, now).await {
-        Ok(id) => id,
-        Err(e) if is_unique_violation(&e) => {
+    let queued = match clinic
+        .store()
+        .insert_invited_staff(staff_id, &new, &prepared.row, &prepared.mail, &stamp)
+        .await
+    {
+        Ok(queued) => queued,
+        Err(MailError::Database(e)) if is_unique_violation(&e) => {
             return Err(ApiError::Conflict(
                 "a staff member with this e-mail address already exists",
             ));
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(IssueError::from(e).into()),
     };
-    let issued = IssuedLink {
-        url: password_links::link_url(&clinic.config().public_url, &token),
-        expires_at: link.expires_at,
-        purpose: Purpose::Invite,
-        staff_id,
-    };
-    password_links::queue_set_password_mail(&issued);
+    clinic.wake_jobs();
+    let issued = prepared.issued(staff_id, Some(queued));
     tracing::info!(by = %caller.id, %staff_id, role = %req.role, "staff member invited");
     let entry = clinic
         .store()
@@ -701,39 +731,29 @@ async fn new_link(
     } else {
         Purpose::Reset
     };
-    let issued = issue_link(
+    let to = Recipient {
+        organisation_id: caller.organisation_id,
+        department_id: entry.department_id,
+        staff_id: entry.id,
+        name: &entry.name,
+        email: &entry.email,
+    };
+    // An address the outbox refuses still gets its link (`mail_id: null`): the admin hands it
+    // over, as they cannot change the address.
+    let issued = password_links::reissue(
         clinic.store(),
+        &clinic.mail_stamp(),
         &clinic.config().public_url,
-        entry.id,
         purpose,
-        clinic.now(),
+        &to,
+        Some(caller.id),
     )
     .await?;
-    password_links::queue_set_password_mail(&issued);
+    clinic.wake_jobs();
     tracing::info!(by = %caller.id, staff_id = %entry.id, "set-password link issued");
     let mut body = link_json(&issued);
     body["staff"] = json!(entry);
     Ok(Json(body))
-}
-
-/// Stores a new link of `purpose` for `staff_id` (voiding earlier ones) and returns it.
-pub async fn issue_link(
-    store: &Store,
-    public_url: &str,
-    staff_id: StaffId,
-    purpose: Purpose,
-    now: DateTime<Utc>,
-) -> Result<IssuedLink, sqlx::Error> {
-    let (token, link) = password_links::new_link(purpose, now);
-    store
-        .replace_set_password_link(staff_id, &link, now)
-        .await?;
-    Ok(IssuedLink {
-        url: password_links::link_url(public_url, &token),
-        expires_at: link.expires_at,
-        purpose,
-        staff_id,
-    })
 }
 
 async fn list_departments(

@@ -38,6 +38,8 @@ mod misc;
 mod scheduling;
 #[path = "api/settings.rs"]
 mod settings;
+#[path = "api/staff_mail.rs"]
+mod staff_mail;
 #[path = "api/support.rs"]
 mod support;
 #[path = "api/templates.rs"]
@@ -70,6 +72,11 @@ backend_tests! {
     mail_ops::a_clients_communication_history_follows_the_register,
     mail_ops::forgot_password_answers_the_same_and_issues_for_the_active_only,
     mail_ops::forgot_password_is_limited_per_address_and_per_source,
+    staff_mail::inviting_staff_records_one_invitation_mail_with_the_link,
+    staff_mail::a_new_link_records_a_password_reset_mail,
+    staff_mail::forgot_password_for_an_unknown_address_records_nothing,
+    staff_mail::an_address_the_outbox_refuses_leaves_no_half_change,
+    staff_mail::an_emailed_invitation_link_works_once_and_the_staff_member_logs_in,
     admin::staff_lists_and_invitations_follow_roles,
     admin::roles_departments_deactivation_and_the_last_admin,
     admin::set_password_links_work_once_before_expiry,

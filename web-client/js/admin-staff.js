@@ -1,7 +1,7 @@
 // @ts-check
 // "Staff" page (issue #12; F1, F2, F5, F15) for organisation and department admins: the staff
 // list with role, department and status; invite by e-mail (the one-time set-password link is
-// shown to copy until mail is configured); change role, move between departments (organisation
+// e-mailed through the outbox and also shown to copy); change role, move between departments (organisation
 // admins), deactivate (their sessions and live connections end at once) and reactivate, and a new
 // set-password link. Organisation admins also manage departments (create, rename, delete when
 // empty). API: /api/v1/staff, /api/v1/departments (clinic/openapi.json).
@@ -172,7 +172,8 @@ async function act(path, method, body, done) {
 }
 
 /**
- * Shows a set-password link to hand over (until mail is configured).
+ * Shows a set-password link: e-mailed (`mail_id`) or, when no e-mail can be sent to the address,
+ * to hand over.
  * @param {any} result `SetPasswordLink`
  * @param {string} who
  */
@@ -182,7 +183,9 @@ function showLink(result, who) {
   const until = new Date(result.expires_at).toLocaleString();
   linkBox.replaceChildren(
     h('h2', {}, `Set-password link for ${who}`),
-    h('p', { class: 'hint' }, `Give this link to ${who}. It works once, until ${until}. (No e-mail is sent yet.)`),
+    h('p', { class: 'hint', id: 'set-password-link-note' }, result.mail_id
+      ? `An e-mail with this link is on its way to ${result.staff.email} ("Sent mail" shows whether it was sent). You can also give the link to ${who} yourself. It works once, until ${until}.`
+      : `No e-mail can be sent to ${result.staff.email}: give this link to ${who} yourself. It works once, until ${until}.`),
     h('label', { for: 'set-password-link' }, 'Set-password link'),
     input,
     h('button', {

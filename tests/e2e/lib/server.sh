@@ -2,13 +2,18 @@
 # server inside a fresh network namespace that has only `lo` (STACK.md §4.4), waits for its
 # ready line and exports BASE_URL, DEMO_EMAIL, DEMO_PASSWORD, DEMO_INVITATION_URL, NETNS,
 # CONSULTROOM_BIN, CR_DATA_DIR (and E2E_DATABASE_URL when set).
-# Cleanup (server, coturn, namespace, temp dir) is registered with `trap ... EXIT`.
+# Cleanup (server, coturn, SMTP sink, namespace, temp dir) is registered with `trap ... EXIT`.
 #
 # Options (environment, set by the caller before cr_start_server):
 #   CR_WITH_TURN=1       also start coturn (`turnserver`) in the namespace on 127.0.0.1 with a
 #                        random per-run `static-auth-secret`, and give the server --turn-url and
 #                        --turn-secret-file; exports E2E_TURN_URLS, E2E_TURN_PORT, E2E_TURN_LOG.
 #   CR_WITH_MEDIA_TCP=1  give the server --media-tcp-bind 127.0.0.1:0 (ICE over TCP).
+#   CR_WITH_SMTP=1       also start the SMTP test sink (aiosmtpd with tests/smtp/test_handler.py,
+#                        python from tests/smtp/.venv: run tests/smtp/setup.sh first) in the
+#                        namespace on 127.0.0.1, and give the server --smtp-url to it (plain SMTP,
+#                        `?tls=none`); exports E2E_MAILDIR (every accepted message is a file in
+#                        $E2E_MAILDIR/new; tests/e2e/lib/mailbox.mjs reads it) and E2E_SMTP_PORT.
 
 cr_die() { echo "error: $*" >&2; exit 2; }
 
@@ -25,6 +30,7 @@ cr_start_server() {
   CR_TMP="$(mktemp -d /tmp/consultroom-e2e.XXXXXX)"
   CR_SERVER_PID=""
   CR_TURN_PID=""
+  CR_SMTP_PID=""
   trap cr_cleanup EXIT
   trap 'exit 130' INT TERM
 
@@ -41,6 +47,10 @@ cr_start_server() {
   if [ -n "${CR_WITH_TURN:-}" ]; then
     cr_start_turn
     args+=(--turn-url "$E2E_TURN_URLS" --turn-secret-file "$CR_TMP/turn.secret" --turn-ttl-minutes 10)
+  fi
+  if [ -n "${CR_WITH_SMTP:-}" ]; then
+    cr_start_smtp "$root"
+    args+=(--smtp-url "smtp://127.0.0.1:$E2E_SMTP_PORT?tls=none" --mail-from "Consultroom E2E <noreply@consultroom.test>")
   fi
   # `ip netns exec` execs the binary, so $! is the server itself.
   RUST_LOG="${RUST_LOG:-info}" ip netns exec "$NETNS" "$CONSULTROOM_BIN" "${args[@]}" \
@@ -81,6 +91,31 @@ cr_start_server() {
   [ -n "${E2E_DATABASE_URL:-}" ] && export E2E_DATABASE_URL
   export CONSULTROOM_SERVER_LOG="$CR_TMP/server.log"
   echo "server ready: $ready (netns $NETNS, logs $CR_TMP/server.log)" >&2
+}
+
+# The SMTP test sink (the one the Rust tests use, consultroom_testkit::smtp) on 127.0.0.1 inside
+# $NETNS (a fresh namespace, so the port is free): aiosmtpd from tests/smtp/.venv with
+# tests/smtp/test_handler.py, a Maildir at $CR_TMP/maildir. Ready once it greets with 220.
+cr_start_smtp() {
+  local root="$1"
+  local python="$root/tests/smtp/.venv/bin/python"
+  [ -x "$python" ] || cr_die "the SMTP test server is missing: run tests/smtp/setup.sh (run.sh does)"
+  E2E_SMTP_PORT="${E2E_SMTP_PORT:-2525}"
+  E2E_MAILDIR="$CR_TMP/maildir"
+  # `ip netns exec` execs python, so $! is the server itself.
+  PYTHONPATH="$root/tests/smtp" ip netns exec "$NETNS" "$python" -m aiosmtpd -n \
+    -l "127.0.0.1:$E2E_SMTP_PORT" -c test_handler.TestHandler "$E2E_MAILDIR" \
+    >"$CR_TMP/smtp.log" 2>&1 </dev/null &
+  CR_SMTP_PID=$!
+  local deadline=$((SECONDS + 30))
+  until [ "$(ip netns exec "$NETNS" timeout 5 bash -c \
+            "exec 3<>/dev/tcp/127.0.0.1/$E2E_SMTP_PORT && head -c 3 <&3" 2>/dev/null)" = 220 ]; do
+    kill -0 "$CR_SMTP_PID" 2>/dev/null || { echo "aiosmtpd exited:" >&2; cat "$CR_TMP/smtp.log" >&2; exit 1; }
+    [ "$SECONDS" -lt "$deadline" ] || cr_die "aiosmtpd not greeting on 127.0.0.1:$E2E_SMTP_PORT within 30 s"
+    sleep 0.2
+  done
+  export E2E_MAILDIR E2E_SMTP_PORT
+  echo "SMTP sink ready on 127.0.0.1:$E2E_SMTP_PORT (netns $NETNS, maildir $E2E_MAILDIR)" >&2
 }
 
 # coturn on 127.0.0.1 inside $NETNS (a fresh namespace, so the port is free), TURN REST
@@ -144,6 +179,12 @@ cr_cleanup() {
     kill -KILL "$CR_TURN_PID" 2>/dev/null || true
     wait "$CR_TURN_PID" 2>/dev/null || true
   fi
+  if [ -n "${CR_SMTP_PID:-}" ] && kill -0 "$CR_SMTP_PID" 2>/dev/null; then
+    kill -TERM "$CR_SMTP_PID" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$CR_SMTP_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$CR_SMTP_PID" 2>/dev/null || true
+    wait "$CR_SMTP_PID" 2>/dev/null || true
+  fi
   if [ -n "${NETNS:-}" ]; then
     # Anything still running in the namespace (e.g. a Chromium left behind by a killed test).
     for pid in $(ip netns pids "$NETNS" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
@@ -158,9 +199,12 @@ cr_cleanup() {
   exit "$rc"
 }
 
+# Installs the pinned packages when node_modules is missing or older than package-lock.json (a
+# checkout that changed the lock, e.g. one that added a package).
 cr_npm_ci() {
   local dir="$1"
-  if [ ! -d "$dir/node_modules/playwright-core" ]; then
+  if [ ! -d "$dir/node_modules/playwright-core" ] \
+     || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
     (cd "$dir" && timeout 300 npm ci --no-audit --no-fund) || cr_die "npm ci failed in $dir"
   fi
 }
