@@ -1,14 +1,26 @@
 // Scheduling in the staff app (issue #12): the practitioner creates a client and an appointment
-// on the Appointments page, reschedules it (the list shows the new time), copies the patient
-// link from the appointment's page; the patient opens it, waits and is admitted. Then a second
-// appointment, booked with "Schedule appointment" from the client list (F84), is cancelled
-// from the list, and its link is refused. Run through tests/e2e/run.sh.
+// on the Appointments page; the invitation arrives at the SMTP sink with the patient link and an
+// inline calendar (METHOD:REQUEST). The practitioner reschedules it (the list shows the new time;
+// an update arrives with the same link and calendar UID, SEQUENCE 1); the patient follows the
+// link from the received mail, waits and is admitted. Then a second appointment, booked with
+// "Schedule appointment" from the client list (F84), is cancelled from the list: a METHOD:CANCEL
+// mail arrives and the link from its invitation is refused. Run through tests/e2e/run.sh.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { launchBrowser, newContext, requireEnv, snap, seedOrganisation, signIn } from './lib/harness.mjs';
+import { waitForMail, linkIn } from './lib/mailbox.mjs';
 
-const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
+const env = requireEnv('BASE_URL', 'DEMO_PASSWORD', 'E2E_MAILDIR');
+/** This run's own address (the sink is shared by every file of the run). */
+const ADDRESS = `sietske-${randomUUID().slice(0, 8)}@example.nl`;
+
+/** The calendar text's property `name` (unfolded). */
+function icsValue(ics, name) {
+  const m = ics.replace(/\r?\n[ \t]/g, '').match(new RegExp(`^${name}[;:](.*)$`, 'm'));
+  return m ? m[1].replace(/^.*:/, '') : null;
+}
 /** This file's own organisation, shaped like the demo clinic (time zone Europe/Amsterdam). */
 let org;
 let browser;
@@ -51,7 +63,7 @@ test('book, reschedule, join and admit, then cancel from the list', { timeout: 1
     assert.match(start, /^\d{4}-\d\d-\d\dT\d\d:\d\d$/);
     await dialog.getByRole('button', { name: 'Book appointment' }).click();
     await dialog.getByText('email is not a valid address').waitFor();
-    await dialog.getByLabel('E-mail').fill('sietske@example.nl');
+    await dialog.getByLabel('E-mail').fill(ADDRESS);
     await dialog.getByRole('button', { name: 'Book appointment' }).click();
 
     // The appointment's page: the link, and the message.
@@ -62,6 +74,15 @@ test('book, reschedule, join and admit, then cancel from the list', { timeout: 1
     assert.match(new URL(link).hash, /^#[A-Za-z0-9_-]{43}$/, 'the link carries its token in the fragment');
     await staff.getByRole('button', { name: 'Copy link' }).click();
     await staff.locator('#appointment-status', { hasText: /copied|copy it/ }).waitFor();
+    // The invitation arrived, with this link and the calendar request.
+    const invitation = await waitForMail(env.E2E_MAILDIR, { to: ADDRESS });
+    assert.equal(linkIn(invitation.text, '/join'), link, 'the mailed link is the page\'s');
+    assert.match(invitation.text, /Please have your medication list ready\./);
+    assert.equal(invitation.calendar?.method, 'REQUEST');
+    assert.equal(icsValue(invitation.calendar.content, 'SEQUENCE'), '0');
+    const uid = icsValue(invitation.calendar.content, 'UID');
+    assert.ok(uid, 'the calendar has a UID');
+    assert.deepEqual(invitation.to, [ADDRESS], 'one recipient per message');
 
     // Reschedule ten minutes later; the list shows the new time.
     const later = plusMinutes(start, 10);
@@ -76,12 +97,20 @@ test('book, reschedule, join and admit, then cancel from the list', { timeout: 1
     await row.getByRole('button', { name: `Open the appointment of ${CLIENT}` }).click();
     await staff.locator('#appointment-view[data-loaded="true"]').waitFor();
     assert.equal(await staff.getByLabel('Patient link').inputValue(), link);
+    // The update: the same calendar event, a higher SEQUENCE, the new time in the text.
+    const update = await waitForMail(env.E2E_MAILDIR, { to: ADDRESS, skip: [invitation.file] });
+    assert.equal(update.calendar?.method, 'REQUEST');
+    assert.equal(icsValue(update.calendar.content, 'UID'), uid);
+    assert.equal(icsValue(update.calendar.content, 'SEQUENCE'), '1');
+    assert.match(update.text, new RegExp(later.slice(11, 16)));
+    const mailedLink = linkIn(update.text, '/join');
+    assert.equal(mailedLink, link);
 
     // The patient follows the link into the waiting room and is admitted.
     await staff.getByRole('button', { name: 'Back to the appointments' }).click();
     await staff.getByRole('button', { name: 'Back to the waiting room' }).click();
     await staff.locator('body[data-view="dashboard-view"]').waitFor();
-    await patient.goto(onServer(link));
+    await patient.goto(onServer(mailedLink)); // followed from the received mail
     await patient.getByRole('button', { name: 'Start camera and microphone' }).click();
     await patient.locator('body[data-device-check="ok"]').waitFor();
     await patient.getByRole('button', { name: 'Enter waiting room' }).click();
@@ -114,6 +143,8 @@ test('book, reschedule, join and admit, then cancel from the list', { timeout: 1
     await staff.locator('#appointment-view[data-loaded="true"]').waitFor();
     const second = await staff.getByLabel('Patient link').inputValue();
     assert.notEqual(second, link);
+    const secondInvitation = await waitForMail(env.E2E_MAILDIR, { to: ADDRESS, skip: [invitation.file, update.file] });
+    assert.equal(linkIn(secondInvitation.text, '/join'), second);
     await staff.getByRole('button', { name: 'Back to the appointments' }).click();
     const scheduled = staff.locator('#schedule-list li[data-status="scheduled"]', { hasText: CLIENT });
     await scheduled.first().waitFor();
@@ -121,10 +152,16 @@ test('book, reschedule, join and admit, then cancel from the list', { timeout: 1
     await scheduled.getByRole('button', { name: `Cancel the appointment of ${CLIENT}` }).click();
     await staff.getByRole('button', { name: 'Yes, cancel it' }).click();
     await staff.getByText('Cancelled. The patient link no longer works.').waitFor();
+    const cancellation = await waitForMail(env.E2E_MAILDIR, {
+      to: ADDRESS, skip: [invitation.file, update.file, secondInvitation.file],
+    });
+    assert.equal(cancellation.calendar?.method, 'CANCEL');
+    assert.equal(icsValue(cancellation.calendar.content, 'UID'), icsValue(secondInvitation.calendar.content, 'UID'));
+    assert.equal(icsValue(cancellation.calendar.content, 'STATUS'), 'CANCELLED');
 
     // A fresh page: on the old one only the fragment would change (no new document).
     const refused = await patientCtx.newPage();
-    await refused.goto(onServer(second));
+    await refused.goto(onServer(linkIn(secondInvitation.text, '/join')));
     await refused.getByText('This appointment was cancelled').waitFor();
   } catch (e) {
     await snap(staff, 'fail-scheduling-staff');
