@@ -1,5 +1,6 @@
 //! Demo data for `consultroom demo` and manual testing: one organisation with a practitioner, an
-//! admin, two clients, a walk-in widget, and a fresh appointment starting now. `consultroom
+//! admin, two clients, a walk-in widget, and a fresh appointment starting now, whose invitation
+//! mail is recorded in the outbox (shown under "Sent mail" when no mail server is configured). `consultroom
 //! demo-organisation` seeds one more organisation of the same shape under another name and other
 //! logins ([`DemoOrganisation::named`]; the browser tests give each test file its own).
 //!
@@ -14,7 +15,12 @@ use crate::clients::NewClient;
 use crate::ids::{ClientId, DepartmentId, OrganisationId, StaffId};
 use crate::secrets::{random_token, sha256};
 use crate::staff::{NewStaff, Role};
-use crate::store::Store;
+use crate::mail::MailStamp;
+use crate::store::{Store, dispatch};
+use crate::templates::{
+    AppointmentMail, AppointmentMailKind, ComposeContext, Language, TemplateKind,
+    compose_appointment,
+};
 
 /// Demo organisation name.
 pub const ORGANISATION: &str = "Demo Clinic";
@@ -29,7 +35,11 @@ pub const ADMIN_EMAIL: &str = "admin@consultroom.test";
 const ADMIN_NAME: &str = "Demo Admin";
 /// The demo organisation's time zone.
 pub const DEMO_TIME_ZONE: &str = "Europe/Amsterdam";
-const CLIENTS: [&str; 2] = ["Jan Jansen", "Sanne Bakker"];
+/// The demo clients and their addresses (`.test`: never delivered by a real mail server).
+const CLIENTS: [(&str, &str); 2] = [
+    ("Jan Jansen", "jan.jansen@patients.consultroom.test"),
+    ("Sanne Bakker", "sanne.bakker@patients.consultroom.test"),
+];
 
 /// Which organisation to seed: its name and its two logins (the rest, department, names, clients,
 /// widget, is the same for every demo organisation).
@@ -175,13 +185,13 @@ pub async fn seed_organisation(
     )
     .await?;
     let mut clients: Vec<ClientId> = Vec::new();
-    for name in CLIENTS {
+    for (name, email) in CLIENTS {
         let id = match store.find_client_by_name(org, name).await? {
             Some(id) => id,
             None => {
                 let new = NewClient {
                     name: name.to_owned(),
-                    email: None,
+                    email: Some(email.to_owned()),
                     phone: None,
                     date_of_birth: None,
                 };
@@ -197,15 +207,20 @@ pub async fn seed_organisation(
     let soon = now_s + Duration::minutes(2);
     let soon = soon - Duration::seconds(i64::from(soon.second()));
     let token = random_token();
+    let invite = Invite {
+        organisation: &demo.name,
+        public_url,
+        now,
+    };
     book(
         store,
         org,
         practitioner,
         dept,
-        clients[0],
+        (clients[0], CLIENTS[0]),
         soon,
         &token,
-        now,
+        &invite,
     )
     .await?;
     // "Later today": two hours on, but not past 23:00 UTC, and at least 15 minutes ahead.
@@ -218,10 +233,10 @@ pub async fn seed_organisation(
         org,
         practitioner,
         dept,
-        clients[1],
+        (clients[1], CLIENTS[1]),
         later,
         &random_token(),
-        now,
+        &invite,
     )
     .await?;
 
@@ -271,16 +286,25 @@ async fn upsert_staff(
     }
 }
 
+/// What the demo's invitation mails need besides the appointment.
+struct Invite<'a> {
+    organisation: &'a str,
+    public_url: &'a str,
+    now: DateTime<Utc>,
+}
+
+/// Books a demo appointment and records its invitation mail in the outbox (with no mail server,
+/// `consultroom demo` shows it under "Sent mail", as the patient would get it).
 #[allow(clippy::too_many_arguments)]
 async fn book(
     store: &Store,
     organisation_id: OrganisationId,
     practitioner_id: StaffId,
     department_id: DepartmentId,
-    client_id: ClientId,
+    (client_id, client): (ClientId, (&str, &str)),
     starts_at: DateTime<Utc>,
     token: &str,
-    now: DateTime<Utc>,
+    invite: &Invite<'_>,
 ) -> anyhow::Result<()> {
     let new = NewAppointment {
         organisation_id,
@@ -292,7 +316,53 @@ async fn book(
         duration_minutes: 20,
         personal_message: String::new(),
     };
-    store.insert_appointment(&new, &sha256(token), now).await?;
+    let now = invite.now;
+    let appointment_id = store.insert_appointment(&new, &sha256(token), now).await?;
+    let (name, email) = client;
+    let domain = crate::mail::message_id_domain(invite.public_url);
+    let template = store
+        .effective_template(
+            organisation_id,
+            Some(department_id),
+            TemplateKind::AppointmentInvitation,
+            Language::En,
+        )
+        .await?;
+    let mail = compose_appointment(
+        &AppointmentMail {
+            kind: AppointmentMailKind::Invitation,
+            organisation_id,
+            organisation_name: invite.organisation.to_owned(),
+            organisation_contact: String::new(),
+            organiser_email: None,
+            department_id: Some(department_id),
+            department_name: DEPARTMENT.to_owned(),
+            practitioner_name: PRACTITIONER_NAME.to_owned(),
+            client_id: Some(client_id),
+            recipient_name: name.to_owned(),
+            recipient_email: email.to_owned(),
+            language: Language::En,
+            starts_at,
+            time_zone: DEMO_TIME_ZONE.to_owned(),
+            duration_minutes: 20,
+            personal_message: String::new(),
+            link: format!("{}/join#{token}", invite.public_url.trim_end_matches('/')),
+            appointment_id,
+            sequence: 0,
+            created_by: None,
+        },
+        &template,
+        &ComposeContext {
+            now,
+            domain: domain.clone(),
+        },
+    )?;
+    let stamp = MailStamp { now, domain };
+    dispatch!(store, pool => {
+        let mut tx = pool.begin().await?;
+        crate::mail::enqueue(&mut *tx, &mail, &stamp).await?;
+        tx.commit().await?;
+    });
     Ok(())
 }
 

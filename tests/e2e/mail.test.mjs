@@ -62,7 +62,8 @@ async function startOwnDemo(password) {
     throw new Error(`own demo did not start: ${log.join('').slice(-2000)}`);
   }
   assert.match(log.join(''), /no mail server configured/);
-  return { base: m[1], stop };
+  const invitation = /^demo invitation_url=(\S+)/m.exec(out);
+  return { base: m[1], stop, invitationUrl: invitation ? invitation[1] : '' };
 }
 
 test('an admin sends a test mail and sees it listed and rendered', { timeout: 90_000 }, async () => {
@@ -121,7 +122,7 @@ test('an admin sends a test mail and sees it listed and rendered', { timeout: 90
   }
 });
 
-test('without a mail server (a demo of its own) the test mail is listed as not sent', { timeout: 120_000 }, async () => {
+test('without a mail server (a demo of its own) the demo invitation and the test mail are listed as not sent', { timeout: 120_000 }, async () => {
   const own = await startOwnDemo(env.DEMO_PASSWORD);
   const ctx = await newContext(browser, { baseURL: own.base });
   const admin = await ctx.newPage();
@@ -130,6 +131,13 @@ test('without a mail server (a demo of its own) the test mail is listed as not s
     await admin.getByRole('button', { name: /^Sent mail/ }).click();
     const mailPage = admin.locator('#mail-view');
     await mailPage.getByRole('heading', { name: 'Sent mail' }).waitFor();
+    // The demo's own invitation, as the patient would get it, with the link the demo printed.
+    assert.ok(own.invitationUrl, 'the demo printed its invitation link');
+    const invitation = mailPage.locator('tr[data-status="no_server"]', { hasText: 'jan.jansen@patients.consultroom.test' });
+    await invitation.waitFor();
+    await invitation.getByRole('button').first().click();
+    await mailPage.getByLabel('Plain text', { exact: true }).getByText(own.invitationUrl, { exact: false }).waitFor();
+    assert.match(await mailPage.getByLabel('Headers', { exact: true }).textContent(), /Message-ID: </);
     await mailPage.getByLabel('Test address').fill('frontdesk@mail-test.example');
     await mailPage.getByRole('button', { name: 'Send test mail' }).click();
     const row = mailPage.locator('tr[data-status="no_server"]', { hasText: 'frontdesk@mail-test.example' });
