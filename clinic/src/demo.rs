@@ -13,9 +13,9 @@ use crate::appointments::NewAppointment;
 use crate::auth::hash_password;
 use crate::clients::NewClient;
 use crate::ids::{ClientId, DepartmentId, OrganisationId, StaffId};
+use crate::mail::MailStamp;
 use crate::secrets::{random_token, sha256};
 use crate::staff::{NewStaff, Role};
-use crate::mail::MailStamp;
 use crate::store::{Store, dispatch};
 use crate::templates::{
     AppointmentMail, AppointmentMailKind, ComposeContext, Language, TemplateKind,

@@ -194,13 +194,17 @@ pub async fn every_mail_arrives_after_sigkill_duplicates_only_from_the_window(ba
     let http = admin_client(&base).await;
     // The demo records an invitation per demo appointment: let them go out first, so the four
     // worker slots below are the test mails'.
-    wait_until(Duration::from_secs(30), "the demo's invitations sent", || {
-        let (base, http) = (base.clone(), http.clone());
-        async move {
-            let all = mails_of(&base, &http, "").await;
-            (all.len() == 2 && all.values().all(|(_, s)| s == "sent")).then_some(())
-        }
-    })
+    wait_until(
+        Duration::from_secs(30),
+        "the demo's invitations sent",
+        || {
+            let (base, http) = (base.clone(), http.clone());
+            async move {
+                let all = mails_of(&base, &http, "").await;
+                (all.len() == 2 && all.values().all(|(_, s)| s == "sent")).then_some(())
+            }
+        },
+    )
     .await;
 
     // Sent and recorded before the kill.

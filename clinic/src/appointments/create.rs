@@ -19,9 +19,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::db::{Booking, GuestSeed, NewAppointment};
-use super::mail::{GuestAddressee, Occasion, compose, invitation_link};
+use super::links::{GUEST_LABEL, INVITATION_LABEL, invitation_link};
+use super::mail::{GuestAddressee, Occasion, compose};
 use super::reminders::{reminder_at, reminder_job};
-use super::view::{GUEST_LABEL, INVITATION_LABEL, answer, check_duration};
+use super::view::{answer, check_duration};
 use super::when;
 use crate::Clinic;
 use crate::auth::CurrentStaff;

@@ -11,13 +11,12 @@
 
 use chrono::{DateTime, Utc};
 
-use super::view::{GUEST_LABEL, INVITATION_LABEL};
+use super::links::{GUEST_LABEL, guest_link};
 use crate::Clinic;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{
-    AppointmentId, ClientId, DepartmentId, GuestInvitationId, InvitationId, OrganisationId, StaffId,
+    AppointmentId, ClientId, DepartmentId, GuestInvitationId, OrganisationId, StaffId,
 };
-use crate::links::GUEST_PREFIX;
 use crate::mail::OutgoingMail;
 use crate::secrets::{digest_eq, sha256};
 use crate::store::{Store, dispatch};
@@ -159,38 +158,6 @@ pub(crate) async fn guests_of(
             email: g.email,
         })
         .collect())
-}
-
-/// The client's invitation link of a booked appointment, when it can be rebuilt (appointments
-/// booked before links were derived from the server secret have none).
-pub(crate) async fn client_link(clinic: &Clinic, id: AppointmentId) -> ApiResult<Option<String>> {
-    Ok(clinic
-        .store()
-        .invitation_digests(id)
-        .await?
-        .into_iter()
-        .map(|(invitation_id, digest)| {
-            (
-                clinic.link_token(INVITATION_LABEL, &invitation_id.to_string()),
-                digest,
-            )
-        })
-        .find(|(token, digest)| digest_eq(&sha256(token), digest))
-        .map(|(token, _)| clinic.invitation_url(&token)))
-}
-
-/// The link of invitation `id` (derived, as the booking stores it).
-pub(crate) fn invitation_link(clinic: &Clinic, id: InvitationId) -> String {
-    clinic.invitation_url(&clinic.link_token(INVITATION_LABEL, &id.to_string()))
-}
-
-/// The link of guest invitation `id`.
-pub(crate) fn guest_link(clinic: &Clinic, id: GuestInvitationId) -> String {
-    format!(
-        "{}/join#{GUEST_PREFIX}{}",
-        clinic.config().public_url,
-        clinic.link_token(GUEST_LABEL, &id.to_string())
-    )
 }
 
 /// Composes the mails of `occasion`: one for the client (when they have an address and a

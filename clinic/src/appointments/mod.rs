@@ -17,6 +17,7 @@
 
 mod create;
 mod db;
+mod links;
 mod mail;
 mod reminders;
 mod view;
@@ -182,7 +183,7 @@ async fn change_mails(
     duration_minutes: i32,
 ) -> ApiResult<Vec<crate::mail::OutgoingMail>> {
     let id = appointment.id;
-    let link = mail::client_link(clinic, id).await?;
+    let link = links::client_link(clinic, id).await?;
     let guests = mail::guests_of(clinic, id).await?;
     let occasion = mail::Occasion {
         kind,

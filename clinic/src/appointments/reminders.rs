@@ -17,7 +17,8 @@ use chrono::{DateTime, Duration, LocalResult, TimeZone, Utc};
 use futures_util::future::BoxFuture;
 
 use super::db::AppointmentStatus;
-use super::mail::{Occasion, client_link, compose, guests_of};
+use super::links::client_link;
+use super::mail::{Occasion, compose, guests_of};
 use crate::Clinic;
 use crate::error::ApiError;
 use crate::ids::AppointmentId;

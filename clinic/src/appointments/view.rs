@@ -49,18 +49,13 @@ pub(crate) async fn answer(
         .await?
         .tz();
     let appointment = load_visible(clinic, current, id).await?.in_zone(tz);
-    let invitation_url = super::mail::client_link(clinic, id).await?;
+    let invitation_url = super::links::client_link(clinic, id).await?;
     Ok(json!({
         "appointment": appointment,
         "invitation_url": invitation_url,
         "time_zone": tz.name(),
     }))
 }
-
-/// Label of derived invitation tokens.
-pub(crate) const INVITATION_LABEL: &str = "invitation";
-/// Label of derived guest tokens.
-pub(crate) const GUEST_LABEL: &str = "guest";
 
 /// 1 to [`MAX_DURATION_MINUTES`] minutes.
 pub(crate) fn check_duration(minutes: i32) -> ApiResult<()> {
