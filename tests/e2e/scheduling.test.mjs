@@ -70,6 +70,7 @@ test('book, reschedule, join and admit, then cancel from the list', { timeout: 1
     await staff.locator('#appointment-view[data-loaded="true"]').waitFor();
     await staff.getByText(`${CLIENT} with ${org.practitionerName}`).waitFor();
     await staff.getByText('Message: Please have your medication list ready.').waitFor();
+    await staff.locator('#appointment-mail', { hasText: `Invitation e-mailed to ${ADDRESS}` }).waitFor();
     const link = await staff.getByLabel('Patient link').inputValue();
     assert.match(new URL(link).hash, /^#[A-Za-z0-9_-]{43}$/, 'the link carries its token in the fragment');
     await staff.getByRole('button', { name: 'Copy link' }).click();

@@ -40,6 +40,7 @@ const el = {
   who: h('p', { id: 'appointment-who' }),
   state: h('p', { id: 'appointment-state' }),
   message: h('p', { id: 'appointment-message', class: 'hint' }),
+  mail: h('p', { id: 'appointment-mail', class: 'hint' }),
   link: /** @type {HTMLInputElement} */ (h('input', { id: 'appointment-link', readonly: true, class: 'link-input' })),
   copy: h('button', { type: 'button', id: 'appointment-copy', class: 'btn btn-secondary btn-small' }, 'Copy link'),
   linkBox: h('div', { class: 'field' }),
@@ -62,7 +63,7 @@ el.confirm.append(h('p', {}, 'Cancel this appointment? The patient link stops wo
 const view = h('section', { id: 'appointment-view', class: 'settings-page', 'aria-labelledby': 'appointment-title', hidden: true },
   h('div', { class: 'page-head' }, h('h1', { id: 'appointment-title', tabindex: '-1' }, 'Appointment'), el.back),
   el.error, el.status,
-  h('div', { class: 'panel' }, el.when, el.who, el.state, el.message, el.linkBox),
+  h('div', { class: 'panel' }, el.when, el.who, el.state, el.message, el.mail, el.linkBox),
   el.rescheduleForm,
   h('div', {}, el.cancel, el.confirm));
 document.getElementById('main')?.append(view);
@@ -91,7 +92,7 @@ export async function openAppointment(id, { reschedule = false, cancel = false }
   state.id = id;
   // Never show the previous appointment while this one loads.
   view.dataset.loaded = 'false';
-  for (const t of [el.when, el.who, el.state, el.message]) t.textContent = '';
+  for (const t of [el.when, el.who, el.state, el.message, el.mail]) t.textContent = '';
   el.link.value = '';
   el.linkBox.hidden = true;
   el.rescheduleForm.hidden = true;
@@ -126,6 +127,12 @@ function render(data) {
   el.state.textContent = a.status === 'scheduled' ? 'Scheduled' : a.status === 'cancelled' ? 'Cancelled' : 'Completed';
   el.state.dataset.status = a.status;
   el.message.textContent = a.personal_message ? `Message: ${a.personal_message}` : '';
+  // Where the invitation went: a practitioner must know whether to send the link themselves.
+  if (a.status === 'scheduled') {
+    el.mail.textContent = data.mailed_to
+      ? `Invitation e-mailed to ${data.mailed_to}, with a calendar invite; changes and the reminder go there too.`
+      : 'This client has no e-mail address: copy the link and send it to them yourself.';
+  }
   el.link.value = data.invitation_url || '';
   el.linkBox.hidden = !data.invitation_url || a.status !== 'scheduled';
   const scheduled = a.status === 'scheduled';

@@ -160,6 +160,17 @@ pub(crate) async fn guests_of(
         .collect())
 }
 
+/// The address the client's mails go to, if they have one.
+pub(crate) async fn client_address(clinic: &Clinic, id: ClientId) -> ApiResult<Option<String>> {
+    Ok(clinic
+        .store()
+        .client_contact(id)
+        .await?
+        .and_then(|c| c.email)
+        .map(|e| e.trim().to_owned())
+        .filter(|e| !e.is_empty()))
+}
+
 /// Composes the mails of `occasion`: one for the client (when they have an address and a
 /// link) and one per guest with an address. Read-only; refuses an address the outbox would
 /// refuse, naming whose it is, so the caller changes nothing.

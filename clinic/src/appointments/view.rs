@@ -50,9 +50,11 @@ pub(crate) async fn answer(
         .tz();
     let appointment = load_visible(clinic, current, id).await?.in_zone(tz);
     let invitation_url = super::links::client_link(clinic, id).await?;
+    let mailed_to = super::mail::client_address(clinic, appointment.client.id).await?;
     Ok(json!({
         "appointment": appointment,
         "invitation_url": invitation_url,
+        "mailed_to": mailed_to,
         "time_zone": tz.name(),
     }))
 }
