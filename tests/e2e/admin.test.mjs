@@ -3,8 +3,12 @@
 // organisation; `consultroom admin create-organisation` prints a set-password link; a mail
 // scanner opening it uses nothing up; the admin sets a password and is signed in; invites a
 // practitioner from the Staff page, who opens the link, sets a password and is signed in;
-// deactivating them signs their page out at once. Run through tests/e2e/run.sh (it runs inside
-// the test namespace; with E2E_DATABASE_URL set, the server gets a fresh PostgreSQL database).
+// deactivating them signs their page out at once. The server sends its mail to the run's SMTP
+// sink: the admin's link and the practitioner's invitation arrive by mail (the practitioner uses
+// the mailed link), and the practitioner's first appointment invitation arrives with its calendar
+// part; the patient follows the mailed link into the waiting room and is admitted — the issue's
+// "done when", end to end. Run through tests/e2e/run.sh (it runs inside the test namespace; with
+// E2E_DATABASE_URL set, the server gets a fresh PostgreSQL database).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,8 +19,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { launchBrowser, newContext, requireEnv, waitFor, snap } from './lib/harness.mjs';
+import { apiCall } from './lib/clinic-api.mjs';
+import { waitForMail, linkIn } from './lib/mailbox.mjs';
 
-const env = requireEnv('CONSULTROOM_BIN');
+const env = requireEnv('CONSULTROOM_BIN', 'E2E_MAILDIR', 'E2E_SMTP_PORT');
 const run = promisify(execFile);
 /** A 1 × 1 PNG. */
 const TINY_PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
@@ -47,7 +53,8 @@ before(async () => {
   const log = [];
   const proc = spawn(env.CONSULTROOM_BIN, ['serve', '--http', '127.0.0.1:0', '--admin', '127.0.0.1:0',
     '--media-bind', '127.0.0.1:0', '--media-announce', '127.0.0.1', '--data-dir', dataDir,
-    '--drain-window-secs', '0', ...db.args], { env: { ...process.env, RUST_LOG: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    '--drain-window-secs', '0', '--smtp-url', `smtp://127.0.0.1:${env.E2E_SMTP_PORT}?tls=none`,
+    '--mail-from', 'Harbour Clinic <noreply@harbour.test>', ...db.args], { env: { ...process.env, RUST_LOG: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout.on('data', (d) => { out += d; });
   proc.stderr.on('data', (d) => { log.push(String(d)); });
@@ -100,6 +107,9 @@ test('first run through the CLI link; invite a practitioner; deactivation signs 
 
     const created = await admin('create-organisation', '--name', 'Harbour Clinic', '--admin-email', 'head@harbour.test', '--admin-name', 'Hanna Head');
     assert.ok(created.set_password_url.startsWith(`${server.base}/set-password#`), JSON.stringify(created));
+    // The running server sends the queued mail (at its next poll: the CLI is another process).
+    const adminMail = await waitForMail(env.E2E_MAILDIR, { to: 'head@harbour.test', timeoutMs: 30_000 });
+    assert.equal(linkIn(adminMail.text, '/set-password'), created.set_password_url);
 
     // A mail scanner opens the link in a real browser: it sees the form, and uses nothing up.
     const scanner = await scannerCtx.newPage();
@@ -131,8 +141,12 @@ test('first run through the CLI link; invite a practitioner; deactivation signs 
     await page.getByRole('button', { name: 'Send invitation' }).click();
     const linkField = page.getByRole('textbox', { name: 'Set-password link' });
     await linkField.waitFor();
-    const link = await linkField.inputValue();
-    assert.ok(link.startsWith(`${server.base}/set-password#`), link);
+    const shown = await linkField.inputValue();
+    assert.ok(shown.startsWith(`${server.base}/set-password#`), shown);
+    // The practitioner gets it by mail too, and uses the mailed link.
+    const invitationMail = await waitForMail(env.E2E_MAILDIR, { to: 'pieter@harbour.test' });
+    const link = linkIn(invitationMail.text, '/set-password');
+    assert.equal(link, shown);
     await page.locator('tr', { hasText: 'pieter@harbour.test' }).getByText('Invited').waitFor();
 
     // The organisation's logo (scaled server-side) shows top left.
@@ -146,6 +160,37 @@ test('first run through the CLI link; invite a practitioner; deactivation signs 
     assert.equal(await pract.getByRole('button', { name: 'Staff', exact: true }).isVisible(), false, 'a practitioner manages no staff');
     await page.getByRole('button', { name: 'Staff', exact: true }).click();
     await page.locator('tr', { hasText: 'pieter@harbour.test' }).getByText('Active').waitFor();
+
+    // The practitioner books their first appointment; the invitation reaches the patient by mail,
+    // with a calendar invite, and its link brings them into the waiting room, where they are admitted.
+    const client = await apiCall(pract, 'POST', '/api/v1/clients', { name: 'Hugo Harbour', email: 'hugo@patients.harbour.test' });
+    assert.equal(client.status, 201, JSON.stringify(client.body));
+    const booked = await apiCall(pract, 'POST', '/api/v1/appointments', {
+      client_id: client.body.client.id, starts_at: new Date(Date.now() + 2 * 60_000).toISOString(), duration_minutes: 15,
+    });
+    assert.equal(booked.status, 201, JSON.stringify(booked.body));
+    assert.equal(booked.body.mailed_to, 'hugo@patients.harbour.test');
+    const patientMail = await waitForMail(env.E2E_MAILDIR, { to: 'hugo@patients.harbour.test' });
+    assert.equal(patientMail.calendar?.method, 'REQUEST');
+    const patientLink = linkIn(patientMail.text, '/join');
+    assert.equal(patientLink, booked.body.invitation_url);
+    const patientCtx = await newContext(browser, { baseURL: server.base });
+    try {
+      const patient = await patientCtx.newPage();
+      await patient.goto(patientLink);
+      await patient.getByRole('button', { name: 'Start camera and microphone' }).click();
+      await patient.locator('body[data-device-check="ok"]').waitFor();
+      await patient.getByRole('button', { name: 'Enter waiting room' }).click();
+      const entry = pract.locator('#waiting-list button.waiting-entry', { hasText: 'Hugo Harbour' });
+      await entry.waitFor({ timeout: 20_000 });
+      await entry.click();
+      await pract.locator('#room-view:not([hidden])').waitFor();
+      await patient.locator('#room-view:not([hidden])').waitFor();
+      await pract.getByRole('button', { name: 'End consultation' }).click();
+      await pract.locator('#dashboard-view:not([hidden])').waitFor();
+    } finally {
+      await patientCtx.close();
+    }
 
     // Deactivate: the practitioner's page is signed out at once (its WebSocket is closed).
     page.once('dialog', (d) => { void d.accept(); });
