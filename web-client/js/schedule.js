@@ -182,26 +182,8 @@ f.form.addEventListener('submit', async (ev) => {
   showFormError('');
   f.submit.disabled = true;
   try {
-    let clientId = f.client.value;
-    if (f.fresh.checked) {
-      const created = await api('/api/v1/clients', {
-        method: 'POST',
-        body: {
-          name: f.name.value, email: f.email.value || null, phone: f.phone.value || null,
-          date_of_birth: f.dob.value || null, client_number: f.number.value || null, language: f.language.value,
-        },
-      });
-      clientId = created.client.id;
-      // The client exists now: a second try books for it instead of creating it again.
-      f.existing.checked = true;
-      f.existingBox.hidden = false;
-      f.newBox.hidden = true;
-      await loadClients(created.client.name, clientId).catch(() => {});
-    }
-    if (!clientId) throw new ApiError(422, 'invalid_input', 'Choose a client, or enter a new one.');
     /** @type {Record<string, any>} */
     const body = {
-      client_id: clientId,
       local_start: f.start.value,
       duration_minutes: Number(f.duration.value),
       personal_message: f.message.value,
@@ -210,6 +192,16 @@ f.form.addEventListener('submit', async (ev) => {
         ...(f.group.value ? [{ group_id: f.group.value }] : []),
       ],
     };
+    if (f.fresh.checked) {
+      // Created with the booking, in one transaction: a refused booking leaves no client behind.
+      body.new_client = {
+        name: f.name.value, email: f.email.value || null, phone: f.phone.value || null,
+        date_of_birth: f.dob.value || null, client_number: f.number.value || null, language: f.language.value,
+      };
+    } else {
+      if (!f.client.value) throw new ApiError(422, 'invalid_input', 'Choose a client, or enter a new one.');
+      body.client_id = f.client.value;
+    }
     const [kind, id] = f.with.value.split(':');
     if (kind === 'p') body.practitioner_id = id;
     if (kind === 'd') {

@@ -18,15 +18,15 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::db::{Booking, GuestSeed, NewAppointment};
+use super::db::{Booking, GuestSeed, NewAppointment, NewClientRow};
 use super::links::{GUEST_LABEL, INVITATION_LABEL, invitation_link};
-use super::mail::{GuestAddressee, Occasion, compose};
+use super::mail::{ClientContact, GuestAddressee, Occasion, compose};
 use super::reminders::{reminder_at, reminder_job};
 use super::view::{answer, check_duration};
 use super::when;
 use crate::Clinic;
 use crate::auth::CurrentStaff;
-use crate::clients::ClientScope;
+use crate::clients::{ClientInput, ClientScope};
 use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::ids::{AppointmentId, ClientId, DepartmentId, GuestInvitationId, InvitationId, StaffId};
 use crate::invitees::{Invitee, invitees};
@@ -45,7 +45,12 @@ const MAX_GUESTS: usize = 20;
 
 #[derive(Deserialize, Serialize)]
 pub(super) struct CreateRequest {
-    client_id: ClientId,
+    /// An existing client; or `new_client`, created in the booking's transaction (a refused
+    /// booking leaves no client behind).
+    #[serde(default)]
+    client_id: Option<ClientId>,
+    #[serde(default)]
+    new_client: Option<ClientInput>,
     #[serde(default)]
     practitioner_id: Option<StaffId>,
     #[serde(default)]
@@ -218,12 +223,31 @@ pub(super) async fn create(
              practitioner who belongs to a department",
         ));
     }
-    // The client must be one the caller sees (F6–F9: under F9 a practitioner books only with
-    // their own clients).
-    store
-        .visible_client(&ClientScope::new(caller, &settings), req.client_id)
-        .await?
-        .ok_or(ApiError::NotFound("client"))?;
+    // The client: one the caller sees (F6–F9: under F9 a practitioner books only with their own
+    // clients), or a new one, checked as the register checks it and created with the booking.
+    let (client_id, new_client) = match (req.client_id, req.new_client) {
+        (Some(id), None) => {
+            store
+                .visible_client(&ClientScope::new(caller, &settings), id)
+                .await?
+                .ok_or(ApiError::NotFound("client"))?;
+            (id, None)
+        }
+        (None, Some(mut input)) => {
+            // Filed with the booking's practitioner and department unless given.
+            input.practitioner_id = input.practitioner_id.or(Some(practitioner_id));
+            input.department_id = input.department_id.or(department_id);
+            (
+                ClientId::new(),
+                Some(crate::clients::check(&clinic, &current, &settings, input, true).await?),
+            )
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "give either client_id (an existing client) or new_client (a new one)",
+            ));
+        }
+    };
     let mut people = Vec::new();
     for invitee in req.guests {
         people.extend(invitees(&clinic, org, invitee).await?);
@@ -274,12 +298,17 @@ pub(super) async fn create(
         organisation_id: org,
         department_id,
         practitioner_name: &practitioner.name,
-        client_id: req.client_id,
+        client_id,
         starts_at,
         duration_minutes: req.duration_minutes,
         personal_message: &personal_message,
         sequence: 0,
         created_by: Some(caller.id),
+        new_client: new_client.as_ref().map(|c| ClientContact {
+            name: c.person.name.clone(),
+            email: c.person.email.clone(),
+            language: c.register().language,
+        }),
     };
     let mails = compose(
         &clinic,
@@ -293,7 +322,7 @@ pub(super) async fn create(
     let new = NewAppointment {
         organisation_id: org,
         practitioner_id,
-        client_id: req.client_id,
+        client_id,
         department_id,
         waiting_room,
         starts_at,
@@ -302,6 +331,10 @@ pub(super) async fn create(
     };
     let booking = Booking {
         id,
+        new_client: new_client.as_ref().map(|c| NewClientRow {
+            person: &c.person,
+            register: c.register(),
+        }),
         new: &new,
         invitation_id,
         invitation_hash: &invitation_hash,
@@ -315,14 +348,22 @@ pub(super) async fn create(
     };
     let id = match store.book_appointment(&booking, now).await {
         Ok(id) => id,
-        // The same key, booked concurrently: answer as the repeat it is.
-        Err(e) if crate::store::is_unique_violation(&e) && key.is_some() => {
-            let key = key.as_deref().unwrap_or_default();
-            let (stored, id) = store
-                .idempotent_booking(org, key, keys_expire_before)
-                .await?
-                .ok_or_else(|| ApiError::from(e))?;
-            return replay(&clinic, &current, &stored, &request_hash, id).await;
+        // The same key, booked concurrently: answer as the repeat it is. Otherwise a unique
+        // violation can only be the new client's number.
+        Err(e) if crate::store::is_unique_violation(&e) => {
+            let stored = match key.as_deref() {
+                Some(key) => {
+                    store
+                        .idempotent_booking(org, key, keys_expire_before)
+                        .await?
+                }
+                None => None,
+            };
+            return match stored {
+                Some((stored, id)) => replay(&clinic, &current, &stored, &request_hash, id).await,
+                None if new_client.is_some() => Err(crate::clients::number_taken(e)),
+                None => Err(e.into()),
+            };
         }
         Err(e) => return Err(e.into()),
     };

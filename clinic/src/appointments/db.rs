@@ -153,9 +153,17 @@ pub(crate) struct GuestSeed {
     pub(crate) token_hash: Vec<u8>,
 }
 
+/// A client created with its booking (`new_client`), inserted first in the booking's transaction.
+pub(crate) struct NewClientRow<'a> {
+    pub(crate) person: &'a crate::clients::NewClient,
+    pub(crate) register: crate::clients::Register<'a>,
+}
+
 /// Everything written when an appointment is booked, in one transaction.
 pub(crate) struct Booking<'a> {
     pub(crate) id: AppointmentId,
+    /// The client to create first (its id is `new.client_id`), if the booking creates one.
+    pub(crate) new_client: Option<NewClientRow<'a>>,
     pub(crate) new: &'a NewAppointment,
     pub(crate) invitation_id: InvitationId,
     pub(crate) invitation_hash: &'a [u8],
@@ -351,6 +359,7 @@ impl Store {
         self.book_appointment(
             &Booking {
                 id: AppointmentId::new(),
+                new_client: None,
                 new,
                 invitation_id: InvitationId::new(),
                 invitation_hash: invitation_token_hash,
@@ -380,6 +389,11 @@ impl Store {
         let new = b.new;
         dispatch!(self, pool => {
             let mut tx = pool.begin().await?;
+            if let Some(c) = &b.new_client {
+                crate::clients::insert_client!(
+                    &mut *tx, new.client_id, new.organisation_id, c.person, c.register, now
+                )?;
+            }
             sqlx::query(
                 "insert into appointment (appointment_id, organisation_id, practitioner_id, client_id, \
                  department_id, starts_at, duration_minutes, status, created_at, updated_at, \

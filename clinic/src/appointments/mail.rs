@@ -36,6 +36,9 @@ pub(crate) struct Occasion<'a> {
     /// The calendar `SEQUENCE` the change will have (0 for a booking).
     pub(crate) sequence: i32,
     pub(crate) created_by: Option<StaffId>,
+    /// The client's name, address and language when they are not stored yet (a booking that
+    /// creates its client); `None`: read from the register.
+    pub(crate) new_client: Option<ClientContact>,
 }
 
 /// A guest who may get the mails: their link's id, name and (from their record) address.
@@ -69,12 +72,13 @@ impl OrganisationContact {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct ClientContact {
-    name: String,
-    email: Option<String>,
+/// Whom the client's mails go to, in which language.
+#[derive(Clone, sqlx::FromRow)]
+pub(crate) struct ClientContact {
+    pub(crate) name: String,
+    pub(crate) email: Option<String>,
     #[sqlx(try_from = "String")]
-    language: Language,
+    pub(crate) language: Language,
 }
 
 #[derive(sqlx::FromRow)]
@@ -185,10 +189,13 @@ pub(crate) async fn compose(
         .organisation_contact(occasion.organisation_id)
         .await?
         .ok_or(ApiError::NotFound("organisation"))?;
-    let client = store
-        .client_contact(occasion.client_id)
-        .await?
-        .ok_or(ApiError::NotFound("client"))?;
+    let client = match &occasion.new_client {
+        Some(c) => c.clone(),
+        None => store
+            .client_contact(occasion.client_id)
+            .await?
+            .ok_or(ApiError::NotFound("client"))?,
+    };
     let department_name = match occasion.department_id {
         Some(d) => store.department_name(d).await?.unwrap_or_default(),
         None => String::new(),

@@ -197,6 +197,7 @@ async fn change_mails(
         personal_message: &appointment.personal_message,
         sequence: appointment.sequence + 1,
         created_by: Some(current.staff.id),
+        new_client: None,
     };
     mail::compose(clinic, &occasion, link, &guests).await
 }

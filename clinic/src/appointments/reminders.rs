@@ -175,6 +175,7 @@ impl ReminderSender {
                 personal_message: &appointment.personal_message,
                 sequence: appointment.sequence,
                 created_by: None,
+                new_client: None,
             };
             compose(clinic, &occasion, link, &guests).await
         }

@@ -71,6 +71,32 @@ pub(crate) struct Search<'a> {
     pub(crate) offset: i64,
 }
 
+/// Inserts client `$id` with its register fields on `$conn` (a pool, or `&mut *tx` of a
+/// transaction: a booking creates its new client in its own transaction).
+macro_rules! insert_client {
+    ($conn:expr, $id:expr, $org:expr, $person:expr, $register:expr, $now:expr) => {
+        sqlx::query(
+            "insert into client (client_id, organisation_id, name, email, phone, date_of_birth, \
+             client_number, language, department_id, practitioner_id, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+        )
+        .bind($id)
+        .bind($org)
+        .bind(&$person.name)
+        .bind(&$person.email)
+        .bind(&$person.phone)
+        .bind($person.date_of_birth)
+        .bind($register.client_number)
+        .bind($register.language.as_str())
+        .bind($register.department_id)
+        .bind($register.practitioner_id)
+        .bind($now)
+        .execute($conn)
+        .await
+    };
+}
+pub(crate) use insert_client;
+
 /// The register's fields of a client besides the person fields.
 pub(crate) struct Register<'a> {
     pub(crate) client_number: Option<&'a str>,
@@ -202,25 +228,7 @@ impl Store {
     ) -> Result<ClientId, sqlx::Error> {
         let id = ClientId::new();
         dispatch!(self, pool => {
-            sqlx::query(
-                "insert into client (client_id, organisation_id, name, email, phone, date_of_birth, \
-                 client_number, language, department_id, practitioner_id, created_at, updated_at) \
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
-            )
-            .bind(id)
-            .bind(organisation_id)
-            .bind(&person.name)
-            .bind(&person.email)
-            .bind(&person.phone)
-            .bind(person.date_of_birth)
-            .bind(register.client_number)
-            .bind(register.language.as_str())
-            .bind(register.department_id)
-            .bind(register.practitioner_id)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|_| ())
+            insert_client!(pool, id, organisation_id, person, register, now).map(|_| ())
         })?;
         Ok(id)
     }

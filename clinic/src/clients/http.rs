@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
 use chrono::NaiveDate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::db::ClientScope;
@@ -105,9 +105,10 @@ async fn list(
     })))
 }
 
-/// A client as typed in the register: the person fields and the register's own.
-#[derive(Deserialize)]
-struct ClientInput {
+/// A client as typed in the register: the person fields and the register's own (also
+/// `new_client` of `POST /appointments`, created in the booking's transaction).
+#[derive(Deserialize, Serialize)]
+pub(crate) struct ClientInput {
     #[serde(flatten)]
     person: NewClient,
     #[serde(default)]
@@ -115,14 +116,14 @@ struct ClientInput {
     #[serde(default)]
     language: Option<Language>,
     #[serde(default)]
-    department_id: Option<DepartmentId>,
+    pub(crate) department_id: Option<DepartmentId>,
     #[serde(default)]
-    practitioner_id: Option<StaffId>,
+    pub(crate) practitioner_id: Option<StaffId>,
 }
 
 /// The validated input, with the register fields decided.
-struct Checked {
-    person: NewClient,
+pub(crate) struct Checked {
+    pub(crate) person: NewClient,
     client_number: Option<String>,
     language: Language,
     department_id: Option<DepartmentId>,
@@ -131,7 +132,7 @@ struct Checked {
 
 /// Validates `input` completely (nothing is written before). On create, `department_id` defaults
 /// to the caller's department and `practitioner_id` to a practitioner caller.
-async fn check(
+pub(crate) async fn check(
     clinic: &Clinic,
     current: &CurrentStaff,
     settings: &OrganisationSettings,
@@ -210,7 +211,7 @@ async fn check(
 }
 
 impl Checked {
-    fn register(&self) -> Register<'_> {
+    pub(crate) fn register(&self) -> Register<'_> {
         Register {
             client_number: self.client_number.as_deref(),
             language: self.language,
@@ -221,7 +222,7 @@ impl Checked {
 }
 
 /// A unique violation here can only be the client number.
-fn number_taken(e: sqlx::Error) -> ApiError {
+pub(crate) fn number_taken(e: sqlx::Error) -> ApiError {
     if crate::store::is_unique_violation(&e) {
         ApiError::Conflict("another client of the organisation already has this client_number")
     } else {

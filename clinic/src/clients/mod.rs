@@ -12,7 +12,7 @@ mod db;
 mod http;
 mod model;
 
-pub(crate) use db::ClientScope;
-pub(crate) use http::routes;
+pub(crate) use db::{ClientScope, Register, insert_client};
+pub(crate) use http::{ClientInput, check, number_taken, routes};
 pub use model::{Client, Language, NewClient};
 pub(crate) use model::{is_valid_email, is_valid_phone, validate};

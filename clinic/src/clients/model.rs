@@ -37,7 +37,7 @@ pub struct Client {
 pub use crate::templates::Language;
 
 /// The person fields of a client (and of an external participant).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct NewClient {
     /// Full name (1–200 characters).
     pub name: String,

@@ -463,3 +463,79 @@ pub async fn a_client_address_the_outbox_refuses_refuses_the_booking(backend: Ba
     assert_eq!(s, 200);
     assert_eq!(list["appointments"], json!([]), "nothing half-created");
 }
+
+pub async fn a_new_client_is_created_with_its_booking_or_not_at_all(backend: Backend) {
+    use reqwest::Method;
+    let app = spawn_app(&backend).await;
+    let w = app.world().await;
+    amsterdam(&app, json!({})).await;
+    let doc = app.login(DOC_CARDIO).await;
+    let clients = |q: &'static str| {
+        let doc = doc.clone();
+        let url = app.url(&format!("/clients?q={q}"));
+        async move { get(&doc, &url).await.1["total"].as_i64().unwrap() }
+    };
+    let nina = json!({ "name": "Nina Newclient", "email": "nina@example.org", "language": "de" });
+    // Refused booking (a local time the clocks skip): no client left behind.
+    let (s, b) = app
+        .book(&doc, json!({ "new_client": nina, "local_start": "2030-03-31T02:30", "duration_minutes": 15 }))
+        .await;
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(b["error"]["field"], "local_start");
+    assert_eq!(clients("Newclient").await, 0);
+    // Both or neither: refused.
+    for body in [
+        json!({ "client_id": w.client_a, "new_client": nina, "local_start": "2030-03-05T10:00", "duration_minutes": 15 }),
+        json!({ "local_start": "2030-03-05T10:00", "duration_minutes": 15 }),
+    ] {
+        let (s, b) = app.book(&doc, body).await;
+        assert_eq!(s, 422, "{b}");
+    }
+    // An invalid address is refused with the register's reason, nothing created.
+    let (s, b) = app
+        .book(&doc, json!({ "new_client": { "name": "Nina Newclient", "email": "nina@" }, "local_start": "2030-03-05T10:00", "duration_minutes": 15 }))
+        .await;
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(b["error"]["field"], "email");
+    assert_eq!(clients("Newclient").await, 0);
+    // Booked: the client exists, filed with the practitioner and department, and is mailed.
+    let (s, b) = app
+        .book(&doc, json!({ "new_client": nina, "local_start": "2030-03-05T10:00", "duration_minutes": 15 }))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["mailed_to"], "nina@example.org");
+    let client_id = b["appointment"]["client"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, c) = get(&doc, &app.url(&format!("/clients/{client_id}"))).await;
+    assert_eq!(s, 200, "{c}");
+    assert_eq!(c["client"]["practitioner_id"], json!(w.doc_cardio));
+    assert_eq!(c["client"]["department_id"], json!(w.cardio));
+    assert_eq!(c["client"]["language"], "de");
+    let id = b["appointment"]["id"].as_str().unwrap().to_owned();
+    let rows = mails_of(app.clinic.store(), &id).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].0, "appointment_invitation");
+    assert_eq!(rows[0].1, "nina@example.org");
+    // A client number that is taken: 409, and neither client nor appointment is written.
+    let (s, b) = send(
+        &doc,
+        Method::PUT,
+        app.url(&format!("/clients/{client_id}")),
+        json!({ "name": "Nina Newclient", "email": "nina@example.org", "client_number": "N-1" }),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = app
+        .book(&doc, json!({ "new_client": { "name": "Otto Taken", "client_number": "N-1" }, "local_start": "2030-03-06T10:00", "duration_minutes": 15 }))
+        .await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(clients("Taken").await, 0);
+    let (_, list) = get(
+        &doc,
+        &app.url("/appointments?from=2030-03-01T00:00:00Z&to=2030-04-01T00:00:00Z"),
+    )
+    .await;
+    assert_eq!(list["appointments"].as_array().unwrap().len(), 1);
+}
