@@ -191,6 +191,20 @@ test('first run through the CLI link; invite a practitioner; deactivation signs 
     } finally {
       await patientCtx.close();
     }
+    // The admin sees whom the client is filed with (the booking filed them with Pieter) and
+    // can change it: the register's filing decides visibility under segregation (F6–F9).
+    await page.getByRole('button', { name: 'Clients', exact: true }).click();
+    const clients = page.getByRole('dialog', { name: 'Clients' });
+    await clients.getByLabel('Find a client by name').fill('Hugo');
+    await clients.getByRole('button', { name: 'Edit… Hugo Harbour' }).click();
+    const edit = page.getByRole('dialog', { name: 'Client', exact: true });
+    await waitFor(async () => (await edit.getByLabel('Practitioner').locator('option:checked').textContent()) === 'Pieter Practitioner', { what: 'filed with Pieter' });
+    await edit.getByLabel('Practitioner').selectOption({ label: 'No practitioner' });
+    await edit.getByRole('button', { name: 'Save client' }).click();
+    await edit.waitFor({ state: 'hidden' });
+    const refiled = await apiCall(page, 'GET', `/api/v1/clients/${client.body.client.id}`);
+    assert.equal(refiled.body.client.practitioner_id, null);
+    await clients.getByRole('button', { name: 'Close' }).click();
 
     // Deactivate: the practitioner's page is signed out at once (its WebSocket is closed).
     page.once('dialog', (d) => { void d.accept(); });

@@ -1,6 +1,8 @@
 // @ts-check
 // The client register's edit form in the staff app (issue #12; F67, F83): name, e-mail, phone,
-// date of birth, the clinic's own client number and the language of the mails; Save
+// date of birth, the clinic's own client number, the language of the mails and, for admins, the
+// department and practitioner the client is filed with (what the segregation settings F6–F9
+// decide visibility by; from `GET /api/v1/directory`); Save
 // (`PUT /api/v1/clients/{id}`) and, for admins, Delete (`DELETE /api/v1/clients/{id}`; refused
 // while appointments or conversations refer to the client, with the server's reason). Opened
 // from the client list (clients.js, "Edit…"). The server checks every rule and names the field.
@@ -20,6 +22,9 @@ const f = {
   number: /** @type {HTMLInputElement} */ (h('input', { id: 'client-edit-number', autocomplete: 'off', maxlength: 64 })),
   language: /** @type {HTMLSelectElement} */ (h('select', { id: 'client-edit-language' },
     h('option', { value: 'en' }, 'English'), h('option', { value: 'nl' }, 'Dutch'), h('option', { value: 'de' }, 'German'))),
+  department: /** @type {HTMLSelectElement} */ (h('select', { id: 'client-edit-department' })),
+  practitioner: /** @type {HTMLSelectElement} */ (h('select', { id: 'client-edit-practitioner' })),
+  filing: h('div', { id: 'client-edit-filing' }),
   save: h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save client'),
   remove: h('button', { type: 'button', class: 'btn btn-secondary' }, 'Delete client'),
   form: /** @type {HTMLFormElement} */ (h('form', { id: 'client-edit-form', novalidate: true })),
@@ -38,8 +43,33 @@ f.form.append(f.error,
   field('client-edit-name', 'Name', f.name), field('client-edit-email', 'E-mail', f.email),
   field('client-edit-phone', 'Phone', f.phone), field('client-edit-dob', 'Date of birth', f.dob),
   field('client-edit-number', 'Client number', f.number), field('client-edit-language', 'Language of mails', f.language),
+  f.filing,
   h('div', { class: 'dialog-actions' },
     h('button', { type: 'button', class: 'btn btn-quiet', onclick: () => dialog.close() }, 'Close'), f.remove, f.save));
+f.filing.append(
+  field('client-edit-department', 'Department', f.department),
+  field('client-edit-practitioner', 'Practitioner', f.practitioner),
+  h('p', { class: 'hint field-hint' }, 'With segregated departments or clients (Settings), who may see this client follows from these.'));
+
+/** @type {Promise<any> | null} the organisation's directory, loaded once */
+let directory = null;
+
+/**
+ * Fills the filing selects from the directory, with the client's current values chosen.
+ * @param {any} client
+ */
+async function fillFiling(client) {
+  directory = directory || api('/api/v1/directory').catch(() => { directory = null; return /** @type {any} */ ({ practitioners: [], departments: [] }); });
+  const d = await directory;
+  if (state.client !== client) return;
+  f.department.replaceChildren(h('option', { value: '' }, 'No department'),
+    ...(d.departments || []).map((/** @type {any} */ x) => h('option', { value: x.id }, x.name)));
+  f.practitioner.replaceChildren(h('option', { value: '' }, 'No practitioner'),
+    ...(d.practitioners || []).map((/** @type {any} */ x) => h('option', { value: x.id }, x.name)));
+  f.department.value = client.department_id || '';
+  f.practitioner.value = client.practitioner_id || '';
+}
+
 const comms = {
   list: h('ul', { class: 'client-communications' }),
   status: h('p', { class: 'hint', role: 'status' }),
@@ -50,8 +80,8 @@ const dialog = h('dialog', { id: 'client-edit-dialog', class: 'dialog', 'aria-la
   h('h2', { id: 'client-edit-title' }, 'Client'), f.form, commsSection);
 document.body.append(dialog);
 
-/** @type {{ client: any, done: () => void }} */
-const state = { client: null, done: () => {} };
+/** @type {{ client: any, admin: boolean, done: () => void }} */
+const state = { client: null, admin: false, done: () => {} };
 
 /**
  * Opens the form for `client` (a row of `GET /api/v1/clients`); `done` runs after a save or a
@@ -70,6 +100,10 @@ export function editClient(client, { admin, done }) {
   f.number.value = client.client_number || '';
   f.language.value = client.language || 'en';
   f.remove.hidden = !admin;
+  // Filing is an admin's decision (a practitioner's clients are filed with them on creation).
+  f.filing.hidden = !admin;
+  state.admin = admin;
+  if (admin) void fillFiling(client);
   if (!dialog.open) dialog.showModal();
   f.name.focus();
   void loadCommunications(client.id);
@@ -140,8 +174,9 @@ f.form.addEventListener('submit', async (ev) => {
       body: {
         name: f.name.value, email: f.email.value || null, phone: f.phone.value || null,
         date_of_birth: f.dob.value || null, client_number: f.number.value || null, language: f.language.value,
-        // Kept as they are: the register's filing is changed through the API.
-        department_id: c.department_id || null, practitioner_id: c.practitioner_id || null,
+        // Admins file the client; for others the filing is kept as it is.
+        department_id: state.admin ? f.department.value || null : c.department_id || null,
+        practitioner_id: state.admin ? f.practitioner.value || null : c.practitioner_id || null,
       },
     });
     dialog.close();
