@@ -398,7 +398,17 @@ impl App {
             &registry,
         )
         .await
-        .context("starting the media plane")?;
+        .map_err(|e| match e {
+            consultroom_sfu::SfuError::NoAnnounceAddress => anyhow::anyhow!(
+                "this machine has no network address to offer browsers for media (only loopback?): \
+                 pass --media-announce <IP>, the address browsers reach this server at \
+                 (--media-announce 127.0.0.1 lets only browsers on this machine join)"
+            ),
+            e => anyhow::Error::new(e).context(format!(
+                "starting the media plane on --media-bind {} (is the port free?)",
+                args.media_bind
+            )),
+        })?;
 
         let files = files_config(args, &clinic)?;
         let completing = clinic.clone();

@@ -62,7 +62,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     app.run(shutdown_signal()).await
 }
 
-async fn demo(args: consultroom::config::DemoArgs) -> anyhow::Result<()> {
+async fn demo(mut args: consultroom::config::DemoArgs) -> anyhow::Result<()> {
+    // A demo on a machine with no network (only loopback) still runs: media is offered on
+    // 127.0.0.1, for browsers on this machine.
+    let media = consultroom_sfu::SfuConfig {
+        bind: args.serve.media_bind,
+        announce: args.serve.media_announce.clone(),
+        loops: 1,
+        tcp_bind: None,
+    };
+    if !media.has_announce_address() {
+        args.serve.media_announce = vec![std::net::IpAddr::from([127, 0, 0, 1])];
+        eprintln!(
+            "  No network address found: the demo offers media on 127.0.0.1, so only browsers on \
+             this machine can join (--media-announce <IP> for others)."
+        );
+    }
     let app = App::build(&args.serve, Arc::new(SystemClock)).await?;
     let password = args.demo_password.clone().unwrap_or_else(random_password);
     let public_url = args

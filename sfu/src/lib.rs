@@ -127,6 +127,15 @@ pub struct SfuConfig {
     pub tcp_bind: Option<SocketAddr>,
 }
 
+impl SfuConfig {
+    /// Whether start-up will find an address to announce as an ICE candidate (the `announce`
+    /// list, a specific bind address, or a non-loopback interface address for a wildcard bind);
+    /// when false, [`Sfu::start`] fails with [`SfuError::NoAnnounceAddress`].
+    pub fn has_announce_address(&self) -> bool {
+        !addrs::candidate_addrs(self, self.bind, addrs::interface_ips).is_empty()
+    }
+}
+
 /// What the SFU tells the signalling layer about one participant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SfuEvent {
@@ -172,6 +181,10 @@ pub enum SfuError {
     /// Binding the socket or another start-up step failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// A wildcard bind on a machine with no non-loopback address and no `announce` list: there
+    /// is no address to offer browsers as an ICE candidate.
+    #[error("no network address to announce to browsers for media")]
+    NoAnnounceAddress,
 }
 
 /// Handle to a running media plane. Cheap to clone (one `Arc`); every clone talks to the same

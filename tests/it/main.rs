@@ -17,6 +17,7 @@ mod guests;
 mod http;
 mod mail_crash;
 mod media;
+mod no_network;
 mod pii;
 mod probe;
 mod reconnect;

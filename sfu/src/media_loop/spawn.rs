@@ -59,9 +59,7 @@ pub(crate) fn bind(config: &SfuConfig, index: usize) -> Result<LoopSockets, SfuE
     let udp_addr = udp.local_addr()?;
     let candidates = addrs::candidate_addrs(config, udp_addr, addrs::interface_ips);
     if candidates.is_empty() {
-        return Err(SfuError::Io(std::io::Error::other(
-            "no address to announce as ICE candidate (set SfuConfig::announce)",
-        )));
+        return Err(SfuError::NoAnnounceAddress);
     }
     let (tcp, tcp_addr, tcp_candidates) = match config.tcp_bind {
         Some(base) => {

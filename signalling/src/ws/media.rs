@@ -207,7 +207,7 @@ impl Session {
             SfuError::UnknownParticipant | SfuError::AlreadyJoined => {
                 self.error(id, ErrorCode::InvalidState, "not in a media session")
             }
-            SfuError::Stopped | SfuError::Busy | SfuError::Io(_) => {
+            SfuError::Stopped | SfuError::Busy | SfuError::Io(_) | SfuError::NoAnnounceAddress => {
                 let correlation = uuid::Uuid::new_v4();
                 tracing::error!(%correlation, error = %e, "sfu failure");
                 self.error(
