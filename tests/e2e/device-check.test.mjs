@@ -138,6 +138,7 @@ test('connection check: our own picture comes back through the SFU and through c
     await s.patient.getByRole('button', { name: 'Test my connection again' }).click();
     await s.patient.waitForFunction(() => document.body.dataset.netCheck === 'running');
     await s.patient.waitForFunction(() => document.body.dataset.netCheck === 'good', null, { timeout: 60_000 });
+    assert.match(await s.patient.locator('#check-status').innerText(), /working, and so is the connection\. You can enter the waiting room\./);
     // Nobody was told: the practitioner's list does not show the patient during the check...
     const entry = s.staff.locator('#waiting-list button.waiting-entry', { hasText: name });
     assert.equal(await entry.count(), 0, 'a checking patient is not in the waiting list');
@@ -189,6 +190,10 @@ test('connection check: with the SFU and the relay blocked, we say we cannot rea
     assert.equal(v.level, 'unreachable', v.title);
     assert.equal(v.title, 'We cannot reach the video server: your network blocks the video connection.');
     assert.equal(v.verdictMark, 'fail');
+    // One verdict: the line under the camera does not say "working, you can enter" under red.
+    const summary = await s.patient.locator('#check-status').innerText();
+    assert.match(summary, /but we cannot reach the video server/, summary);
+    assert.doesNotMatch(summary, /working\. You can enter/, summary);
     assert.equal(v.direct, 'failed');
     assert.equal(v.relay, withTurn ? 'failed' : 'skipped');
     assert.match(v.advice, /^Ask your IT department to allow video calls to our video server/);

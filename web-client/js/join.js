@@ -79,6 +79,7 @@ const el = {
  * @property {AnnouncementInfo[]} announcements current list from the server (plain text only)
  * @property {ReturnType<typeof setTimeout> | undefined} announcementTimer
  * @property {boolean} [devicesReady] camera and microphone were started on the check page
+ * @property {'complete' | 'partial'} [equipment] what the device check found (both, or part)
  * @property {PatientChat} [chat]
  */
 
@@ -344,9 +345,8 @@ el.checkStart.addEventListener('click', async () => {
     // The microphone is "working" once it has picked up some sound.
     if (level >= MIC_HEARD_LEVEL && state.verdict.microphone !== 'ok') setVerdict('microphone', 'ok');
   });
-  el.checkStatus.textContent = hasVideo && hasAudio
-    ? 'Camera and microphone are working. You can enter the waiting room.'
-    : 'Only part of your equipment was found. You can still enter the waiting room.';
+  state.equipment = hasVideo && hasAudio ? 'complete' : 'partial';
+  summarise();
   el.checkStart.textContent = 'Restart camera and microphone';
   el.checkStart.disabled = false;
   state.devicesReady = true;
@@ -378,6 +378,7 @@ async function runConnectionCheck() {
   result.hidden = true;
   document.body.dataset.netCheck = 'running';
   setVerdict('connection', 'unknown');
+  summarise();
   state.netCheckAbort = new AbortController();
   state.netCheck = runNetworkCheck({
     signal: state.netCheckAbort.signal,
@@ -398,9 +399,32 @@ async function runConnectionCheck() {
   $('net-step').textContent = '';
   if (checked.aborted) {
     document.body.dataset.netCheck = 'stopped';
+    summarise();
     return;
   }
   showConnectionVerdict(verdictOf(checked));
+}
+
+/**
+ * The one line under the device check: the equipment and the connection together, so it never
+ * says "working" while the connection verdict below is red.
+ */
+function summarise() {
+  if (!state.equipment) return;
+  const devices = state.equipment === 'complete'
+    ? 'Camera and microphone are working'
+    : 'Only part of your equipment was found';
+  const connection = state.verdict.connection;
+  const checking = document.body.dataset.netCheck === 'running';
+  el.checkStatus.textContent = checking
+    ? `${devices}. Checking the connection to the video server…`
+    : connection === 'ok'
+      ? `${devices}, and so is the connection. You can enter the waiting room.`
+      : connection === 'warn'
+        ? `${devices}, but your connection is weak (see below). You can still enter the waiting room.`
+        : connection === 'fail'
+          ? `${devices}, but we cannot reach the video server (see below). You can still enter the waiting room; if the video does not start, the practitioner can phone you.`
+          : `${devices}. You can enter the waiting room.`;
 }
 
 /** Stops a running connection check (the patient goes on to the waiting room). */
@@ -414,6 +438,7 @@ function showConnectionVerdict(v) {
   $('net-run', HTMLButtonElement).textContent = 'Test my connection again';
   document.body.dataset.netCheck = v.level;
   setVerdict('connection', v.level === 'good' ? 'ok' : v.level === 'poor' ? 'warn' : 'fail');
+  summarise();
   announce(el.status, v.title);
 }
 
