@@ -123,6 +123,7 @@ async function oneRun(browser, staff, i) {
     };
 
     await staff.getByRole('button', { name: 'End consultation' }).click({ timeout: STEP_TIMEOUT });
+    await staff.getByRole('button', { name: 'Yes, end it' }).click({ timeout: STEP_TIMEOUT });
     await patient.locator('#after-view:not([hidden])').waitFor({ timeout: STEP_TIMEOUT });
     await staff.locator('#dashboard-view:not([hidden])').waitFor({ timeout: STEP_TIMEOUT });
     return { ms, phases };

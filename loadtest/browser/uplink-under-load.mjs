@@ -62,6 +62,7 @@ for (let i = 1; i <= RUNS; i++) {
   const minA = avails[0];
   console.log(JSON.stringify({ run: i, threeLayersAtMs: three ? three.t : null, bandwidthLimitedShare: (bw / samples.length).toFixed(2), availMedianKbps: Math.round(med / 1000), availMinKbps: Math.round(minA / 1000), samples: samples.length }));
   await staff.getByRole('button', { name: 'End consultation' }).click();
+  await staff.getByRole('button', { name: 'Yes, end it' }).click();
   await ctx.close();
 }
 await browser.close();

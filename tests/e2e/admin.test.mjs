@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { launchBrowser, newContext, requireEnv, waitFor, snap } from './lib/harness.mjs';
+import { launchBrowser, newContext, requireEnv, waitFor, snap, endConsultation } from './lib/harness.mjs';
 import { apiCall } from './lib/clinic-api.mjs';
 import { waitForMail, linkIn } from './lib/mailbox.mjs';
 
@@ -186,7 +186,7 @@ test('first run through the CLI link; invite a practitioner; deactivation signs 
       await entry.click();
       await pract.locator('#room-view:not([hidden])').waitFor();
       await patient.locator('#room-view:not([hidden])').waitFor();
-      await pract.getByRole('button', { name: 'End consultation' }).click();
+      await endConsultation(pract);
       await pract.locator('#dashboard-view:not([hidden])').waitFor();
     } finally {
       await patientCtx.close();

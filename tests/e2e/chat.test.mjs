@@ -6,7 +6,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, newContext, captureConsole, requireEnv, snap, signIn, seedOrganisation } from './lib/harness.mjs';
+import { launchBrowser, newContext, captureConsole, requireEnv, snap, signIn, seedOrganisation, endConsultation } from './lib/harness.mjs';
 import { bookAppointment } from './lib/clinic-api.mjs';
 
 const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
@@ -110,7 +110,7 @@ test('practitioner and patient chat before, during and after a consultation', { 
     });
 
     await step('after: the link opens the chat', pages, async () => {
-      await staff.getByRole('button', { name: 'End consultation' }).click();
+      await endConsultation(staff);
       await patient.getByText('Your consultation has ended. You can close this window.').waitFor();
       await patient.getByRole('button', { name: 'Chat with your practitioner' }).click();
       const history = patient.locator('#patient-chat:not([hidden]) .chat-msg');

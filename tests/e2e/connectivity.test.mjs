@@ -12,8 +12,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import {
-  launchBrowser, newContext, captureConsole, requireEnv, assertMediaFlowing, snap, waitFor, seedOrganisation,
-} from './lib/harness.mjs';
+  launchBrowser, newContext, captureConsole, requireEnv, assertMediaFlowing, snap, waitFor, seedOrganisation, endConsultation } from './lib/harness.mjs';
 import { bookAppointment } from './lib/clinic-api.mjs';
 
 const env = requireEnv('BASE_URL', 'DEMO_PASSWORD', 'CONSULTROOM_SERVER_LOG', 'E2E_TURN_URLS', 'E2E_TURN_LOG');
@@ -124,7 +123,7 @@ async function consultation(label, prepare, check, afterEnd = async () => {}) {
       await check(staff, patient);
     });
     await step(`${label}: end`, pages, async () => {
-      await staff.getByRole('button', { name: 'End consultation' }).click();
+      await endConsultation(staff);
       await patient.getByText('Your consultation has ended. You can close this window.').waitFor();
       await staff.locator('#dashboard-view:not([hidden])').waitFor();
       await afterEnd();

@@ -6,8 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  launchBrowser, newContext, captureConsole, requireEnv, assertMediaFlowing, snap, seedOrganisation,
-} from './lib/harness.mjs';
+  launchBrowser, newContext, captureConsole, requireEnv, assertMediaFlowing, snap, seedOrganisation, endConsultation } from './lib/harness.mjs';
 import { bookAppointment } from './lib/clinic-api.mjs';
 
 const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
@@ -148,7 +147,7 @@ test('practitioner admits a patient; media flows both ways on loopback; mute, cl
     });
 
     await step('end', pages, async () => {
-      await staff.getByRole('button', { name: 'End consultation' }).click();
+      await endConsultation(staff);
       await patient.getByText('Your consultation has ended. You can close this window.').waitFor();
       assert.match(await patient.locator('#after-appointment').innerText(), /\d\d:\d\d/);
       await staff.locator('#dashboard-view:not([hidden])').waitFor();
@@ -236,7 +235,7 @@ test('practitioner drops out mid-consultation: the patient goes back to the wait
         (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') frames = Math.max(frames, s.framesDecoded || 0); });
         return frames > 0;
       }, null, { timeout: 20_000, polling: 250 });
-      await staff.getByRole('button', { name: 'End consultation' }).click();
+      await endConsultation(staff);
       await patient.getByText('Your consultation has ended. You can close this window.').waitFor();
     });
   } finally {

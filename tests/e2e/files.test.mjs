@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { launchBrowser, newContext, captureConsole, requireEnv, snap, seedOrganisation } from './lib/harness.mjs';
+import { launchBrowser, newContext, captureConsole, requireEnv, snap, seedOrganisation, endConsultation } from './lib/harness.mjs';
 import { bookAppointment } from './lib/clinic-api.mjs';
 
 const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
@@ -109,7 +109,7 @@ test('the patient sends a file, the practitioner downloads it, and the reverse',
     });
 
     await step('end clears the list', pages, async () => {
-      await staff.getByRole('button', { name: 'End consultation' }).click();
+      await endConsultation(staff);
       await staff.locator('#dashboard-view:not([hidden])').waitFor();
       assert.equal(await staff.locator('.files-item').count(), 0);
     });

@@ -9,7 +9,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, newContext, requireEnv, assertMediaFlowing, snap, waitFor, signIn, seedOrganisation } from './lib/harness.mjs';
+import { launchBrowser, newContext, requireEnv, assertMediaFlowing, snap, waitFor, signIn, seedOrganisation, endConsultation } from './lib/harness.mjs';
 import { bookAppointment, apiCall } from './lib/clinic-api.mjs';
 
 const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
@@ -146,7 +146,7 @@ test('add a guest: the practitioner invites a participant during the consultatio
     });
 
     await step('end for everyone', pages, async () => {
-      await staff.getByRole('button', { name: 'End consultation' }).click();
+      await endConsultation(staff);
       await staff.locator('#dashboard-view:not([hidden])').waitFor();
       await guest.locator('#room-view').waitFor({ state: 'hidden', timeout: 15_000 });
       await patient.locator('#room-view').waitFor({ state: 'hidden', timeout: 15_000 });
@@ -258,7 +258,7 @@ test('external participants: a group made by the admin, a person added by the pr
     });
 
     await step('end', pages, async () => {
-      await staff.getByRole('button', { name: 'End consultation' }).click();
+      await endConsultation(staff);
       await staff.locator('#dashboard-view:not([hidden])').waitFor();
       await patient.locator('#room-view').waitFor({ state: 'hidden', timeout: 15_000 });
     });

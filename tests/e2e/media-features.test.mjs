@@ -8,8 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
-  launchBrowser, newContext, requireEnv, assertMediaFlowing, snap, captureConsole, seedOrganisation,
-} from './lib/harness.mjs';
+  launchBrowser, newContext, requireEnv, assertMediaFlowing, snap, captureConsole, seedOrganisation, endConsultation } from './lib/harness.mjs';
 import { bookAppointment, apiCall } from './lib/clinic-api.mjs';
 
 const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
@@ -171,8 +170,8 @@ async function encodingNow(page) {
   return { widths, top: Math.max(0, ...widths), limitation };
 }
 
-async function endConsultation(staff, patient) {
-  await staff.getByRole('button', { name: 'End consultation' }).click();
+async function finishConsultation(staff, patient) {
+  await endConsultation(staff);
   await patient.getByRole('heading', { name: /consultation has ended/i }).waitFor({ timeout: 10_000 }).catch(() => {});
 }
 
@@ -227,7 +226,7 @@ test('screen share both ways: shown large with the sharer\'s camera in a tile, g
       await patient.locator('#btn-screen').click();
       await staff.locator('#room-view[data-screen-shared="false"]').waitFor({ timeout: 15_000 });
     });
-    await endConsultation(staff, patient);
+    await finishConsultation(staff, patient);
   } finally {
     await staffCtx.close();
     await patientCtx.close();
@@ -339,7 +338,7 @@ test('simulcast: the camera goes out in layers; a throttled viewer gets a lower 
 
     // A hidden page gets no video at all (view visible=false) — checked through the page's
     // `view` message being sent; the server side is covered in sfu tests.
-    await endConsultation(staff, patient);
+    await finishConsultation(staff, patient);
   } finally {
     if (shaped) {
       try { execFileSync('tc', ['qdisc', 'del', 'dev', 'lo', 'root'], { stdio: 'pipe' }); } catch { /* already gone */ }
@@ -373,7 +372,7 @@ test('screen sharing switched off by the organisation: no button on either side'
     assert.equal(await patient.locator('#btn-screen').isVisible(), false, 'no screen share button for the patient');
     assert.equal(await staff.locator('#btn-screen').isVisible(), false, 'no screen share button for the practitioner');
     // The server refuses a screen track from such a connection anyway (tests/it/media.rs).
-    await endConsultation(staff, patient);
+    await finishConsultation(staff, patient);
   } finally {
     if (changed) await apiCall(admin, 'PUT', '/api/v1/organisation/settings', { screen_sharing: true }).catch(() => {});
     await adminCtx.close();

@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, newContext, requireEnv, assertMediaFlowing, snap, seedOrganisation } from './lib/harness.mjs';
+import { launchBrowser, newContext, requireEnv, assertMediaFlowing, snap, seedOrganisation, endConsultation } from './lib/harness.mjs';
 
 const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
 /** This file's own organisation, shaped like the demo clinic (no state shared with other files). */
@@ -59,7 +59,7 @@ test('quick consult: start now, send the link, the client comes straight in', { 
       assertMediaFlowing(staff, assert, 'practitioner'),
       assertMediaFlowing(patient, assert, 'patient'),
     ]);
-    await staff.getByRole('button', { name: 'End consultation' }).click();
+    await endConsultation(staff);
     await staff.locator('#dashboard-view:not([hidden])').waitFor();
   } catch (e) {
     await snap(staff, 'fail-quick-staff');

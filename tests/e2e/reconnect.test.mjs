@@ -6,7 +6,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, newContext, requireEnv, snap, seedOrganisation } from './lib/harness.mjs';
+import { launchBrowser, newContext, requireEnv, snap, seedOrganisation, endConsultation } from './lib/harness.mjs';
 import { bookAppointment } from './lib/clinic-api.mjs';
 
 const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
@@ -138,7 +138,7 @@ test('patient socket drops mid-consultation: reconnecting shown, seat resumed, m
     });
 
     await step('reconnect: end', pages, async () => {
-      await staff.getByRole('button', { name: 'End consultation' }).click();
+      await endConsultation(staff);
       await patient.getByText('Your consultation has ended. You can close this window.').waitFor();
     });
   } finally {

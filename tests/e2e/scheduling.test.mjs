@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { launchBrowser, newContext, requireEnv, snap, seedOrganisation, signIn } from './lib/harness.mjs';
+import { launchBrowser, newContext, requireEnv, snap, seedOrganisation, signIn, endConsultation } from './lib/harness.mjs';
 import { waitForMail, linkIn } from './lib/mailbox.mjs';
 
 const env = requireEnv('BASE_URL', 'DEMO_PASSWORD', 'E2E_MAILDIR');
@@ -120,7 +120,7 @@ test('book, reschedule, join and admit, then cancel from the list', { timeout: 1
     await entry.click();
     await staff.locator('#room-view:not([hidden])').waitFor();
     await patient.locator('#room-view:not([hidden])').waitFor();
-    await staff.getByRole('button', { name: 'End consultation' }).click();
+    await endConsultation(staff);
     await staff.locator('#dashboard-view:not([hidden])').waitFor();
 
     // F84: "Schedule appointment" from the client list, then cancel it from the list.

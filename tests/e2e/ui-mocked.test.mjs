@@ -6,7 +6,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, newContext, captureConsole, snap } from './lib/harness.mjs';
+import { launchBrowser, newContext, captureConsole, snap, endConsultation } from './lib/harness.mjs';
 import { startStaticServer } from './lib/static-server.mjs';
 
 const PATIENT = 'Jolien Testpatient';
@@ -202,8 +202,14 @@ test('staff: login, appointments, live waiting room, admit, room controls, end',
   await page.locator('#room-notice-box:not([hidden])').waitFor();
   await snap(page, 'mock-staff-room');
 
+  // "End consultation" asks first: "Keep going" keeps it (nothing is sent), "Yes, end it" ends it.
   await page.getByRole('button', { name: 'End consultation' }).click();
-  await sig.next((m) => m.type === 'end_consultation');
+  await page.getByRole('button', { name: 'Keep going' }).click();
+  await page.getByRole('button', { name: 'End consultation' }).waitFor();
+  assert.equal(await page.locator('#end-confirm').isHidden(), true);
+  await endConsultation(page);
+  const end = await sig.next((m) => m.type === 'end_consultation');
+  assert.ok(end, 'ended only after the confirmation');
   sig.push({ type: 'consultation_ended', consultation_id: 'c1', reason: 'ended' });
   await page.locator('#dashboard-view:not([hidden])').waitFor();
   assert.equal(await page.evaluate(() => window.__consultroom.pc()), null);

@@ -12,8 +12,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  launchBrowser, newContext, captureConsole, requireEnv, assertMediaFlowing, snap, waitFor, seedOrganisation,
-} from './lib/harness.mjs';
+  launchBrowser, newContext, captureConsole, requireEnv, assertMediaFlowing, snap, waitFor, seedOrganisation, endConsultation } from './lib/harness.mjs';
 import { bookAppointment, apiCall } from './lib/clinic-api.mjs';
 
 const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
@@ -71,8 +70,8 @@ async function patientEnters(page, invitationUrl) {
 
 const entryLi = (staff, name) => staff.locator('#waiting-list li.waiting-item').filter({ has: staff.locator('.we-name', { hasText: name }) });
 
-async function endConsultation(staff, patient) {
-  await staff.getByRole('button', { name: 'End consultation' }).click();
+async function finishConsultation(staff, patient) {
+  await endConsultation(staff);
   if (patient) await patient.getByText('Your consultation has ended. You can close this window.').waitFor();
   await staff.locator('#dashboard-view:not([hidden])').waitFor();
 }
@@ -125,10 +124,10 @@ test('arrival: green entry, badge and doorbell; patients see their position and 
       await entryLi(staff, 'Queue First').locator('button.waiting-entry').click();
       await a.locator('#room-view:not([hidden])').waitFor();
       await b.locator('#queue-position').filter({ hasText: 'You are next' }).waitFor({ timeout: 10_000 });
-      await endConsultation(staff, a);
+      await finishConsultation(staff, a);
       await entryLi(staff, 'Queue Second').locator('button.waiting-entry').click();
       await b.locator('#room-view:not([hidden])').waitFor();
-      await endConsultation(staff, b);
+      await finishConsultation(staff, b);
     });
     assert.deepEqual(logs.flatMap(noPageErrors), []);
   } finally {
@@ -205,7 +204,7 @@ test('department room: two practitioner pages race to admit; exactly one gets th
       if (toast) assert.match(toast, /no longer in the waiting room/);
       assert.equal(await loser.evaluate(() => window.__consultroom.pc()), null, 'the loser has no peer connection');
       await assertMediaFlowing(patient, assert, 'patient (department)');
-      await endConsultation(winner, patient);
+      await finishConsultation(winner, patient);
     });
   } finally {
     await s1Ctx.close();
@@ -248,7 +247,7 @@ test('force start: the practitioner waits in the room; the patient goes straight
         assertMediaFlowing(patient, assert, 'patient (force start)'),
       ]);
       console.log(`force start: practitioner frames ${s.second.video.framesDecoded}, patient frames ${p.second.video.framesDecoded}`);
-      await endConsultation(staff, patient);
+      await finishConsultation(staff, patient);
     });
     assert.deepEqual(logs.flatMap(noPageErrors), []);
   } finally {
@@ -317,7 +316,7 @@ test('transfer: from the own room to the department room, and out of a consultat
       await li.locator('button.waiting-entry').click();
       await patient.locator('#room-view:not([hidden])').waitFor();
       await assertMediaFlowing(patient, assert, 'patient (after transfer)');
-      await endConsultation(staff, patient);
+      await finishConsultation(staff, patient);
     });
   } finally {
     await staffCtx.close();
@@ -385,7 +384,7 @@ test('announcements: shown live to the waiting patient, gone at expiry and after
       }
       await entryLi(staff, 'Announce Patient').locator('button.waiting-entry').click();
       await patient.locator('#room-view:not([hidden])').waitFor();
-      await endConsultation(staff, patient);
+      await finishConsultation(staff, patient);
     });
   } finally {
     await staffCtx.close();
@@ -435,7 +434,7 @@ test("a patient's reload keeps one entry: reconnecting, then back, without a new
       await li.locator('button.waiting-entry').click();
       await patient.locator('#room-view:not([hidden])').waitFor();
       await assertMediaFlowing(patient, assert, 'patient (after reload)');
-      await endConsultation(staff, patient);
+      await finishConsultation(staff, patient);
     });
   } finally {
     await staffCtx.close();

@@ -8,8 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import {
-  launchBrowser, newContext, captureConsole, requireEnv, assertMediaFlowing, snap, waitFor, signIn, seedOrganisation,
-} from './lib/harness.mjs';
+  launchBrowser, newContext, captureConsole, requireEnv, assertMediaFlowing, snap, waitFor, signIn, seedOrganisation, endConsultation } from './lib/harness.mjs';
 import { apiCall } from './lib/clinic-api.mjs';
 
 const env = requireEnv('BASE_URL', 'DEMO_PASSWORD');
@@ -173,7 +172,7 @@ test('walk-in: switch on → framed widget → intake → yellow entry → admit
       console.log(`walk-in: practitioner frames ${s.first.video.framesDecoded} → ${s.second.video.framesDecoded}; visitor frames ${p.first.video.framesDecoded} → ${p.second.video.framesDecoded}`);
       // The switch stays reachable in the consultation room.
       assert.equal(await staff.locator('#walkin-toggle').isVisible(), true);
-      await staff.getByRole('button', { name: 'End consultation' }).click();
+      await endConsultation(staff);
       await patient.getByText('Your consultation has ended. You can close this window.').waitFor();
       await staff.locator('#dashboard-view:not([hidden])').waitFor();
     });

@@ -70,7 +70,12 @@ const ROOM_HTML = `
         <svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><rect x="3" y="4" width="18" height="12" rx="2"/><path d="M8 20h8M12 16v4" fill="none"/></svg> <span>Share screen</span>
       </button>
       <button type="button" id="btn-transfer" class="btn btn-toggle" aria-haspopup="dialog" hidden>Transfer patient…</button>
-      <button type="button" id="btn-end" class="btn btn-danger" hidden>End consultation</button>
+      <button type="button" id="btn-end" class="btn btn-danger" aria-haspopup="true" hidden>End consultation</button>
+      <div id="end-confirm" class="end-confirm" role="group" aria-labelledby="end-confirm-text" hidden>
+        <span id="end-confirm-text">End the consultation for everyone?</span>
+        <button type="button" id="btn-end-yes" class="btn btn-danger btn-small">Yes, end it</button>
+        <button type="button" id="btn-end-no" class="btn btn-quiet btn-small">Keep going</button>
+      </div>
     </div>
   </div>
   <p id="room-status" class="visually-hidden" role="status" aria-live="polite"></p>
@@ -147,6 +152,9 @@ export class ConsultationRoom {
       mic: $('btn-mic', HTMLButtonElement),
       cam: $('btn-cam', HTMLButtonElement),
       end: $('btn-end', HTMLButtonElement),
+      endConfirm: $('end-confirm'),
+      endYes: $('btn-end-yes', HTMLButtonElement),
+      endNo: $('btn-end-no', HTMLButtonElement),
       transfer: $('btn-transfer', HTMLButtonElement),
       screen: $('btn-screen', HTMLButtonElement),
       tiles: $('tiles'),
@@ -165,7 +173,17 @@ export class ConsultationRoom {
     });
     this.el.mic.addEventListener('click', () => this.#toggle('audio'));
     this.el.cam.addEventListener('click', () => this.#toggle('video'));
-    this.el.end.addEventListener('click', () => this.#endConsultation());
+    // Ending is for everyone and cannot be undone: asked once more, "Keep going" focused.
+    this.el.end.addEventListener('click', () => {
+      this.el.end.hidden = true;
+      this.el.endConfirm.hidden = false;
+      this.el.endNo.focus();
+    });
+    this.el.endNo.addEventListener('click', () => this.#closeEndConfirm(true));
+    this.el.endYes.addEventListener('click', () => {
+      this.#closeEndConfirm(false);
+      void this.#endConsultation();
+    });
     this.el.screen.addEventListener('click', () => this.#toggleScreen());
     this.el.inviteCopy.addEventListener('click', async () => {
       this.el.inviteUrl.select();
@@ -592,6 +610,13 @@ export class ConsultationRoom {
       ? `Your microphone is ${this.audioOn ? 'on' : 'off'}.`
       : `Your camera is ${this.videoOn ? 'on' : 'off'}.`);
     this.signalling.send({ type: 'mute', audio: this.audioOn, video: this.videoOn });
+  }
+
+  /** @param {boolean} focusEnd */
+  #closeEndConfirm(focusEnd) {
+    this.el.endConfirm.hidden = true;
+    this.el.end.hidden = this.role !== 'staff';
+    if (focusEnd) this.el.end.focus();
   }
 
   async #endConsultation() {

@@ -218,3 +218,12 @@ export async function signIn(page, email = process.env.DEMO_EMAIL, { until = 'bo
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.locator(until).waitFor();
 }
+
+/**
+ * Ends the running consultation from a staff page: "End consultation", then "Yes, end it" in
+ * the confirmation the room asks (issue #14).
+ */
+export async function endConsultation(page) {
+  await page.getByRole('button', { name: 'End consultation' }).click();
+  await page.getByRole('button', { name: 'Yes, end it' }).click();
+}
