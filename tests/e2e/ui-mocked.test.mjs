@@ -207,12 +207,17 @@ test('staff: login, appointments, live waiting room, admit, room controls, end',
   await page.getByRole('button', { name: 'Keep going' }).click();
   await page.getByRole('button', { name: 'End consultation' }).waitFor();
   assert.equal(await page.locator('#end-confirm').isHidden(), true);
+  // A passing error during the consultation…
+  sig.push({ type: 'error', code: 'internal', message: 'Something failed in the consultation.' });
+  await page.locator('#toast:not([hidden])').filter({ hasText: 'Something failed in the consultation.' }).waitFor();
   await endConsultation(page);
   const end = await sig.next((m) => m.type === 'end_consultation');
   assert.ok(end, 'ended only after the confirmation');
   sig.push({ type: 'consultation_ended', consultation_id: 'c1', reason: 'ended' });
   await page.locator('#dashboard-view:not([hidden])').waitFor();
   assert.equal(await page.evaluate(() => window.__consultroom.pc()), null);
+  // …does not stay on after it (issue #14).
+  assert.equal(await page.locator('#toast').isHidden(), true, 'the consultation\'s error toast went with it');
 
   // Server error frames are shown, not fatal.
   sig.push({ type: 'error', code: 'rate_limited', message: 'Too many messages; slow down.' });

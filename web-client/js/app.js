@@ -802,6 +802,9 @@ const announcements = new AnnouncementsPanel({
 });
 
 function leaveRoom() {
+  // A passing error of the consultation is over with it.
+  clearTimeout(toastTimer);
+  el.toast.hidden = true;
   guests.panel?.stop();
   guests.appointmentId = null;
   stopStream(state.localStream);

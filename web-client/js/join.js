@@ -868,6 +868,9 @@ function showAfter() {
   if (state.finished) return;
   state.finished = true;
   const a = state.invitation?.appointment;
+  // A passing error of the consultation ("Your screen could not be shared.") is over with it.
+  clearTimeout(toastTimer);
+  el.toast.hidden = true;
   stopEverything();
   forgetToken();
   el.afterAppointment.textContent = a && a.starts_at
