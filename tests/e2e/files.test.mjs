@@ -69,6 +69,22 @@ test('the patient sends a file, the practitioner downloads it, and the reverse',
     await step('patient sends a file', pages, async () => {
       const send = patient.getByRole('button', { name: 'Send file…' });
       await send.waitFor();
+      // The chat (open) never covers the files panel (issue #14), at a phone's size too.
+      for (const size of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
+        await patient.setViewportSize(size);
+        const chat = patient.locator('#patient-chat:not([hidden])');
+        await chat.waitFor();
+        {
+          await chat.locator('summary').click();
+          const a = await chat.boundingBox();
+          const b = await patient.locator('.files-panel').first().boundingBox();
+          assert.ok(a && b, 'chat and files panel are laid out');
+          const overlap = a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+          assert.equal(overlap, false, `chat ${JSON.stringify(a)} covers files ${JSON.stringify(b)} at ${size.width}×${size.height}`);
+          await chat.locator('summary').click();
+        }
+      }
+      await patient.setViewportSize({ width: 1280, height: 800 });
       await patient.locator('input[data-files-input]').setInputFiles({ name: '../uitslag bloed.pdf', mimeType: 'application/pdf', buffer: PDF });
       const item = staff.locator('.files-item', { hasText: 'uitslag bloed.pdf' });
       await item.waitFor({ timeout: 15_000 });

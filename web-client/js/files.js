@@ -12,7 +12,7 @@
 const PANEL_HTML = `
   <h3 class="files-title">Files</h3>
   <div class="files-actions">
-    <button type="button" class="btn btn-light" data-files-send hidden>Send file…</button>
+    <button type="button" class="btn btn-secondary" data-files-send hidden><svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M21 11.5l-8.5 8.5a5 5 0 0 1-7-7L14 4.5a3.5 3.5 0 0 1 5 5L10.5 18a2 2 0 0 1-3-3L15 7.5" fill="none"/></svg> Send file…</button>
     <input type="file" data-files-input hidden>
   </div>
   <div class="files-progress" data-files-progress hidden>
