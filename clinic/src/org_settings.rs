@@ -72,6 +72,9 @@ pub struct OrganisationSettings {
     pub department_waiting_room_texts: BTreeMap<DepartmentId, String>,
     /// Disclaimer a patient must accept before entering the waiting room (F102). Empty = none.
     pub disclaimer: String,
+    /// What patients read after the consultation (F119), e.g. how results and prescriptions
+    /// reach them. Empty = only "Your consultation has ended".
+    pub after_consultation_text: String,
     /// Do not send e-mails (F80): the organisation's mails stay in the outbox, `held`.
     pub do_not_send_emails: bool,
     /// Appointment reminders by e-mail (F70) to the client and guests with an address, sent
@@ -119,6 +122,7 @@ impl Default for OrganisationSettings {
             waiting_room_text: String::new(),
             department_waiting_room_texts: BTreeMap::new(),
             disclaimer: String::new(),
+            after_consultation_text: String::new(),
             do_not_send_emails: false,
             appointment_reminders: true,
             reminder_days_before: 0,
@@ -154,6 +158,7 @@ impl OrganisationSettings {
             "chat_in_waiting_room": self.chat_in_waiting_room,
             "waiting_room_text": text,
             "disclaimer": self.disclaimer,
+            "after_consultation_text": self.after_consultation_text,
         })
     }
 
@@ -193,6 +198,7 @@ impl OrganisationSettings {
         }
         validate_text("waiting_room_text", &self.waiting_room_text)?;
         validate_text("disclaimer", &self.disclaimer)?;
+        validate_text("after_consultation_text", &self.after_consultation_text)?;
         validate_placeholders("waiting_room_text", &self.waiting_room_text)?;
         for text in self.department_waiting_room_texts.values() {
             validate_text("department_waiting_room_texts", text)?;

@@ -31,6 +31,7 @@ struct UpdateRequest {
     waiting_room_text: Option<String>,
     department_waiting_room_texts: Option<BTreeMap<DepartmentId, String>>,
     disclaimer: Option<String>,
+    after_consultation_text: Option<String>,
     do_not_send_emails: Option<bool>,
     appointment_reminders: Option<bool>,
     #[serde(default, deserialize_with = "crate::json_int::opt_int")]
@@ -58,6 +59,7 @@ impl UpdateRequest {
             waiting_room_text,
             department_waiting_room_texts,
             disclaimer,
+            after_consultation_text,
             do_not_send_emails,
             appointment_reminders,
             reminder_days_before,
@@ -76,6 +78,7 @@ impl UpdateRequest {
             .filter(|(_, t)| !t.is_empty())
             .collect();
         s.disclaimer = s.disclaimer.trim().to_owned();
+        s.after_consultation_text = s.after_consultation_text.trim().to_owned();
     }
 }
 

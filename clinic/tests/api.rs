@@ -138,6 +138,7 @@ backend_tests! {
     settings::settings_defaults_roles_and_validation,
     settings::join_tokens_carry_the_permissions,
     settings::department_waiting_room_texts,
+    settings::the_after_consultation_text_reaches_the_patient,
     misc::demo_seed_is_idempotent_and_usable,
     misc::demo_organisation_is_separate_from_the_demo_clinic,
     misc::directory_lists_own_organisation_only,

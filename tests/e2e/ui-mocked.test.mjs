@@ -284,6 +284,7 @@ test('patient: device check, waiting room, consultation, after page', { timeout:
       appointment: { starts_at: startsAt, duration_minutes: 15, practitioner_name: PRACTITIONER },
       patient_display_name: PATIENT,
       signalling_token: `sig-${resolves}`,
+      settings: { after_consultation_text: 'Your prescription is at the pharmacy.\n<b>Call us</b> with questions.' },
     });
   });
   const sig = await fakeSignalling(page, {
@@ -349,6 +350,8 @@ test('patient: device check, waiting room, consultation, after page', { timeout:
   sig.push({ type: 'consultation_ended', consultation_id: 'c2', reason: 'ended' });
   await page.getByText('Your consultation has ended. You can close this window.').waitFor();
   assert.match(await page.locator('#after-appointment').innerText(), new RegExp(hhmmUtc(startsAt)));
+  // The organisation's message after the consultation (F119), as text (no markup), lines kept.
+  assert.equal(await page.locator('#after-message').innerText(), 'Your prescription is at the pharmacy.\n<b>Call us</b> with questions.');
   assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'invitation token forgotten');
   const leaked = consoleLines.filter((l) => l.includes(PATIENT) || l.includes('good-token'));
   assert.deepEqual(leaked, []);

@@ -873,6 +873,13 @@ function showAfter() {
   el.toast.hidden = true;
   stopEverything();
   forgetToken();
+  // The organisation's own words for after the consultation (F119), as plain text.
+  const after = document.getElementById('after-message');
+  const words = String(state.invitation?.settings?.after_consultation_text || '').trim();
+  if (after) {
+    after.textContent = words;
+    after.hidden = !words;
+  }
   el.afterAppointment.textContent = a && a.starts_at
     ? `Appointment: ${hhmm(a.starts_at)}${a.practitioner_name ? ` with ${a.practitioner_name}` : ''}`
     : '';

@@ -37,7 +37,7 @@ const BOOLEAN_FIELDS = [
   'department_chat_access', 'arrival_notification', 'do_not_send_emails', 'appointment_reminders',
   'strict_department_segregation', 'strict_client_segregation',
 ];
-const TEXT_FIELDS = ['waiting_room_text', 'disclaimer', 'time_zone', 'reminder_time'];
+const TEXT_FIELDS = ['waiting_room_text', 'disclaimer', 'after_consultation_text', 'time_zone', 'reminder_time'];
 
 /**
  * `settings`: `GET /api/v1/organisation/settings` (clinic/openapi.json), read defensively.

@@ -180,3 +180,54 @@ pub async fn department_waiting_room_texts(backend: Backend) {
         assert_eq!(resolved["settings"]["waiting_room_text"], expected);
     }
 }
+
+pub async fn the_after_consultation_text_reaches_the_patient(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let w = app.world().await;
+    let admin = app.login(ADMIN_A).await;
+    let url = app.url("/organisation/settings");
+    // Too long, or with control characters: refused by name, nothing changes.
+    for bad in ["x".repeat(2001), "bell\u{7}".to_owned()] {
+        let (status, body) = send(
+            admin
+                .put(&url)
+                .json(&json!({ "after_consultation_text": bad })),
+        )
+        .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["error"]["field"], "after_consultation_text");
+    }
+    let (_, before) = send(admin.get(&url)).await;
+    assert_eq!(before["after_consultation_text"], "");
+    let text = "Your prescription is at the pharmacy.\nQuestions? Call 020 123 4567.";
+    let (status, body) = send(
+        admin
+            .put(&url)
+            .json(&json!({ "after_consultation_text": format!("  {text}  ") })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["after_consultation_text"], text);
+    // A practitioner may not change it.
+    let doc = app.login(DOC_CARDIO).await;
+    let (status, _) = send(
+        doc.put(&url)
+            .json(&json!({ "after_consultation_text": "x" })),
+    )
+    .await;
+    assert_eq!(status, 403);
+    // The patient's page gets it with the invitation.
+    let starts = (app.clock_now() + chrono::Duration::minutes(10)).to_rfc3339();
+    let (status, booked) = app
+        .book(
+            &doc,
+            json!({ "client_id": w.client_a, "starts_at": starts, "duration_minutes": 10 }),
+        )
+        .await;
+    assert_eq!(status, 201, "{booked}");
+    let (status, resolved) = app
+        .resolve(&token_of(booked["invitation_url"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, 200, "{resolved}");
+    assert_eq!(resolved["settings"]["after_consultation_text"], text);
+}
