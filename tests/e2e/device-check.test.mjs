@@ -145,6 +145,12 @@ test('connection check: our own picture comes back through the SFU and through c
     // ...and does once they enter (so the list above was really watching).
     await s.patient.getByRole('button', { name: 'Enter waiting room' }).click();
     await s.patient.locator('#waiting-view:not([hidden])').waitFor();
+    // A self-view while waiting: the device check's camera, playing.
+    await s.patient.locator('#waiting-self-box:not([hidden])').waitFor();
+    await s.patient.waitForFunction(() => {
+      const v = /** @type {HTMLVideoElement} */ (document.getElementById('waiting-self'));
+      return v && v.videoWidth > 0 && !v.paused;
+    }, null, { timeout: 10_000 });
     await entry.waitFor();
     noPageProblems(s.lines);
   } catch (e) {

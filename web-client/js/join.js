@@ -708,7 +708,26 @@ function showWaiting(msg, overrideText) {
   if (text && el.waitingMessage.textContent !== text) el.waitingMessage.textContent = text;
   if (msg) document.body.dataset.punctuality = msg.punctuality || '';
   el.waitingAppointment.textContent = starts ? `Appointment time: ${hhmm(starts)}` : '';
+  showSelfWhileWaiting();
   if (currentView() !== 'waiting-view') navigate('waiting-view');
+}
+
+/** A self-view while waiting (issue #14): the camera the device check started, if any. */
+function showSelfWhileWaiting() {
+  const box = document.getElementById('waiting-self-box');
+  const video = /** @type {HTMLVideoElement | null} */ (document.getElementById('waiting-self'));
+  if (!box || !video) return;
+  const live = state.stream && state.stream.getVideoTracks().some((t) => t.readyState === 'live');
+  if (!live) {
+    box.hidden = true;
+    video.srcObject = null;
+    return;
+  }
+  if (video.srcObject !== state.stream) {
+    video.srcObject = state.stream;
+    video.play().catch(() => {});
+  }
+  box.hidden = false;
 }
 
 // ---------------------------------------------------------------- queue position and announcements
