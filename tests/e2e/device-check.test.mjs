@@ -249,6 +249,37 @@ test('connection check: on a lossy network (nft drops a random 30 % of the media
   }
 });
 
+/** Whether `locator`'s element lies wholly inside the page's viewport (no scrolling needed). */
+async function inView(page, locator) {
+  const box = await locator.boundingBox();
+  const vp = page.viewportSize();
+  return !!box && !!vp && box.y >= 0 && box.y + box.height <= vp.height && box.x >= 0 && box.x + box.width <= vp.width;
+}
+
+test('on a phone (390×844) and a laptop (1280×800) the next button is on screen without scrolling, before and after the check', { timeout: 150_000 }, async () => {
+  const s = await setUp('Netcheck Phonepatiënt');
+  try {
+    for (const viewport of [{ width: 390, height: 844 }, { width: 1280, height: 800 }]) {
+      await s.patient.setViewportSize(viewport);
+      await s.patient.goto(s.invitationUrl);
+      const start = s.patient.getByRole('button', { name: 'Start camera and microphone' });
+      await start.waitFor();
+      assert.ok(await inView(s.patient, start), `"Start camera and microphone" on screen at ${viewport.width}×${viewport.height}`);
+      await start.click();
+      await s.patient.waitForFunction(() => ['good', 'poor', 'unreachable'].includes(document.body.dataset.netCheck), null, { timeout: 60_000 });
+      const enter = s.patient.getByRole('button', { name: 'Enter waiting room' });
+      await s.patient.evaluate(() => window.scrollTo(0, 0));
+      assert.ok(await inView(s.patient, enter), `"Enter waiting room" on screen after the check at ${viewport.width}×${viewport.height}`);
+    }
+    noPageProblems(s.lines);
+  } catch (e) {
+    await snap(s.patient, 'fail-device-check-phone');
+    throw e;
+  } finally {
+    await s.close();
+  }
+});
+
 test('verdict table: measurements to plain words (no browser)', () => {
   const path = { type: 'host', protocol: 'udp', relayProtocol: null };
   const leg = (measured, connected = true) => ({
