@@ -228,7 +228,23 @@ test('staff: login, appointments, live waiting room, admit, room controls, end',
   await page.locator('body[data-signalling="joined"]').waitFor();
   await page.getByRole('heading', { name: "Today's appointments" }).waitFor();
 
-  await page.getByRole('button', { name: 'Log out' }).click();
+  // The top bar's buttons stay readable on hover (issue #14: the general hover rule overrode
+  // the top bar's, white on light grey, 1.16:1): WCAG AA needs 4.5:1 for this text.
+  const logout = page.getByRole('button', { name: 'Log out' });
+  await logout.hover();
+  const ratio = await logout.evaluate((b) => {
+    const rgb = (c) => (c.match(/[\d.]+/g) || []).slice(0, 3).map(Number);
+    const lum = ([r, g, bl]) => {
+      const f = (v) => { const x = v / 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(bl);
+    };
+    const cs = getComputedStyle(b);
+    const a = lum(rgb(cs.color));
+    const bg = lum(rgb(cs.backgroundColor));
+    return (Math.max(a, bg) + 0.05) / (Math.min(a, bg) + 0.05);
+  });
+  assert.ok(ratio >= 4.5, `top-bar button contrast on hover ${ratio.toFixed(2)}:1`);
+  await logout.click();
   await page.getByRole('heading', { name: 'Sign in' }).waitFor();
 
   const leaked = consoleLines.filter((l) => l.includes(PATIENT) || l.includes('Late Person') || l.includes('staff-token'));
