@@ -88,6 +88,7 @@ backend_tests! {
     templates::the_preview_fills_in_sample_data_escaped,
     templates::a_composed_invitation_arrives_with_its_calendar,
     auth::login_sets_session_and_me_returns_profile,
+    auth::session_state_is_always_200,
     auth::wrong_password_and_unknown_email_get_identical_401,
     auth::session_cookie_flags_on_http,
     auth::session_cookie_is_secure_on_https,

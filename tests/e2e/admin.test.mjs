@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { launchBrowser, newContext, requireEnv, waitFor, snap, endConsultation } from './lib/harness.mjs';
+import { launchBrowser, newContext, requireEnv, waitFor, snap, endConsultation, captureConsole } from './lib/harness.mjs';
 import { apiCall } from './lib/clinic-api.mjs';
 import { waitForMail, linkIn } from './lib/mailbox.mjs';
 
@@ -101,8 +101,11 @@ test('first run through the CLI link; invite a practitioner; deactivation signs 
   try {
     // No organisation: the server logs how to create one and the login screen says so.
     assert.match(server.log.join(''), /no organisation yet: run `consultroom admin create-organisation/);
+    const lines = captureConsole(page);
     await page.goto('/');
     await page.getByText('No organisation yet:').waitFor();
+    await page.waitForLoadState('networkidle');
+    assert.deepEqual(lines.filter((l) => /Failed to load resource/.test(l)), [], 'a signed-out load has no failed request (issue #14)');
     assert.match(await page.locator('#first-run-notice').innerText(), /consultroom admin create-organisation/);
 
     const created = await admin('create-organisation', '--name', 'Harbour Clinic', '--admin-email', 'head@harbour.test', '--admin-name', 'Hanna Head');

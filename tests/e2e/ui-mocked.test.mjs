@@ -71,9 +71,14 @@ test('staff: login, appointments, live waiting room, admit, room controls, end',
   await page.route('**/api/v1/**', async (route) => {
     const url = new URL(route.request().url());
     const method = route.request().method();
+    const me = { id: 's1', name: PRACTITIONER, email: 'anna@example.test', role: 'practitioner', organisation_id: 'o1', department_id: null };
+    if (url.pathname === '/api/v1/auth/session') {
+      return json(route, 200, loggedIn ? { signed_in: true, me } : { signed_in: false });
+    }
+    if (url.pathname === '/api/v1/setup/status') return json(route, 200, { organisation_exists: true });
     if (url.pathname === '/api/v1/me') {
       if (!loggedIn) return json(route, 401, { error: { code: 'unauthenticated', message: 'sign in' } });
-      return json(route, 200, { id: 's1', name: PRACTITIONER, email: 'anna@example.test', role: 'practitioner', organisation_id: 'o1', department_id: null });
+      return json(route, 200, me);
     }
     if (url.pathname === '/api/v1/appointments') {
       assert.ok(url.searchParams.get('from') && url.searchParams.get('to'), 'asks for the local day');
@@ -108,6 +113,9 @@ test('staff: login, appointments, live waiting room, admit, room controls, end',
   await page.goto('/');
   await page.getByRole('heading', { name: 'Sign in' }).waitFor();
   assert.equal(await page.evaluate(() => document.activeElement.id), 'login-email', 'focus starts in the email field');
+  // Loading signed out asks /auth/session (always 200): no failed request in the console.
+  await page.waitForLoadState('networkidle');
+  assert.deepEqual(consoleLines.filter((l) => /Failed to load resource|status of 4\d\d/.test(l)), [], 'no failed request on a signed-out load');
 
   // Empty submit: field errors, no request.
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -395,6 +403,7 @@ async function staffPage({ appointments = [], extra, timezoneId = 'UTC' } = {}) 
     const method = route.request().method();
     if (extra && (await extra(route, url, method))) return undefined;
     if (url.pathname === '/api/v1/me') return json(route, 200, ME);
+    if (url.pathname === '/api/v1/auth/session') return json(route, 200, { signed_in: true, me: ME });
     if (url.pathname === '/api/v1/directory') return json(route, 200, DIRECTORY);
     if (url.pathname === '/api/v1/appointments') return json(route, 200, { appointments });
     if (url.pathname === '/api/v1/announcements' && method === 'GET') return json(route, 200, { announcements: [] });

@@ -819,7 +819,13 @@ function leaveRoom() {
 
 async function boot() {
   try {
-    const me = await api('/api/v1/me');
+    // Always 200 (signed in or not), so a signed-out visitor's console shows no failed request.
+    const session = await api('/api/v1/auth/session');
+    if (!session || !session.signed_in) {
+      showLogin();
+      return;
+    }
+    const me = session.me;
     state.me = me;
     el.staffName.textContent = (me && me.name) || '';
     await enterDashboard();

@@ -46,6 +46,7 @@ pub(crate) fn routes() -> Vec<Route> {
         Route::new("POST", "/auth/login", post(login)),
         Route::new("POST", "/auth/logout", post(logout)),
         Route::new("GET", "/me", get(me)),
+        Route::new("GET", "/auth/session", get(session_state)),
         Route::new("POST", "/signalling/token", post(join::signalling_token)),
     ]
 }
@@ -166,6 +167,23 @@ async fn logout(
     }
     let jar = jar.remove(session::removal_cookie(&clinic));
     Ok((jar, StatusCode::NO_CONTENT))
+}
+
+/// `GET /auth/session`: whether this browser is signed in (and as whom), always 200 — the staff
+/// app asks this on load, so a signed-out visitor's console shows no failed request (issue #14).
+async fn session_state(
+    State(clinic): State<Clinic>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Json<serde_json::Value>> {
+    let jar = PrivateCookieJar::from_headers(&headers, clinic.config().cookie_key.clone());
+    match session::authenticate(&clinic, &jar).await {
+        Ok(current) => {
+            let Json(me) = me(current).await;
+            Ok(Json(json!({ "signed_in": true, "me": me })))
+        }
+        Err(ApiError::Unauthenticated) => Ok(Json(json!({ "signed_in": false }))),
+        Err(e) => Err(e),
+    }
 }
 
 async fn me(current: CurrentStaff) -> Json<serde_json::Value> {

@@ -448,3 +448,21 @@ pub async fn ending_sessions_revokes_them_refuses_their_tokens_and_tells_the_lis
     assert_eq!(n, 0);
     assert_eq!(ended.lock().unwrap().len(), 3);
 }
+
+pub async fn session_state_is_always_200(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    app.world().await;
+    let (status, body) = get(&app.http(), &app.url("/auth/session")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, serde_json::json!({ "signed_in": false }));
+    let doc = app.login(DOC_CARDIO).await;
+    let (status, body) = get(&doc, &app.url("/auth/session")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["signed_in"], true);
+    assert_eq!(body["me"]["email"], DOC_CARDIO);
+    // Logged out: signed out again.
+    let (status, _) = post_empty(&doc, &app.url("/auth/logout")).await;
+    assert!(status == 200 || status == 204, "{status}");
+    let (_, body) = get(&doc, &app.url("/auth/session")).await;
+    assert_eq!(body["signed_in"], false);
+}
