@@ -61,6 +61,7 @@ backend_tests! {
     jobs::a_unique_key_is_stored_once,
     jobs::enqueue_commits_and_rolls_back_with_the_caller,
     jobs::the_worker_retries_on_the_backoff_schedule_then_fails,
+    jobs::the_worker_wakes_when_the_next_job_falls_due,
     jobs::concurrent_claimers_never_take_the_same_job,
     mail::the_received_message_has_both_parts_the_calendar_and_its_message_id,
     mail::a_refused_connection_is_retried_until_the_server_is_up,

@@ -16,6 +16,8 @@
 //!   `FOR UPDATE SKIP LOCKED` in the subquery, so several nodes never take the same job, and
 //!   SQLite has one writer. Every later change of a claimed job is guarded by `locked_by`, so a
 //!   worker whose lease expired and was taken over cannot overwrite the new owner's result.
+//! - [`Store::next_job_due`] reads when the earliest queued job falls due, so the worker sleeps
+//!   until then rather than a whole poll interval.
 //! - Times are the injected [`Clock`](crate::Clock)'s, stored as integer milliseconds.
 //!
 //! Invariant: a job runs at least once while it is not `done`/`failed`; it may run more than once
@@ -348,6 +350,19 @@ impl Store {
             .execute(pool)
             .await
             .map(|r| r.rows_affected() > 0)
+        })
+    }
+
+    /// When the earliest queued job falls due (ms since the epoch), if any job is queued: one
+    /// read of the end of the `(status, run_at)` index (`job_due_idx`, migration 0011). The
+    /// worker sleeps until then (at most its poll interval).
+    pub async fn next_job_due(&self) -> Result<Option<i64>, sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query_scalar::<_, Option<i64>>(
+                "select min(run_at) from job where status = 'queued'",
+            )
+            .fetch_one(pool)
+            .await
         })
     }
 

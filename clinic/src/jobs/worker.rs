@@ -1,20 +1,31 @@
 //! The job worker: a tokio task that claims due jobs and runs their handlers, at most
-//! `concurrency` at a time. It polls every `poll` and also wakes at once on the clinic's
-//! [`jobs_wake`](crate::Clinic::jobs_wake) signal (an enqueue in this process), and stops
-//! claiming on [`Worker::shutdown`], giving running jobs until a deadline to finish (what is cut
-//! off runs again once its lease expires).
+//! `concurrency` at a time. When no job is due it sleeps until the earliest queued job falls due
+//! ([`Store::next_job_due`]; a reminder, a retry after its backoff), but never longer than `poll`
+//! (jobs enqueued by other processes, leases that expire); it also wakes at once on the clinic's
+//! [`jobs_wake`](crate::Clinic::jobs_wake) signal (an enqueue in this process) and when a running
+//! job ends. It stops claiming on [`Worker::shutdown`], giving running jobs until a deadline to
+//! finish (what is cut off runs again once its lease expires).
+//!
+//! "Now" is the injected clock's; the waiting is real time (`tokio::time::sleep`). A clock that
+//! stands still (tests' `MockClock`) makes a not-yet-due job look due the same real time later
+//! every time, so the worker looks again then: bounded by `poll`, never a busy loop.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
-use super::{Backoff, ClaimedJob};
+use super::{Backoff, ClaimedJob, millis};
 use crate::{Clinic, Clock, Store};
+
+/// How soon the worker looks again when a job was due but could not be claimed (PostgreSQL: its
+/// row was locked by another node's claim at that moment): soon, but not in a busy loop.
+const RECHECK: Duration = Duration::from_millis(10);
 
 /// What a handler made of one attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,7 +51,8 @@ pub trait JobHandler: Send + Sync + 'static {
 /// Worker settings.
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
-    /// How often the queue is polled when nothing wakes the worker.
+    /// The longest the worker sleeps: how often the queue is polled when nothing wakes the
+    /// worker and no queued job falls due sooner (jobs other processes enqueue, expired leases).
     pub poll: Duration,
     /// How long a claimed job is the worker's before another may take it over.
     pub lease: Duration,
@@ -106,6 +118,16 @@ impl Worker {
     }
 }
 
+/// How a round of claiming ended.
+enum Claiming {
+    /// Every permit is taken: a finishing job wakes the worker.
+    Full,
+    /// Nothing was due at this instant (the claim's "now").
+    Drained(DateTime<Utc>),
+    /// Stopping, or the claim failed: sleep the poll interval.
+    Stopped,
+}
+
 struct Loop {
     store: Store,
     clock: Arc<dyn Clock>,
@@ -122,12 +144,12 @@ impl Loop {
         tracing::info!(worker = %self.id, "job worker started");
         'outer: loop {
             // Claim while there is room and work.
-            loop {
+            let claiming = loop {
                 if *stop.borrow() {
                     break 'outer;
                 }
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    break;
+                    break Claiming::Full;
                 };
                 let now = self.clock.now();
                 match self.store.claim_job(&self.id, now, self.config.lease).await {
@@ -141,22 +163,26 @@ impl Loop {
                             run_one(store, clock, handler, backoff, job).await;
                         });
                     }
-                    Ok(None) => break,
+                    Ok(None) => break Claiming::Drained(now),
                     Err(e) => {
                         tracing::warn!(error = %e, "claiming a job failed");
-                        break;
+                        break Claiming::Stopped;
                     }
                 }
-            }
+            };
             // Reap finished tasks without waiting.
             while let Some(done) = running.try_join_next() {
                 if let Err(e) = done {
                     tracing::error!(error = %e, "a job task panicked");
                 }
             }
+            let nap = match claiming {
+                Claiming::Drained(claimed_at) => self.until_next_due(claimed_at).await,
+                Claiming::Full | Claiming::Stopped => self.config.poll,
+            };
             tokio::select! {
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.config.poll) => {}
+                _ = tokio::time::sleep(nap) => {}
                 _ = stop.changed() => {}
                 // A slot freed up: look for more work at once.
                 Some(done) = running.join_next(), if !running.is_empty() => {
@@ -179,6 +205,27 @@ impl Loop {
             running.abort_all();
         }
         tracing::info!(worker = %self.id, "job worker stopped");
+    }
+
+    /// How long to sleep after a claim at `claimed_at` found nothing due: until the earliest
+    /// queued job falls due, at most `poll`.
+    async fn until_next_due(&self, claimed_at: DateTime<Utc>) -> Duration {
+        let poll = self.config.poll;
+        let next = match self.store.next_job_due().await {
+            Ok(Some(run_at)) => run_at,
+            Ok(None) => return poll,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading when the next job is due failed");
+                return poll;
+            }
+        };
+        if next <= millis(claimed_at) {
+            // Due already when the claim found nothing: another node's claim held its row (or it
+            // was committed just after the claim). Look again soon.
+            return RECHECK.min(poll);
+        }
+        let wait = next.saturating_sub(millis(self.clock.now()));
+        Duration::from_millis(u64::try_from(wait).unwrap_or(0)).min(poll)
     }
 }
 

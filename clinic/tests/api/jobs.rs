@@ -1,15 +1,17 @@
 //! The durable job queue: claim and complete, a second claimer while leased, lease expiry, the
-//! backoff schedule through the worker, unique-key dedup, enqueue inside a caller's transaction,
-//! and concurrent claimers never taking the same job (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+//! backoff schedule through the worker, the worker waking when the next job falls due (not a
+//! poll later), unique-key dedup, enqueue inside a caller's transaction, and concurrent claimers
+//! never taking the same job (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Duration as Span;
-use consultroom_clinic::Store;
+use chrono::{DateTime, Utc};
 use consultroom_clinic::jobs::worker::{JobHandler, JobOutcome, Worker, WorkerConfig};
 use consultroom_clinic::jobs::{self, Backoff, ClaimedJob, NewJob};
+use consultroom_clinic::{Clinic, ClinicConfig, Store, SystemClock};
 use futures_util::future::BoxFuture;
 use serde_json::json;
 
@@ -251,6 +253,97 @@ pub async fn the_worker_retries_on_the_backoff_schedule_then_fails(backend: Back
     let state = wait_for_attempt(&store, id, 4).await;
     assert_eq!(state.status, "failed");
     assert_eq!(handler.seen.lock().unwrap().len(), 4);
+    worker.shutdown().await;
+}
+
+/// Answers `Retry` on the first attempt and `Done` afterwards, noting when each attempt started
+/// (real time).
+#[derive(Default)]
+struct RetryOnceTimed {
+    started: Mutex<Vec<DateTime<Utc>>>,
+}
+
+impl JobHandler for RetryOnceTimed {
+    fn run(&self, _job: ClaimedJob) -> BoxFuture<'_, JobOutcome> {
+        Box::pin(async move {
+            let mut started = self.started.lock().unwrap();
+            started.push(Utc::now());
+            if started.len() == 1 {
+                JobOutcome::Retry("once".into())
+            } else {
+                JobOutcome::Done
+            }
+        })
+    }
+}
+
+/// A job that falls due while the worker sleeps — committed by another transaction with no
+/// `wake_jobs` (as another node's enqueue), and then its retry after the backoff — runs when it
+/// falls due, not at the next poll: the worker sleeps until the earliest queued job's `run_at`,
+/// at most `poll`. With polling alone (an hour here) neither attempt would run.
+pub async fn the_worker_wakes_when_the_next_job_falls_due(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let store = app.clinic.store().clone();
+    // A clinic over the same database with the real clock (the test app's mock clock stands
+    // still) and a wake-up signal nobody calls.
+    let clinic = Clinic::new(
+        store.clone(),
+        ClinicConfig::dev("http://consultroom.test"),
+        Arc::new(SystemClock),
+    );
+    let now = Utc::now();
+    let due = now + Span::milliseconds(500);
+    let id = with_tx!(&store, tx => {
+        let id = jobs::enqueue(&mut *tx, &job("test.due_soon", due), now)
+            .await
+            .unwrap()
+            .unwrap();
+        tx.commit().await.unwrap();
+        id
+    });
+    let handler = Arc::new(RetryOnceTimed::default());
+    let mut handlers: HashMap<&'static str, Arc<dyn JobHandler>> = HashMap::new();
+    handlers.insert("test.due_soon", handler.clone());
+    let backoff = Duration::from_millis(500);
+    let worker = Worker::spawn(
+        &clinic,
+        handlers,
+        WorkerConfig {
+            poll: Duration::from_secs(3600),
+            backoff: Backoff {
+                base: backoff,
+                cap: backoff,
+            },
+            ..WorkerConfig::default()
+        },
+    );
+    let state = consultroom_testkit::wait_until(
+        Duration::from_secs(10),
+        "the job's retry to succeed",
+        || async {
+            store
+                .job_state(id)
+                .await
+                .unwrap()
+                .filter(|s| s.status == "done")
+        },
+    )
+    .await;
+    assert_eq!(state.attempts, 2);
+    let started = handler.started.lock().unwrap().clone();
+    assert_eq!(started.len(), 2, "{started:?}");
+    // Not early, and well within 2 s of falling due.
+    let first_late = started[0] - due;
+    assert!(
+        first_late >= Span::zero() && first_late < Span::seconds(2),
+        "the first attempt started {first_late:?} after it fell due"
+    );
+    // The retry was due `backoff` after the first attempt ended (so after it started).
+    let gap = started[1] - started[0];
+    assert!(
+        gap >= Span::milliseconds(500) && gap < Span::milliseconds(2500),
+        "the retry started {gap:?} after the first attempt"
+    );
     worker.shutdown().await;
 }
 
