@@ -274,7 +274,11 @@ pub async fn booking_rescheduling_and_cancelling_mail_every_participant(backend:
     assert_eq!(cancel["events"][0]["uid"], uid);
     assert_eq!(cancel["events"][0]["sequence"], 2);
     assert_eq!(cancel["events"][0]["status"], "CANCELLED");
-    assert!(reminder_jobs(app.clinic.store(), &id).await.is_empty());
+    // No reminder left pending. (The clock stands past the reminder's time here, so this test's
+    // worker, which runs mail jobs only, may already have taken the reminder job and failed it
+    // for want of a handler: only a queued one would still go out.)
+    let left = reminder_jobs(app.clinic.store(), &id).await;
+    assert!(left.iter().all(|(_, s)| s != "queued"), "{left:?}");
     let (s, _) = app.resolve(&token_of(&client_url)).await;
     assert_ne!(s, 200, "a cancelled appointment's link is refused");
     // Cancelling again changes nothing and mails nothing.
