@@ -88,10 +88,14 @@ pub(crate) fn reminder_job(id: AppointmentId, sequence: i32, run_at: DateTime<Ut
 
 impl Store {
     /// Records a reminder's mails and completes its job in one transaction; false (nothing
-    /// written) when the job's lease was lost meanwhile.
+    /// written) when the job's lease was lost meanwhile. The mails are recorded only if the
+    /// appointment is still scheduled at `sequence` *inside* the transaction (a guarded no-op
+    /// update, which on PostgreSQL also locks the row: a cancel or reschedule racing with the
+    /// reminder either comes first, and no reminder goes, or waits and follows it).
     async fn record_reminder(
         &self,
         job: &ClaimedJob,
+        appointment: (AppointmentId, i32),
         mails: &[OutgoingMail],
         stamp: &MailStamp,
     ) -> Result<bool, crate::mail::MailError> {
@@ -100,8 +104,19 @@ impl Store {
             if !tx.complete_claimed(job, stamp.now).await? {
                 return Ok(false);
             }
-            for m in mails {
-                crate::mail::enqueue(&mut *tx, m, stamp).await?;
+            let still = sqlx::query(
+                "update appointment set updated_at = updated_at \
+                 where appointment_id = $1 and status = 'scheduled' and sequence = $2",
+            )
+            .bind(appointment.0)
+            .bind(appointment.1)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if still > 0 {
+                for m in mails {
+                    crate::mail::enqueue(&mut *tx, m, stamp).await?;
+                }
             }
             tx.commit().await?;
             Ok(true)
@@ -189,7 +204,7 @@ impl ReminderSender {
         };
         match clinic
             .store()
-            .record_reminder(&job, &mails, &clinic.mail_stamp())
+            .record_reminder(&job, (id, appointment.sequence), &mails, &clinic.mail_stamp())
             .await
         {
             Ok(true) => {
