@@ -204,7 +204,12 @@ impl ReminderSender {
         };
         match clinic
             .store()
-            .record_reminder(&job, (id, appointment.sequence), &mails, &clinic.mail_stamp())
+            .record_reminder(
+                &job,
+                (id, appointment.sequence),
+                &mails,
+                &clinic.mail_stamp(),
+            )
             .await
         {
             Ok(true) => {
