@@ -3,8 +3,12 @@
 // now, live (Server-Sent Events; polling every 10 s when the stream cannot be used), runs the
 // intake form with inline errors, and hands the visitor a link to the waiting room
 // (/join#w.<token>: the token stays in the fragment, never in a request line or Referer).
-// No cookies, no storage: third-party cookies are blocked in iframes, and we need none.
-// Visitors' entries are never logged to the console.
+// No cookies, no storage: third-party cookies are blocked in iframes, and we need none (so the
+// language switcher does not remember a choice here; the chosen language goes to the waiting
+// room as `?lang=` on its link). Visitors' entries are never logged to the console.
+// Texts come from the web client's catalogues (`/js/i18n.js`, `/i18n/<lang>.js`, same origin).
+
+import { t, setText, chooseLanguage, setLanguage, languageSwitcher, currentLanguage, onLanguageChange } from '/js/i18n.js';
 
 const widgetId = decodeURIComponent(location.pathname.split('/')[2] || '');
 const preview = new URLSearchParams(location.search).has('preview');
@@ -121,12 +125,13 @@ function applyColours(colours) {
   if (valid(colours.text)) document.documentElement.style.setProperty('--cr-text-colour', colours.text);
 }
 
+/** The clinic's texts where it wrote them (one language for now), else ours. */
 function renderTexts() {
-  const t = state.config.texts || {};
-  $('cr-title').textContent = t.title || 'Walk-in consultation';
-  document.title = t.title || 'Walk-in consultation';
-  $('cr-walkin-text').textContent = t.walk_in || '';
-  $('cr-absent-text').textContent = t.absent || 'Nobody is available for a walk-in consultation right now. Please try again later.';
+  const texts = state.config.texts || {};
+  $('cr-title').textContent = texts.title || t('widget.title');
+  document.title = texts.title || t('widget.title');
+  $('cr-walkin-text').textContent = texts.walk_in || '';
+  $('cr-absent-text').textContent = texts.absent || t('widget.absent');
 }
 
 /** @param {any} cfg the widget's public configuration */
@@ -148,8 +153,7 @@ function applyConfig(cfg) {
     /** @type {HTMLElement} */
     const box = document.querySelector(`.cr-field[data-field="${f}"]`);
     box.hidden = rule === 'hidden';
-    const label = box.querySelector('label');
-    label.textContent = label.textContent.replace(/ \(optional\)$/, '') + (rule === 'optional' ? ' (optional)' : '');
+    /** @type {HTMLElement} */ (box.querySelector('.cr-optional')).hidden = rule !== 'optional';
     $(INPUT_ID[f]).required = rule === 'required';
   }
   /** @type {HTMLElement} */ (document.querySelector('.cr-field[data-field="accept_terms"]')).hidden = !intake.accept_terms;
@@ -182,9 +186,9 @@ function renderAvailability() {
       name.textContent = p.name;
       const tag = document.createElement('span');
       tag.className = 'cr-available';
-      tag.textContent = 'Available now';
+      tag.textContent = t('widget.available');
       b.append(name, tag);
-      b.setAttribute('aria-label', `Start a walk-in consultation with ${p.name}`);
+      b.setAttribute('aria-label', t('widget.start_with', { name: p.name }));
       b.addEventListener('click', () => openIntake(p));
       li.append(b);
       ul.append(li);
@@ -198,7 +202,7 @@ function renderAvailability() {
   // The chosen practitioner left: say so instead of letting the visitor submit in vain.
   if (state.chosen && document.body.dataset.state === 'intake') {
     const still = (a.departments || []).some((/** @type {any} */ d) => (d.practitioners || []).some((/** @type {any} */ p) => p.id === state.chosen.id));
-    showFormError(still ? '' : `${state.chosen.name} is no longer available for walk-ins. Go back to choose someone else.`);
+    showFormError(still ? '' : t('widget.no_longer_available', { name: state.chosen.name }));
   }
 }
 
@@ -251,7 +255,7 @@ function showView(name) {
 /** @param {{ id: string, name: string }} practitioner */
 function openIntake(practitioner) {
   state.chosen = practitioner;
-  $('cr-intake-title').textContent = `Walk-in consultation with ${practitioner.name}`;
+  setText($('cr-intake-title'), 'widget.intake_title', { name: practitioner.name });
   clearErrors();
   showView('intake');
   const first = FIELDS.map((f) => $(INPUT_ID[f])).find((/** @type {HTMLInputElement} */ i) => !/** @type {HTMLElement} */ (i.closest('.cr-field')).hidden);
@@ -296,20 +300,18 @@ function clearErrors() {
 function validate(values, intake) {
   /** @type {Record<string, string>} */
   const errors = {};
-  /** @type {Record<string, string>} */
-  const label = { name: 'Name', date_of_birth: 'Date of birth', phone: 'Phone number', email: 'E-mail address' };
   for (const f of FIELDS) {
-    if ((intake[f] || 'hidden') === 'required' && !values[f]) errors[f] = `${label[f]} is required`;
+    if ((intake[f] || 'hidden') === 'required' && !values[f]) errors[f] = t(`widget.required.${f}`);
   }
-  if (values.name && values.name.length > 100) errors.name = 'Name must be at most 100 characters';
+  if (values.name && values.name.length > 100) errors.name = t('widget.invalid.name');
   if (values.date_of_birth) {
     const today = new Date().toISOString().slice(0, 10);
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(values.date_of_birth)) errors.date_of_birth = 'Date of birth must be a date such as 1980-05-17';
-    else if (values.date_of_birth > today) errors.date_of_birth = 'Date of birth cannot be in the future';
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(values.date_of_birth)) errors.date_of_birth = t('widget.invalid.date_of_birth');
+    else if (values.date_of_birth > today) errors.date_of_birth = t('widget.invalid.date_of_birth_future');
   }
-  if (values.phone && !/^[0-9 +\-().]{6,32}$/.test(values.phone)) errors.phone = 'Phone number must look like +31 20 123 4567';
-  if (values.email && !/^[^\s@<>",]+@[^\s@<>",]+\.[^\s@<>",]+$/.test(values.email)) errors.email = 'E-mail address must look like name@example.nl';
-  if (intake.accept_terms && !values.accept_terms) errors.accept_terms = 'Please accept the terms to continue';
+  if (values.phone && !/^[0-9 +\-().]{6,32}$/.test(values.phone)) errors.phone = t('widget.invalid.phone');
+  if (values.email && !/^[^\s@<>",]+@[^\s@<>",]+\.[^\s@<>",]+$/.test(values.email)) errors.email = t('widget.invalid.email');
+  if (intake.accept_terms && !values.accept_terms) errors.accept_terms = t('widget.invalid.accept_terms');
   return errors;
 }
 
@@ -331,7 +333,7 @@ $('cr-intake').addEventListener('submit', async (/** @type {SubmitEvent} */ ev) 
     return;
   }
   if (preview) {
-    showFormError('This is a preview: no visit is created.');
+    showFormError(t('widget.preview'));
     return;
   }
   /** @type {Record<string, any>} */
@@ -339,7 +341,7 @@ $('cr-intake').addEventListener('submit', async (/** @type {SubmitEvent} */ ev) 
   for (const f of FIELDS) if (values[f]) body[f] = values[f];
   const submit = $('cr-submit');
   submit.disabled = true;
-  submit.textContent = 'One moment…';
+  submit.textContent = t('widget.one_moment');
   try {
     const { status, body: res } = await getJson(`${API}/visits`, {
       method: 'POST',
@@ -349,29 +351,32 @@ $('cr-intake').addEventListener('submit', async (/** @type {SubmitEvent} */ ev) 
     if (status === 201 && res && res.join_url) return done(res);
     const err = (res && res.error) || {};
     if (status === 422 && err.field && INPUT_ID[err.field]) {
-      setFieldError(err.field, err.message);
+      // The server's words in English; ours (the same rules) in other languages.
+      setFieldError(err.field, currentLanguage() === 'en' && err.message ? err.message : t(`widget.invalid.${err.field}`));
       $(INPUT_ID[err.field]).focus();
     } else if (status === 409) {
-      showFormError(`${state.chosen.name} is no longer available for walk-ins. Go back to choose someone else.`);
+      showFormError(t('widget.no_longer_available', { name: state.chosen.name }));
     } else if (status === 429) {
-      const wait = err.retry_after_seconds ? ` Try again in ${Math.ceil(err.retry_after_seconds / 60)} minute(s).` : '';
-      showFormError(`There have been too many attempts.${wait}`);
+      showFormError(err.retry_after_seconds
+        ? t('widget.too_many_wait', { count: Math.ceil(err.retry_after_seconds / 60) })
+        : t('widget.too_many'));
     } else {
-      showFormError(err.message ? `This did not work: ${err.message}` : 'This did not work. Please try again.');
+      showFormError(err.message && currentLanguage() === 'en' ? `This did not work: ${err.message}` : t('widget.failed'));
     }
   } catch {
-    showFormError('The server could not be reached. Check your connection and try again.');
+    showFormError(t('widget.unreachable'));
   } finally {
     submit.disabled = false;
-    submit.textContent = 'Go to the waiting room';
+    submit.textContent = t('widget.submit');
   }
 });
 
 /** @param {any} res the created visit (`join_url`, `visit`) */
 function done(res) {
   const link = $('cr-join-link');
-  link.href = res.join_url;
-  $('cr-done-text').textContent = `${res.visit?.practitioner_name || 'The practitioner'} will let you in from the waiting room.`;
+  // The waiting room opens in the language shown here.
+  link.href = withLanguage(res.join_url);
+  $('cr-done-text').textContent = t('widget.done_text', { name: res.visit?.practitioner_name || t('widget.the_practitioner') });
   for (const f of FIELDS) $(INPUT_ID[f]).value = '';
   $('cr-accept').checked = false;
   state.chosen = null;
@@ -382,8 +387,28 @@ function done(res) {
 
 // ---------------------------------------------------------------- boot
 
+/**
+ * `url` (`…/join#w.<token>`) with `?lang=<the language shown>` before its fragment.
+ * @param {string} url
+ */
+function withLanguage(url) {
+  const u = new URL(url, location.href);
+  u.searchParams.set('lang', currentLanguage());
+  return u.href;
+}
+
 async function boot() {
   state.parentOrigin = detectParentOrigin();
+  await setLanguage(chooseLanguage());
+  $('cr-language').append(languageSwitcher('cr-language-select', { remember: false }));
+  onLanguageChange(() => {
+    if (state.config) {
+      renderTexts();
+      renderAvailability();
+    }
+    const link = $('cr-join-link');
+    if (link.getAttribute('href') !== '#') link.href = withLanguage(link.href);
+  });
   try {
     const { status, body } = await getJson(API);
     if (status !== 200 || !body) throw new Error(`status ${status}`);
@@ -392,7 +417,7 @@ async function boot() {
     reportHeight();
   } catch {
     $('cr-loading').hidden = true;
-    $('cr-error').textContent = 'The walk-in consultation hours cannot be shown right now.';
+    $('cr-error').textContent = t('widget.load_failed');
     $('cr-error').hidden = false;
     document.body.dataset.state = 'error';
     return;

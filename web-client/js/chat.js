@@ -14,8 +14,8 @@
 import { api } from './api.js';
 import { h } from './dom.js';
 import { SignallingClient, connectWithRetry } from './signalling.js';
+import { t, formatTime, errorText, setText } from './i18n.js';
 
-const EMERGENCY_NOTICE = 'Chat is not meant for emergencies. In an emergency, call your local emergency number.';
 const MAX_TEXT = 4000;
 const URL_RE = /\bhttps?:\/\/[^\s<>"']+/gi;
 
@@ -59,8 +59,7 @@ function uuid() {
 
 /** @param {string | undefined} iso */
 function timeOf(iso) {
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return formatTime(iso);
 }
 
 /**
@@ -128,7 +127,7 @@ export class ChatSession {
       // The server lists the most recently active first.
       this.channels = new Map((r.channels || []).map((/** @type {ChatChannelInfo} */ c) => [c.channel_id, c]));
     } catch (e) {
-      this.unavailable = e.code === 'forbidden' ? (e.message || 'Chat is not available now.') : this.unavailable;
+      this.unavailable = e.code === 'forbidden' ? errorText(e, 'chat.unavailable') : this.unavailable;
     }
     this.#changed(null);
   }
@@ -207,7 +206,7 @@ export class ChatSession {
         this.outbox.delete(cid);
         this.#add({
           channel_id: m.channel_id, seq: ack.seq, text: m.text, client_msg_id: cid, sent_at: ack.sent_at,
-          sender: this.selfKind, sender_name: 'You', mine: true,
+          sender: this.selfKind, sender_name: t('chat.you'), mine: true,
         });
         this.#changed(m.channel_id);
       })
@@ -215,7 +214,7 @@ export class ChatSession {
         // Refused for good (settings, bounds): drop it and say why; otherwise keep it for a resend.
         if (['forbidden', 'invalid_message', 'not_found'].includes(e.code)) {
           this.outbox.delete(cid);
-          this.failed = e.message || 'The message could not be sent.';
+          this.failed = errorText(e, 'chat.send_failed');
           this.#changed(m.channel_id);
         }
       });
@@ -292,15 +291,18 @@ export class ChatPanel {
     this.session = session;
     /** @type {string | null} */
     this.channelId = null;
-    this.heading = h('h2', { class: 'chat-title' }, title || 'Chat');
-    this.list = h('ol', { class: 'chat-messages', 'aria-live': 'polite', 'aria-label': 'Messages' });
-    this.input = h('textarea', { class: 'chat-input', rows: '2', maxlength: String(MAX_TEXT), 'aria-label': 'Your message', placeholder: 'Type a message' });
+    this.heading = h('h2', { class: 'chat-title', 'data-i18n': title ? undefined : 'chat.title' }, title || t('chat.title'));
+    this.list = h('ol', { class: 'chat-messages', 'aria-live': 'polite', 'aria-label': t('chat.messages'), 'data-i18n-attr': 'aria-label:chat.messages' });
+    this.input = h('textarea', {
+      class: 'chat-input', rows: '2', maxlength: String(MAX_TEXT), 'aria-label': t('chat.your_message'), placeholder: t('chat.placeholder'),
+      'data-i18n-attr': 'aria-label:chat.your_message;placeholder:chat.placeholder',
+    });
     this.error = h('p', { class: 'field-error chat-error', role: 'alert', hidden: true });
     this.form = h('form', { class: 'chat-form', novalidate: true },
-      this.input, h('button', { type: 'submit', class: 'btn btn-primary btn-small chat-send' }, 'Send'));
-    this.root = h('section', { class: 'chat-panel', 'aria-label': 'Chat' },
+      this.input, h('button', { type: 'submit', class: 'btn btn-primary btn-small chat-send', 'data-i18n': 'chat.send' }, t('chat.send')));
+    this.root = h('section', { class: 'chat-panel', 'aria-label': t('chat.title'), 'data-i18n-attr': 'aria-label:chat.title' },
       this.heading,
-      h('p', { class: 'chat-notice' }, EMERGENCY_NOTICE),
+      h('p', { class: 'chat-notice', 'data-i18n': 'chat.emergency' }, t('chat.emergency')),
       this.list, this.error, this.form);
     this.form.addEventListener('submit', (ev) => {
       ev.preventDefault();
@@ -323,12 +325,15 @@ export class ChatPanel {
    */
   async show(channelId, title) {
     this.channelId = channelId;
-    if (title) this.heading.textContent = title;
+    if (title) {
+      delete this.heading.dataset.i18n;
+      this.heading.textContent = title;
+    }
     this.render();
     try {
       await this.session.open(channelId);
     } catch (e) {
-      this.session.failed = e.message || 'The chat could not be loaded.';
+      this.session.failed = errorText(e, 'chat.load_failed');
     }
     this.render();
   }
@@ -338,7 +343,7 @@ export class ChatPanel {
     this.list.replaceChildren(...items.map((m) => {
       const mine = m.mine || this.session.mine(m);
       return h('li', { class: `chat-msg${mine ? ' mine' : ''}${m.pending ? ' pending' : ''}`, dataset: { seq: m.seq ?? '' } },
-        h('p', { class: 'chat-meta' }, mine ? 'You' : (m.sender_name || ''), ' ', h('time', {}, m.pending ? 'sending…' : timeOf(m.sent_at))),
+        h('p', { class: 'chat-meta' }, mine ? t('chat.you') : (m.sender_name || ''), ' ', h('time', {}, m.pending ? t('chat.sending') : timeOf(m.sent_at))),
         h('p', { class: 'chat-text' }, linkify(m.text || '')));
     }));
     this.list.scrollTop = this.list.scrollHeight;
@@ -517,9 +522,10 @@ export class PatientChat {
     this.session = new ChatSession({ mine: (m) => m.mine || m.sender === 'patient' });
     this.session.selfKind = 'patient';
     this.session.isVisible = () => !this.root.hidden && this.body.open;
-    this.panel = new ChatPanel(this.session, { title: 'Chat with your practitioner' });
+    this.panel = new ChatPanel(this.session, {});
+    setText(this.panel.heading, 'chat.with_practitioner');
     this.badge = h('span', { class: 'badge', hidden: true });
-    this.summary = h('summary', {}, 'Chat', ' ', this.badge);
+    this.summary = h('summary', {}, h('span', { 'data-i18n': 'chat.title' }, t('chat.title')), ' ', this.badge);
     this.body = h('details', { class: 'patient-chat-details' }, this.summary, this.panel.root);
     this.root = h('aside', { id: 'patient-chat', class: 'patient-chat', hidden: true }, this.body);
     // One chat panel per page: a chat-only connection after the visit replaces the visit's.
@@ -555,7 +561,8 @@ export class PatientChat {
     this.root.hidden = false;
     if (open) this.body.open = true;
     if (this.panel.channelId !== first.channel_id) {
-      await this.panel.show(first.channel_id, `Chat with ${first.practitioner_name}`);
+      await this.panel.show(first.channel_id);
+      setText(this.panel.heading, 'chat.with_name', { name: first.practitioner_name });
     }
   }
 
@@ -587,7 +594,7 @@ export async function offerInvitationChat(invitationToken, container) {
       if (reason === 'chat_closed') {
         // F142: the clinic stopped chat between visits for this conversation; retrying would
         // only be refused. Say so in the panel, keep what was shown.
-        chat.session.unavailable = 'The clinic has closed this chat between visits. You can chat again at your next appointment.';
+        chat.session.unavailable = t('chat.closed_between_visits');
         chat.panel.render();
         return;
       }
@@ -603,6 +610,7 @@ export async function offerInvitationChat(invitationToken, container) {
       button.hidden = true;
       retry = connectWithRetry(client, { onConnected: () => chat.connected(client, { open: true }) });
     },
-  }, 'Chat with your practitioner');
+    'data-i18n': 'chat.with_practitioner',
+  }, t('chat.with_practitioner'));
   container.append(button);
 }

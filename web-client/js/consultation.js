@@ -11,6 +11,7 @@ import { FilePanel } from './files.js';
 import { navigate } from './nav.js';
 import { setRoomReconnecting, handleOthersReconnecting } from './reconnect.js';
 import { ConsultationRoom } from './room.js';
+import { t } from './i18n.js';
 
 /** @typedef {import('./signalling.js').SignallingClient} SignallingClient */
 /** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
@@ -69,7 +70,7 @@ export class ConsultationController {
     if (msg.type === 'consultation_started' && msg.resumed && this.active) {
       setRoomReconnecting(this.opts.root, null);
       this.room.resume(msg);
-      announce(this.opts.status, 'Connected again.');
+      announce(this.opts.status, t('common.connected_again'));
       return true;
     }
     if (msg.type === 'consultation_ended' && this.active) setRoomReconnecting(this.opts.root, null);
@@ -85,7 +86,7 @@ export class ConsultationController {
   holdSeat(client) {
     if (!this.active) return false;
     client.resume = this.room.consultationId;
-    setRoomReconnecting(this.opts.root, 'self', 'Connection lost. Reconnecting…');
+    setRoomReconnecting(this.opts.root, 'self', t('room.self_reconnecting'));
     return true;
   }
 

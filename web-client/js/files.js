@@ -9,35 +9,38 @@
 // use), opened as an attachment. Names are shown with textContent only. The files are deleted on
 // the server when the consultation ends, so the list is cleared then.
 
+import { t, applyTranslations, formatNumber } from './i18n.js';
+
 const PANEL_HTML = `
-  <h3 class="files-title">Files</h3>
+  <h3 class="files-title" data-i18n="files.title">Files</h3>
   <div class="files-actions">
-    <button type="button" class="btn btn-secondary" data-files-send hidden><svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M21 11.5l-8.5 8.5a5 5 0 0 1-7-7L14 4.5a3.5 3.5 0 0 1 5 5L10.5 18a2 2 0 0 1-3-3L15 7.5" fill="none"/></svg> Send file…</button>
+    <button type="button" class="btn btn-secondary" data-files-send hidden><svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M21 11.5l-8.5 8.5a5 5 0 0 1-7-7L14 4.5a3.5 3.5 0 0 1 5 5L10.5 18a2 2 0 0 1-3-3L15 7.5" fill="none"/></svg> <span data-i18n="files.send">Send file…</span></button>
     <input type="file" data-files-input hidden>
   </div>
   <div class="files-progress" data-files-progress hidden>
-    <label><span data-files-progress-label>Sending…</span>
+    <label><span data-files-progress-label data-i18n="files.sending">Sending…</span>
       <progress max="100" value="0" data-files-bar></progress></label>
-    <button type="button" class="btn btn-light" data-files-cancel>Cancel</button>
+    <button type="button" class="btn btn-light" data-files-cancel data-i18n="common.cancel">Cancel</button>
   </div>
   <p class="files-error" data-files-error role="alert" hidden></p>
-  <p class="files-empty" data-files-empty>No files shared yet.</p>
-  <ul class="files-list" data-files-list aria-label="Shared files"></ul>
-  <p class="files-note">Files are deleted when the consultation ends.</p>
+  <p class="files-empty" data-files-empty data-i18n="files.empty">No files shared yet.</p>
+  <ul class="files-list" data-files-list aria-label="Shared files" data-i18n-attr="aria-label:files.shared"></ul>
+  <p class="files-note" data-i18n="files.note">Files are deleted when the consultation ends.</p>
 `;
 
+/** Catalogue keys of the file types we name. */
 /** @type {Record<string, string>} */
 const TYPE_LABEL = {
-  'application/pdf': 'PDF',
-  'image/png': 'PNG image',
-  'image/jpeg': 'JPEG image',
-  'image/gif': 'GIF image',
-  'image/webp': 'WebP image',
-  'text/plain': 'Text',
-  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': 'Word document',
-  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': 'Excel sheet',
-  'application/vnd.oasis.opendocument.text': 'OpenDocument text',
-  'application/vnd.oasis.opendocument.spreadsheet': 'OpenDocument sheet',
+  'application/pdf': 'files.type.pdf',
+  'image/png': 'files.type.png',
+  'image/jpeg': 'files.type.jpeg',
+  'image/gif': 'files.type.gif',
+  'image/webp': 'files.type.webp',
+  'text/plain': 'files.type.text',
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': 'files.type.word',
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': 'files.type.excel',
+  'application/vnd.oasis.opendocument.text': 'files.type.odt',
+  'application/vnd.oasis.opendocument.spreadsheet': 'files.type.ods',
 };
 
 /**
@@ -45,17 +48,18 @@ const TYPE_LABEL = {
  * @param {number} bytes
  */
 export function formatSize(bytes) {
-  if (bytes < 1024) return `${bytes} bytes`;
-  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+  if (bytes < 1024) return t('files.size_bytes', { count: bytes });
+  if (bytes < 1024 * 1024) return t('files.size_kb', { size: Math.round(bytes / 1024) });
+  return t('files.size_mb', { size: formatNumber(bytes / (1024 * 1024), { minimumFractionDigits: 1, maximumFractionDigits: 1 }) });
 }
 
+/** Catalogue keys of the `file_offer` refusals we explain. */
 /** @type {Record<string, string>} */
 const OFFER_ERRORS = {
-  too_large: 'This file is too large to send.',
-  unsupported_type: 'Files of this type cannot be sent.',
-  forbidden: 'Sending files is not allowed here.',
-  invalid_state: 'Files can only be sent during the consultation.',
+  too_large: 'files.error.too_large',
+  unsupported_type: 'files.error.offer_unsupported_type',
+  forbidden: 'files.error.forbidden',
+  invalid_state: 'files.error.invalid_state',
 };
 
 export class FilePanel {
@@ -68,8 +72,10 @@ export class FilePanel {
   constructor({ root, allowed = true }) {
     this.section = document.createElement('section');
     this.section.className = 'files-panel';
-    this.section.setAttribute('aria-label', 'Shared files');
+    this.section.setAttribute('aria-label', t('files.shared'));
+    this.section.dataset.i18nAttr = 'aria-label:files.shared';
     this.section.innerHTML = PANEL_HTML; // static markup only
+    applyTranslations(this.section);
     root.appendChild(this.section);
     /**
      * @template {HTMLElement} T
@@ -154,12 +160,12 @@ export class FilePanel {
         type: 'file_offer', name: file.name, size: file.size, content_type: file.type || '',
       });
     } catch (err) {
-      this.#showError(OFFER_ERRORS[err.code] || 'The file could not be sent.');
+      this.#showError(t(OFFER_ERRORS[err.code] || 'files.error.offer_failed'));
       return;
     }
     const xhr = new XMLHttpRequest();
     this.xhr = xhr;
-    this.el.progressLabel.textContent = `Sending ${file.name}…`;
+    this.el.progressLabel.textContent = t('files.sending_name', { name: file.name });
     this.el.bar.value = 0;
     this.el.progress.hidden = false;
     xhr.upload.addEventListener('progress', (ev) => {
@@ -181,11 +187,11 @@ export class FilePanel {
     try { code = JSON.parse(xhr.responseText).error.code; } catch { /* not JSON */ }
     /** @type {Record<string, string>} */
     const uploadErrors = {
-      unsupported_type: 'This file cannot be sent: its content is not an allowed type, or does not match its name.',
-      too_large: 'This file is too large to send.',
-      gone: 'The consultation has ended.',
+      unsupported_type: 'files.error.unsupported_type',
+      too_large: 'files.error.too_large',
+      gone: 'files.error.gone',
     };
-    this.#showError(uploadErrors[code] || 'The file could not be sent. Please try again.');
+    this.#showError(t(uploadErrors[code] || 'files.error.upload_failed'));
   }
 
   /** Cancels a running upload (the server deletes what it received). */
@@ -209,7 +215,7 @@ export class FilePanel {
       a.click();
       a.remove();
     } catch {
-      this.#showError('The file is no longer available.');
+      this.#showError(t('files.error.unavailable'));
     }
   }
 
@@ -230,13 +236,15 @@ export class FilePanel {
       name.textContent = f.name;
       const meta = document.createElement('span');
       meta.className = 'files-meta';
-      const who = f.from === this.selfId ? 'you' : (this.nameOf(f.from) || 'the other participant');
-      meta.textContent = `${TYPE_LABEL[f.content_type] || f.content_type}, ${formatSize(f.size)}, from ${who}`;
+      const type = TYPE_LABEL[f.content_type] ? t(TYPE_LABEL[f.content_type]) : f.content_type;
+      meta.textContent = f.from === this.selfId
+        ? t('files.meta_from_you', { type, size: formatSize(f.size) })
+        : t('files.meta_from', { type, size: formatSize(f.size), name: this.nameOf(f.from) || t('files.the_other_participant') });
       const btn = document.createElement('button');
       btn.type = 'button';
       btn.className = 'btn btn-light files-download';
-      btn.textContent = 'Download';
-      btn.setAttribute('aria-label', `Download ${f.name}`);
+      btn.textContent = t('files.download');
+      btn.setAttribute('aria-label', t('files.download_name', { name: f.name }));
       btn.addEventListener('click', () => this.#download(f.file_id));
       li.append(name, meta, btn);
       return li;

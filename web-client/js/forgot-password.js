@@ -9,6 +9,7 @@
 
 import { api, ApiError } from './api.js';
 import { $, h, announce } from './dom.js';
+import { t, currentLanguage } from './i18n.js';
 
 const loginForm = $('login-form', HTMLFormElement);
 const loginEmail = $('login-email', HTMLInputElement);
@@ -18,17 +19,17 @@ const email = /** @type {HTMLInputElement} */ (h('input', {
 }));
 const error = h('div', { class: 'alert alert-error', role: 'alert', hidden: true });
 const done = h('p', { class: 'alert alert-info', role: 'status' });
-const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block' }, 'Send me a link');
-const backBtn = h('button', { type: 'button', class: 'btn btn-quiet btn-small' }, 'Back to the login');
+const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block', 'data-i18n': 'forgot.submit' }, t('forgot.submit'));
+const backBtn = h('button', { type: 'button', class: 'btn btn-quiet btn-small', 'data-i18n': 'forgot.back' }, t('forgot.back'));
 const form = /** @type {HTMLFormElement} */ (h('form', { id: 'forgot-form', novalidate: true, hidden: true },
-  h('h2', { id: 'forgot-title', tabindex: '-1' }, 'Forgot your password?'),
-  h('p', { class: 'hint' }, 'Enter the e-mail address you sign in with. We will send a link to set a new password.'),
+  h('h2', { id: 'forgot-title', tabindex: '-1', 'data-i18n': 'forgot.title' }, t('forgot.title')),
+  h('p', { class: 'hint', 'data-i18n': 'forgot.hint' }, t('forgot.hint')),
   error,
-  h('div', { class: 'field' }, h('label', { for: 'forgot-email' }, 'Your e-mail address'), email),
+  h('div', { class: 'field' }, h('label', { for: 'forgot-email', 'data-i18n': 'forgot.email' }, t('forgot.email')), email),
   submit,
   done,
   backBtn));
-const openBtn = h('button', { type: 'button', id: 'forgot-open', class: 'btn btn-quiet btn-small' }, 'Forgot your password?');
+const openBtn = h('button', { type: 'button', id: 'forgot-open', class: 'btn btn-quiet btn-small', 'data-i18n': 'forgot.title' }, t('forgot.title'));
 loginForm.after(h('p', {}, openBtn), form);
 
 /** @param {boolean} forgot show the forgot-password form instead of the sign-in form */
@@ -55,7 +56,7 @@ form.addEventListener('submit', async (ev) => {
   error.hidden = true;
   const value = email.value.trim();
   if (!value) {
-    showError('Enter your e-mail address.');
+    showError(t('forgot.empty'));
     email.focus();
     return;
   }
@@ -63,7 +64,8 @@ form.addEventListener('submit', async (ev) => {
   try {
     const res = await api('/api/v1/auth/forgot-password', { method: 'POST', body: { email: value } });
     done.hidden = false;
-    announce(done, res.message);
+    // The server's one answer for every address, in English; ours says the same.
+    announce(done, currentLanguage() === 'en' && res && res.message ? res.message : t('forgot.done'));
   } catch (err) {
     showError(errorText(err));
   } finally {
@@ -80,13 +82,13 @@ function showError(text) {
 /** @param {unknown} err */
 function errorText(err) {
   if (err instanceof ApiError) {
-    if (err.status === 422) return 'This is not an e-mail address. Check it and try again.';
+    if (err.status === 422) return t('forgot.invalid');
     if (err.status === 429) {
       const minutes = Math.max(1, Math.ceil((Number(err.details.retry_after_seconds) || 60) / 60));
-      return `Too many requests. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`;
+      return t('forgot.too_many', { count: minutes });
     }
-    if (err.status === 0) return 'No connection to the server. Try again.';
-    return err.message || 'That did not work. Try again.';
+    if (err.status === 0) return t('forgot.offline');
+    return currentLanguage() === 'en' && err.message ? err.message : t('forgot.failed');
   }
-  return 'The server could not be reached. Try again in a moment.';
+  return t('error.unreachable');
 }

@@ -1,5 +1,8 @@
 // @ts-check
-// Small formatting helpers. All times are shown in the browser's local time zone, 24-hour.
+// Small formatting helpers. All times are shown in the browser's local time zone, 24-hour; dates
+// and times in the page's language (i18n.js, through Intl).
+
+import { formatTime, formatDate } from './i18n.js';
 
 /** @param {number} n */
 const pad2 = (n) => String(n).padStart(2, '0');
@@ -9,10 +12,7 @@ const pad2 = (n) => String(n).padStart(2, '0');
  * @param {string | number | Date | null | undefined} value
  */
 export function hhmm(value) {
-  if (!value) return '';
-  const d = value instanceof Date ? value : new Date(value);
-  if (Number.isNaN(d.getTime())) return '';
-  return `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+  return formatTime(value);
 }
 
 /**
@@ -29,13 +29,11 @@ export function isToday(value, now = new Date()) {
 }
 
 /**
- * A short local date, e.g. "Tue 24 Nov".
+ * A short local date in the page's language, e.g. "Tue, Nov 24" / "di 24 nov".
  * @param {string | number | Date} value
  */
 export function shortDate(value) {
-  const d = new Date(value);
-  if (Number.isNaN(d.getTime())) return '';
-  return d.toLocaleDateString(undefined, { weekday: 'short', day: 'numeric', month: 'short' });
+  return formatDate(value, { weekday: 'short', day: 'numeric', month: 'short' });
 }
 
 /**

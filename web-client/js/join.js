@@ -7,7 +7,7 @@
 import { api, ApiError } from './api.js';
 import { $, announce } from './dom.js';
 import { navigate, registerView, currentView } from './nav.js';
-import { hhmm } from './format.js';
+import { t, setText, clearText, errorText, chooseLanguage, setLanguage, currentLanguage, languageSwitcher, onLanguageChange, formatTime as hhmm } from './i18n.js';
 import { SignallingClient, connectWithRetry } from './signalling.js';
 import { openCameraAndMic, stopStream, deviceErrorHelp, startLevelMeter, playTestTone, fetchIceServers } from './media.js';
 import { ConsultationController } from './consultation.js';
@@ -76,6 +76,7 @@ const el = {
  * @property {Record<CheckedDevice, Verdict>} verdict
  * @property {Promise<import('./netcheck.js').NetworkCheck> | null} netCheck the running connection check
  * @property {AbortController | null} netCheckAbort its AbortController
+ * @property {import('./netcheck.js').NetworkCheck} [netChecked] the last finished connection check (its verdict is shown)
  * @property {AnnouncementInfo[]} announcements current list from the server (plain text only)
  * @property {ReturnType<typeof setTimeout> | undefined} announcementTimer
  * @property {boolean} [devicesReady] camera and microphone were started on the check page
@@ -179,6 +180,7 @@ async function iceServersForPatient() {
  * @param {any} err an ApiError (or anything thrown)
  */
 function showLinkProblem(err) {
+  /** @type {[string, import('./i18n.js').Params?]} */
   let title;
   let text;
   let retry = false;
@@ -187,33 +189,33 @@ function showLinkProblem(err) {
   if (code === 'invitation_too_early' || code === 'invitation_expired') offerInvitationChat(state.token, document.getElementById('message-view'));
   if (code === 'invitation_too_early') {
     const opens = err.details && err.details.opens_at;
-    title = opens ? `Too early — this link opens at ${hhmm(opens)}` : 'Too early — this link is not open yet';
-    text = 'Please come back at that time. You can keep this page open and press "Try again" then.';
+    title = opens ? ['link.too_early_at', { time: hhmm(opens) }] : ['link.too_early'];
+    text = 'link.too_early_text';
     retry = true;
     scheduleReopen(opens);
   } else if (code === 'invitation_expired') {
-    title = 'This link has expired';
-    text = 'Please contact your clinic if you still need a consultation.';
+    title = ['link.expired'];
+    text = 'link.expired_text';
   } else if (code === 'invitation_revoked') {
-    title = 'Your invitation was withdrawn';
-    text = 'The clinic withdrew this invitation. Please contact the clinic if you think this is a mistake.';
+    title = ['link.revoked'];
+    text = 'link.revoked_text';
   } else if (code === 'invitation_cancelled') {
-    title = 'This appointment was cancelled';
-    text = 'Please contact your clinic if you have questions.';
+    title = ['link.cancelled'];
+    text = 'link.cancelled_text';
   } else if (code === 'invitation_not_found' || (err instanceof ApiError && (err.status === 404 || err.status === 400))) {
-    title = 'This link is not valid';
-    text = 'Check that you opened the whole link from your invitation, or contact your clinic.';
+    title = ['link.not_found'];
+    text = 'link.not_found_text';
   } else if (err instanceof ApiError && err.status === 0) {
-    title = 'No connection';
-    text = 'The server could not be reached. Check your internet connection and try again.';
+    title = ['link.offline'];
+    text = 'link.offline_text';
     retry = true;
   } else if (err instanceof ApiError && err.status === 429) {
-    title = 'Please wait a moment';
-    text = 'There were too many attempts. Wait a minute, then try again.';
+    title = ['link.rate_limited'];
+    text = 'link.rate_limited_text';
     retry = true;
   } else {
-    title = 'Something went wrong';
-    text = 'Your link could not be checked right now. Please try again in a moment.';
+    title = ['link.error'];
+    text = 'link.error_text';
     retry = true;
   }
   const terminal = !retry;
@@ -221,8 +223,8 @@ function showLinkProblem(err) {
     forgetToken();
     stopEverything();
   }
-  el.messageTitle.textContent = title;
-  el.messageText.textContent = text;
+  setText(el.messageTitle, ...title);
+  setText(el.messageText, text);
   el.messageRetry.hidden = !retry;
   document.body.dataset.linkState = code || 'error';
   navigate('message-view');
@@ -249,17 +251,15 @@ function describeAppointment(inv) {
   if (inv && inv.walk_in) {
     // A walk-in visit from a clinic's website widget: no appointment time.
     const who = inv.visit && inv.visit.practitioner_name;
-    return who ? `Your walk-in consultation with ${who}.` : 'Your walk-in consultation.';
+    return who ? t('appt.walk_in_with', { name: who }) : t('appt.walk_in');
   }
   const a = (inv && inv.appointment) || {};
-  const parts = [];
-  if (a.starts_at) parts.push(`at ${hhmm(a.starts_at)}`);
-  if (a.practitioner_name) parts.push(`with ${a.practitioner_name}`);
   // A guest link (issue #4): invited to someone else's appointment.
-  const what = inv && inv.guest ? 'You are invited to a consultation' : 'Your appointment';
-  let s = parts.length ? `${what} ${parts.join(' ')}` : what;
-  if (a.duration_minutes) s += ` (${a.duration_minutes} minutes)`;
-  return `${s}.`;
+  let s = inv && inv.guest ? t('appt.guest') : t('appt.own');
+  if (a.starts_at) s += t('appt.at', { time: hhmm(a.starts_at) });
+  if (a.practitioner_name) s += t('appt.with', { name: a.practitioner_name });
+  if (a.duration_minutes) s += t('appt.duration', { count: a.duration_minutes });
+  return t('appt.sentence', { text: s });
 }
 
 async function start() {
@@ -275,9 +275,11 @@ async function start() {
     showLinkProblem(err);
     return;
   }
+  // The client's language (from the invitation) unless the patient chose one on a page.
+  const lang = chooseLanguage(urlLanguage || state.invitation.language);
+  if (lang !== currentLanguage()) await setLanguage(lang);
   applyOrgTexts(state.invitation);
-  const name = state.invitation.patient_display_name;
-  el.summary.textContent = `${name ? `Hello ${name}. ` : ''}${describeAppointment(state.invitation)}`;
+  renderSummary();
   document.body.dataset.linkState = 'open';
   if (wasEntered() && !state.signalling) {
     // A reload (or a crash of the tab) while waiting: straight back to the waiting room.
@@ -287,9 +289,16 @@ async function start() {
   navigate('check-view');
 }
 
+/** "Hello Ann. Your appointment at 10:30 with Dr. Bos (20 minutes)." */
+function renderSummary() {
+  const name = state.invitation && state.invitation.patient_display_name;
+  const about = describeAppointment(state.invitation);
+  el.summary.textContent = name ? `${t('appt.hello', { name })} ${about}` : about;
+}
+
 function resumeWaiting() {
   setConnection('reconnecting');
-  showWaiting(null, 'Connecting to the waiting room again…');
+  showWaiting(null, 'waiting.connecting_again');
   connect();
   ensureStream().catch(() => {
     // Permission is no longer granted (or the camera is busy): ask once the patient can click.
@@ -302,7 +311,7 @@ function resumeWaiting() {
 el.checkStart.addEventListener('click', async () => {
   el.checkHelp.hidden = true;
   el.checkStart.disabled = true;
-  el.checkStatus.textContent = 'Starting your camera and microphone…';
+  setText(el.checkStatus, 'check.starting');
   // The click is the user gesture that lets the level meter's AudioContext run.
   try {
     if (!state.meterCtx) state.meterCtx = new AudioContext();
@@ -317,8 +326,8 @@ el.checkStart.addEventListener('click', async () => {
   } catch (err) {
     el.checkHelp.textContent = deviceErrorHelp(err);
     el.checkHelp.hidden = false;
-    el.checkStatus.textContent = '';
-    el.checkStart.textContent = 'Try again';
+    clearText(el.checkStatus);
+    setText(el.checkStart, 'common.try_again');
     el.checkStart.disabled = false;
     el.enter.disabled = true;
     document.body.dataset.deviceCheck = 'failed';
@@ -347,7 +356,7 @@ el.checkStart.addEventListener('click', async () => {
   });
   state.equipment = hasVideo && hasAudio ? 'complete' : 'partial';
   summarise();
-  el.checkStart.textContent = 'Restart camera and microphone';
+  setText(el.checkStart, 'check.restart');
   el.checkStart.disabled = false;
   state.devicesReady = true;
   el.enter.disabled = !disclaimerAccepted();
@@ -391,6 +400,7 @@ async function runConnectionCheck() {
   let checked;
   try {
     checked = await state.netCheck;
+    state.netChecked = checked;
   } finally {
     state.netCheck = null;
     state.netCheckAbort = null;
@@ -411,20 +421,11 @@ async function runConnectionCheck() {
  */
 function summarise() {
   if (!state.equipment) return;
-  const devices = state.equipment === 'complete'
-    ? 'Camera and microphone are working'
-    : 'Only part of your equipment was found';
+  const devices = state.equipment === 'complete' ? 'devices_ok' : 'devices_partial';
   const connection = state.verdict.connection;
   const checking = document.body.dataset.netCheck === 'running';
-  el.checkStatus.textContent = checking
-    ? `${devices}. Checking the connection to the video server…`
-    : connection === 'ok'
-      ? `${devices}, and so is the connection. You can enter the waiting room.`
-      : connection === 'warn'
-        ? `${devices}, but your connection is weak (see below). You can still enter the waiting room.`
-        : connection === 'fail'
-          ? `${devices}, but we cannot reach the video server (see below). You can still enter the waiting room; if the video does not start, the practitioner can phone you.`
-          : `${devices}. You can enter the waiting room.`;
+  const how = checking ? 'checking' : connection === 'ok' || connection === 'warn' || connection === 'fail' ? connection : 'unknown';
+  setText(el.checkStatus, `check.summary.${devices}.${how}`);
 }
 
 /** Stops a running connection check (the patient goes on to the waiting room). */
@@ -435,7 +436,7 @@ function stopConnectionCheck() {
 /** @param {import('./netcheck.js').ConnectionVerdict} v */
 function showConnectionVerdict(v) {
   renderVerdict(v, { result: $('net-result'), title: $('net-title'), details: $('net-details'), advice: $('net-advice') });
-  $('net-run', HTMLButtonElement).textContent = 'Test my connection again';
+  setText($('net-run', HTMLButtonElement), 'check.net_run_again');
   document.body.dataset.netCheck = v.level;
   setVerdict('connection', v.level === 'good' ? 'ok' : v.level === 'poor' ? 'warn' : 'fail');
   summarise();
@@ -484,13 +485,6 @@ $('disclaimer-accept', HTMLInputElement).addEventListener('change', () => {
 // ---------------------------------------------------------------- verdict and speaker test
 
 /** @type {Record<Verdict, string>} */
-const VERDICT_WORDS = {
-  ok: 'working',
-  warn: 'working, but video may be poor',
-  fail: 'not working',
-  unknown: 'not checked yet',
-};
-/** @type {Record<Verdict, string>} */
 const VERDICT_MARK = { ok: '✓', warn: '!', fail: '✗', unknown: '?' };
 
 /**
@@ -504,26 +498,26 @@ function setVerdict(device, value) {
   if (!li) return;
   li.dataset.state = value;
   li.querySelector('.verdict-mark').textContent = VERDICT_MARK[value];
-  let words = VERDICT_WORDS[value];
-  if (device === 'microphone' && value === 'unknown' && state.stream) words = 'no sound heard yet — say something';
-  li.querySelector('.verdict-words').textContent = words;
+  let words = `check.verdict.${value}`;
+  if (device === 'microphone' && value === 'unknown' && state.stream) words = 'check.verdict.no_sound';
+  setText(li.querySelector('.verdict-words'), words);
 }
 
 el.speakerPlay.addEventListener('click', async () => {
   el.speakerPlay.disabled = true;
   el.speakerHelp.hidden = true;
-  el.checkStatus.textContent = 'Playing a test sound…';
+  setText(el.checkStatus, 'check.playing');
   try {
     if (!state.meterCtx) state.meterCtx = new AudioContext();
     await playTestTone(state.meterCtx);
   } catch {
-    el.checkStatus.textContent = 'The test sound could not be played in this browser.';
+    setText(el.checkStatus, 'check.play_failed');
     el.speakerPlay.disabled = false;
     return;
   }
-  el.checkStatus.textContent = '';
+  clearText(el.checkStatus);
   el.speakerPlay.disabled = false;
-  el.speakerPlay.textContent = 'Play test sound again';
+  setText(el.speakerPlay, 'check.play_again');
   el.speakerAsk.hidden = false;
   el.speakerYes.focus();
 });
@@ -531,14 +525,14 @@ el.speakerYes.addEventListener('click', () => {
   setVerdict('speakers', 'ok');
   el.speakerAsk.hidden = true;
   el.speakerHelp.hidden = true;
-  el.checkStatus.textContent = 'Your speakers work.';
+  setText(el.checkStatus, 'check.speakers_ok');
   el.speakerPlay.focus();
 });
 el.speakerNo.addEventListener('click', () => {
   setVerdict('speakers', 'fail');
   el.speakerAsk.hidden = true;
   el.speakerHelp.hidden = false;
-  el.checkStatus.textContent = 'You did not hear the test sound.';
+  setText(el.checkStatus, 'check.speakers_not_heard');
   el.speakerPlay.focus();
 });
 
@@ -555,7 +549,7 @@ function stopPreview() {
 el.enter.addEventListener('click', () => {
   if (!state.stream || !disclaimerAccepted()) return;
   el.enter.disabled = true;
-  el.checkStatus.textContent = 'Connecting to the waiting room…';
+  setText(el.checkStatus, 'waiting.connecting');
   markEntered(true);
   stopConnectionCheck();
   connect();
@@ -578,7 +572,10 @@ function ensureStream() {
 
 /** @param {string} [text] */
 function showDevicePrompt(text) {
-  el.waitingDevicesText.textContent = text || 'Your camera and microphone are not on yet. They are needed when you are let in.';
+  if (text) {
+    delete el.waitingDevicesText.dataset.i18n;
+    el.waitingDevicesText.textContent = text;
+  } else setText(el.waitingDevicesText, 'waiting.devices_off');
   el.waitingDevices.hidden = false;
 }
 
@@ -586,7 +583,7 @@ el.waitingDevicesBtn.addEventListener('click', async () => {
   el.waitingDevicesBtn.disabled = true;
   try {
     await ensureStream();
-    announce(el.status, 'Your camera and microphone are on.');
+    announce(el.status, t('waiting.devices_on'));
   } catch (err) {
     showDevicePrompt(deviceErrorHelp(err));
   } finally {
@@ -601,8 +598,8 @@ function setConnection(value) {
   document.body.dataset.connection = value;
   el.waitingConn.hidden = value !== 'reconnecting';
   if (before === value) return;
-  if (value === 'reconnecting' && before === 'connected') announce(el.status, 'The connection was lost. Reconnecting… You keep your place in the queue.');
-  if (value === 'connected' && before === 'reconnecting') announce(el.status, 'Connected again.');
+  if (value === 'reconnecting' && before === 'connected') announce(el.status, t('waiting.connection_lost'));
+  if (value === 'connected' && before === 'reconnecting') announce(el.status, t('common.connected_again'));
 }
 
 function connect() {
@@ -654,7 +651,7 @@ function connect() {
     onRetry: () => {
       if (currentView() === 'waiting-view') setConnection('reconnecting');
       if (currentView() === 'check-view') {
-        el.checkStatus.textContent = 'Could not reach the waiting room yet. Trying again…';
+        setText(el.checkStatus, 'waiting.retrying');
       }
     },
     shouldRetry: (err) => {
@@ -669,15 +666,15 @@ function connect() {
 
 function showReplaced() {
   state.retry?.stop();
-  el.messageTitle.textContent = 'Opened in another window';
-  el.messageText.textContent = 'Your consultation link was opened in another window or on another device. Continue there, or press "Use this window" to continue here.';
-  el.messageRetry.textContent = 'Use this window';
+  setText(el.messageTitle, 'link.replaced');
+  setText(el.messageText, 'link.replaced_text');
+  setText(el.messageRetry, 'link.use_this_window');
   el.messageRetry.hidden = false;
   el.messageRetry.onclick = () => {
     el.messageRetry.onclick = null;
     delete document.body.dataset.linkState;
-    el.messageRetry.textContent = 'Try again';
-    showWaiting(null, 'Connecting to the waiting room…');
+    setText(el.messageRetry, 'common.try_again');
+    showWaiting(null, 'waiting.connecting');
     connect();
   };
   markEntered(false);
@@ -685,29 +682,33 @@ function showReplaced() {
   navigate('message-view');
 }
 
-/** @param {import('./protocol.js').Punctuality} punctuality */
+/**
+ * The catalogue key of the waiting text for `punctuality`.
+ * @param {import('./protocol.js').Punctuality} punctuality
+ */
 function waitingText(punctuality) {
-  if (punctuality === 'late') return 'You are late; your practitioner has been told you are here.';
-  if (punctuality === 'walk_in') return 'You are in the waiting room; the practitioner will let you in soon.';
-  return 'You are on time; your practitioner will let you in.';
+  if (punctuality === 'late') return 'waiting.late';
+  if (punctuality === 'walk_in') return 'waiting.walk_in';
+  return 'waiting.on_time';
 }
 
 /** A guest (issue #4) waits for the client, not in the waiting room. */
-const GUEST_WAITING_TEXT = 'You will join the consultation as soon as the client is in it. Please keep this page open.';
+const GUEST_WAITING_TEXT = 'waiting.guest';
 
 /**
  * @param {import('./protocol.js').WaitingMessage | null} msg
- * @param {string | null} overrideText
+ * @param {string | null} overrideText a catalogue key
  */
 function showWaiting(msg, overrideText) {
   const starts = (msg && msg.appointment_starts_at) || state.invitation?.appointment?.starts_at;
   const guestWaits = msg && msg.reason === 'waiting_for_client';
   if (msg) document.body.dataset.waitingReason = msg.reason || '';
-  const text = overrideText || (guestWaits ? GUEST_WAITING_TEXT : msg ? waitingText(msg.punctuality) : '');
+  const key = overrideText || (guestWaits ? GUEST_WAITING_TEXT : msg ? waitingText(msg.punctuality) : '');
   // Unchanged text is not written again (a live region would read it out again).
-  if (text && el.waitingMessage.textContent !== text) el.waitingMessage.textContent = text;
+  if (key && el.waitingMessage.dataset.i18n !== key) setText(el.waitingMessage, key);
   if (msg) document.body.dataset.punctuality = msg.punctuality || '';
-  el.waitingAppointment.textContent = starts ? `Appointment time: ${hhmm(starts)}` : '';
+  if (starts) setText(el.waitingAppointment, 'waiting.appointment_time', { time: hhmm(starts) });
+  else clearText(el.waitingAppointment);
   showSelfWhileWaiting();
   if (currentView() !== 'waiting-view') navigate('waiting-view');
 }
@@ -733,32 +734,42 @@ function showSelfWhileWaiting() {
 // ---------------------------------------------------------------- queue position and announcements
 
 /**
- * "You are next" / "1 person before you" / "3 people before you".
+ * "You are next" / "1 person before you" / "3 people before you", as a catalogue key and its
+ * parameters (null for no position).
  * @param {number} position
+ * @returns {[string, import('./i18n.js').Params?] | null}
  */
 function positionText(position) {
   const p = Number(position);
-  if (!Number.isInteger(p) || p < 1) return '';
-  if (p === 1) return 'You are next';
-  const before = p - 1;
-  return before === 1 ? '1 person before you' : `${before} people before you`;
+  if (!Number.isInteger(p) || p < 1) return null;
+  if (p === 1) return ['waiting.next'];
+  return ['waiting.before_you', { count: p - 1 }];
 }
 
 /** @param {import('./protocol.js').QueueStatusMessage} msg */
 function showQueueStatus(msg) {
-  const pos = positionText(msg.position);
+  const position = positionText(msg.position);
   // Only an estimate the server made; never one of our own.
-  const est = msg.estimated_start_at && hhmm(msg.estimated_start_at) ? `Expected around ${hhmm(msg.estimated_start_at)}` : '';
-  if (el.queuePosition.textContent !== pos) el.queuePosition.textContent = pos;
-  if (el.queueEstimate.textContent !== est) el.queueEstimate.textContent = est;
+  const time = msg.estimated_start_at ? hhmm(msg.estimated_start_at) : '';
+  const pos = position ? t(...position) : '';
+  const est = time ? t('waiting.expected', { time }) : '';
+  // Unchanged text is not written again (a live region would read it out again).
+  if (el.queuePosition.textContent !== pos) {
+    if (position) setText(el.queuePosition, ...position);
+    else clearText(el.queuePosition);
+  }
+  if (el.queueEstimate.textContent !== est) {
+    if (time) setText(el.queueEstimate, 'waiting.expected', { time });
+    else clearText(el.queueEstimate);
+  }
   el.queueEstimate.hidden = !est;
   el.queueStatus.hidden = !pos && !est;
   document.body.dataset.queuePosition = pos ? String(msg.position) : '';
 }
 
 function clearQueueStatus() {
-  el.queuePosition.textContent = '';
-  el.queueEstimate.textContent = '';
+  clearText(el.queuePosition);
+  clearText(el.queueEstimate);
   el.queueStatus.hidden = true;
   delete document.body.dataset.queuePosition;
 }
@@ -807,7 +818,7 @@ function onMessage(msg) {
     // The practitioner moved us out of the consultation (a transfer): leave the room cleanly.
     consultation.abort();
     clearQueueStatus();
-    announce(el.status, 'You are back in a waiting room. Please wait to be let in again.');
+    announce(el.status, t('waiting.back'));
   }
   if (consultation.handle(msg)) return;
   switch (msg.type) {
@@ -828,7 +839,7 @@ function onMessage(msg) {
       showAfter();
       break;
     case 'error':
-      showError(msg.message || 'Something went wrong on the server.');
+      showError(errorText(msg, 'error.server'));
       break;
     default:
       break;
@@ -849,7 +860,7 @@ async function enterRoom(msg) {
   if (state.stopMeter) state.stopMeter();
   state.stopMeter = null;
   consultation.enter(msg, { signalling: state.signalling, selfId: state.selfId, localStream: state.stream });
-  announce(el.status, 'Your practitioner let you in. The consultation has started.');
+  announce(el.status, t('room.started'));
 }
 
 /** The consultation room, its files and reconnection (shared with the staff app). */
@@ -868,7 +879,7 @@ const consultation = new ConsultationController({
   onError: showError,
   // If the practitioner's connection drops, the patient can go back and wait again: a new
   // connection puts them back in the waiting room (and replaces the old one).
-  otherLeftAction: { label: 'Back to the waiting room', onClick: backToWaiting },
+  otherLeftAction: { label: 'room.back_to_waiting', onClick: backToWaiting },
   getIceServers: iceServersForPatient,
   allowScreenShare: () => state.invitation?.settings?.screen_sharing !== false,
   filesAllowed: () => state.invitation?.settings?.file_sharing !== false,
@@ -879,7 +890,7 @@ function backToWaiting() {
   state.retry?.stop();
   state.signalling?.close();
   state.signalling = null;
-  showWaiting(null, 'Connecting to the waiting room…');
+  showWaiting(null, 'waiting.connecting');
   connect();
 }
 
@@ -899,9 +910,10 @@ function showAfter() {
     after.textContent = words;
     after.hidden = !words;
   }
-  el.afterAppointment.textContent = a && a.starts_at
-    ? `Appointment: ${hhmm(a.starts_at)}${a.practitioner_name ? ` with ${a.practitioner_name}` : ''}`
-    : '';
+  if (a && a.starts_at) {
+    if (a.practitioner_name) setText(el.afterAppointment, 'after.appointment_with', { time: hhmm(a.starts_at), name: a.practitioner_name });
+    else setText(el.afterAppointment, 'after.appointment', { time: hhmm(a.starts_at) });
+  } else clearText(el.afterAppointment);
   navigate('after-view');
   // Follow-up questions after the consultation (F132), where the organisation keeps the chat.
   offerInvitationChat(state.token, document.getElementById('after-view'));
@@ -930,6 +942,30 @@ window.addEventListener('hashchange', () => {
     start();
   }
 });
+
+// ---------------------------------------------------------------- language (issue #14)
+
+/** `?lang=` on the link (the walk-in widget passes the language the visitor saw there). */
+const urlLanguage = new URLSearchParams(window.location.search).get('lang');
+
+/** Texts built in script that `setText` does not cover: written again in the new language. */
+onLanguageChange(() => {
+  if (state.invitation) {
+    renderSummary();
+    applyOrgTexts(state.invitation);
+  }
+  summarise();
+  for (const device of /** @type {CheckedDevice[]} */ (Object.keys(state.verdict))) setVerdict(device, state.verdict[device]);
+  if (state.netChecked && !state.netCheck) {
+    const v = verdictOf(state.netChecked);
+    renderVerdict(v, { result: $('net-result'), title: $('net-title'), details: $('net-details'), advice: $('net-advice') });
+  }
+});
+
+$('language-slot').append(languageSwitcher());
+// Before the invitation is known: an earlier choice, else the browser's languages (a shown
+// page should not wait for the network); `start` switches to the invitation's language.
+await setLanguage(chooseLanguage(urlLanguage));
 
 state.token = takeToken();
 start();

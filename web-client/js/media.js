@@ -8,6 +8,8 @@
 // trickled as `ice_candidate`. All SDP work runs through one queue so offers and answers never
 // interleave.
 
+import { t } from './i18n.js';
+
 const ANSWER_TIMEOUT_MS = 15_000;
 /** Client renegotiations refused because a server offer is outstanding are retried this often. */
 const RENEGOTIATE_ATTEMPTS = 10;
@@ -101,21 +103,21 @@ function isIos(ua) {
 export function permissionHelp(ua = navigator.userAgent) {
   const family = browserFamily(ua);
   if (family === 'chrome') {
-    return 'Your browser blocked the camera and microphone. In Chrome: click the camera symbol (or the site settings symbol) at the left of the address bar, choose "Always allow" for camera and microphone, then press "Try again".';
+    return t('media.blocked_chrome');
   }
   if (family === 'edge') {
-    return 'Your browser blocked the camera and microphone. In Edge: click the lock symbol at the left of the address bar, set Camera and Microphone to "Allow", then press "Try again".';
+    return t('media.blocked_edge');
   }
   if (family === 'firefox') {
-    return 'Your browser blocked the camera and microphone. In Firefox: click the crossed-out camera or microphone symbol in the address bar, remove the "Blocked" permissions (the ×), then press "Try again" and choose "Allow".';
+    return t('media.blocked_firefox');
   }
   if (family === 'safari') {
     if (isIos(ua)) {
-      return 'Your browser blocked the camera and microphone. On iPhone or iPad: tap "aA" in the address bar, then "Website Settings", set Camera and Microphone to "Allow", then press "Try again".';
+      return t('media.blocked_ios');
     }
-    return 'Your browser blocked the camera and microphone. In Safari: open the Safari menu, choose "Settings for This Website…", set Camera and Microphone to "Allow", then press "Try again".';
+    return t('media.blocked_safari');
   }
-  return 'Your browser blocked the camera and microphone. Click the camera symbol in the address bar (or open the site settings), choose "Allow" for camera and microphone, then press "Try again".';
+  return t('media.blocked_other');
 }
 
 /** Plain-language help for a failed getUserMedia, for patients and staff alike. */
@@ -129,15 +131,15 @@ export function deviceErrorHelp(err, ua = navigator.userAgent) {
     return permissionHelp(ua);
   }
   if (name === 'NotFoundError' || name === 'OverconstrainedError') {
-    return 'No camera or microphone was found. Connect a camera and microphone (or use a phone or laptop that has them), then press "Try again".';
+    return t('media.not_found');
   }
   if (name === 'NotReadableError' || name === 'AbortError') {
-    return 'The camera or microphone is in use by another program (for example another video call). Close that program, then press "Try again".';
+    return t('media.in_use');
   }
   if (!window.isSecureContext || !navigator.mediaDevices) {
-    return 'This page must be opened over a secure (https) connection to use the camera.';
+    return t('media.insecure');
   }
-  return 'The camera and microphone could not be started. Check that they are connected and allowed, then press "Try again".';
+  return t('media.failed');
 }
 
 /**

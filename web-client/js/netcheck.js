@@ -10,6 +10,7 @@
 // into a plain verdict (`verdictOf`, pure). Measurements never leave the browser; nothing is logged.
 
 import { signallingUrl } from './signalling.js';
+import { t } from './i18n.js';
 
 const JOIN_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -399,7 +400,7 @@ export async function runNetworkCheck({ getToken, getIceServers, stream, echoVid
   let conn = null;
   let drawn = null;
   try {
-    onStep('Connecting to the video server…');
+    onStep(t('net.step_connecting'));
     let token;
     try {
       token = await getToken();
@@ -417,7 +418,7 @@ export async function runNetworkCheck({ getToken, getIceServers, stream, echoVid
       tracks = [...tracks, drawn.track];
     }
     out.hasVideo = true;
-    onStep('Sending a test picture to the video server and back…');
+    onStep(t('net.step_echo'));
     out.direct = await runLeg(conn, { tracks, iceServers: [], policy: 'all', echoVideo, signal });
     if (signal?.aborted) return out;
     const iceServers = await getIceServers().catch(() => /** @type {RTCIceServer[]} */ ([]));
@@ -427,7 +428,7 @@ export async function runNetworkCheck({ getToken, getIceServers, stream, echoVid
     out.turnConfigured = turn.length > 0;
     out.turnUrls = turn.flatMap(urlsOf).filter((u) => typeof u === 'string');
     if (out.turnConfigured && !signal?.aborted) {
-      onStep('Testing the route through the relay server…');
+      onStep(t('net.step_relay'));
       out.relay = await runLeg(conn, { tracks, iceServers: turn, policy: 'relay', echoVideo, signal });
     }
   } finally {
@@ -443,9 +444,9 @@ export async function runNetworkCheck({ getToken, getIceServers, stream, echoVid
  * @param {Path | null | undefined} path
  */
 function pathWords(path) {
-  if (!path) return 'an unknown route';
-  if (path.type === 'relay') return `the relay server (TURN over ${(path.relayProtocol || 'udp').toUpperCase()})`;
-  return `a direct ${String(path.protocol || 'udp').toUpperCase()} connection`;
+  if (!path) return t('net.path_unknown');
+  if (path.type === 'relay') return t('net.path_relay', { protocol: (path.relayProtocol || 'udp').toUpperCase() });
+  return t('net.path_direct', { protocol: String(path.protocol || 'udp').toUpperCase() });
 }
 
 /**
@@ -457,14 +458,14 @@ function pathWords(path) {
  */
 export function portsText(candidates, ports) {
   /** @param {string[]} xs */
-  const list = (xs) => (xs.length <= 1 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
+  const list = (xs) => (xs.length <= 1 ? xs.join('') : `${xs.slice(0, -1).join(', ')} ${t('net.and')} ${xs[xs.length - 1]}`);
   const addresses = [...new Set(candidates.map((c) => c.address))];
   const parts = [];
   for (const proto of /** @type {const} */ (['udp', 'tcp'])) {
     const known = (ports && ports[proto]) || [];
     const seen = candidates.filter((c) => c.protocol === proto).map((c) => c.port);
     const all = [...new Set([...known, ...seen])].sort((a, b) => a - b);
-    if (all.length) parts.push(`${proto.toUpperCase()} port${all.length > 1 ? 's' : ''} ${list(all.map(String))}`);
+    if (all.length) parts.push(t('net.ports', { count: all.length, protocol: proto.toUpperCase(), ports: list(all.map(String)) }));
   }
   return [list(addresses), ...parts].filter(Boolean).join(', ');
 }
@@ -482,12 +483,12 @@ export function relayText(urls) {
     if (!m) continue;
     const tls = m[1].toLowerCase() === 'turns';
     const port = m[3] || (tls ? '5349' : '3478');
-    const key = `${m[2]} port ${port}`;
+    const key = t('net.host_port', { host: m[2], port });
     const proto = tls ? 'TLS' : (m[4] || 'udp').toUpperCase();
     if (!byHost.has(key)) byHost.set(key, []);
     if (!byHost.get(key).includes(proto)) byHost.get(key).push(proto);
   }
-  return [...byHost].map(([k, protos]) => `${k} over ${protos.join(' and ')}`).join('; ');
+  return [...byHost].map(([k, protos]) => t('net.over', { where: k, protocols: protos.join(` ${t('net.and')} `) })).join('; ');
 }
 
 /**
@@ -497,16 +498,12 @@ export function relayText(urls) {
  * @returns {ConnectionVerdict}
  */
 export function verdictOf(r) {
-  const advice = {
-    network: 'Ask your IT department to allow video calls to our video server',
-    poor: 'Close other programs and devices that use the internet, move closer to your Wi-Fi router or use a network cable, or try another network.',
-  };
   if (!r || !r.signalling) {
     return {
       level: 'unreachable',
-      title: 'We cannot reach the video server: the connection to the server failed.',
+      title: t('net.unreachable_title'),
       details: [],
-      advice: 'Check your internet connection. If it works for other websites, ask your IT department to allow secure WebSocket connections to this website, or try another network (for example your phone\'s mobile data).',
+      advice: t('net.unreachable_advice'),
     };
   }
   const legs = [r.direct, r.relay].filter(Boolean);
@@ -515,14 +512,14 @@ export function verdictOf(r) {
   if (!best) {
     const where = candidates.length ? ` (${portsText(candidates, r.direct.ports)})` : '';
     const relay = relayText(r.turnUrls || []);
-    const relayWords = r.turnConfigured ? `, and to the clinic's relay server${relay ? ` (${relay})` : ''}` : '';
+    const relayWords = r.turnConfigured ? (relay ? t('net.and_relay_named', { relay }) : t('net.and_relay')) : '';
     return {
       level: 'unreachable',
-      title: 'We cannot reach the video server: your network blocks the video connection.',
+      title: t('net.blocked_title'),
       details: [
-        r.turnConfigured ? 'Neither a direct connection nor the relay server worked.' : 'A direct connection did not work.',
+        r.turnConfigured ? t('net.blocked_both') : t('net.blocked_direct'),
       ],
-      advice: `${advice.network}${where}${relayWords}. Or try another network, such as your phone's mobile data.`,
+      advice: t('net.blocked_advice', { where, relay: relayWords }),
       legs: { direct: r.direct ? { connected: false, path: null } : null, relay: r.relay ? { connected: false, path: null } : null },
     };
   }
@@ -531,24 +528,24 @@ export function verdictOf(r) {
   const legSummary = (l) => (l ? { connected: l.connected, path: l.measured ? l.measured.path : null } : null);
   const legs2 = { direct: legSummary(r.direct), relay: legSummary(r.relay) };
   /** @type {string[]} */
-  const details = [`Connected through ${pathWords(m.path)}.`];
+  const details = [t('net.connected_through', { path: pathWords(m.path) })];
   if (r.direct && !r.direct.connected && best === r.relay) {
-    details.push('Your network blocks direct connections; video takes the detour through the relay server.');
+    details.push(t('net.detour'));
   }
-  if (r.turnConfigured && r.relay && best !== r.relay) details.push(r.relay.connected ? 'The relay server works too.' : 'The relay server could not be reached (not needed now).');
-  if (typeof m.rttMs === 'number') details.push(`Round trip ${m.rttMs} ms, ${m.lossPercent || 0}% packets lost.`);
+  if (r.turnConfigured && r.relay && best !== r.relay) details.push(r.relay.connected ? t('net.relay_works') : t('net.relay_unreachable'));
+  if (typeof m.rttMs === 'number') details.push(t('net.figures', { rtt: m.rttMs, loss: m.lossPercent || 0 }));
   const problems = [];
-  if (!best.measured) problems.push('the connection dropped during the test');
+  if (!best.measured) problems.push(t('net.problem_dropped'));
   else {
-    if (typeof m.rttMs === 'number' && m.rttMs > LIMITS.rttMs) problems.push(`your connection is slow (round trip ${m.rttMs} ms)`);
-    if (m.lossPercent > LIMITS.lossPercent) problems.push(`part of the video is lost on the way (${m.lossPercent}% of packets)`);
-    if (r.hasVideo && !(m.echoFrames > 0)) problems.push('your test picture did not come back from the video server');
-    else if (r.hasVideo && m.fps < LIMITS.minFps) problems.push(`your test picture came back jerky (${m.fps} frames per second)`);
+    if (typeof m.rttMs === 'number' && m.rttMs > LIMITS.rttMs) problems.push(t('net.problem_slow', { rtt: m.rttMs }));
+    if (m.lossPercent > LIMITS.lossPercent) problems.push(t('net.problem_loss', { loss: m.lossPercent }));
+    if (r.hasVideo && !(m.echoFrames > 0)) problems.push(t('net.problem_no_echo'));
+    else if (r.hasVideo && m.fps < LIMITS.minFps) problems.push(t('net.problem_jerky', { fps: m.fps }));
   }
   if (problems.length) {
-    return { level: 'poor', title: `Video may be poor: ${problems.join('; ')}.`, details, advice: advice.poor, measured: m, legs: legs2 };
+    return { level: 'poor', title: t('net.poor_title', { problems: problems.join('; ') }), details, advice: t('net.poor_advice'), measured: m, legs: legs2 };
   }
-  return { level: 'good', title: 'Your connection is good.', details, advice: '', measured: m, legs: legs2 };
+  return { level: 'good', title: t('net.good_title'), details, advice: '', measured: m, legs: legs2 };
 }
 
 /**

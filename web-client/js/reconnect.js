@@ -5,6 +5,8 @@
 // its RTCPeerConnection and restarts ICE (`MediaSession.restartIce`). Meanwhile the room shows
 // "Reconnecting…", and so does the other side for us (`participant_reconnecting`).
 
+import { t } from './i18n.js';
+
 /**
  * Shows (text) or hides (null) the reconnection banner in the room section `root`, and marks
  * `root.dataset.reconnecting` as `self` (our connection is down), `other` (someone else's) or
@@ -44,8 +46,8 @@ export function handleOthersReconnecting(room, msg) {
   if (!room || !room.active) return false;
   if (msg.type === 'participant_reconnecting') {
     const p = room.others.get(msg.participant_id);
-    const who = (p && p.display_name) || 'The other participant';
-    setRoomReconnecting(room.root, 'other', `${who} is reconnecting…`);
+    const who = (p && p.display_name) || t('room.other_participant');
+    setRoomReconnecting(room.root, 'other', t('room.other_reconnecting', { name: who }));
     return true;
   }
   if (msg.type === 'participant_resumed') {

@@ -10,6 +10,7 @@ import { $, announce } from './dom.js';
 import { mmss } from './format.js';
 import { MediaSession, publisherStreamId } from './media.js';
 import { setPeerConnection } from './hooks.js';
+import { t, applyTranslations, setText } from './i18n.js';
 
 /** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
 /** @typedef {import('./protocol.js').ParticipantInfo} ParticipantInfo */
@@ -20,61 +21,61 @@ import { setPeerConnection } from './hooks.js';
 const STAGE_HOLD_MS = 4000;
 
 const ROOM_HTML = `
-  <h2 id="room-title" class="visually-hidden" data-focus-on-show>Consultation</h2>
+  <h2 id="room-title" class="visually-hidden" data-focus-on-show data-i18n="room.title">Consultation</h2>
   <div class="room-stage">
     <div class="remote" id="remote">
-      <video id="remote-video" autoplay playsinline aria-label="Video of the other participant"></video>
+      <video id="remote-video" autoplay playsinline aria-label="Video of the other participant" data-i18n-attr="aria-label:room.remote_video"></video>
       <div class="remote-placeholder" id="remote-placeholder">
-        <p id="remote-placeholder-text">Connecting video…</p>
+        <p id="remote-placeholder-text" data-i18n="room.connecting_video">Connecting video…</p>
       </div>
       <p class="remote-name" id="remote-name"></p>
-      <ul class="indicators remote-indicators" id="remote-indicators" aria-label="The other participant's devices">
-        <li id="remote-mic-off" hidden><svg class="icon off" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><rect x="9" y="3" width="6" height="11" rx="3"/><path d="M5 11a7 7 0 0 0 14 0M12 18v3M8 21h8" fill="none"/><path class="slash" d="M4 4l16 16"/></svg> Microphone off</li>
-        <li id="remote-cam-off" hidden><svg class="icon off" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><rect x="3" y="6" width="12" height="12" rx="2"/><path d="M15 10l6-3v10l-6-3z"/><path class="slash" d="M3 3l18 18"/></svg> Camera off</li>
+      <ul class="indicators remote-indicators" id="remote-indicators" aria-label="The other participant's devices" data-i18n-attr="aria-label:room.remote_devices">
+        <li id="remote-mic-off" hidden><svg class="icon off" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><rect x="9" y="3" width="6" height="11" rx="3"/><path d="M5 11a7 7 0 0 0 14 0M12 18v3M8 21h8" fill="none"/><path class="slash" d="M4 4l16 16"/></svg> <span data-i18n="room.microphone_off">Microphone off</span></li>
+        <li id="remote-cam-off" hidden><svg class="icon off" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><rect x="3" y="6" width="12" height="12" rx="2"/><path d="M15 10l6-3v10l-6-3z"/><path class="slash" d="M3 3l18 18"/></svg> <span data-i18n="room.camera_off">Camera off</span></li>
       </ul>
       <div id="room-invite" class="room-invite" hidden>
-        <p>Send this link to <span id="room-invite-name"></span>; they come straight in:</p>
-        <p class="room-invite-row"><input id="room-invite-url" readonly aria-label="Invitation link">
-          <button type="button" id="btn-invite-copy" class="btn btn-light btn-small">Copy link</button></p>
+        <p><span data-i18n="room.invite_before">Send this link to</span> <span id="room-invite-name"></span><span data-i18n="room.invite_after">; they come straight in:</span></p>
+        <p class="room-invite-row"><input id="room-invite-url" readonly aria-label="Invitation link" data-i18n-attr="aria-label:room.invite_link">
+          <button type="button" id="btn-invite-copy" class="btn btn-light btn-small" data-i18n="room.copy_link">Copy link</button></p>
       </div>
       <div id="room-notice-box" class="room-notice" hidden>
         <p id="room-notice"></p>
         <button type="button" id="btn-notice-action" class="btn btn-light" hidden></button>
       </div>
-      <button type="button" id="btn-sound" class="btn btn-light sound-btn" hidden>Turn on sound</button>
+      <button type="button" id="btn-sound" class="btn btn-light sound-btn" hidden data-i18n="room.sound_on">Turn on sound</button>
     </div>
-    <ul class="tiles" id="tiles" aria-label="Other participants"></ul>
+    <ul class="tiles" id="tiles" aria-label="Other participants" data-i18n-attr="aria-label:room.others"></ul>
     <figure class="self" id="self">
-      <video id="self-video" autoplay playsinline muted aria-label="Your own camera"></video>
-      <figcaption>You</figcaption>
-      <p class="self-sharing" id="self-sharing" hidden>You are sharing your screen</p>
-      <ul class="indicators self-indicators" aria-label="Your devices">
-        <li id="self-mic-off" hidden>Your microphone is off</li>
-        <li id="self-cam-off" hidden>Your camera is off</li>
+      <video id="self-video" autoplay playsinline muted aria-label="Your own camera" data-i18n-attr="aria-label:room.self_video"></video>
+      <figcaption data-i18n="room.you">You</figcaption>
+      <p class="self-sharing" id="self-sharing" hidden data-i18n="room.self_sharing">You are sharing your screen</p>
+      <ul class="indicators self-indicators" aria-label="Your devices" data-i18n-attr="aria-label:room.self_devices">
+        <li id="self-mic-off" hidden data-i18n="room.self_mic_off">Your microphone is off</li>
+        <li id="self-cam-off" hidden data-i18n="room.self_cam_off">Your camera is off</li>
       </ul>
     </figure>
   </div>
   <div class="room-bar">
     <p class="clock" id="room-clock-wrap">
-      <span class="clock-label">Consultation time</span>
+      <span class="clock-label" data-i18n="room.clock">Consultation time</span>
       <span id="room-clock" class="clock-value" role="timer" aria-live="off">00:00</span>
     </p>
     <div class="room-actions">
       <button type="button" id="btn-mic" class="btn btn-toggle" aria-pressed="false">
-        <svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><rect x="9" y="3" width="6" height="11" rx="3"/><path d="M5 11a7 7 0 0 0 14 0M12 18v3M8 21h8" fill="none"/><path class="slash" d="M4 4l16 16"/></svg> <span>Mute microphone</span>
+        <svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><rect x="9" y="3" width="6" height="11" rx="3"/><path d="M5 11a7 7 0 0 0 14 0M12 18v3M8 21h8" fill="none"/><path class="slash" d="M4 4l16 16"/></svg> <span data-i18n="room.mute_mic">Mute microphone</span>
       </button>
       <button type="button" id="btn-cam" class="btn btn-toggle" aria-pressed="false">
-        <svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><rect x="3" y="6" width="12" height="12" rx="2"/><path d="M15 10l6-3v10l-6-3z"/><path class="slash" d="M3 3l18 18"/></svg> <span>Turn camera off</span>
+        <svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><rect x="3" y="6" width="12" height="12" rx="2"/><path d="M15 10l6-3v10l-6-3z"/><path class="slash" d="M3 3l18 18"/></svg> <span data-i18n="room.camera_toggle">Turn camera off</span>
       </button>
       <button type="button" id="btn-screen" class="btn btn-toggle" aria-pressed="false" hidden>
-        <svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><rect x="3" y="4" width="18" height="12" rx="2"/><path d="M8 20h8M12 16v4" fill="none"/></svg> <span>Share screen</span>
+        <svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><rect x="3" y="4" width="18" height="12" rx="2"/><path d="M8 20h8M12 16v4" fill="none"/></svg> <span data-i18n="room.share_screen">Share screen</span>
       </button>
-      <button type="button" id="btn-transfer" class="btn btn-toggle" aria-haspopup="dialog" hidden>Transfer patient…</button>
-      <button type="button" id="btn-end" class="btn btn-danger" aria-haspopup="true" hidden>End consultation</button>
+      <button type="button" id="btn-transfer" class="btn btn-toggle" aria-haspopup="dialog" hidden data-i18n="room.transfer">Transfer patient…</button>
+      <button type="button" id="btn-end" class="btn btn-danger" aria-haspopup="true" hidden data-i18n="room.end">End consultation</button>
       <div id="end-confirm" class="end-confirm" role="group" aria-labelledby="end-confirm-text" hidden>
-        <span id="end-confirm-text">End the consultation for everyone?</span>
-        <button type="button" id="btn-end-yes" class="btn btn-danger btn-small">Yes, end it</button>
-        <button type="button" id="btn-end-no" class="btn btn-quiet btn-small">Keep going</button>
+        <span id="end-confirm-text" data-i18n="room.end_confirm">End the consultation for everyone?</span>
+        <button type="button" id="btn-end-yes" class="btn btn-danger btn-small" data-i18n="room.end_yes">Yes, end it</button>
+        <button type="button" id="btn-end-no" class="btn btn-quiet btn-small" data-i18n="room.end_no">Keep going</button>
       </div>
     </div>
   </div>
@@ -90,7 +91,8 @@ export class ConsultationRoom {
    * @param {(msg: ConsultationEndedMessage | null) => void} opts.onEnded called once with
    *   `consultation_ended`, or null when the room was left without one (`abort`)
    * @param {(text: string) => void} opts.onError shows a readable error
-   * @param {{label: string, onClick: () => void}} [opts.otherLeftAction] a button offered when
+   * @param {{label: string, onClick: () => void}} [opts.otherLeftAction] a button (its label a
+   *   catalogue key) offered when
    *   the other participant left (the patient's way back to the waiting room)
    * @param {(patient: ParticipantInfo) => void} [opts.onTransfer] staff: "Transfer patient…" was pressed
    * @param {() => Promise<RTCIceServer[]>} [opts.getIceServers] TURN servers for each consultation
@@ -134,6 +136,7 @@ export class ConsultationRoom {
     /** @type {string | null} */
     this.waitingFor = null;
     root.innerHTML = ROOM_HTML; // static markup only; names are set with textContent
+    applyTranslations(root);
     this.el = {
       remoteVideo: $('remote-video', HTMLVideoElement),
       placeholder: $('remote-placeholder'),
@@ -189,10 +192,10 @@ export class ConsultationRoom {
       this.el.inviteUrl.select();
       try {
         await navigator.clipboard.writeText(this.el.inviteUrl.value);
-        announce(this.el.status, 'The link was copied.');
-        this.el.inviteCopy.textContent = 'Copied';
+        announce(this.el.status, t('room.link_copied'));
+        setText(this.el.inviteCopy, 'room.copied');
       } catch {
-        announce(this.el.status, 'Copy the selected link with Ctrl+C.');
+        announce(this.el.status, t('room.copy_by_hand'));
       }
     });
     this.el.soundBtn.addEventListener('click', () => {
@@ -207,7 +210,7 @@ export class ConsultationRoom {
     this.el.remoteVideo.addEventListener('loadeddata', () => this.#updatePlaceholder());
     this.el.end.hidden = role !== 'staff';
     if (this.otherLeftAction) {
-      this.el.noticeAction.textContent = this.otherLeftAction.label;
+      setText(this.el.noticeAction, this.otherLeftAction.label);
       this.el.noticeAction.addEventListener('click', () => this.otherLeftAction.onClick());
     }
   }
@@ -223,8 +226,9 @@ export class ConsultationRoom {
     this.waitingFor = waitingFor || null;
     this.el.invite.hidden = !inviteUrl;
     this.el.inviteUrl.value = inviteUrl || '';
-    this.el.inviteName.textContent = waitingFor || 'the client';
-    this.el.inviteCopy.textContent = 'Copy link';
+    if (waitingFor) this.el.inviteName.textContent = waitingFor;
+    else setText(this.el.inviteName, 'room.the_client');
+    setText(this.el.inviteCopy, 'room.copy_link');
     if (this.waitingFor) this.root.dataset.waitingFor = 'true';
     else delete this.root.dataset.waitingFor;
     this.consultationId = msg.consultation_id;
@@ -257,9 +261,9 @@ export class ConsultationRoom {
       onRemoteStreams: (streams) => this.#onStreams(streams),
       onConnectionState: (state) => {
         this.root.dataset.connection = state;
-        if (state === 'failed') this.onError('The video connection failed. Check your network connection.');
+        if (state === 'failed') this.onError(t('room.video_failed'));
       },
-      onError: () => this.onError('The video connection could not be set up.'),
+      onError: () => this.onError(t('room.video_setup_failed')),
       getIceServers: this.getIceServers || undefined,
       onPeerConnection: (pc) => setPeerConnection(pc),
     });
@@ -291,7 +295,7 @@ export class ConsultationRoom {
           this.el.notice.hidden = true;
           delete $('remote').dataset.otherLeft;
           this.#renderOthers();
-          announce(this.el.status, `${p.display_name || 'The other participant'} joined.`);
+          announce(this.el.status, t('room.joined', { name: p.display_name || t('room.other_participant') }));
         }
         return true;
       }
@@ -300,15 +304,15 @@ export class ConsultationRoom {
         this.others.delete(msg.participant_id);
         if (this.speaker === msg.participant_id) this.speaker = null;
         this.#renderOthers();
-        const who = (gone && gone.display_name) || 'The other participant';
+        const who = (gone && gone.display_name) || t('room.other_participant');
         if (this.others.size === 0) {
-          this.el.noticeText.textContent = `${who} left`;
+          this.el.noticeText.textContent = t('room.left_notice', { name: who });
           this.el.noticeAction.hidden = !this.otherLeftAction;
           this.el.notice.hidden = false;
           this.root.dataset.otherLeft = 'true';
           $('remote').dataset.otherLeft = 'true';
         }
-        announce(this.el.status, `${who} left.`);
+        announce(this.el.status, t('room.left', { name: who }));
         return true;
       }
       case 'speaking': {
@@ -323,9 +327,9 @@ export class ConsultationRoom {
         p.audio = !!msg.audio;
         p.video = !!msg.video;
         this.#renderOthers();
-        const who = p.display_name || 'The other participant';
-        if (before.audio !== p.audio) announce(this.el.status, `${who} turned their microphone ${p.audio ? 'on' : 'off'}.`);
-        else if (before.video !== p.video) announce(this.el.status, `${who} turned their camera ${p.video ? 'on' : 'off'}.`);
+        const who = p.display_name || t('room.other_participant');
+        if (before.audio !== p.audio) announce(this.el.status, t(p.audio ? 'room.other_mic_on' : 'room.other_mic_off', { name: who }));
+        else if (before.video !== p.video) announce(this.el.status, t(p.video ? 'room.other_cam_on' : 'room.other_cam_off', { name: who }));
         return true;
       }
       case 'consultation_ended':
@@ -355,7 +359,7 @@ export class ConsultationRoom {
     const ids = new Set((msg.participants || []).map((p) => p.participant_id));
     for (const id of [...this.others.keys()]) if (!ids.has(id)) this.others.delete(id);
     this.#renderOthers();
-    if (this.media) this.media.restartIce().catch(() => this.onError('The video connection could not be restored.'));
+    if (this.media) this.media.restartIce().catch(() => this.onError(t('room.video_restore_failed')));
   }
 
   /** @param {ConsultationEndedMessage | null} msg */
@@ -533,9 +537,12 @@ export class ConsultationRoom {
     const showsScreen = this.root.dataset.screenShared === 'true';
     const hasPicture = !!v.srcObject && v.videoWidth > 0 && (showsScreen || !main || main.video !== false);
     this.el.placeholder.hidden = hasPicture;
-    if (!main) this.el.placeholderText.textContent = this.waitingFor ? `Waiting for ${this.waitingFor} to join` : 'No one else is here yet.';
-    else if (!showsScreen && main.video === false) this.el.placeholderText.textContent = `${main.display_name || 'The other participant'} turned the camera off.`;
-    else this.el.placeholderText.textContent = 'Connecting video…';
+    if (!main) {
+      if (this.waitingFor) setText(this.el.placeholderText, 'room.waiting_for', { name: this.waitingFor });
+      else setText(this.el.placeholderText, 'room.no_one_here');
+    } else if (!showsScreen && main.video === false) {
+      setText(this.el.placeholderText, 'room.other_camera_off', { name: main.display_name || t('room.other_participant') });
+    } else setText(this.el.placeholderText, 'room.connecting_video');
   }
 
   #renderOthers() {
@@ -546,7 +553,9 @@ export class ConsultationRoom {
   #renderMain() {
     const main = this.mainParticipant || null;
     const showsScreen = this.root.dataset.screenShared === 'true';
-    this.el.remoteName.textContent = main ? `${main.display_name || ''}${showsScreen ? ' (screen)' : ''}` : (showsScreen ? 'Screen' : '');
+    this.el.remoteName.textContent = main
+      ? (showsScreen ? t('room.name_screen', { name: main.display_name || '' }) : main.display_name || '')
+      : (showsScreen ? t('room.screen') : '');
     this.el.remoteMicOff.hidden = !main || main.audio !== false;
     this.el.remoteCamOff.hidden = !main || showsScreen || main.video !== false;
     this.root.dataset.remoteAudio = main ? String(main.audio !== false) : '';
@@ -558,7 +567,7 @@ export class ConsultationRoom {
   #renderScreenState() {
     const sharing = !!(this.media && this.media.sharingScreen);
     this.el.screen.setAttribute('aria-pressed', String(sharing));
-    this.el.screen.querySelector('span').textContent = sharing ? 'Stop sharing' : 'Share screen';
+    setText(this.el.screen.querySelector('span'), sharing ? 'room.stop_sharing' : 'room.share_screen');
     this.el.selfSharing.hidden = !sharing;
     this.root.dataset.sharing = String(sharing);
   }
@@ -569,17 +578,17 @@ export class ConsultationRoom {
     try {
       if (this.media.sharingScreen) {
         await this.media.stopScreenShare();
-        announce(this.el.status, 'You stopped sharing your screen.');
+        announce(this.el.status, t('room.stopped_sharing'));
       } else {
         const stream = await this.media.startScreenShare();
         // The browser's own "Stop sharing" button ends the track: reflect it here.
         for (const t of stream.getVideoTracks()) t.addEventListener('ended', () => setTimeout(() => this.#renderScreenState(), 0));
-        announce(this.el.status, 'You are sharing your screen.');
+        announce(this.el.status, t('room.sharing'));
       }
     } catch (e) {
-      if (e && e.code === 'forbidden') this.onError('Screen sharing is turned off by your organisation.');
+      if (e && e.code === 'forbidden') this.onError(t('room.screen_forbidden'));
       else if (e && e.name === 'NotAllowedError') { /* the picker was cancelled */ }
-      else this.onError('Your screen could not be shared.');
+      else this.onError(t('room.screen_failed'));
     } finally {
       this.el.screen.disabled = false;
       this.#renderScreenState();
@@ -607,8 +616,8 @@ export class ConsultationRoom {
     this.media.setEnabled('video', this.videoOn);
     this.#renderSelfState();
     announce(this.el.status, kind === 'audio'
-      ? `Your microphone is ${this.audioOn ? 'on' : 'off'}.`
-      : `Your camera is ${this.videoOn ? 'on' : 'off'}.`);
+      ? t(this.audioOn ? 'room.my_mic_on' : 'room.my_mic_off')
+      : t(this.videoOn ? 'room.my_cam_on' : 'room.my_cam_off'));
     this.signalling.send({ type: 'mute', audio: this.audioOn, video: this.videoOn });
   }
 
@@ -625,7 +634,7 @@ export class ConsultationRoom {
       await this.signalling.request({ type: 'end_consultation' });
     } catch (e) {
       // The ended broadcast may already have closed the room; only complain while still in it.
-      if (this.active) this.onError(`The consultation could not be ended: ${e.message}`);
+      if (this.active) this.onError(t('room.end_failed', { reason: e.message }));
     } finally {
       this.el.end.disabled = false;
     }

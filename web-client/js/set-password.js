@@ -8,6 +8,7 @@
 
 import { api, ApiError } from './api.js';
 import { $ } from './dom.js';
+import { t, setText, currentLanguage, chooseLanguage, setLanguage, languageSwitcher } from './i18n.js';
 
 const el = {
   who: $('sp-who'),
@@ -23,30 +24,28 @@ const el = {
 
 const token = decodeURIComponent(location.hash.replace(/^#/, ''));
 
-/** @param {string} text */
-function fail(text) {
-  el.error.textContent = text;
+/** @param {string} key */
+function fail(key) {
+  setText(el.error, key);
   el.error.hidden = false;
 }
 
 /** @param {unknown} err */
 function linkProblem(err) {
   if (err instanceof ApiError && (err.code === 'link_expired' || err.status === 404)) {
-    return err.code === 'link_expired'
-      ? 'This link has expired or was already used. Ask your administrator for a new one.'
-      : 'This link is not valid. Check that you copied all of it, or ask your administrator for a new one.';
+    return err.code === 'link_expired' ? 'sp.link_expired' : 'sp.link_invalid';
   }
-  return 'The server could not be reached. Try again in a moment.';
+  return 'error.unreachable';
 }
 
 async function start() {
   if (!token) {
-    fail('This page needs the link from your invitation or password-reset message.');
+    fail('sp.no_token');
     return;
   }
   try {
     const who = await api('/api/v1/auth/set-password/check', { method: 'POST', body: { token } });
-    el.who.textContent = `${who.purpose === 'reset' ? 'New password' : 'Welcome'}, ${who.name} (${who.email}).`;
+    setText(el.who, who.purpose === 'reset' ? 'sp.who_reset' : 'sp.who_welcome', { name: who.name, email: who.email });
     el.who.hidden = false;
     el.form.hidden = false;
     el.password.focus();
@@ -61,13 +60,13 @@ el.form.addEventListener('submit', async (e) => {
   el.passwordError.hidden = true;
   el.repeatError.hidden = true;
   if ([...el.password.value].length < 10) {
-    el.passwordError.textContent = 'The password must have at least 10 characters.';
+    setText(el.passwordError, 'sp.too_short');
     el.passwordError.hidden = false;
     el.password.focus();
     return;
   }
   if (el.password.value !== el.repeat.value) {
-    el.repeatError.textContent = 'The two passwords are not the same.';
+    setText(el.repeatError, 'sp.not_same');
     el.repeatError.hidden = false;
     el.repeat.focus();
     return;
@@ -83,7 +82,9 @@ el.form.addEventListener('submit', async (e) => {
   } catch (err) {
     el.submit.disabled = false;
     if (err instanceof ApiError && err.details.field === 'password') {
-      el.passwordError.textContent = err.message;
+      // The server's reason in English; the length rule (the one it checks) in other languages.
+      const tooLong = new TextEncoder().encode(el.password.value).length > 1024;
+      el.passwordError.textContent = currentLanguage() === 'en' && err.message ? err.message : t(tooLong ? 'sp.too_long' : 'sp.too_short');
       el.passwordError.hidden = false;
     } else {
       fail(linkProblem(err));
@@ -91,4 +92,6 @@ el.form.addEventListener('submit', async (e) => {
   }
 });
 
+$('language-slot').append(languageSwitcher());
+await setLanguage(chooseLanguage());
 void start();

@@ -3,6 +3,7 @@
 use super::{AppointmentInfo, WalkInInfo};
 use crate::ids::{AppointmentId, GuestInvitationId, OrganisationId, WalkInVisitId};
 use crate::store::{Store, dispatch};
+use crate::templates::Language;
 
 #[derive(sqlx::FromRow)]
 pub(super) struct InvitationRow {
@@ -10,6 +11,9 @@ pub(super) struct InvitationRow {
     #[sqlx(flatten)]
     pub(super) appointment: AppointmentInfo,
     pub(super) client_name: String,
+    /// The client's language (`en`, `nl`, `de`), for the patient page.
+    #[sqlx(try_from = "String")]
+    pub(super) client_language: Language,
     pub(super) status: String,
 }
 
@@ -56,7 +60,7 @@ impl Store {
             sqlx::query_as::<_, InvitationRow>(concat!(
                 "select i.token_hash, ",
                 appointment_columns!(),
-                ", c.name as client_name \
+                ", c.name as client_name, c.language as client_language \
                  from invitation i \
                  join appointment a on a.appointment_id = i.appointment_id \
                  join staff p on p.staff_id = a.practitioner_id \

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AppointmentInfo, Link};
 use crate::error::{ApiJson, ApiResult};
+use crate::templates::Language;
 use crate::tokens::{GuestJoin, JoinClaims, PatientJoin, WalkInJoin};
 use crate::waiting_room::{WaitingRoomKind, WaitingRoomRef};
 use crate::{Clinic, Route};
@@ -36,6 +37,10 @@ struct Resolved {
     /// Present (and `true`) for a guest link only.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     guest: bool,
+    /// The client's language for an appointment's invitation; `null` for guest and walk-in links
+    /// (the page then follows the browser's languages). A language the patient chose on the page
+    /// wins over it.
+    language: Option<Language>,
     patient_display_name: String,
     /// The organisation's settings as the patient's page needs them.
     settings: serde_json::Value,
@@ -98,6 +103,7 @@ async fn resolve(
         Link::Invitation {
             appointment: a,
             client_name,
+            client_language,
         } => {
             let (token, expires_at) =
                 clinic.issue_join_token(JoinClaims::Patient(PatientJoin {
@@ -115,6 +121,7 @@ async fn resolve(
             Resolved {
                 appointment: Some(AppointmentView::new(&clinic, &a)),
                 guest: false,
+                language: Some(client_language),
                 patient_display_name: client_name,
                 settings: settings.patient_view(a.department_id),
                 signalling_token: token,
@@ -144,6 +151,7 @@ async fn resolve(
             Resolved {
                 appointment: Some(AppointmentView::new(&clinic, &a)),
                 guest: true,
+                language: None,
                 patient_display_name: display_name,
                 // The department's waiting-room text, as the client sees it.
                 settings: settings.patient_view(a.department_id),
@@ -165,6 +173,7 @@ async fn resolve(
             Resolved {
                 appointment: None,
                 guest: false,
+                language: None,
                 patient_display_name: v.display_name,
                 settings: settings.patient_view(None),
                 signalling_token: token,

@@ -26,6 +26,7 @@ use crate::ids::{
     AppointmentId, DepartmentId, GuestInvitationId, OrganisationId, StaffId, WalkInVisitId,
 };
 use crate::secrets::{digest_eq, sha256};
+use crate::templates::Language;
 
 /// Guest links carry this prefix before their token (`/join#g.<token>`).
 pub const GUEST_PREFIX: &str = "g.";
@@ -94,6 +95,8 @@ pub(crate) enum Link {
     Invitation {
         appointment: AppointmentInfo,
         client_name: String,
+        /// The client's language: the patient page's language unless the patient chose one.
+        client_language: Language,
     },
     /// A guest of an appointment.
     Guest {
@@ -169,6 +172,7 @@ pub(crate) async fn resolve(clinic: &Clinic, raw: &str) -> ApiResult<Link> {
             Ok(Link::Invitation {
                 appointment: row.appointment,
                 client_name: row.client_name,
+                client_language: row.client_language,
             })
         }
         Kind::Guest => {

@@ -125,6 +125,8 @@ pub async fn guests_roles_resolve_and_revoke(backend: Backend) {
     assert_eq!(status, 200, "{resolved}");
     assert_eq!(resolved["guest"], true);
     assert_eq!(resolved["patient_display_name"], "Ann Interpreter");
+    // No language for a guest: their page follows their browser (issue #14).
+    assert_eq!(resolved["language"], Value::Null);
     assert!(!resolved.to_string().contains(CLIENT_A_NAME));
     let claims = app
         .clinic

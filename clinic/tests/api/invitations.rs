@@ -43,6 +43,18 @@ pub async fn window_boundaries_with_injected_clock(backend: Backend) {
     assert_eq!(body["appointment"]["practitioner_name"], DOC_CARDIO_NAME);
     assert_eq!(body["appointment"]["starts_at"], "2030-03-04T12:00:00Z");
     assert_eq!(body["appointment"]["duration_minutes"], 20);
+    // The client's language (issue #14): the patient page's language.
+    assert_eq!(body["language"], "en");
+    let http = app.login(DOC_CARDIO).await;
+    let (status, booked_de) = app
+        .book(&http, json!({ "new_client": { "name": "Greta Sprache", "language": "de" }, "starts_at": start.to_rfc3339(), "duration_minutes": 20 }))
+        .await;
+    assert_eq!(status, 201, "{booked_de}");
+    let (status, body_de) = app
+        .resolve(&token_of(booked_de["invitation_url"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, 200, "{body_de}");
+    assert_eq!(body_de["language"], "de");
     let claims = app
         .clinic
         .verify_join_token(body["signalling_token"].as_str().unwrap())
