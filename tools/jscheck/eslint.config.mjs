@@ -6,7 +6,7 @@ import globals from 'globals';
 
 export default [
   {
-    files: ['web-client/js/**/*.js', 'widget/widget.js'],
+    files: ['web-client/js/**/*.js', 'web-client/i18n/*.js', 'widget/widget.js'],
     languageOptions: {
       ecmaVersion: 2024,
       sourceType: 'module',
@@ -32,7 +32,7 @@ export default [
     },
   },
   {
-    files: ['tools/jscheck/*.mjs'],
+    files: ['tools/jscheck/*.mjs', 'tests/i18n/*.mjs'],
     languageOptions: { ecmaVersion: 2024, sourceType: 'module', globals: { ...globals.node } },
     rules: { ...js.configs.recommended.rules },
   },

@@ -58,7 +58,7 @@ const ROOM_HTML = `
   <div class="room-bar">
     <p class="clock" id="room-clock-wrap">
       <span class="clock-label" data-i18n="room.clock">Consultation time</span>
-      <span id="room-clock" class="clock-value" role="timer" aria-live="off">00:00</span>
+      <span id="room-clock" class="clock-value" role="timer" aria-live="off" translate="no">00:00</span>
     </p>
     <div class="room-actions">
       <button type="button" id="btn-mic" class="btn btn-toggle" aria-pressed="false">
