@@ -4,7 +4,7 @@
 // intake form with inline errors, and hands the visitor a link to the waiting room
 // (/join#w.<token>: the token stays in the fragment, never in a request line or Referer).
 // No cookies, no storage: third-party cookies are blocked in iframes, and we need none (so the
-// language switcher does not remember a choice here; the chosen language goes to the waiting
+// language switcher does not remember a choice here; a language chosen here goes to the waiting
 // room as `?lang=` on its link). Visitors' entries are never logged to the console.
 // Texts come from the web client's catalogues (`/js/i18n.js`, `/i18n/<lang>.js`, same origin).
 
@@ -387,11 +387,16 @@ function done(res) {
 
 // ---------------------------------------------------------------- boot
 
+/** The visitor chose a language with the switcher (else the waiting room picks the same one). */
+let languageChosen = false;
+
 /**
- * `url` (`…/join#w.<token>`) with `?lang=<the language shown>` before its fragment.
+ * `url` (`…/join#w.<token>`) with `?lang=<the language shown>` before its fragment, when the
+ * visitor chose it here.
  * @param {string} url
  */
 function withLanguage(url) {
+  if (!languageChosen) return url;
   const u = new URL(url, location.href);
   u.searchParams.set('lang', currentLanguage());
   return u.href;
@@ -402,6 +407,7 @@ async function boot() {
   await setLanguage(chooseLanguage());
   $('cr-language').append(languageSwitcher('cr-language-select', { remember: false }));
   onLanguageChange(() => {
+    languageChosen = true;
     if (state.config) {
       renderTexts();
       renderAvailability();
