@@ -9,7 +9,7 @@
 // use), opened as an attachment. Names are shown with textContent only. The files are deleted on
 // the server when the consultation ends, so the list is cleared then.
 
-import { t, applyTranslations, formatNumber } from './i18n.js';
+import { t, applyTranslations, formatNumber, setText } from './i18n.js';
 
 const PANEL_HTML = `
   <h3 class="files-title" data-i18n="files.title">Files</h3>
@@ -165,7 +165,7 @@ export class FilePanel {
     }
     const xhr = new XMLHttpRequest();
     this.xhr = xhr;
-    this.el.progressLabel.textContent = t('files.sending_name', { name: file.name });
+    setText(this.el.progressLabel, 'files.sending_name', { name: file.name });
     this.el.bar.value = 0;
     this.el.progress.hidden = false;
     xhr.upload.addEventListener('progress', (ev) => {
