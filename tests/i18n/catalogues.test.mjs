@@ -92,7 +92,7 @@ function keysIn(text, known) {
   // Quoted literals shaped like a key of a known area: `t('room.joined')`, key tables, ternaries.
   const areas = new Set([...known].map((k) => k.split('.')[0]));
   for (const m of text.matchAll(/['"`]([a-z]+(?:\.[a-z0-9_]+)+)['"`]/g)) {
-    if (areas.has(m[1].split('.')[0])) found.add(m[1]);
+    if (areas.has(m[1].split('.')[0]) && !/\.(m?js|html|css|json)$/.test(m[1])) found.add(m[1]);
   }
   return found;
 }
