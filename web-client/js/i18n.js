@@ -254,7 +254,7 @@ export function languageSwitcher(id = 'language-select', { remember = true } = {
 
 /** @param {string | number | Date | null | undefined} value */
 function toDate(value) {
-  if (value === null || value === undefined || value === '') return null;
+  if (!value) return null; // as format.js always did: nothing (or 0) shows nothing
   const d = value instanceof Date ? value : new Date(value);
   return Number.isNaN(d.getTime()) ? null : d;
 }
