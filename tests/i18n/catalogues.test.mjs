@@ -211,6 +211,15 @@ test('(e) t, plurals, fallbacks, errorText and formatting follow the language', 
   await setLanguage('de');
   assert.equal(t('appt.duration', { count: 1 }), ' (1 Minute)');
   assert.equal(t('appt.duration', { count: 20 }), ' (20 Minuten)');
+  // A verdict of the connection check (netcheck.js, pure) in German, with German numbers.
+  const { verdictOf, portsText } = await import(path.join(ROOT, 'web-client/js/netcheck.js'));
+  const path0 = { type: 'host', protocol: 'udp', relayProtocol: null };
+  const leg = { connected: true, measured: { rttMs: 640, lossPercent: 12.5, echoFrames: 60, fps: 15, path: path0 }, candidates: [], ports: { udp: [], tcp: [] } };
+  const slow = verdictOf({ signalling: true, turnConfigured: false, hasVideo: true, relay: null, direct: leg });
+  assert.equal(slow.title, 'Das Bild kann schlecht sein: Ihre Verbindung ist langsam (Umlaufzeit 640 ms); ein Teil des Videos geht unterwegs verloren (12,5 % der Pakete).');
+  assert.equal(slow.details[0], 'Verbunden über eine direkte UDP-Verbindung.');
+  assert.equal(portsText([{ protocol: 'udp', address: '192.0.2.7', port: 50000 }, { protocol: 'udp', address: '192.0.2.7', port: 50001 }], { udp: [], tcp: [] }),
+    '192.0.2.7, UDP-Ports 50000 und 50001', 'port numbers are not grouped like amounts');
   await setLanguage('en');
   assert.equal(formatNumber(12.5), '12.5');
 });
