@@ -7,11 +7,15 @@
 //      key in the JavaScript (`t('…')`, `setText(el, '…')`, key tables), plus the expansions of the
 //      few keys built at run time (DYNAMIC below);
 //  (c) no key is unused (a key must appear literally somewhere, or be one of DYNAMIC's);
-//  (d) no page shows an untranslated fixed string: in the patient pages (and the HTML the room
-//      and files panel build), every non-blank text node sits in an element with `data-i18n` or
-//      `data-i18n-rich`, or under `translate="no"` (brand names, symbols), and every
-//      `aria-label`, `placeholder`, `title` and `alt` with text is covered by `data-i18n-attr`;
-//  (e) t(), plurals, fallbacks, errorText and Intl formatting behave, in Node, per language.
+//  (d) no page shows an untranslated fixed string: in the patient pages and the staff app's
+//      index.html (and the HTML the room and files panel build), every non-blank text node sits
+//      in an element with `data-i18n` or `data-i18n-rich`, or under `translate="no"` (brand
+//      names, symbols), and every `aria-label`, `placeholder`, `title` and `alt` with text is
+//      covered by `data-i18n-attr`;
+//  (e) t(), plurals, fallbacks, errorText and Intl formatting behave, in Node, per language;
+//  (f) the staff app's script that builds its screens with `h()` (STAFF_JS) passes no fixed
+//      English text: no string literal as an element's text, `textContent`, or `title`,
+//      `alt`, `aria-label` or `placeholder` value (texts go through `t`, `tx` or `setText`).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,6 +39,12 @@ const LOOKED_UP = ['error.'];
 
 /** The files whose texts come from the catalogues. */
 const PATIENT_HTML = ['web-client/join.html', 'web-client/set-password.html', 'widget/index.html'];
+/** The staff app's page (the screens its scripts build are checked by (f)). */
+const STAFF_HTML = ['web-client/index.html'];
+/** Staff-app script on the catalogues, checked for fixed English text by (f). */
+const STAFF_JS = [
+  'web-client/js/app.js', 'web-client/js/admin-common.js', 'web-client/js/profile.js', 'web-client/js/format.js',
+];
 /** Script that builds HTML (a template literal between these markers). */
 const SCRIPT_HTML = [
   { file: 'web-client/js/room.js', start: 'const ROOM_HTML = `', end: '`;' },
@@ -100,7 +110,7 @@ function keysIn(text, known) {
 test('(b) every key the pages use exists, (c) and every key is used', async () => {
   const en = await catalogue('en');
   const known = new Set(Object.keys(en));
-  const sources = [...PATIENT_HTML, ...(await jsFiles())];
+  const sources = [...PATIENT_HTML, ...STAFF_HTML, ...(await jsFiles())];
   const used = new Set();
   for (const file of sources) {
     const text = await read(file);
@@ -169,10 +179,10 @@ function untranslated(html) {
   return problems;
 }
 
-test('(d) the patient pages show no untranslated fixed string', async () => {
+test('(d) the patient pages and the staff app show no untranslated fixed string', async () => {
   assert.deepEqual(untranslated('<p>Hello</p><p data-i18n="x">Hi</p><input placeholder="Type"><b translate="no">Brand</b>'),
     ['text "Hello" in <p>', 'placeholder="Type" on <input>'], 'the check itself finds what it should');
-  for (const file of PATIENT_HTML) {
+  for (const file of [...PATIENT_HTML, ...STAFF_HTML]) {
     assert.deepEqual(untranslated(await read(file)), [], file);
   }
   for (const { file, start, end } of SCRIPT_HTML) {
@@ -182,7 +192,7 @@ test('(d) the patient pages show no untranslated fixed string', async () => {
     const html = text.slice(from + start.length, text.indexOf(end, from + start.length));
     assert.deepEqual(untranslated(html), [], file);
   }
-  for (const file of PATIENT_HTML) {
+  for (const file of [...PATIENT_HTML, ...STAFF_HTML]) {
     assert.match(await read(file), /<html lang="en">/, `${file}: <html lang> starts as English (i18n.js sets the chosen one)`);
   }
 });
@@ -222,4 +232,39 @@ test('(e) t, plurals, fallbacks, errorText and formatting follow the language', 
     '192.0.2.7, UDP-Ports 50000 und 50001', 'port numbers are not grouped like amounts');
   await setLanguage('en');
   assert.equal(formatNumber(12.5), '12.5');
+});
+
+/**
+ * Fixed English in script that builds the staff app's screens: a string literal that starts with
+ * a capital letter (or holds two words) used as an element's text in `h(tag, attrs, '…')`, as a
+ * `textContent`, or as a `title`/`alt`/`aria-label`/`placeholder` value. Catalogue keys, ids,
+ * class names and CSS values do not look like that; a literal passed on purpose (a brand name)
+ * is marked with a trailing `// i18n-exempt` comment.
+ */
+function bareTexts(text) {
+  const problems = [];
+  const prose = /^(?:[A-Z][a-z]|[A-Za-z]+ [A-Za-z]+)/;
+  const lines = text.split('\n');
+  lines.forEach((line, i) => {
+    if (/\/\/ i18n-exempt/.test(line) || /^\s*(\/\/|\*|\/\*)/.test(line)) return;
+    const hits = [
+      ...line.matchAll(/\bh\(\s*'[a-z0-9]+'\s*,\s*(?:\{[^{}]*\}|[a-z]\w*)\s*,\s*(['`])((?:(?!\1).)*)\1/g),
+      ...line.matchAll(/\btextContent\s*=\s*(['`])((?:(?!\1).)*)\1/g),
+      ...line.matchAll(/(?:\btitle|\balt|'aria-label'|\bplaceholder)\s*[:=]\s*(['`])((?:(?!\1).)*)\1/g),
+      ...line.matchAll(/\}\s*,\s*(['`])((?:(?!\1).)*)\1\s*\)/g),
+    ];
+    for (const m of hits) {
+      const value = m[2].replace(/\$\{[^}]*\}/g, '').trim();
+      if (value && prose.test(value)) problems.push(`line ${i + 1}: "${m[2]}"`);
+    }
+  });
+  return [...new Set(problems)];
+}
+
+test('(f) the staff app\'s script passes no fixed English text', async () => {
+  assert.deepEqual(bareTexts("h('p', {}, 'Hello there');\nel.textContent = 'Saved.';\nh('img', { alt: 'A photo' });\nh('p', {}, t('x.y'));"),
+    ['line 1: "Hello there"', 'line 2: "Saved."', 'line 3: "A photo"'], 'the check itself finds what it should');
+  for (const file of STAFF_JS) {
+    assert.deepEqual(bareTexts(await read(file)), [], file);
+  }
 });

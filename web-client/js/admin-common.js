@@ -1,7 +1,7 @@
 // @ts-check
 // Shared pieces of the administration pages (issue #12): a page shell built in script (so
 // index.html only gains a script tag per page), a top-bar button per page, the signed-in staff
-// member (`GET /api/v1/me`), field errors from the API's `error.field`, and the first-run notice
+// member (`GET /api/v1/me`), field errors from the `field` of an API error, and the first-run notice
 // on the login screen when the server has no organisation yet (`GET /api/v1/setup/status`).
 //
 // Pages follow the staff app's views through nav.js like org-settings.js: they load `me` when a
@@ -10,8 +10,9 @@
 import { api, ApiError } from './api.js';
 import { $, h } from './dom.js';
 import { navigate, registerView, followViews } from './nav.js';
+import { t, applyTranslations, onLanguageChange, errorText } from './i18n.js';
 
-/** @typedef {{ id: string, name: string, email: string, role: string, organisation_id: string, department_id: string | null }} Me */
+/** @typedef {{ id: string, name: string, email: string, role: string, organisation_id: string, department_id: string | null, language?: string | null }} Me */
 
 /** The views of the signed-in staff app (any of them means a session exists). */
 const SIGNED_OUT = new Set(['boot-view', 'login-view']);
@@ -56,25 +57,30 @@ followViews((view) => {
 /**
  * A page of the staff app: a registered view with a heading and a "Back" button, in `<main>`
  * while someone is signed in, and a top-bar button that opens it (hidden until
- * `setAllowed(true)`).
+ * `setAllowed(true)`). `title` and `button` are catalogue keys; the page's markup follows a
+ * language switch (texts built with `tx` or `data-i18n`).
  * @param {{ id: string, title: string, button: string, onEnter: () => void }} spec
  */
 export function page({ id, title, button, onEnter }) {
   const headingId = `${id}-title`;
-  const back = h('button', { type: 'button', class: 'btn btn-quiet btn-small' }, 'Back to the waiting room');
+  const back = h('button', { type: 'button', class: 'btn btn-quiet btn-small', 'data-i18n': 'staff.back_to_the_waiting_room' }, t('staff.back_to_the_waiting_room'));
   const body = h('div', { class: 'admin-body' });
   const section = h('section', { id, class: 'settings-page admin-page', 'aria-labelledby': headingId, hidden: true },
-    h('div', { class: 'page-head' }, h('h1', { id: headingId, tabindex: '-1' }, title), back),
+    h('div', { class: 'page-head' }, h('h1', { id: headingId, tabindex: '-1', 'data-i18n': title }, t(title)), back),
     body);
   // In the document only while someone is signed in: signed out, its forms (e-mail, password
   // fields) must not sit hidden beside the login form's.
   onMe((m) => {
-    if (m && !section.isConnected) $('main').append(section);
+    if (m && !section.isConnected) {
+      $('main').append(section);
+      applyTranslations(section); // built before the language was known
+    }
     if (!m) section.remove();
   });
+  onLanguageChange(() => { if (!section.isConnected) applyTranslations(section); });
   registerView(id, { enter: onEnter });
   back.addEventListener('click', () => navigate('dashboard-view'));
-  const open = h('button', { type: 'button', class: 'btn btn-quiet', hidden: true }, button);
+  const open = h('button', { type: 'button', class: 'btn btn-quiet', hidden: true, 'data-i18n': button }, t(button));
   open.addEventListener('click', () => navigate(id));
   $('staff-name').before(open);
   return {
@@ -93,8 +99,8 @@ export function page({ id, title, button, onEnter }) {
  */
 export function showError(err, alert, form) {
   const message = err instanceof ApiError
-    ? (err.message || 'Something went wrong.')
-    : 'Something went wrong.';
+    ? errorText(err, 'staff.something_wrong')
+    : t('staff.something_wrong');
   const field = err instanceof ApiError ? err.details.field : undefined;
   const target = field && form ? form.querySelector(`[data-error-for="${CSS.escape(String(field))}"]`) : null;
   if (target instanceof HTMLElement) {
@@ -121,16 +127,27 @@ export function clearErrors(alert, form) {
 }
 
 /**
- * A labelled input with a field-error line (`data-error-for=name`).
+ * An element whose text is the catalogue's `key`, re-translated on a language switch.
+ * @param {keyof HTMLElementTagNameMap} tag
+ * @param {string} key
+ * @param {Record<string, unknown>} [attrs]
+ */
+export function tx(tag, key, attrs = {}) {
+  return h(tag, { ...attrs, 'data-i18n': key }, t(key));
+}
+
+/**
+ * A labelled input with a field-error line (`data-error-for=name`); `label` and `hint` are
+ * catalogue keys.
  * @param {{ id: string, label: string, name: string, type?: string, value?: string, attrs?: Record<string, unknown>, hint?: string }} spec
  */
 export function field({ id, label, name, type = 'text', value = '', attrs = {}, hint }) {
   const input = h('input', { id, name, type, ...attrs, 'aria-describedby': `${id}-error` });
   input.value = value;
   const wrap = h('div', { class: 'field' },
-    h('label', { for: id }, label),
+    tx('label', label, { for: id }),
     input,
-    hint ? h('p', { class: 'hint field-hint' }, hint) : null,
+    hint ? tx('p', hint, { class: 'hint field-hint' }) : null,
     h('p', { id: `${id}-error`, class: 'field-error', 'data-error-for': name, hidden: true }));
   return { wrap, input };
 }
@@ -182,7 +199,7 @@ export async function refreshLogo() {
   try {
     const profile = await api('/api/v1/organisation/profile');
     brandLogo.hidden = !profile.has_logo;
-    brandLogo.alt = profile.has_logo ? `${profile.name} logo` : '';
+    brandLogo.alt = profile.has_logo ? t('staff.org_logo', { name: profile.name }) : '';
     if (profile.has_logo) brandLogo.src = `/api/v1/organisation/logo?v=${Date.now()}`;
   } catch {
     brandLogo.hidden = true;
@@ -207,10 +224,10 @@ async function showFirstRunNotice() {
   if (status && status.organisation_exists === false) {
     const login = $('login-view');
     const notice = h('div', { id: 'first-run-notice', class: 'alert alert-info', role: 'status' },
-      h('p', {}, h('strong', {}, 'No organisation yet: '), 'nobody can sign in until one exists.'),
-      h('p', {}, 'On the server, run ',
-        h('code', {}, 'consultroom admin create-organisation --name "Your clinic" --admin-email you@example.org'),
-        ' and open the set-password link it prints.'));
+      h('p', {}, h('strong', {}, t('staff.first_run.none')), ' ', t('staff.first_run.nobody')),
+      h('p', {}, t('staff.first_run.run'), ' ',
+        h('code', { translate: 'no' }, 'consultroom admin create-organisation --name "Your clinic" --admin-email you@example.org'), // i18n-exempt: a command
+        ' ', t('staff.first_run.open_link')));
     login.querySelector('h1')?.after(notice);
   }
 }

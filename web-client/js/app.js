@@ -6,7 +6,8 @@
 import { api, ApiError } from './api.js';
 import { $, h, announce } from './dom.js';
 import { navigate, registerView } from './nav.js';
-import { hhmm, isToday, shortDate, PUNCTUALITY_LABEL, statusLabel } from './format.js';
+import { hhmm, isToday, shortDate, punctualityLabel, statusLabel } from './format.js';
+import { t, setText as setTextKey, setLanguage, chooseLanguage, asLanguage, errorText } from './i18n.js';
 import { SignallingClient, connectWithRetry } from './signalling.js';
 import { openCameraAndMic, stopStream, deviceErrorHelp, fetchIceServers } from './media.js';
 import { ConsultationController } from './consultation.js';
@@ -123,7 +124,7 @@ function showLogin(message) {
   el.loginError.hidden = !message;
   el.loginError.textContent = message || '';
   el.loginSubmit.disabled = false;
-  el.loginSubmit.textContent = 'Sign in';
+  setTextKey(el.loginSubmit, 'staff.sign_in');
   navigate('login-view', { focus: false });
   el.email.focus();
 }
@@ -142,12 +143,12 @@ function setFieldError(input, errorEl, text) {
 
 /** @param {unknown} err */
 function loginErrorText(err) {
-  if (!(err instanceof ApiError)) return 'Signing in failed. Try again.';
-  if (err.status === 0) return 'The server could not be reached. Check your connection and try again.';
-  if (err.status === 401 || err.code === 'invalid_credentials') return 'The email address or password is not correct.';
-  if (err.status === 429) return 'Too many sign-in attempts. Wait a few minutes, then try again.';
-  if (err.status === 403) return 'This account may not sign in here. Contact your clinic administrator.';
-  return `Signing in failed (${err.code}). Try again in a moment.`;
+  if (!(err instanceof ApiError)) return t('staff.login.failed');
+  if (err.status === 0) return t('staff.login.unreachable');
+  if (err.status === 401 || err.code === 'invalid_credentials') return t('staff.login.wrong');
+  if (err.status === 429) return t('staff.login.too_many');
+  if (err.status === 403) return t('staff.login.forbidden');
+  return t('staff.login.failed_code', { code: err.code || '' });
 }
 
 el.loginForm.addEventListener('submit', async (ev) => {
@@ -155,24 +156,25 @@ el.loginForm.addEventListener('submit', async (ev) => {
   unlockAudio(); // the sign-in click/Enter is the user gesture that lets the doorbell ring later
   const email = el.email.value.trim();
   const password = el.password.value;
-  setFieldError(el.email, el.emailError, email ? '' : 'Enter your email address.');
-  setFieldError(el.password, el.passwordError, password ? '' : 'Enter your password.');
+  setFieldError(el.email, el.emailError, email ? '' : t('staff.login.enter_email'));
+  setFieldError(el.password, el.passwordError, password ? '' : t('staff.login.enter_password'));
   el.loginError.hidden = true;
   if (!email) return el.email.focus();
   if (!password) return el.password.focus();
   el.loginSubmit.disabled = true;
-  el.loginSubmit.textContent = 'Signing in…';
+  setTextKey(el.loginSubmit, 'staff.login.signing_in');
   try {
     const data = await api('/api/v1/auth/login', { method: 'POST', body: { email, password } });
     el.password.value = '';
     el.staffName.textContent = (data && data.staff && data.staff.name) || '';
     state.me = (data && data.staff) || null;
+    await applyStaffLanguage(state.me);
     await enterDashboard();
   } catch (err) {
     el.loginError.textContent = loginErrorText(err);
     el.loginError.hidden = false;
     el.loginSubmit.disabled = false;
-    el.loginSubmit.textContent = 'Sign in';
+    setTextKey(el.loginSubmit, 'staff.sign_in');
     el.password.focus();
     el.password.select();
   }
@@ -188,7 +190,7 @@ el.logout.addEventListener('click', async () => {
     el.logout.disabled = false;
   }
   showLogin();
-  announce(el.status, 'You are signed out.');
+  announce(el.status, t('staff.signed_out'));
 });
 
 // Any click or key press may unlock audio (e.g. after a page reload with a live session).
@@ -281,7 +283,7 @@ async function loadMeAndDirectory() {
  */
 function handleAuthError(err) {
   if (err instanceof ApiError && err.status === 401) {
-    if (state.loggedIn) showLogin('Your session has ended. Please sign in again.');
+    if (state.loggedIn) showLogin(t('staff.session_ended'));
     return true;
   }
   return false;
@@ -299,8 +301,8 @@ async function loadAppointments() {
     const data = await api(`/api/v1/appointments?${todayRange()}`);
     renderAppointments((data && data.appointments) || []);
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) return showLogin('Your session has ended. Please sign in again.');
-    el.appointmentsState.textContent = 'The appointments could not be loaded. They will be retried in a minute.';
+    if (err instanceof ApiError && err.status === 401) return showLogin(t('staff.session_ended'));
+    setTextKey(el.appointmentsState, 'staff.appointments_failed');
     el.appointmentsState.hidden = false;
   }
 }
@@ -331,7 +333,7 @@ function canForceStart(a) {
 async function forceStart(a, button, inviteUrl = null) {
   if (state.admitting || state.forceStart || consultation.active) return;
   if (!state.signalling?.isOpen) {
-    showError('There is no connection to the server right now. Try again in a moment.');
+    showError(t('staff.no_connection'));
     return;
   }
   const name = (a.client && a.client.name) || 'the patient';
@@ -344,7 +346,7 @@ async function forceStart(a, button, inviteUrl = null) {
       try {
         state.localStream = await openCameraAndMic();
       } catch (err) {
-        showError(`Your camera and microphone are needed to start a consultation. ${deviceErrorHelp(err)}`);
+        showError(`${t('staff.devices_needed_start')} ${deviceErrorHelp(err)}`);
         state.forceStart = null;
         return;
       }
@@ -354,10 +356,10 @@ async function forceStart(a, button, inviteUrl = null) {
     state.forceStart = null;
     const code = err && err.code;
     showError(code === 'invalid_state'
-      ? 'You are already in a consultation.'
+      ? t('staff.already_in_consultation')
       : code === 'not_found' || code === 'forbidden'
-        ? 'This appointment cannot be started (it may have been cancelled or belong to someone else).'
-        : `The consultation could not be started: ${(err && err.message) || 'unknown error'}`);
+        ? t('staff.cannot_start')
+        : t('staff.start_failed', { reason: errorText(err) }));
     if (!consultation.active) {
       stopStream(state.localStream);
       state.localStream = null;
@@ -403,7 +405,7 @@ function renderLegend(list, colours) {
   const seen = new Map();
   for (const a of list) {
     const p = a.practitioner;
-    if (p && p.id && colours.has(p.id) && !seen.has(p.id)) seen.set(p.id, p.name || 'Practitioner');
+    if (p && p.id && colours.has(p.id) && !seen.has(p.id)) seen.set(p.id, p.name || t('staff.practitioner'));
   }
   // Colours go through the CSSOM: the CSP forbids inline style attributes.
   legend.replaceChildren(...[...seen].map(([id, name]) => {
@@ -430,10 +432,10 @@ function renderAppointments(list) {
       h('p', { class: 'appt-time' },
         h('span', { class: 'appt-hhmm' }, hhmm(start)),
         isToday(start) ? null : h('span', { class: 'appt-date' }, shortDate(start)),
-        a.duration_minutes ? h('span', { class: 'appt-duration' }, `${a.duration_minutes} min`) : null),
+        a.duration_minutes ? h('span', { class: 'appt-duration' }, t('staff.minutes_short', { n: a.duration_minutes })) : null),
       h('div', { class: 'appt-who' },
-        h('p', { class: 'appt-client' }, (a.client && a.client.name) || 'Unnamed client'),
-        a.practitioner && a.practitioner.name ? h('p', { class: 'appt-practitioner' }, `with ${a.practitioner.name}`) : null),
+        h('p', { class: 'appt-client' }, (a.client && a.client.name) || t('staff.unnamed_client')),
+        a.practitioner && a.practitioner.name ? h('p', { class: 'appt-practitioner' }, t('staff.with_name', { name: a.practitioner.name })) : null),
       h('div', { class: 'appt-side' },
         status ? h('p', { class: 'appt-status' }, statusLabel(status)) : null,
         state.chat?.appointmentButton(a.client),
@@ -442,12 +444,13 @@ function renderAppointments(list) {
           type: 'button',
           class: 'btn btn-secondary btn-small appt-start',
           onclick: (/** @type {MouseEvent} */ ev) => forceStart(a, /** @type {HTMLButtonElement} */ (ev.currentTarget)),
-        }, 'Start now', h('span', { class: 'visually-hidden' }, ` with ${(a.client && a.client.name) || 'the patient'}`)) : null));
+        }, t('staff.start_now'), h('span', { class: 'visually-hidden' }, ` ${t('staff.start_with', { name: (a.client && a.client.name) || t('staff.the_patient') })}`)) : null));
     if (colour) li.style.setProperty('--practitioner-colour', colour);
     return li;
   });
   el.appointmentsList.replaceChildren(...items);
-  el.appointmentsState.textContent = items.length ? '' : 'No appointments today.';
+  if (items.length) el.appointmentsState.textContent = '';
+  else setTextKey(el.appointmentsState, 'staff.no_appointments_today');
   el.appointmentsState.hidden = items.length > 0;
 }
 
@@ -479,10 +482,10 @@ function renderWaiting() {
   el.waitingCount.hidden = n === 0;
   el.waitingCount.dataset.count = String(n);
   el.waitingCountNumber.textContent = String(n);
-  document.title = n ? `(${n}) Waiting — Consultroom` : 'Consultroom';
+  document.title = n ? t('staff.title_waiting', { n: String(n) }) : 'Consultroom';
   // During a consultation the list is out of sight: keep the count in the top bar.
   const roomWaiting = document.getElementById('room-waiting');
-  roomWaiting.textContent = n === 1 ? '1 patient waiting' : `${n} patients waiting`;
+  roomWaiting.textContent = t('staff.patients_waiting', { count: n });
   roomWaiting.hidden = n === 0;
 }
 
@@ -499,17 +502,17 @@ function waitingItem(e) {
     onclick: () => admit(id, admitBtn),
   },
   h('span', { class: 'corner', 'aria-hidden': 'true' }),
-  h('span', { class: 'visually-hidden' }, 'Let in: '),
+  h('span', { class: 'visually-hidden' }, `${t('staff.let_in')}: `),
   h('span', { class: 'we-name' }),
   h('span', { class: 'we-meta' },
     h('span', { class: 'we-appt' }),
     h('span', { class: 'we-arrived' }),
     h('span', { class: 'we-queue', hidden: true },
-      h('span', { class: 'visually-hidden' }, 'Waiting room: '),
+      h('span', { class: 'visually-hidden' }, `${t('staff.waiting_room')}: `),
       h('span', { class: 'we-queue-name' }))),
   h('span', { class: 'we-tag' }),
-  h('span', { class: 'we-action', 'aria-hidden': 'true' }, 'Let in'),
-  h('span', { class: 'we-reconnecting', hidden: true }, 'Reconnecting…'));
+  h('span', { class: 'we-action', 'aria-hidden': 'true' }, t('staff.let_in')),
+  h('span', { class: 'we-reconnecting', hidden: true }, t('staff.reconnecting')));
   const transferBtn = h('button', {
     type: 'button',
     class: 'btn btn-quiet btn-small we-transfer',
@@ -518,7 +521,7 @@ function waitingItem(e) {
       const cur = state.waiting.get(id);
       if (cur) openTransfer({ participantId: id, name: cur.display_name, queue: cur.queue });
     },
-  }, 'Transfer…', h('span', { class: 'visually-hidden we-transfer-name' }));
+  }, t('staff.transfer_ellipsis'), h('span', { class: 'visually-hidden we-transfer-name' }));
   return h('li', { class: 'waiting-item', dataset: { participantId: id } }, admitBtn, transferBtn);
 }
 
@@ -541,12 +544,12 @@ function updateWaitingItem(li, e, labels) {
   const btn = li.querySelector('.waiting-entry');
   btn.className = `waiting-entry ${p}`;
   btn.dataset.punctuality = p;
-  setText(btn.querySelector('.we-name'), e.display_name || 'Patient');
-  setText(btn.querySelector('.we-appt'), e.appointment_starts_at ? `Appointment ${hhmm(e.appointment_starts_at)}` : 'No appointment');
-  setText(btn.querySelector('.we-arrived'), `Arrived ${hhmm(e.arrived_at)}`);
+  setText(btn.querySelector('.we-name'), e.display_name || t('staff.patient'));
+  setText(btn.querySelector('.we-appt'), e.appointment_starts_at ? t('staff.appointment_at', { time: hhmm(e.appointment_starts_at) }) : t('staff.no_appointment'));
+  setText(btn.querySelector('.we-arrived'), t('staff.arrived_at', { time: hhmm(e.arrived_at) }));
   const tag = btn.querySelector('.we-tag');
   tag.className = `we-tag ${p}`;
-  setText(tag, PUNCTUALITY_LABEL[p]);
+  setText(tag, punctualityLabel(p));
   /** @type {HTMLElement} */
   const q = btn.querySelector('.we-queue');
   const label = labels ? state.directory.roomLabel(e.queue, state.me) : '';
@@ -560,7 +563,7 @@ function updateWaitingItem(li, e, labels) {
   /** @type {HTMLElement} */ (btn.querySelector('.we-action')).hidden = reconnecting;
   // A reconnecting patient cannot be admitted (the server refuses it); the button says why.
   if (state.admitting !== e.participant_id) btn.disabled = reconnecting;
-  setText(li.querySelector('.we-transfer-name'), ` ${e.display_name || 'patient'}`);
+  setText(li.querySelector('.we-transfer-name'), ` ${e.display_name || t('staff.patient_lower')}`);
 }
 
 /**
@@ -577,7 +580,7 @@ async function admit(participantId, button) {
       try {
         state.localStream = await openCameraAndMic();
       } catch (err) {
-        showError(`Your camera and microphone are needed to let a patient in. ${deviceErrorHelp(err)}`);
+        showError(`${t('staff.devices_needed_admit')} ${deviceErrorHelp(err)}`);
         return;
       }
     }
@@ -585,8 +588,8 @@ async function admit(participantId, button) {
     await state.signalling.request({ type: 'admit', participant_id: participantId });
   } catch (err) {
     const text = err && err.code === 'not_found'
-      ? 'That patient is no longer in the waiting room.'
-      : `The patient could not be let in: ${(err && err.message) || 'unknown error'}`;
+      ? t('staff.patient_gone')
+      : t('staff.admit_failed', { reason: errorText(err) });
     showError(text);
     if (!consultation.active) {
       stopStream(state.localStream);
@@ -618,13 +621,13 @@ function startSignalling() {
         consultation.abort();
         state.waiting.clear();
         renderWaiting();
-        setConnState('Opened in another window — reload to use this one');
+        setConnState(t('staff.conn.replaced'));
         return;
       }
       if (reason === 'session_ended') {
         // This login ended (signed out in another tab, or the account was closed): the server
         // took us out of every room and refuses this session's tokens; no point reconnecting.
-        showLogin('Your session has ended. Please sign in again.');
+        showLogin(t('staff.session_ended'));
         return;
       }
       // In a consultation the room and its peer connection are kept; the server holds our seat
@@ -632,13 +635,13 @@ function startSignalling() {
       consultation.holdSeat(client);
       state.waiting.clear();
       renderWaiting();
-      setConnState('Reconnecting…');
+      setConnState(t('staff.reconnecting'));
       reconnect();
     },
   });
   state.signalling = client;
   if (!state.chat) state.chat = new StaffChat({ selfStaffId: state.me?.id });
-  setConnState('Connecting…');
+  setConnState(t('staff.conn.connecting'));
   reconnect();
 }
 
@@ -655,10 +658,10 @@ function reconnect() {
       setConnState('');
       state.chat?.connected(client);
     },
-    onRetry: () => setConnState('Reconnecting…'),
+    onRetry: () => setConnState(t('staff.reconnecting')),
     shouldRetry: (err) => {
       if (err instanceof ApiError && err.status === 401) {
-        showLogin('Your session has ended. Please sign in again.');
+        showLogin(t('staff.session_ended'));
         return false;
       }
       return true;
@@ -706,7 +709,7 @@ function onSignal(msg) {
       enterRoom(msg);
       break;
     case 'error':
-      showError(msg.message || 'Something went wrong on the server.');
+      showError(errorText(msg, 'error.server'));
       break;
     default:
       break; // ok, pong and anything newer than this client
@@ -734,8 +737,8 @@ async function enterRoom(msg) {
   guests.panel ||= new GuestPanel(el.roomView);
   guests.panel.start(guests.appointmentId);
   announce(el.status, waitingFor
-    ? `The consultation has started. Waiting for ${waitingFor} to join.`
-    : 'The consultation has started.');
+    ? t('staff.started_waiting_for', { name: waitingFor })
+    : t('staff.started'));
 }
 
 /** The consultation room, its files and reconnection (shared with the patient page). */
@@ -765,7 +768,7 @@ const guests = { panel: null, appointmentId: null };
 /** @param {import('./transfer.js').TransferContext} ctx */
 function openTransfer(ctx) {
   if (!state.signalling?.isOpen) {
-    showError('There is no connection to the server right now. Try again in a moment.');
+    showError(t('staff.no_connection'));
     return;
   }
   transferDialog.open(ctx);
@@ -811,13 +814,23 @@ function leaveRoom() {
   state.localStream = null;
   if (!state.loggedIn) return;
   navigate('dashboard-view');
-  announce(el.status, 'The consultation has ended.');
+  announce(el.status, t('staff.ended'));
   loadAppointments();
 }
 
 // ---------------------------------------------------------------- boot
 
+/**
+ * The staff app's language: the one chosen in the profile (`me.language`), else the browser's.
+ * @param {{ language?: string | null } | null} me
+ */
+async function applyStaffLanguage(me) {
+  const lang = asLanguage(me && me.language) || chooseLanguage();
+  await setLanguage(lang);
+}
+
 async function boot() {
+  await setLanguage(chooseLanguage()); // before sign-in: the browser's languages
   try {
     // Always 200 (signed in or not), so a signed-out visitor's console shows no failed request.
     const session = await api('/api/v1/auth/session');
@@ -827,12 +840,13 @@ async function boot() {
     }
     const me = session.me;
     state.me = me;
+    await applyStaffLanguage(me);
     el.staffName.textContent = (me && me.name) || '';
     await enterDashboard();
   } catch (err) {
     if (err instanceof ApiError && (err.status === 401 || err.status === 403)) showLogin();
     else showLogin(err instanceof ApiError && err.status === 0
-      ? 'The server could not be reached. Check your connection and reload the page.'
+      ? t('staff.unreachable_reload')
       : '');
   }
 }

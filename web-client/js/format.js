@@ -2,7 +2,7 @@
 // Small formatting helpers. All times are shown in the browser's local time zone, 24-hour; dates
 // and times in the page's language (i18n.js, through Intl).
 
-import { formatTime, formatDate } from './i18n.js';
+import { formatTime, formatDate, t } from './i18n.js';
 
 /** @param {number} n */
 const pad2 = (n) => String(n).padStart(2, '0');
@@ -46,33 +46,42 @@ export function mmss(ms) {
 }
 
 /**
- * Human words for a punctuality value from the signalling protocol.
+ * Catalogue keys of the punctuality values of the signalling protocol.
  * @type {Record<import('./protocol.js').Punctuality, string>}
  */
-export const PUNCTUALITY_LABEL = {
-  on_time: 'On time',
-  late: 'Late',
-  walk_in: 'Walk-in',
+const PUNCTUALITY_KEY = {
+  on_time: 'status.on_time',
+  late: 'status.late',
+  walk_in: 'status.walk_in',
 };
 
 /**
- * Human words for appointment statuses we know; unknown ones are shown as-is, tidied.
+ * Human words for a punctuality value from the signalling protocol, in the page's language.
+ * @param {import('./protocol.js').Punctuality} punctuality
+ */
+export function punctualityLabel(punctuality) {
+  return t(PUNCTUALITY_KEY[punctuality] || PUNCTUALITY_KEY.on_time);
+}
+
+/**
+ * Human words for appointment statuses we know, in the page's language; unknown ones are shown
+ * as-is, tidied.
  * @param {string} status
  */
 export function statusLabel(status) {
   /** @type {Record<string, string>} */
   const known = {
-    scheduled: 'Scheduled',
-    booked: 'Booked',
-    confirmed: 'Confirmed',
-    waiting: 'Waiting',
-    in_progress: 'In consultation',
-    in_consultation: 'In consultation',
-    completed: 'Completed',
-    done: 'Completed',
-    cancelled: 'Cancelled',
-    no_show: 'No-show',
+    scheduled: 'status.scheduled',
+    booked: 'status.booked',
+    confirmed: 'status.confirmed',
+    waiting: 'status.waiting',
+    in_progress: 'status.in_consultation',
+    in_consultation: 'status.in_consultation',
+    completed: 'status.completed',
+    done: 'status.completed',
+    cancelled: 'status.cancelled',
+    no_show: 'status.no_show',
   };
   if (!status) return '';
-  return known[status] || String(status).replace(/_/g, ' ');
+  return known[status] ? t(known[status]) : String(status).replace(/_/g, ' ');
 }
