@@ -1,5 +1,5 @@
-//! A staff member's own profile (F24): name, phone, photo (scaled server-side) and password
-//! change; department and role are shown, changed only by an admin (`staff_admin`). Colleagues'
+//! A staff member's own profile (F24): name, phone, the staff app's language (issue #14; `null`
+//! = not chosen, the app follows the browser), photo (scaled server-side) and password change; department and role are shown, changed only by an admin (`staff_admin`). Colleagues'
 //! photos are served to staff of the same organisation.
 //!
 //! Invariant: a password change needs the current password (checked on the password-check pool)
@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
 use crate::auth::{CurrentStaff, SessionEndReason, check_new_password};
@@ -25,6 +25,7 @@ use crate::images::{self, Purpose};
 use crate::organisation_profile::image_response;
 use crate::staff_admin::clean_name;
 use crate::store::{Store, dispatch};
+use crate::templates::Language;
 use crate::{Clinic, Route};
 
 impl Store {
@@ -40,6 +41,38 @@ impl Store {
                 .bind(staff_id)
                 .bind(name)
                 .bind(phone)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    /// The language staff member `staff_id` chose for the staff app; `None` when none is chosen.
+    pub(crate) async fn staff_language(
+        &self,
+        staff_id: StaffId,
+    ) -> Result<Option<Language>, sqlx::Error> {
+        let code: Option<Option<String>> = dispatch!(self, pool => {
+            sqlx::query_scalar("select language from staff where staff_id = $1")
+                .bind(staff_id)
+                .fetch_optional(pool)
+                .await
+        })?;
+        // The column's check allows only our codes.
+        Ok(code.flatten().and_then(|c| c.parse().ok()))
+    }
+
+    async fn update_staff_language(
+        &self,
+        staff_id: StaffId,
+        language: Option<Language>,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        dispatch!(self, pool => {
+            sqlx::query("update staff set language = $2, updated_at = $3 where staff_id = $1")
+                .bind(staff_id)
+                .bind(language.map(Language::as_str))
                 .bind(now)
                 .execute(pool)
                 .await
@@ -154,6 +187,7 @@ async fn profile_json(
             .map(|d| d.name),
         None => None,
     };
+    let language = clinic.store().staff_language(staff.id).await?;
     Ok(Json(json!({
         "id": entry.id,
         "name": entry.name,
@@ -163,6 +197,7 @@ async fn profile_json(
         "department_id": entry.department_id,
         "department_name": department,
         "has_photo": entry.has_photo,
+        "language": language,
     })))
 }
 
@@ -178,6 +213,14 @@ async fn get_profile(
 struct ProfileUpdate {
     name: Option<String>,
     phone: Option<String>,
+    /// Absent: unchanged; `null`: follow the browser; else one of our languages.
+    #[serde(default, deserialize_with = "present")]
+    language: Option<Option<Language>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`, through `default`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Language>>, D::Error> {
+    Option::<Language>::deserialize(d).map(Some)
 }
 
 async fn put_profile(
@@ -213,6 +256,12 @@ async fn put_profile(
         .store()
         .update_own_profile(current.staff.id, &name, &phone, clinic.now())
         .await?;
+    if let Some(language) = req.language {
+        clinic
+            .store()
+            .update_staff_language(current.staff.id, language, clinic.now())
+            .await?;
+    }
     current.staff.name = name;
     profile_json(&clinic, &current).await
 }

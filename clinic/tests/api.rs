@@ -84,6 +84,7 @@ backend_tests! {
     admin::set_password_links_work_once_before_expiry,
     admin::organisation_profile_and_logo,
     admin::own_profile_photo_and_password_change,
+    admin::own_language_is_null_until_chosen,
     admin::first_run_creates_an_organisation_or_nothing,
     templates::template_sets_by_role_and_organisation,
     templates::the_preview_fills_in_sample_data_escaped,

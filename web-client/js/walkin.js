@@ -11,8 +11,10 @@ import { api, ApiError } from './api.js';
 import { $, h, announce } from './dom.js';
 import { navigate, registerView, followViews, currentView } from './nav.js';
 import { initWidgetAdmin } from './widget-admin.js';
+import { t, setText, formatDate, errorText as apiErrorText } from './i18n.js';
 
-const WEEKDAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
+/** Catalogue keys of the weekdays, Monday first (ISO 1–7). */
+const WEEKDAYS = ['staff.monday', 'staff.tuesday', 'staff.wednesday', 'staff.thursday', 'staff.friday', 'staff.saturday', 'staff.sunday'];
 const REFRESH_MS = 60_000; // scheduled ranges start and end by themselves
 
 const el = {
@@ -106,15 +108,15 @@ function render(walkin) {
   const available = !!walkin.available_now;
   el.toggle.setAttribute('aria-pressed', String(on));
   el.toggle.dataset.available = String(available);
-  el.toggleState.textContent = on ? 'on' : (available ? 'scheduled' : 'off');
+  setText(el.toggleState, on ? 'staff.walkin.on' : (available ? 'staff.walkin.scheduled' : 'staff.off'));
   el.toggle.title = on
-    ? 'You are shown as available for walk-ins. Click to switch off.'
+    ? t('staff.walkin.title_on')
     : (available
-      ? 'You are available through your schedule. Click to also switch on by hand.'
-      : 'You are not shown as available for walk-ins. Click to switch on.');
+      ? t('staff.walkin.title_scheduled')
+      : t('staff.walkin.title_off'));
   el.summary.textContent = available
-    ? (on ? 'You are available for walk-ins now (switched on).' : 'You are available for walk-ins now (scheduled).')
-    : 'You are not available for walk-ins now.';
+    ? (on ? t('staff.walkin.available_on') : t('staff.walkin.available_scheduled'))
+    : t('staff.walkin.not_available');
   if (document.activeElement !== el.tz) el.tz.value = walkin.time_zone || '';
   renderRanges(walkin.ranges || []);
 }
@@ -126,9 +128,9 @@ el.toggle.addEventListener('click', async () => {
   const next = !state.walkin.switch_on;
   try {
     render(await api('/api/v1/walkin/me', { method: 'PUT', body: { switch_on: next } }));
-    announce(el.status, next ? 'Walk-in is on: you are shown in the walk-in widget.' : 'Walk-in is off.');
+    announce(el.status, next ? t('staff.walkin.now_on') : t('staff.walkin.now_off'));
   } catch (err) {
-    announce(el.status, 'The walk-in switch could not be changed. Try again.');
+    announce(el.status, t('staff.walkin.switch_failed'));
     showError(errorText(err));
   } finally {
     state.busy = false;
@@ -162,20 +164,20 @@ function showError(text) {
 /** @param {unknown} err */
 function errorText(err) {
   if (err instanceof ApiError) {
-    if (err.status === 0) return 'The server could not be reached.';
-    if (err.message) return err.message;
-    return `Something went wrong (${err.code}).`;
+    if (err.status === 0) return t('error.network_error');
+    if (err.message) return apiErrorText(err);
+    return t('staff.something_wrong_code', { code: err.code });
   }
-  return 'Something went wrong.';
+  return t('staff.something_wrong');
 }
 
 // ---------------------------------------------------------------- scheduled availability
 
 /** @param {WalkinRange} r */
 function describe(r) {
-  if (r.kind === 'weekly') return `Every ${WEEKDAYS[(r.weekday || 1) - 1]}, ${r.start}–${r.end}`;
+  if (r.kind === 'weekly') return t('staff.walkin.every', { day: t(WEEKDAYS[(r.weekday || 1) - 1] || WEEKDAYS[0]), start: r.start || '', end: r.end || '' });
   const d = new Date(`${r.date}T12:00:00`);
-  const day = Number.isNaN(d.getTime()) ? r.date : d.toLocaleDateString(undefined, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' });
+  const day = Number.isNaN(d.getTime()) ? r.date : formatDate(d, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' });
   return `${day}, ${r.start}–${r.end}`;
 }
 
@@ -183,12 +185,12 @@ function describe(r) {
 function renderRanges(ranges) {
   const items = ranges.filter((r) => r && r.id).map((r) => {
     const text = describe(r);
-    const del = h('button', { type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': `Delete ${text}` }, 'Delete');
+    const del = h('button', { type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': t('staff.delete_what', { what: text }) }, t('staff.delete'));
     del.addEventListener('click', async () => {
       del.disabled = true;
       try {
         render(await api(`/api/v1/walkin/me/ranges/${encodeURIComponent(r.id)}`, { method: 'DELETE' }));
-        announce(el.status, 'Availability removed.');
+        announce(el.status, t('staff.walkin.removed'));
       } catch (err) {
         del.disabled = false;
         showError(errorText(err));
@@ -216,9 +218,9 @@ el.form.addEventListener('submit', async (ev) => {
   if (body.kind === 'weekly') body.weekday = Number(el.weekday.value);
   else body.date = el.date.value;
   let problem = '';
-  if (!body.start || !body.end) problem = 'Enter a start and an end time.';
-  else if (body.end <= body.start) problem = 'The end must be after the start.';
-  else if (body.kind === 'once' && !body.date) problem = 'Choose a date.';
+  if (!body.start || !body.end) problem = t('staff.walkin.enter_times');
+  else if (body.end <= body.start) problem = t('staff.walkin.end_after_start');
+  else if (body.kind === 'once' && !body.date) problem = t('staff.walkin.choose_date');
   if (problem) {
     el.formError.textContent = problem;
     el.formError.hidden = false;
@@ -226,7 +228,7 @@ el.form.addEventListener('submit', async (ev) => {
   }
   try {
     render(await api('/api/v1/walkin/me/ranges', { method: 'POST', body }));
-    announce(el.status, 'Availability added.');
+    announce(el.status, t('staff.walkin.added'));
   } catch (err) {
     el.formError.textContent = errorText(err);
     el.formError.hidden = false;
@@ -237,7 +239,7 @@ el.tzSave.addEventListener('click', async () => {
   try {
     render(await api('/api/v1/walkin/me', { method: 'PUT', body: { time_zone: el.tz.value.trim() } }));
     showError('');
-    announce(el.status, 'Time zone saved.');
+    announce(el.status, t('staff.walkin.tz_saved'));
   } catch (err) {
     showError(errorText(err));
   }

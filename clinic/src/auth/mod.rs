@@ -143,6 +143,10 @@ async fn login(
     let cookie = session::start_session(&clinic, staff.id).await?;
     let device_cookie = device::issue(&clinic, devices, staff.id, now);
     tracing::info!(staff_id = %staff.id, "staff login");
+    // The same object as `GET /me`, so the app can take its language at once.
+    let language = clinic.store().staff_language(staff.id).await?;
+    let mut staff = serde_json::to_value(&staff).map_err(|e| ApiError::Internal(e.into()))?;
+    staff["language"] = json!(language);
     Ok((
         jar.add(cookie).add(device_cookie),
         Json(json!({ "staff": staff })),
@@ -178,7 +182,7 @@ async fn session_state(
     let jar = PrivateCookieJar::from_headers(&headers, clinic.config().cookie_key.clone());
     match session::authenticate(&clinic, &jar).await {
         Ok(current) => {
-            let Json(me) = me(current).await;
+            let Json(me) = me(State(clinic), current).await?;
             Ok(Json(json!({ "signed_in": true, "me": me })))
         }
         Err(ApiError::Unauthenticated) => Ok(Json(json!({ "signed_in": false }))),
@@ -186,14 +190,21 @@ async fn session_state(
     }
 }
 
-async fn me(current: CurrentStaff) -> Json<serde_json::Value> {
+/// `GET /me`: who is signed in, with the language they chose for the staff app (`null`: none
+/// chosen, the app follows the browser).
+async fn me(
+    State(clinic): State<Clinic>,
+    current: CurrentStaff,
+) -> ApiResult<Json<serde_json::Value>> {
+    let language = clinic.store().staff_language(current.staff.id).await?;
     let s = current.staff;
-    Json(json!({
+    Ok(Json(json!({
         "id": s.id,
         "name": s.name,
         "email": s.email,
         "role": s.role,
         "organisation_id": s.organisation_id,
         "department_id": s.department_id,
-    }))
+        "language": language,
+    })))
 }

@@ -665,6 +665,58 @@ pub async fn organisation_profile_and_logo(backend: Backend) {
     assert_eq!(doc.get(&logo_url).send().await.unwrap().status(), 404);
 }
 
+/// Issue #14: the staff app's language is the staff member's own choice; `null` (the start) means
+/// none chosen (the app follows the browser). Left out of an update it stays; `null` clears it.
+pub async fn own_language_is_null_until_chosen(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let doc = app.login(DOC_CARDIO).await;
+    let colleague = app.login(DOC_DERMA).await;
+    let url = app.url("/me/profile");
+    let me = app.url("/me");
+
+    let (status, body) = get(&doc, &url).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["language"], Value::Null, "not chosen: follow the browser");
+    assert_eq!(get(&doc, &me).await.1["language"], Value::Null);
+
+    for bad in [json!({"language": "fr"}), json!({"language": "NL"}), json!({"language": 1})] {
+        let (status, body) = send(doc.put(&url).json(&bad)).await;
+        assert_eq!(status, 422, "{bad}: {body}");
+    }
+    let (status, body) = send(doc.put(&url).json(&json!({"language": "nl"}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["language"], "nl");
+    assert_eq!(get(&doc, &me).await.1["language"], "nl");
+    let (status, body) = get(&doc, &app.url("/auth/session")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["me"]["language"], "nl", "the app learns it at boot");
+    let (status, body) = send(
+        app.http()
+            .post(app.url("/auth/login"))
+            .json(&json!({"email": DOC_CARDIO, "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["staff"]["language"], "nl", "and at sign-in");
+    assert_eq!(
+        get(&colleague, &me).await.1["language"],
+        Value::Null,
+        "one staff member's choice only"
+    );
+
+    // Other fields leave it alone; null clears it.
+    let (status, body) = send(doc.put(&url).json(&json!({"phone": "+31 6 1234 5678"}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["language"], "nl");
+    let (status, body) = send(doc.put(&url).json(&json!({"language": "de"}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(get(&doc, &me).await.1["language"], "de");
+    let (status, body) = send(doc.put(&url).json(&json!({"language": null}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["language"], Value::Null);
+    assert_eq!(get(&doc, &me).await.1["language"], Value::Null);
+}
+
 pub async fn own_profile_photo_and_password_change(backend: Backend) {
     let app = spawn_app(&backend).await;
     let w = app.world().await;
