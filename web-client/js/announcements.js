@@ -7,6 +7,7 @@
 import { api, ApiError } from './api.js';
 import { $, h, announce } from './dom.js';
 import { hhmm, isToday, shortDate } from './format.js';
+import { t, setText, clearText } from './i18n.js';
 
 export const ANNOUNCEMENT_MAX = 500;
 const CONFIRM_MS = 6000;
@@ -40,17 +41,24 @@ export function localInputToRfc3339(value) {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+/** Catalogue keys of a failed operation, by operation. */
+const FAILED = {
+  publish: { plain: 'staff.ann.publish_failed', reason: 'staff.ann.publish_failed_reason', code: 'staff.ann.publish_failed_code' },
+  delete: { plain: 'staff.ann.delete_failed', reason: 'staff.ann.delete_failed_reason', code: 'staff.ann.delete_failed_code' },
+};
+
 /**
  * @param {unknown} err
- * @param {string} what
+ * @param {'publish' | 'delete'} what
  */
 function errorText(err, what) {
-  if (!(err instanceof ApiError)) return `${what} failed. Try again.`;
-  if (err.status === 0) return 'The server could not be reached. Check your connection and try again.';
-  if (err.status === 403) return 'You may not manage announcements for that waiting room.';
-  if (err.status === 404 && err.code === 'not_found' && what === 'Deleting') return 'That announcement no longer exists.';
-  if (err.message) return `${what} failed: ${err.message}`;
-  return `${what} failed (${err.code}). Try again in a moment.`;
+  const keys = FAILED[what];
+  if (!(err instanceof ApiError)) return t(keys.plain);
+  if (err.status === 0) return t('staff.login.unreachable');
+  if (err.status === 403) return t('staff.ann.forbidden');
+  if (err.status === 404 && err.code === 'not_found' && what === 'delete') return t('staff.ann.gone');
+  if (err.message) return t(keys.reason, { reason: err.message });
+  return t(keys.code, { code: err.code });
 }
 
 export class AnnouncementsPanel {
@@ -105,13 +113,13 @@ export class AnnouncementsPanel {
     /** @type {(Scope & { label: string })[]} */
     const out = [];
     const orgAdmin = me.role === 'organisation_admin';
-    if (!orgAdmin) out.push({ kind: 'practitioner', id: me.id, label: 'Your waiting room' });
+    if (!orgAdmin) out.push({ kind: 'practitioner', id: me.id, label: t('staff.ann.your_room') });
     const deps = orgAdmin
       ? this.directory.departments
       : this.directory.departments.filter((d) => d.id === me.department_id);
     for (const d of deps) out.push({ kind: 'department', id: d.id, label: `${d.name} (department)` });
     if (me.department_id && !orgAdmin && !deps.length) {
-      out.push({ kind: 'department', id: me.department_id, label: 'Your department' });
+      out.push({ kind: 'department', id: me.department_id, label: t('staff.ann.your_department') });
     }
     const colleagues = this.directory.practitioners.filter((p) => p.id !== me.id
       && (orgAdmin || (me.role === 'department_admin' && me.department_id && p.department_id === me.department_id)));
@@ -123,12 +131,12 @@ export class AnnouncementsPanel {
   scopeLabel(scope) {
     const me = this.me();
     if (!scope) return '';
-    if (scope.kind === 'practitioner' && me && scope.id === me.id) return 'Your waiting room';
+    if (scope.kind === 'practitioner' && me && scope.id === me.id) return t('staff.ann.your_room');
     if (scope.kind === 'department') {
       const name = this.directory.departmentName(scope.id);
-      return name ? `${name} (department)` : 'Department';
+      return name ? t('staff.ann.name_department', { name }) : t('staff.ann.department');
     }
-    return this.directory.practitionerName(scope.id) || 'Another waiting room';
+    return this.directory.practitionerName(scope.id) || t('staff.ann.another_room');
   }
 
   /** Fills the room choice (keeps the current selection when still possible). */
@@ -160,9 +168,9 @@ export class AnnouncementsPanel {
       this.render();
     } catch (err) {
       if (this.onAuthError(err)) return;
-      this.el.state.textContent = err instanceof ApiError && err.status === 404
-        ? 'Announcements are not available on this server yet.'
-        : 'The announcements could not be loaded.';
+      setText(this.el.state, err instanceof ApiError && err.status === 404
+        ? 'staff.ann.unavailable'
+        : 'staff.ann.load_failed');
       this.el.state.hidden = false;
     }
   }
@@ -186,14 +194,15 @@ export class AnnouncementsPanel {
         class: 'btn btn-quiet btn-small ann-delete-all',
         dataset: { scopeKind: g.scope?.kind || '', scopeId: g.scope?.id || '' },
         onclick: (/** @type {MouseEvent} */ ev) => this.#deleteAll(key, g.scope, label, /** @type {HTMLButtonElement} */ (ev.currentTarget)),
-      }, `Delete all for ${label}`);
+      }, t('staff.ann.delete_all', { label }));
       return h('section', { class: 'ann-group', 'aria-labelledby': headingId, dataset: { scopeKind: g.scope?.kind || '', scopeId: g.scope?.id || '' } },
         h('div', { class: 'ann-group-head' }, h('h4', { id: headingId }, label), delAll),
         list);
     });
     this.el.groups.replaceChildren(...sections);
     const n = this.items.length;
-    this.el.state.textContent = n ? '' : (this.el.includeExpired.checked ? 'No announcements yet.' : 'No current announcements.');
+    if (n) clearText(this.el.state);
+    else setText(this.el.state, this.el.includeExpired.checked ? 'staff.ann.none_yet' : 'staff.ann.none_current');
     this.el.state.hidden = n > 0;
   }
 
@@ -205,24 +214,24 @@ export class AnnouncementsPanel {
     const exp = a.expires_at ? Date.parse(a.expires_at) : NaN;
     const expired = Number.isFinite(exp) && exp <= now;
     const meta = [];
-    if (a.expires_at) meta.push(expired ? `Expired ${when(a.expires_at)}` : `Shown until ${when(a.expires_at)}`);
-    else meta.push('Shown until deleted');
-    if (a.created_at) meta.push(`posted ${when(a.created_at)}`);
-    if (a.created_by?.name) meta.push(`by ${a.created_by.name}`);
+    if (a.expires_at) meta.push(expired ? t('staff.ann.expired_at', { time: when(a.expires_at) }) : t('staff.ann.shown_until', { time: when(a.expires_at) }));
+    else meta.push(t('staff.ann.shown_until_deleted'));
+    if (a.created_at) meta.push(t('staff.ann.posted', { time: when(a.created_at) }));
+    if (a.created_by?.name) meta.push(t('staff.ann.by', { name: a.created_by.name }));
     const short = (a.text || '').length > 40 ? `${a.text.slice(0, 40)}…` : a.text || '';
     return h('li', { class: `ann-item${expired ? ' expired' : ''}`, dataset: { announcementId: a.id, expired: String(expired) } },
       h('p', { class: 'ann-text' }, a.text || ''),
-      h('p', { class: 'ann-meta' }, expired ? h('span', { class: 'ann-expired-tag' }, 'Expired') : null, meta.join(' · ')),
+      h('p', { class: 'ann-meta' }, expired ? h('span', { class: 'ann-expired-tag' }, t('staff.ann.expired')) : null, meta.join(' · ')),
       h('button', {
         type: 'button',
         class: 'btn btn-quiet btn-small ann-delete',
         onclick: (/** @type {MouseEvent} */ ev) => this.#deleteOne(a, /** @type {HTMLButtonElement} */ (ev.currentTarget)),
-      }, 'Delete', h('span', { class: 'visually-hidden' }, ` announcement “${short}”`)));
+      }, t('staff.delete'), h('span', { class: 'visually-hidden' }, ` ${t('staff.ann.announcement_quoted', { text: short })}`)));
   }
 
   #updateCount() {
     const n = this.el.text.value.length;
-    this.el.count.textContent = `${n} / ${ANNOUNCEMENT_MAX} characters`;
+    setText(this.el.count, 'staff.ann.count', { n: String(n), max: String(ANNOUNCEMENT_MAX) });
   }
 
   /** @param {string} text */
@@ -249,20 +258,20 @@ export class AnnouncementsPanel {
     /** @type {HTMLElement | null} */
     let bad = null;
     if (!text) {
-      this.#fieldError(this.el.text, this.el.textError, 'Write a message.');
+      this.#fieldError(this.el.text, this.el.textError, t('staff.ann.write_message'));
       bad = bad || this.el.text;
     } else if (text.length > ANNOUNCEMENT_MAX) {
-      this.#fieldError(this.el.text, this.el.textError, `The message is too long (at most ${ANNOUNCEMENT_MAX} characters).`);
+      this.#fieldError(this.el.text, this.el.textError, t('staff.ann.too_long', { max: String(ANNOUNCEMENT_MAX) }));
       bad = bad || this.el.text;
     } else {
       this.#fieldError(this.el.text, this.el.textError, '');
     }
     const expiresAt = localInputToRfc3339(this.el.expires.value);
     if (this.el.expires.value && !expiresAt) {
-      this.#fieldError(this.el.expires, this.el.expiresError, 'Enter a valid date and time, or leave it empty.');
+      this.#fieldError(this.el.expires, this.el.expiresError, t('staff.ann.invalid_expiry'));
       bad = bad || this.el.expires;
     } else if (expiresAt && Date.parse(expiresAt) <= Date.now()) {
-      this.#fieldError(this.el.expires, this.el.expiresError, 'The end time has already passed. Choose a later time, or leave it empty.');
+      this.#fieldError(this.el.expires, this.el.expiresError, t('staff.ann.expiry_past'));
       bad = bad || this.el.expires;
     } else {
       this.#fieldError(this.el.expires, this.el.expiresError, '');
@@ -279,21 +288,21 @@ export class AnnouncementsPanel {
     const body = { text, scope };
     if (expiresAt) body.expires_at = expiresAt;
     this.el.submit.disabled = true;
-    this.el.submit.textContent = 'Publishing…';
+    setText(this.el.submit, 'staff.ann.publishing');
     try {
       await api('/api/v1/announcements', { method: 'POST', body });
       this.el.text.value = '';
       this.el.expires.value = '';
       this.#updateCount();
-      announce(this.status, 'The announcement was published to the waiting patients.');
+      announce(this.status, t('staff.ann.published'));
       await this.load();
       this.el.text.focus();
     } catch (err) {
       if (this.onAuthError(err)) return;
-      this.#showError(errorText(err, 'Publishing'));
+      this.#showError(errorText(err, 'publish'));
     } finally {
       this.el.submit.disabled = this.el.scope.disabled;
-      this.el.submit.textContent = 'Publish announcement';
+      setText(this.el.submit, 'staff.publish_announcement');
     }
   }
 
@@ -306,10 +315,10 @@ export class AnnouncementsPanel {
     this.#showError('');
     try {
       await api(`/api/v1/announcements/${encodeURIComponent(a.id)}`, { method: 'DELETE' });
-      announce(this.status, 'The announcement was deleted.');
+      announce(this.status, t('staff.ann.deleted'));
     } catch (err) {
       if (this.onAuthError(err)) return;
-      if (!(err instanceof ApiError && err.status === 404)) this.#showError(errorText(err, 'Deleting'));
+      if (!(err instanceof ApiError && err.status === 404)) this.#showError(errorText(err, 'delete'));
     }
     await this.load();
     this.el.includeExpired.focus();
@@ -339,9 +348,9 @@ export class AnnouncementsPanel {
       this.#cancelConfirm();
       const n = this.items.filter((a) => `${a.scope?.kind}:${a.scope?.id}` === key).length;
       const text = button.textContent;
-      button.textContent = `Press again to delete all ${n} for ${label}`;
+      button.textContent = t('staff.ann.press_again', { count: n, label });
       button.classList.add('confirming');
-      announce(this.status, `Press the button again to delete all announcements for ${label}.`);
+      announce(this.status, t('staff.ann.press_again_announce', { label }));
       this.confirming = { key, button, text, timer: setTimeout(() => this.#cancelConfirm(), CONFIRM_MS) };
       return;
     }
@@ -352,10 +361,10 @@ export class AnnouncementsPanel {
       const q = `scope_kind=${encodeURIComponent(scope.kind)}&scope_id=${encodeURIComponent(scope.id)}`;
       const res = await api(`/api/v1/announcements?${q}`, { method: 'DELETE' });
       const n = res && typeof res.deleted === 'number' ? res.deleted : 0;
-      announce(this.status, n === 1 ? '1 announcement was deleted.' : `${n} announcements were deleted.`);
+      announce(this.status, t('staff.ann.n_deleted', { count: n }));
     } catch (err) {
       if (this.onAuthError(err)) return;
-      this.#showError(errorText(err, 'Deleting'));
+      this.#showError(errorText(err, 'delete'));
     }
     await this.load();
     this.el.includeExpired.focus();
