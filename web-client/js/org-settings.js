@@ -12,6 +12,7 @@
 import { api, ApiError } from './api.js';
 import { $, announce } from './dom.js';
 import { navigate, registerView, followViews, currentView } from './nav.js';
+import { t, errorText as apiErrorText } from './i18n.js';
 
 const el = {
   pageBtn: $('settings-page-btn', HTMLButtonElement),
@@ -59,8 +60,8 @@ export function notifyArrival() {
   if (typeof Notification !== 'function' || Notification.permission !== 'granted') return false;
   if (document.visibilityState === 'visible' && document.hasFocus()) return false; // the list shows it
   try {
-    const n = new Notification('Someone is waiting', /** @type {NotificationOptions} */ ({
-      body: 'A patient arrived in your waiting room.',
+    const n = new Notification(t('staff.notify.title'), /** @type {NotificationOptions} */ ({
+      body: t('staff.notify.body'),
       tag: 'consultroom-arrival',
       renotify: true, // not in TypeScript's NotificationOptions yet
     }));
@@ -117,8 +118,8 @@ el.notifyBtn.addEventListener('click', async () => {
   try {
     const result = await Notification.requestPermission();
     announce(el.status, result === 'granted'
-      ? 'You will get a notification when someone arrives while this window is in the background.'
-      : 'Notifications stay off. The doorbell still rings.');
+      ? t('staff.notify.on')
+      : t('staff.notify.off'));
   } catch { /* unsupported */ }
   renderNotifyButton();
 });
@@ -154,7 +155,7 @@ function renderDepartmentTexts(departments) {
     wrap.className = 'field';
     const label = document.createElement('label');
     label.htmlFor = id;
-    label.textContent = `Text for waiting patients of ${d.name}`;
+    label.textContent = t('staff.settings.dept_text', { name: d.name });
     const area = document.createElement('textarea');
     area.id = id;
     area.rows = 2;
@@ -162,7 +163,7 @@ function renderDepartmentTexts(departments) {
     area.dataset.departmentId = d.id;
     const hint = document.createElement('p');
     hint.className = 'hint field-hint';
-    hint.textContent = 'Empty: the text above.';
+    hint.textContent = t('staff.settings.dept_text_hint');
     wrap.append(label, area, hint);
     return wrap;
   }));
@@ -230,13 +231,13 @@ el.form.addEventListener('submit', async (ev) => {
     state.settings = await api('/api/v1/organisation/settings', { method: 'PUT', body });
     fill(state.settings);
     el.saved.hidden = false;
-    announce(el.status, 'Settings saved. They apply to consultations that start from now on.');
+    announce(el.status, t('staff.settings.saved'));
   } catch (err) {
     const field = err instanceof ApiError && err.details && err.details.field;
     /** @type {HTMLElement | null} */
   const slot = field && document.getElementById(`settings-${field.replaceAll('_', '-')}-error`);
     if (slot) {
-      slot.textContent = err.message;
+      slot.textContent = apiErrorText(err);
       slot.hidden = false;
     }
     showError(errorText(err));
@@ -254,9 +255,9 @@ function showError(text) {
 /** @param {unknown} err */
 function errorText(err) {
   if (err instanceof ApiError) {
-    if (err.status === 403) return 'Only an organisation admin can change these settings.';
-    if (err.status === 401) return 'Your session has ended. Please sign in again.';
-    return `The settings could not be saved: ${err.message}`;
+    if (err.status === 403) return t('staff.settings.forbidden');
+    if (err.status === 401) return t('staff.session_ended');
+    return t('staff.settings.save_failed', { reason: apiErrorText(err) });
   }
-  return 'The server could not be reached. Check your connection and try again.';
+  return t('staff.login.unreachable');
 }

@@ -6,6 +6,7 @@
 
 import { api, ApiError } from './api.js';
 import { $ } from './dom.js';
+import { t, errorText } from './i18n.js';
 
 const DURATIONS = [10, 15, 20, 30];
 
@@ -33,7 +34,7 @@ export function initQuickConsult({ onCreated }) {
   el.duration.replaceChildren(...DURATIONS.map((m) => {
     const o = document.createElement('option');
     o.value = String(m);
-    o.textContent = `${m} minutes`;
+    o.textContent = t('staff.quick.minutes', { count: m });
     if (m === 15) o.selected = true;
     return o;
   }));
@@ -63,7 +64,7 @@ export function initQuickConsult({ onCreated }) {
     ev.preventDefault();
     const name = el.client.value.trim();
     if (!name) {
-      showError('Type the name of the client (or choose one from the list).');
+      showError(t('staff.quick.type_name'));
       el.client.focus();
       return;
     }
@@ -89,8 +90,8 @@ export function initQuickConsult({ onCreated }) {
       await onCreated(appointment, booked.invitation_url);
     } catch (err) {
       showError(err instanceof ApiError
-        ? `The consultation could not be created: ${err.message}`
-        : 'The server could not be reached. Check your connection and try again.');
+        ? t('staff.quick.failed', { reason: errorText(err) })
+        : t('staff.login.unreachable'));
     } finally {
       el.submit.disabled = false;
       el.submit.removeAttribute('aria-busy');

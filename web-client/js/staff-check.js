@@ -12,6 +12,7 @@ import { $, announce } from './dom.js';
 import { navigate, registerView, followViews, currentView } from './nav.js';
 import { openCameraAndMic, stopStream, startLevelMeter, deviceErrorHelp, fetchIceServers } from './media.js';
 import { renderVerdict, runNetworkCheck, verdictOf } from './netcheck.js';
+import { t } from './i18n.js';
 
 const el = {
   view: $('staff-check-view'),
@@ -81,8 +82,8 @@ el.pref.addEventListener('change', () => {
     else localStorage.removeItem(key(state.me.id));
   } catch { /* storage unavailable: the choice lasts for this page only */ }
   announce(el.status, el.pref.checked
-    ? 'From now on you check your camera and microphone after signing in.'
-    : 'The camera check after signing in is off.');
+    ? t('staff.check.pref_on')
+    : t('staff.check.pref_off'));
 });
 
 async function show() {

@@ -5,6 +5,7 @@
 // Escape closes, focus returns to the button that opened it).
 
 import { $, h } from './dom.js';
+import { t, setText, errorText } from './i18n.js';
 
 /**
  * Whom the dialog moves: a waiting patient (`queue`: the room they wait in) or the patient of
@@ -18,11 +19,11 @@ import { $, h } from './dom.js';
  */
 export function transferErrorText(err) {
   const code = err && err.code;
-  if (code === 'not_found') return 'No one is online for that waiting room. Choose another one, or try again when a colleague is online.';
-  if (code === 'forbidden') return 'You may not transfer this patient.';
-  if (code === 'invalid_state') return 'The patient cannot be transferred right now.';
-  if (code === 'not_connected' || code === 'closed' || code === 'timeout') return 'There is no connection to the server. Try again in a moment.';
-  return `The patient could not be transferred${err && err.message ? `: ${err.message}` : '.'}`;
+  if (code === 'not_found') return t('staff.transfer.nobody_online');
+  if (code === 'forbidden') return t('staff.transfer.forbidden');
+  if (code === 'invalid_state') return t('staff.transfer.not_now');
+  if (code === 'not_connected' || code === 'closed' || code === 'timeout') return t('staff.transfer.no_connection');
+  return err && err.message ? t('staff.transfer.failed_reason', { reason: errorText(err) }) : t('staff.transfer.failed');
 }
 
 export class TransferDialog {
@@ -68,10 +69,10 @@ export class TransferDialog {
    */
   async open(ctx) {
     this.ctx = ctx;
-    this.el.who.textContent = `Move ${ctx.name || 'this patient'} to another waiting room. They keep their arrival time.`;
+    this.el.who.textContent = t('staff.transfer.who', { name: ctx.name || t('staff.transfer.this_patient') });
     this.#setError('');
     this.el.submit.disabled = false;
-    this.el.submit.textContent = 'Transfer';
+    setText(this.el.submit, 'staff.transfer');
     this.#fillTargets();
     if (!this.el.dialog.open) this.el.dialog.showModal();
     this.el.target.focus();
@@ -80,7 +81,7 @@ export class TransferDialog {
         await this.directory.load();
         if (this.ctx === ctx) this.#fillTargets();
       } catch {
-        if (this.ctx === ctx) this.#setError('The list of colleagues and departments could not be loaded. Close this window and try again.');
+        if (this.ctx === ctx) this.#setError(t('staff.transfer.list_failed'));
       }
     }
   }
@@ -104,13 +105,13 @@ export class TransferDialog {
       .filter((p) => !isCurrent('practitioner', p.id))
       .map((p) => h('option', { value: `practitioner:${p.id}` }, me && p.id === me.id ? `${p.name} (your own waiting room)` : p.name));
     const groups = [];
-    if (deps.length) groups.push(h('optgroup', { label: 'Department waiting rooms' }, deps));
-    if (people.length) groups.push(h('optgroup', { label: 'Practitioners' }, people));
+    if (deps.length) groups.push(h('optgroup', { label: t('staff.transfer.departments') }, deps));
+    if (people.length) groups.push(h('optgroup', { label: t('staff.transfer.practitioners') }, people));
     this.el.target.replaceChildren(...groups);
     const empty = deps.length + people.length === 0;
     this.el.target.disabled = empty;
     this.el.submit.disabled = empty;
-    if (empty && this.directory.loaded) this.#setError('There is no other waiting room to transfer to.');
+    if (empty && this.directory.loaded) this.#setError(t('staff.transfer.no_other'));
   }
 
   /** @param {string} text */
@@ -131,16 +132,16 @@ export class TransferDialog {
     const targetName = this.el.target.selectedOptions[0]?.textContent || '';
     this.#setError('');
     this.el.submit.disabled = true;
-    this.el.submit.textContent = 'Transferring…';
+    setText(this.el.submit, 'staff.transfer.transferring');
     try {
       await this.send(ctx.participantId, to, ctx);
       if (this.ctx === ctx) this.close();
-      this.onDone(`${ctx.name || 'The patient'} was transferred to ${targetName}.`, ctx);
+      this.onDone(t('staff.transfer.done', { name: ctx.name || t('staff.transfer.the_patient'), target: targetName }), ctx);
     } catch (err) {
       if (this.ctx !== ctx) return;
       this.#setError(transferErrorText(err));
       this.el.submit.disabled = false;
-      this.el.submit.textContent = 'Transfer';
+      setText(this.el.submit, 'staff.transfer');
       this.el.target.focus();
     }
   }
