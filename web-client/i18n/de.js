@@ -715,4 +715,22 @@ export default {
   'staff.transfer.transferring': 'Wird weitergeleitet…',
   'staff.transfer.done': '{name} wurde an {target} weitergeleitet.',
   'staff.transfer.the_patient': 'Der Patient',
+
+  // Walk-in widgets (widget-admin.js)
+  'staff.widget.failed': 'Etwas ist schiefgelaufen. Versuchen Sie es erneut.',
+  'staff.widget.edit': '{name} bearbeiten',
+  'staff.widget.named': 'Widget „{name}“',
+  'staff.widget.logo_set': 'Ein Logo ist festgelegt.',
+  'staff.widget.no_logo': 'Kein Logo.',
+  'staff.widget.background_set': 'Ein Hintergrundbild ist festgelegt.',
+  'staff.widget.no_background': 'Kein Hintergrundbild.',
+  'staff.widget.save': 'Speichern',
+  'staff.widget.need_name': 'Geben Sie dem Widget einen Namen.',
+  'staff.widget.need_department': 'Wählen Sie mindestens eine Abteilung.',
+  'staff.widget.saved': 'Widget gespeichert.',
+  'staff.widget.image_type': 'Wählen Sie ein PNG-, JPEG- oder WebP-Bild.',
+  'staff.widget.image_size': 'Das Bild ist größer als 256 KB. Wählen Sie ein kleineres.',
+  'staff.widget.image_saved': 'Bild gespeichert.',
+  'staff.widget.copied': 'Code kopiert.',
+  'staff.widget.copy_by_hand': 'Markieren Sie den Code und kopieren Sie ihn mit Strg+C.',
 };

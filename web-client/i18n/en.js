@@ -726,4 +726,22 @@ export default {
   'staff.transfer.transferring': 'Transferring…',
   'staff.transfer.done': '{name} was transferred to {target}.',
   'staff.transfer.the_patient': 'The patient',
+
+  // Walk-in widgets (widget-admin.js)
+  'staff.widget.failed': 'Something went wrong. Try again.',
+  'staff.widget.edit': 'Edit {name}',
+  'staff.widget.named': 'Widget “{name}”',
+  'staff.widget.logo_set': 'A logo is set.',
+  'staff.widget.no_logo': 'No logo.',
+  'staff.widget.background_set': 'A background image is set.',
+  'staff.widget.no_background': 'No background image.',
+  'staff.widget.save': 'Save',
+  'staff.widget.need_name': 'Give the widget a name.',
+  'staff.widget.need_department': 'Choose at least one department.',
+  'staff.widget.saved': 'Widget saved.',
+  'staff.widget.image_type': 'Choose a PNG, JPEG or WebP image.',
+  'staff.widget.image_size': 'The image is larger than 256 KB. Choose a smaller one.',
+  'staff.widget.image_saved': 'Image saved.',
+  'staff.widget.copied': 'Snippet copied.',
+  'staff.widget.copy_by_hand': 'Select the snippet and copy it with Ctrl+C.',
 };

@@ -715,4 +715,22 @@ export default {
   'staff.transfer.transferring': 'Doorverwijzen…',
   'staff.transfer.done': '{name} is doorverwezen naar {target}.',
   'staff.transfer.the_patient': 'De patiënt',
+
+  // Walk-in widgets (widget-admin.js)
+  'staff.widget.failed': 'Er ging iets mis. Probeer het opnieuw.',
+  'staff.widget.edit': '{name} bewerken',
+  'staff.widget.named': 'Widget “{name}”',
+  'staff.widget.logo_set': 'Er is een logo ingesteld.',
+  'staff.widget.no_logo': 'Geen logo.',
+  'staff.widget.background_set': 'Er is een achtergrondafbeelding ingesteld.',
+  'staff.widget.no_background': 'Geen achtergrondafbeelding.',
+  'staff.widget.save': 'Opslaan',
+  'staff.widget.need_name': 'Geef de widget een naam.',
+  'staff.widget.need_department': 'Kies minstens één afdeling.',
+  'staff.widget.saved': 'Widget opgeslagen.',
+  'staff.widget.image_type': 'Kies een PNG-, JPEG- of WebP-afbeelding.',
+  'staff.widget.image_size': 'De afbeelding is groter dan 256 KB. Kies een kleinere.',
+  'staff.widget.image_saved': 'Afbeelding opgeslagen.',
+  'staff.widget.copied': 'Code gekopieerd.',
+  'staff.widget.copy_by_hand': 'Selecteer de code en kopieer die met Ctrl+C.',
 };

@@ -8,13 +8,10 @@
 
 import { api, ApiError } from './api.js';
 import { $, h, announce } from './dom.js';
+import { t, setText, errorText } from './i18n.js';
 
-const FIELDS = [
-  ['name', 'Full name'],
-  ['date_of_birth', 'Date of birth'],
-  ['phone', 'Phone number'],
-  ['email', 'E-mail address'],
-];
+/** The intake fields (their labels are in index.html). */
+const FIELDS = [['name'], ['date_of_birth'], ['phone'], ['email']];
 const STEPS = 4;
 
 export function initWidgetAdmin() {
@@ -62,7 +59,7 @@ export function initWidgetAdmin() {
   const state = { widgets: [], departments: [], current: null, step: 1 };
 
   /** @param {unknown} err */
-  const errText = (err) => (err instanceof ApiError && err.message) || 'Something went wrong. Try again.';
+  const errText = (err) => (err instanceof ApiError && err.message ? errorText(err) : t('staff.widget.failed'));
   /** @param {string} text */
   const showError = (text) => { el.error.textContent = text || ''; el.error.hidden = !text; };
   /** @param {string} text */
@@ -83,7 +80,7 @@ export function initWidgetAdmin() {
   function renderList() {
     const items = state.widgets.map((w) => h('li', { class: 'widget-item' },
       h('span', { class: 'widget-name' }, w.name),
-      h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => openWizard(w) }, `Edit ${w.name}`)));
+      h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => openWizard(w) }, t('staff.widget.edit', { name: w.name }))));
     el.list.replaceChildren(...items);
     el.empty.hidden = items.length > 0;
   }
@@ -93,7 +90,8 @@ export function initWidgetAdmin() {
   /** @param {any} widget a widget, or null for a new one */
   function openWizard(widget) {
     state.current = widget || null;
-    el.wizardTitle.textContent = widget ? `Widget “${widget.name}”` : 'New walk-in widget';
+    if (widget) setText(el.wizardTitle, 'staff.widget.named', { name: widget.name });
+    else setText(el.wizardTitle, 'staff.new_walk_in_widget');
     fill(widget);
     el.wizard.hidden = false;
     goTo(1);
@@ -123,8 +121,8 @@ export function initWidgetAdmin() {
     el.termsText.value = intake.terms_text || '';
     el.css.value = d.custom_css || '';
     el.origins.value = (d.allowed_origins || []).join('\n');
-    el.logoState.textContent = d.has_logo ? 'A logo is set.' : 'No logo.';
-    el.backgroundState.textContent = d.has_background ? 'A background image is set.' : 'No background image.';
+    el.logoState.textContent = d.has_logo ? t('staff.widget.logo_set') : t('staff.widget.no_logo');
+    el.backgroundState.textContent = d.has_background ? t('staff.widget.background_set') : t('staff.widget.no_background');
     el.logoRemove.hidden = !d.has_logo;
     el.backgroundRemove.hidden = !d.has_background;
     formError('');
@@ -168,7 +166,7 @@ export function initWidgetAdmin() {
       else li.removeAttribute('aria-current');
     }
     el.prev.hidden = step === 1;
-    el.next.textContent = step === STEPS ? 'Save' : 'Save and continue';
+    setText(el.next, step === STEPS ? 'staff.widget.save' : 'staff.save_and_continue');
     /** @type {HTMLElement | null} */ (el.form.querySelector(`fieldset[data-step="${step}"] legend`))?.focus();
   }
 
@@ -180,18 +178,18 @@ export function initWidgetAdmin() {
     ev.preventDefault();
     formError('');
     const body = collect();
-    if (!body.name) return formError('Give the widget a name.');
-    if (!body.department_ids.length) return formError('Choose at least one department.');
+    if (!body.name) return formError(t('staff.widget.need_name'));
+    if (!body.department_ids.length) return formError(t('staff.widget.need_department'));
     el.next.disabled = true;
     try {
       const res = state.current
         ? await api(`/api/v1/widgets/${encodeURIComponent(state.current.id)}`, { method: 'PUT', body })
         : await api('/api/v1/widgets', { method: 'POST', body });
       state.current = res.widget;
-      el.wizardTitle.textContent = `Widget “${res.widget.name}”`;
+      setText(el.wizardTitle, 'staff.widget.named', { name: res.widget.name });
       await load();
       refreshPreview();
-      announce(el.status, 'Widget saved.');
+      announce(el.status, t('staff.widget.saved'));
       if (state.step < STEPS) goTo(state.step + 1);
     } catch (err) {
       formError(errText(err));
@@ -211,12 +209,12 @@ export function initWidgetAdmin() {
     if (!file || !state.current) return;
     formError('');
     if (!['image/png', 'image/jpeg', 'image/webp'].includes(file.type)) {
-      formError('Choose a PNG, JPEG or WebP image.');
+      formError(t('staff.widget.image_type'));
       input.value = '';
       return;
     }
     if (file.size > 256 * 1024) {
-      formError('The image is larger than 256 KB. Choose a smaller one.');
+      formError(t('staff.widget.image_size'));
       input.value = '';
       return;
     }
@@ -230,7 +228,7 @@ export function initWidgetAdmin() {
       fill(state.current);
       goTo(4);
       refreshPreview();
-      announce(el.status, 'Image saved.');
+      announce(el.status, t('staff.widget.image_saved'));
     } catch (err) {
       formError(errText(err));
     } finally {
@@ -303,10 +301,10 @@ window.addEventListener('message', function (e) {
   el.copy.addEventListener('click', async () => {
     try {
       await navigator.clipboard.writeText(el.snippet.value);
-      announce(el.status, 'Snippet copied.');
+      announce(el.status, t('staff.widget.copied'));
     } catch {
       el.snippet.select();
-      announce(el.status, 'Select the snippet and copy it with Ctrl+C.');
+      announce(el.status, t('staff.widget.copy_by_hand'));
     }
   });
 
