@@ -6,38 +6,39 @@
 
 import { api } from './api.js';
 import { h } from './dom.js';
-import { page, onMe, showError, clearErrors, field, alertBox, statusLine, uploadImage, refreshLogo } from './admin-common.js';
+import { page, onMe, showError, clearErrors, field, alertBox, statusLine, uploadImage, refreshLogo, tx } from './admin-common.js';
+import { t, setText, clearText } from './i18n.js';
 
-const view = page({ id: 'organisation-view', title: 'Organisation', button: 'Organisation', onEnter: () => void load() });
+const view = page({ id: 'organisation-view', title: 'staff.org.title', button: 'staff.org.title', onEnter: () => void load() });
 onMe((m) => view.setAllowed(m?.role === 'organisation_admin'));
 
 const alert = alertBox();
 const status = statusLine();
-const name = field({ id: 'org-name', label: 'Organisation name', name: 'name', attrs: { maxlength: 100, required: true } });
-const email = field({ id: 'org-contact-email', label: 'Contact email for patients', name: 'contact.email', type: 'email', attrs: { maxlength: 254 } });
-const phone = field({ id: 'org-contact-phone', label: 'Contact phone for patients', name: 'contact.phone', type: 'tel', attrs: { maxlength: 32 } });
-const website = field({ id: 'org-contact-website', label: 'Website', name: 'contact.website', type: 'url', attrs: { maxlength: 200 }, hint: 'Starts with https://' });
+const name = field({ id: 'org-name', label: 'staff.org.name', name: 'name', attrs: { maxlength: 100, required: true } });
+const email = field({ id: 'org-contact-email', label: 'staff.org.email', name: 'contact.email', type: 'email', attrs: { maxlength: 254 } });
+const phone = field({ id: 'org-contact-phone', label: 'staff.org.phone', name: 'contact.phone', type: 'tel', attrs: { maxlength: 32 } });
+const website = field({ id: 'org-contact-website', label: 'staff.org.website', name: 'contact.website', type: 'url', attrs: { maxlength: 200 }, hint: 'staff.org.website_hint' });
 const text = h('textarea', { id: 'org-contact-text', name: 'contact.text', rows: 3, maxlength: 1000, 'aria-describedby': 'org-contact-text-error' });
 const forms = h('textarea', { id: 'org-forms', rows: 4, 'aria-describedby': 'org-forms-hint org-forms-error' });
 const form = h('form', { class: 'panel', novalidate: true },
   alert,
   name.wrap,
-  h('fieldset', {}, h('legend', {}, 'Contact information shown to patients'),
+  h('fieldset', {}, tx('legend', 'staff.org.contact'),
     email.wrap, phone.wrap, website.wrap,
-    h('div', { class: 'field' }, h('label', { for: 'org-contact-text' }, 'Address and opening hours'), text,
+    h('div', { class: 'field' }, tx('label', 'staff.org.address', { for: 'org-contact-text' }), text,
       h('p', { id: 'org-contact-text-error', class: 'field-error', 'data-error-for': 'contact.text', hidden: true }))),
-  h('div', { class: 'field' }, h('label', { for: 'org-forms' }, 'Forms of address'), forms,
-    h('p', { id: 'org-forms-hint', class: 'hint field-hint' }, 'One per line: English | Dutch | German, e.g. "Doctor | Dokter | Doktor".'),
+  h('div', { class: 'field' }, tx('label', 'staff.org.forms', { for: 'org-forms' }), forms,
+    tx('p', 'staff.org.forms_hint', { id: 'org-forms-hint', class: 'hint field-hint' }),
     h('p', { id: 'org-forms-error', class: 'field-error', 'data-error-for': 'forms_of_address', hidden: true })),
-  h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save organisation'));
+  tx('button', 'staff.org.save', { type: 'submit', class: 'btn btn-primary' }));
 
-const logoImg = h('img', { alt: 'Organisation logo', class: 'admin-logo', hidden: true });
+const logoImg = h('img', { alt: t('staff.org.logo_alt'), 'data-i18n-attr': 'alt:staff.org.logo_alt', class: 'admin-logo', hidden: true });
 const logoInput = h('input', { id: 'org-logo', type: 'file', accept: 'image/png,image/jpeg,image/webp' });
 const logoAlert = alertBox();
-const logoRemove = h('button', { type: 'button', class: 'btn btn-quiet btn-small', hidden: true }, 'Remove logo');
+const logoRemove = tx('button', 'staff.remove_logo', { type: 'button', class: 'btn btn-quiet btn-small', hidden: true });
 const logoPanel = h('section', { class: 'panel', 'aria-labelledby': 'org-logo-title' },
-  h('h2', { id: 'org-logo-title' }, 'Logo'), logoAlert, logoImg,
-  h('div', { class: 'field' }, h('label', { for: 'org-logo' }, 'Upload a logo (PNG, JPEG or WebP; it is scaled down to fit 180 × 50)'), logoInput),
+  tx('h2', 'staff.org.logo', { id: 'org-logo-title' }), logoAlert, logoImg,
+  h('div', { class: 'field' }, tx('label', 'staff.org.upload_logo', { for: 'org-logo' }), logoInput),
   logoRemove);
 
 view.body.append(status, form, logoPanel);
@@ -67,7 +68,7 @@ async function load() {
 form.addEventListener('submit', async (e) => {
   e.preventDefault();
   clearErrors(alert, form);
-  status.textContent = '';
+  clearText(status);
   const lines = forms.value.split('\n').map((l) => l.trim()).filter(Boolean);
   const parsed = lines.map((l) => {
     const [en = '', nl = '', de = ''] = l.split('|').map((s) => s.trim());
@@ -82,7 +83,7 @@ form.addEventListener('submit', async (e) => {
         forms_of_address: parsed,
       },
     }));
-    status.textContent = 'Saved.';
+    setText(status, 'staff.org.saved');
   } catch (err) {
     showError(err, alert, form);
   }
@@ -94,7 +95,7 @@ logoInput.addEventListener('change', async () => {
   clearErrors(logoAlert);
   try {
     fill(await uploadImage('/api/v1/organisation/logo', file));
-    status.textContent = 'Logo saved.';
+    setText(status, 'staff.org.logo_saved');
     void refreshLogo();
   } catch (err) {
     showError(err, logoAlert);

@@ -4,6 +4,7 @@
 // announcement rooms. Names only; loaded once per session and on demand.
 
 import { api } from './api.js';
+import { t } from './i18n.js';
 
 /**
  * The signed-in staff member (`GET /api/v1/me`, clinic/openapi.json), as far as the app reads it.
@@ -59,13 +60,13 @@ export class Directory {
    * @param {{ id?: string } | null | undefined} me
    * @param {{ own?: string }} [opts]
    */
-  roomLabel(queue, me, { own = 'You' } = {}) {
+  roomLabel(queue, me, { own = t('staff.you') } = {}) {
     if (!queue || !queue.kind) return '';
     if (queue.kind === 'practitioner') {
       if (me && queue.id === me.id) return own;
-      return this.practitionerName(queue.id) || 'A colleague';
+      return this.practitionerName(queue.id) || t('staff.a_colleague');
     }
-    if (queue.kind === 'department') return this.departmentName(queue.id) || 'Department';
+    if (queue.kind === 'department') return this.departmentName(queue.id) || t('staff.ann.department');
     return '';
   }
 }
