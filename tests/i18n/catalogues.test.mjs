@@ -46,7 +46,7 @@ const STAFF_JS = [
   'web-client/js/app.js', 'web-client/js/admin-common.js', 'web-client/js/profile.js', 'web-client/js/format.js',
   'web-client/js/walkin.js', 'web-client/js/announcements.js', 'web-client/js/org-settings.js',
   'web-client/js/staff-check.js', 'web-client/js/quick-consult.js', 'web-client/js/transfer.js', 'web-client/js/widget-admin.js',
-  'web-client/js/directory.js', 'web-client/js/admin-organisation.js',
+  'web-client/js/directory.js', 'web-client/js/admin-organisation.js', 'web-client/js/admin-staff.js',
 ];
 /** Script that builds HTML (a template literal between these markers). */
 const SCRIPT_HTML = [

@@ -8,15 +8,17 @@
 
 import { api } from './api.js';
 import { h } from './dom.js';
-import { page, onMe, me, showError, clearErrors, field, alertBox, statusLine } from './admin-common.js';
+import { page, onMe, me, showError, clearErrors, field, alertBox, statusLine, tx } from './admin-common.js';
+import { t, formatDate } from './i18n.js';
 
+/** The roles and their catalogue keys. */
 const ROLES = [
-  ['practitioner', 'Practitioner'],
-  ['department_admin', 'Department admin'],
-  ['organisation_admin', 'Organisation admin'],
+  ['practitioner', 'staff.role.practitioner'],
+  ['department_admin', 'staff.role.department_admin'],
+  ['organisation_admin', 'staff.role.organisation_admin'],
 ];
 
-const view = page({ id: 'staff-admin-view', title: 'Staff', button: 'Staff', onEnter: () => void load() });
+const view = page({ id: 'staff-admin-view', title: 'staff.admin.title', button: 'staff.admin.title', onEnter: () => void load() });
 
 /** @type {{ staff: any[], departments: any[] }} */
 const data = { staff: [], departments: [] };
@@ -30,25 +32,25 @@ const departmentsPanel = h('section', { class: 'panel', 'aria-labelledby': 'depa
 // ---------------------------------------------------------------- invite form
 
 const inviteAlert = alertBox();
-const inviteName = field({ id: 'invite-name', label: 'Name', name: 'name', attrs: { maxlength: 100, required: true, autocomplete: 'off' } });
-const inviteEmail = field({ id: 'invite-email', label: 'Email address', name: 'email', type: 'email', attrs: { maxlength: 254, required: true, autocomplete: 'off' } });
+const inviteName = field({ id: 'invite-name', label: 'staff.profile.name', name: 'name', attrs: { maxlength: 100, required: true, autocomplete: 'off' } });
+const inviteEmail = field({ id: 'invite-email', label: 'staff.email_address', name: 'email', type: 'email', attrs: { maxlength: 254, required: true, autocomplete: 'off' } });
 const inviteRole = h('select', { id: 'invite-role', name: 'role' });
 const inviteDept = h('select', { id: 'invite-department', name: 'department_id' });
 const inviteForm = h('form', { class: 'panel', novalidate: true, 'aria-labelledby': 'invite-title' },
-  h('h2', { id: 'invite-title' }, 'Invite a staff member'),
+  tx('h2', 'staff.admin.invite_title', { id: 'invite-title' }),
   inviteAlert,
   inviteName.wrap,
   inviteEmail.wrap,
-  h('div', { class: 'field' }, h('label', { for: 'invite-role' }, 'Role'), inviteRole,
+  h('div', { class: 'field' }, tx('label', 'staff.admin.role', { for: 'invite-role' }), inviteRole,
     h('p', { class: 'field-error', 'data-error-for': 'role', hidden: true })),
-  h('div', { class: 'field' }, h('label', { for: 'invite-department' }, 'Department'), inviteDept,
+  h('div', { class: 'field' }, tx('label', 'staff.ann.department', { for: 'invite-department' }), inviteDept,
     h('p', { class: 'field-error', 'data-error-for': 'department_id', hidden: true })),
-  h('button', { type: 'submit', class: 'btn btn-primary' }, 'Send invitation'));
+  tx('button', 'staff.admin.send_invitation', { type: 'submit', class: 'btn btn-primary' }));
 
 renderRoleOptions();
 view.body.append(pageAlert, status, inviteForm, linkBox,
   h('section', { class: 'panel', 'aria-labelledby': 'staff-list-title' },
-    h('h2', { id: 'staff-list-title' }, 'Staff members'), list),
+    tx('h2', 'staff.admin.members', { id: 'staff-list-title' }), list),
   departmentsPanel);
 
 onMe((m) => {
@@ -62,8 +64,8 @@ function isOrgAdmin() {
 
 /** @param {string | null} id */
 function departmentName(id) {
-  if (!id) return 'No department';
-  return data.departments.find((d) => d.id === id)?.name || 'Another department';
+  if (!id) return t('staff.admin.no_department');
+  return data.departments.find((d) => d.id === id)?.name || t('staff.admin.another_department');
 }
 
 async function load() {
@@ -84,7 +86,7 @@ function renderRoleOptions() {
   const chosen = inviteRole.value;
   inviteRole.replaceChildren(...ROLES
     .filter(([v]) => isOrgAdmin() || v !== 'organisation_admin')
-    .map(([v, label]) => h('option', { value: v }, label)));
+    .map(([v, label]) => h('option', { value: v }, t(label))));
   if (chosen) inviteRole.value = chosen;
 }
 
@@ -92,7 +94,7 @@ function render() {
   const orgAdmin = isOrgAdmin();
   renderRoleOptions();
   inviteDept.replaceChildren(
-    ...(orgAdmin ? [h('option', { value: '' }, 'No department')] : []),
+    ...(orgAdmin ? [h('option', { value: '' }, t('staff.admin.no_department'))] : []),
     ...data.departments.map((d) => h('option', { value: d.id }, d.name)));
   renderList();
   renderDepartments();
@@ -103,49 +105,49 @@ function renderList() {
   const self = me()?.id;
   list.replaceChildren(
     h('thead', {}, h('tr', {},
-      h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Email'), h('th', { scope: 'col' }, 'Role'),
-      h('th', { scope: 'col' }, 'Department'), h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, 'Actions'))),
+      h('th', { scope: 'col' }, t('staff.profile.name')), h('th', { scope: 'col' }, t('staff.admin.email')), h('th', { scope: 'col' }, t('staff.admin.role')),
+      h('th', { scope: 'col' }, t('staff.ann.department')), h('th', { scope: 'col' }, t('staff.admin.status')), h('th', { scope: 'col' }, t('staff.admin.actions')))),
     h('tbody', {}, ...data.staff.map((s) => {
       const label = `${s.name}`;
-      const role = h('select', { 'aria-label': `Role of ${label}`, disabled: s.id === self && !orgAdmin });
+      const role = h('select', { 'aria-label': t('staff.admin.role_of', { name: label }), disabled: s.id === self && !orgAdmin });
       for (const [v, text] of ROLES) {
         if (!orgAdmin && v === 'organisation_admin' && s.role !== v) continue;
-        const opt = h('option', { value: v }, text);
+        const opt = h('option', { value: v }, t(text));
         if (v === s.role) opt.selected = true;
         role.append(opt);
       }
-      role.addEventListener('change', () => act(`/api/v1/staff/${s.id}/role`, 'PUT', { role: role.value }, `Role of ${label} changed.`));
+      role.addEventListener('change', () => act(`/api/v1/staff/${s.id}/role`, 'PUT', { role: role.value }, t('staff.admin.role_changed', { name: label })));
       /** @type {HTMLSelectElement | string} */
       let dept;
       if (orgAdmin) {
-        dept = h('select', { 'aria-label': `Department of ${label}` }, h('option', { value: '' }, 'No department'),
+        dept = h('select', { 'aria-label': t('staff.admin.department_of', { name: label }) }, h('option', { value: '' }, t('staff.admin.no_department')),
           ...data.departments.map((d) => {
             const opt = h('option', { value: d.id }, d.name);
             if (d.id === s.department_id) opt.selected = true;
             return opt;
           }));
         dept.addEventListener('change', () => act(`/api/v1/staff/${s.id}/department`, 'PUT',
-          { department_id: dept instanceof HTMLSelectElement && dept.value ? dept.value : null }, `${label} moved.`));
+          { department_id: dept instanceof HTMLSelectElement && dept.value ? dept.value : null }, t('staff.admin.moved', { name: label })));
       } else {
         dept = departmentName(s.department_id);
       }
-      const state = !s.active ? 'Deactivated' : s.invitation_pending ? 'Invited' : 'Active';
+      const state = !s.active ? t('staff.admin.deactivated') : s.invitation_pending ? t('staff.admin.invited') : t('staff.admin.active');
       const actions = h('td', { class: 'admin-actions' });
       if (s.id !== self) {
         if (s.active) {
           actions.append(h('button', {
-            type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': `Deactivate ${label}`,
-            onclick: () => { if (confirm(`Deactivate ${label}? They are signed out at once.`)) void act(`/api/v1/staff/${s.id}/deactivate`, 'POST', undefined, `${label} deactivated.`); },
-          }, 'Deactivate'));
+            type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': t('staff.admin.deactivate_name', { name: label }),
+            onclick: () => { if (confirm(t('staff.admin.deactivate_confirm', { name: label }))) void act(`/api/v1/staff/${s.id}/deactivate`, 'POST', undefined, t('staff.admin.was_deactivated', { name: label })); },
+          }, t('staff.admin.deactivate')));
           actions.append(h('button', {
-            type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': `New set-password link for ${label}`,
+            type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': t('staff.admin.new_link_for', { name: label }),
             onclick: /** @returns {void} */ () => { void newLink(s); },
-          }, s.invitation_pending ? 'New invitation link' : 'Password reset link'));
+          }, s.invitation_pending ? t('staff.admin.new_invitation_link') : t('staff.admin.reset_link')));
         } else {
           actions.append(h('button', {
-            type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': `Reactivate ${label}`,
-            onclick: /** @returns {void} */ () => { void act(`/api/v1/staff/${s.id}/reactivate`, 'POST', undefined, `${label} reactivated.`); },
-          }, 'Reactivate'));
+            type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': t('staff.admin.reactivate_name', { name: label }),
+            onclick: /** @returns {void} */ () => { void act(`/api/v1/staff/${s.id}/reactivate`, 'POST', undefined, t('staff.admin.was_reactivated', { name: label })); },
+          }, t('staff.admin.reactivate')));
         }
       }
       return h('tr', { dataset: { staffId: s.id } },
@@ -180,18 +182,18 @@ async function act(path, method, body, done) {
 function showLink(result, who) {
   const input = h('input', { id: 'set-password-link', type: 'text', readonly: true, class: 'link-field' });
   input.value = result.set_password_url;
-  const until = new Date(result.expires_at).toLocaleString();
+  const until = formatDate(result.expires_at, { year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: '2-digit', second: '2-digit' });
   linkBox.replaceChildren(
-    h('h2', {}, `Set-password link for ${who}`),
+    h('h2', {}, t('staff.admin.link_for', { name: who })),
     h('p', { class: 'hint', id: 'set-password-link-note' }, result.mail_id
-      ? `An e-mail with this link is on its way to ${result.staff.email} ("Sent mail" shows whether it was sent). You can also give the link to ${who} yourself. It works once, until ${until}.`
-      : `No e-mail can be sent to ${result.staff.email}: give this link to ${who} yourself. It works once, until ${until}.`),
-    h('label', { for: 'set-password-link' }, 'Set-password link'),
+      ? t('staff.admin.link_mailed', { email: result.staff.email, name: who, until })
+      : t('staff.admin.link_not_mailed', { email: result.staff.email, name: who, until })),
+    h('label', { for: 'set-password-link' }, t('staff.admin.link')),
     input,
     h('button', {
       type: 'button', class: 'btn btn-quiet btn-small',
-      onclick: () => { void navigator.clipboard?.writeText(input.value).then(() => { status.textContent = 'Link copied.'; }, () => input.select()); },
-    }, 'Copy link'));
+      onclick: () => { void navigator.clipboard?.writeText(input.value).then(() => { status.textContent = t('staff.admin.link_copied'); }, () => input.select()); },
+    }, t('staff.admin.copy_link')));
   linkBox.hidden = false;
 }
 
@@ -219,7 +221,7 @@ inviteForm.addEventListener('submit', async (e) => {
     const result = await api('/api/v1/staff', { method: 'POST', body });
     showLink(result, result.staff.name);
     inviteForm.reset();
-    status.textContent = `${result.staff.name} invited.`;
+    status.textContent = t('staff.admin.was_invited', { name: result.staff.name });
     await load();
   } catch (err) {
     showError(err, inviteAlert, inviteForm);
@@ -229,15 +231,15 @@ inviteForm.addEventListener('submit', async (e) => {
 // ---------------------------------------------------------------- departments
 
 const deptAlert = alertBox();
-const newDept = field({ id: 'department-new-name', label: 'New department', name: 'name', attrs: { maxlength: 100, autocomplete: 'off' } });
-const deptForm = h('form', { novalidate: true }, newDept.wrap, h('button', { type: 'submit', class: 'btn btn-secondary btn-small' }, 'Add department'));
+const newDept = field({ id: 'department-new-name', label: 'staff.admin.new_department', name: 'name', attrs: { maxlength: 100, autocomplete: 'off' } });
+const deptForm = h('form', { novalidate: true }, newDept.wrap, tx('button', 'staff.admin.add_department', { type: 'submit', class: 'btn btn-secondary btn-small' }));
 deptForm.addEventListener('submit', async (e) => {
   e.preventDefault();
   clearErrors(deptAlert, deptForm);
   try {
     await api('/api/v1/departments', { method: 'POST', body: { name: newDept.input.value.trim() } });
     deptForm.reset();
-    status.textContent = 'Department added.';
+    status.textContent = t('staff.admin.department_added');
     await load();
   } catch (err) {
     showError(err, deptAlert, deptForm);
@@ -247,31 +249,31 @@ deptForm.addEventListener('submit', async (e) => {
 function renderDepartments() {
   const orgAdmin = isOrgAdmin();
   const rows = data.departments.map((d) => {
-    const name = h('input', { type: 'text', value: d.name, maxlength: 100, 'aria-label': `Name of department ${d.name}` });
+    const name = h('input', { type: 'text', value: d.name, maxlength: 100, 'aria-label': t('staff.admin.department_name_of', { name: d.name }) });
     return h('li', { class: 'admin-department' }, name,
       h('span', { class: 'hint' }, ` ${d.staff_count} staff `),
       orgAdmin ? h('button', {
-        type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': `Rename department ${d.name}`,
+        type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': t('staff.admin.rename_department', { name: d.name }),
         onclick: async () => {
           clearErrors(deptAlert);
-          try { await api(`/api/v1/departments/${d.id}`, { method: 'PUT', body: { name: name.value.trim() } }); status.textContent = 'Department renamed.'; } catch (err) { showError(err, deptAlert); }
+          try { await api(`/api/v1/departments/${d.id}`, { method: 'PUT', body: { name: name.value.trim() } }); status.textContent = t('staff.admin.department_renamed'); } catch (err) { showError(err, deptAlert); }
           await load();
         },
-      }, 'Rename') : null,
+      }, t('staff.admin.rename')) : null,
       orgAdmin ? h('button', {
-        type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': `Delete department ${d.name}`,
+        type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': t('staff.admin.delete_department', { name: d.name }),
         onclick: async () => {
           clearErrors(deptAlert);
-          try { await api(`/api/v1/departments/${d.id}`, { method: 'DELETE' }); status.textContent = 'Department deleted.'; } catch (err) { showError(err, deptAlert); }
+          try { await api(`/api/v1/departments/${d.id}`, { method: 'DELETE' }); status.textContent = t('staff.admin.department_deleted'); } catch (err) { showError(err, deptAlert); }
           await load();
         },
-      }, 'Delete') : null);
+      }, t('staff.delete')) : null);
   });
   if (!orgAdmin) {
     for (const input of rows.map((r) => r.querySelector('input'))) if (input) input.readOnly = true;
   }
   departmentsPanel.replaceChildren(
-    h('h2', { id: 'departments-title' }, 'Departments'),
+    h('h2', { id: 'departments-title' }, t('staff.admin.departments')),
     deptAlert,
     h('ul', { class: 'admin-list' }, ...rows),
     orgAdmin ? deptForm : null);
