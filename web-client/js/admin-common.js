@@ -128,9 +128,11 @@ export function clearErrors(alert, form) {
 
 /**
  * An element whose text is the catalogue's `key`, re-translated on a language switch.
- * @param {keyof HTMLElementTagNameMap} tag
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
  * @param {string} key
  * @param {Record<string, unknown>} [attrs]
+ * @returns {HTMLElementTagNameMap[K]}
  */
 export function tx(tag, key, attrs = {}) {
   return h(tag, { ...attrs, 'data-i18n': key }, t(key));

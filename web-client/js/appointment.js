@@ -7,6 +7,8 @@
 import { api, ApiError } from './api.js';
 import { h } from './dom.js';
 import { navigate, registerView } from './nav.js';
+import { t, currentLanguage, errorText as apiErrorText } from './i18n.js';
+import { tx } from './admin-common.js';
 
 /**
  * `2030-03-04T10:30` for `<input type=datetime-local>`: `at` as a wall-clock time in `timeZone`.
@@ -28,7 +30,9 @@ export function localInputValue(at, timeZone) {
  * @param {boolean} [withWeekday]
  */
 export function formatLocal(iso, timeZone, withWeekday = true) {
-  return new Intl.DateTimeFormat('en-GB', {
+  // English keeps the day-month order it always had ("Tue 24 Nov 2026, 14:05").
+  const lang = currentLanguage();
+  return new Intl.DateTimeFormat(lang === 'en' ? 'en-GB' : lang, {
     timeZone, weekday: withWeekday ? 'short' : undefined, day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
   }).format(new Date(iso));
 }
@@ -42,26 +46,26 @@ const el = {
   message: h('p', { id: 'appointment-message', class: 'hint' }),
   mail: h('p', { id: 'appointment-mail', class: 'hint' }),
   link: /** @type {HTMLInputElement} */ (h('input', { id: 'appointment-link', readonly: true, class: 'link-input' })),
-  copy: h('button', { type: 'button', id: 'appointment-copy', class: 'btn btn-secondary btn-small' }, 'Copy link'),
+  copy: tx('button', 'staff.admin.copy_link', { type: 'button', id: 'appointment-copy', class: 'btn btn-secondary btn-small' }),
   linkBox: h('div', { class: 'field' }),
   newStart: /** @type {HTMLInputElement} */ (h('input', { id: 'appointment-new-start', type: 'datetime-local', required: true })),
-  reschedule: h('button', { type: 'submit', class: 'btn btn-primary btn-small' }, 'Reschedule'),
+  reschedule: tx('button', 'staff.sched.reschedule', { type: 'submit', class: 'btn btn-primary btn-small' }),
   rescheduleForm: /** @type {HTMLFormElement} */ (h('form', { id: 'appointment-reschedule', class: 'panel', novalidate: true })),
-  cancel: h('button', { type: 'button', id: 'appointment-cancel', class: 'btn btn-secondary' }, 'Cancel appointment'),
+  cancel: tx('button', 'staff.appt.cancel', { type: 'button', id: 'appointment-cancel', class: 'btn btn-secondary' }),
   confirm: h('div', { id: 'appointment-confirm', class: 'alert', hidden: true }),
-  back: h('button', { type: 'button', class: 'btn btn-quiet btn-small' }, 'Back to the appointments'),
+  back: tx('button', 'staff.appt.back', { type: 'button', class: 'btn btn-quiet btn-small' }),
 };
-el.linkBox.append(h('label', { for: 'appointment-link' }, 'Patient link'), el.link, el.copy);
+el.linkBox.append(tx('label', 'staff.appt.patient_link', { for: 'appointment-link' }), el.link, el.copy);
 el.rescheduleForm.append(
-  h('h2', {}, 'Reschedule'),
-  h('div', { class: 'field' }, h('label', { for: 'appointment-new-start' }, 'New date and time'), el.newStart),
+  tx('h2', 'staff.sched.reschedule'),
+  h('div', { class: 'field' }, tx('label', 'staff.appt.new_start', { for: 'appointment-new-start' }), el.newStart),
   el.reschedule);
-const yes = h('button', { type: 'button', class: 'btn btn-primary btn-small' }, 'Yes, cancel it');
-const no = h('button', { type: 'button', class: 'btn btn-quiet btn-small' }, 'Keep it');
-el.confirm.append(h('p', {}, 'Cancel this appointment? The patient link stops working.'), yes, no);
+const yes = tx('button', 'staff.appt.yes_cancel', { type: 'button', class: 'btn btn-primary btn-small' });
+const no = tx('button', 'staff.appt.keep', { type: 'button', class: 'btn btn-quiet btn-small' });
+el.confirm.append(tx('p', 'staff.appt.confirm_cancel'), yes, no);
 
 const view = h('section', { id: 'appointment-view', class: 'settings-page', 'aria-labelledby': 'appointment-title', hidden: true },
-  h('div', { class: 'page-head' }, h('h1', { id: 'appointment-title', tabindex: '-1' }, 'Appointment'), el.back),
+  h('div', { class: 'page-head' }, tx('h1', 'staff.appt.title', { id: 'appointment-title', tabindex: '-1' }), el.back),
   el.error, el.status,
   h('div', { class: 'panel' }, el.when, el.who, el.state, el.message, el.mail, el.linkBox),
   el.rescheduleForm,
@@ -92,7 +96,7 @@ export async function openAppointment(id, { reschedule = false, cancel = false }
   state.id = id;
   // Never show the previous appointment while this one loads.
   view.dataset.loaded = 'false';
-  for (const t of [el.when, el.who, el.state, el.message, el.mail]) t.textContent = '';
+  for (const node of [el.when, el.who, el.state, el.message, el.mail]) node.textContent = '';
   el.link.value = '';
   el.linkBox.hidden = true;
   el.rescheduleForm.hidden = true;
@@ -122,16 +126,18 @@ function render(data) {
   const a = data.appointment;
   const tz = data.time_zone || state.timeZone();
   state.appointment = a;
-  el.when.textContent = `${formatLocal(a.starts_at, tz)} (${tz}), ${a.duration_minutes} minutes`;
-  el.who.textContent = `${a.client.name} with ${a.practitioner.name}${a.waiting_room === 'department' ? ' (department waiting room)' : ''}`;
-  el.state.textContent = a.status === 'scheduled' ? 'Scheduled' : a.status === 'cancelled' ? 'Cancelled' : 'Completed';
+  el.when.textContent = t('staff.appt.when', { when: formatLocal(a.starts_at, tz), zone: tz, count: a.duration_minutes });
+  el.who.textContent = a.waiting_room === 'department'
+    ? t('staff.appt.who_department', { client: a.client.name, name: a.practitioner.name })
+    : t('staff.appt.who', { client: a.client.name, name: a.practitioner.name });
+  el.state.textContent = t(a.status === 'scheduled' ? 'status.scheduled' : a.status === 'cancelled' ? 'status.cancelled' : 'status.completed');
   el.state.dataset.status = a.status;
-  el.message.textContent = a.personal_message ? `Message: ${a.personal_message}` : '';
+  el.message.textContent = a.personal_message ? t('staff.appt.message', { text: a.personal_message }) : '';
   // Where the invitation went: a practitioner must know whether to send the link themselves.
   if (a.status === 'scheduled') {
     el.mail.textContent = data.mailed_to
-      ? `Invitation e-mailed to ${data.mailed_to}, with a calendar invite; changes and the reminder go there too.`
-      : 'This client has no e-mail address: copy the link and send it to them yourself.';
+      ? t('staff.appt.mailed', { email: data.mailed_to })
+      : t('staff.appt.no_email');
   }
   el.link.value = data.invitation_url || '';
   el.linkBox.hidden = !data.invitation_url || a.status !== 'scheduled';
@@ -146,10 +152,10 @@ function render(data) {
 el.copy.addEventListener('click', async () => {
   try {
     await navigator.clipboard.writeText(el.link.value);
-    el.status.textContent = 'Link copied. Send it to the patient.';
+    el.status.textContent = t('staff.appt.copied');
   } catch {
     el.link.select();
-    el.status.textContent = 'Select the link and copy it (Ctrl+C).';
+    el.status.textContent = t('staff.appt.copy_by_hand');
   }
 });
 
@@ -162,7 +168,7 @@ el.rescheduleForm.addEventListener('submit', async (ev) => {
       method: 'POST', body: { local_start: el.newStart.value },
     });
     render(data);
-    el.status.textContent = `Rescheduled to ${formatLocal(data.appointment.starts_at, data.time_zone || state.timeZone())}.`;
+    el.status.textContent = t('staff.appt.rescheduled', { when: formatLocal(data.appointment.starts_at, data.time_zone || state.timeZone()) });
   } catch (err) {
     showError(errorText(err));
   } finally {
@@ -182,7 +188,7 @@ yes.addEventListener('click', async () => {
     await api(`/api/v1/appointments/${encodeURIComponent(state.id || '')}/cancel`, { method: 'POST' });
     el.confirm.hidden = true;
     await load();
-    el.status.textContent = 'Cancelled. The patient link no longer works.';
+    el.status.textContent = t('staff.appt.cancelled');
   } catch (err) {
     showError(errorText(err));
   }
@@ -197,9 +203,9 @@ function showError(text) {
 /** @param {unknown} err */
 function errorText(err) {
   if (err instanceof ApiError) {
-    if (err.status === 401) return 'Your session has ended. Please sign in again.';
-    if (err.status === 404) return 'This appointment does not exist, or you cannot see it.';
-    return err.message || 'That did not work.';
+    if (err.status === 401) return t('staff.session_ended');
+    if (err.status === 404) return t('staff.appt.not_found');
+    return err.message ? apiErrorText(err) : t('staff.sched.did_not_work');
   }
-  return 'The server could not be reached. Check your connection and try again.';
+  return t('staff.login.unreachable');
 }

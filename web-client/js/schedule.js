@@ -14,6 +14,8 @@ import { api, ApiError } from './api.js';
 import { h } from './dom.js';
 import { navigate, registerView, followViews, currentView } from './nav.js';
 import { openAppointment, initAppointmentPage, formatLocal, localInputValue } from './appointment.js';
+import { t, errorText as apiErrorText } from './i18n.js';
+import { tx } from './admin-common.js';
 
 const DURATIONS = [10, 15, 20, 30, 45, 60];
 
@@ -23,44 +25,44 @@ const DURATIONS = [10, 15, 20, 30, 45, 60];
  */
 const state = { me: null, directory: null, timeZone: 'UTC', mode: 'day', idempotencyKey: '' };
 
-const pageBtn = h('button', { type: 'button', id: 'schedule-page-btn', class: 'btn btn-quiet', hidden: true }, 'Appointments');
+const pageBtn = tx('button', 'staff.sched.title', { type: 'button', id: 'schedule-page-btn', class: 'btn btn-quiet', hidden: true });
 document.querySelector('.topbar-right')?.insertBefore(pageBtn, document.getElementById('walkin-toggle'));
 
 const el = {
   error: h('div', { id: 'schedule-error', class: 'alert alert-error', role: 'alert', hidden: true }),
   status: h('p', { id: 'schedule-status', class: 'hint', role: 'status', 'aria-live': 'polite' }),
   mode: /** @type {HTMLSelectElement} */ (h('select', { id: 'schedule-mode' },
-    h('option', { value: 'day' }, 'Day'), h('option', { value: 'week' }, 'Week'))),
+    tx('option', 'staff.day', { value: 'day' }), tx('option', 'staff.sched.week', { value: 'week' }))),
   date: /** @type {HTMLInputElement} */ (h('input', { id: 'schedule-date', type: 'date', required: true })),
   practitioner: /** @type {HTMLSelectElement} */ (h('select', { id: 'schedule-practitioner' })),
   department: /** @type {HTMLSelectElement} */ (h('select', { id: 'schedule-department' })),
   zone: h('p', { id: 'schedule-zone', class: 'hint' }),
-  list: h('ul', { id: 'schedule-list', class: 'people-list schedule-list', 'aria-label': 'Appointments' }),
-  empty: h('p', { id: 'schedule-empty', class: 'hint', hidden: true }, 'No appointments in this period.'),
-  newBtn: h('button', { type: 'button', id: 'schedule-new-btn', class: 'btn btn-primary' }, 'New appointment'),
+  list: h('ul', { id: 'schedule-list', class: 'people-list schedule-list', 'aria-label': t('staff.sched.title'), 'data-i18n-attr': 'aria-label:staff.sched.title' }),
+  empty: tx('p', 'staff.sched.empty', { id: 'schedule-empty', class: 'hint', hidden: true }),
+  newBtn: tx('button', 'staff.sched.new', { type: 'button', id: 'schedule-new-btn', class: 'btn btn-primary' }),
 };
 
 const view = h('section', { id: 'schedule-view', class: 'settings-page schedule-page', 'aria-labelledby': 'schedule-title', hidden: true },
   h('div', { class: 'page-head' },
-    h('h1', { id: 'schedule-title', tabindex: '-1' }, 'Appointments'),
-    h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => navigate('dashboard-view', { focus: false }) }, 'Back to the waiting room')),
+    tx('h1', 'staff.sched.title', { id: 'schedule-title', tabindex: '-1' }),
+    tx('button', 'staff.back_to_the_waiting_room', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => navigate('dashboard-view', { focus: false }) })),
   el.error,
   h('div', { class: 'panel schedule-filters' },
-    field('schedule-mode', 'Show', el.mode),
-    field('schedule-date', 'Date', el.date),
-    field('schedule-practitioner', 'Practitioner', el.practitioner),
-    field('schedule-department', 'Department', el.department),
+    field('schedule-mode', 'staff.sched.show', el.mode),
+    field('schedule-date', 'staff.date', el.date),
+    field('schedule-practitioner', 'staff.practitioner', el.practitioner),
+    field('schedule-department', 'staff.ann.department', el.department),
     el.newBtn),
   el.zone, el.status, el.empty, el.list);
 document.getElementById('main')?.append(view);
 
 /**
  * @param {string} id
- * @param {string} label
+ * @param {string} label a catalogue key
  * @param {HTMLElement} control
  */
 function field(id, label, control) {
-  return h('div', { class: 'field' }, h('label', { for: id }, label), control);
+  return h('div', { class: 'field' }, tx('label', label, { for: id }), control);
 }
 
 // ---------------------------------------------------------------- the new-appointment dialog
@@ -78,39 +80,39 @@ const f = {
   number: /** @type {HTMLInputElement} */ (h('input', { id: 'appt-new-number', autocomplete: 'off', maxlength: 64 })),
   dob: /** @type {HTMLInputElement} */ (h('input', { id: 'appt-new-dob', type: 'date' })),
   language: /** @type {HTMLSelectElement} */ (h('select', { id: 'appt-new-language' },
-    h('option', { value: 'en' }, 'English'), h('option', { value: 'nl' }, 'Dutch'), h('option', { value: 'de' }, 'German'))),
+    tx('option', 'staff.lang.en', { value: 'en' }), tx('option', 'staff.lang.nl', { value: 'nl' }), tx('option', 'staff.lang.de', { value: 'de' }))),
   with: /** @type {HTMLSelectElement} */ (h('select', { id: 'appt-with' })),
   start: /** @type {HTMLInputElement} */ (h('input', { id: 'appt-start', type: 'datetime-local', required: true })),
-  duration: /** @type {HTMLSelectElement} */ (h('select', { id: 'appt-duration' }, ...DURATIONS.map((m) => h('option', { value: String(m), selected: m === 15 }, `${m} minutes`)))),
+  duration: /** @type {HTMLSelectElement} */ (h('select', { id: 'appt-duration' }, ...DURATIONS.map((m) => h('option', { value: String(m), selected: m === 15 }, t('staff.quick.minutes', { count: m }))))),
   message: /** @type {HTMLTextAreaElement} */ (h('textarea', { id: 'appt-message', rows: 3, maxlength: 2000 })),
   guests: /** @type {HTMLInputElement} */ (h('input', { id: 'appt-guests', autocomplete: 'off', maxlength: 1000 })),
   group: /** @type {HTMLSelectElement} */ (h('select', { id: 'appt-group' })),
-  submit: h('button', { type: 'submit', class: 'btn btn-primary' }, 'Book appointment'),
+  submit: tx('button', 'staff.sched.book', { type: 'submit', class: 'btn btn-primary' }),
   existingBox: h('div'),
   newBox: h('div', { hidden: true }),
   startHint: h('p', { id: 'appt-start-hint', class: 'hint field-hint' }),
 };
-f.existingBox.append(field('appt-client-search', 'Find a client (name, number)', f.search), field('appt-client', 'Client', f.client));
+f.existingBox.append(field('appt-client-search', 'staff.sched.find_client', f.search), field('appt-client', 'staff.client', f.client));
 f.newBox.append(
-  field('appt-new-name', 'Name', f.name), field('appt-new-email', 'E-mail', f.email), field('appt-new-phone', 'Phone', f.phone),
-  field('appt-new-dob', 'Date of birth', f.dob), field('appt-new-number', 'Client number', f.number), field('appt-new-language', 'Language', f.language));
+  field('appt-new-name', 'staff.profile.name', f.name), field('appt-new-email', 'staff.e_mail', f.email), field('appt-new-phone', 'staff.profile.phone', f.phone),
+  field('appt-new-dob', 'staff.date_of_birth', f.dob), field('appt-new-number', 'staff.sched.client_number', f.number), field('appt-new-language', 'common.language', f.language));
 f.start.setAttribute('aria-describedby', 'appt-start-hint');
 f.form.append(
   f.error,
-  h('fieldset', {}, h('legend', {}, 'Client'),
-    h('label', { class: 'settings-check' }, f.existing, ' Existing client'),
-    h('label', { class: 'settings-check' }, f.fresh, ' New client'),
+  h('fieldset', {}, tx('legend', 'staff.client'),
+    h('label', { class: 'settings-check' }, f.existing, ' ', tx('span', 'staff.sched.existing_client')),
+    h('label', { class: 'settings-check' }, f.fresh, ' ', tx('span', 'staff.sched.new_client')),
     f.existingBox, f.newBox),
-  field('appt-with', 'With', f.with),
-  h('div', { class: 'field' }, h('label', { for: 'appt-start' }, 'Date and time'), f.start, f.startHint),
-  field('appt-duration', 'Duration', f.duration),
-  field('appt-message', 'Personal message (in the invitation)', f.message),
-  field('appt-guests', 'Guests (names, separated by commas)', f.guests),
-  field('appt-group', 'Invite a group', f.group),
+  field('appt-with', 'staff.sched.with', f.with),
+  h('div', { class: 'field' }, tx('label', 'staff.sched.date_time', { for: 'appt-start' }), f.start, f.startHint),
+  field('appt-duration', 'staff.sched.duration', f.duration),
+  field('appt-message', 'staff.sched.message', f.message),
+  field('appt-guests', 'staff.sched.guests', f.guests),
+  field('appt-group', 'staff.sched.group', f.group),
   h('div', { class: 'dialog-actions' },
-    h('button', { type: 'button', class: 'btn btn-quiet', onclick: () => dialog.close() }, 'Cancel'), f.submit));
+    tx('button', 'common.cancel', { type: 'button', class: 'btn btn-quiet', onclick: () => dialog.close() }), f.submit));
 const dialog = h('dialog', { id: 'appt-dialog', class: 'dialog', 'aria-labelledby': 'appt-title' },
-  h('h2', { id: 'appt-title' }, 'New appointment'), f.form);
+  tx('h2', 'staff.sched.new', { id: 'appt-title' }), f.form);
 document.body.append(dialog);
 
 for (const r of [f.existing, f.fresh]) {
@@ -153,7 +155,7 @@ export async function openNewAppointment(client = null) {
   fillGroups().catch(() => {});
   const soon = new Date(Date.now() + 30 * 60_000);
   f.start.value = localInputValue(soon, state.timeZone);
-  f.startHint.textContent = `In ${state.timeZone}.`;
+  f.startHint.textContent = t('staff.sched.in_zone', { zone: state.timeZone });
   if (!dialog.open) dialog.showModal();
   await loadClients(client ? client.name : '', client ? client.id : undefined).catch(() => {});
   if (client) f.client.value = client.id;
@@ -167,13 +169,13 @@ function fillWith() {
   const people = (d.practitioners || []).filter((/** @type {any} */ p) => !mine || p.id === me.id);
   f.with.replaceChildren(
     ...people.map((/** @type {any} */ p) => h('option', { value: `p:${p.id}`, selected: me && p.id === me.id }, p.name)),
-    ...(d.departments || []).map((/** @type {any} */ dep) => h('option', { value: `d:${dep.id}` }, `${dep.name} (department waiting room)`)));
+    ...(d.departments || []).map((/** @type {any} */ dep) => h('option', { value: `d:${dep.id}` }, t('staff.sched.department_room', { name: dep.name }))));
 }
 
 async function fillGroups() {
   const data = await api('/api/v1/participant-groups').catch(() => /** @type {any} */ (null));
   const groups = (data && data.groups) || [];
-  f.group.replaceChildren(h('option', { value: '' }, 'No group'),
+  f.group.replaceChildren(h('option', { value: '' }, t('staff.sched.no_group')),
     ...groups.map((/** @type {any} */ g) => h('option', { value: g.id }, g.name)));
 }
 
@@ -199,7 +201,7 @@ f.form.addEventListener('submit', async (ev) => {
         date_of_birth: f.dob.value || null, client_number: f.number.value || null, language: f.language.value,
       };
     } else {
-      if (!f.client.value) throw new ApiError(422, 'invalid_input', 'Choose a client, or enter a new one.');
+      if (!f.client.value) throw new ApiError(422, 'invalid_input', t('staff.sched.choose_client'));
       body.client_id = f.client.value;
     }
     const [kind, id] = f.with.value.split(':');
@@ -210,7 +212,7 @@ f.form.addEventListener('submit', async (ev) => {
     }
     const booked = await api('/api/v1/appointments', { method: 'POST', body, headers: { 'Idempotency-Key': state.idempotencyKey } });
     dialog.close();
-    el.status.textContent = `Booked for ${formatLocal(booked.appointment.starts_at, state.timeZone)}.`;
+    el.status.textContent = t('staff.sched.booked', { when: formatLocal(booked.appointment.starts_at, state.timeZone) });
     await openAppointment(booked.appointment.id);
   } catch (err) {
     showFormError(errorText(err));
@@ -228,11 +230,11 @@ function showFormError(text) {
 /** @param {unknown} err */
 function errorText(err) {
   if (err instanceof ApiError) {
-    if (err.status === 401) return 'Your session has ended. Please sign in again.';
-    if (err.status === 404) return `Not found: ${err.message}. It may have been removed, or you may not see it.`;
-    return err.message || 'That did not work.';
+    if (err.status === 401) return t('staff.session_ended');
+    if (err.status === 404) return t('staff.sched.not_found', { reason: apiErrorText(err) });
+    return err.message ? apiErrorText(err) : t('staff.sched.did_not_work');
   }
-  return 'The server could not be reached. Check your connection and try again.';
+  return t('staff.login.unreachable');
 }
 
 // ---------------------------------------------------------------- the overview
@@ -254,9 +256,9 @@ async function showPage() {
     return;
   }
   const d = state.directory;
-  el.practitioner.replaceChildren(h('option', { value: '' }, 'Everyone'),
+  el.practitioner.replaceChildren(h('option', { value: '' }, t('staff.sched.everyone')),
     ...(d.practitioners || []).map((/** @type {any} */ p) => h('option', { value: p.id }, p.name)));
-  el.department.replaceChildren(h('option', { value: '' }, 'All departments'),
+  el.department.replaceChildren(h('option', { value: '' }, t('staff.sched.all_departments')),
     ...(d.departments || []).map((/** @type {any} */ dep) => h('option', { value: dep.id }, dep.name)));
   if (!el.date.value) el.date.value = localInputValue(new Date(), state.timeZone).slice(0, 10);
   await refresh();
@@ -277,7 +279,7 @@ export async function refresh() {
     return;
   }
   state.timeZone = data.time_zone || state.timeZone;
-  el.zone.textContent = `Times in ${state.timeZone}.`;
+  el.zone.textContent = t('staff.sched.times_in', { zone: state.timeZone });
   const items = data.appointments || [];
   el.empty.hidden = items.length > 0;
   el.list.replaceChildren(...items.map((/** @type {any} */ a) => row(a)));
@@ -291,11 +293,11 @@ function row(a) {
   return h('li', { class: 'people-item schedule-item', dataset: { appointmentId: a.id, status: a.status } },
     h('span', { class: 'schedule-time' }, when),
     h('span', { class: 'people-name' }, who),
-    h('span', { class: 'people-meta' }, `with ${a.practitioner && a.practitioner.name}, ${a.duration_minutes} min${scheduled ? '' : ` (${a.status})`}`),
+    h('span', { class: 'people-meta' }, `${t('staff.sched.row_meta', { name: (a.practitioner && a.practitioner.name) || '', n: String(a.duration_minutes) })}${scheduled ? '' : ` (${a.status})`}`),
     h('span', { class: 'people-actions' },
-      h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => openAppointment(a.id) }, 'Open', h('span', { class: 'visually-hidden' }, ` the appointment of ${who}`)),
-      scheduled ? h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => openAppointment(a.id, { reschedule: true }) }, 'Reschedule', h('span', { class: 'visually-hidden' }, ` ${who}`)) : null,
-      scheduled ? h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => openAppointment(a.id, { cancel: true }) }, 'Cancel', h('span', { class: 'visually-hidden' }, ` the appointment of ${who}`)) : null));
+      h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => openAppointment(a.id) }, t('staff.sched.open'), h('span', { class: 'visually-hidden' }, ` ${t('staff.sched.the_appointment_of', { name: who || '' })}`)),
+      scheduled ? h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => openAppointment(a.id, { reschedule: true }) }, t('staff.sched.reschedule'), h('span', { class: 'visually-hidden' }, ` ${who}`)) : null,
+      scheduled ? h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => openAppointment(a.id, { cancel: true }) }, t('common.cancel'), h('span', { class: 'visually-hidden' }, ` ${t('staff.sched.the_appointment_of', { name: who || '' })}`)) : null));
 }
 
 for (const c of [el.mode, el.date, el.practitioner, el.department]) c.addEventListener('change', () => refresh());
