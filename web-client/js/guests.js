@@ -12,13 +12,14 @@
 import { api } from './api.js';
 import { h } from './dom.js';
 import { invitables } from './external.js';
+import { t, errorText as apiErrorText } from './i18n.js';
 
 /** @param {any} err an ApiError (or anything thrown) */
 function errorText(err) {
-  if (err && err.status === 422) return err.message && !/name/.test(err.message) ? err.message : 'Enter a name of at most 100 characters.';
-  if (err && err.status === 409) return err.message || 'No more guests can be added to this appointment.';
-  if (err && err.status === 404) return 'This appointment can no longer be found.';
-  return `That did not work${err && err.message ? `: ${err.message}` : '.'} Try again.`;
+  if (err && err.status === 422) return err.message && !/name/.test(err.message) ? apiErrorText(err) : t('staff.guest.name_rule');
+  if (err && err.status === 409) return err.message ? apiErrorText(err) : t('staff.guest.no_more');
+  if (err && err.status === 404) return t('staff.guest.gone');
+  return err && err.message ? t('staff.guest.failed_reason', { reason: apiErrorText(err) }) : t('staff.guest.failed');
 }
 
 export class GuestPanel {
@@ -46,7 +47,7 @@ export class GuestPanel {
         class: 'btn btn-toggle',
         'aria-haspopup': 'dialog',
         onclick: () => this.open(),
-      }, 'Add participant…');
+      }, t('staff.guest.add_ellipsis'));
       const end = bar.querySelector('#btn-end');
       bar.insertBefore(this.button, end);
     }
@@ -78,13 +79,13 @@ export class GuestPanel {
   /** @param {any} appointment an appointment row (`GET /api/v1/appointments`) */
   listButton(appointment) {
     if (!appointment || appointment.status !== 'scheduled') return null;
-    const who = (appointment.client && appointment.client.name) || 'the client';
+    const who = (appointment.client && appointment.client.name) || t('staff.guest.the_client');
     return h('button', {
       type: 'button',
       class: 'btn btn-quiet btn-small appt-guests',
       'aria-haspopup': 'dialog',
       onclick: () => this.open(appointment.id),
-    }, 'Guests…', h('span', { class: 'visually-hidden' }, ` of the appointment with ${who}`));
+    }, t('staff.guest.guests_ellipsis'), h('span', { class: 'visually-hidden' }, ` ${t('staff.guest.of_appointment_with', { name: who })}`));
   }
 
   async #loadPicker() {
@@ -97,10 +98,10 @@ export class GuestPanel {
     const keep = this.el.pick.value;
     const groups = lists.groups.filter((/** @type {any} */ g) => g.member_count > 0);
     this.el.pick.replaceChildren(
-      h('option', { value: '' }, 'Someone else: type a name below'),
-      groups.length ? h('optgroup', { label: 'A whole group' },
-        ...groups.map((/** @type {any} */ g) => h('option', { value: `group:${g.id}` }, `Everyone in ${g.name} (${g.member_count})`))) : null,
-      lists.people.length ? h('optgroup', { label: 'A person from your records' },
+      h('option', { value: '' }, t('staff.guest.someone_else')),
+      groups.length ? h('optgroup', { label: t('staff.guest.whole_group') },
+        ...groups.map((/** @type {any} */ g) => h('option', { value: `group:${g.id}` }, t('staff.guest.everyone_in', { name: g.name, n: String(g.member_count) })))) : null,
+      lists.people.length ? h('optgroup', { label: t('staff.guest.from_records') },
         ...lists.people.map((/** @type {any} */ p) => h('option', { value: `person:${p.id}` }, p.name))) : null);
     this.el.pick.value = [...this.el.pick.options].some((o) => o.value === keep) ? keep : '';
     this.el.pickField.hidden = groups.length === 0 && lists.people.length === 0;
@@ -116,30 +117,30 @@ export class GuestPanel {
   #buildDialog() {
     const name = h('input', { id: 'guest-name', name: 'name', maxlength: 100, required: true, autocomplete: 'off' });
     const error = h('div', { id: 'guest-error', class: 'alert alert-error', role: 'alert', hidden: true });
-    const submit = h('button', { type: 'submit', id: 'guest-submit', class: 'btn btn-primary' }, 'Create link');
-    const url = h('input', { id: 'guest-url', readonly: true, 'aria-label': 'Link for the new participant' });
-    const copy = h('button', { type: 'button', id: 'guest-copy', class: 'btn btn-light btn-small' }, 'Copy link');
+    const submit = h('button', { type: 'submit', id: 'guest-submit', class: 'btn btn-primary' }, t('staff.guest.create_link'));
+    const url = h('input', { id: 'guest-url', readonly: true, 'aria-label': t('staff.guest.new_link_label') });
+    const copy = h('button', { type: 'button', id: 'guest-copy', class: 'btn btn-light btn-small' }, t('staff.admin.copy_link'));
     const copied = h('span', { id: 'guest-copied', role: 'status', 'aria-live': 'polite' });
     const linkFor = h('span', { id: 'guest-link-name' });
     const link = h('div', { id: 'guest-link', class: 'guest-link', hidden: true },
-      h('p', {}, 'Send this link to ', linkFor, '. They come in while the client is in the consultation:'),
+      h('p', {}, t('staff.guest.send_to'), ' ', linkFor, t('staff.guest.send_to_after')),
       h('p', { class: 'guest-link-row' }, url, copy, copied));
-    const list = h('ul', { id: 'guest-list', class: 'guest-list', 'aria-label': 'Invited participants' });
+    const list = h('ul', { id: 'guest-list', class: 'guest-list', 'aria-label': t('staff.guest.invited_list') });
     const pick = h('select', { id: 'guest-pick', name: 'pick' });
-    const pickField = h('div', { class: 'field', hidden: true }, h('label', { for: 'guest-pick' }, 'Who'), pick);
-    const nameField = h('div', { class: 'field' }, h('label', { for: 'guest-name' }, 'Name of the participant'), name);
+    const pickField = h('div', { class: 'field', hidden: true }, h('label', { for: 'guest-pick' }, t('staff.guest.who')), pick);
+    const nameField = h('div', { class: 'field' }, h('label', { for: 'guest-name' }, t('staff.guest.name')), name);
     const more = h('ul', { id: 'guest-more-links', class: 'guest-list' });
-    const close = h('button', { type: 'button', id: 'guest-close', class: 'btn btn-quiet' }, 'Close');
+    const close = h('button', { type: 'button', id: 'guest-close', class: 'btn btn-quiet' }, t('staff.close'));
     const form = h('form', { id: 'guest-form', novalidate: true },
-      h('h2', { id: 'guest-title' }, 'Add participant'),
-      h('p', { id: 'guest-help' }, 'Invite a colleague, a family member or an interpreter. They get their own link and join this consultation while the client is in it.'),
+      h('h2', { id: 'guest-title' }, t('staff.guest.add')),
+      h('p', { id: 'guest-help' }, t('staff.guest.help')),
       error,
       pickField,
       nameField,
       h('div', { class: 'actions' }, submit, close),
       link,
       more,
-      h('h3', {}, 'Invited'),
+      h('h3', {}, t('staff.guest.invited')),
       list);
     const dialog = h('dialog', { id: 'guest-dialog', class: 'dialog', 'aria-labelledby': 'guest-title', 'aria-describedby': 'guest-help' }, form);
     this.el = { name, error, submit, url, copy, copied, link, linkFor, list, pick, pickField, nameField, more };
@@ -153,9 +154,9 @@ export class GuestPanel {
       url.select();
       try {
         await navigator.clipboard.writeText(url.value);
-        copied.textContent = 'Copied.';
+        copied.textContent = t('staff.guest.copied');
       } catch {
-        copied.textContent = 'Select the link and copy it.';
+        copied.textContent = t('staff.guest.copy_by_hand');
       }
     });
     return dialog;
@@ -175,7 +176,7 @@ export class GuestPanel {
     else {
       const name = this.el.name.value.trim();
       if (!name || name.length > 100) {
-        this.#setError('Enter the name of the participant (at most 100 characters).');
+        this.#setError(t('staff.guest.enter_name'));
         this.el.name.focus();
         return;
       }
@@ -197,7 +198,7 @@ export class GuestPanel {
       this.el.link.hidden = false;
       this.el.more.replaceChildren(...rest.map((/** @type {any} */ r) => h('li', {},
         h('span', { class: 'guest-name' }, r.guest.name), ': ',
-        h('input', { readonly: true, value: r.invitation_url, 'aria-label': `Link for ${r.guest.name}` }))));
+        h('input', { readonly: true, value: r.invitation_url, 'aria-label': t('staff.guest.link_for', { name: r.guest.name }) }))));
       this.el.name.value = '';
       this.el.pick.value = '';
       this.#pickChanged();
@@ -223,8 +224,8 @@ export class GuestPanel {
           type: 'button',
           class: 'btn btn-quiet btn-small',
           onclick: () => this.#revoke(g),
-        }, 'Revoke link', h('span', { class: 'visually-hidden' }, ` of ${g.name}`))));
-      this.el.list.replaceChildren(...(items.length ? items : [h('li', {}, 'Nobody yet.')]));
+        }, t('staff.guest.revoke'), h('span', { class: 'visually-hidden' }, ` ${t('staff.guest.of_name', { name: g.name })}`))));
+      this.el.list.replaceChildren(...(items.length ? items : [h('li', {}, t('staff.guest.nobody'))]));
     } catch (err) {
       this.#setError(errorText(err));
     }
