@@ -669,6 +669,7 @@ pub async fn organisation_profile_and_logo(backend: Backend) {
 /// none chosen (the app follows the browser). Left out of an update it stays; `null` clears it.
 pub async fn own_language_is_null_until_chosen(backend: Backend) {
     let app = spawn_app(&backend).await;
+    let _world = app.world().await;
     let doc = app.login(DOC_CARDIO).await;
     let colleague = app.login(DOC_DERMA).await;
     let url = app.url("/me/profile");
