@@ -677,10 +677,18 @@ pub async fn own_language_is_null_until_chosen(backend: Backend) {
 
     let (status, body) = get(&doc, &url).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["language"], Value::Null, "not chosen: follow the browser");
+    assert_eq!(
+        body["language"],
+        Value::Null,
+        "not chosen: follow the browser"
+    );
     assert_eq!(get(&doc, &me).await.1["language"], Value::Null);
 
-    for bad in [json!({"language": "fr"}), json!({"language": "NL"}), json!({"language": 1})] {
+    for bad in [
+        json!({"language": "fr"}),
+        json!({"language": "NL"}),
+        json!({"language": 1}),
+    ] {
         let (status, body) = send(doc.put(&url).json(&bad)).await;
         assert_eq!(status, 422, "{bad}: {body}");
     }
