@@ -15,77 +15,82 @@
 import { api, ApiError } from './api.js';
 import { $, h, announce } from './dom.js';
 import { navigate, registerView, followViews, currentView } from './nav.js';
+import { t, formatDate, errorText as apiErrorText } from './i18n.js';
+import { tx } from './admin-common.js';
 
-const KIND_LABEL = /** @type {Record<string, string>} */ ({
-  appointment_invitation: 'Invitation',
-  appointment_update: 'Appointment changed',
-  appointment_cancellation: 'Cancellation',
-  appointment_reminder: 'Reminder',
-  staff_invitation: 'Staff invitation',
-  password_reset: 'Password reset',
-  test: 'Test',
+/** Catalogue keys of the mail kinds. */
+const KIND_KEY = /** @type {Record<string, string>} */ ({
+  appointment_invitation: 'staff.mail.kind.appointment_invitation',
+  appointment_update: 'staff.mail.kind.appointment_update',
+  appointment_cancellation: 'staff.mail.kind.appointment_cancellation',
+  appointment_reminder: 'staff.mail.kind.appointment_reminder',
+  staff_invitation: 'staff.mail.kind.staff_invitation',
+  password_reset: 'staff.mail.kind.password_reset',
+  test: 'staff.mail.kind.test',
 });
+/** @param {string} kind */
+const kindLabel = (kind) => (KIND_KEY[kind] ? t(KIND_KEY[kind]) : kind);
 
 // ---------------------------------------------------------------- markup
 
 const badge = h('span', { class: 'badge mail-failed-badge', hidden: true });
-const pageBtn = h('button', { type: 'button', id: 'mail-page-btn', class: 'btn btn-quiet', hidden: true }, 'Sent mail ', badge);
+const pageBtn = h('button', { type: 'button', id: 'mail-page-btn', class: 'btn btn-quiet', hidden: true }, tx('span', 'staff.mail.title'), ' ', badge);
 $('settings-page-btn').after(pageBtn);
 
 const error = h('div', { class: 'alert alert-error', role: 'alert', hidden: true });
 const status = h('p', { class: 'hint', role: 'status' });
 const testTo = h('input', { id: 'mail-test-to', type: 'email', required: true, maxlength: '254', autocomplete: 'email' });
 const testForm = h('form', { class: 'panel', novalidate: true },
-  h('h2', {}, 'Send a test mail'),
-  h('p', { class: 'hint' }, 'Checks the mail set-up: the message is listed below, and sent when a mail server is configured.'),
-  h('div', { class: 'field' }, h('label', { for: 'mail-test-to' }, 'Test address'), testTo),
-  h('button', { type: 'submit', class: 'btn btn-primary' }, 'Send test mail'));
+  tx('h2', 'staff.mail.test_title'),
+  tx('p', 'staff.mail.test_hint', { class: 'hint' }),
+  h('div', { class: 'field' }, tx('label', 'staff.mail.test_address', { for: 'mail-test-to' }), testTo),
+  tx('button', 'staff.mail.send_test', { type: 'submit', class: 'btn btn-primary' }));
 const statusFilter = h('select', { id: 'mail-status-filter' },
-  h('option', { value: '' }, 'All'),
-  h('option', { value: 'failed' }, 'Failed'),
-  h('option', { value: 'queued' }, 'Queued'),
-  h('option', { value: 'sent' }, 'Sent'),
-  h('option', { value: 'held' }, 'Held'),
-  h('option', { value: 'no_server' }, 'Not sent: no mail server'));
+  tx('option', 'staff.mail.all', { value: '' }),
+  tx('option', 'staff.mail.failed', { value: 'failed' }),
+  tx('option', 'staff.mail.queued', { value: 'queued' }),
+  tx('option', 'staff.mail.sent', { value: 'sent' }),
+  tx('option', 'staff.mail.held', { value: 'held' }),
+  tx('option', 'staff.mail.no_server', { value: 'no_server' }));
 const tableBody = h('tbody');
 const table = h('table', { class: 'mail-table' },
-  h('caption', {}, 'Messages, newest first'),
-  h('thead', {}, h('tr', {}, ...['Recipient', 'Subject', 'Kind', 'Status', 'When'].map((t) => h('th', { scope: 'col' }, t)))),
+  tx('caption', 'staff.mail.caption'),
+  h('thead', {}, h('tr', {}, ...['staff.mail.recipient', 'staff.mail.subject', 'staff.mail.kind', 'staff.admin.status', 'staff.mail.when'].map((key) => tx('th', key, { scope: 'col' })))),
   tableBody);
-const empty = h('p', { class: 'hint', hidden: true }, 'No messages yet.');
-const more = h('button', { type: 'button', class: 'btn btn-quiet btn-small', hidden: true }, 'Show older messages');
+const empty = tx('p', 'staff.mail.empty', { class: 'hint', hidden: true });
+const more = tx('button', 'staff.mail.more', { type: 'button', class: 'btn btn-quiet btn-small', hidden: true });
 
 const msgTitle = h('h2', { id: 'mail-message-title', tabindex: '-1' });
 const msgMeta = h('p', {});
 const msgError = h('p', { class: 'alert alert-error', hidden: true });
 const msgAck = h('p', { class: 'hint', role: 'status' });
-const ackBtn = h('button', { type: 'button', class: 'btn btn-secondary btn-small', hidden: true }, 'Mark as dealt with');
-const msgHeaders = h('pre', { 'aria-label': 'Headers' });
-const msgText = h('pre', { 'aria-label': 'Plain text' });
-const msgIcs = h('pre', { 'aria-label': 'Calendar file' });
-const icsPart = h('details', {}, h('summary', {}, 'Calendar file (invite.ics)'), msgIcs);
-const frame = /** @type {HTMLIFrameElement} */ (h('iframe', { title: 'Message as HTML', sandbox: '', referrerpolicy: 'no-referrer' }));
+const ackBtn = tx('button', 'staff.mail.ack', { type: 'button', class: 'btn btn-secondary btn-small', hidden: true });
+const msgHeaders = h('pre', { 'aria-label': t('staff.mail.headers'), 'data-i18n-attr': 'aria-label:staff.mail.headers' });
+const msgText = h('pre', { 'aria-label': t('staff.mail.plain_text'), 'data-i18n-attr': 'aria-label:staff.mail.plain_text' });
+const msgIcs = h('pre', { 'aria-label': t('staff.mail.calendar_file'), 'data-i18n-attr': 'aria-label:staff.mail.calendar_file' });
+const icsPart = h('details', {}, tx('summary', 'staff.mail.calendar_summary'), msgIcs);
+const frame = /** @type {HTMLIFrameElement} */ (h('iframe', { title: t('staff.mail.as_html_title'), 'data-i18n-attr': 'title:staff.mail.as_html_title', sandbox: '', referrerpolicy: 'no-referrer' }));
 frame.style.width = '100%';
 frame.style.minHeight = '20rem';
 frame.style.border = '1px solid #ccc';
 frame.style.background = '#fff';
 const message = h('section', { class: 'panel', 'aria-labelledby': 'mail-message-title', hidden: true },
   msgTitle, msgMeta, msgError, msgAck, ackBtn,
-  h('h3', {}, 'As HTML'), frame,
-  h('h3', {}, 'As plain text'), msgText,
+  tx('h3', 'staff.mail.as_html'), frame,
+  tx('h3', 'staff.mail.as_plain_text'), msgText,
   icsPart,
-  h('details', {}, h('summary', {}, 'Headers'), msgHeaders));
+  h('details', {}, tx('summary', 'staff.mail.headers'), msgHeaders));
 for (const pre of [msgHeaders, msgText, msgIcs]) {
   pre.style.whiteSpace = 'pre-wrap';
   pre.style.overflowWrap = 'anywhere';
 }
 
-const back = h('button', { type: 'button', class: 'btn btn-quiet btn-small' }, 'Back to the waiting room');
+const back = tx('button', 'staff.back_to_the_waiting_room', { type: 'button', class: 'btn btn-quiet btn-small' });
 const view = h('section', { id: 'mail-view', class: 'settings-page', 'aria-labelledby': 'mail-title', hidden: true },
-  h('div', { class: 'page-head' }, h('h1', { id: 'mail-title', tabindex: '-1' }, 'Sent mail'), back),
+  h('div', { class: 'page-head' }, tx('h1', 'staff.mail.title', { id: 'mail-title', tabindex: '-1' }), back),
   error, status, testForm,
   h('div', { class: 'panel' },
-    h('div', { class: 'field' }, h('label', { for: 'mail-status-filter' }, 'Show'), statusFilter),
+    h('div', { class: 'field' }, tx('label', 'staff.sched.show', { for: 'mail-status-filter' }), statusFilter),
     table, empty, more),
   message);
 $('main').append(view);
@@ -135,7 +140,7 @@ async function refreshBadge() {
 function showBadge(count) {
   badge.hidden = !count;
   badge.textContent = count ? String(count) : '';
-  pageBtn.setAttribute('aria-label', count ? `Sent mail, ${count} failed` : 'Sent mail');
+  pageBtn.setAttribute('aria-label', count ? t('staff.mail.badge_label', { count }) : t('staff.mail.title'));
 }
 
 // ---------------------------------------------------------------- the page
@@ -173,13 +178,13 @@ async function load(fresh) {
 
 /** @param {any} m a MailSummary (clinic/openapi.json) */
 function row(m) {
-  const open = h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => { void show(m.id); } }, m.subject || '(no subject)');
-  const st = h('td', {}, m.acknowledged ? `${m.status_text} (dealt with)` : m.status_text);
+  const open = h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => { void show(m.id); } }, m.subject || t('staff.mail.no_subject'));
+  const st = h('td', {}, m.acknowledged ? t('staff.mail.status_dealt_with', { status: m.status_text }) : m.status_text);
   if (m.status === 'failed' && !m.acknowledged) st.classList.add('mail-failed');
   return h('tr', { dataset: { mailId: m.id, status: m.status } },
     h('td', {}, m.to_name ? `${m.to_name} <${m.to_address}>` : m.to_address),
     h('td', {}, open),
-    h('td', {}, KIND_LABEL[m.kind] || m.kind),
+    h('td', {}, kindLabel(m.kind)),
     st,
     h('td', {}, when(m.sent_at || m.created_at)));
 }
@@ -187,7 +192,7 @@ function row(m) {
 /** @param {string} iso */
 function when(iso) {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? '' : d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+  return Number.isNaN(d.getTime()) ? '' : formatDate(d, { dateStyle: 'medium', timeStyle: 'short' });
 }
 
 // Another screen asks to open a message.
@@ -202,7 +207,7 @@ document.addEventListener('consultroom:open-mail', (ev) => {
 /** @param {any} mail a Mail (clinic/openapi.json) */
 function showAck(mail) {
   const ack = mail.acknowledged;
-  msgAck.textContent = ack ? `Dealt with by ${ack.by_name || 'a former staff member'}, ${when(ack.at)}.` : '';
+  msgAck.textContent = ack ? t('staff.mail.dealt_with_by', { name: ack.by_name || t('staff.mail.former_staff'), when: when(ack.at) }) : '';
   msgAck.hidden = !ack;
   ackBtn.hidden = mail.status !== 'failed' || Boolean(ack);
 }
@@ -228,11 +233,11 @@ async function show(id) {
   shown = id;
   try {
     const { mail } = await api(`/api/v1/mail/${encodeURIComponent(id)}`);
-    msgTitle.textContent = mail.subject || '(no subject)';
-    msgMeta.textContent = `To ${mail.to_name ? `${mail.to_name} <${mail.to_address}>` : mail.to_address} · ${KIND_LABEL[mail.kind] || mail.kind} · ${mail.status_text}` +
-      (mail.attempts ? ` · ${mail.attempts} attempt${mail.attempts === 1 ? '' : 's'}` : '');
+    msgTitle.textContent = mail.subject || t('staff.mail.no_subject');
+    msgMeta.textContent = `${t('staff.mail.to', { to: mail.to_name ? `${mail.to_name} <${mail.to_address}>` : mail.to_address })} · ${kindLabel(mail.kind)} · ${mail.status_text}` +
+      (mail.attempts ? ` · ${t('staff.mail.attempts', { count: mail.attempts })}` : '');
     msgError.hidden = !mail.last_error;
-    msgError.textContent = mail.last_error ? `Last error: ${mail.last_error}` : '';
+    msgError.textContent = mail.last_error ? t('staff.mail.last_error', { error: mail.last_error }) : '';
     showAck(mail);
     msgHeaders.textContent = mail.headers;
     msgText.textContent = mail.text_body;
@@ -252,13 +257,13 @@ testForm.addEventListener('submit', async (ev) => {
   showError('');
   const to = testTo.value.trim();
   if (!to) {
-    showError('Enter the address to send the test mail to.');
+    showError(t('staff.mail.enter_address'));
     testTo.focus();
     return;
   }
   try {
     const { mail } = await api('/api/v1/mail/test', { method: 'POST', body: { to } });
-    announce(status, `Test mail to ${to} recorded.`);
+    announce(status, t('staff.mail.test_recorded', { to }));
     testTo.value = '';
     await load(true);
     // The worker sends (or keeps) it in a moment: show the outcome once it is known.
@@ -266,7 +271,7 @@ testForm.addEventListener('submit', async (ev) => {
       const { mail: now } = await api(`/api/v1/mail/${encodeURIComponent(mail.id)}`);
       if (now.status !== 'queued' || now.attempts > 0) {
         await load(true);
-        announce(status, `Test mail to ${to}: ${now.status_text}.`);
+        announce(status, t('staff.mail.test_status', { to, status: now.status_text }));
         break;
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
@@ -285,11 +290,11 @@ function showError(text) {
 /** @param {unknown} err */
 function errorText(err) {
   if (err instanceof ApiError) {
-    if (err.status === 403) return 'Only organisation and department admins see the sent mail.';
-    if (err.status === 422) return err.message || 'Check the address.';
-    if (err.status === 429) return 'Too many test mails. Wait a minute and try again.';
-    if (err.status === 0) return 'No connection to the server. Try again.';
-    return err.message || 'Something went wrong.';
+    if (err.status === 403) return t('staff.mail.forbidden');
+    if (err.status === 422) return err.message ? apiErrorText(err) : t('staff.mail.check_address');
+    if (err.status === 429) return t('staff.mail.too_many');
+    if (err.status === 0) return t('staff.mail.no_connection');
+    return err.message ? apiErrorText(err) : t('staff.something_wrong');
   }
-  return 'Something went wrong.';
+  return t('staff.something_wrong');
 }
