@@ -12,40 +12,42 @@
 import { api, ApiError } from './api.js';
 import { $, h, announce } from './dom.js';
 import { navigate, registerView, followViews, currentView } from './nav.js';
+import { t as tr, errorText as apiErrorText } from './i18n.js';
+import { tx } from './admin-common.js';
 
 const KIND_LABEL = /** @type {Record<string, string>} */ ({
-  appointment_invitation: 'Appointment invitation',
-  appointment_update: 'Appointment changed',
-  appointment_cancellation: 'Appointment cancelled',
-  appointment_reminder: 'Appointment reminder',
-  staff_invitation: 'Staff invitation',
-  password_reset: 'Password reset',
+  appointment_invitation: 'staff.tmpl.kind.appointment_invitation',
+  appointment_update: 'staff.mail.kind.appointment_update',
+  appointment_cancellation: 'staff.tmpl.kind.appointment_cancellation',
+  appointment_reminder: 'staff.tmpl.kind.appointment_reminder',
+  staff_invitation: 'staff.mail.kind.staff_invitation',
+  password_reset: 'staff.mail.kind.password_reset',
 });
-const LANGUAGE_LABEL = /** @type {Record<string, string>} */ ({ en: 'English', nl: 'Dutch', de: 'German' });
+const LANGUAGE_LABEL = /** @type {Record<string, string>} */ ({ en: 'staff.lang.en', nl: 'staff.lang.nl', de: 'staff.lang.de' });
 
 // ---------------------------------------------------------------- markup
 
-const pageBtn = h('button', { type: 'button', id: 'mail-templates-page-btn', class: 'btn btn-quiet', hidden: true }, 'E-mail templates');
+const pageBtn = tx('button', 'staff.tmpl.e_mail_templates', { type: 'button', id: 'mail-templates-page-btn', class: 'btn btn-quiet', hidden: true });
 $('mail-page-btn').after(pageBtn); // mail.js (loaded before this module) made it
 
 const error = h('div', { class: 'alert alert-error', role: 'alert', hidden: true });
 const status = h('p', { class: 'hint', role: 'status' });
-const readOnlyNote = h('p', { class: 'hint', hidden: true }, 'Only an organisation admin can change the templates; you can read and preview them.');
+const readOnlyNote = tx('p', 'staff.tmpl.only_an_organisation_admin', { class: 'hint', hidden: true });
 
 const setSelect = /** @type {HTMLSelectElement} */ (h('select', { id: 'tmpl-set' }));
-const deleteSetBtn = h('button', { type: 'button', class: 'btn btn-quiet btn-small' }, 'Delete this set');
+const deleteSetBtn = tx('button', 'staff.tmpl.delete_this_set', { type: 'button', class: 'btn btn-quiet btn-small' });
 const newName = /** @type {HTMLInputElement} */ (h('input', { id: 'tmpl-new-name', type: 'text', maxlength: '100', required: true }));
 const newDefault = /** @type {HTMLInputElement} */ (h('input', { id: 'tmpl-new-default', type: 'checkbox' }));
 const newForm = h('form', { class: 'panel', novalidate: true },
-  h('h2', {}, 'New template set'),
-  h('div', { class: 'field' }, h('label', { for: 'tmpl-new-name' }, 'Name of the set'), newName),
-  h('label', { class: 'settings-check' }, newDefault, ' Default set of the organisation (for departments without a set)'),
-  h('button', { type: 'submit', class: 'btn btn-primary' }, 'Create set'));
-const noSets = h('p', { class: 'hint' }, 'No template sets yet: every mail uses the built-in texts. Create a set to change them.');
+  tx('h2', 'staff.tmpl.new_template_set'),
+  h('div', { class: 'field' }, tx('label', 'staff.tmpl.name_of_the_set', { for: 'tmpl-new-name' }), newName),
+  h('label', { class: 'settings-check' }, newDefault, ' ', tx('span', 'staff.tmpl.default_for_departments')),
+  tx('button', 'staff.tmpl.create_set', { type: 'submit', class: 'btn btn-primary' }));
+const noSets = tx('p', 'staff.tmpl.no_template_sets_yet', { class: 'hint' });
 
 const defaultBox = /** @type {HTMLInputElement} */ (h('input', { id: 'tmpl-is-default', type: 'checkbox' }));
-const departmentsBox = h('fieldset', { class: 'tmpl-departments' }, h('legend', {}, 'Departments that use this set'));
-const saveSetBtn = h('button', { type: 'button', class: 'btn btn-quiet btn-small' }, 'Save departments and default');
+const departmentsBox = h('fieldset', { class: 'tmpl-departments' }, tx('legend', 'staff.tmpl.departments_that_use_this'));
+const saveSetBtn = tx('button', 'staff.tmpl.save_departments_and_default', { type: 'button', class: 'btn btn-quiet btn-small' });
 
 const kindSelect = /** @type {HTMLSelectElement} */ (h('select', { id: 'tmpl-kind' }));
 const langSelect = /** @type {HTMLSelectElement} */ (h('select', { id: 'tmpl-language' }));
@@ -53,17 +55,17 @@ const subject = /** @type {HTMLInputElement} */ (h('input', { id: 'tmpl-subject'
 const html = /** @type {HTMLTextAreaElement} */ (h('textarea', { id: 'tmpl-html', rows: '14', spellcheck: 'false' }));
 const text = /** @type {HTMLTextAreaElement} */ (h('textarea', { id: 'tmpl-text', rows: '10' }));
 const origin = h('p', { class: 'hint' });
-const saveBtn = h('button', { type: 'button', class: 'btn btn-primary' }, 'Save template');
-const resetBtn = h('button', { type: 'button', class: 'btn btn-quiet' }, 'Use the default text');
+const saveBtn = tx('button', 'staff.tmpl.save_template', { type: 'button', class: 'btn btn-primary' });
+const resetBtn = tx('button', 'staff.tmpl.use_the_default_text', { type: 'button', class: 'btn btn-quiet' });
 const placeholderList = h('dl', { class: 'tmpl-placeholders' });
 
-const previewSubject = h('p', { 'aria-label': 'Preview subject' });
-const previewFrame = /** @type {HTMLIFrameElement} */ (h('iframe', { title: 'Preview as HTML', sandbox: '', referrerpolicy: 'no-referrer' }));
+const previewSubject = h('p', { 'aria-label': tr('staff.tmpl.preview_subject'), 'data-i18n-attr': 'aria-label:staff.tmpl.preview_subject' });
+const previewFrame = /** @type {HTMLIFrameElement} */ (h('iframe', { title: tr('staff.tmpl.preview_html'), 'data-i18n-attr': 'title:staff.tmpl.preview_html', sandbox: '', referrerpolicy: 'no-referrer' }));
 previewFrame.style.width = '100%';
 previewFrame.style.minHeight = '22rem';
 previewFrame.style.border = '1px solid #ccc';
 previewFrame.style.background = '#fff';
-const previewText = h('pre', { 'aria-label': 'Preview as plain text' });
+const previewText = h('pre', { 'aria-label': tr('staff.tmpl.preview_text'), 'data-i18n-attr': 'aria-label:staff.tmpl.preview_text' });
 previewText.style.whiteSpace = 'pre-wrap';
 const previewError = h('p', { class: 'field-error', role: 'alert', hidden: true });
 for (const area of [html, text]) {
@@ -74,28 +76,28 @@ subject.style.width = '100%';
 
 const editor = h('div', { hidden: true },
   h('div', { class: 'panel' },
-    h('div', { class: 'field' }, h('label', { for: 'tmpl-set' }, 'Template set'), setSelect),
-    h('label', { class: 'settings-check' }, defaultBox, ' Default set of the organisation'),
+    h('div', { class: 'field' }, tx('label', 'staff.tmpl.template_set', { for: 'tmpl-set' }), setSelect),
+    h('label', { class: 'settings-check' }, defaultBox, ' ', tx('span', 'staff.tmpl.default_set')),
     departmentsBox, saveSetBtn, ' ', deleteSetBtn),
   h('div', { class: 'panel' },
-    h('h2', {}, 'Edit a mail'),
-    h('div', { class: 'field' }, h('label', { for: 'tmpl-kind' }, 'Mail'), kindSelect),
-    h('div', { class: 'field' }, h('label', { for: 'tmpl-language' }, 'Language'), langSelect),
+    tx('h2', 'staff.tmpl.edit_a_mail'),
+    h('div', { class: 'field' }, tx('label', 'staff.tmpl.mail', { for: 'tmpl-kind' }), kindSelect),
+    h('div', { class: 'field' }, tx('label', 'staff.tmpl.language', { for: 'tmpl-language' }), langSelect),
     origin,
-    h('div', { class: 'field' }, h('label', { for: 'tmpl-subject' }, 'Subject'), subject),
-    h('div', { class: 'field' }, h('label', { for: 'tmpl-html' }, 'HTML'), html),
-    h('div', { class: 'field' }, h('label', { for: 'tmpl-text' }, 'Plain text'), text),
+    h('div', { class: 'field' }, tx('label', 'staff.tmpl.subject', { for: 'tmpl-subject' }), subject),
+    h('div', { class: 'field' }, tx('label', 'staff.tmpl.html_body', { for: 'tmpl-html' }), html),
+    h('div', { class: 'field' }, tx('label', 'staff.tmpl.plain_text', { for: 'tmpl-text' }), text),
     previewError,
     h('p', {}, saveBtn, ' ', resetBtn),
-    h('details', { open: true }, h('summary', {}, 'Placeholders'), placeholderList)),
+    h('details', { open: true }, tx('summary', 'staff.tmpl.placeholders'), placeholderList)),
   h('section', { class: 'panel', 'aria-labelledby': 'tmpl-preview-title' },
-    h('h2', { id: 'tmpl-preview-title' }, 'Preview with sample data'),
+    tx('h2', 'staff.tmpl.preview_with_sample_data', { id: 'tmpl-preview-title' }),
     previewSubject, previewFrame,
-    h('h3', {}, 'As plain text'), previewText));
+    tx('h3', 'staff.tmpl.as_plain_text'), previewText));
 
-const back = h('button', { type: 'button', class: 'btn btn-quiet btn-small' }, 'Back to the waiting room');
+const back = tx('button', 'staff.back_to_the_waiting_room', { type: 'button', class: 'btn btn-quiet btn-small' });
 const view = h('section', { id: 'mail-templates-view', class: 'settings-page', 'aria-labelledby': 'mail-templates-title', hidden: true },
-  h('div', { class: 'page-head' }, h('h1', { id: 'mail-templates-title', tabindex: '-1' }, 'E-mail templates'), back),
+  h('div', { class: 'page-head' }, tx('h1', 'staff.tmpl.e_mail_templates', { id: 'mail-templates-title', tabindex: '-1' }), back),
   error, status, readOnlyNote, noSets, editor, newForm);
 $('main').append(view);
 
@@ -136,8 +138,8 @@ pageBtn.addEventListener('click', () => {
 });
 back.addEventListener('click', () => navigate('dashboard-view', { focus: false }));
 
-for (const [k, label] of Object.entries(KIND_LABEL)) kindSelect.append(h('option', { value: k }, label));
-for (const [l, label] of Object.entries(LANGUAGE_LABEL)) langSelect.append(h('option', { value: l }, label));
+for (const [k, label] of Object.entries(KIND_LABEL)) kindSelect.append(tx('option', label, { value: k }));
+for (const [l, label] of Object.entries(LANGUAGE_LABEL)) langSelect.append(tx('option', label, { value: l }));
 
 /** @param {string | null} selectId the set to show (null: keep the current one, or the first) */
 async function loadSets(selectId) {
@@ -181,8 +183,8 @@ async function loadSet(id) {
 function showSet(set) {
   state.set = set;
   defaultBox.checked = set.is_default;
-  departmentsBox.replaceChildren(h('legend', {}, 'Departments that use this set'));
-  if (!state.departments.length) departmentsBox.append(h('p', { class: 'hint' }, 'No departments.'));
+  departmentsBox.replaceChildren(tx('legend', 'staff.tmpl.departments_that_use_this'));
+  if (!state.departments.length) departmentsBox.append(h('p', { class: 'hint' }, tr('staff.tmpl.no_departments')));
   for (const d of state.departments) {
     const box = h('input', { type: 'checkbox', value: d.id, disabled: !canEdit() });
     /** @type {HTMLInputElement} */ (box).checked = set.department_ids.includes(d.id);
@@ -202,8 +204,8 @@ function showTemplate() {
   html.value = t.html_body;
   text.value = t.text_body;
   origin.textContent = t.customised
-    ? 'This set has its own text for this mail.'
-    : 'Not changed in this set: the default text is shown. Saving makes it this set\'s own.';
+    ? tr('staff.tmpl.own_text')
+    : tr('staff.tmpl.default_shown');
   /** @type {HTMLButtonElement} */ (resetBtn).disabled = !canEdit() || !t.customised;
   const family = kindSelect.value.startsWith('appointment_') ? state.placeholders.appointment : state.placeholders.staff;
   placeholderList.replaceChildren(...family.flatMap((/** @type {any} */ p) => [
@@ -242,7 +244,7 @@ async function preview() {
     });
     if (seq !== previewSeq) return;
     showFieldError('');
-    previewSubject.textContent = `Subject: ${out.subject}`;
+    previewSubject.textContent = tr('staff.tmpl.subject_is', { subject: out.subject });
     previewFrame.srcdoc = out.html_body;
     previewText.textContent = out.text_body;
   } catch (err) {
@@ -260,7 +262,7 @@ saveBtn.addEventListener('click', async () => {
       body: { subject: subject.value, html_body: html.value, text_body: text.value },
     });
     showSet(set);
-    announce(status, `Saved: ${KIND_LABEL[kindSelect.value]} (${LANGUAGE_LABEL[langSelect.value]}).`);
+    announce(status, tr('staff.tmpl.saved_what', { kind: tr(KIND_LABEL[kindSelect.value]), language: tr(LANGUAGE_LABEL[langSelect.value]) }));
   } catch (err) {
     showFieldError(errorText(err));
     showError(errorText(err));
@@ -273,7 +275,7 @@ resetBtn.addEventListener('click', async () => {
   try {
     const { set } = await api(`/api/v1/mail-template-sets/${encodeURIComponent(state.set.id)}/templates/${kindSelect.value}/${langSelect.value}`, { method: 'DELETE' });
     showSet(set);
-    announce(status, 'The default text is used again.');
+    announce(status, tr('staff.tmpl.default_again'));
   } catch (err) {
     showError(errorText(err));
   }
@@ -290,19 +292,19 @@ saveSetBtn.addEventListener('click', async () => {
     }
     await api(`/api/v1/mail-template-sets/${encodeURIComponent(id)}/departments`, { method: 'PUT', body: { department_ids: ids } });
     await loadSets(id);
-    announce(status, 'Saved.');
+    announce(status, tr('staff.org.saved'));
   } catch (err) {
     showError(errorText(err));
   }
 });
 
 deleteSetBtn.addEventListener('click', async () => {
-  if (!state.set || !window.confirm(`Delete the template set "${state.set.name}"? Its departments use the default set again.`)) return;
+  if (!state.set || !window.confirm(tr('staff.tmpl.confirm_delete', { name: state.set.name }))) return;
   try {
     await api(`/api/v1/mail-template-sets/${encodeURIComponent(state.set.id)}`, { method: 'DELETE' });
     state.set = null;
     await loadSets(null);
-    announce(status, 'Template set deleted.');
+    announce(status, tr('staff.tmpl.deleted'));
   } catch (err) {
     showError(errorText(err));
   }
@@ -313,7 +315,7 @@ newForm.addEventListener('submit', async (ev) => {
   showError('');
   const name = newName.value.trim();
   if (!name) {
-    showError('Enter a name for the set.');
+    showError(tr('staff.tmpl.enter_name'));
     newName.focus();
     return;
   }
@@ -322,7 +324,7 @@ newForm.addEventListener('submit', async (ev) => {
     newName.value = '';
     newDefault.checked = false;
     await loadSets(set.id);
-    announce(status, `Template set "${set.name}" created.`);
+    announce(status, tr('staff.tmpl.created', { name: set.name }));
   } catch (err) {
     showError(errorText(err));
   }
@@ -343,10 +345,10 @@ function showFieldError(msg) {
 /** @param {unknown} err */
 function errorText(err) {
   if (err instanceof ApiError) {
-    if (err.status === 403) return 'Only organisation and department admins see the e-mail templates.';
-    if (err.status === 409) return 'A template set with this name already exists.';
-    if (err.status === 0) return 'No connection to the server. Try again.';
-    return err.message || 'Something went wrong.';
+    if (err.status === 403) return tr('staff.tmpl.forbidden');
+    if (err.status === 409) return tr('staff.tmpl.name_taken');
+    if (err.status === 0) return tr('staff.mail.no_connection');
+    return err.message ? apiErrorText(err) : tr('staff.something_wrong');
   }
-  return 'Something went wrong.';
+  return tr('staff.something_wrong');
 }
