@@ -1014,4 +1014,14 @@ export default {
   'staff.tmpl.name_taken': 'Es gibt bereits einen Vorlagensatz mit diesem Namen.',
   'staff.tmpl.default_for_departments': 'Standardsatz der Organisation (für Abteilungen ohne Satz)',
   'staff.tmpl.default_set': 'Standardsatz der Organisation',
+
+  // Staff chat (chat.js: StaffChat)
+  'staff.chat.messages': 'Nachrichten',
+  'staff.chat.conversations': 'Unterhaltungen',
+  'staff.chat.delete_history': 'Verlauf löschen…',
+  'staff.chat.messages_unread': 'Nachrichten, {count} ungelesen',
+  'staff.chat.unread': 'ungelesen',
+  'staff.chat.confirm_clear': 'Alle Nachrichten mit {name} löschen? Das kann nicht rückgängig gemacht werden; auch die Kopie des Patienten wird gelöscht.',
+  'staff.chat.clear_failed_reason': 'Der Verlauf konnte nicht gelöscht werden: {reason}',
+  'staff.chat.clear_failed': 'Der Verlauf konnte nicht gelöscht werden.',
 };

@@ -1025,4 +1025,14 @@ export default {
   'staff.tmpl.name_taken': 'A template set with this name already exists.',
   'staff.tmpl.default_for_departments': 'Default set of the organisation (for departments without a set)',
   'staff.tmpl.default_set': 'Default set of the organisation',
+
+  // Staff chat (chat.js: StaffChat)
+  'staff.chat.messages': 'Messages',
+  'staff.chat.conversations': 'Conversations',
+  'staff.chat.delete_history': 'Delete history…',
+  'staff.chat.messages_unread': 'Messages, {count} unread',
+  'staff.chat.unread': 'unread',
+  'staff.chat.confirm_clear': 'Delete every message with {name}? This cannot be undone; the patient\'s copy is deleted too.',
+  'staff.chat.clear_failed_reason': 'The history could not be deleted: {reason}',
+  'staff.chat.clear_failed': 'The history could not be deleted.',
 };

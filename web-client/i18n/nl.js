@@ -1014,4 +1014,14 @@ export default {
   'staff.tmpl.name_taken': 'Er bestaat al een sjabloonset met deze naam.',
   'staff.tmpl.default_for_departments': 'Standaardset van de organisatie (voor afdelingen zonder set)',
   'staff.tmpl.default_set': 'Standaardset van de organisatie',
+
+  // Staff chat (chat.js: StaffChat)
+  'staff.chat.messages': 'Berichten',
+  'staff.chat.conversations': 'Gesprekken',
+  'staff.chat.delete_history': 'Geschiedenis verwijderen…',
+  'staff.chat.messages_unread': 'Berichten, {count} ongelezen',
+  'staff.chat.unread': 'ongelezen',
+  'staff.chat.confirm_clear': 'Alle berichten met {name} verwijderen? Dit kan niet ongedaan worden gemaakt; ook de kopie van de patiënt wordt verwijderd.',
+  'staff.chat.clear_failed_reason': 'De geschiedenis kon niet worden verwijderd: {reason}',
+  'staff.chat.clear_failed': 'De geschiedenis kon niet worden verwijderd.',
 };

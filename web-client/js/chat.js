@@ -369,16 +369,16 @@ export class StaffChat {
     this.session.isVisible = (/** @type {string} */ id) => this.dialog.open && this.panel.channelId === id;
     this.badge = h('span', { class: 'badge chat-badge', hidden: true });
     this.button = h('button', { type: 'button', id: 'messages-btn', class: 'btn btn-quiet', onclick: () => this.openDialog() },
-      'Messages', ' ', this.badge);
+      t('staff.chat.messages'), ' ', this.badge);
     document.querySelector('.topbar-right')?.prepend(this.button);
-    this.channelList = h('ul', { class: 'chat-channels', 'aria-label': 'Conversations' });
-    this.panel = new ChatPanel(this.session, { title: 'Chat' });
+    this.channelList = h('ul', { class: 'chat-channels', 'aria-label': t('staff.chat.conversations') });
+    this.panel = new ChatPanel(this.session, { title: t('staff.chat') });
     // F143: the practitioner or a colleague with access deletes the history (everyone's copy).
-    this.clearBtn = h('button', { type: 'button', id: 'chat-clear-btn', class: 'btn btn-quiet btn-small chat-clear', onclick: () => this.clearHistory() }, 'Delete history…');
+    this.clearBtn = h('button', { type: 'button', id: 'chat-clear-btn', class: 'btn btn-quiet btn-small chat-clear', onclick: () => this.clearHistory() }, t('staff.chat.delete_history'));
     this.panel.heading.after(this.clearBtn);
-    this.dialog = h('dialog', { id: 'chat-dialog', class: 'dialog chat-dialog', 'aria-label': 'Messages' },
-      h('div', { class: 'chat-dialog-head' }, h('h2', {}, 'Messages'),
-        h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => this.dialog.close() }, 'Close')),
+    this.dialog = h('dialog', { id: 'chat-dialog', class: 'dialog chat-dialog', 'aria-label': t('staff.chat.messages') },
+      h('div', { class: 'chat-dialog-head' }, h('h2', {}, t('staff.chat.messages')),
+        h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => this.dialog.close() }, t('staff.close'))),
       h('div', { class: 'chat-dialog-body' }, this.channelList, this.panel.root));
     document.body.append(this.dialog);
     this.session.onChange(() => this.render());
@@ -428,7 +428,7 @@ export class StaffChat {
     const total = this.session.totalUnread;
     this.badge.textContent = String(total);
     this.badge.hidden = total === 0;
-    this.button.setAttribute('aria-label', total ? `Messages, ${total} unread` : 'Messages');
+    this.button.setAttribute('aria-label', total ? t('staff.chat.messages_unread', { count: total }) : t('staff.chat.messages'));
     const items = [...this.session.channels.values()].map((c) => {
       const active = c.channel_id === this.panel.channelId;
       return h('li', {},
@@ -439,8 +439,8 @@ export class StaffChat {
           onclick: () => this.panel.show(c.channel_id, `${c.client_name} — ${c.practitioner_name}`),
         },
         h('span', { class: 'chat-channel-name' }, c.client_name),
-        h('span', { class: 'chat-channel-with' }, ` with ${c.practitioner_name}`),
-        c.unread ? h('span', { class: 'badge' }, String(c.unread), h('span', { class: 'visually-hidden' }, ' unread')) : null));
+        h('span', { class: 'chat-channel-with' }, ` ${t('staff.with_name', { name: c.practitioner_name })}`),
+        c.unread ? h('span', { class: 'badge' }, String(c.unread), h('span', { class: 'visually-hidden' }, ` ${t('staff.chat.unread')}`)) : null));
     });
     this.channelList.replaceChildren(...items);
     for (const [clientId, buttons] of this.appointmentButtons) {
@@ -459,12 +459,12 @@ export class StaffChat {
     const id = this.panel.channelId;
     const c = id && this.session.channels.get(id);
     if (!c) return;
-    if (!window.confirm(`Delete every message with ${c.client_name}? This cannot be undone; the patient's copy is deleted too.`)) return;
+    if (!window.confirm(t('staff.chat.confirm_clear', { name: c.client_name }))) return;
     try {
       await api(`/api/v1/chat/channels/${encodeURIComponent(id)}/messages`, { method: 'DELETE' });
       this.session.failed = null;
     } catch (err) {
-      this.session.failed = `The history could not be deleted${err && err.message ? `: ${err.message}` : '.'}`;
+      this.session.failed = err && err.message ? t('staff.chat.clear_failed_reason', { reason: errorText(err) }) : t('staff.chat.clear_failed');
     }
     this.panel.render();
   }
@@ -504,7 +504,7 @@ export class StaffChat {
       type: 'button',
       class: 'btn btn-quiet btn-small appt-chat',
       onclick: () => this.openForClient(client).catch(() => this.openDialog(client.id)),
-    }, 'Chat', h('span', { class: 'visually-hidden' }, ` with ${client.name || 'the client'}`), ' ', h('span', { class: 'badge', hidden: true }));
+    }, t('staff.chat'), h('span', { class: 'visually-hidden' }, ` ${t('staff.start_with', { name: client.name || t('staff.guest.the_client') })}`), ' ', h('span', { class: 'badge', hidden: true }));
     if (!this.appointmentButtons.has(client.id)) this.appointmentButtons.set(client.id, new Set());
     const set = this.appointmentButtons.get(client.id);
     for (const old of set) if (!old.isConnected) set.delete(old);
