@@ -7,7 +7,7 @@ import { api, ApiError } from './api.js';
 import { $, h, announce } from './dom.js';
 import { navigate, registerView } from './nav.js';
 import { hhmm, isToday, shortDate, punctualityLabel, statusLabel } from './format.js';
-import { t, setText as setTextKey, setLanguage, chooseLanguage, asLanguage, errorText } from './i18n.js';
+import { t, setText as setTextKey, clearText, setLanguage, chooseLanguage, asLanguage, errorText } from './i18n.js';
 import { SignallingClient, connectWithRetry } from './signalling.js';
 import { openCameraAndMic, stopStream, deviceErrorHelp, fetchIceServers } from './media.js';
 import { ConsultationController } from './consultation.js';
@@ -449,7 +449,7 @@ function renderAppointments(list) {
     return li;
   });
   el.appointmentsList.replaceChildren(...items);
-  if (items.length) el.appointmentsState.textContent = '';
+  if (items.length) clearText(el.appointmentsState);
   else setTextKey(el.appointmentsState, 'staff.no_appointments_today');
   el.appointmentsState.hidden = items.length > 0;
 }
