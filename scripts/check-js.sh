@@ -4,7 +4,7 @@
 # (tools/jscheck/eslint.config.mjs), and the JSON examples of docs/protocol.md against the
 # protocol types (web-client/js/protocol.js), and the language catalogues (tests/i18n: the same
 # keys and placeholders in every language, no unknown or unused key, no untranslated fixed string
-# on the patient pages; node:test, no browser). The tools are dev dependencies pinned in
+# on the patient pages and the staff app; node:test, no browser). The tools are dev dependencies pinned in
 # tools/jscheck/package-lock.json, installed with `npm ci` when missing; nothing of them is
 # served (the binary embeds web-client/ only). Takes a few seconds once installed.
 set -euo pipefail

@@ -15,7 +15,8 @@
 //  (e) t(), plurals, fallbacks, errorText and Intl formatting behave, in Node, per language;
 //  (f) the staff app's script that builds its screens with `h()` (STAFF_JS) passes no fixed
 //      English text: no string literal as an element's text, `textContent`, or `title`,
-//      `alt`, `aria-label` or `placeholder` value (texts go through `t`, `tx` or `setText`).
+//      `alt`, `aria-label` or `placeholder` value (texts go through `t`, `tx` or `setText`);
+//  (g) staff texts the browser tests select by stay word for word, and follow the language.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -271,4 +272,30 @@ test('(f) the staff app\'s script passes no fixed English text', async () => {
   for (const file of STAFF_JS) {
     assert.deepEqual(bareTexts(await read(file)), [], file);
   }
+});
+
+test('(g) the staff app keeps its English words and follows the chosen language', async () => {
+  const i18n = await import(path.join(ROOT, 'web-client/js/i18n.js'));
+  const { t, setLanguage } = i18n;
+  const { statusLabel, punctualityLabel } = await import(path.join(ROOT, 'web-client/js/format.js'));
+  await setLanguage('en');
+  // Texts the browser tests select by (tests/e2e), built from catalogue entries.
+  assert.equal(t('staff.ann.press_again', { count: 3, label: 'Cardiology' }), 'Press again to delete all 3 for Cardiology');
+  assert.equal(t('staff.ann.n_deleted', { count: 3 }), '3 announcements were deleted.');
+  assert.equal(t('staff.ann.n_deleted', { count: 1 }), '1 announcement was deleted.');
+  assert.equal(t('staff.ann.count', { n: '15', max: '500' }), '15 / 500 characters');
+  assert.equal(t('staff.patients_waiting', { count: 1 }), '1 patient waiting');
+  assert.equal(t('staff.title_waiting', { n: '2' }), '(2) Waiting — Consultroom');
+  assert.equal(t('staff.admin.deactivate_name', { name: 'Pieter Practitioner' }), 'Deactivate Pieter Practitioner');
+  assert.equal(statusLabel('no_show'), 'No-show');
+  assert.equal(statusLabel('some_new_state'), 'some new state', 'an unknown status is shown tidied');
+  assert.equal(punctualityLabel('walk_in'), 'Walk-in');
+  await setLanguage('nl');
+  assert.equal(statusLabel('cancelled'), 'Geannuleerd');
+  assert.equal(punctualityLabel('late'), 'Te laat');
+  assert.equal(t('staff.patients_waiting', { count: 2 }), '2 patiënten wachten');
+  await setLanguage('de');
+  assert.equal(t('staff.quick.minutes', { count: 1 }), '1 Minute');
+  assert.equal(t('staff.mail.attempts', { count: 3 }), '3 Versuche');
+  await setLanguage('en');
 });
