@@ -511,8 +511,8 @@ function waitingItem(e) {
       h('span', { class: 'visually-hidden' }, `${t('staff.waiting_room')}: `),
       h('span', { class: 'we-queue-name' }))),
   h('span', { class: 'we-tag' }),
-  h('span', { class: 'we-action', 'aria-hidden': 'true' }, t('staff.let_in')),
-  h('span', { class: 'we-reconnecting', hidden: true }, t('staff.reconnecting')));
+  h('span', { class: 'we-action', 'aria-hidden': 'true', 'data-i18n': 'staff.let_in' }, t('staff.let_in')),
+  h('span', { class: 'we-reconnecting', hidden: true, 'data-i18n': 'staff.reconnecting' }, t('staff.reconnecting')));
   const transferBtn = h('button', {
     type: 'button',
     class: 'btn btn-quiet btn-small we-transfer',

@@ -374,11 +374,11 @@ export class StaffChat {
     this.channelList = h('ul', { class: 'chat-channels', 'aria-label': t('staff.chat.conversations') });
     this.panel = new ChatPanel(this.session, { title: t('staff.chat') });
     // F143: the practitioner or a colleague with access deletes the history (everyone's copy).
-    this.clearBtn = h('button', { type: 'button', id: 'chat-clear-btn', class: 'btn btn-quiet btn-small chat-clear', onclick: () => this.clearHistory() }, t('staff.chat.delete_history'));
+    this.clearBtn = h('button', { type: 'button', id: 'chat-clear-btn', class: 'btn btn-quiet btn-small chat-clear', onclick: () => this.clearHistory(), 'data-i18n': 'staff.chat.delete_history' }, t('staff.chat.delete_history'));
     this.panel.heading.after(this.clearBtn);
     this.dialog = h('dialog', { id: 'chat-dialog', class: 'dialog chat-dialog', 'aria-label': t('staff.chat.messages') },
-      h('div', { class: 'chat-dialog-head' }, h('h2', {}, t('staff.chat.messages')),
-        h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => this.dialog.close() }, t('staff.close'))),
+      h('div', { class: 'chat-dialog-head' }, h('h2', { 'data-i18n': 'staff.chat.messages' }, t('staff.chat.messages')),
+        h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => this.dialog.close(), 'data-i18n': 'staff.close' }, t('staff.close'))),
       h('div', { class: 'chat-dialog-body' }, this.channelList, this.panel.root));
     document.body.append(this.dialog);
     this.session.onChange(() => this.render());

@@ -46,7 +46,7 @@ export class ExternalPeople {
     /** @type {any[]} external participants (`GET /api/v1/external-participants`) */
     this.people = [];
     this.editing = null; // record id being edited, or null for a new one
-    this.button = h('button', { type: 'button', id: 'people-btn', class: 'btn btn-quiet', 'aria-haspopup': 'dialog', onclick: () => this.open() }, t('staff.people.title'));
+    this.button = h('button', { type: 'button', id: 'people-btn', class: 'btn btn-quiet', 'aria-haspopup': 'dialog', onclick: () => this.open(), 'data-i18n': 'staff.people.title' }, t('staff.people.title'));
     const right = document.querySelector('.topbar-right');
     right?.insertBefore(this.button, document.getElementById('walkin-toggle'));
     this.dialog = this.#build();
@@ -80,14 +80,14 @@ export class ExternalPeople {
     e.dob = h('input', { id: 'people-dob', name: 'date_of_birth', type: 'date' });
     e.groupBoxes = h('div', { id: 'people-groups', class: 'people-groups' });
     e.save = h('button', { type: 'submit', id: 'people-save', class: 'btn btn-primary' }, t('staff.people.add_person'));
-    e.cancel = h('button', { type: 'button', id: 'people-cancel', class: 'btn btn-quiet', hidden: true, onclick: () => this.#resetForm() }, t('staff.people.cancel_editing'));
+    e.cancel = h('button', { type: 'button', id: 'people-cancel', class: 'btn btn-quiet', hidden: true, onclick: () => this.#resetForm(), 'data-i18n': 'staff.people.cancel_editing' }, t('staff.people.cancel_editing'));
     const form = h('form', { id: 'people-form', class: 'people-form', novalidate: true, 'aria-labelledby': 'people-form-title' },
       e.formTitle,
-      h('div', { class: 'field' }, h('label', { for: 'people-name' }, t('staff.profile.name')), e.name),
-      h('div', { class: 'field' }, h('label', { for: 'people-email' }, t('staff.e_mail'), ' ', h('span', { class: 'optional' }, t('staff.optional'))), e.email),
-      h('div', { class: 'field' }, h('label', { for: 'people-phone' }, t('staff.profile.phone'), ' ', h('span', { class: 'optional' }, t('staff.optional'))), e.phone),
-      h('div', { class: 'field' }, h('label', { for: 'people-dob' }, t('staff.date_of_birth'), ' ', h('span', { class: 'optional' }, t('staff.optional'))), e.dob),
-      h('fieldset', { class: 'field' }, h('legend', {}, t('staff.people.groups')), e.groupBoxes),
+      h('div', { class: 'field' }, h('label', { for: 'people-name', 'data-i18n': 'staff.profile.name' }, t('staff.profile.name')), e.name),
+      h('div', { class: 'field' }, h('label', { for: 'people-email' }, t('staff.e_mail'), ' ', h('span', { class: 'optional', 'data-i18n': 'staff.optional' }, t('staff.optional'))), e.email),
+      h('div', { class: 'field' }, h('label', { for: 'people-phone' }, t('staff.profile.phone'), ' ', h('span', { class: 'optional', 'data-i18n': 'staff.optional' }, t('staff.optional'))), e.phone),
+      h('div', { class: 'field' }, h('label', { for: 'people-dob' }, t('staff.date_of_birth'), ' ', h('span', { class: 'optional', 'data-i18n': 'staff.optional' }, t('staff.optional'))), e.dob),
+      h('fieldset', { class: 'field' }, h('legend', { 'data-i18n': 'staff.people.groups' }, t('staff.people.groups')), e.groupBoxes),
       h('div', { class: 'actions' }, e.save, e.cancel));
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
@@ -97,23 +97,23 @@ export class ExternalPeople {
     e.groupList = h('ul', { id: 'people-group-list', class: 'people-group-list', 'aria-label': t('staff.people.groups') });
     e.groupName = h('input', { id: 'people-group-name', maxlength: 60, autocomplete: 'off' });
     const groupForm = h('form', { id: 'people-group-form', class: 'people-group-form', novalidate: true },
-      h('label', { for: 'people-group-name' }, t('staff.people.new_group')), e.groupName,
-      h('button', { type: 'submit', class: 'btn btn-secondary btn-small' }, t('staff.people.add_group')));
+      h('label', { for: 'people-group-name', 'data-i18n': 'staff.people.new_group' }, t('staff.people.new_group')), e.groupName,
+      h('button', { type: 'submit', class: 'btn btn-secondary btn-small', 'data-i18n': 'staff.people.add_group' }, t('staff.people.add_group')));
     groupForm.addEventListener('submit', (ev) => {
       ev.preventDefault();
       this.#addGroup();
     });
     const groups = h('section', { class: 'people-admin', hidden: !this.admin, 'aria-labelledby': 'people-groups-title' },
-      h('h3', { id: 'people-groups-title' }, t('staff.people.groups')),
-      h('p', { class: 'hint' }, t('staff.people.groups_hint')),
+      h('h3', { id: 'people-groups-title', 'data-i18n': 'staff.people.groups' }, t('staff.people.groups')),
+      h('p', { class: 'hint', 'data-i18n': 'staff.people.groups_hint' }, t('staff.people.groups_hint')),
       e.groupList, groupForm);
     const dialog = h('dialog', { id: 'people-dialog', class: 'dialog people-dialog', 'aria-labelledby': 'people-title', 'aria-describedby': 'people-help' },
       h('div', { class: 'chat-dialog-head' },
-        h('h2', { id: 'people-title' }, t('staff.people.title')),
-        h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => dialog.close() }, t('staff.close'))),
-      h('p', { id: 'people-help' }, t('staff.people.help')),
+        h('h2', { id: 'people-title', 'data-i18n': 'staff.people.title' }, t('staff.people.title')),
+        h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => dialog.close(), 'data-i18n': 'staff.close' }, t('staff.close'))),
+      h('p', { id: 'people-help', 'data-i18n': 'staff.people.help' }, t('staff.people.help')),
       e.error, e.status,
-      h('div', { class: 'field' }, h('label', { for: 'people-filter' }, t('staff.sched.show')), e.filter),
+      h('div', { class: 'field' }, h('label', { for: 'people-filter', 'data-i18n': 'staff.sched.show' }, t('staff.sched.show')), e.filter),
       e.list, form, groups);
     this.el = e;
     return dialog;
@@ -147,7 +147,7 @@ export class ExternalPeople {
 
   #renderFilter() {
     const current = this.el.filter.value;
-    this.el.filter.replaceChildren(h('option', { value: '' }, t('staff.sched.everyone')),
+    this.el.filter.replaceChildren(h('option', { value: '', 'data-i18n': 'staff.sched.everyone' }, t('staff.sched.everyone')),
       ...this.groups.map((g) => h('option', { value: g.id }, `${g.name} (${g.member_count})`)));
     if (this.groups.some((g) => g.id === current)) this.el.filter.value = current;
   }

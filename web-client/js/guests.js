@@ -98,7 +98,7 @@ export class GuestPanel {
     const keep = this.el.pick.value;
     const groups = lists.groups.filter((/** @type {any} */ g) => g.member_count > 0);
     this.el.pick.replaceChildren(
-      h('option', { value: '' }, t('staff.guest.someone_else')),
+      h('option', { value: '', 'data-i18n': 'staff.guest.someone_else' }, t('staff.guest.someone_else')),
       groups.length ? h('optgroup', { label: t('staff.guest.whole_group') },
         ...groups.map((/** @type {any} */ g) => h('option', { value: `group:${g.id}` }, t('staff.guest.everyone_in', { name: g.name, n: String(g.member_count) })))) : null,
       lists.people.length ? h('optgroup', { label: t('staff.guest.from_records') },
@@ -117,9 +117,9 @@ export class GuestPanel {
   #buildDialog() {
     const name = h('input', { id: 'guest-name', name: 'name', maxlength: 100, required: true, autocomplete: 'off' });
     const error = h('div', { id: 'guest-error', class: 'alert alert-error', role: 'alert', hidden: true });
-    const submit = h('button', { type: 'submit', id: 'guest-submit', class: 'btn btn-primary' }, t('staff.guest.create_link'));
+    const submit = h('button', { type: 'submit', id: 'guest-submit', class: 'btn btn-primary', 'data-i18n': 'staff.guest.create_link' }, t('staff.guest.create_link'));
     const url = h('input', { id: 'guest-url', readonly: true, 'aria-label': t('staff.guest.new_link_label') });
-    const copy = h('button', { type: 'button', id: 'guest-copy', class: 'btn btn-light btn-small' }, t('staff.admin.copy_link'));
+    const copy = h('button', { type: 'button', id: 'guest-copy', class: 'btn btn-light btn-small', 'data-i18n': 'staff.admin.copy_link' }, t('staff.admin.copy_link'));
     const copied = h('span', { id: 'guest-copied', role: 'status', 'aria-live': 'polite' });
     const linkFor = h('span', { id: 'guest-link-name' });
     const link = h('div', { id: 'guest-link', class: 'guest-link', hidden: true },
@@ -127,20 +127,20 @@ export class GuestPanel {
       h('p', { class: 'guest-link-row' }, url, copy, copied));
     const list = h('ul', { id: 'guest-list', class: 'guest-list', 'aria-label': t('staff.guest.invited_list') });
     const pick = h('select', { id: 'guest-pick', name: 'pick' });
-    const pickField = h('div', { class: 'field', hidden: true }, h('label', { for: 'guest-pick' }, t('staff.guest.who')), pick);
-    const nameField = h('div', { class: 'field' }, h('label', { for: 'guest-name' }, t('staff.guest.name')), name);
+    const pickField = h('div', { class: 'field', hidden: true }, h('label', { for: 'guest-pick', 'data-i18n': 'staff.guest.who' }, t('staff.guest.who')), pick);
+    const nameField = h('div', { class: 'field' }, h('label', { for: 'guest-name', 'data-i18n': 'staff.guest.name' }, t('staff.guest.name')), name);
     const more = h('ul', { id: 'guest-more-links', class: 'guest-list' });
-    const close = h('button', { type: 'button', id: 'guest-close', class: 'btn btn-quiet' }, t('staff.close'));
+    const close = h('button', { type: 'button', id: 'guest-close', class: 'btn btn-quiet', 'data-i18n': 'staff.close' }, t('staff.close'));
     const form = h('form', { id: 'guest-form', novalidate: true },
-      h('h2', { id: 'guest-title' }, t('staff.guest.add')),
-      h('p', { id: 'guest-help' }, t('staff.guest.help')),
+      h('h2', { id: 'guest-title', 'data-i18n': 'staff.guest.add' }, t('staff.guest.add')),
+      h('p', { id: 'guest-help', 'data-i18n': 'staff.guest.help' }, t('staff.guest.help')),
       error,
       pickField,
       nameField,
       h('div', { class: 'actions' }, submit, close),
       link,
       more,
-      h('h3', {}, t('staff.guest.invited')),
+      h('h3', { 'data-i18n': 'staff.guest.invited' }, t('staff.guest.invited')),
       list);
     const dialog = h('dialog', { id: 'guest-dialog', class: 'dialog', 'aria-labelledby': 'guest-title', 'aria-describedby': 'guest-help' }, form);
     this.el = { name, error, submit, url, copy, copied, link, linkFor, list, pick, pickField, nameField, more };
@@ -225,7 +225,7 @@ export class GuestPanel {
           class: 'btn btn-quiet btn-small',
           onclick: () => this.#revoke(g),
         }, t('staff.guest.revoke'), h('span', { class: 'visually-hidden' }, ` ${t('staff.guest.of_name', { name: g.name })}`))));
-      this.el.list.replaceChildren(...(items.length ? items : [h('li', {}, t('staff.guest.nobody'))]));
+      this.el.list.replaceChildren(...(items.length ? items : [h('li', { 'data-i18n': 'staff.guest.nobody' }, t('staff.guest.nobody'))]));
     } catch (err) {
       this.#setError(errorText(err));
     }
