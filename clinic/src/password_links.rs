@@ -38,7 +38,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{SessionEndReason, check_new_password, start_session};
+use crate::auth::{SessionEndReason, check_new_password, staff_json, start_session};
 use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::ids::{DepartmentId, MailId, OrganisationId, SetPasswordLinkId, StaffId};
 use crate::mail::{self, MailError, MailStamp, OutgoingMail, Queued};
@@ -603,5 +603,6 @@ async fn set_password(
         .ok_or(ApiError::NotFound("staff member"))?
         .into_staff()?;
     let cookie = start_session(&clinic, staff.id).await?;
+    let staff = staff_json(&clinic, &staff).await?;
     Ok((jar.add(cookie), Json(json!({ "staff": staff }))))
 }

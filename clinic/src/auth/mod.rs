@@ -37,6 +37,7 @@ pub(crate) use throttle::{KeyedLimit, LoginThrottle};
 
 use crate::client_ip::ClientIp;
 use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::staff::Staff;
 use crate::{Clinic, Route};
 use throttle::Client;
 
@@ -143,10 +144,7 @@ async fn login(
     let cookie = session::start_session(&clinic, staff.id).await?;
     let device_cookie = device::issue(&clinic, devices, staff.id, now);
     tracing::info!(staff_id = %staff.id, "staff login");
-    // The same object as `GET /me`, so the app can take its language at once.
-    let language = clinic.store().staff_language(staff.id).await?;
-    let mut staff = serde_json::to_value(&staff).map_err(|e| ApiError::Internal(e.into()))?;
-    staff["language"] = json!(language);
+    let staff = staff_json(&clinic, &staff).await?;
     Ok((
         jar.add(cookie).add(device_cookie),
         Json(json!({ "staff": staff })),
@@ -196,9 +194,14 @@ async fn me(
     State(clinic): State<Clinic>,
     current: CurrentStaff,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let language = clinic.store().staff_language(current.staff.id).await?;
-    let s = current.staff;
-    Ok(Json(json!({
+    Ok(Json(staff_json(&clinic, &current.staff).await?))
+}
+
+/// The signed-in staff member as `GET /me`, the login and a set-password link answer it
+/// (`Staff` in the OpenAPI document), with the language they chose for the staff app.
+pub(crate) async fn staff_json(clinic: &Clinic, s: &Staff) -> ApiResult<serde_json::Value> {
+    let language = clinic.store().staff_language(s.id).await?;
+    Ok(json!({
         "id": s.id,
         "name": s.name,
         "email": s.email,
@@ -206,5 +209,5 @@ async fn me(
         "organisation_id": s.organisation_id,
         "department_id": s.department_id,
         "language": language,
-    })))
+    }))
 }

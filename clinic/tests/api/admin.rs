@@ -434,6 +434,11 @@ pub async fn set_password_links_work_once_before_expiry(backend: Backend) {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["staff"]["email"], "invited@a.test");
+    assert_eq!(
+        body["staff"]["language"],
+        Value::Null,
+        "the same staff object as /me"
+    );
     let (status, me) = get(&http, &app.url("/me")).await;
     assert_eq!(status, 200, "logged in by the link: {me}");
     assert_eq!(
