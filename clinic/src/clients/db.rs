@@ -71,11 +71,12 @@ pub(crate) struct Search<'a> {
     pub(crate) offset: i64,
 }
 
-/// Inserts client `$id` with its register fields on `$conn` (a pool, or `&mut *tx` of a
-/// transaction: a booking creates its new client in its own transaction).
+/// Inserts client `$id` with its register fields, and the client's own patient, on `$conn`
+/// (`&mut *tx` of a transaction, so that a client never exists without its own patient: a
+/// booking creates its new client in its own transaction). Gives `Result<(), sqlx::Error>`.
 macro_rules! insert_client {
-    ($conn:expr, $id:expr, $org:expr, $person:expr, $register:expr, $now:expr) => {
-        sqlx::query(
+    ($conn:expr, $id:expr, $org:expr, $person:expr, $register:expr, $now:expr) => {{
+        let client = sqlx::query(
             "insert into client (client_id, organisation_id, name, email, phone, date_of_birth, \
              client_number, language, department_id, practitioner_id, created_at, updated_at) \
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
@@ -92,8 +93,12 @@ macro_rules! insert_client {
         .bind($register.practitioner_id)
         .bind($now)
         .execute($conn)
-        .await
-    };
+        .await;
+        match client {
+            Ok(_) => $crate::clients::insert_own_patient!($conn, $id, $org, $now),
+            Err(e) => Err(e),
+        }
+    }};
 }
 pub(crate) use insert_client;
 
@@ -111,6 +116,8 @@ pub(crate) enum DeleteOutcome {
     NotFound,
     HasAppointments,
     HasConversations,
+    /// Notes or service records refer to the client or its patients.
+    HasRecords,
 }
 
 fn like_pattern(q: &str) -> String {
@@ -228,7 +235,9 @@ impl Store {
     ) -> Result<ClientId, sqlx::Error> {
         let id = ClientId::new();
         dispatch!(self, pool => {
-            insert_client!(pool, id, organisation_id, person, register, now).map(|_| ())
+            let mut tx = pool.begin().await?;
+            insert_client!(&mut *tx, id, organisation_id, person, register, now)?;
+            tx.commit().await
         })?;
         Ok(id)
     }
@@ -277,7 +286,9 @@ impl Store {
             let n = sqlx::query(
                 "delete from client where organisation_id = $1 and client_id = $2 \
                  and not exists (select 1 from appointment a where a.client_id = $2) \
-                 and not exists (select 1 from chat_channel ch where ch.client_id = $2)",
+                 and not exists (select 1 from chat_channel ch where ch.client_id = $2) \
+                 and not exists (select 1 from note n where n.client_id = $2) \
+                 and not exists (select 1 from service_record r where r.client_id = $2)",
             )
             .bind(organisation_id)
             .bind(client_id)
@@ -287,9 +298,11 @@ impl Store {
             if n > 0 {
                 return Ok(DeleteOutcome::Deleted);
             }
-            let (appointments, channels): (i64, i64) = sqlx::query_as(
+            let (appointments, channels, records): (i64, i64, i64) = sqlx::query_as(
                 "select (select count(*) from appointment a where a.client_id = $1), \
-                 (select count(*) from chat_channel ch where ch.client_id = $1)",
+                 (select count(*) from chat_channel ch where ch.client_id = $1), \
+                 (select count(*) from note n where n.client_id = $1) \
+                 + (select count(*) from service_record r where r.client_id = $1)",
             )
             .bind(client_id)
             .fetch_one(pool)
@@ -298,6 +311,8 @@ impl Store {
                 DeleteOutcome::HasAppointments
             } else if channels > 0 {
                 DeleteOutcome::HasConversations
+            } else if records > 0 {
+                DeleteOutcome::HasRecords
             } else {
                 DeleteOutcome::NotFound
             })
