@@ -62,8 +62,9 @@ macro_rules! client_columns {
     };
 }
 
-/// A search of the register: `q` matches the name (contains, case-insensitive for ASCII) or the
-/// client number (exactly); `date_of_birth` narrows further.
+/// A search of the register: `q` matches the name or the name of one of the client's animals
+/// (contains, case-insensitive for ASCII) or the client number (exactly); `date_of_birth`
+/// narrows further.
 pub(crate) struct Search<'a> {
     pub(crate) q: &'a str,
     pub(crate) date_of_birth: Option<NaiveDate>,
@@ -145,7 +146,9 @@ impl Store {
             let rows = sqlx::query_as::<_, Client>(concat!(
                 client_columns!(),
                 visible_clients!(),
-                "and ($7 = '' or lower(c.name) like $8 escape '\\' or c.client_number = $7) \
+                "and ($7 = '' or lower(c.name) like $8 escape '\\' or c.client_number = $7 \
+                      or exists (select 1 from patient p where p.client_id = c.client_id \
+                                 and not p.is_client and lower(p.name) like $8 escape '\\')) \
                  and ($9 is null or c.date_of_birth = $9) \
                  order by c.name, c.client_id limit $10 offset $11"
             ))
@@ -165,7 +168,9 @@ impl Store {
             let total: i64 = sqlx::query_scalar(concat!(
                 "select count(*) ",
                 visible_clients!(),
-                "and ($7 = '' or lower(c.name) like $8 escape '\\' or c.client_number = $7) \
+                "and ($7 = '' or lower(c.name) like $8 escape '\\' or c.client_number = $7 \
+                      or exists (select 1 from patient p where p.client_id = c.client_id \
+                                 and not p.is_client and lower(p.name) like $8 escape '\\')) \
                  and ($9 is null or c.date_of_birth = $9)"
             ))
             .bind(scope.organisation_id)

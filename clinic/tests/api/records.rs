@@ -133,6 +133,10 @@ pub async fn patients_follow_the_organisation_kind(backend: Backend) {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["Bella", "Rex"], "by name");
+    // The register finds the owner by the animal's name.
+    let (_, b) = get(&doc, &app.url("/clients?q=REX")).await;
+    assert_eq!(b["total"], 1, "{b}");
+    assert_eq!(b["clients"][0]["id"], json!(w.client_a));
     let (s, b) = get(&doc, &app.url(&format!("/patients/{rex}"))).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["patient"]["species"], "Dog");
@@ -863,6 +867,10 @@ pub async fn records_follow_segregation(backend: Backend) {
     )
     .await;
     assert_eq!(s, 200);
+    let (_, b) = get(&doc_derma, &app.url("/clients?q=rex")).await;
+    assert_eq!(b["total"], 0, "the search follows segregation too: {b}");
+    let (_, b) = get(&doc_cardio, &app.url("/clients?q=rex")).await;
+    assert_eq!(b["total"], 1, "{b}");
     for path in &reads {
         let (s, b) = get(&doc_derma, &app.url(path)).await;
         assert_eq!(s, 404, "{path}: {b}");
