@@ -16,7 +16,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::auth::CurrentStaff;
@@ -38,10 +38,10 @@ pub(crate) fn routes() -> Vec<Route> {
     vec![Route::new("GET", "/clients/{id}/communications", get(list))]
 }
 
-/// One entry of the history.
+/// One entry of the history, as stored.
 #[derive(sqlx::FromRow)]
-struct Entry {
-    mail_id: MailId,
+pub(crate) struct Entry {
+    pub(crate) mail_id: MailId,
     department_id: Option<DepartmentId>,
     appointment_id: Option<AppointmentId>,
     kind: String,
@@ -53,7 +53,75 @@ struct Entry {
     sent_at: Option<DateTime<Utc>>,
 }
 
+/// One communication as the history and a client's timeline (`records`) show it.
+#[derive(Serialize)]
+pub(crate) struct Communication {
+    id: MailId,
+    channel: &'static str,
+    kind: String,
+    to_address: String,
+    subject: String,
+    status: MailStatus,
+    status_text: &'static str,
+    last_error: Option<String>,
+    appointment_id: Option<AppointmentId>,
+    pub(crate) created_at: DateTime<Utc>,
+    sent_at: Option<DateTime<Utc>>,
+    viewable: bool,
+}
+
+impl Entry {
+    /// The entry as `staff` sees it (`viewable`: they may open the mail itself).
+    pub(crate) fn view(&self, staff: &Staff) -> Communication {
+        let status = self.status.parse().unwrap_or(MailStatus::Failed);
+        Communication {
+            id: self.mail_id,
+            channel: "email",
+            kind: self.kind.clone(),
+            to_address: self.to_address.clone(),
+            subject: self.subject.clone(),
+            status,
+            status_text: status.label(),
+            last_error: self.last_error.clone(),
+            appointment_id: self.appointment_id,
+            created_at: self.created_at,
+            sent_at: self.sent_at,
+            viewable: may_open(staff, self.department_id),
+        }
+    }
+}
+
+/// The columns of an [`Entry`].
+const ENTRY_COLUMNS: &str = "select mail_id, department_id, appointment_id, kind, to_address, \
+                             subject, status, last_error, created_at, sent_at from mail ";
+
 impl Store {
+    /// The mails `ids` of `client_id` of `organisation_id` (others are left out), any order.
+    pub(crate) async fn client_mails_by_id(
+        &self,
+        organisation_id: OrganisationId,
+        client_id: ClientId,
+        ids: &[MailId],
+    ) -> Result<Vec<Entry>, sqlx::Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (3..ids.len() + 3).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "{ENTRY_COLUMNS}where organisation_id = $1 and client_id = $2 and mail_id in ({})",
+            placeholders.join(", ")
+        );
+        dispatch!(self, pool => {
+            let mut q = sqlx::query_as::<_, Entry>(sqlx::AssertSqlSafe(sql))
+                .bind(organisation_id)
+                .bind(client_id);
+            for id in ids {
+                q = q.bind(*id);
+            }
+            q.fetch_all(pool).await
+        })
+    }
+
     /// A page of the mails recorded for `client_id` of `organisation_id`, newest first, and how
     /// many there are.
     async fn client_mails(
@@ -138,26 +206,7 @@ async fn list(
         .store()
         .client_mails(staff.organisation_id, client_id, limit, offset)
         .await?;
-    let communications: Vec<Value> = rows
-        .iter()
-        .map(|m| {
-            let status = m.status.parse().unwrap_or(MailStatus::Failed);
-            json!({
-                "id": m.mail_id,
-                "channel": "email",
-                "kind": m.kind,
-                "to_address": m.to_address,
-                "subject": m.subject,
-                "status": status,
-                "status_text": status.label(),
-                "last_error": m.last_error,
-                "appointment_id": m.appointment_id,
-                "created_at": m.created_at,
-                "sent_at": m.sent_at,
-                "viewable": may_open(staff, m.department_id),
-            })
-        })
-        .collect();
+    let communications: Vec<Communication> = rows.iter().map(|m| m.view(staff)).collect();
     Ok(Json(json!({
         "communications": communications,
         "total": total,

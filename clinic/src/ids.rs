@@ -153,3 +153,20 @@ id_type!(
     /// Id of a named e-mail template set (F171).
     MailTemplateSetId
 );
+id_type!(
+    /// Id of a patient: an animal a client owns, or the client's own patient (whose id is the
+    /// client's id, `records`).
+    PatientId
+);
+id_type!(
+    /// Id of a service of an organisation's catalogue (e.g. "Rabies vaccination").
+    ServiceId
+);
+id_type!(
+    /// Id of a service record: a service performed on a patient on a date.
+    ServiceRecordId
+);
+id_type!(
+    /// Id of a note on a client or a patient (F189).
+    NoteId
+);

@@ -37,6 +37,7 @@ mod org_settings_http;
 pub mod organisation_profile;
 pub mod password_links;
 pub mod profile;
+pub mod records;
 mod secrets;
 pub mod setup;
 pub mod staff;
@@ -67,7 +68,9 @@ pub use config::{ClinicConfig, TurnConfig, TurnConfigError};
 pub use error::ApiError;
 pub use events::{ClinicEvent, EventSubscriber};
 pub use ids::{AppointmentId, ClientId, DepartmentId, OrganisationId, StaffId, WidgetId};
-pub use org_settings::{ChatAfterConsultation, JoinPermissions, OrganisationSettings};
+pub use org_settings::{
+    ChatAfterConsultation, JoinPermissions, OrganisationKind, OrganisationSettings,
+};
 pub use staff::{Role, Staff};
 pub use store::Store;
 pub use tokens::{
@@ -257,6 +260,7 @@ fn all_routes() -> Vec<Route> {
     routes.extend(auth::routes());
     routes.extend(clients::routes());
     routes.extend(communications::routes());
+    routes.extend(records::routes());
     routes.extend(directory::routes());
     routes.extend(appointments::routes());
     routes.extend(guests::routes());

@@ -96,6 +96,21 @@ pub struct OrganisationSettings {
     /// "Strictly segregated clients" (F9): a practitioner sees only their own clients — assigned
     /// to them, or with an appointment with them — and books only with those.
     pub strict_client_segregation: bool,
+    /// Whom the organisation cares for ([`OrganisationKind`]): people (each client is their own
+    /// patient) or animals (a client owns patients). Default human.
+    pub organisation_kind: OrganisationKind,
+}
+
+/// Whom an organisation cares for; decides what a client's patients are (`records`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrganisationKind {
+    /// A clinic for people: each client is their own patient, and has no other.
+    #[default]
+    Human,
+    /// A veterinary clinic: a client owns patients (animals) with a name, species, breed, date
+    /// of birth and, once it died, the date of death.
+    Veterinary,
 }
 
 /// Most days before an appointment a reminder may go.
@@ -130,6 +145,7 @@ impl Default for OrganisationSettings {
             time_zone: DEFAULT_TIME_ZONE.to_owned(),
             strict_department_segregation: false,
             strict_client_segregation: false,
+            organisation_kind: OrganisationKind::Human,
         }
     }
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::ids::DepartmentId;
-use crate::org_settings::{ChatAfterConsultation, OrganisationSettings};
+use crate::org_settings::{ChatAfterConsultation, OrganisationKind, OrganisationSettings};
 use crate::staff::Role;
 use crate::{Clinic, Route};
 
@@ -40,6 +40,7 @@ struct UpdateRequest {
     time_zone: Option<String>,
     strict_department_segregation: Option<bool>,
     strict_client_segregation: Option<bool>,
+    organisation_kind: Option<OrganisationKind>,
 }
 
 impl UpdateRequest {
@@ -66,7 +67,8 @@ impl UpdateRequest {
             reminder_time,
             time_zone,
             strict_department_segregation,
-            strict_client_segregation
+            strict_client_segregation,
+            organisation_kind
         );
         s.time_zone = s.time_zone.trim().to_owned();
         s.reminder_time = s.reminder_time.trim().to_owned();
@@ -116,6 +118,21 @@ async fn update(
     let mut settings = before.clone();
     req.apply(&mut settings);
     settings.validate()?;
+    // Back to human only while no client owns an animal: their records would have nowhere to be
+    // shown. Human → veterinary is always allowed (each client's own patient keeps the client's
+    // records, as client-level items).
+    if before.organisation_kind == OrganisationKind::Veterinary
+        && settings.organisation_kind == OrganisationKind::Human
+        && clinic
+            .store()
+            .organisation_has_animals(staff.organisation_id)
+            .await?
+    {
+        return Err(ApiError::Conflict(
+            "clients of the organisation own patients; a human organisation's clients are \
+             their own patients only",
+        ));
+    }
     // Department texts only for this organisation's departments (another's is "not found").
     if !settings.department_waiting_room_texts.is_empty() {
         let own: Vec<DepartmentId> = clinic

@@ -34,6 +34,8 @@ mod mail;
 mod mail_ops;
 #[path = "api/misc.rs"]
 mod misc;
+#[path = "api/records.rs"]
+mod records;
 #[path = "api/scheduling.rs"]
 mod scheduling;
 #[path = "api/settings.rs"]
@@ -164,6 +166,11 @@ backend_tests! {
     scheduling::local_times_dst_past_and_message,
     scheduling::idempotency_reschedule_and_cancel,
     scheduling::roles_and_groups_at_booking,
+    records::patients_follow_the_organisation_kind,
+    records::services_catalogue_and_records,
+    records::notes_are_edited_archived_and_filtered,
+    records::the_timeline_types_orders_and_pages_every_item,
+    records::records_follow_segregation,
 }
 
 #[test]

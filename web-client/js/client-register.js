@@ -8,10 +8,12 @@
 // from the client list (clients.js, "Edit…"). The server checks every rule and names the field.
 // Below the form, "Communication" lists every mail sent to the client, newest first
 // (`GET /api/v1/clients/{id}/communications`, F196); an entry the caller may read opens it on the
-// "Sent mail" page (mail.js, through the document event `consultroom:open-mail`).
+// "Sent mail" page (mail.js, through the document event `consultroom:open-mail`). Below that,
+// the client's patients and timeline (client-records.js, issue #15).
 
 import { api, ApiError } from './api.js';
 import { h } from './dom.js';
+import { recordsSection, showRecords } from './client-records.js';
 
 const f = {
   error: h('div', { id: 'client-edit-error', class: 'alert alert-error', role: 'alert', hidden: true }),
@@ -77,7 +79,7 @@ const comms = {
 const commsSection = h('section', { 'aria-labelledby': 'client-comms-title' },
   h('h3', { id: 'client-comms-title' }, 'Communication'), comms.status, comms.list);
 const dialog = h('dialog', { id: 'client-edit-dialog', class: 'dialog', 'aria-labelledby': 'client-edit-title' },
-  h('h2', { id: 'client-edit-title' }, 'Client'), f.form, commsSection);
+  h('h2', { id: 'client-edit-title' }, 'Client'), f.form, commsSection, recordsSection);
 document.body.append(dialog);
 
 /** @type {{ client: any, admin: boolean, done: () => void }} */
@@ -107,6 +109,7 @@ export function editClient(client, { admin, done }) {
   if (!dialog.open) dialog.showModal();
   f.name.focus();
   void loadCommunications(client.id);
+  void showRecords(client);
 }
 
 const KIND_LABEL = /** @type {Record<string, string>} */ ({

@@ -3,7 +3,8 @@
 // allowed? browser notification on arrival?), and organisation admins get a "Settings" page to
 // change them (GET/PUT /api/v1/organisation/settings): screen and file sharing (F126), chat
 // (F129–F133, F141), arrival notification (F93), waiting-room text (F97) and disclaimer (F102),
-// the organisation's time zone and the client segregation switches (F6, F9; issue #12).
+// the organisation's time zone and the client segregation switches (F6, F9; issue #12), and
+// the organisation kind (human or veterinary: what a client's patients are; issue #15).
 //
 // Self-contained like walkin.js: it follows the staff app's views through nav.js
 // (`followViews`), shows its own page as the view `settings-view` (`navigate`), and offers
@@ -178,6 +179,7 @@ function fill(s) {
   const texts = s.department_waiting_room_texts || {};
   for (const area of el.departmentTexts.querySelectorAll('textarea')) area.value = texts[area.dataset.departmentId] || '';
   fields.chat_after_consultation.value = s.chat_after_consultation || 'keep';
+  fields.organisation_kind.value = s.organisation_kind || 'human';
   const days = String(s.reminder_days_before ?? 0);
   /** @type {HTMLSelectElement} */
   const daysSelect = fields.reminder_days_before;
@@ -218,6 +220,7 @@ el.form.addEventListener('submit', async (ev) => {
   for (const f of BOOLEAN_FIELDS) body[f] = fields[f].checked;
   for (const f of TEXT_FIELDS) body[f] = fields[f].value;
   body.chat_after_consultation = fields.chat_after_consultation.value;
+  body.organisation_kind = fields.organisation_kind.value;
   if (fields.appointment_reminders.checked) body.reminder_days_before = Number(fields.reminder_days_before.value);
   else delete body.reminder_time; // kept as stored while reminders are off
   body.department_waiting_room_texts = {};

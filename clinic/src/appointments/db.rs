@@ -257,6 +257,23 @@ pub(crate) fn scope(staff: &Staff) -> Scope {
     }
 }
 
+/// Whether `staff` sees an appointment of their organisation with this department and
+/// practitioner: the Rust twin of the predicate of `select_appointments!` (for lists that show
+/// appointments read elsewhere, such as a client's timeline, to say which ones open).
+pub(crate) fn sees(
+    staff: &Staff,
+    department_id: Option<DepartmentId>,
+    practitioner_id: StaffId,
+) -> bool {
+    match staff.role {
+        Role::OrganisationAdmin => true,
+        Role::DepartmentAdmin => {
+            staff.department_id.is_some() && department_id == staff.department_id
+        }
+        Role::Practitioner => practitioner_id == staff.id,
+    }
+}
+
 /// The columns and joins of an [`AppointmentRow`], without a `where`.
 macro_rules! appointment_rows {
     () => {

@@ -146,6 +146,7 @@ async fn list(
     })))
 }
 
+pub(crate) use db::sees as sees_appointment;
 pub(crate) use view::load_visible;
 use view::{answer, check_duration};
 use when::{day_start, local_string};

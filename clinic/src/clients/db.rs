@@ -62,8 +62,9 @@ macro_rules! client_columns {
     };
 }
 
-/// A search of the register: `q` matches the name (contains, case-insensitive for ASCII) or the
-/// client number (exactly); `date_of_birth` narrows further.
+/// A search of the register: `q` matches the name or the name of one of the client's animals
+/// (contains, case-insensitive for ASCII) or the client number (exactly); `date_of_birth`
+/// narrows further.
 pub(crate) struct Search<'a> {
     pub(crate) q: &'a str,
     pub(crate) date_of_birth: Option<NaiveDate>,
@@ -71,11 +72,12 @@ pub(crate) struct Search<'a> {
     pub(crate) offset: i64,
 }
 
-/// Inserts client `$id` with its register fields on `$conn` (a pool, or `&mut *tx` of a
-/// transaction: a booking creates its new client in its own transaction).
+/// Inserts client `$id` with its register fields, and the client's own patient, on `$conn`
+/// (`&mut *tx` of a transaction, so that a client never exists without its own patient: a
+/// booking creates its new client in its own transaction). Gives `Result<(), sqlx::Error>`.
 macro_rules! insert_client {
-    ($conn:expr, $id:expr, $org:expr, $person:expr, $register:expr, $now:expr) => {
-        sqlx::query(
+    ($conn:expr, $id:expr, $org:expr, $person:expr, $register:expr, $now:expr) => {{
+        let client = sqlx::query(
             "insert into client (client_id, organisation_id, name, email, phone, date_of_birth, \
              client_number, language, department_id, practitioner_id, created_at, updated_at) \
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
@@ -92,8 +94,12 @@ macro_rules! insert_client {
         .bind($register.practitioner_id)
         .bind($now)
         .execute($conn)
-        .await
-    };
+        .await;
+        match client {
+            Ok(_) => $crate::clients::insert_own_patient!($conn, $id, $org, $now),
+            Err(e) => Err(e),
+        }
+    }};
 }
 pub(crate) use insert_client;
 
@@ -111,6 +117,8 @@ pub(crate) enum DeleteOutcome {
     NotFound,
     HasAppointments,
     HasConversations,
+    /// Notes or service records refer to the client or its patients.
+    HasRecords,
 }
 
 fn like_pattern(q: &str) -> String {
@@ -138,7 +146,9 @@ impl Store {
             let rows = sqlx::query_as::<_, Client>(concat!(
                 client_columns!(),
                 visible_clients!(),
-                "and ($7 = '' or lower(c.name) like $8 escape '\\' or c.client_number = $7) \
+                "and ($7 = '' or lower(c.name) like $8 escape '\\' or c.client_number = $7 \
+                      or exists (select 1 from patient p where p.client_id = c.client_id \
+                                 and not p.is_client and lower(p.name) like $8 escape '\\')) \
                  and ($9 is null or c.date_of_birth = $9) \
                  order by c.name, c.client_id limit $10 offset $11"
             ))
@@ -158,7 +168,9 @@ impl Store {
             let total: i64 = sqlx::query_scalar(concat!(
                 "select count(*) ",
                 visible_clients!(),
-                "and ($7 = '' or lower(c.name) like $8 escape '\\' or c.client_number = $7) \
+                "and ($7 = '' or lower(c.name) like $8 escape '\\' or c.client_number = $7 \
+                      or exists (select 1 from patient p where p.client_id = c.client_id \
+                                 and not p.is_client and lower(p.name) like $8 escape '\\')) \
                  and ($9 is null or c.date_of_birth = $9)"
             ))
             .bind(scope.organisation_id)
@@ -228,7 +240,9 @@ impl Store {
     ) -> Result<ClientId, sqlx::Error> {
         let id = ClientId::new();
         dispatch!(self, pool => {
-            insert_client!(pool, id, organisation_id, person, register, now).map(|_| ())
+            let mut tx = pool.begin().await?;
+            insert_client!(&mut *tx, id, organisation_id, person, register, now)?;
+            tx.commit().await
         })?;
         Ok(id)
     }
@@ -277,7 +291,9 @@ impl Store {
             let n = sqlx::query(
                 "delete from client where organisation_id = $1 and client_id = $2 \
                  and not exists (select 1 from appointment a where a.client_id = $2) \
-                 and not exists (select 1 from chat_channel ch where ch.client_id = $2)",
+                 and not exists (select 1 from chat_channel ch where ch.client_id = $2) \
+                 and not exists (select 1 from note n where n.client_id = $2) \
+                 and not exists (select 1 from service_record r where r.client_id = $2)",
             )
             .bind(organisation_id)
             .bind(client_id)
@@ -287,9 +303,11 @@ impl Store {
             if n > 0 {
                 return Ok(DeleteOutcome::Deleted);
             }
-            let (appointments, channels): (i64, i64) = sqlx::query_as(
+            let (appointments, channels, records): (i64, i64, i64) = sqlx::query_as(
                 "select (select count(*) from appointment a where a.client_id = $1), \
-                 (select count(*) from chat_channel ch where ch.client_id = $1)",
+                 (select count(*) from chat_channel ch where ch.client_id = $1), \
+                 (select count(*) from note n where n.client_id = $1) \
+                 + (select count(*) from service_record r where r.client_id = $1)",
             )
             .bind(client_id)
             .fetch_one(pool)
@@ -298,6 +316,8 @@ impl Store {
                 DeleteOutcome::HasAppointments
             } else if channels > 0 {
                 DeleteOutcome::HasConversations
+            } else if records > 0 {
+                DeleteOutcome::HasRecords
             } else {
                 DeleteOutcome::NotFound
             })

@@ -333,6 +333,10 @@ async fn remove(
             "the client has appointments (also past or cancelled ones); a client with \
              appointments is kept for the record",
         )),
+        DeleteOutcome::HasRecords => Err(ApiError::Conflict(
+            "the client has notes or service records; a client with records is kept for the \
+             record",
+        )),
         DeleteOutcome::HasConversations => Err(ApiError::Conflict(
             "the client has chat conversations; a client with conversations is kept for the \
              record",

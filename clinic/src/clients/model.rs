@@ -52,8 +52,28 @@ pub struct NewClient {
     pub date_of_birth: Option<NaiveDate>,
 }
 
+/// Inserts the client's own patient (`is_client`: the patient whose id is the client's id; its
+/// name and date of birth are the client's) on `$conn`. Every client has exactly one
+/// (`patient_own_idx`); `records` reads it. Gives `Result<(), sqlx::Error>`.
+macro_rules! insert_own_patient {
+    ($conn:expr, $id:expr, $org:expr, $now:expr) => {
+        sqlx::query(
+            "insert into patient (patient_id, organisation_id, client_id, is_client, created_at, \
+             updated_at) values ($1, $2, $1, $3, $4, $4)",
+        )
+        .bind($id)
+        .bind($org)
+        .bind(true)
+        .bind($now)
+        .execute($conn)
+        .await
+        .map(|_| ())
+    };
+}
+pub(crate) use insert_own_patient;
+
 impl Store {
-    /// Creates a client in `organisation_id`.
+    /// Creates a client in `organisation_id`, with its own patient.
     pub async fn insert_client(
         &self,
         organisation_id: OrganisationId,
@@ -62,6 +82,7 @@ impl Store {
     ) -> Result<Client, sqlx::Error> {
         let id = ClientId::new();
         dispatch!(self, pool => {
+            let mut tx = pool.begin().await?;
             sqlx::query(
                 "insert into client (client_id, organisation_id, name, email, phone, date_of_birth, \
                  created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $7)",
@@ -73,9 +94,10 @@ impl Store {
             .bind(&new.phone)
             .bind(new.date_of_birth)
             .bind(now)
-            .execute(pool)
-            .await
-            .map(|_| ())
+            .execute(&mut *tx)
+            .await?;
+            insert_own_patient!(&mut *tx, id, organisation_id, now)?;
+            tx.commit().await
         })?;
         Ok(Client {
             id,
