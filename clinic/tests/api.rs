@@ -60,6 +60,7 @@ backend_tests! {
     appointment_mail::a_new_client_is_created_with_its_booking_or_not_at_all,
     jobs::claim_complete_and_a_second_claimer_gets_nothing,
     jobs::an_expired_lease_is_claimed_again_and_the_old_owner_is_ignored,
+    jobs::a_claim_takes_the_earlier_of_a_due_job_and_an_expired_lease,
     jobs::a_unique_key_is_stored_once,
     jobs::enqueue_commits_and_rolls_back_with_the_caller,
     jobs::the_worker_retries_on_the_backoff_schedule_then_fails,

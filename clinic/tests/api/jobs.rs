@@ -1,7 +1,8 @@
-//! The durable job queue: claim and complete, a second claimer while leased, lease expiry, the
-//! backoff schedule through the worker, the worker waking when the next job falls due (not a
-//! poll later), unique-key dedup, enqueue inside a caller's transaction, and concurrent claimers
-//! never taking the same job (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+//! The durable job queue: claim and complete, a second claimer while leased, lease expiry, a
+//! claim taking the earlier of a due job and an expired lease, the backoff schedule through the
+//! worker, the worker waking when the next job falls due (not a poll later), unique-key dedup,
+//! enqueue inside a caller's transaction, and concurrent claimers never taking the same job
+//! (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -99,6 +100,64 @@ pub async fn an_expired_lease_is_claimed_again_and_the_old_owner_is_ignored(back
     );
     assert!(store.complete_job(&second, expiry).await.unwrap());
     assert_eq!(store.job_state(id).await.unwrap().unwrap().status, "done");
+}
+
+/// The claim's two candidates (the earliest due queued job, the earliest running job whose lease
+/// expired): whichever is due earlier is taken first, either way round.
+pub async fn a_claim_takes_the_earlier_of_a_due_job_and_an_expired_lease(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let store = app.clinic.store();
+    let now = app.clock_now();
+    let at = |s: i64| now + Span::seconds(s);
+    let claim = |worker: &'static str, s: i64| async move {
+        store
+            .claim_job(worker, at(s), LEASE)
+            .await
+            .unwrap()
+            .expect("a job")
+    };
+    // `a` (due at 0) is claimed and its worker dies; `b` falls due at 10.
+    let a = store
+        .enqueue_job(&job("test.a", at(0)), now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claim("w1", 0).await.id, a);
+    let b = store
+        .enqueue_job(&job("test.b", at(10)), now)
+        .await
+        .unwrap()
+        .unwrap();
+    // At 60 a's lease has expired: a (due at 0) goes before b (due at 10).
+    let a2 = claim("w2", 60).await;
+    assert_eq!((a2.id, a2.attempt), (a, 2));
+    let b1 = claim("w2", 60).await;
+    assert_eq!(b1.id, b);
+    assert!(store.complete_job(&a2, at(61)).await.unwrap());
+    assert!(store.complete_job(&b1, at(61)).await.unwrap());
+    // The other way round: `c` (due at 100) is claimed and its worker dies; `d`, due at 90,
+    // goes first once c's lease has expired too, then c.
+    let c = store
+        .enqueue_job(&job("test.c", at(100)), now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claim("w3", 100).await.id, c);
+    let d = store
+        .enqueue_job(&job("test.d", at(90)), at(101))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claim("w4", 160).await.id, d);
+    let c2 = claim("w4", 160).await;
+    assert_eq!((c2.id, c2.attempt), (c, 2));
+    assert!(
+        store
+            .claim_job("w4", at(160), LEASE)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub async fn a_unique_key_is_stored_once(backend: Backend) {

@@ -1,9 +1,10 @@
 //! Helpers shared by the stand-alone benchmark binaries (chat-fanout, file-upload,
-//! waiting-fanout): a temporary data directory, seeding practitioners, starting the server under
-//! test, the HTTP steps of a practitioner and a patient (log in, book, signalling tokens,
-//! invitations), WebSocket connections, the server's RSS from /proc, percentiles of samples, the
-//! machine line of a report, and printing a report and replacing its section of
-//! docs/benchmarks.md. (Not a binary: cargo only builds `src/bin/*.rs` and `src/bin/*/main.rs`.)
+//! waiting-fanout, reminders): a temporary data directory, seeding practitioners, starting the
+//! server under test, the HTTP steps of a practitioner and a patient (log in, book, signalling
+//! tokens, invitations), WebSocket connections, the server's RSS and CPU seconds from /proc,
+//! percentiles of samples, the machine line of a report, and printing a report and replacing its
+//! section of docs/benchmarks.md. (Not a binary: cargo only builds `src/bin/*.rs` and
+//! `src/bin/*/main.rs`.)
 
 #![allow(dead_code)] // each binary uses part of it
 
@@ -261,6 +262,20 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .context("VmRSS not found")
+}
+
+/// CPU seconds (user + system, all threads) process `pid` has used, from `/proc/<pid>/stat`
+/// (fields 14 and 15, in clock ticks of 1/100 s).
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let rest = stat.rsplit_once(')').context("no ')' in stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields.get(i).context("short stat")?.parse::<u64>()? as f64)
+    };
+    // Field 3 (state) is rest's first: utime (14) and stime (15) are its 12th and 13th.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 /// The `p` quantile (0..=1) of ascending `sorted` samples, nearest rank; NaN when empty.
