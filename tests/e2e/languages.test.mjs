@@ -172,7 +172,8 @@ test('the walk-in widget follows the browser\'s language and has a switcher', { 
     // The clinic's own texts (title, walk-in and absence texts) are one language for now.
     await assertNoEnglish(page, 'de', ['#cr-title', '#cr-walkin-text', '#cr-absent-text', '.cr-department h2', '.cr-name']);
     await page.getByLabel(de['common.language']).selectOption('nl');
-    assert.equal(await page.evaluate(() => document.documentElement.lang), 'nl');
+    // The switch loads the Dutch catalogue first (a dynamic import): wait for it to apply.
+    await page.waitForFunction(() => document.documentElement.lang === 'nl', null, { timeout: 10_000 });
     await assertNoEnglish(page, 'nl', ['#cr-title', '#cr-walkin-text', '#cr-absent-text', '.cr-department h2', '.cr-name']);
     noPageProblems(lines);
   } finally {
