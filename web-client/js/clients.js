@@ -9,29 +9,33 @@
 // decides who sees and may do what.
 //
 // Built in script (static markup only; names are set with textContent), so index.html needs
-// nothing. The server checks every rule; the UI only hides what the caller may not do.
+// nothing. The server checks every rule; the UI only hides what the caller may not do. Texts come
+// from the language catalogues (`staff.clients.*`); fixed parts carry `data-i18n` (`tx`), rows
+// are built afresh on every opening.
 
 import { api } from './api.js';
 import { h } from './dom.js';
 import { editClient } from './client-register.js';
+import { t, setText, errorText as apiErrorText } from './i18n.js';
+import { tx } from './admin-common.js';
 
 /** Rows shown at once; the search narrows the rest. */
 const MAX_ROWS = 200;
 
 /** @param {any} err an ApiError (or anything thrown) */
 function errorText(err) {
-  if (err && err.status === 403) return 'Only the practitioner\'s department admin or an organisation admin may change that.';
-  if (err && err.status === 404) return 'It was deleted meanwhile.';
-  if (err && err.status === 422) return err.message || 'That is not possible now.';
-  return `That did not work${err && err.message ? `: ${err.message}` : '.'} Try again.`;
+  if (err && err.status === 403) return t('staff.clients.forbidden');
+  if (err && err.status === 404) return t('staff.people.deleted_meanwhile');
+  if (err && err.status === 422) return err.message ? apiErrorText(err) : t('staff.clients.not_possible');
+  return err && err.message ? t('staff.guest.failed_reason', { reason: apiErrorText(err) }) : t('staff.guest.failed');
 }
 
 /** @param {any} entry a channel with its patient access (`GET /api/v1/chat/access`) */
 function accessText(entry) {
-  const state = entry.open_between_visits ? 'open between visits' : 'closed between visits';
-  if (entry.patient_access === 'granted') return `${state} (allowed by an admin)`;
-  if (entry.patient_access === 'stopped') return `${state} (stopped by an admin)`;
-  return `${state} (organisation default)`;
+  const state = t(entry.open_between_visits ? 'staff.clients.open_between_visits' : 'staff.clients.closed_between_visits');
+  if (entry.patient_access === 'granted') return t('staff.clients.allowed_by_admin', { state });
+  if (entry.patient_access === 'stopped') return t('staff.clients.stopped_by_admin', { state });
+  return t('staff.clients.organisation_default', { state });
 }
 
 export class ClientList {
@@ -48,7 +52,7 @@ export class ClientList {
     this.total = 0;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.searchTimer = undefined;
-    this.button = h('button', { type: 'button', id: 'clients-btn', class: 'btn btn-quiet', 'aria-haspopup': 'dialog', onclick: () => this.open() }, 'Clients');
+    this.button = tx('button', 'staff.clients.title', { type: 'button', id: 'clients-btn', class: 'btn btn-quiet', 'aria-haspopup': 'dialog', onclick: () => this.open() });
     const right = document.querySelector('.topbar-right');
     right?.insertBefore(this.button, document.getElementById('walkin-toggle'));
     this.#build();
@@ -71,13 +75,13 @@ export class ClientList {
       this.searchTimer = setTimeout(() => this.load().catch(() => {}), 200);
     });
     this.count = h('p', { id: 'clients-count', class: 'hint', role: 'status', 'aria-live': 'polite' });
-    this.list = h('ul', { id: 'clients-list', class: 'people-list clients-list', 'aria-label': 'Clients' });
+    this.list = h('ul', { id: 'clients-list', class: 'people-list clients-list', 'aria-label': t('staff.clients.title'), 'data-i18n-attr': 'aria-label:staff.clients.title' });
     this.dialog = h('dialog', { id: 'clients-dialog', class: 'dialog people-dialog', 'aria-labelledby': 'clients-title' },
       h('div', { class: 'chat-dialog-head' },
-        h('h2', { id: 'clients-title' }, 'Clients'),
-        h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => this.dialog.close() }, 'Close')),
+        tx('h2', 'staff.clients.title', { id: 'clients-title' }),
+        tx('button', 'staff.close', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => this.dialog.close() })),
       this.error,
-      h('div', { class: 'field' }, h('label', { for: 'clients-search' }, 'Find a client by name'), this.search),
+      h('div', { class: 'field' }, tx('label', 'staff.clients.find', { for: 'clients-search' }), this.search),
       this.count, this.list);
   }
 
@@ -114,9 +118,8 @@ export class ClientList {
     const q = this.search.value.trim().toLowerCase();
     const shown = this.clients.filter((c) => !q || (c.name || '').toLowerCase().includes(q) || (c.client_number || '').toLowerCase() === q);
     const total = shown.length < this.clients.length ? shown.length : Math.max(this.total || 0, shown.length);
-    this.count.textContent = total > shown.length
-      ? `${total} clients; showing the first ${shown.length}. Narrow the search.`
-      : `${total} ${total === 1 ? 'client' : 'clients'}`;
+    if (total > shown.length) setText(this.count, 'staff.clients.count_first', { total, shown: shown.length });
+    else setText(this.count, 'staff.clients.count', { count: total });
     // Rows already shown are kept (an opened "Conversations…" stays open when the server's
     // answer to the search arrives).
     /** @type {Map<string, HTMLElement>} */
@@ -134,11 +137,11 @@ export class ClientList {
       class: 'btn btn-quiet btn-small client-access-btn',
       'aria-expanded': 'false',
       onclick: () => this.#toggleAccess(c, accessBtn, access),
-    }, 'Conversations…', h('span', { class: 'visually-hidden' }, ` with ${c.name}`));
+    }, t('staff.clients.conversations'), h('span', { class: 'visually-hidden' }, t('staff.clients.with_name', { name: c.name })));
     return h('li', { class: 'people-item client-item', dataset: { clientId: c.id } },
       h('span', { class: 'people-name' }, c.name),
-      c.date_of_birth ? h('span', { class: 'people-meta' }, `born ${c.date_of_birth}`) : null,
-      c.client_number ? h('span', { class: 'people-meta client-number' }, `no. ${c.client_number}`) : null,
+      c.date_of_birth ? h('span', { class: 'people-meta' }, t('staff.clients.born', { date: c.date_of_birth })) : null,
+      c.client_number ? h('span', { class: 'people-meta client-number' }, t('staff.clients.number', { number: c.client_number })) : null,
       h('span', { class: 'people-actions' }, chat ? chat.appointmentButton(c) : null, accessBtn,
         // F84: schedule.js listens and opens "New appointment" for this client.
         h('button', {
@@ -148,7 +151,7 @@ export class ClientList {
             this.dialog.close();
             document.dispatchEvent(new CustomEvent('schedule-appointment', { detail: { client: { id: c.id, name: c.name } } }));
           },
-        }, 'Schedule appointment', h('span', { class: 'visually-hidden' }, ` for ${c.name}`)),
+        }, t('staff.clients.schedule'), h('span', { class: 'visually-hidden' }, t('staff.clients.for_name', { name: c.name }))),
         h('button', {
           type: 'button',
           class: 'btn btn-quiet btn-small',
@@ -159,7 +162,7 @@ export class ClientList {
               this.load().catch((err) => this.#error(errorText(err)));
             },
           }),
-        }, 'Edit…', h('span', { class: 'visually-hidden' }, ` ${c.name}`))),
+        }, t('staff.clients.edit'), h('span', { class: 'visually-hidden' }, ` ${c.name}`))),
       access);
   }
 
@@ -173,7 +176,7 @@ export class ClientList {
 
   /** @param {any} client @param {HTMLElement} box */
   async #loadAccess(client, box) {
-    box.replaceChildren(h('p', { class: 'hint' }, 'Loading…'));
+    box.replaceChildren(h('p', { class: 'hint' }, t('staff.loading')));
     let r;
     try {
       r = await api(`/api/v1/chat/access?client_id=${encodeURIComponent(client.id)}`);
@@ -194,35 +197,36 @@ export class ClientList {
       };
       const chat = this.chat();
       const open = e.can_open && chat
-        ? h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => chat.openDialog(client.id, e.channel_id) }, 'Open', h('span', { class: 'visually-hidden' }, ` the conversation with ${e.practitioner_name}`))
+        ? h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => chat.openDialog(client.id, e.channel_id) }, t('staff.sched.open'), h('span', { class: 'visually-hidden' }, t('staff.clients.the_conversation_with', { name: e.practitioner_name })))
         : null;
       const join = e.can_join && chat
         ? h('button', {
           type: 'button',
           class: 'btn btn-secondary btn-small',
           onclick: () => chat.join(e.channel_id, client.id).catch((err) => { status.textContent = errorText(err); }),
-        }, 'Join', h('span', { class: 'visually-hidden' }, ` ${e.practitioner_name}'s conversation`))
+        }, t('staff.clients.join'), h('span', { class: 'visually-hidden' }, t('staff.clients.conversation_of', { name: e.practitioner_name })))
         : null;
       const actions = e.can_manage ? [
         e.open_between_visits
-          ? h('button', { type: 'button', class: 'btn btn-secondary btn-small', onclick: () => set('stopped') }, 'Stop', h('span', { class: 'visually-hidden' }, ` chat with ${e.practitioner_name}`))
-          : h('button', { type: 'button', class: 'btn btn-secondary btn-small', disabled: !r.continuous_chat, onclick: () => set('granted') }, 'Allow', h('span', { class: 'visually-hidden' }, ` chat with ${e.practitioner_name}`)),
+          ? h('button', { type: 'button', class: 'btn btn-secondary btn-small', onclick: () => set('stopped') }, t('staff.clients.stop'), h('span', { class: 'visually-hidden' }, t('staff.clients.chat_with', { name: e.practitioner_name })))
+          : h('button', { type: 'button', class: 'btn btn-secondary btn-small', disabled: !r.continuous_chat, onclick: () => set('granted') }, t('staff.clients.allow'), h('span', { class: 'visually-hidden' }, t('staff.clients.chat_with', { name: e.practitioner_name }))),
         e.patient_access !== 'default'
-          ? h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => set('default') }, 'Use the organisation default')
+          ? h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => set('default') }, t('staff.clients.use_default'))
           : null,
       ] : [];
-      const who = e.own ? 'With you' : `With ${e.practitioner_name}${e.joined ? ' (you joined)' : ''}`;
+      const who = e.own ? t('staff.clients.with_you')
+        : t(e.joined ? 'staff.clients.with_joined' : 'staff.clients.with', { name: e.practitioner_name });
       return h('li', { dataset: { channelId: e.channel_id } },
-        h('span', { class: 'people-name' }, `${who}: `), status, ' ', open, join, ...actions);
+        h('span', { class: 'people-name' }, t('staff.clients.who', { who })), status, ' ', open, join, ...actions);
     });
     const note = !this.admin ? null : !r.continuous_chat
-      ? 'This organisation offers chat only during consultations (Settings → Chat).'
+      ? t('staff.clients.chat_only_during')
       : r.continuous_chat_by_grant
-        ? 'Patients chat between visits only where an admin allowed it.'
-        : 'Patients chat between visits unless an admin stopped it.';
+        ? t('staff.clients.chat_by_grant')
+        : t('staff.clients.chat_unless_stopped');
     const list = items.length
       ? h('ul', { class: 'client-access-list' }, ...items)
-      : h('p', { class: 'hint' }, 'No conversations with this client that you can see yet. "Chat" starts one.');
+      : h('p', { class: 'hint' }, t('staff.clients.no_conversations'));
     box.replaceChildren(...(note ? [h('p', { class: 'hint' }, note), list] : [list]));
   }
 }
