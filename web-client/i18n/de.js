@@ -1062,4 +1062,17 @@ export default {
   'staff.clients.chat_by_grant': 'Patienten chatten zwischen den Besuchen nur, wo ein Administrator es erlaubt hat.',
   'staff.clients.chat_unless_stopped': 'Patienten chatten zwischen den Besuchen, außer wo ein Administrator es gestoppt hat.',
   'staff.clients.no_conversations': 'Noch keine Unterhaltungen mit diesem Klienten, die Sie sehen können. „Chat“ beginnt eine.',
+
+  // The client register's edit form and its mail history (client-register.js)
+  'staff.register.save': 'Klienten speichern',
+  'staff.register.delete': 'Klienten löschen',
+  'staff.register.language': 'Sprache der E-Mails',
+  'staff.register.filing_hint': 'Bei getrennten Abteilungen oder Klienten (Einstellungen) bestimmen diese, wer diesen Klienten sehen darf.',
+  'staff.register.no_practitioner': 'Keine behandelnde Person',
+  'staff.register.communication': 'Kommunikation',
+  'staff.register.no_mail': 'Noch keine E-Mail an diesen Klienten gesendet.',
+  'staff.register.newest_mails': 'Die neuesten {shown} von {total} E-Mails.',
+  'staff.register.gone': 'Dieser Klient wurde inzwischen gelöscht, oder Sie dürfen ihn nicht sehen.',
+  'staff.register.comms_failed': 'Der Kommunikationsverlauf konnte nicht geladen werden.',
+  'staff.register.open_mail': 'E-Mail öffnen: {subject}',
 };

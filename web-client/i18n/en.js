@@ -1073,4 +1073,17 @@ export default {
   'staff.clients.chat_by_grant': 'Patients chat between visits only where an admin allowed it.',
   'staff.clients.chat_unless_stopped': 'Patients chat between visits unless an admin stopped it.',
   'staff.clients.no_conversations': 'No conversations with this client that you can see yet. "Chat" starts one.',
+
+  // The client register's edit form and its mail history (client-register.js)
+  'staff.register.save': 'Save client',
+  'staff.register.delete': 'Delete client',
+  'staff.register.language': 'Language of mails',
+  'staff.register.filing_hint': 'With segregated departments or clients (Settings), who may see this client follows from these.',
+  'staff.register.no_practitioner': 'No practitioner',
+  'staff.register.communication': 'Communication',
+  'staff.register.no_mail': 'No mail sent to this client yet.',
+  'staff.register.newest_mails': 'The newest {shown} of {total} mails.',
+  'staff.register.gone': 'This client was deleted meanwhile, or you cannot see it.',
+  'staff.register.comms_failed': 'The communication history could not be loaded.',
+  'staff.register.open_mail': 'Open mail: {subject}',
 };

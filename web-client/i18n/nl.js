@@ -1062,4 +1062,17 @@ export default {
   'staff.clients.chat_by_grant': 'Patiënten chatten tussen bezoeken alleen waar een beheerder het heeft toegestaan.',
   'staff.clients.chat_unless_stopped': 'Patiënten chatten tussen bezoeken, tenzij een beheerder het heeft gestopt.',
   'staff.clients.no_conversations': 'Nog geen gesprekken met deze cliënt die je kunt zien. Met "Chat" begin je er een.',
+
+  // The client register's edit form and its mail history (client-register.js)
+  'staff.register.save': 'Cliënt opslaan',
+  'staff.register.delete': 'Cliënt verwijderen',
+  'staff.register.language': 'Taal van de e-mails',
+  'staff.register.filing_hint': 'Bij gescheiden afdelingen of cliënten (Instellingen) bepalen deze wie deze cliënt mag zien.',
+  'staff.register.no_practitioner': 'Geen zorgverlener',
+  'staff.register.communication': 'Communicatie',
+  'staff.register.no_mail': 'Nog geen e-mail naar deze cliënt verstuurd.',
+  'staff.register.newest_mails': 'De nieuwste {shown} van {total} e-mails.',
+  'staff.register.gone': 'Deze cliënt is intussen verwijderd, of je mag hem niet zien.',
+  'staff.register.comms_failed': 'De communicatiegeschiedenis kon niet worden geladen.',
+  'staff.register.open_mail': 'E-mail openen: {subject}',
 };

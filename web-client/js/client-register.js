@@ -9,11 +9,14 @@
 // Below the form, "Communication" lists every mail sent to the client, newest first
 // (`GET /api/v1/clients/{id}/communications`, F196); an entry the caller may read opens it on the
 // "Sent mail" page (mail.js, through the document event `consultroom:open-mail`). Below that,
-// the client's patients and timeline (client-records.js, issue #15).
+// the client's patients and timeline (client-records.js, issue #15). Texts come from the language
+// catalogues (`staff.register.*` and shared staff keys); the form's fixed parts carry `data-i18n`.
 
 import { api, ApiError } from './api.js';
 import { h } from './dom.js';
 import { recordsSection, showRecords } from './client-records.js';
+import { t, formatDate, errorText as apiErrorText } from './i18n.js';
+import { tx } from './admin-common.js';
 
 const f = {
   error: h('div', { id: 'client-edit-error', class: 'alert alert-error', role: 'alert', hidden: true }),
@@ -23,35 +26,35 @@ const f = {
   dob: /** @type {HTMLInputElement} */ (h('input', { id: 'client-edit-dob', type: 'date' })),
   number: /** @type {HTMLInputElement} */ (h('input', { id: 'client-edit-number', autocomplete: 'off', maxlength: 64 })),
   language: /** @type {HTMLSelectElement} */ (h('select', { id: 'client-edit-language' },
-    h('option', { value: 'en' }, 'English'), h('option', { value: 'nl' }, 'Dutch'), h('option', { value: 'de' }, 'German'))),
+    tx('option', 'staff.lang.en', { value: 'en' }), tx('option', 'staff.lang.nl', { value: 'nl' }), tx('option', 'staff.lang.de', { value: 'de' }))),
   department: /** @type {HTMLSelectElement} */ (h('select', { id: 'client-edit-department' })),
   practitioner: /** @type {HTMLSelectElement} */ (h('select', { id: 'client-edit-practitioner' })),
   filing: h('div', { id: 'client-edit-filing' }),
-  save: h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save client'),
-  remove: h('button', { type: 'button', class: 'btn btn-secondary' }, 'Delete client'),
+  save: tx('button', 'staff.register.save', { type: 'submit', class: 'btn btn-primary' }),
+  remove: tx('button', 'staff.register.delete', { type: 'button', class: 'btn btn-secondary' }),
   form: /** @type {HTMLFormElement} */ (h('form', { id: 'client-edit-form', novalidate: true })),
 };
 
 /**
  * @param {string} id
- * @param {string} label
+ * @param {string} label a catalogue key
  * @param {HTMLElement} control
  */
 function field(id, label, control) {
-  return h('div', { class: 'field' }, h('label', { for: id }, label), control);
+  return h('div', { class: 'field' }, tx('label', label, { for: id }), control);
 }
 
 f.form.append(f.error,
-  field('client-edit-name', 'Name', f.name), field('client-edit-email', 'E-mail', f.email),
-  field('client-edit-phone', 'Phone', f.phone), field('client-edit-dob', 'Date of birth', f.dob),
-  field('client-edit-number', 'Client number', f.number), field('client-edit-language', 'Language of mails', f.language),
+  field('client-edit-name', 'staff.profile.name', f.name), field('client-edit-email', 'staff.e_mail', f.email),
+  field('client-edit-phone', 'staff.profile.phone', f.phone), field('client-edit-dob', 'staff.date_of_birth', f.dob),
+  field('client-edit-number', 'staff.sched.client_number', f.number), field('client-edit-language', 'staff.register.language', f.language),
   f.filing,
   h('div', { class: 'dialog-actions' },
-    h('button', { type: 'button', class: 'btn btn-quiet', onclick: () => dialog.close() }, 'Close'), f.remove, f.save));
+    tx('button', 'staff.close', { type: 'button', class: 'btn btn-quiet', onclick: () => dialog.close() }), f.remove, f.save));
 f.filing.append(
-  field('client-edit-department', 'Department', f.department),
-  field('client-edit-practitioner', 'Practitioner', f.practitioner),
-  h('p', { class: 'hint field-hint' }, 'With segregated departments or clients (Settings), who may see this client follows from these.'));
+  field('client-edit-department', 'staff.ann.department', f.department),
+  field('client-edit-practitioner', 'staff.practitioner', f.practitioner),
+  tx('p', 'staff.register.filing_hint', { class: 'hint field-hint' }));
 
 /** @type {Promise<any> | null} the organisation's directory, loaded once */
 let directory = null;
@@ -64,9 +67,9 @@ async function fillFiling(client) {
   directory = directory || api('/api/v1/directory').catch(() => { directory = null; return /** @type {any} */ ({ practitioners: [], departments: [] }); });
   const d = await directory;
   if (state.client !== client) return;
-  f.department.replaceChildren(h('option', { value: '' }, 'No department'),
+  f.department.replaceChildren(tx('option', 'staff.admin.no_department', { value: '' }),
     ...(d.departments || []).map((/** @type {any} */ x) => h('option', { value: x.id }, x.name)));
-  f.practitioner.replaceChildren(h('option', { value: '' }, 'No practitioner'),
+  f.practitioner.replaceChildren(tx('option', 'staff.register.no_practitioner', { value: '' }),
     ...(d.practitioners || []).map((/** @type {any} */ x) => h('option', { value: x.id }, x.name)));
   f.department.value = client.department_id || '';
   f.practitioner.value = client.practitioner_id || '';
@@ -77,9 +80,9 @@ const comms = {
   status: h('p', { class: 'hint', role: 'status' }),
 };
 const commsSection = h('section', { 'aria-labelledby': 'client-comms-title' },
-  h('h3', { id: 'client-comms-title' }, 'Communication'), comms.status, comms.list);
+  tx('h3', 'staff.register.communication', { id: 'client-comms-title' }), comms.status, comms.list);
 const dialog = h('dialog', { id: 'client-edit-dialog', class: 'dialog', 'aria-labelledby': 'client-edit-title' },
-  h('h2', { id: 'client-edit-title' }, 'Client'), f.form, commsSection, recordsSection);
+  tx('h2', 'staff.client', { id: 'client-edit-title' }), f.form, commsSection, recordsSection);
 document.body.append(dialog);
 
 /** @type {{ client: any, admin: boolean, done: () => void }} */
@@ -112,20 +115,21 @@ export function editClient(client, { admin, done }) {
   void showRecords(client);
 }
 
+/** Catalogue keys of the mail kinds (the same words as "Sent mail"). */
 const KIND_LABEL = /** @type {Record<string, string>} */ ({
-  appointment_invitation: 'Invitation',
-  appointment_update: 'Appointment changed',
-  appointment_cancellation: 'Cancellation',
-  appointment_reminder: 'Reminder',
-  staff_invitation: 'Staff invitation',
-  password_reset: 'Password reset',
-  test: 'Test',
+  appointment_invitation: 'staff.mail.kind.appointment_invitation',
+  appointment_update: 'staff.mail.kind.appointment_update',
+  appointment_cancellation: 'staff.mail.kind.appointment_cancellation',
+  appointment_reminder: 'staff.mail.kind.appointment_reminder',
+  staff_invitation: 'staff.mail.kind.staff_invitation',
+  password_reset: 'staff.mail.kind.password_reset',
+  test: 'staff.mail.kind.test',
 });
 
 /** @param {string} iso */
 function when(iso) {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? '' : d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+  return Number.isNaN(d.getTime()) ? '' : formatDate(d, { dateStyle: 'medium', timeStyle: 'short' });
 }
 
 /**
@@ -134,17 +138,17 @@ function when(iso) {
  */
 async function loadCommunications(id) {
   comms.list.replaceChildren();
-  comms.status.textContent = 'Loading…';
+  comms.status.textContent = t('staff.loading');
   try {
     const page = await api(`/api/v1/clients/${encodeURIComponent(id)}/communications?limit=50`);
     if (state.client?.id !== id) return; // another client was opened meanwhile
-    comms.status.textContent = page.total === 0 ? 'No mail sent to this client yet.'
-      : page.total > page.communications.length ? `The newest ${page.communications.length} of ${page.total} mails.` : '';
+    comms.status.textContent = page.total === 0 ? t('staff.register.no_mail')
+      : page.total > page.communications.length ? t('staff.register.newest_mails', { shown: page.communications.length, total: page.total }) : '';
     for (const m of page.communications) comms.list.append(entry(m));
   } catch (err) {
     comms.status.textContent = err instanceof ApiError && err.status === 404
-      ? 'This client was deleted meanwhile, or you cannot see it.'
-      : 'The communication history could not be loaded.';
+      ? t('staff.register.gone')
+      : t('staff.register.comms_failed');
   }
 }
 
@@ -153,16 +157,17 @@ async function loadCommunications(id) {
  * @param {any} m
  */
 function entry(m) {
-  const text = `${when(m.sent_at || m.created_at)} · ${KIND_LABEL[m.kind] || m.kind} · ${m.subject || '(no subject)'} · ${m.status_text}`;
+  const kind = KIND_LABEL[m.kind] ? t(KIND_LABEL[m.kind]) : m.kind;
+  const text = `${when(m.sent_at || m.created_at)} · ${kind} · ${m.subject || t('staff.mail.no_subject')} · ${m.status_text}`;
   const li = h('li', { dataset: { mailId: m.id, status: m.status } }, text);
   if (m.viewable) {
     li.append(' ', h('button', {
-      type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': `Open mail: ${m.subject || '(no subject)'}`,
+      type: 'button', class: 'btn btn-quiet btn-small', 'aria-label': t('staff.register.open_mail', { subject: m.subject || t('staff.mail.no_subject') }),
       onclick: () => {
         dialog.close();
         document.dispatchEvent(new CustomEvent('consultroom:open-mail', { detail: m.id }));
       },
-    }, 'Open'));
+    }, t('staff.sched.open')));
   }
   return li;
 }
@@ -209,9 +214,9 @@ function showError(text) {
 /** @param {unknown} err */
 function errorText(err) {
   if (err instanceof ApiError) {
-    if (err.status === 401) return 'Your session has ended. Please sign in again.';
-    if (err.status === 404) return 'This client was deleted meanwhile, or you cannot see it.';
-    return err.message || 'That did not work.';
+    if (err.status === 401) return t('staff.session_ended');
+    if (err.status === 404) return t('staff.register.gone');
+    return err.message ? apiErrorText(err) : t('staff.sched.did_not_work');
   }
-  return 'The server could not be reached. Check your connection and try again.';
+  return t('staff.login.unreachable');
 }
