@@ -8,10 +8,13 @@
 // "Add note" and "Record a service" (`POST /api/v1/clients/{id}/notes`,
 // `POST /api/v1/patients/{id}/service-records`) and, on a note the caller may change, Edit and
 // Archive/Unarchive. The server decides every rule and names the field it refuses; texts are
-// set with textContent only.
+// set with textContent only, from the language catalogues (`staff.records.*`; fixed parts carry
+// `data-i18n`, rows are built in the language of the moment).
 
 import { api, ApiError } from './api.js';
 import { h } from './dom.js';
+import { t, setText, formatDate, errorText as apiErrorText } from './i18n.js';
+import { tx } from './admin-common.js';
 
 /**
  * @typedef {{ id: string, client_id: string, is_client: boolean, name: string, species: string | null,
@@ -32,52 +35,52 @@ const pName = h('input', { id: 'patient-name', maxlength: 100, required: true, a
 const pSpecies = h('input', { id: 'patient-species', maxlength: 60, required: true, autocomplete: 'off' });
 const pBreed = h('input', { id: 'patient-breed', maxlength: 60, autocomplete: 'off' });
 const pDob = h('input', { id: 'patient-dob', type: 'date' });
-const pSave = h('button', { type: 'submit', class: 'btn btn-secondary btn-small' }, 'Add patient');
-const pCancel = h('button', { type: 'button', class: 'btn btn-quiet btn-small', hidden: true }, 'Cancel');
+const pSave = tx('button', 'staff.records.add_patient', { type: 'submit', class: 'btn btn-secondary btn-small' });
+const pCancel = tx('button', 'common.cancel', { type: 'button', class: 'btn btn-quiet btn-small', hidden: true });
 /** @type {string | null} the patient being edited (null: adding) */
 let editing = null;
 
 /**
  * @param {string} id
- * @param {string} label
+ * @param {string} label a catalogue key
  * @param {HTMLElement} control
  */
 function field(id, label, control) {
-  return h('div', { class: 'field' }, h('label', { for: id }, label), control);
+  return h('div', { class: 'field' }, tx('label', label, { for: id }), control);
 }
 
-patientForm.append(field('patient-name', 'Name', pName), field('patient-species', 'Species', pSpecies),
-  field('patient-breed', 'Breed', pBreed), field('patient-dob', 'Date of birth', pDob), pSave, ' ', pCancel);
+patientForm.append(field('patient-name', 'staff.profile.name', pName), field('patient-species', 'staff.records.species', pSpecies),
+  field('patient-breed', 'staff.records.breed', pBreed), field('patient-dob', 'staff.date_of_birth', pDob), pSave, ' ', pCancel);
 const patientsSection = h('section', { 'aria-labelledby': 'client-patients-title', hidden: true },
-  h('h3', { id: 'client-patients-title' }, 'Patients'), patientList, patientForm);
+  tx('h3', 'staff.records.patients', { id: 'client-patients-title' }), patientList, patientForm);
 
 const timelinePatient = h('select', { id: 'timeline-patient' });
 const timelineArchived = h('select', { id: 'timeline-archived' },
-  h('option', { value: 'exclude' }, 'Without archived notes'),
-  h('option', { value: 'include' }, 'With archived notes'),
-  h('option', { value: 'only' }, 'Archived notes only'));
+  tx('option', 'staff.records.without_archived', { value: 'exclude' }),
+  tx('option', 'staff.records.with_archived', { value: 'include' }),
+  tx('option', 'staff.records.archived_only', { value: 'only' }));
 const timelineList = h('ul', { class: 'client-timeline' });
 const timelineStatus = h('p', { class: 'hint', role: 'status' });
-const olderBtn = h('button', { type: 'button', class: 'btn btn-quiet btn-small', hidden: true }, 'Show older');
+const olderBtn = tx('button', 'staff.records.show_older', { type: 'button', class: 'btn btn-quiet btn-small', hidden: true });
 
 const noteText = h('textarea', { id: 'note-text', rows: 3, maxlength: 10000 });
 const notePatient = h('select', { id: 'note-patient' });
 const noteForm = h('form', { class: 'panel', novalidate: true },
-  field('note-text', 'Note', noteText), field('note-patient', 'About', notePatient),
-  h('button', { type: 'submit', class: 'btn btn-secondary btn-small' }, 'Add note'));
+  field('note-text', 'staff.records.note', noteText), field('note-patient', 'staff.records.about', notePatient),
+  tx('button', 'staff.records.add_note', { type: 'submit', class: 'btn btn-secondary btn-small' }));
 
 const recordPatient = h('select', { id: 'record-patient' });
 const recordService = h('select', { id: 'record-service' });
 const recordDate = h('input', { id: 'record-date', type: 'date', required: true });
 const recordNote = h('input', { id: 'record-note', maxlength: 2000, autocomplete: 'off' });
 const recordForm = h('form', { class: 'panel', novalidate: true },
-  field('record-patient', 'Patient', recordPatient), field('record-service', 'Service', recordService),
-  field('record-date', 'Performed on', recordDate), field('record-note', 'Note (optional)', recordNote),
-  h('button', { type: 'submit', class: 'btn btn-secondary btn-small' }, 'Record a service'));
+  field('record-patient', 'staff.patient', recordPatient), field('record-service', 'staff.records.service', recordService),
+  field('record-date', 'staff.records.performed_on', recordDate), field('record-note', 'staff.records.note_optional', recordNote),
+  tx('button', 'staff.records.record_service', { type: 'submit', class: 'btn btn-secondary btn-small' }));
 
 const timelineSection = h('section', { 'aria-labelledby': 'client-timeline-title' },
-  h('h3', { id: 'client-timeline-title' }, 'Timeline'),
-  field('timeline-patient', 'Show', timelinePatient), field('timeline-archived', 'Notes', timelineArchived),
+  tx('h3', 'staff.records.timeline', { id: 'client-timeline-title' }),
+  field('timeline-patient', 'staff.sched.show', timelinePatient), field('timeline-archived', 'staff.records.notes', timelineArchived),
   noteForm, recordForm, timelineStatus, timelineList, olderBtn);
 
 /** The records part of the client dialog; client-register.js appends it. */
@@ -115,12 +118,12 @@ function renderPatients() {
   const vet = state.kind === 'veterinary';
   patientsSection.hidden = !vet;
   patientList.replaceChildren(...state.patients.filter((p) => !p.is_client).map(patientRow));
-  if (vet && !state.patients.some((p) => !p.is_client)) patientList.append(h('li', { class: 'hint' }, 'No patients yet.'));
+  if (vet && !state.patients.some((p) => !p.is_client)) patientList.append(tx('li', 'staff.records.no_patients', { class: 'hint' }));
   resetPatientForm();
-  const clientOption = () => h('option', { value: state.client.id }, vet ? 'The client' : state.client.name);
+  const clientOption = () => (vet ? tx('option', 'staff.records.the_client', { value: state.client.id }) : h('option', { value: state.client.id }, state.client.name));
   const animals = state.patients.filter((p) => !p.is_client);
   const keep = timelinePatient.value;
-  timelinePatient.replaceChildren(h('option', { value: '' }, 'Everything'),
+  timelinePatient.replaceChildren(tx('option', 'staff.records.everything', { value: '' }),
     ...animals.map((p) => h('option', { value: p.id }, p.name)));
   timelinePatient.value = animals.some((p) => p.id === keep) ? keep : '';
   timelinePatient.parentElement?.toggleAttribute('hidden', !vet);
@@ -135,17 +138,17 @@ function renderPatients() {
 
 /** @param {Patient} p */
 function patientRow(p) {
-  const facts = [p.species, p.breed, p.date_of_birth ? `born ${p.date_of_birth}` : null,
-    p.deceased_on ? `died ${p.deceased_on}` : null].filter(Boolean).join(' · ');
-  const died = h('input', { type: 'date', 'aria-label': `Date of death of ${p.name}`, value: p.deceased_on || today() });
+  const facts = [p.species, p.breed, p.date_of_birth ? t('staff.clients.born', { date: p.date_of_birth }) : null,
+    p.deceased_on ? t('staff.records.died', { date: p.deceased_on }) : null].filter(Boolean).join(' · ');
+  const died = h('input', { type: 'date', 'aria-label': t('staff.records.date_of_death_of', { name: p.name }), value: p.deceased_on || today() });
   return h('li', { dataset: { patientId: p.id } },
     h('span', { class: 'people-name' }, p.name), ' ', h('span', { class: 'people-meta' }, facts), ' ',
-    h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => startEdit(p) }, 'Edit', h('span', { class: 'visually-hidden' }, ` ${p.name}`)),
+    h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => startEdit(p) }, t('staff.people.edit'), h('span', { class: 'visually-hidden' }, ` ${p.name}`)),
     p.deceased_on ? null : h('span', {}, ' ', died, ' ', h('button', {
       type: 'button',
       class: 'btn btn-quiet btn-small',
       onclick: () => act(() => api(`/api/v1/patients/${encodeURIComponent(p.id)}/deceased`, { method: 'PUT', body: { deceased_on: died.value } })),
-    }, 'Record death', h('span', { class: 'visually-hidden' }, ` of ${p.name}`))));
+    }, t('staff.records.record_death'), h('span', { class: 'visually-hidden' }, t('staff.records.of_name', { name: p.name })))));
 }
 
 /** @param {Patient} p */
@@ -155,7 +158,7 @@ function startEdit(p) {
   pSpecies.value = p.species || '';
   pBreed.value = p.breed || '';
   pDob.value = p.date_of_birth || '';
-  pSave.textContent = 'Save patient';
+  setText(pSave, 'staff.records.save_patient');
   pCancel.hidden = false;
   pName.focus();
 }
@@ -163,7 +166,7 @@ function startEdit(p) {
 function resetPatientForm() {
   editing = null;
   patientForm.reset();
-  pSave.textContent = 'Add patient';
+  setText(pSave, 'staff.records.add_patient');
   pCancel.hidden = true;
 }
 pCancel.addEventListener('click', resetPatientForm);
@@ -188,14 +191,14 @@ async function loadTimeline(older) {
   const params = new URLSearchParams({ limit: '30', archived: timelineArchived.value });
   if (older && state.cursor) params.set('cursor', state.cursor);
   if (!older) timelineList.replaceChildren();
-  timelineStatus.textContent = 'Loading…';
+  timelineStatus.textContent = t('staff.loading');
   try {
     const page = await api(`${base}?${params}`);
     if (state.client !== client) return;
     for (const item of page.items || []) timelineList.append(timelineRow(item));
     state.cursor = page.next_cursor || null;
     olderBtn.hidden = !state.cursor;
-    timelineStatus.textContent = timelineList.children.length ? '' : 'Nothing on the timeline yet.';
+    timelineStatus.textContent = timelineList.children.length ? '' : t('staff.records.nothing_yet');
   } catch (err) {
     timelineStatus.textContent = errorText(err);
   }
@@ -207,7 +210,7 @@ olderBtn.addEventListener('click', () => void loadTimeline(true));
 /** @param {string} iso */
 function when(iso) {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? '' : d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+  return Number.isNaN(d.getTime()) ? '' : formatDate(d, { dateStyle: 'medium', timeStyle: 'short' });
 }
 
 /** @param {string | null} id */
@@ -225,22 +228,23 @@ function timelineRow(item) {
   switch (item.type) {
     case 'note': {
       const about = patientName(item.patient_id);
-      li.append(h('span', { class: 'people-meta' }, `${when(item.created_at)} · Note${about ? ` on ${about}` : ''} by ${item.author_name || 'a former colleague'}${item.edited_at ? ' (edited)' : ''}${item.archived_at ? ' (archived)' : ''}`),
+      const what = t(about ? 'staff.records.note_on_by' : 'staff.records.note_by', { patient: about || '', author: item.author_name || t('staff.records.former_colleague') });
+      li.append(h('span', { class: 'people-meta' }, `${when(item.created_at)} · ${what}${item.edited_at ? t('staff.records.edited') : ''}${item.archived_at ? t('staff.records.archived') : ''}`),
         h('p', { class: 'note-text' }, item.text));
       if (item.editable) li.append(...noteActions(item));
       break;
     }
     case 'service_record': {
       const about = patientName(item.patient_id);
-      li.append(h('span', { class: 'people-meta' }, `${item.performed_on} · ${item.service_name}${about ? ` on ${about}` : ''}${item.performed_by_name ? ` by ${item.performed_by_name}` : ''}`),
+      li.append(h('span', { class: 'people-meta' }, `${item.performed_on} · ${item.service_name}${about ? t('staff.records.on_patient', { name: about }) : ''}${item.performed_by_name ? t('staff.records.by_name', { name: item.performed_by_name }) : ''}`),
         item.note ? h('p', {}, item.note) : null);
       break;
     }
     case 'appointment':
-      li.append(h('span', { class: 'people-meta' }, `${when(item.starts_at)} · Appointment with ${item.practitioner_name} (${item.status})`));
+      li.append(h('span', { class: 'people-meta' }, `${when(item.starts_at)} · ${t('staff.records.appointment_with', { name: item.practitioner_name, status: item.status })}`));
       break;
     case 'communication':
-      li.append(h('span', { class: 'people-meta' }, `${when(item.created_at)} · E-mail: ${item.subject || '(no subject)'} · ${item.status_text}`));
+      li.append(h('span', { class: 'people-meta' }, `${when(item.created_at)} · ${t('staff.records.email_subject', { subject: item.subject || t('staff.mail.no_subject') })} · ${item.status_text}`));
       break;
     default:
       li.append(h('span', { class: 'people-meta' }, `${when(item.at)} · ${item.type}`));
@@ -255,18 +259,18 @@ function noteActions(note) {
     type: 'button',
     class: 'btn btn-quiet btn-small',
     onclick: () => {
-      const text = h('textarea', { rows: 3, maxlength: 10000, 'aria-label': 'Edit the note' });
+      const text = h('textarea', { rows: 3, maxlength: 10000, 'aria-label': t('staff.records.edit_note') });
       text.value = note.text;
-      const save = h('button', { type: 'button', class: 'btn btn-secondary btn-small', onclick: () => act(() => api(url, { method: 'PUT', body: { text: text.value } })) }, 'Save note');
+      const save = h('button', { type: 'button', class: 'btn btn-secondary btn-small', onclick: () => act(() => api(url, { method: 'PUT', body: { text: text.value } })) }, t('staff.records.save_note'));
       edit.replaceWith(h('span', {}, text, ' ', save));
       text.focus();
     },
-  }, 'Edit');
+  }, t('staff.people.edit'));
   const archive = h('button', {
     type: 'button',
     class: 'btn btn-quiet btn-small',
     onclick: () => act(() => api(`${url}/${note.archived_at ? 'unarchive' : 'archive'}`, { method: 'POST' })),
-  }, note.archived_at ? 'Unarchive' : 'Archive');
+  }, t(note.archived_at ? 'staff.records.unarchive' : 'staff.records.archive'));
   return [edit, ' ', archive];
 }
 
@@ -319,9 +323,9 @@ function showError(text) {
 /** @param {unknown} err */
 function errorText(err) {
   if (err instanceof ApiError) {
-    if (err.status === 401) return 'Your session has ended. Please sign in again.';
-    if (err.status === 404) return 'This was deleted meanwhile, or you cannot see it.';
-    return err.message || 'That did not work.';
+    if (err.status === 401) return t('staff.session_ended');
+    if (err.status === 404) return t('staff.records.gone');
+    return err.message ? apiErrorText(err) : t('staff.sched.did_not_work');
   }
-  return 'The server could not be reached. Check your connection and try again.';
+  return t('staff.login.unreachable');
 }
