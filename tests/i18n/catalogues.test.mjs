@@ -49,7 +49,7 @@ const STAFF_JS = [
   'web-client/js/staff-check.js', 'web-client/js/quick-consult.js', 'web-client/js/transfer.js', 'web-client/js/widget-admin.js',
   'web-client/js/directory.js', 'web-client/js/admin-organisation.js', 'web-client/js/admin-staff.js',
   'web-client/js/schedule.js', 'web-client/js/appointment.js', 'web-client/js/guests.js', 'web-client/js/external.js', 'web-client/js/mail.js', 'web-client/js/mail-templates.js', 'web-client/js/chat.js',
-  'web-client/js/clients.js', 'web-client/js/client-register.js', 'web-client/js/client-records.js',
+  'web-client/js/clients.js', 'web-client/js/client-register.js', 'web-client/js/client-records.js', 'web-client/js/services.js',
 ];
 /** Script that builds HTML (a template literal between these markers). */
 const SCRIPT_HTML = [

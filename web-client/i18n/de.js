@@ -1117,4 +1117,19 @@ export default {
   'staff.records.archive': 'Archivieren',
   'staff.records.unarchive': 'Aus dem Archiv holen',
   'staff.records.gone': 'Das wurde inzwischen gelöscht, oder Sie dürfen es nicht sehen.',
+
+  // The services catalogue (services.js)
+  'staff.services.title': 'Leistungen',
+  'staff.services.new': 'Neue Leistung',
+  'staff.services.code_optional': 'Code (optional)',
+  'staff.services.add': 'Leistung hinzufügen',
+  'staff.services.help': 'Die Leistungen, die das Team bei Patienten erfasst. Eine bereits erfasste Leistung kann nicht gelöscht werden; deaktivieren Sie sie stattdessen.',
+  'staff.services.none': 'Noch keine Leistungen.',
+  'staff.services.name_of': 'Name von {name}',
+  'staff.services.code_of': 'Code von {name}',
+  'staff.services.inactive': 'inaktiv',
+  'staff.services.activate': 'Aktivieren',
+  'staff.services.deleted': 'Gelöscht.',
+  'staff.services.added': 'Leistung hinzugefügt.',
+  'staff.services.forbidden': 'Nur ein Administrator der Organisation darf die Leistungen ändern.',
 };

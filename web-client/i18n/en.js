@@ -1128,4 +1128,19 @@ export default {
   'staff.records.archive': 'Archive',
   'staff.records.unarchive': 'Unarchive',
   'staff.records.gone': 'This was deleted meanwhile, or you cannot see it.',
+
+  // The services catalogue (services.js)
+  'staff.services.title': 'Services',
+  'staff.services.new': 'New service',
+  'staff.services.code_optional': 'Code (optional)',
+  'staff.services.add': 'Add service',
+  'staff.services.help': 'The services staff record on patients. A service that was recorded cannot be deleted; deactivate it instead.',
+  'staff.services.none': 'No services yet.',
+  'staff.services.name_of': 'Name of {name}',
+  'staff.services.code_of': 'Code of {name}',
+  'staff.services.inactive': 'inactive',
+  'staff.services.activate': 'Activate',
+  'staff.services.deleted': 'Deleted.',
+  'staff.services.added': 'Service added.',
+  'staff.services.forbidden': 'Only an organisation admin may change the services.',
 };

@@ -1117,4 +1117,19 @@ export default {
   'staff.records.archive': 'Archiveren',
   'staff.records.unarchive': 'Uit het archief halen',
   'staff.records.gone': 'Dit is intussen verwijderd, of je mag het niet zien.',
+
+  // The services catalogue (services.js)
+  'staff.services.title': 'Verrichtingen',
+  'staff.services.new': 'Nieuwe verrichting',
+  'staff.services.code_optional': 'Code (optioneel)',
+  'staff.services.add': 'Verrichting toevoegen',
+  'staff.services.help': 'De verrichtingen die medewerkers bij patiënten vastleggen. Een verrichting die al is vastgelegd, kun je niet verwijderen; deactiveer hem dan.',
+  'staff.services.none': 'Nog geen verrichtingen.',
+  'staff.services.name_of': 'Naam van {name}',
+  'staff.services.code_of': 'Code van {name}',
+  'staff.services.inactive': 'inactief',
+  'staff.services.activate': 'Activeren',
+  'staff.services.deleted': 'Verwijderd.',
+  'staff.services.added': 'Verrichting toegevoegd.',
+  'staff.services.forbidden': 'Alleen een beheerder van de organisatie mag de verrichtingen wijzigen.',
 };

@@ -4,15 +4,18 @@
 // (`GET/POST /api/v1/services`, `PUT/DELETE /api/v1/services/{id}`). Organisation admins add,
 // rename, deactivate and delete services (a service that was recorded is deactivated instead of
 // deleted; the server says so). Self-contained like mail-templates.js: its own button (after
-// "E-mail templates"), its page `services-view`, following the views through nav.js.
+// "E-mail templates"), its page `services-view`, following the views through nav.js. Texts come
+// from the language catalogues (`staff.services.*`); the page's fixed parts carry `data-i18n`.
 
 import { api, ApiError } from './api.js';
 import { $, h, announce } from './dom.js';
 import { navigate, registerView, followViews, currentView } from './nav.js';
+import { t, errorText as apiErrorText } from './i18n.js';
+import { tx } from './admin-common.js';
 
 /** @typedef {{ id: string, name: string, code: string | null, active: boolean }} Service */
 
-const pageBtn = h('button', { type: 'button', id: 'services-page-btn', class: 'btn btn-quiet', hidden: true }, 'Services');
+const pageBtn = tx('button', 'staff.services.title', { type: 'button', id: 'services-page-btn', class: 'btn btn-quiet', hidden: true });
 $('mail-templates-page-btn').after(pageBtn); // mail-templates.js (loaded before this module) made it
 
 const error = h('div', { class: 'alert alert-error', role: 'alert', hidden: true });
@@ -21,14 +24,14 @@ const list = h('ul', { id: 'services-list', class: 'people-list' });
 const name = h('input', { id: 'service-name', maxlength: 100, required: true, autocomplete: 'off' });
 const code = h('input', { id: 'service-code', maxlength: 32, autocomplete: 'off' });
 const form = h('form', { class: 'panel', novalidate: true },
-  h('h2', {}, 'New service'),
-  h('div', { class: 'field' }, h('label', { for: 'service-name' }, 'Name'), name),
-  h('div', { class: 'field' }, h('label', { for: 'service-code' }, 'Code (optional)'), code),
-  h('button', { type: 'submit', class: 'btn btn-primary' }, 'Add service'));
-const back = h('button', { type: 'button', class: 'btn btn-quiet btn-small' }, 'Back to the waiting room');
+  tx('h2', 'staff.services.new'),
+  h('div', { class: 'field' }, tx('label', 'staff.profile.name', { for: 'service-name' }), name),
+  h('div', { class: 'field' }, tx('label', 'staff.services.code_optional', { for: 'service-code' }), code),
+  tx('button', 'staff.services.add', { type: 'submit', class: 'btn btn-primary' }));
+const back = tx('button', 'staff.back_to_the_waiting_room', { type: 'button', class: 'btn btn-quiet btn-small' });
 const view = h('section', { id: 'services-view', class: 'settings-page', 'aria-labelledby': 'services-title', hidden: true },
-  h('div', { class: 'page-head' }, h('h1', { id: 'services-title', tabindex: '-1' }, 'Services'), back),
-  h('p', { class: 'hint' }, 'The services staff record on patients. A service that was recorded cannot be deleted; deactivate it instead.'),
+  h('div', { class: 'page-head' }, tx('h1', 'staff.services.title', { id: 'services-title', tabindex: '-1' }), back),
+  tx('p', 'staff.services.help', { class: 'hint' }),
   error, status, list, form);
 $('main').append(view);
 
@@ -69,7 +72,7 @@ async function load() {
     /** @type {Service[]} */
     const services = data.services || [];
     list.replaceChildren(...services.map(row));
-    if (!services.length) status.textContent = 'No services yet.';
+    if (!services.length) status.textContent = t('staff.services.none');
   } catch (err) {
     showError(errorText(err));
   }
@@ -77,16 +80,16 @@ async function load() {
 
 /** @param {Service} s */
 function row(s) {
-  const rename = h('input', { 'aria-label': `Name of ${s.name}`, maxlength: 100, value: s.name });
-  const recode = h('input', { 'aria-label': `Code of ${s.name}`, maxlength: 32, value: s.code || '' });
+  const rename = h('input', { 'aria-label': t('staff.services.name_of', { name: s.name }), maxlength: 100, value: s.name });
+  const recode = h('input', { 'aria-label': t('staff.services.code_of', { name: s.name }), maxlength: 32, value: s.code || '' });
   const url = `/api/v1/services/${encodeURIComponent(s.id)}`;
   /** @param {boolean} active */
-  const save = (active) => change(() => api(url, { method: 'PUT', body: { name: rename.value, code: recode.value || null, active } }), 'Saved.');
+  const save = (active) => change(() => api(url, { method: 'PUT', body: { name: rename.value, code: recode.value || null, active } }), t('staff.org.saved'));
   return h('li', { class: 'people-item', dataset: { serviceId: s.id, active: String(s.active) } },
-    rename, ' ', recode, ' ', s.active ? null : h('span', { class: 'people-meta' }, 'inactive'), ' ',
-    h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => save(s.active) }, 'Save'), ' ',
-    h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => save(!s.active) }, s.active ? 'Deactivate' : 'Activate'), ' ',
-    h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => change(() => api(url, { method: 'DELETE' }), 'Deleted.') }, 'Delete', h('span', { class: 'visually-hidden' }, ` ${s.name}`)));
+    rename, ' ', recode, ' ', s.active ? null : h('span', { class: 'people-meta' }, t('staff.services.inactive')), ' ',
+    h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => save(s.active) }, t('staff.widget.save')), ' ',
+    h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => save(!s.active) }, t(s.active ? 'staff.admin.deactivate' : 'staff.services.activate')), ' ',
+    h('button', { type: 'button', class: 'btn btn-quiet btn-small', onclick: () => change(() => api(url, { method: 'DELETE' }), t('staff.services.deleted')) }, t('staff.delete'), h('span', { class: 'visually-hidden' }, ` ${s.name}`)));
 }
 
 form.addEventListener('submit', (ev) => {
@@ -94,7 +97,7 @@ form.addEventListener('submit', (ev) => {
   void change(async () => {
     await api('/api/v1/services', { method: 'POST', body: { name: name.value, code: code.value || null } });
     form.reset();
-  }, 'Service added.');
+  }, t('staff.services.added'));
 });
 
 /**
@@ -122,10 +125,10 @@ function showError(text) {
 /** @param {unknown} err */
 function errorText(err) {
   if (err instanceof ApiError) {
-    if (err.status === 401) return 'Your session has ended. Please sign in again.';
-    if (err.status === 403) return 'Only an organisation admin may change the services.';
-    if (err.status === 404) return 'It was deleted meanwhile.';
-    return err.message || 'That did not work.';
+    if (err.status === 401) return t('staff.session_ended');
+    if (err.status === 403) return t('staff.services.forbidden');
+    if (err.status === 404) return t('staff.people.deleted_meanwhile');
+    return err.message ? apiErrorText(err) : t('staff.sched.did_not_work');
   }
-  return 'The server could not be reached. Check your connection and try again.';
+  return t('staff.login.unreachable');
 }
