@@ -71,6 +71,8 @@ test('walk-in: switch on → framed widget → intake → yellow entry → admit
   const visitor = await visitorCtx.newPage();
   const pages = { staff, admin, visitor };
   const consoles = [captureConsole(staff), captureConsole(admin), captureConsole(visitor)];
+  /** @type {string[]} */
+  const failed = [];
   let widgetId;
   let patient;
 
@@ -144,6 +146,9 @@ test('walk-in: switch on → framed widget → intake → yellow entry → admit
       patient = popup;
       pages.patient = patient;
       consoles.push(captureConsole(patient));
+      // Every answer the visitor's page gets is a success: a walk-in link has no chat between
+      // visits, so the after page must not ask for one (it was a 404 in the console).
+      patient.on('response', (r) => { if (r.status() >= 400) failed.push(`${r.status()} ${new URL(r.url()).pathname}`); });
     });
 
     await step('walk-in visitor enters the waiting room', pages, async () => {
@@ -186,6 +191,7 @@ test('walk-in: switch on → framed widget → intake → yellow entry → admit
       assert.equal(await frame.locator('.cr-practitioner').count(), 0);
     });
 
+    assert.deepEqual(failed, [], 'no failed request on the visitor\'s page');
     const leaks = consoles.flat().filter((l) => l.includes(VISITOR));
     assert.deepEqual(leaks, [], 'no visitor name in any console');
     const problems = consoles.flat().filter((l) => /^pageerror|Refused to|Content Security Policy/.test(l));

@@ -579,6 +579,9 @@ export class PatientChat {
  */
 export async function offerInvitationChat(invitationToken, container) {
   if (!invitationToken || !container || container.querySelector('.invitation-chat')) return;
+  // Only an appointment's own invitation has a chat between visits: guest (`g.`) and walk-in
+  // (`w.`) links are always refused (404), so asking would only leave a failed request.
+  if (/^[gw]\./.test(invitationToken)) return;
   const getToken = async () => (await api('/api/v1/invitations/chat', { method: 'POST', body: { token: invitationToken } })).chat_token;
   try {
     await getToken();
