@@ -254,7 +254,8 @@ async fn organisation_time_zone(
 }
 
 /// Makes a fresh link of `purpose` for `to` and composes its mail (staff invitation or password
-/// reset, in English: staff have no language yet). Read-only (the template, the organisation's
+/// reset) in the recipient's own language (`staff.language`, issue #14), else in the language of
+/// the staff member making the link (an admin inviting someone new), else English. Read-only (the template, the organisation's
 /// name and time zone): call it before the transaction that stores both. `new_organisation`: the
 /// name of an organisation that is not stored yet (its time zone is the default).
 ///
@@ -292,7 +293,7 @@ pub async fn prepare(
         staff_id: Some(to.staff_id),
         name: to.name.to_owned(),
         email: to.email.to_owned(),
-        language: Language::En,
+        language: mail_language(store, to.staff_id, created_by).await?,
         link: url.clone(),
         expires_at: row.expires_at,
         time_zone,
@@ -312,6 +313,21 @@ pub async fn prepare(
     };
     let mail = crate::templates::compose_staff(&input, &template, &ctx)?;
     Ok(PreparedLink { row, url, mail })
+}
+
+/// The language of a set-password mail to `staff_id` (see [`prepare`]).
+async fn mail_language(
+    store: &Store,
+    staff_id: StaffId,
+    created_by: Option<StaffId>,
+) -> Result<Language, sqlx::Error> {
+    if let Some(own) = store.staff_language(staff_id).await? {
+        return Ok(own);
+    }
+    Ok(match created_by {
+        Some(maker) => store.staff_language(maker).await?.unwrap_or(Language::En),
+        None => Language::En,
+    })
 }
 
 /// A new link of `purpose` for the existing staff member `to`, with its mail, voiding their

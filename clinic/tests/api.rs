@@ -79,6 +79,7 @@ backend_tests! {
     mail_ops::forgot_password_is_limited_per_address_and_per_source,
     staff_mail::inviting_staff_records_one_invitation_mail_with_the_link,
     staff_mail::a_new_link_records_a_password_reset_mail,
+    staff_mail::set_password_mails_follow_the_staff_language,
     staff_mail::forgot_password_for_an_unknown_address_records_nothing,
     staff_mail::an_address_the_outbox_refuses_leaves_no_half_change,
     staff_mail::an_emailed_invitation_link_works_once_and_the_staff_member_logs_in,

@@ -569,3 +569,84 @@ pub async fn an_emailed_invitation_link_works_once_and_the_staff_member_logs_in(
     );
     worker.shutdown().await;
 }
+
+/// Issue #14: a set-password mail comes in the recipient's own language (`staff.language`), a
+/// new invitation in the inviting admin's language, and English when nobody chose one.
+pub async fn set_password_mails_follow_the_staff_language(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let w = app.world().await;
+    let store = app.clinic.store();
+    // The cardiologist chose German: an admin's new link for them is the German reset mail.
+    let doc = app.login(DOC_CARDIO).await;
+    let (status, body) = send(
+        doc.put(app.url("/me/profile"))
+            .json(&json!({"language": "de"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let admin = app.login(ADMIN_A).await;
+    let (status, body) = post_empty(
+        &admin,
+        &app.url(&format!("/staff/{}/set-password-link", w.doc_cardio)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mails = mails_to(store, DOC_CARDIO).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].subject, "Ihr Consultroom-Passwort zurücksetzen");
+    assert!(
+        mails[0].text_body.contains("Guten Tag"),
+        "{}",
+        mails[0].text_body
+    );
+
+    // The admin chose none: someone new they invite gets English.
+    let (status, body) = post_json(
+        &admin,
+        &app.url("/staff"),
+        json!({"email": "en@a.test", "name": "Nell English", "role": "practitioner"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let english = &mails_to(store, "en@a.test").await[0];
+    assert!(
+        english.text_body.contains("Nell English"),
+        "{}",
+        english.text_body
+    );
+
+    // The admin chooses Dutch: the next new colleague's invitation is Dutch, and it differs from
+    // the English one (the built-in sets).
+    let (status, body) = send(
+        admin
+            .put(app.url("/me/profile"))
+            .json(&json!({"language": "nl"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post_json(
+        &admin,
+        &app.url("/staff"),
+        json!({"email": "nl@a.test", "name": "Noor Nieuw", "role": "practitioner"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let dutch = &mails_to(store, "nl@a.test").await[0];
+    assert!(
+        english
+            .subject
+            .starts_with("You are invited to Consultroom"),
+        "{}",
+        english.subject
+    );
+    assert!(
+        dutch.subject.starts_with("Uitnodiging voor Consultroom"),
+        "{}",
+        dutch.subject
+    );
+    assert!(
+        dutch.text_body.contains("Beste Noor Nieuw"),
+        "{}",
+        dutch.text_body
+    );
+}
