@@ -14,6 +14,7 @@ use axum::extract::DefaultBodyLimit;
 use consultroom_clinic::TurnConfig;
 use consultroom_clinic::WaitingRoomRef;
 use consultroom_clinic::ids::AppointmentId;
+use consultroom_clinic::secrets::derive_key;
 use consultroom_clinic::{
     Clinic, ClinicConfig, ClinicEvent, Clock, Grant, JoinClaims, JoinPermissions, JoinTokenError,
     Store,
@@ -277,17 +278,6 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// Derive a purpose-bound key from the server secret.
-fn derive(secret: &[u8], purpose: &str) -> Vec<u8> {
-    use sha2::{Digest, Sha512};
-    let mut h = Sha512::new();
-    h.update(b"consultroom key derivation v1\0");
-    h.update(purpose.as_bytes());
-    h.update([0]);
-    h.update(secret);
-    h.finalize().to_vec()
-}
-
 /// The TURN configuration from `--turn-url`, `--turn-secret-file` / `CONSULTROOM_TURN_SECRET` and
 /// `--turn-ttl-minutes`; `None` when no TURN URL and no secret is given. Half a configuration is
 /// refused rather than silently ignored.
@@ -376,8 +366,8 @@ impl App {
 
         let mut clinic_config = ClinicConfig::new(
             public_url,
-            derive(&secret, "jwt"),
-            axum_extra::extract::cookie::Key::from(&derive(&secret, "cookie")),
+            derive_key(&secret, "jwt"),
+            axum_extra::extract::cookie::Key::from(&derive_key(&secret, "cookie")),
         );
         clinic_config.invitation_before = chrono::Duration::minutes(args.invitation_opens_minutes);
         clinic_config.invitation_after = chrono::Duration::minutes(args.invitation_closes_minutes);

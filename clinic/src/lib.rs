@@ -38,7 +38,7 @@ pub mod organisation_profile;
 pub mod password_links;
 pub mod profile;
 pub mod records;
-mod secrets;
+pub mod secrets;
 pub mod setup;
 pub mod staff;
 pub mod staff_admin;

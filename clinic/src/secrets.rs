@@ -2,12 +2,13 @@
 //! SHA-256 digests as stored in the database, and the constant-time comparison of digests.
 //!
 //! A leaf module: [`crate::auth`], [`crate::tokens`] and [`crate::links`] depend on it, it
-//! depends on nothing of the crate.
+//! depends on nothing of the crate. Public for the server binary (the key derivation) and the
+//! reminders benchmark (links derived as the server derives them).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngExt;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 /// 256 random bits, base64url without padding (43 characters).
@@ -17,11 +18,22 @@ pub(crate) fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A key for `purpose` ("jwt", "cookie") derived from the server secret: SHA-512 over a
+/// versioned prefix, the purpose and the secret, so one secret never serves two purposes.
+pub fn derive_key(secret: &[u8], purpose: &str) -> Vec<u8> {
+    let mut h = Sha512::new();
+    h.update(b"consultroom key derivation v1\0");
+    h.update(purpose.as_bytes());
+    h.update([0]);
+    h.update(secret);
+    h.finalize().to_vec()
+}
+
 /// A link token derived from the server secret and a record id: HMAC-SHA-256(`key`,
 /// `label:id`), base64url (43 characters). The database keeps only its SHA-256 as for random
 /// tokens, but the link can be shown again (an appointment's page, a repeated booking, the mails
 /// of a reschedule) without storing it: recomputing needs the server secret as well as the row.
-pub(crate) fn derived_token(key: &[u8], label: &str, id: &str) -> String {
+pub fn derived_token(key: &[u8], label: &str, id: &str) -> String {
     use aws_lc_rs::hmac;
     let key = hmac::Key::new(hmac::HMAC_SHA256, key);
     let mut ctx = hmac::Context::with_key(&key);
@@ -33,7 +45,7 @@ pub(crate) fn derived_token(key: &[u8], label: &str, id: &str) -> String {
 }
 
 /// SHA-256 of a token, as stored in the database.
-pub(crate) fn sha256(token: &str) -> Vec<u8> {
+pub fn sha256(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 

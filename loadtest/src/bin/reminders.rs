@@ -34,8 +34,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use clap::{Parser, ValueEnum};
 use common::{TempDir, cores, cpu_model, percentile, publish, start_server, today};
@@ -44,8 +42,8 @@ use consultroom_clinic::ids::{
     AppointmentId, ChatChannelId, ClientId, DepartmentId, InvitationId, JobId, OrganisationId,
     StaffId,
 };
+use consultroom_clinic::secrets;
 use consultroom_clinic::staff::{NewStaff, Role};
-use sha2::{Digest, Sha256, Sha512};
 use sqlx::Connection;
 
 /// Parked jobs are due in 2100 (ms since the epoch) plus their offset.
@@ -269,27 +267,14 @@ impl Arrivals {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Invitation links, derived as the server derives them (src/app.rs `derive`,
-// clinic/src/secrets.rs `derived_token`); checked against the running server before the run.
+// Invitation links, derived by the server's own functions (`consultroom_clinic::secrets`) from
+// the secret in the data directory; checked against the running server before the run.
 
-/// The clinic's link key: SHA-512 of the purpose and the server secret in `data_dir`.
+/// The clinic's link key, derived from the server secret in `data_dir`.
 fn link_key(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     let text = std::fs::read_to_string(data_dir.join("secret.key")).context("secret.key")?;
     let secret = hex::decode(text.trim()).context("secret.key is not hex")?;
-    let mut h = Sha512::new();
-    h.update(b"consultroom key derivation v1\0");
-    h.update(b"jwt");
-    h.update([0]);
-    h.update(&secret);
-    Ok(h.finalize().to_vec())
-}
-
-/// The invitation token of invitation `id`: HMAC-SHA-256 over `label:id`, base64url.
-fn invitation_token(key: &aws_lc_rs::hmac::Key, id: InvitationId) -> String {
-    let mut ctx = aws_lc_rs::hmac::Context::with_key(key);
-    ctx.update(b"consultroom link v1:invitation:");
-    ctx.update(id.to_string().as_bytes());
-    URL_SAFE_NO_PAD.encode(ctx.sign().as_ref())
+    Ok(secrets::derive_key(&secret, "jwt"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -347,7 +332,6 @@ async fn seed(
         };
         staff.push(store.insert_staff(&new, now).await?);
     }
-    let hmac = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
     let tomorrow = now + chrono::Duration::days(1);
     let mut offsets = HashMap::with_capacity(count);
     let mut sample_token = String::new();
@@ -357,7 +341,7 @@ async fn seed(
         let rows: Vec<Row> = (start..end)
             .map(|i| {
                 let invitation = InvitationId::new();
-                let token = invitation_token(&hmac, invitation);
+                let token = secrets::derived_token(key, "invitation", &invitation.to_string());
                 if i == 0 {
                     sample_token = token.clone();
                 }
@@ -366,7 +350,7 @@ async fn seed(
                     practitioner: staff[i % staff.len()],
                     appointment: AppointmentId::new(),
                     invitation,
-                    token_hash: Sha256::digest(token.as_bytes()).to_vec(),
+                    token_hash: secrets::sha256(&token),
                     starts_at: tomorrow + chrono::Duration::minutes((i % 600) as i64),
                     job: JobId::new(),
                     offset: offset_of(i),
