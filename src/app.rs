@@ -326,8 +326,9 @@ pub fn mail_config(
             .map_err(|e| anyhow::anyhow!("--mail-from {from:?} is not a mailbox: {e}"))?;
     }
     if let Some(url) = &args.smtp_url {
-        let mailer = consultroom_clinic::mail::SmtpMailer::from_url(&url.0)
-            .map_err(|e| anyhow::anyhow!(e))?;
+        let mailer =
+            consultroom_clinic::mail::SmtpMailer::with_connections(&url.0, args.job_concurrency)
+                .map_err(|e| anyhow::anyhow!(e))?;
         mail.mailer = Some(Arc::new(mailer));
         tracing::info!(from = %mail.from.email, "sending e-mail through the configured SMTP server");
     } else {
@@ -499,6 +500,7 @@ impl App {
             shutdown_deadline: Duration::from_secs(args.shutdown_deadline_secs),
             jobs: consultroom_clinic::jobs::worker::WorkerConfig {
                 lease: Duration::from_secs(args.job_lease_secs),
+                concurrency: args.job_concurrency as usize,
                 ..consultroom_clinic::jobs::worker::WorkerConfig::default()
             },
             clinic,
@@ -592,6 +594,11 @@ impl App {
         .await;
         signal.abort();
         ticker.abort();
+        // Answered requests whose work runs after the answer (forgot password) record their
+        // mails before the worker stops.
+        if !self.clinic.finish_background(Duration::from_secs(10)).await {
+            tracing::warn!("background work still running at shutdown was cut off");
+        }
         jobs.shutdown().await;
         self.sfu.shutdown().await;
         self.store.close().await;

@@ -255,6 +255,12 @@ pub struct ServeArgs {
     #[arg(long, env = "CONSULTROOM_JOB_LEASE_SECS", default_value_t = 120, hide = true,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub job_lease_secs: u64,
+    /// Jobs (sending one mail, composing one reminder) the worker runs at once, and the SMTP
+    /// connections it may hold open. Sending is bound by waiting (the mail server's replies,
+    /// database commits), not by CPU, so this sets the outbox's throughput.
+    #[arg(long, env = "CONSULTROOM_JOB_CONCURRENCY", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub job_concurrency: u32,
 }
 
 /// `--sqlite-synchronous` values.

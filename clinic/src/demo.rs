@@ -357,7 +357,11 @@ async fn book(
             domain: domain.clone(),
         },
     )?;
-    let stamp = MailStamp { now, domain };
+    let stamp = MailStamp {
+        now,
+        domain,
+        due: now,
+    };
     dispatch!(store, pool => {
         let mut tx = pool.begin().await?;
         crate::mail::enqueue(&mut *tx, &mail, &stamp).await?;

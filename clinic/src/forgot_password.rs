@@ -21,7 +21,9 @@
 //! with `Retry-After` — also the same for every kind of address, as the limit is keyed on what was
 //! typed, not on whether it exists.
 //!
-//! A request in the background task when the process stops is lost (the person asks again).
+//! At shutdown the server waits (up to 10 s, after HTTP has drained and before the job worker
+//! stops) for the requests it answered ([`Clinic::finish_background`]); only a crash loses one
+//! (the person asks again).
 //!
 //! Invariant: the address is never logged (the staff id of an issued link is).
 
@@ -124,7 +126,7 @@ async fn forgot_password(
         state.by_source.take(&s, now);
     }
     let background = clinic.clone();
-    tokio::spawn(async move {
+    clinic.spawn_background(async move {
         if let Err(e) = handle(&background, &email).await {
             tracing::warn!(error = %e, "a forgot-password request failed");
         }

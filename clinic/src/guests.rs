@@ -15,14 +15,17 @@ use axum::routing::{delete, get, post};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use crate::appointments::{Appointment, AppointmentStatus};
+use crate::appointments::{
+    Appointment, AppointmentStatus, GUEST_LABEL, GuestAddressee, guest_invitation_mails, guest_link,
+};
 use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::events::ClinicEvent;
 use crate::ids::{AppointmentId, ExternalParticipantId, GuestInvitationId, StaffId};
 use crate::invitees::{Invitee, invitees};
 use crate::links::GUEST_PREFIX;
-use crate::secrets::{random_token, sha256};
+use crate::mail::{MailError, MailStamp, OutgoingMail};
+use crate::secrets::sha256;
 use crate::store::{Store, dispatch};
 use crate::{Clinic, Route};
 
@@ -63,35 +66,50 @@ impl GuestRow {
     }
 }
 
+/// A guest about to be invited: the link's id (its token is derived from it, as at booking, so
+/// later mails about the appointment can carry it again), name and record.
+struct NewGuest {
+    id: GuestInvitationId,
+    name: String,
+    external: Option<ExternalParticipantId>,
+    token_hash: Vec<u8>,
+}
+
 impl Store {
-    async fn insert_guest(
+    /// Stores the guests and their invitation mails in one transaction: a refused mail stores
+    /// no guest, and no guest is stored without its mail.
+    async fn insert_guests(
         &self,
         appointment_id: AppointmentId,
-        name: &str,
-        external: Option<ExternalParticipantId>,
-        token_hash: &[u8],
+        guests: &[NewGuest],
         created_by: StaffId,
-        now: DateTime<Utc>,
-    ) -> Result<GuestInvitationId, sqlx::Error> {
-        let id = GuestInvitationId::new();
+        mails: &[OutgoingMail],
+        stamp: &MailStamp,
+    ) -> Result<(), MailError> {
         dispatch!(self, pool => {
-            sqlx::query(
-                "insert into guest_invitation (guest_invitation_id, appointment_id, display_name, \
-                 token_hash, created_by, created_at, external_participant_id) \
-                 values ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(id)
-            .bind(appointment_id)
-            .bind(name)
-            .bind(token_hash)
-            .bind(created_by)
-            .bind(now)
-            .bind(external)
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })?;
-        Ok(id)
+            let mut tx = pool.begin().await?;
+            for g in guests {
+                sqlx::query(
+                    "insert into guest_invitation (guest_invitation_id, appointment_id, \
+                     display_name, token_hash, created_by, created_at, external_participant_id) \
+                     values ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(g.id)
+                .bind(appointment_id)
+                .bind(&g.name)
+                .bind(&g.token_hash)
+                .bind(created_by)
+                .bind(stamp.now)
+                .bind(g.external)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for m in mails {
+                crate::mail::enqueue(&mut *tx, m, stamp).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     async fn active_guests(
@@ -186,26 +204,48 @@ async fn create(
     if (active.len() + people.len()) as i64 > MAX_GUESTS {
         return Err(ApiError::Conflict("this appointment has too many guests"));
     }
-    let mut invitations = Vec::with_capacity(people.len());
+    // Each guest with an address (from their record) gets the invitation by mail, with their
+    // own link, recorded with the guest (issue #12: every participant gets their own link).
+    let mut guests = Vec::with_capacity(people.len());
+    let mut addressees = Vec::with_capacity(people.len());
     for (name, record) in people {
-        let token = random_token();
-        let guest_id = store
-            .insert_guest(
-                id,
-                &name,
-                record,
-                &sha256(&token),
-                current.staff.id,
-                clinic.now(),
-            )
-            .await?;
-        tracing::info!(appointment_id = %id, %guest_id, staff_id = %current.staff.id, "guest invited");
+        let guest_id = GuestInvitationId::new();
+        let email = match record {
+            Some(pid) => store
+                .external_participant(appointment.organisation_id, pid)
+                .await?
+                .and_then(|p| p.email)
+                .map(|e| e.trim().to_owned())
+                .filter(|e| !e.is_empty()),
+            None => None,
+        };
+        addressees.push(GuestAddressee {
+            id: guest_id,
+            name: name.clone(),
+            email,
+        });
+        guests.push(NewGuest {
+            id: guest_id,
+            token_hash: sha256(&clinic.link_token(GUEST_LABEL, &guest_id.to_string())),
+            name,
+            external: record,
+        });
+    }
+    let mails =
+        guest_invitation_mails(&clinic, &appointment, &addressees, current.staff.id).await?;
+    store
+        .insert_guests(id, &guests, current.staff.id, &mails, &clinic.mail_stamp())
+        .await?;
+    if !mails.is_empty() {
+        clinic.wake_jobs();
+    }
+    let mut invitations = Vec::with_capacity(guests.len());
+    for (g, a) in guests.iter().zip(&addressees) {
+        tracing::info!(appointment_id = %id, guest_id = %g.id, staff_id = %current.staff.id, "guest invited");
         invitations.push(json!({
-            "guest": { "id": guest_id, "name": name, "external_participant_id": record },
-            "invitation_url": format!(
-                "{}/join#{GUEST_TOKEN_PREFIX}{token}",
-                clinic.config().public_url
-            ),
+            "guest": { "id": g.id, "name": g.name, "external_participant_id": g.external },
+            "invitation_url": guest_link(&clinic, g.id),
+            "emailed": a.email.is_some(),
         }));
     }
     let body = if by_group {

@@ -104,6 +104,8 @@ struct Inner {
     forgot_password: forgot_password::ForgotPassword,
     /// `POST /mail/test` per staff member.
     test_mail_limit: auth::KeyedLimit<StaffId>,
+    /// Work handed off after answering (a forgot-password request): waited for at shutdown.
+    background: tokio_util::task::TaskTracker,
 }
 
 impl Clinic {
@@ -126,6 +128,7 @@ impl Clinic {
                     mail::http::TEST_MAIL_BURST,
                     mail::http::TEST_MAIL_PERIOD,
                 ),
+                background: tokio_util::task::TaskTracker::new(),
             }),
         }
     }
@@ -160,6 +163,25 @@ impl Clinic {
     /// The injected clock.
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.inner.clock.clone()
+    }
+
+    /// Runs `task` after the answer has gone (a forgot-password request); [`Clinic::finish_background`]
+    /// waits for it at shutdown.
+    pub(crate) fn spawn_background<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.inner.background.spawn(task);
+    }
+
+    /// At shutdown, after HTTP has drained: waits up to `within` for the work handed off after
+    /// answering (so a forgot-password request that was answered still records its mail before
+    /// the job worker stops); true when all of it finished.
+    pub async fn finish_background(&self, within: std::time::Duration) -> bool {
+        self.inner.background.close();
+        tokio::time::timeout(within, self.inner.background.wait())
+            .await
+            .is_ok()
     }
 
     /// The signal this process's job worker waits on besides its poll interval.

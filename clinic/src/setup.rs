@@ -73,6 +73,7 @@ fn stamp(now: DateTime<Utc>, public_url: &str) -> MailStamp {
     MailStamp {
         now,
         domain: message_id_domain(public_url),
+        due: now,
     }
 }
 

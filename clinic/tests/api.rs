@@ -58,6 +58,7 @@ backend_tests! {
     appointment_mail::reminders_go_once_at_the_local_time_and_never_for_a_cancelled_appointment,
     appointment_mail::a_client_address_the_outbox_refuses_refuses_the_booking,
     appointment_mail::a_new_client_is_created_with_its_booking_or_not_at_all,
+    appointment_mail::a_guest_added_later_gets_their_own_invitation_mail,
     jobs::claim_complete_and_a_second_claimer_gets_nothing,
     jobs::an_expired_lease_is_claimed_again_and_the_old_owner_is_ignored,
     jobs::a_claim_takes_the_earlier_of_a_due_job_and_an_expired_lease,

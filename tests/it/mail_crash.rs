@@ -7,7 +7,8 @@
 //!   stored by the server),
 //! - two have been stored by the server, which withholds its 250 (`hold…@`: the server has the
 //!   message, the sender does not know),
-//! - three are recorded with their jobs but not claimed (the four worker slots are busy),
+//! - three are recorded with their jobs but not claimed (the four worker slots,
+//!   `--job-concurrency 4`, are busy),
 //!
 //! and restarted on the same database. Then every mail arrives, each Message-ID once, except the
 //! `hold…@` mails, which arrive exactly twice with the same Message-ID: the one crash window
@@ -62,6 +63,8 @@ fn start(dir: &Path, database_url: &str, smtp_url: &str, demo: bool) -> Server {
         .arg(dir)
         .args(["--database-url", database_url])
         .args(["--job-lease-secs", LEASE_SECS])
+        // Four worker slots, so three mails stay recorded and unclaimed behind the slow four.
+        .args(["--job-concurrency", "4"])
         .env("CONSULTROOM_SMTP_URL", smtp_url)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

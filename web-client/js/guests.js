@@ -194,7 +194,11 @@ export class GuestPanel {
       const [first, ...rest] = made;
       this.el.linkFor.textContent = first.guest.name;
       this.el.url.value = first.invitation_url;
-      this.el.copied.textContent = '';
+      // A guest with an address on their record got the invitation by mail too.
+      const mailed = made.filter((/** @type {any} */ r) => r.emailed).length;
+      this.el.copied.textContent = mailed === 0 ? ''
+        : made.length === 1 ? t('staff.guest.emailed', { name: first.guest.name })
+          : t('staff.guest.emailed_some', { count: mailed });
       this.el.link.hidden = false;
       this.el.more.replaceChildren(...rest.map((/** @type {any} */ r) => h('li', {},
         h('span', { class: 'guest-name' }, r.guest.name), ': ',

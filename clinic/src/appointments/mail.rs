@@ -175,6 +175,35 @@ pub(crate) async fn client_address(clinic: &Clinic, id: ClientId) -> ApiResult<O
         .filter(|e| !e.is_empty()))
 }
 
+/// The invitation mails of guests added to booked appointment `a` by `by` (those with an
+/// address): `METHOD:REQUEST` with the appointment's UID and current `SEQUENCE`, each guest
+/// their own link; the client gets nothing new.
+pub(crate) async fn guest_invitation_mails(
+    clinic: &Clinic,
+    a: &super::Appointment,
+    guests: &[GuestAddressee],
+    by: StaffId,
+) -> ApiResult<Vec<OutgoingMail>> {
+    if guests.iter().all(|g| g.email.is_none()) {
+        return Ok(Vec::new());
+    }
+    let occasion = Occasion {
+        kind: AppointmentMailKind::Invitation,
+        appointment_id: a.id,
+        organisation_id: a.organisation_id,
+        department_id: a.department_id,
+        practitioner_name: &a.practitioner.name,
+        client_id: a.client.id,
+        starts_at: a.starts_at,
+        duration_minutes: a.duration_minutes,
+        personal_message: &a.personal_message,
+        sequence: a.sequence,
+        created_by: Some(by),
+        new_client: None,
+    };
+    compose(clinic, &occasion, None, guests).await
+}
+
 /// Composes the mails of `occasion`: one for the client (when they have an address and a
 /// link) and one per guest with an address. Read-only; refuses an address the outbox would
 /// refuse, naming whose it is, so the caller changes nothing.

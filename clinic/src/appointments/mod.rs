@@ -147,6 +147,8 @@ async fn list(
 }
 
 pub(crate) use db::sees as sees_appointment;
+pub(crate) use links::{GUEST_LABEL, guest_link};
+pub(crate) use mail::{GuestAddressee, guest_invitation_mails};
 pub(crate) use view::load_visible;
 use view::{answer, check_duration};
 use when::{day_start, local_string};

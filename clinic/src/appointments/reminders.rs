@@ -208,7 +208,7 @@ impl ReminderSender {
                 &job,
                 (id, appointment.sequence),
                 &mails,
-                &clinic.mail_stamp(),
+                &clinic.mail_stamp().following(job.due),
             )
             .await
         {

@@ -60,6 +60,9 @@ pub struct ClaimedJob {
     pub kind: String,
     /// Handler input.
     pub payload: serde_json::Value,
+    /// When this attempt was due (`run_at` as claimed): what a job that follows from this one
+    /// (a reminder's mails) orders itself by.
+    pub due: DateTime<Utc>,
     /// This attempt's number (1 for the first run).
     pub attempt: u32,
     /// The cap on attempts.
@@ -247,7 +250,7 @@ macro_rules! claim_sql {
             $lock,
             ") as expired\
              ) as candidate order by run_at, job_id limit 1) \
-             returning job_id, kind, payload, attempts, max_attempts"
+             returning job_id, kind, payload, run_at, attempts, max_attempts"
         )
     };
 }
@@ -259,6 +262,7 @@ struct ClaimRow {
     job_id: JobId,
     kind: String,
     payload: String,
+    run_at: i64,
     attempts: i32,
     max_attempts: i32,
 }
@@ -303,6 +307,7 @@ impl Store {
             id: r.job_id,
             kind: r.kind,
             payload: serde_json::from_str(&r.payload).unwrap_or(serde_json::Value::Null),
+            due: DateTime::from_timestamp_millis(r.run_at).unwrap_or(now),
             attempt: u32::try_from(r.attempts).unwrap_or(0),
             max_attempts: u32::try_from(r.max_attempts).unwrap_or(1),
             locked_by: worker.to_owned(),

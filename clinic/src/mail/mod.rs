@@ -79,14 +79,31 @@ pub struct MailStamp {
     pub now: DateTime<Utc>,
     /// Right-hand side of generated Message-IDs (the public URL's host).
     pub domain: String,
+    /// When the mail's send job is due: `now`, or just before the due time of the job that made
+    /// the mail ([`MailStamp::following`]).
+    pub due: DateTime<Utc>,
+}
+
+impl MailStamp {
+    /// The stamp of a mail made by a job that was due at `cause_due` (a reminder): its send job
+    /// is due one millisecond before that, so the worker, which takes the earliest due job first,
+    /// sends it before any other job that fell due with its cause. Without this a burst of
+    /// reminders due at the same instant (every reminder of the day at 08:00) composed all of
+    /// them before the first mail left.
+    pub fn following(mut self, cause_due: DateTime<Utc>) -> Self {
+        self.due = self.now.min(cause_due - chrono::Duration::milliseconds(1));
+        self
+    }
 }
 
 impl crate::Clinic {
     /// The clock's now and the Message-ID domain, for [`enqueue`].
     pub fn mail_stamp(&self) -> MailStamp {
+        let now = self.now();
         MailStamp {
-            now: self.now(),
+            now,
             domain: message_id_domain(&self.config().public_url),
+            due: now,
         }
     }
 }
@@ -114,7 +131,7 @@ pub async fn enqueue<C: MailConn + ?Sized>(
     let job = NewJob {
         kind: SEND_JOB,
         payload: serde_json::json!({ "mail_id": id }),
-        run_at: stamp.now,
+        run_at: stamp.due,
         max_attempts: SEND_ATTEMPTS,
         unique_key: Some(format!("mail:{id}")),
     };

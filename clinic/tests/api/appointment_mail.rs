@@ -379,6 +379,22 @@ pub async fn reminders_go_once_at_the_local_time_and_never_for_a_cancelled_appoi
     let rows = mails_of(app.clinic.store(), &kept).await;
     assert_eq!(rows[1].0, "appointment_reminder");
     assert_eq!(rows[1].1, "patient@example.nl");
+    // The reminder's send job is due just before the reminder was (not at "now"): the worker
+    // sends it before any other job that fell due with the reminder (a burst at 08:00).
+    let send_due: i64 = with_tx!(app.clinic.store(), tx => {
+        sqlx::query_scalar(
+            "select j.run_at from mail m join job j on j.job_id = m.job_id \
+             where m.appointment_id = $1 and m.kind = 'appointment_reminder'",
+        )
+        .bind(kept.parse::<consultroom_clinic::ids::AppointmentId>().unwrap())
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap()
+    });
+    assert_eq!(
+        send_due,
+        (at - chrono::Duration::milliseconds(1)).timestamp_millis()
+    );
     let messages = wait_messages(&sink, 4).await;
     let reminder = messages
         .iter()
@@ -542,4 +558,109 @@ pub async fn a_new_client_is_created_with_its_booking_or_not_at_all(backend: Bac
     )
     .await;
     assert_eq!(list["appointments"].as_array().unwrap().len(), 1);
+}
+
+/// Issue #12 ("each participant gets their own link"): a guest added to a booked appointment
+/// whose record has an address gets the invitation by mail — their own link, the appointment's
+/// UID and current SEQUENCE — recorded with the guest; one without an address gets none; the
+/// client gets nothing new. A later reschedule reaches the guest too (their link is derived).
+pub async fn a_guest_added_later_gets_their_own_invitation_mail(backend: Backend) {
+    use reqwest::Method;
+    let sink = SmtpSink::start();
+    let (app, worker) = app_sending_to(&backend, Some(sink.url())).await;
+    let w = app.world().await;
+    amsterdam(&app, json!({})).await;
+    let doc = app.login(DOC_CARDIO).await;
+    let (s, booked) = send(
+        &doc,
+        Method::POST,
+        app.url("/appointments"),
+        json!({ "client_id": w.client_a, "local_start": "2030-03-05T10:00", "duration_minutes": 20 }),
+    )
+    .await;
+    assert_eq!(s, 201, "{booked}");
+    let id = booked["appointment"]["id"].as_str().unwrap().to_owned();
+    wait_all_sent(app.clinic.store(), &id, 1).await;
+    let first = calendar(&wait_messages(&sink, 1).await[0], "REQUEST");
+    let uid = first["events"][0]["uid"].clone();
+    // Rescheduled once: SEQUENCE 1 before the guest comes.
+    let (s, b) = send(
+        &doc,
+        Method::POST,
+        app.url(&format!("/appointments/{id}/reschedule")),
+        json!({ "local_start": "2030-03-05T11:00" }),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    wait_all_sent(app.clinic.store(), &id, 2).await;
+
+    let (s, record) = send(
+        &doc,
+        Method::POST,
+        app.url("/external-participants"),
+        json!({ "name": "Ilse Interpreter", "email": "ilse@interpreters.example" }),
+    )
+    .await;
+    assert_eq!(s, 201, "{record}");
+    let record_id = record["external_participant"]["id"]
+        .as_str()
+        .or_else(|| record["id"].as_str())
+        .expect("the record's id")
+        .to_owned();
+    let (s, invited) = send(
+        &doc,
+        Method::POST,
+        app.url(&format!("/appointments/{id}/guests")),
+        json!({ "external_participant_id": record_id }),
+    )
+    .await;
+    assert_eq!(s, 201, "{invited}");
+    assert_eq!(invited["emailed"], true);
+    let guest_url = invited["invitation_url"].as_str().unwrap().to_owned();
+    let (s, ad_hoc) = send(
+        &doc,
+        Method::POST,
+        app.url(&format!("/appointments/{id}/guests")),
+        json!({ "name": "Partner" }),
+    )
+    .await;
+    assert_eq!(s, 201, "{ad_hoc}");
+    assert_eq!(ad_hoc["emailed"], false, "no address, no mail");
+
+    wait_all_sent(app.clinic.store(), &id, 3).await;
+    let messages = wait_messages(&sink, 3).await;
+    assert_eq!(messages.len(), 3, "only the guest's invitation is new");
+    let to_guest = message_to(&messages, "ilse@interpreters.example", "REQUEST");
+    assert!(to_guest.contains(&guest_url), "the guest's own link");
+    assert!(!to_guest.contains("patient@example.nl"));
+    let invite = calendar(to_guest, "REQUEST");
+    assert_eq!(invite["events"][0]["uid"], uid);
+    assert_eq!(invite["events"][0]["sequence"], 1);
+    assert_eq!(invite["events"][0]["dtstart"], "2030-03-05T10:00:00+00:00");
+    // The link in the mail resolves as the guest.
+    app.clock
+        .set("2030-03-05T09:55:00Z".parse::<DateTime<Utc>>().unwrap());
+    let (s, resolved) = app.resolve(&token_of(&guest_url)).await;
+    assert_eq!(s, 200, "{resolved}");
+    assert_eq!(resolved["guest"], true);
+    assert_eq!(resolved["patient_display_name"], "Ilse Interpreter");
+
+    // A second reschedule reaches the client and the guest: SEQUENCE 2 for both (signed in
+    // again: the clock moved past the first session).
+    let doc = app.login(DOC_CARDIO).await;
+    let (s, b) = send(
+        &doc,
+        Method::POST,
+        app.url(&format!("/appointments/{id}/reschedule")),
+        json!({ "local_start": "2030-03-05T12:00" }),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    wait_all_sent(app.clinic.store(), &id, 5).await;
+    let messages = wait_messages(&sink, 5).await;
+    for m in &messages[3..] {
+        assert_eq!(calendar(m, "REQUEST")["events"][0]["sequence"], 2);
+    }
+    assert!(messages[3..].iter().any(|m| m.contains(&guest_url)));
+    worker.shutdown().await;
 }

@@ -175,8 +175,8 @@ async fn main() -> anyhow::Result<()> {
     report.push_str(&format!(
         "\nTarget: p99 < 10 ms (sequential): **{}** ({seq_p99:.1} ms). Each booking makes about nine \
          queries through SQLite's one connection (settings, practitioner, client visibility, key, \
-         the transaction, then the answer is read back). Machine: {} CPUs ({}), shared with other \
-         builds while measured; the load generator on the same machine.{}\n\n",
+         the transaction, then the answer is read back). Machine: {} CPUs ({}); the load \
+         generator on the same machine.{}\n\n",
         if seq_p99 < 10.0 { "met" } else { "not met" },
         cores(),
         cpu_model(),

@@ -802,7 +802,7 @@ async fn main() -> anyhow::Result<()> {
     Measured {date} with `reminders --server-bin {bin} --count {count} --window-secs \
     {window}{mode}{db}` \
     ({gen} build of the load generator) against a separate `consultroom serve` process on \
-    {backend}, its ordinary job worker (concurrency 4, 5 s poll), sending through SMTP (no TLS) \
+    {backend}, its ordinary job worker (`--job-concurrency` 16, the default, 5 s poll), sending through SMTP (no TLS) \
     to an aiosmtpd sink that counts Message-IDs, all on loopback. Each phase seeds a fresh \
     database with the appointments and their reminder jobs parked, then moves the jobs to their \
     due times in one statement: *spread* evenly over the window (a compressed day), *burst* all \
