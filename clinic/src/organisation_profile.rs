@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::auth::CurrentStaff;
 use crate::clients::{is_valid_email, is_valid_phone};
-use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::ids::OrganisationId;
 use crate::images::{self, Purpose};
 use crate::staff::Role;
@@ -183,7 +183,31 @@ pub(crate) fn routes() -> Vec<Route> {
             put(put_logo).layer(DefaultBodyLimit::max(images::MAX_UPLOAD_BYTES)),
         ),
         Route::new("DELETE", "/organisation/logo", delete(delete_logo)),
+        Route::new(
+            "GET",
+            "/public/organisations/{id}/logo",
+            get(get_public_logo),
+        ),
     ]
+}
+
+/// What a patient's page shows of the clinic (F11): its name, the URL of its logo (public, by
+/// organisation id; `null` without one) and its contact details. In the answer of
+/// `POST /invitations/resolve`.
+pub(crate) async fn branding(clinic: &Clinic, org: OrganisationId) -> ApiResult<serde_json::Value> {
+    let row = load(clinic, org).await?;
+    Ok(json!({
+        "name": row.name,
+        "logo_url": row
+            .has_logo
+            .then(|| format!("/api/v1/public/organisations/{}/logo", row.organisation_id)),
+        "contact": {
+            "email": row.contact_email,
+            "phone": row.contact_phone,
+            "website": row.contact_website,
+            "text": row.contact_text,
+        },
+    }))
 }
 
 fn require_admin(current: &CurrentStaff) -> ApiResult<()> {
@@ -361,6 +385,21 @@ async fn get_logo(State(clinic): State<Clinic>, current: CurrentStaff) -> ApiRes
     let (content_type, bytes) = clinic
         .store()
         .organisation_logo(current.staff.organisation_id)
+        .await?
+        .ok_or(ApiError::NotFound("logo"))?;
+    Ok(image_response(content_type, bytes))
+}
+
+/// The logo for patient pages (public: a logo is no secret, and organisation ids are random).
+/// An unknown organisation and one without a logo are the same 404.
+async fn get_public_logo(
+    State(clinic): State<Clinic>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    let org: OrganisationId = id.parse().map_err(|_| ApiError::NotFound("logo"))?;
+    let (content_type, bytes) = clinic
+        .store()
+        .organisation_logo(org)
         .await?
         .ok_or(ApiError::NotFound("logo"))?;
     Ok(image_response(content_type, bytes))

@@ -66,6 +66,16 @@ pub enum ClientMessage {
     IceCandidate { candidate: String },
     /// The caller's own microphone/camera state, relayed to the others in the consultation.
     Mute { audio: bool, video: bool },
+    /// The caller's own media connection in its consultation, as its browser sees it: `failed`
+    /// when it did not connect within a few seconds (or broke and could not be restored),
+    /// `connected` once it does. Relayed to the others in the consultation as
+    /// `participant_media` (and carried in `participants[].media`), so both sides can say what
+    /// is wrong instead of "Connecting video…". Answered with `ok`.
+    MediaState { state: MediaHealth },
+    /// A waiting patient's device and connection check verdict (the check before entering):
+    /// shown to staff on the waiting-list entry (`connection_check`), so they know before
+    /// admitting that video may not work. Answered with `ok`.
+    ConnectionCheck { level: CheckLevel },
     /// Staff: end the consultation for everyone.
     EndConsultation {},
     /// Staff: start the consultation of one of your appointments before the patient arrives;
@@ -291,6 +301,28 @@ pub enum Punctuality {
     WalkIn,
 }
 
+/// A participant's media connection as its own browser reports it (`media_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaHealth {
+    /// Connected: media flows.
+    Connected,
+    /// Did not connect within a few seconds, or broke and could not be restored.
+    Failed,
+}
+
+/// The verdict of a patient's connection check (the device check's levels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckLevel {
+    /// Video works.
+    Good,
+    /// It connects, but slowly, with loss, or without the camera's echo.
+    Poor,
+    /// The video server cannot be reached (UDP and the relay blocked).
+    Unreachable,
+}
+
 /// Why a `waiting` frame is not an ordinary waiting-room place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -318,6 +350,9 @@ pub struct WaitingEntry {
     /// The patient's connection dropped; they keep their place for a short grace period.
     #[serde(default)]
     pub reconnecting: bool,
+    /// The verdict of the patient's connection check, once they sent one (`connection_check`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_check: Option<CheckLevel>,
 }
 
 /// A participant of a consultation.
@@ -340,6 +375,10 @@ pub struct ParticipantInfo {
     /// Omitted when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub guest: bool,
+    /// Their media connection as their browser last reported it (`media_state`); omitted
+    /// until they report one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaHealth>,
 }
 
 /// Messages the server sends.
@@ -414,6 +453,11 @@ pub enum ServerMessage {
         participant_id: String,
         audio: bool,
         video: bool,
+    },
+    /// Someone's media connection, as their browser reported it (`media_state`).
+    ParticipantMedia {
+        participant_id: String,
+        state: MediaHealth,
     },
     /// Reply to a client `media_offer`.
     MediaAnswer { sdp: String },
@@ -669,6 +713,12 @@ mod tests {
                 audio: true,
                 video: true,
             },
+            ClientMessage::MediaState {
+                state: MediaHealth::Failed,
+            },
+            ClientMessage::ConnectionCheck {
+                level: CheckLevel::Unreachable,
+            },
             ClientMessage::EndConsultation {},
             ClientMessage::ForceStart {
                 appointment_id: "a".into(),
@@ -716,6 +766,8 @@ mod tests {
                 | ClientMessage::MediaAnswer { .. }
                 | ClientMessage::IceCandidate { .. }
                 | ClientMessage::Mute { .. }
+                | ClientMessage::MediaState { .. }
+                | ClientMessage::ConnectionCheck { .. }
                 | ClientMessage::EndConsultation {}
                 | ClientMessage::ForceStart { .. }
                 | ClientMessage::Transfer { .. }
@@ -745,6 +797,7 @@ mod tests {
                 id: "d".into(),
             },
             reconnecting: false,
+            connection_check: Some(CheckLevel::Poor),
         };
         let info = ParticipantInfo {
             participant_id: "p".into(),
@@ -755,6 +808,7 @@ mod tests {
             video: true,
             reconnecting: false,
             guest: false,
+            media: Some(MediaHealth::Failed),
         };
         let chat_message = ChatMessageInfo {
             channel_id: "c".into(),
@@ -812,6 +866,10 @@ mod tests {
                 participant_id: "p".into(),
                 audio: true,
                 video: false,
+            },
+            ServerMessage::ParticipantMedia {
+                participant_id: "p".into(),
+                state: MediaHealth::Connected,
             },
             ServerMessage::MediaAnswer { sdp: "v=0".into() },
             ServerMessage::MediaOffer { sdp: "v=0".into() },
@@ -909,6 +967,7 @@ mod tests {
                 | ServerMessage::TokenRefresh { .. }
                 | ServerMessage::Speaking { .. }
                 | ServerMessage::ParticipantMuted { .. }
+                | ServerMessage::ParticipantMedia { .. }
                 | ServerMessage::MediaAnswer { .. }
                 | ServerMessage::MediaOffer { .. }
                 | ServerMessage::ConsultationEnded { .. }

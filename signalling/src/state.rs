@@ -34,8 +34,9 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use consultroom_sfu::{ParticipantId, RoomId};
 
 use crate::protocol::{
-    AnnouncementInfo, EndReason, ErrorCode, ParticipantInfo, ProbeEndReason, Punctuality,
-    QueueKind, QueueRef, Role, ServerMessage, WaitingEntry, WaitingReason,
+    AnnouncementInfo, CheckLevel, EndReason, ErrorCode, MediaHealth, ParticipantInfo,
+    ProbeEndReason, Punctuality, QueueKind, QueueRef, Role, ServerMessage, WaitingEntry,
+    WaitingReason,
 };
 use crate::{Identity, PatientIdentity, QueueKey, Visit};
 
@@ -154,6 +155,9 @@ struct Conn {
     place: Place,
     audio: bool,
     video: bool,
+    /// Its media connection in the current consultation as the client last reported it
+    /// (`media_state`); `None` until it reports, and again on entering a consultation.
+    media_health: Option<MediaHealth>,
     /// Set when the connection dropped in a consultation: the seat is held until
     /// `detached_at + GRACE` for a resuming connection. A detached record has no connection.
     detached_at: Option<DateTime<Utc>>,
@@ -193,6 +197,7 @@ impl Conn {
             video: self.video,
             reconnecting: self.detached_at.is_some(),
             guest: self.guest_of().is_some(),
+            media: self.media_health,
         }
     }
 
@@ -497,6 +502,7 @@ impl HubState {
             place: Place::InConsultation(id),
             audio: seat.audio,
             video: seat.video,
+            media_health: None,
             detached_at: None,
         };
         let staff = c.role() == Role::Staff;
@@ -583,6 +589,7 @@ impl HubState {
             place: Place::Idle,
             audio: true,
             video: true,
+            media_health: None,
             detached_at: None,
         };
         fx.send(
@@ -678,6 +685,7 @@ impl HubState {
                     place: Place::Done,
                     audio: true,
                     video: true,
+                    media_health: None,
                     detached_at: None,
                 },
             );
@@ -770,6 +778,7 @@ impl HubState {
                 place: Place::Waiting(key.clone()),
                 audio: true,
                 video: true,
+                media_health: None,
                 detached_at: None,
             },
         );
@@ -1007,6 +1016,73 @@ impl HubState {
                     },
                 );
             }
+        }
+        Ok(fx)
+    }
+
+    /// `conn` reports its own media connection in its consultation (`media_state`): stored for
+    /// `participants[].media` and relayed to the others as `participant_media`. Outside a
+    /// consultation (a report that raced with its end) it changes nothing.
+    pub fn media_state(&mut self, conn: ConnId, state: MediaHealth) -> Result<Effects, Refusal> {
+        let c = self
+            .conns
+            .get_mut(&conn)
+            .ok_or_else(|| refuse(ErrorCode::NotJoined, "join first"))?;
+        let mut fx = Effects::default();
+        let Place::InConsultation(id) = c.place else {
+            return Ok(fx);
+        };
+        if c.media_health == Some(state) {
+            return Ok(fx);
+        }
+        c.media_health = Some(state);
+        let participant_id = c.participant_id.clone();
+        if let Some(cons) = self.consultations.get(&id) {
+            for m in cons.members.iter().filter(|m| **m != conn) {
+                fx.send(
+                    *m,
+                    ServerMessage::ParticipantMedia {
+                        participant_id: participant_id.clone(),
+                        state,
+                    },
+                );
+            }
+        }
+        Ok(fx)
+    }
+
+    /// A waiting patient `conn` reports its connection check verdict: stored on its waiting-list
+    /// entry (kept across a reconnect) and shown to the staff who watch the queue
+    /// (`waiting_updated`). Staff are refused; a patient no longer waiting (admitted meanwhile)
+    /// changes nothing.
+    pub fn connection_check(
+        &mut self,
+        conn: ConnId,
+        level: CheckLevel,
+    ) -> Result<Effects, Refusal> {
+        let c = self
+            .conns
+            .get(&conn)
+            .ok_or_else(|| refuse(ErrorCode::NotJoined, "join first"))?;
+        if c.role() == Role::Staff {
+            return Err(refuse(
+                ErrorCode::Forbidden,
+                "only a waiting patient reports a connection check",
+            ));
+        }
+        let mut fx = Effects::default();
+        let Place::Waiting(key) = c.place.clone() else {
+            return Ok(fx);
+        };
+        if let Some(w) = self
+            .queues
+            .get_mut(&key)
+            .and_then(|q| q.iter_mut().find(|w| w.conn == Some(conn)))
+            && w.entry.connection_check != Some(level)
+        {
+            w.entry.connection_check = Some(level);
+            let entry = w.entry.clone();
+            self.tell_watchers(&mut fx, &key, &ServerMessage::WaitingUpdated { entry });
         }
         Ok(fx)
     }
@@ -1370,6 +1446,7 @@ impl HubState {
         };
         c.place = Place::InConsultation(id);
         c.media = conn.participant();
+        c.media_health = None;
         // A guest is not the visit being served, nor the patient a force-start expects.
         let visit = match &c.identity {
             Identity::Patient(p) if p.guest_of().is_none() => Some(p.clone()),
@@ -1533,6 +1610,7 @@ impl HubState {
                 place: Place::GuestLobby,
                 audio: true,
                 video: true,
+                media_health: None,
                 detached_at: None,
             },
         );
@@ -1673,6 +1751,7 @@ fn waiting_entry(
         punctuality,
         queue,
         reconnecting: false,
+        connection_check: None,
     }
 }
 

@@ -56,10 +56,27 @@ test('admin sets a disclaimer and waiting text; the patient must accept, then se
     assert.equal(Object.keys(saved.department_waiting_room_texts).length, 1);
     assert.equal(saved.disclaimer, 'This service is not for emergencies.\nCall 112 in an emergency.');
 
+    // The clinic's contact details from its profile (F11) are shown on the patient's page.
+    const profile = await apiCall(admin, 'PUT', '/api/v1/organisation/profile', {
+      contact: { phone: '+31 20 555 0100', email: 'desk@clinic.test', website: 'https://clinic.test/', text: 'Open 8-17' },
+    });
+    assert.equal(profile.status, 200, JSON.stringify(profile.body));
+    const clinicName = profile.body.name;
+
     const booked = await bookAppointment(staff, { baseUrl: env.BASE_URL, clientName: 'Dirk Disclaimer', inMinutes: 2 });
     assert.ok(!booked.error, booked.error);
     await patient.goto(booked.invitationUrl);
     await patient.getByRole('heading', { name: 'Before you enter' }).waitFor();
+    // No logo: the clinic's name beside the product's words; its contact details at the foot.
+    assert.equal(await patient.locator('.topbar #clinic-name').innerText(), clinicName);
+    const contact = patient.getByRole('contentinfo');
+    await contact.getByRole('heading', { name: `Questions? Contact ${clinicName}` }).waitFor();
+    assert.equal(await contact.getByRole('link', { name: '+31 20 555 0100' }).getAttribute('href'), 'tel:+31205550100');
+    assert.equal(await contact.getByRole('link', { name: 'desk@clinic.test' }).getAttribute('href'), 'mailto:desk@clinic.test');
+    const site = contact.getByRole('link', { name: 'clinic.test', exact: true });
+    assert.equal(await site.getAttribute('href'), 'https://clinic.test/');
+    assert.equal(await site.getAttribute('rel'), 'noopener noreferrer');
+    assert.equal(await contact.locator('#clinic-contact-text').innerText(), 'Open 8-17');
     assert.match(await patient.locator('#disclaimer-text').innerText(), /not for emergencies/);
     await patient.getByRole('button', { name: 'Start camera and microphone' }).click();
     await patient.locator('body[data-device-check="ok"]').waitFor();

@@ -190,12 +190,16 @@ export async function uploadImage(path, file) {
 /** The organisation's logo, top left on every screen of the staff app while signed in. */
 const brandLogo = h('img', { class: 'brand-logo', alt: '', hidden: true });
 document.querySelector('.topbar .brand')?.prepend(brandLogo);
+/** The organisation's name beside the product's when it has no logo (F3, F11). */
+const brandOrg = h('span', { class: 'brand-org', translate: 'no', hidden: true });
+document.querySelector('.topbar .brand')?.append(brandOrg);
 
 /** Shows the organisation's logo (or none); called on sign-in and when the logo changes. */
 export async function refreshLogo() {
   if (!session.me) {
     brandLogo.hidden = true;
     brandLogo.removeAttribute('src');
+    brandOrg.hidden = true;
     return;
   }
   try {
@@ -203,8 +207,12 @@ export async function refreshLogo() {
     brandLogo.hidden = !profile.has_logo;
     brandLogo.alt = profile.has_logo ? t('staff.org_logo', { name: profile.name }) : '';
     if (profile.has_logo) brandLogo.src = `/api/v1/organisation/logo?v=${Date.now()}`;
+    brandOrg.textContent = profile.name || '';
+    brandOrg.title = profile.name || '';
+    brandOrg.hidden = !!profile.has_logo || !profile.name;
   } catch {
     brandLogo.hidden = true;
+    brandOrg.hidden = true;
   }
 }
 onMe(() => { void refreshLogo(); });

@@ -511,6 +511,7 @@ function waitingItem(e) {
       h('span', { class: 'visually-hidden' }, `${t('staff.waiting_room')}: `),
       h('span', { class: 'we-queue-name' }))),
   h('span', { class: 'we-tag' }),
+  h('span', { class: 'we-check', hidden: true }),
   h('span', { class: 'we-action', 'aria-hidden': 'true', 'data-i18n': 'staff.let_in' }, t('staff.let_in')),
   h('span', { class: 'we-reconnecting', hidden: true, 'data-i18n': 'staff.reconnecting' }, t('staff.reconnecting')));
   const transferBtn = h('button', {
@@ -556,6 +557,14 @@ function updateWaitingItem(li, e, labels) {
   q.hidden = !label;
   q.dataset.queueKind = (e.queue && e.queue.kind) || '';
   setText(q.querySelector('.we-queue-name'), label);
+  // The patient's connection check before entering: warn that video may not work.
+  /** @type {HTMLElement} */
+  const check = btn.querySelector('.we-check');
+  const level = e.connection_check === 'unreachable' || e.connection_check === 'poor' ? e.connection_check : '';
+  check.hidden = !level;
+  check.className = `we-check ${level}`;
+  li.dataset.connectionCheck = e.connection_check || '';
+  setText(check, level ? t(level === 'unreachable' ? 'staff.check_unreachable' : 'staff.check_poor') : '');
   const reconnecting = e.reconnecting === true;
   li.classList.toggle('reconnecting', reconnecting);
   li.dataset.reconnecting = String(reconnecting);

@@ -279,6 +279,7 @@ async function start() {
   const lang = chooseLanguage(urlLanguage || state.invitation.language);
   if (lang !== currentLanguage()) await setLanguage(lang);
   applyOrgTexts(state.invitation);
+  applyBranding(state.invitation);
   renderSummary();
   document.body.dataset.linkState = 'open';
   if (wasEntered() && !state.signalling) {
@@ -470,6 +471,65 @@ function applyOrgTexts(invitation) {
   };
   slot.textContent = text.replace(/\{appointment_time\}|\{opens_at\}|\{practitioner\}/g, (/** @type {string} */ m) => values[m]);
   slot.hidden = !text;
+}
+
+/**
+ * The clinic's name and logo in the top bar and its contact details at the foot of the page
+ * (F11; `organisation` of the resolved link). Plain text and `tel:`/`mailto:`/http(s) links only.
+ * @param {any} invitation
+ */
+function applyBranding(invitation) {
+  const org = (invitation && invitation.organisation) || null;
+  const name = org && typeof org.name === 'string' ? org.name.trim() : '';
+  const logo = $('clinic-logo', HTMLImageElement);
+  const hasLogo = !!(org && typeof org.logo_url === 'string' && org.logo_url.startsWith('/api/v1/public/'));
+  if (hasLogo) {
+    logo.src = org.logo_url;
+    logo.alt = name;
+  }
+  logo.hidden = !hasLogo;
+  $('brand-mark').hidden = hasLogo;
+  const nameEl = $('clinic-name');
+  nameEl.textContent = name;
+  nameEl.hidden = !name || hasLogo;
+  const contact = (org && org.contact) || {};
+  const text = (/** @type {any} */ s) => (typeof s === 'string' ? s.trim() : '');
+  const phone = text(contact.phone);
+  const email = text(contact.email);
+  const website = text(contact.website);
+  const free = text(contact.text);
+  /** @type {HTMLLIElement[]} */
+  const items = [];
+  /**
+   * @param {string} labelKey
+   * @param {string} href
+   * @param {string} shown
+   */
+  const item = (labelKey, href, shown) => {
+    const li = document.createElement('li');
+    const label = document.createElement('span');
+    label.className = 'clinic-contact-label';
+    setText(label, labelKey);
+    const a = document.createElement('a');
+    a.href = href;
+    a.textContent = shown;
+    if (href.startsWith('http')) {
+      a.target = '_blank';
+      a.rel = 'noopener noreferrer';
+    }
+    li.append(label, ' ', a);
+    items.push(li);
+  };
+  if (phone) item('join.contact_phone', `tel:${phone.replace(/[^\d+]/g, '')}`, phone);
+  if (email) item('join.contact_email', `mailto:${email}`, email);
+  if (/^https?:\/\//.test(website)) item('join.contact_website', website, website.replace(/^https?:\/\//, '').replace(/\/$/, ''));
+  $('clinic-contact-list').replaceChildren(...items);
+  const freeEl = $('clinic-contact-text');
+  freeEl.textContent = free;
+  freeEl.hidden = !free;
+  const box = $('clinic-contact');
+  box.hidden = !name || (items.length === 0 && !free);
+  setText($('clinic-contact-title'), 'join.contact_title', { name });
 }
 
 /** True when there is no disclaimer or the patient accepted it. */
@@ -825,6 +885,7 @@ function onMessage(msg) {
     case 'waiting':
       setConnection('connected');
       showWaiting(msg, null);
+      reportConnectionCheck();
       break;
     case 'queue_status':
       showQueueStatus(msg);
@@ -844,6 +905,16 @@ function onMessage(msg) {
     default:
       break;
   }
+}
+
+/**
+ * Tells the practitioner the verdict of the connection check the patient ran before entering
+ * (on every `waiting`, so also after a reconnect): the waiting list shows when video may not work.
+ */
+function reportConnectionCheck() {
+  const checked = state.netChecked;
+  if (!checked || checked.aborted || !state.signalling) return;
+  state.signalling.send({ type: 'connection_check', level: verdictOf(checked).level });
 }
 
 /** @param {import('./protocol.js').ConsultationStartedMessage} msg */

@@ -18,6 +18,8 @@
 /** @typedef {'staff'|'patient'} ChatSender */
 /** @typedef {'ended'|'abandoned'|'transferred'|'left'|'connection_lost'} EndReason */
 /** @typedef {'expired'|'connection_lost'|'consultation_started'} ProbeEndReason */
+/** @typedef {'connected'|'failed'} MediaHealth */
+/** @typedef {'good'|'poor'|'unreachable'} CheckLevel */
 
 /**
  * One patient in a waiting room the staff member watches.
@@ -30,6 +32,7 @@
  *   punctuality: Punctuality,
  *   queue: QueueRef,
  *   reconnecting?: boolean,
+ *   connection_check?: CheckLevel,
  * }} WaitingEntry
  */
 
@@ -44,6 +47,7 @@
  *   video: boolean,
  *   reconnecting?: boolean,
  *   guest?: boolean,
+ *   media?: MediaHealth,
  * }} ParticipantInfo
  */
 
@@ -87,6 +91,8 @@
 /** @typedef {Request & {type: 'media_answer', sdp: string}} ClientMediaAnswerMessage */
 /** @typedef {Request & {type: 'ice_candidate', candidate: string}} IceCandidateMessage */
 /** @typedef {Request & {type: 'mute', audio: boolean, video: boolean}} MuteMessage */
+/** @typedef {Request & {type: 'media_state', state: MediaHealth}} MediaStateMessage */
+/** @typedef {Request & {type: 'connection_check', level: CheckLevel}} ConnectionCheckMessage */
 /** @typedef {Request & {type: 'end_consultation'}} EndConsultationMessage */
 /** @typedef {Request & {type: 'force_start', appointment_id: string}} ForceStartMessage */
 /** @typedef {Request & {type: 'transfer', participant_id: string, to: QueueRef}} TransferMessage */
@@ -106,6 +112,7 @@
  * Every frame a client may send.
  * @typedef {JoinMessage | LeaveConsultationMessage | AdmitMessage | ClientMediaOfferMessage
  *   | ViewMessage | ClientMediaAnswerMessage | IceCandidateMessage | MuteMessage
+ *   | MediaStateMessage | ConnectionCheckMessage
  *   | EndConsultationMessage | ForceStartMessage | TransferMessage | FileOfferMessage
  *   | FileDownloadMessage | ChatChannelsMessage | ChatSyncMessage | ChatSendMessage
  *   | ChatReadMessage | ClientProbeOfferMessage | ClientProbeAnswerMessage
@@ -131,6 +138,7 @@
 /** @typedef {Reply & {type: 'participant_resumed', participant_id: string}} ParticipantResumedMessage */
 /** @typedef {Reply & {type: 'speaking', participant_id: string}} SpeakingMessage */
 /** @typedef {Reply & {type: 'participant_muted', participant_id: string, audio: boolean, video: boolean}} ParticipantMutedMessage */
+/** @typedef {Reply & {type: 'participant_media', participant_id: string, state: MediaHealth}} ParticipantMediaMessage */
 /** @typedef {Reply & {type: 'media_answer', sdp: string}} ServerMediaAnswerMessage */
 /** @typedef {Reply & {type: 'media_offer', sdp: string}} ServerMediaOfferMessage */
 /** @typedef {Reply & {type: 'consultation_ended', consultation_id: string, reason: EndReason}} ConsultationEndedMessage */
@@ -157,7 +165,7 @@
  *   | WaitingUpdatedMessage | WaitingMessage | QueueStatusMessage | AnnouncementsMessage
  *   | ConsultationStartedMessage | ParticipantJoinedMessage | ParticipantLeftMessage
  *   | ParticipantReconnectingMessage | ParticipantResumedMessage | SpeakingMessage
- *   | ParticipantMutedMessage | ServerMediaAnswerMessage | ServerMediaOfferMessage
+ *   | ParticipantMutedMessage | ParticipantMediaMessage | ServerMediaAnswerMessage | ServerMediaOfferMessage
  *   | ConsultationEndedMessage | FileUploadReadyMessage | FileSharedMessage
  *   | FileDownloadReadyMessage | ChatChannelListMessage | ChatHistoryMessage | ChatAckMessage
  *   | ChatMessageMessage | ChatActivityMessage | ChatClearedMessage | ServerProbeAnswerMessage

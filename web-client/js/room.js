@@ -19,6 +19,11 @@ import { t, applyTranslations, setText } from './i18n.js';
 
 /** The stage moves to a new speaker at most this often (milliseconds). */
 const STAGE_HOLD_MS = 4000;
+/**
+ * A media connection not connected this long after the consultation starts (or after it dropped)
+ * is reported as failed, to both sides, in plain words (browsers give up on ICE only after 30 s).
+ */
+export const MEDIA_CONNECT_MS = 10_000;
 
 const ROOM_HTML = `
   <h2 id="room-title" class="visually-hidden" data-focus-on-show data-i18n="room.title">Consultation</h2>
@@ -27,6 +32,8 @@ const ROOM_HTML = `
       <video id="remote-video" autoplay playsinline aria-label="Video of the other participant" data-i18n-attr="aria-label:room.remote_video"></video>
       <div class="remote-placeholder" id="remote-placeholder">
         <p id="remote-placeholder-text" data-i18n="room.connecting_video">Connecting video…</p>
+        <p id="remote-placeholder-advice" class="placeholder-advice" hidden></p>
+        <button type="button" id="btn-media-retry" class="btn btn-light btn-small" hidden data-i18n="room.media_retry">Try again</button>
       </div>
       <p class="remote-name" id="remote-name"></p>
       <ul class="indicators remote-indicators" id="remote-indicators" aria-label="The other participant's devices" data-i18n-attr="aria-label:room.remote_devices">
@@ -135,12 +142,19 @@ export class ConsultationRoom {
     this.onTransfer = role === 'staff' ? onTransfer || null : null;
     /** @type {string | null} */
     this.waitingFor = null;
+    /** Our own media connection: null while connecting, else as last reported (`media_state`). */
+    /** @type {'connected' | 'failed' | null} */
+    this.mediaHealth = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.mediaTimer = undefined;
     root.innerHTML = ROOM_HTML; // static markup only; names are set with textContent
     applyTranslations(root);
     this.el = {
       remoteVideo: $('remote-video', HTMLVideoElement),
       placeholder: $('remote-placeholder'),
       placeholderText: $('remote-placeholder-text'),
+      placeholderAdvice: $('remote-placeholder-advice'),
+      mediaRetry: $('btn-media-retry', HTMLButtonElement),
       remoteName: $('remote-name'),
       remoteMicOff: $('remote-mic-off'),
       remoteCamOff: $('remote-cam-off'),
@@ -188,6 +202,12 @@ export class ConsultationRoom {
       void this.#endConsultation();
     });
     this.el.screen.addEventListener('click', () => this.#toggleScreen());
+    this.el.mediaRetry.addEventListener('click', () => {
+      if (!this.media) return;
+      this.el.mediaRetry.disabled = true;
+      this.#armMediaTimer();
+      this.media.restartIce().catch(() => this.#onMediaTrouble());
+    });
     this.el.inviteCopy.addEventListener('click', async () => {
       this.el.inviteUrl.select();
       try {
@@ -261,12 +281,17 @@ export class ConsultationRoom {
       onRemoteStreams: (streams) => this.#onStreams(streams),
       onConnectionState: (state) => {
         this.root.dataset.connection = state;
-        if (state === 'failed') this.onError(t('room.video_failed'));
+        if (state === 'connected') this.#onMediaConnected();
+        else if (state === 'failed') this.#onMediaTrouble();
+        else if (state === 'disconnected' && this.mediaHealth === 'connected') this.#armMediaTimer();
       },
       onError: () => this.onError(t('room.video_setup_failed')),
       getIceServers: this.getIceServers || undefined,
       onPeerConnection: (pc) => setPeerConnection(pc),
     });
+    this.mediaHealth = null;
+    delete this.root.dataset.media;
+    this.#armMediaTimer();
     this.media.start();
     this.el.screen.hidden = !this.allowScreenShare;
     this.#renderScreenState();
@@ -332,6 +357,17 @@ export class ConsultationRoom {
         else if (before.video !== p.video) announce(this.el.status, t(p.video ? 'room.other_cam_on' : 'room.other_cam_off', { name: who }));
         return true;
       }
+      case 'participant_media': {
+        const p = this.others.get(msg.participant_id);
+        if (!p) return true;
+        const before = p.media;
+        p.media = msg.state;
+        this.#renderOthers();
+        if (msg.state === 'failed' && before !== 'failed') {
+          announce(this.el.status, t('room.other_media_failed', { name: p.display_name || t('room.other_participant') }));
+        }
+        return true;
+      }
       case 'consultation_ended':
         this.#finish(msg);
         return true;
@@ -362,11 +398,47 @@ export class ConsultationRoom {
     if (this.media) this.media.restartIce().catch(() => this.onError(t('room.video_restore_failed')));
   }
 
+  /** (Re)starts the wait for our media connection: not connected by then, it has failed. */
+  #armMediaTimer() {
+    clearTimeout(this.mediaTimer);
+    this.mediaTimer = setTimeout(() => this.#onMediaTrouble(), MEDIA_CONNECT_MS);
+  }
+
+  /** Our peer connection connected: tell the others (once, or after a failure). */
+  #onMediaConnected() {
+    clearTimeout(this.mediaTimer);
+    const was = this.mediaHealth;
+    this.mediaHealth = 'connected';
+    this.root.dataset.media = 'connected';
+    this.el.mediaRetry.disabled = false;
+    if (was !== 'connected') this.signalling.send({ type: 'media_state', state: 'connected' });
+    if (was === 'failed') announce(this.el.status, t('room.media_back'));
+    this.#updatePlaceholder();
+  }
+
+  /** Our media did not connect in time (or ICE failed): say so here and to the others. */
+  #onMediaTrouble() {
+    clearTimeout(this.mediaTimer);
+    if (!this.active || !this.media) return;
+    const pc = this.media.pc;
+    if (pc && pc.connectionState === 'connected') return;
+    this.el.mediaRetry.disabled = false;
+    if (this.mediaHealth === 'failed') return;
+    this.mediaHealth = 'failed';
+    this.root.dataset.media = 'failed';
+    this.signalling.send({ type: 'media_state', state: 'failed' });
+    announce(this.el.status, t('room.media_failed_self'));
+    this.#updatePlaceholder();
+  }
+
   /** @param {ConsultationEndedMessage | null} msg */
   #finish(msg) {
     if (!this.active) return;
     this.active = false;
     clearInterval(this.clockTimer);
+    clearTimeout(this.mediaTimer);
+    this.mediaHealth = null;
+    delete this.root.dataset.media;
     if (this.media) this.media.close();
     this.media = null;
     setPeerConnection(null);
@@ -536,7 +608,27 @@ export class ConsultationRoom {
     const main = this.mainParticipant || null;
     const showsScreen = this.root.dataset.screenShared === 'true';
     const hasPicture = !!v.srcObject && v.videoWidth > 0 && (showsScreen || !main || main.video !== false);
-    this.el.placeholder.hidden = hasPicture;
+    const selfFailed = this.mediaHealth === 'failed';
+    const otherFailed = [...this.others.values()].find((p) => p.media === 'failed') || null;
+    this.root.dataset.otherMedia = otherFailed ? 'failed' : '';
+    this.el.placeholder.hidden = hasPicture && !selfFailed;
+    this.el.mediaRetry.hidden = !selfFailed;
+    // What is wrong, and what to try: our own connection first (nothing can arrive then),
+    // else a participant whose connection failed.
+    if (selfFailed) {
+      setText(this.el.placeholderText, 'room.media_failed_self');
+      setText(this.el.placeholderAdvice, 'room.media_failed_self_advice');
+      this.el.placeholderAdvice.hidden = false;
+      return;
+    }
+    if (otherFailed && !hasPicture) {
+      const name = otherFailed.display_name || t('room.other_participant');
+      setText(this.el.placeholderText, 'room.other_media_failed', { name });
+      setText(this.el.placeholderAdvice, this.role === 'staff' ? 'room.other_media_failed_advice_staff' : 'room.other_media_failed_advice_patient');
+      this.el.placeholderAdvice.hidden = false;
+      return;
+    }
+    this.el.placeholderAdvice.hidden = true;
     if (!main) {
       if (this.waitingFor) setText(this.el.placeholderText, 'room.waiting_for', { name: this.waitingFor });
       else setText(this.el.placeholderText, 'room.no_one_here');

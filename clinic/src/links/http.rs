@@ -41,6 +41,8 @@ struct Resolved {
     /// (the page then follows the browser's languages). A language the patient chose on the page
     /// wins over it.
     language: Option<Language>,
+    /// The clinic as the patient's page shows it (F11): name, logo URL, contact details.
+    organisation: serde_json::Value,
     patient_display_name: String,
     /// The organisation's settings as the patient's page needs them.
     settings: serde_json::Value,
@@ -98,6 +100,7 @@ async fn resolve(
         Link::WalkIn(v) => v.organisation_id,
     };
     let settings = clinic.organisation_settings(org).await?;
+    let organisation = crate::organisation_profile::branding(&clinic, org).await?;
     let permissions = settings.permissions();
     let resolved = match link {
         Link::Invitation {
@@ -122,6 +125,7 @@ async fn resolve(
                 appointment: Some(AppointmentView::new(&clinic, &a)),
                 guest: false,
                 language: Some(client_language),
+                organisation: organisation.clone(),
                 patient_display_name: client_name,
                 settings: settings.patient_view(a.department_id),
                 signalling_token: token,
@@ -152,6 +156,7 @@ async fn resolve(
                 appointment: Some(AppointmentView::new(&clinic, &a)),
                 guest: true,
                 language: None,
+                organisation: organisation.clone(),
                 patient_display_name: display_name,
                 // The department's waiting-room text, as the client sees it.
                 settings: settings.patient_view(a.department_id),
@@ -174,6 +179,7 @@ async fn resolve(
                 appointment: None,
                 guest: false,
                 language: None,
+                organisation: organisation.clone(),
                 patient_display_name: v.display_name,
                 settings: settings.patient_view(None),
                 signalling_token: token,

@@ -564,7 +564,7 @@ pub async fn set_password_links_work_once_before_expiry(backend: Backend) {
 
 pub async fn organisation_profile_and_logo(backend: Backend) {
     let app = spawn_app(&backend).await;
-    let _w = app.world().await;
+    let w = app.world().await;
     let admin = app.login(ADMIN_A).await;
     let doc = app.login(DOC_CARDIO).await;
     let url = app.url("/organisation/profile");
@@ -665,9 +665,66 @@ pub async fn organisation_profile_and_logo(backend: Backend) {
     let logo = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
     assert_eq!((logo.width(), logo.height()), (360, 100));
     assert_eq!(admin_b.get(&logo_url).send().await.unwrap().status(), 404);
+
+    // Patient pages (F11): a resolved link names the clinic, its contact details and a public
+    // logo URL, which anyone may fetch without a session.
+    let start = t0() + chrono::Duration::hours(3);
+    let (status, booked) = app
+        .book(
+            &doc,
+            json!({ "client_id": w.client_a, "starts_at": start.to_rfc3339(), "duration_minutes": 20 }),
+        )
+        .await;
+    assert_eq!(status, 201, "{booked}");
+    let token = token_of(booked["invitation_url"].as_str().unwrap());
+    app.clock.set(start - chrono::Duration::minutes(5));
+    let (status, resolved) = app.resolve(&token).await;
+    assert_eq!(status, 200, "{resolved}");
+    let org = &resolved["organisation"];
+    assert_eq!(org["name"], "Clinic A Renamed");
+    assert_eq!(org["contact"]["email"], "desk@a.test");
+    assert_eq!(org["contact"]["phone"], "");
+    assert_eq!(org["contact"]["website"], "https://a.test");
+    assert_eq!(org["contact"]["text"], "Open 8-17\nMon-Fri");
+    let public_logo = org["logo_url"].as_str().expect("a logo URL").to_owned();
+    assert!(
+        public_logo.starts_with("/api/v1/public/organisations/"),
+        "{public_logo}"
+    );
+    let anonymous = reqwest::Client::new();
+    let res = anonymous
+        .get(format!("{}{public_logo}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/png");
+    for unknown in [
+        "/api/v1/public/organisations/00000000-0000-7000-8000-000000000000/logo",
+        "/api/v1/public/organisations/not-a-uuid/logo",
+    ] {
+        let res = anonymous
+            .get(format!("{}{unknown}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{unknown}");
+    }
+
+    // Hours later on the clock: the sessions of the start have expired.
+    let admin = app.login(ADMIN_A).await;
+    let doc = app.login(DOC_CARDIO).await;
     let (status, _) = send(admin.delete(&logo_url)).await;
     assert_eq!(status, 204);
     assert_eq!(doc.get(&logo_url).send().await.unwrap().status(), 404);
+    let (_, resolved) = app.resolve(&token).await;
+    assert_eq!(resolved["organisation"]["logo_url"], Value::Null);
+    let res = anonymous
+        .get(format!("{}{public_logo}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "gone with the logo");
 }
 
 /// Issue #14: the staff app's language is the staff member's own choice; `null` (the start) means

@@ -611,6 +611,87 @@ fn mute_goes_to_the_others_and_end_closes_for_everyone() {
 }
 
 #[test]
+fn a_failed_media_connection_is_told_to_the_others_and_a_check_verdict_to_staff() {
+    let mut s = HubState::default();
+    s.join(ConnId(1), staff("doc1"), "s1".into(), t(9, 0, 0));
+    s.join(
+        ConnId(2),
+        patient("a1", "doc1", t(10, 0, 0)),
+        "p1".into(),
+        t(9, 59, 0),
+    );
+    // The waiting patient's check verdict lands on their entry, for the staff who watch.
+    let fx = s
+        .connection_check(ConnId(2), CheckLevel::Unreachable)
+        .unwrap();
+    let updated: Vec<_> = sent_to(&fx, ConnId(1))
+        .into_iter()
+        .filter_map(|m| match m {
+            ServerMessage::WaitingUpdated { entry } => Some(entry.connection_check),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(updated, [Some(CheckLevel::Unreachable)]);
+    assert!(sent_to(&fx, ConnId(2)).is_empty());
+    // The same verdict again tells nobody; staff cannot report one.
+    assert!(
+        s.connection_check(ConnId(2), CheckLevel::Unreachable)
+            .unwrap()
+            .sends
+            .is_empty()
+    );
+    assert_eq!(
+        s.connection_check(ConnId(1), CheckLevel::Good)
+            .unwrap_err()
+            .code,
+        ErrorCode::Forbidden
+    );
+    // Before the consultation, a media report changes nothing.
+    assert!(
+        s.media_state(ConnId(2), MediaHealth::Failed)
+            .unwrap()
+            .sends
+            .is_empty()
+    );
+    s.admit(ConnId(1), "p1", t(10, 0, 0)).unwrap();
+    // Admitted: the verdict no longer applies to any entry; nothing is sent.
+    assert!(
+        s.connection_check(ConnId(2), CheckLevel::Poor)
+            .unwrap()
+            .sends
+            .is_empty()
+    );
+    let fx = s.media_state(ConnId(2), MediaHealth::Failed).unwrap();
+    assert_eq!(
+        fx.sends,
+        [(
+            ConnId(1),
+            ServerMessage::ParticipantMedia {
+                participant_id: "p1".into(),
+                state: MediaHealth::Failed,
+            }
+        )]
+    );
+    assert!(
+        s.media_state(ConnId(2), MediaHealth::Failed)
+            .unwrap()
+            .sends
+            .is_empty()
+    );
+    let fx = s.media_state(ConnId(2), MediaHealth::Connected).unwrap();
+    assert_eq!(sent_to(&fx, ConnId(1)).len(), 1);
+    // Someone who joins later reads it from `participants[].media`.
+    let p1 = s.conns.get(&ConnId(2)).unwrap().info();
+    assert_eq!(p1.media, Some(MediaHealth::Connected));
+    assert_eq!(
+        s.media_state(ConnId(9), MediaHealth::Failed)
+            .unwrap_err()
+            .code,
+        ErrorCode::NotJoined
+    );
+}
+
+#[test]
 fn leaving_a_consultation_tells_the_others() {
     let mut s = HubState::default();
     s.join(ConnId(1), staff("doc1"), "s1".into(), t(9, 0, 0));

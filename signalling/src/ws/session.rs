@@ -306,6 +306,11 @@ impl Session {
                     .await
             }
             M::Mute { audio, video } => self.operate(id, |s, c, _| s.mute(c, audio, video)).await,
+            M::MediaState { state } => self.operate(id, |s, c, _| s.media_state(c, state)).await,
+            M::ConnectionCheck { level } => {
+                self.operate(id, |s, c, _| s.connection_check(c, level))
+                    .await
+            }
             M::LeaveConsultation {} => {
                 self.operate(id, |s, c, _| s.leave_consultation_now(c))
                     .await
