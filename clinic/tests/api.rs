@@ -181,6 +181,7 @@ backend_tests! {
     recalls::three_pets_get_one_mail_once_and_an_edited_rule_sends_nothing_again,
     recalls::no_wrong_message_each_suppression_is_recorded_with_its_reason,
     recalls::manual_recalls_views_and_segregation,
+    recalls::a_recall_job_whose_worker_died_is_sent_once_by_the_next,
 }
 
 #[test]

@@ -1087,3 +1087,87 @@ pub async fn manual_recalls_views_and_segregation(backend: Backend) {
     .await;
     assert_eq!(s, 404);
 }
+
+/// A worker that claimed a recall job and died: nothing is sent while its lease runs; then the
+/// next worker takes the job over and the mail goes once; the dead worker's late completion is
+/// refused (its lease was lost).
+pub async fn a_recall_job_whose_worker_died_is_sent_once_by_the_next(backend: Backend) {
+    let sink = SmtpSink::start();
+    let (app, mail_only) = app_sending_to(&backend, Some(sink.url())).await;
+    mail_only.shutdown().await;
+    let w = app.world().await;
+    veterinary_amsterdam(&app).await;
+    let admin = app.login(ADMIN_A).await;
+    let doc = app.login(DOC_CARDIO).await;
+    let rabies = service(&app, &admin, "Rabies vaccination").await;
+    ok_rule(
+        &app,
+        &admin,
+        json!({ "name": "Rabies", "service_id": rabies,
+                "interval": { "count": 1, "unit": "years" }, "schedule": [0] }),
+    )
+    .await;
+    let rex = animal(&app, &doc, &w.client_a.to_string(), "Rex").await;
+    recorded(&app, &doc, &rex, &rabies, "2030-03-01").await;
+    app.clock.set(utc("2031-03-01T07:00:01Z"));
+    let dead = app
+        .clinic
+        .store()
+        .claim_job("dead-worker", app.clock_now(), Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("the recall job is due");
+    assert_eq!(dead.kind, "recall.send");
+    let mut handlers = mail::sender::MailSender::handlers(&app.clinic);
+    handlers.extend(RecallSender::handlers(&app.clinic));
+    let worker = Worker::spawn(
+        &app.clinic,
+        handlers,
+        WorkerConfig {
+            poll: Duration::from_secs(3600),
+            ..WorkerConfig::default()
+        },
+    );
+    // Its lease still runs: nothing is sent.
+    app.clinic.wake_jobs();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(recall_mails(&app).await.is_empty());
+    // The lease expires: the next worker sends it, once.
+    app.clock.advance(chrono::Duration::seconds(61));
+    settle(&app).await;
+    wait_until(Duration::from_secs(20), "the recall job done", || async {
+        let state = app
+            .clinic
+            .store()
+            .job_state(dead.id)
+            .await
+            .unwrap()
+            .unwrap();
+        (state.status == "done").then_some(())
+    })
+    .await;
+    settle(&app).await;
+    let messages = wait_messages(&sink, 1).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        recall_mails(&app).await,
+        [("patient@example.nl".to_owned(), "sent".to_owned())]
+    );
+    // The dead worker wakes up late: its completion is refused, nothing is sent again.
+    assert!(
+        !app.clinic
+            .store()
+            .complete_job(&dead, app.clock_now())
+            .await
+            .unwrap()
+    );
+    settle(&app).await;
+    assert_eq!(sink.messages().len(), 1);
+    let r = recalls_of(&app, &doc_relogin(&app).await, &rex).await;
+    assert_eq!(r[0]["steps"][0]["status"], "sent");
+    worker.shutdown().await;
+}
+
+async fn doc_relogin(app: &TestApp) -> reqwest::Client {
+    app.login(DOC_CARDIO).await
+}
