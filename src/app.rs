@@ -552,9 +552,13 @@ impl App {
         // The job worker (the outbox's sending): stopped after HTTP has drained, so a mail
         // recorded by a last request is still picked up; what it cannot finish in its grace
         // period runs again when its lease expires (on this or another node).
-        // Handlers: sending the outbox's mails, and turning due reminders into mails.
+        // Handlers: sending the outbox's mails, and turning due appointment reminders and care
+        // reminders (recalls) into mails.
         let mut handlers = consultroom_clinic::mail::sender::MailSender::handlers(&self.clinic);
         handlers.extend(consultroom_clinic::appointments::ReminderSender::handlers(
+            &self.clinic,
+        ));
+        handlers.extend(consultroom_clinic::recalls::RecallSender::handlers(
             &self.clinic,
         ));
         let jobs = consultroom_clinic::jobs::worker::Worker::spawn(

@@ -170,3 +170,15 @@ id_type!(
     /// Id of a note on a client or a patient (F189).
     NoteId
 );
+id_type!(
+    /// Id of a recall rule (F203–F205): recording a service plans the next recall.
+    RecallRuleId
+);
+id_type!(
+    /// Id of a recall: a care reminder that a patient is due for a service (F197–F206).
+    RecallId
+);
+id_type!(
+    /// Id of one sending of a recall on one channel.
+    RecallStepId
+);

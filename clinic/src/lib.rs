@@ -37,6 +37,7 @@ mod org_settings_http;
 pub mod organisation_profile;
 pub mod password_links;
 pub mod profile;
+pub mod recalls;
 pub mod records;
 pub mod secrets;
 pub mod setup;
@@ -283,6 +284,7 @@ fn all_routes() -> Vec<Route> {
     routes.extend(clients::routes());
     routes.extend(communications::routes());
     routes.extend(records::routes());
+    routes.extend(recalls::routes());
     routes.extend(directory::routes());
     routes.extend(appointments::routes());
     routes.extend(guests::routes());

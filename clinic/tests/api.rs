@@ -34,6 +34,8 @@ mod mail;
 mod mail_ops;
 #[path = "api/misc.rs"]
 mod misc;
+#[path = "api/recalls.rs"]
+mod recalls;
 #[path = "api/records.rs"]
 mod records;
 #[path = "api/scheduling.rs"]
@@ -174,6 +176,13 @@ backend_tests! {
     records::notes_are_edited_archived_and_filtered,
     records::the_timeline_types_orders_and_pages_every_item,
     records::records_follow_segregation,
+    recalls::recall_rules_are_checked_and_managed_by_admins,
+    recalls::the_rule_engine_follows_the_calendar_and_the_local_clock,
+    recalls::a_service_done_early_late_or_entered_afterwards_moves_the_due_date,
+    recalls::three_pets_get_one_mail_once_and_an_edited_rule_sends_nothing_again,
+    recalls::no_wrong_message_each_suppression_is_recorded_with_its_reason,
+    recalls::manual_recalls_views_and_segregation,
+    recalls::a_recall_job_whose_worker_died_is_sent_once_by_the_next,
 }
 
 #[test]

@@ -13,14 +13,14 @@ use crate::store::{Store, dispatch};
 
 /// Who may see which clients, bound as `$1..$6` of [`visible_clients!`].
 pub(crate) struct ClientScope {
-    organisation_id: OrganisationId,
-    role: &'static str,
+    pub(crate) organisation_id: OrganisationId,
+    pub(crate) role: &'static str,
     /// F6 on (1) or off (0).
-    departments: i32,
+    pub(crate) departments: i32,
     /// F9 on (1) or off (0).
-    clients: i32,
-    staff_id: StaffId,
-    department_id: Option<DepartmentId>,
+    pub(crate) clients: i32,
+    pub(crate) staff_id: StaffId,
+    pub(crate) department_id: Option<DepartmentId>,
 }
 
 impl ClientScope {
@@ -54,6 +54,8 @@ macro_rules! visible_clients {
                               where a.client_id = c.client_id and a.practitioner_id = $5)))) "
     };
 }
+
+pub(crate) use visible_clients;
 
 macro_rules! client_columns {
     () => {

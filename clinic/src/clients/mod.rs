@@ -12,7 +12,7 @@ mod db;
 mod http;
 mod model;
 
-pub(crate) use db::{ClientScope, Register, insert_client};
+pub(crate) use db::{ClientScope, Register, insert_client, visible_clients};
 pub(crate) use http::{ClientInput, check, number_taken, routes};
 pub use model::{Client, Language, NewClient};
 pub(crate) use model::{insert_own_patient, is_valid_email, is_valid_phone, validate};

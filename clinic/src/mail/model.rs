@@ -31,6 +31,8 @@ pub enum MailKind {
     PasswordReset,
     /// An admin's test of the mail set-up.
     Test,
+    /// A care reminder (recall, F197): one client, one or more patients and services due.
+    PatientRecall,
 }
 
 impl MailKind {
@@ -44,6 +46,7 @@ impl MailKind {
             MailKind::StaffInvitation => "staff_invitation",
             MailKind::PasswordReset => "password_reset",
             MailKind::Test => "test",
+            MailKind::PatientRecall => "patient_recall",
         }
     }
 }

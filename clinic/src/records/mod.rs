@@ -30,6 +30,8 @@ use crate::ids::OrganisationId;
 use crate::store::{Store, dispatch};
 
 pub use patients::Patient;
+pub(crate) use patients::visible_patient;
+pub(crate) use rules::{local_today, visible_client};
 
 /// Routes of this module (relative to `/api/v1`).
 pub(crate) fn routes() -> Vec<Route> {

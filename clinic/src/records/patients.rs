@@ -23,6 +23,7 @@ use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::ids::{ClientId, OrganisationId, PatientId};
 use crate::org_settings::OrganisationSettings;
+use crate::recalls::engine::RecallConn;
 use crate::staff::Role;
 use crate::store::{Store, dispatch};
 use crate::{Clinic, Route};
@@ -227,9 +228,10 @@ impl Store {
 
     /// Records (or corrects) the date of death of a patient, in one transaction.
     ///
-    /// Design note for the reminders part (issue #15): this transaction is where a patient's
-    /// pending reminders are cancelled, so that a reminder job claimed after the commit finds
-    /// them cancelled, and one that committed first was sent before the death was recorded.
+    /// The patient's open recalls and their pending steps are cancelled in this transaction
+    /// (`patient_deceased`), so a recall send job claimed after the commit finds them cancelled,
+    /// and one that committed first sent before the death was recorded. Undoing the death
+    /// (`None`) does not reopen them.
     pub(crate) async fn mark_patient_deceased(
         &self,
         organisation_id: OrganisationId,
@@ -250,6 +252,9 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            if n > 0 && deceased_on.is_some() {
+                tx.patient_died(organisation_id, patient_id, now).await?;
+            }
             tx.commit().await?;
             Ok(n > 0)
         })
@@ -261,7 +266,7 @@ fn parse_client(raw: &str) -> ApiResult<ClientId> {
 }
 
 /// The patient `raw` names if the caller sees its client, with the organisation's settings.
-pub(super) async fn visible_patient(
+pub(crate) async fn visible_patient(
     clinic: &Clinic,
     current: &CurrentStaff,
     raw: &str,

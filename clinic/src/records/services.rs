@@ -25,6 +25,7 @@ use crate::auth::CurrentStaff;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::ids::{ClientId, OrganisationId, PatientId, ServiceId, ServiceRecordId, StaffId};
 use crate::org_settings::OrganisationSettings;
+use crate::recalls::engine::{PlanContext, RecallConn, Recorded};
 use crate::staff::Role;
 use crate::store::{Store, dispatch, is_unique_violation};
 use crate::{Clinic, Route};
@@ -220,7 +221,10 @@ impl Store {
         dispatch!(self, pool => {
             let n = sqlx::query(
                 "delete from service where organisation_id = $1 and service_id = $2 \
-                 and not exists (select 1 from service_record r where r.service_id = $2)",
+                 and not exists (select 1 from service_record r where r.service_id = $2) \
+                 and not exists (select 1 from recall_rule rr \
+                                 where rr.trigger_service_id = $2 or rr.due_service_id = $2) \
+                 and not exists (select 1 from recall rc where rc.service_id = $2)",
             )
             .bind(organisation_id)
             .bind(id)
@@ -241,8 +245,16 @@ impl Store {
         })
     }
 
-    async fn insert_service_record(&self, r: &NewRecord) -> Result<(), sqlx::Error> {
+    /// Stores a service record and, in the same transaction, runs the recall engine (F206: the
+    /// open recall of the service completes, each rule plans the next). Returns whether a send
+    /// job was enqueued.
+    async fn insert_service_record(
+        &self,
+        r: &NewRecord,
+        recalls: &Recorded<'_>,
+    ) -> Result<bool, sqlx::Error> {
         dispatch!(self, pool => {
+            let mut tx = pool.begin().await?;
             sqlx::query(
                 "insert into service_record (service_record_id, organisation_id, client_id, \
                  patient_id, service_id, performed_on, occurred_at, performed_by, recorded_by, \
@@ -259,9 +271,11 @@ impl Store {
             .bind(r.recorded_by)
             .bind(&r.note)
             .bind(r.created_at)
-            .execute(pool)
-            .await
-            .map(|_| ())
+            .execute(&mut *tx)
+            .await?;
+            let woke = tx.service_recorded(recalls).await?;
+            tx.commit().await?;
+            Ok(woke)
         })
     }
 
@@ -416,7 +430,8 @@ async fn remove(
             Ok(StatusCode::NO_CONTENT)
         }
         Some(false) => Err(ApiError::Conflict(
-            "the service was recorded on patients; deactivate it instead (active: false)",
+            "the service was recorded on patients or is named by care reminders; deactivate it \
+             instead (active: false)",
         )),
         None => Err(ApiError::NotFound("service")),
     }
@@ -530,7 +545,47 @@ async fn record_service(
         note,
         created_at: now,
     };
-    clinic.store().insert_service_record(&new).await?;
+    let client = clinic
+        .store()
+        .client_in_organisation(org, patient.client_id)
+        .await?
+        .ok_or(ApiError::NotFound("patient"))?;
+    let rules = clinic
+        .store()
+        .rules_triggered_by(org, service.id, client.department_id)
+        .await?;
+    let recorded = Recorded {
+        organisation_id: org,
+        client_id: patient.client_id,
+        patient_id: patient.id,
+        service_id: service.id,
+        record_id: new.id,
+        performed_on: day,
+        deceased: patient.deceased_on.is_some(),
+        rules: &rules,
+        plan: PlanContext {
+            tz: settings.tz(),
+            send_time: settings
+                .reminder_time_of_day()
+                .unwrap_or(NaiveTime::from_hms_opt(8, 0, 0).unwrap_or(NaiveTime::MIN)),
+            now,
+        },
+        created_by: Some(current.staff.id),
+    };
+    if clinic
+        .store()
+        .insert_service_record(&new, &recorded)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                ApiError::Conflict("the service was recorded at the same moment; try again")
+            } else {
+                e.into()
+            }
+        })?
+    {
+        clinic.wake_jobs();
+    }
     let record = clinic
         .store()
         .service_record(org, new.id)

@@ -5,7 +5,8 @@
 //! and its communications (the mails of its history, F196). A patient's holds that patient's
 //! notes and service records; the client's own patient's also the client's appointments and
 //! communications (in a human organisation the two timelines are the same). Appointments are
-//! not tied to a patient yet, so an animal's timeline has none.
+//! not tied to a patient yet, so an animal's timeline has none. Care reminders (recalls) of the
+//! client's patients (or the one patient) appear at the start of their due date.
 //!
 //! Order: by the item's instant (a note: when written; a service record: `occurred_at`, see
 //! `services`; an appointment: its start, so future ones come first; a communication: when
@@ -37,9 +38,10 @@ use crate::auth::CurrentStaff;
 use crate::communications::Communication;
 use crate::error::{ApiError, ApiPath, ApiQuery, ApiResult};
 use crate::ids::{
-    AppointmentId, ClientId, DepartmentId, MailId, NoteId, OrganisationId, PatientId,
+    AppointmentId, ClientId, DepartmentId, MailId, NoteId, OrganisationId, PatientId, RecallId,
     ServiceRecordId, StaffId,
 };
+use crate::recalls::model::Recall;
 use crate::staff::Staff;
 use crate::store::{Store, dispatch};
 use crate::{Clinic, Route};
@@ -80,6 +82,8 @@ pub(crate) enum TimelineItem {
     Appointment(AppointmentItem),
     /// A mail to the client.
     Communication(Communication),
+    /// A care reminder (recall), at the start of its due date.
+    Recall(Box<Recall>),
 }
 
 /// An appointment as its client's timeline shows it.
@@ -220,6 +224,10 @@ impl Store {
                  union all \
                    select 'communication', m.mail_id, m.created_at from mail m \
                    where m.organisation_id = $1 and m.client_id = $2 and $5 and $4 <> 'only' \
+                 union all \
+                   select 'recall', rc.recall_id, rc.due_at from recall rc \
+                   where rc.organisation_id = $1 and rc.client_id = $2 \
+                   and ($3 is null or rc.patient_id = $3) and $4 <> 'only' \
                  ) t \
                  where ($6 is null or t.at < $6 or (t.at = $6 and t.item_id < $7)) \
                  order by t.at desc, t.item_id desc limit $8",
@@ -367,6 +375,20 @@ async fn page(
     {
         let view = m.view(staff);
         items.insert(m.mail_id.to_string(), TimelineItem::Communication(view));
+    }
+    let recall_ids: Vec<RecallId> = ids_of(&keys, "recall");
+    if !recall_ids.is_empty() {
+        let settings = clinic.organisation_settings(f.organisation_id).await?;
+        let today = super::rules::local_today(&settings, clinic.now());
+        for r in store
+            .recalls_by_id(f.organisation_id, f.client_id, &recall_ids)
+            .await?
+        {
+            items.insert(
+                r.id.to_string(),
+                TimelineItem::Recall(Box::new(r.for_day(today))),
+            );
+        }
     }
     // In the keys' order; an item deleted between the two reads is left out.
     let entries = keys
