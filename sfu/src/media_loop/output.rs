@@ -257,7 +257,7 @@ impl MediaLoop {
                     peer.wire.written(written.0, written.1, data.network_time);
                     if d.switched {
                         self.metrics.layer_switches.inc();
-                        tracing::debug!(subscriber = d.subscriber.0, mid = %d.mid, rid = ?data.rid, "simulcast layer switched");
+                        tracing::debug!(subscriber = d.subscriber.0, mid = %d.mid, rid = ?data.rid, dimensions = ?frame.dimensions, "simulcast layer switched");
                     }
                     self.metrics.forward_latency_seconds.observe(
                         Instant::now()

@@ -95,6 +95,11 @@ impl Layers {
         layer.meter.add(bytes, now);
         layer.last_seen = Some(now);
         if let Some((w, h)) = dimensions {
+            if layer.height != 0 && (layer.width, layer.height) != (w, h) {
+                // A layer's keyframes changed size: the publisher rescaled it, or frames of
+                // another layer arrive under this rid (issue #13's climb-back stall).
+                tracing::debug!(rid = %layer.rid, from = ?(layer.width, layer.height), to = ?(w, h), "simulcast layer size changed");
+            }
             layer.width = w;
             layer.height = h;
         }
