@@ -168,6 +168,65 @@ async fn simulcast_subscriber_follows_its_view_from_720p_to_180p() {
     sfu.shutdown().await;
 }
 
+/// The other way round: a viewer that starts on "q" (a small tile) and is then shown large gets
+/// "f" and only "f" (in the browser test, a patient whose down track started on "q" and switched
+/// straight to "f" was seen decoding 320x180 frames for a minute; issue #13).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulcast_subscriber_climbs_from_180p_straight_to_720p() {
+    let (sfu, _registry) = start_sfu().await;
+    let publisher = SfuClient::connect_with(
+        &sfu,
+        RoomId(1),
+        ParticipantId(1),
+        Publish::Simulcast(vec!["q", "h", "f"]),
+        None,
+    )
+    .await
+    .expect("publisher offer accepted");
+    let viewer = SfuClient::connect(&sfu, RoomId(1), ParticipantId(2)).await;
+    assert!(viewer.peer.wait_connected(WAIT).await, "viewer connects");
+    let mid = video_mid(&viewer, "participant-1").await;
+    let got = viewer.peer.received();
+    let small = View {
+        visible: true,
+        width: 320,
+        height: 180,
+    };
+    sfu.set_view(ParticipantId(2), mid.clone(), small)
+        .await
+        .expect("set_view");
+    assert!(
+        eventually(WAIT, || got.marker_count(b'q') >= 20).await,
+        "320x180 gets q: q={}",
+        got.marker_count(b'q')
+    );
+    let large = View {
+        visible: true,
+        width: 1280,
+        height: 720,
+    };
+    sfu.set_view(ParticipantId(2), mid, large)
+        .await
+        .expect("set_view");
+    let f_before = got.marker_count(b'f');
+    assert!(
+        eventually(WAIT, || got.marker_count(b'f') >= f_before + 20
+            && got.last_marker() == b'f')
+        .await,
+        "1280x720 switches from q to f: f={} h={} q={}",
+        got.marker_count(b'f'),
+        got.marker_count(b'h'),
+        got.marker_count(b'q')
+    );
+    let q_after = got.marker_count(b'q');
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(got.marker_count(b'q'), q_after, "no q after the switch");
+
+    publisher.close().await;
+    viewer.close().await;
+    sfu.shutdown().await;
+}
+
 /// A Firefox-style publisher (RFC 8843 `max-bundle`: its camera m-line has port 0 and
 /// `a=bundle-only` in the offer, its answers give bundled m-lines port 0): the camera is
 /// published once, with its simulcast layers, and no m-line of it ever "changes" (str0m used to
