@@ -453,6 +453,43 @@ fn before_heights_are_known_layers_are_ordered_by_rid_not_by_first_bitrates() {
     );
 }
 
+/// Up one layer at a time: a viewer on "q" shown large with plenty of bandwidth is moved to "h"
+/// first, and to "f" only once "h" is forwarded (issue #13: browsers switched straight from
+/// "q" to "f" were seen decoding "q" for a minute).
+#[test]
+fn a_climb_goes_one_layer_at_a_time() {
+    let (mut rooms, now) = simulcast_room();
+    let small = View {
+        visible: true,
+        width: 320,
+        height: 180,
+    };
+    assert_eq!(
+        rooms.set_view(B, mid("b0"), small, now).unwrap(),
+        vec![ask(A, "v", Some("q"))]
+    );
+    assert!(delivered(&mut rooms, "q", true, now)[0].switched);
+    let large = View {
+        visible: true,
+        width: 1280,
+        height: 720,
+    };
+    rooms.set_estimate(B, 50_000_000);
+    assert_eq!(
+        rooms.set_view(B, mid("b0"), large, now).unwrap(),
+        vec![ask(A, "v", Some("h"))]
+    );
+    // While "h" is pending, nothing higher is asked for.
+    let later = now + Duration::from_millis(600);
+    feed(&mut rooms, now, later);
+    assert_eq!(rooms.reselect_all(later), vec![ask(A, "v", Some("h"))]);
+    assert!(delivered(&mut rooms, "h", true, later)[0].switched);
+    // On "h": "f" after the up-hold.
+    let held = later + crate::simulcast::select::UP_HOLD;
+    feed(&mut rooms, later, held);
+    assert_eq!(rooms.reselect_all(held), vec![ask(A, "v", Some("f"))]);
+}
+
 #[test]
 fn a_hidden_plain_video_tile_gets_nothing_but_audio_flows() {
     let mut rooms = ready_pair();
