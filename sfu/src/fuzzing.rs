@@ -435,6 +435,8 @@ pub fn apply_offer(sdp: &str) -> OfferOutcome {
     if let Err(e) = crate::policy::check(checked, &policy) {
         return OfferOutcome::Forbidden(e.to_string());
     }
+    let bundled = crate::bundle::bundled_ports(checked);
+    let checked: &str = &bundled;
     let offer = match SdpOffer::from_sdp_string(checked) {
         Ok(offer) => offer,
         Err(e) => return OfferOutcome::Unparsable(e.to_string()),
@@ -501,7 +503,7 @@ pub fn apply_answer(sdp: &str) -> AnswerOutcome {
     );
     let (_offer, pending) = api.apply().expect("adding a track needs an offer");
     let text = checked.replace(NEW_MID, &mid.to_string());
-    let answer = match SdpAnswer::from_sdp_string(&text) {
+    let answer = match SdpAnswer::from_sdp_string(&crate::bundle::bundled_ports(&text)) {
         Ok(answer) => answer,
         Err(e) => return AnswerOutcome::Unparsable(e.to_string()),
     };

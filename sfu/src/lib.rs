@@ -71,6 +71,7 @@ use tokio::sync::{mpsc, oneshot};
 
 mod addrs;
 mod api;
+mod bundle;
 #[doc(hidden)]
 pub mod fuzzing;
 mod keyframe;
@@ -326,8 +327,8 @@ impl Sfu {
     ) -> Result<String, OfferError> {
         let text = checked_sdp(&sdp)?;
         policy::check(text, &policy)?;
-        let offer =
-            SdpOffer::from_sdp_string(text).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        let offer = SdpOffer::from_sdp_string(&bundle::bundled_ports(text))
+            .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
         let answer = self
             .request(p, |reply| Command::Offer {
                 participant: p,
@@ -341,7 +342,7 @@ impl Sfu {
 
     /// Applies the participant's SDP answer to the last [`SfuEvent::Offer`].
     pub async fn answer(&self, p: ParticipantId, sdp: String) -> Result<(), SfuError> {
-        let answer = SdpAnswer::from_sdp_string(checked_sdp(&sdp)?)
+        let answer = SdpAnswer::from_sdp_string(&bundle::bundled_ports(checked_sdp(&sdp)?))
             .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
         self.request(p, |reply| Command::Answer {
             participant: p,

@@ -73,11 +73,14 @@ pub(crate) struct Metrics {
     nacks: IntCounterVec,
     keyframe_requests: IntCounterVec,
     pub(crate) layer_switches: IntCounter,
+    mline_changes: IntCounterVec,
     pub(crate) speaker_changes: IntCounter,
     pub(crate) rtt_seconds: Histogram,
     loss_ratio: HistogramVec,
     /// Receive → write of the forwarded frame, per down track.
     pub(crate) forward_latency_seconds: Histogram,
+    /// Receive → hand-over to the socket, per forwarded RTP packet (after str0m's pacer).
+    pub(crate) wire_latency_seconds: Histogram,
     loop_gauges: IntGaugeVec,
 }
 
@@ -187,6 +190,15 @@ impl Metrics {
                 "Simulcast layer switches completed on down tracks",
             )
             .map_err(e)?,
+            mline_changes: IntCounterVec::new(
+                Opts::new(
+                    "consultroom_sfu_publisher_mline_changes_total",
+                    "Direction changes of publishers' m-lines after they were first negotiated: \
+                     sending again (publish) or no longer sending (unpublish)",
+                ),
+                &["change"],
+            )
+            .map_err(e)?,
             speaker_changes: IntCounter::new(
                 "consultroom_sfu_active_speaker_changes_total",
                 "Active speaker changes announced to rooms",
@@ -223,6 +235,19 @@ impl Metrics {
                 ]),
             )
             .map_err(e)?,
+            wire_latency_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "consultroom_sfu_wire_latency_seconds",
+                    "Time from receiving a forwarded frame's first media datagram to handing each \
+                     of its RTP packets to the socket (after packetizing and pacing; not \
+                     retransmissions or padding)",
+                )
+                .buckets(vec![
+                    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25,
+                    0.5,
+                ]),
+            )
+            .map_err(e)?,
             loop_gauges: IntGaugeVec::new(
                 Opts::new(
                     "consultroom_sfu_loop_objects",
@@ -245,16 +270,24 @@ impl Metrics {
             Box::new(metrics.nacks.clone()),
             Box::new(metrics.keyframe_requests.clone()),
             Box::new(metrics.layer_switches.clone()),
+            Box::new(metrics.mline_changes.clone()),
             Box::new(metrics.speaker_changes.clone()),
             Box::new(metrics.rtt_seconds.clone()),
             Box::new(metrics.loss_ratio.clone()),
             Box::new(metrics.forward_latency_seconds.clone()),
+            Box::new(metrics.wire_latency_seconds.clone()),
             Box::new(metrics.loop_gauges.clone()),
         ];
         for c in collectors {
             registry.register(c).map_err(e)?;
         }
         Ok(metrics)
+    }
+
+    /// Counts one direction change of a publisher's m-line (`sending`: it sends now).
+    pub(crate) fn mline_changed(&self, sending: bool) {
+        let change = if sending { "publish" } else { "unpublish" };
+        self.mline_changes.with_label_values(&[change]).inc();
     }
 
     /// Counts one dropped datagram.

@@ -31,6 +31,20 @@ fn counter(registry: &prometheus::Registry, name: &str) -> f64 {
         .sum()
 }
 
+/// How many observations histogram `name` has.
+fn histogram_count(registry: &prometheus::Registry, name: &str) -> u64 {
+    registry
+        .gather()
+        .iter()
+        .filter(|f| f.name() == name)
+        .flat_map(|f| {
+            f.get_metric()
+                .iter()
+                .map(|m| m.get_histogram().get_sample_count())
+        })
+        .sum()
+}
+
 /// Waits until `pred` holds (bounded); returns whether it did.
 async fn eventually(timeout: Duration, pred: impl Fn() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;
@@ -104,6 +118,13 @@ async fn simulcast_subscriber_follows_its_view_from_720p_to_180p() {
         got.marker_count(b'q')
     );
     assert_eq!(got.marker_count(b'q'), 0, "never q while large");
+    // Every forwarded packet is measured from its frame's arrival to the socket.
+    let on_wire = histogram_count(&registry, "consultroom_sfu_wire_latency_seconds");
+    assert!(
+        on_wire >= got.packets(Kind::Video),
+        "wire latency observed {on_wire} times for {} video packets received",
+        got.packets(Kind::Video)
+    );
 
     let small = View {
         visible: true,
@@ -141,6 +162,151 @@ async fn simulcast_subscriber_follows_its_view_from_720p_to_180p() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(got.packets(Kind::Video), video, "hidden tile gets no video");
     assert!(got.packets(Kind::Audio) > audio + 10, "audio keeps flowing");
+
+    publisher.close().await;
+    viewer.close().await;
+    sfu.shutdown().await;
+}
+
+/// The other way round: a viewer that starts on "q" (a small tile) and is then shown large gets
+/// "f" and only "f" (in the browser test, a patient whose down track started on "q" and switched
+/// straight to "f" was seen decoding 320x180 frames for a minute; issue #13).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulcast_subscriber_climbs_from_180p_straight_to_720p() {
+    let (sfu, _registry) = start_sfu().await;
+    let publisher = SfuClient::connect_with(
+        &sfu,
+        RoomId(1),
+        ParticipantId(1),
+        Publish::Simulcast(vec!["q", "h", "f"]),
+        None,
+    )
+    .await
+    .expect("publisher offer accepted");
+    let viewer = SfuClient::connect(&sfu, RoomId(1), ParticipantId(2)).await;
+    assert!(viewer.peer.wait_connected(WAIT).await, "viewer connects");
+    let mid = video_mid(&viewer, "participant-1").await;
+    let got = viewer.peer.received();
+    let small = View {
+        visible: true,
+        width: 320,
+        height: 180,
+    };
+    sfu.set_view(ParticipantId(2), mid.clone(), small)
+        .await
+        .expect("set_view");
+    assert!(
+        eventually(WAIT, || got.marker_count(b'q') >= 20).await,
+        "320x180 gets q: q={}",
+        got.marker_count(b'q')
+    );
+    let large = View {
+        visible: true,
+        width: 1280,
+        height: 720,
+    };
+    sfu.set_view(ParticipantId(2), mid, large)
+        .await
+        .expect("set_view");
+    let f_before = got.marker_count(b'f');
+    assert!(
+        eventually(WAIT, || got.marker_count(b'f') >= f_before + 20
+            && got.last_marker() == b'f')
+        .await,
+        "1280x720 switches from q to f: f={} h={} q={}",
+        got.marker_count(b'f'),
+        got.marker_count(b'h'),
+        got.marker_count(b'q')
+    );
+    let q_after = got.marker_count(b'q');
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(got.marker_count(b'q'), q_after, "no q after the switch");
+
+    publisher.close().await;
+    viewer.close().await;
+    sfu.shutdown().await;
+}
+
+/// A Firefox-style publisher (RFC 8843 `max-bundle`: its camera m-line has port 0 and
+/// `a=bundle-only` in the offer, its answers give bundled m-lines port 0): the camera is
+/// published once, with its simulcast layers, and no m-line of it ever "changes" (str0m used to
+/// report such a line as changed from inactive once the session connected, and the SFU then
+/// published it again without layers; `bundle.rs`). Its answers to server offers, with port 0
+/// on the viewer's tracks, are not taken as changes either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_bundle_only_simulcast_is_published_once_with_its_layers() {
+    let (sfu, registry) = start_sfu().await;
+    let publisher = SfuClient::connect_with(
+        &sfu,
+        RoomId(1),
+        ParticipantId(1),
+        Publish::SimulcastBundleOnly(vec!["q", "h", "f"]),
+        None,
+    )
+    .await
+    .expect("publisher offer accepted");
+    let viewer = SfuClient::connect(&sfu, RoomId(1), ParticipantId(2)).await;
+    assert!(
+        publisher.wait_sfu_connected(WAIT).await,
+        "publisher connects"
+    );
+    assert!(viewer.peer.wait_connected(WAIT).await, "viewer connects");
+    // The publisher answered the server offer with the viewer's tracks (port 0 there).
+    assert!(
+        publisher
+            .wait_status(WAIT, |s| s.offers_answered >= 1)
+            .await
+            .offers_answered
+            >= 1,
+        "{:?}",
+        publisher.status().answer_error
+    );
+    let mid = video_mid(&viewer, "participant-1").await;
+    let got = viewer.peer.received();
+    // The layers are there: a large view gets "f", a small one "q".
+    let large = View {
+        visible: true,
+        width: 1280,
+        height: 720,
+    };
+    sfu.set_view(ParticipantId(2), mid.clone(), large)
+        .await
+        .expect("set_view");
+    assert!(
+        eventually(WAIT, || got.marker_count(b'f') >= 20).await,
+        "1280x720 gets the f layer: f={} h={} q={}",
+        got.marker_count(b'f'),
+        got.marker_count(b'h'),
+        got.marker_count(b'q')
+    );
+    let small = View {
+        visible: true,
+        width: 320,
+        height: 180,
+    };
+    sfu.set_view(ParticipantId(2), mid, small)
+        .await
+        .expect("set_view");
+    assert!(
+        eventually(WAIT, || got.last_marker() == b'q').await,
+        "320x180 switches to the q layer: q={}",
+        got.marker_count(b'q')
+    );
+    assert_eq!(
+        counter(&registry, "consultroom_sfu_publisher_mline_changes_total"),
+        0.0,
+        "no publisher m-line changed"
+    );
+    let stats = sfu.stats().await;
+    assert_eq!(
+        stats
+            .loops
+            .iter()
+            .map(|l| l.published_tracks)
+            .sum::<usize>(),
+        4,
+        "{stats:?}"
+    );
 
     publisher.close().await;
     viewer.close().await;

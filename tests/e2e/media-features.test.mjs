@@ -91,8 +91,8 @@ function outboundVideo(page) {
  * (`getParameters().encodings`) and, over ~1 s of `outbound-rtp` stats, each rid's measured
  * bitrate, Chromium's `targetBitrate` and resolution.
  */
-function senderReport(page) {
-  return page.evaluate(async () => {
+function senderReport(page, ms = 1000) {
+  return page.evaluate(async (ms) => {
     const pc = window.__consultroom.pc();
     if (!pc) return null;
     const sender = pc.getSenders().find((s) => s.track && s.track.kind === 'video');
@@ -106,7 +106,7 @@ function senderReport(page) {
     };
     const a = await sample();
     const t0 = performance.now();
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, ms));
     const b = await sample();
     const secs = (performance.now() - t0) / 1000;
     const rids = {};
@@ -116,13 +116,19 @@ function senderReport(page) {
       const kbps = (n) => Math.round(n * 8 / secs / 1000);
       // bytesSent counts retransmissions (and Chromium's RTX probing padding) too.
       rids[rid] = {
-        kbps: kbps(bytes), rtxKbps: kbps(rtx), targetKbps: Math.round((s.targetBitrate || 0) / 1000), width: s.frameWidth || 0, limitation: s.qualityLimitationReason,
+        kbps: kbps(bytes), rtxKbps: kbps(rtx), headerKbps: kbps((s.headerBytesSent || 0) - (a[rid] ? a[rid].headerBytesSent || 0 : 0)),
+        packets: s.packetsSent - (a[rid] ? a[rid].packetsSent : 0), frames: s.framesEncoded - (a[rid] ? a[rid].framesEncoded : 0),
+        // The encoder's own view over the window: mean QP, and what it aimed at vs. produced.
+        qp: a[rid] && s.framesEncoded > a[rid].framesEncoded ? Math.round((s.qpSum - a[rid].qpSum) / (s.framesEncoded - a[rid].framesEncoded)) : null,
+        encodedTargetKbps: kbps((s.totalEncodedBytesTarget || 0) - (a[rid] ? a[rid].totalEncodedBytesTarget || 0 : 0)),
+        keyframesInWindow: (s.keyFramesEncoded || 0) - (a[rid] ? a[rid].keyFramesEncoded || 0 : 0),
+        fps: s.framesPerSecond, targetKbps: Math.round((s.targetBitrate || 0) / 1000), width: s.frameWidth || 0, limitation: s.qualityLimitationReason,
         // Keyframes asked for (PLI/FIR from the SFU) and made, since the call started.
         keyframes: s.keyFramesEncoded, pli: s.pliCount, fir: s.firCount,
       };
     }
     return { encodings, rids };
-  });
+  }, ms);
 }
 
 /** Inbound video streams: list of { mid, frameWidth, framesDecoded }. */
@@ -133,7 +139,12 @@ function inboundVideo(page) {
     if (!pc) return out;
     for (const s of (await pc.getStats()).values()) {
       if (s.type === 'inbound-rtp' && s.kind === 'video') {
-        out.push({ mid: s.mid, frameWidth: s.frameWidth || 0, framesDecoded: s.framesDecoded || 0 });
+        out.push({
+          mid: s.mid, frameWidth: s.frameWidth || 0, framesDecoded: s.framesDecoded || 0,
+          // For the failure message: what arrived and what the receiver asked for.
+          framesReceived: s.framesReceived, keyFramesDecoded: s.keyFramesDecoded, packetsReceived: s.packetsReceived,
+          packetsLost: s.packetsLost, nacks: s.nackCount, plis: s.pliCount, firs: s.firCount, framesDropped: s.framesDropped,
+        });
       }
     }
     return out;
@@ -254,6 +265,22 @@ test('simulcast: the camera goes out in layers; a throttled viewer gets a lower 
     console.log(`practitioner simulcast layers: ${JSON.stringify(layers)}`);
     console.log(`practitioner camera sender: ${JSON.stringify(await senderReport(staff))}`);
 
+    // The lowest layer stays under the cap the client gives it (issue #13: it was reported at
+    // 0.75 Mbit/s, five times its maxBitrate of 150 kbit/s). Over 4 s of outbound-rtp stats:
+    // bytes sent on "q" (its media and retransmissions; headers and padding-only packets are
+    // not counted), at most 1.5 times the cap: Chromium 156's VP8 rate control overshoots a
+    // 150 kbit/s target at 320x180 (measured 166, 169 and 197 kbit/s here, with keyframes in
+    // the window), which is not what this guards against.
+    await step('lowest layer capped', pages, async () => {
+      const report = await senderReport(staff, 4000);
+      console.log(`practitioner camera sender over 4 s: ${JSON.stringify(report)}`);
+      const q = report.encodings.find((e) => e.rid === 'q');
+      assert.equal(q && q.maxBitrate, 150_000, `q's encoding keeps its cap: ${JSON.stringify(report.encodings)}`);
+      const sent = report.rids.q;
+      assert.ok(sent && sent.frames > 0, `q is being encoded: ${JSON.stringify(sent)}`);
+      assert.ok(sent.kbps <= 150 * 1.5, `q sent ${sent.kbps} kbit/s (cap 150): ${JSON.stringify(report.rids)}`);
+    });
+
     // Unthrottled, the patient gets a high layer: 640 wide, or the practitioner's top layer when
     // Chromium (CPU-limited) encodes nothing that wide right now. 60 s: once in a full run the
     // SFU's estimate towards the patient kept it on 320 for the 30 s this step used to allow.
@@ -317,24 +344,18 @@ test('simulcast: the camera goes out in layers; a throttled viewer gets a lower 
     execFileSync('tc', ['qdisc', 'del', 'dev', 'lo', 'root'], { stdio: 'pipe' });
     shaped = false;
     const freedAt = Date.now();
-    // A logged measurement, not an assertion (issue #11): the climb back is checked
-    // deterministically in sfu/src/room/tests.rs (`a_throttled_subscriber_climbs_back…`); in a
-    // browser on a busy 2-core machine it has taken 8-12 s, sometimes 38 s, and in some full
-    // runs more than 60 s (Chromium's own encoder and estimate under CPU load; issue #13).
-    // The switch down above is asserted.
+    // Asserted again (issue #13). The climb back is also checked deterministically in
+    // sfu/src/room/tests.rs (`a_throttled_subscriber_climbs_back…`); in a browser on a busy
+    // 2-core machine it has taken 8-12 s, sometimes 38 s (Chromium's own encoder and estimate
+    // under CPU load).
     let up;
-    let recovered = null;
-    try {
-      recovered = await until(async () => {
-        const v = (await inboundVideo(patient)).sort((a, b) => b.framesDecoded - a.framesDecoded)[0];
-        const enc = await encodingNow(staff);
-        up = { patient: v, practitioner: enc };
-        return v && enc.top > 0 && v.frameWidth >= enc.top ? v : null;
-      }, { what: 'the patient back on the top layer the practitioner encodes once the throttle is gone', timeoutMs: 60_000, intervalMs: 500, seen: () => up });
-    } catch { /* measured below */ }
-    console.log(recovered
-      ? `MEASURE climb-back: patient layer width ${after.frameWidth} → ${recovered.frameWidth} ${Date.now() - freedAt} ms after the throttle (practitioner encodes ${JSON.stringify(up.practitioner)})`
-      : `MEASURE climb-back: not back on the top layer 60 s after the throttle (last seen ${JSON.stringify(up)})`);
+    const recovered = await step('climb back', pages, () => until(async () => {
+      const v = (await inboundVideo(patient)).sort((a, b) => b.framesDecoded - a.framesDecoded)[0];
+      const enc = await encodingNow(staff);
+      up = { patient: v, practitioner: enc };
+      return v && enc.top > 0 && v.frameWidth >= enc.top ? v : null;
+    }, { what: 'the patient back on the top layer the practitioner encodes once the throttle is gone', timeoutMs: 60_000, intervalMs: 500, seen: () => up }));
+    console.log(`MEASURE climb-back: patient layer width ${after.frameWidth} → ${recovered.frameWidth} ${Date.now() - freedAt} ms after the throttle (practitioner encodes ${JSON.stringify(up.practitioner)})`);
 
     // A hidden page gets no video at all (view visible=false) — checked through the page's
     // `view` message being sent; the server side is covered in sfu tests.

@@ -174,6 +174,7 @@ impl MediaLoop {
                 timeout: None,
                 policy: PublishPolicy::default(),
                 nacks_seen: HashMap::new(),
+                wire: Default::default(),
             },
         );
         self.update_gauges();

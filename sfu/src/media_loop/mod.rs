@@ -42,6 +42,7 @@ mod io;
 mod output;
 mod recv_time;
 pub(crate) mod spawn;
+mod wire;
 
 pub(crate) use commands::build_rtc;
 
@@ -138,6 +139,8 @@ struct Peer {
     policy: PublishPolicy,
     /// Last cumulative NACK count per (mid, rid, egress) from str0m's stats, for deltas.
     nacks_seen: HashMap<(Mid, Option<str0m::media::Rid>, bool), u64>,
+    /// The frames last written to it, to measure receive → on-the-wire latency (`wire`).
+    wire: wire::WireStamps,
 }
 
 /// Why a participant is being removed.

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use str0m::bwe::BweKind;
 use str0m::media::{
-    Direction, KeyframeRequest, KeyframeRequestKind, MediaData, MediaTime, Mid, Rid,
+    Direction, KeyframeRequest, KeyframeRequestKind, MediaData, MediaTime, Mid, Rid, Rids,
 };
 use str0m::{Event, IceConnectionState, Output, RtcError};
 
@@ -57,7 +57,15 @@ impl MediaLoop {
                 return;
             }
             match peer.rtc.poll_output() {
-                Ok(Output::Transmit(t)) => self.send(t.proto, t.destination, &t.contents),
+                Ok(Output::Transmit(t)) => {
+                    let received = peer.wire.received_at(&t.contents);
+                    self.send(t.proto, t.destination, &t.contents);
+                    if let Some(at) = received {
+                        self.metrics
+                            .wire_latency_seconds
+                            .observe(Instant::now().saturating_duration_since(at).as_secs_f64());
+                    }
+                }
                 Ok(Output::Timeout(at)) => {
                     self.schedule(p, at);
                     return;
@@ -126,20 +134,34 @@ impl MediaLoop {
                     self.negotiate(q);
                 }
             }
-            // The publisher stopped sending on an m-line (e.g. ended a screen share): the
-            // track ends for everyone. Sending again publishes it anew (without simulcast
-            // layers: only a first offer declares those).
+            // The publisher changed the direction of one of its m-lines in a later offer:
+            // stopped sending (e.g. ended a screen share: the track ends for everyone), or sends
+            // again (published anew, with the simulcast layers its m-line negotiated). A
+            // direction change of a track that is already published publishes nothing
+            // (`Rooms::publish` ignores known tracks). Not a path for the first offer: bundled
+            // port-0 m-lines (Firefox's `bundle-only`), which str0m reported here once at
+            // connection, are read with port 9 (`bundle`).
             Event::MediaChanged(changed) => {
                 tracing::debug!(participant = p.0, mid = %changed.mid, direction = ?changed.direction, "publisher m-line changed");
-                let kind = self
-                    .peers
-                    .get_mut(&p)
-                    .and_then(|peer| peer.rtc.media(changed.mid).map(|m| m.kind()));
-                let affected = if changed.direction.is_receiving() {
-                    match kind {
-                        Some(kind) => {
+                let media = self.peers.get_mut(&p).and_then(|peer| {
+                    peer.rtc.media(changed.mid).map(|m| {
+                        let rids = match m.rids_rx() {
+                            Rids::Specific(rids) => rids.clone(),
+                            _ => Vec::new(),
+                        };
+                        (m.kind(), rids)
+                    })
+                });
+                let receiving = changed.direction.is_receiving();
+                // (A down track the SFU stops changes too: not a publisher's m-line.)
+                if receiving || self.rooms.publishes(p, changed.mid) {
+                    self.metrics.mline_changed(receiving);
+                }
+                let affected = if receiving {
+                    match media {
+                        Some((kind, rids)) => {
                             let source = self.source_of(p, changed.mid, kind);
-                            self.rooms.publish(p, changed.mid, kind, source, Vec::new())
+                            self.rooms.publish(p, changed.mid, kind, source, rids)
                         }
                         None => Vec::new(),
                     }
@@ -229,11 +251,13 @@ impl MediaLoop {
                 None => writer,
             };
             let time = MediaTime::new(d.rtp_time, data.time.frequency());
+            let written = (*pt, d.rtp_time as u32);
             match writer.write(pt, data.network_time, time, data.data.clone()) {
                 Ok(()) => {
+                    peer.wire.written(written.0, written.1, data.network_time);
                     if d.switched {
                         self.metrics.layer_switches.inc();
-                        tracing::debug!(subscriber = d.subscriber.0, mid = %d.mid, rid = ?data.rid, "simulcast layer switched");
+                        tracing::debug!(subscriber = d.subscriber.0, mid = %d.mid, rid = ?data.rid, dimensions = ?frame.dimensions, "simulcast layer switched");
                     }
                     self.metrics.forward_latency_seconds.observe(
                         Instant::now()

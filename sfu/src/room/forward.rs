@@ -248,6 +248,20 @@ impl Rooms {
                 let chosen = leg
                     .hysteresis
                     .choose(&infos, budget, leg.view, current, now);
+                // Up one layer at a time, from the layer being forwarded: in the browser test
+                // every stall of a viewer decoding "q" while "f" was forwarded followed a direct
+                // "q" -> "f" switch (issue #13). The next step comes at the next choice after
+                // this one completed (budget-driven ones after the hold again).
+                let forwarded = leg
+                    .switch
+                    .current()
+                    .and_then(|rid| rids.iter().position(|r| *r == rid));
+                let chosen = match (chosen, forwarded) {
+                    (Some(c), Some(f)) if c > f + 1 => (f + 1..c)
+                        .find(|&i| infos.get(i).is_some_and(|l| l.active))
+                        .or(Some(c)),
+                    _ => chosen,
+                };
                 if let (Some(c), Some(w)) = (chosen, choose_layer(&infos, None, leg.view)) {
                     let rate = |i: usize| infos.get(i).map_or(0, |l| l.bitrate);
                     let next = (c + 1..=w)

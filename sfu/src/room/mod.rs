@@ -239,6 +239,11 @@ impl Rooms {
 }
 
 impl Rooms {
+    /// Whether `p` publishes a track on its m-line `mid`.
+    pub(crate) fn publishes(&self, p: ParticipantId, mid: Mid) -> bool {
+        self.by_source.contains_key(&(p, mid))
+    }
+
     /// Records that `p` sends media on its m-line `mid`; every other member of its room gets a
     /// down track for it. Returns the members that now need a server offer (empty when `p` is
     /// not in a room or the track is already known).

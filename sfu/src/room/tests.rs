@@ -413,6 +413,83 @@ fn simulcast_down_track_gets_one_layer_chosen_by_view_and_estimate() {
     assert!(rooms.set_view(B, mid("zz"), large, now).unwrap().is_empty());
 }
 
+/// A Firefox-like start: no keyframe height known yet and the layers' first measured bitrates
+/// upside down ("q" ramps up first). A large tile gets "f" from the first choice on, and
+/// nothing of "q" or "h" is forwarded meanwhile (the SFU used to order by bitrate here and
+/// forwarded "q" for 250-500 ms first).
+#[test]
+fn before_heights_are_known_layers_are_ordered_by_rid_not_by_first_bitrates() {
+    let mut rooms = ready_pair();
+    let rids = vec![Rid::from("f"), Rid::from("h"), Rid::from("q")];
+    rooms.publish(A, mid("v"), MediaKind::Video, TrackSource::Camera, rids);
+    negotiate(&mut rooms, B, &["b0"]);
+    let large = View {
+        visible: true,
+        width: 1280,
+        height: 720,
+    };
+    let t0 = Instant::now();
+    rooms.set_view(B, mid("b0"), large, t0).unwrap();
+    let mut forwarded: Vec<&str> = Vec::new();
+    let mut asked: Vec<KeyframeAsk> = Vec::new();
+    for step in 0..=30u64 {
+        let at = t0 + Duration::from_millis(step * 50);
+        asked.extend(rooms.reselect_all(at));
+        for (rid, bytes) in [("q", 1600), ("h", 400), ("f", 100)] {
+            let mut f = frame(A, "v", Some(rid), step % 10 == 0, at);
+            f.bytes = bytes;
+            let mut out = Vec::new();
+            rooms.route_frame(&f, at, &mut out);
+            if !out.is_empty() {
+                forwarded.push(rid);
+            }
+        }
+    }
+    assert!(!forwarded.is_empty(), "something is forwarded");
+    assert!(forwarded.iter().all(|r| *r == "f"), "{forwarded:?}");
+    assert!(
+        asked.iter().all(|a| a.rid == Some(Rid::from("f"))),
+        "{asked:?}"
+    );
+}
+
+/// Up one layer at a time: a viewer on "q" shown large with plenty of bandwidth is moved to "h"
+/// first, and to "f" only once "h" is forwarded (issue #13: browsers switched straight from
+/// "q" to "f" were seen decoding "q" for a minute).
+#[test]
+fn a_climb_goes_one_layer_at_a_time() {
+    let (mut rooms, now) = simulcast_room();
+    let small = View {
+        visible: true,
+        width: 320,
+        height: 180,
+    };
+    assert_eq!(
+        rooms.set_view(B, mid("b0"), small, now).unwrap(),
+        vec![ask(A, "v", Some("q"))]
+    );
+    assert!(delivered(&mut rooms, "q", true, now)[0].switched);
+    let large = View {
+        visible: true,
+        width: 1280,
+        height: 720,
+    };
+    rooms.set_estimate(B, 50_000_000);
+    assert_eq!(
+        rooms.set_view(B, mid("b0"), large, now).unwrap(),
+        vec![ask(A, "v", Some("h"))]
+    );
+    // While "h" is pending, nothing higher is asked for.
+    let later = now + Duration::from_millis(600);
+    feed(&mut rooms, now, later);
+    assert_eq!(rooms.reselect_all(later), vec![ask(A, "v", Some("h"))]);
+    assert!(delivered(&mut rooms, "h", true, later)[0].switched);
+    // On "h": "f" after the up-hold.
+    let held = later + crate::simulcast::select::UP_HOLD;
+    feed(&mut rooms, later, held);
+    assert_eq!(rooms.reselect_all(held), vec![ask(A, "v", Some("f"))]);
+}
+
 #[test]
 fn a_hidden_plain_video_tile_gets_nothing_but_audio_flows() {
     let mut rooms = ready_pair();

@@ -5,8 +5,9 @@
 //! - A track with rids (RFC 8851/8853) is simulcast; each down track gets at most one layer at a
 //!   time (`switch`), chosen by `select::choose_layer` from the subscriber's send-side
 //!   bandwidth estimate (str0m TWCC BWE) and the tile size it reported with `Sfu::set_view`,
-//!   with hysteresis (`select::Hysteresis`: down at once, up only with a margin held for a
-//!   while), so an estimate hovering at a layer's bitrate does not flap.
+//!   with hysteresis (`select::Hysteresis`: down promptly when the budget falls clearly below
+//!   the current layer, up only with a margin held for a while, a minimum dwell between
+//!   budget-driven switches), so an estimate hovering at a layer's bitrate does not flap.
 //! - A layer nobody is given is neither forwarded nor asked for keyframes. (Pausing it at the
 //!   publisher needs the client's `RTCRtpSender.setParameters`; the SFU cannot stop a browser
 //!   encoder from the server side without renegotiation.)
@@ -94,6 +95,11 @@ impl Layers {
         layer.meter.add(bytes, now);
         layer.last_seen = Some(now);
         if let Some((w, h)) = dimensions {
+            if layer.height != 0 && (layer.width, layer.height) != (w, h) {
+                // A layer's keyframes changed size: the publisher rescaled it, or frames of
+                // another layer arrive under this rid (issue #13's climb-back stall).
+                tracing::debug!(rid = %layer.rid, from = ?(layer.width, layer.height), to = ?(w, h), "simulcast layer size changed");
+            }
             layer.width = w;
             layer.height = h;
         }

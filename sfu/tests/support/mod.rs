@@ -11,7 +11,7 @@ mod sdp;
 mod sfu_client;
 mod simulcast;
 #[allow(unused_imports)] // Each test binary uses a different subset.
-pub use sdp::{MLine, m_lines};
+pub use sdp::{MLine, firefox_bundle, m_lines};
 #[allow(unused_imports)] // Re-exported for other test binaries.
 pub use sfu_client::{Publish, SfuClient, SfuStatus};
 #[allow(unused_imports)] // Re-exported for other test binaries.

@@ -68,3 +68,30 @@ impl MLine {
             .map(|(id, _)| *id)
     }
 }
+
+/// `sdp` with its bundled m-lines written as Firefox writes them under the `max-bundle` policy
+/// (RFC 8843): every m-line but the first gets port 0, and in an offer `a=bundle-only` (before
+/// its `a=mid`, after any `c=` line, as SDP orders them).
+pub fn firefox_bundle(sdp: &str, offer: bool) -> String {
+    let mut out = String::with_capacity(sdp.len() + 64);
+    let mut seen = 0;
+    for line in sdp.split_inclusive('\n') {
+        if let Some(rest) = line.strip_prefix("m=") {
+            seen += 1;
+            if seen > 1 {
+                let mut parts = rest.splitn(3, ' ');
+                let (kind, _port, tail) = (
+                    parts.next().unwrap_or_default(),
+                    parts.next().unwrap_or_default(),
+                    parts.next().unwrap_or_default(),
+                );
+                out.push_str(&format!("m={kind} 0 {tail}"));
+                continue;
+            }
+        } else if offer && seen > 1 && line.starts_with("a=mid:") {
+            out.push_str("a=bundle-only\r\n");
+        }
+        out.push_str(line);
+    }
+    out
+}

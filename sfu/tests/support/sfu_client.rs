@@ -39,6 +39,10 @@ pub enum Publish {
     Simulcast(Vec<&'static str>),
     /// Synthetic Opus + VP8 camera + a second VP8 track (the screen; payloads end in `S`).
     WithScreen,
+    /// Like `Simulcast`, with Firefox's bundled m-lines (RFC 8843, `max-bundle`): every m-line
+    /// but the first has port 0, marked `a=bundle-only` in the offer (also in the answers to
+    /// server offers, without `bundle-only`). See [`super::firefox_bundle`].
+    SimulcastBundleOnly(Vec<&'static str>),
 }
 
 /// A [`TestPeer`] joined to an in-process [`Sfu`], answering server offers as they come.
@@ -96,6 +100,7 @@ impl SfuClient {
         allow_screen: Option<bool>,
     ) -> Result<SfuClient, OfferError> {
         let (events_tx, mut events_rx) = mpsc::channel(16);
+        let firefox = matches!(publish, Publish::SimulcastBundleOnly(_));
         sfu.join(room, id, events_tx).await.expect("join");
         enum Started {
             Default(super::SyntheticTracks),
@@ -104,7 +109,7 @@ impl SfuClient {
         }
         let started = match publish {
             Publish::Default => Started::Default(peer.add_synthetic_tracks().await),
-            Publish::Simulcast(rids) => {
+            Publish::Simulcast(rids) | Publish::SimulcastBundleOnly(rids) => {
                 let audio_video = peer.add_synthetic_audio_only().await;
                 let video = peer.add_simulcast_video(&rids).await;
                 Started::Simulcast(audio_video, video)
@@ -116,8 +121,13 @@ impl SfuClient {
             }
         };
         let offer = peer.offer().await;
+        let sent = if firefox {
+            super::firefox_bundle(&offer, true)
+        } else {
+            offer.clone()
+        };
         let answer = match allow_screen {
-            None => sfu.offer(id, offer.clone(), PublishPolicy::default()).await,
+            None => sfu.offer(id, sent, PublishPolicy::default()).await,
             Some(allow_screen) => {
                 let videos: Vec<_> = m_lines(&offer)
                     .into_iter()
@@ -173,7 +183,10 @@ impl SfuClient {
                 while let Some(event) = events_rx.recv().await {
                     match event {
                         SfuEvent::Offer { sdp } => {
-                            let answer = peer.answer(sdp.clone()).await;
+                            let mut answer = peer.answer(sdp.clone()).await;
+                            if firefox {
+                                answer = super::firefox_bundle(&answer, false);
+                            }
                             let result = sfu.answer(id, answer).await;
                             status_tx.send_modify(|s| {
                                 s.last_offer = sdp;
