@@ -110,7 +110,7 @@ test('the invitation\'s language: a German client gets the German page, and the 
     await assertNoEnglish(patient, 'de');
 
     // The switcher (a labelled select, each language in its own name) → English at once.
-    await patient.getByLabel(de['common.language']).selectOption('en');
+    await patient.getByLabel(de['common.language'], { exact: true }).selectOption('en');
     await patient.getByRole('heading', { name: en['check.title'] }).waitFor();
     assert.equal(await patient.evaluate(() => document.documentElement.lang), 'en');
     await patient.getByRole('button', { name: en['check.start'] }).waitFor();
@@ -120,7 +120,7 @@ test('the invitation\'s language: a German client gets the German page, and the 
     assert.equal(await patient.evaluate(() => document.documentElement.lang), 'en');
 
     // And back to German; the device check's dynamic texts follow.
-    await patient.getByLabel(en['common.language']).selectOption('de');
+    await patient.getByLabel(en['common.language'], { exact: true }).selectOption('de');
     await patient.getByRole('button', { name: de['check.start'] }).click();
     await patient.locator('#check-status').filter({ hasText: 'Kamera und Mikrofon funktionieren' }).waitFor({ timeout: 20_000 });
     await patient.getByRole('button', { name: de['check.enter'] }).click();
@@ -171,7 +171,7 @@ test('the walk-in widget follows the browser\'s language and has a switcher', { 
     assert.equal(await page.evaluate(() => document.documentElement.lang), 'de');
     // The clinic's own texts (title, walk-in and absence texts) are one language for now.
     await assertNoEnglish(page, 'de', ['#cr-title', '#cr-walkin-text', '#cr-absent-text', '.cr-department h2', '.cr-name']);
-    await page.getByLabel(de['common.language']).selectOption('nl');
+    await page.getByLabel(de['common.language'], { exact: true }).selectOption('nl');
     // The switch loads the Dutch catalogue first (a dynamic import): wait for it to apply.
     await page.waitForFunction(() => document.documentElement.lang === 'nl', null, { timeout: 10_000 });
     await assertNoEnglish(page, 'nl', ['#cr-title', '#cr-walkin-text', '#cr-absent-text', '.cr-department h2', '.cr-name']);
