@@ -210,20 +210,9 @@ async fn create(
     let mut addressees = Vec::with_capacity(people.len());
     for (name, record) in people {
         let guest_id = GuestInvitationId::new();
-        let email = match record {
-            Some(pid) => store
-                .external_participant(appointment.organisation_id, pid)
-                .await?
-                .and_then(|p| p.email)
-                .map(|e| e.trim().to_owned())
-                .filter(|e| !e.is_empty()),
-            None => None,
-        };
-        addressees.push(GuestAddressee {
-            id: guest_id,
-            name: name.clone(),
-            email,
-        });
+        addressees.push(
+            GuestAddressee::of(store, appointment.organisation_id, guest_id, &name, record).await?,
+        );
         guests.push(NewGuest {
             id: guest_id,
             token_hash: sha256(&clinic.link_token(GUEST_LABEL, &guest_id.to_string())),

@@ -279,18 +279,8 @@ pub(super) async fn create(
     let id = AppointmentId::new();
     let mut addressees = Vec::new();
     for g in &guests {
-        let email = match g.external_participant_id {
-            Some(pid) => store
-                .external_participant(org, pid)
-                .await?
-                .and_then(|p| p.email),
-            None => None,
-        };
-        addressees.push(GuestAddressee {
-            id: g.id,
-            name: g.name.clone(),
-            email,
-        });
+        addressees
+            .push(GuestAddressee::of(store, org, g.id, &g.name, g.external_participant_id).await?);
     }
     let occasion = Occasion {
         kind: AppointmentMailKind::Invitation,

@@ -15,7 +15,8 @@ use super::links::{GUEST_LABEL, guest_link};
 use crate::Clinic;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{
-    AppointmentId, ClientId, DepartmentId, GuestInvitationId, OrganisationId, StaffId,
+    AppointmentId, ClientId, DepartmentId, ExternalParticipantId, GuestInvitationId,
+    OrganisationId, StaffId,
 };
 use crate::mail::OutgoingMail;
 use crate::secrets::{digest_eq, sha256};
@@ -46,6 +47,33 @@ pub(crate) struct GuestAddressee {
     pub(crate) id: GuestInvitationId,
     pub(crate) name: String,
     pub(crate) email: Option<String>,
+}
+
+impl GuestAddressee {
+    /// Guest `id` named `name`, with the address of their record `record` of organisation `org`
+    /// if it has one (a blank address is none). Used by the booking and by a guest added later.
+    pub(crate) async fn of(
+        store: &Store,
+        org: OrganisationId,
+        id: GuestInvitationId,
+        name: &str,
+        record: Option<ExternalParticipantId>,
+    ) -> ApiResult<Self> {
+        let email = match record {
+            Some(pid) => store
+                .external_participant(org, pid)
+                .await?
+                .and_then(|p| p.email)
+                .map(|e| e.trim().to_owned())
+                .filter(|e| !e.is_empty()),
+            None => None,
+        };
+        Ok(Self {
+            id,
+            name: name.to_owned(),
+            email,
+        })
+    }
 }
 
 #[derive(sqlx::FromRow)]
